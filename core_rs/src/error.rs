@@ -1,0 +1,69 @@
+//! The one error type of the engine. The Python bindings map it to exceptions in one place
+//! (`py::errors`); nothing else in the engine knows about Python.
+
+use std::fmt;
+
+/// Which identifier a number error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberKind {
+    /// 個人番号, 12 digits, check digit last.
+    Individual,
+    /// 法人番号, 13 digits, check digit first.
+    Corporate,
+    /// 住民票コード, 11 digits, check digit last.
+    ResidentCode,
+}
+
+impl NumberKind {
+    pub fn digits(self) -> usize {
+        match self {
+            NumberKind::Individual => 12,
+            NumberKind::Corporate => 13,
+            NumberKind::ResidentCode => 11,
+        }
+    }
+}
+
+impl fmt::Display for NumberKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NumberKind::Individual => "individual number (個人番号)",
+            NumberKind::Corporate => "corporate number (法人番号)",
+            NumberKind::ResidentCode => "resident code (住民票コード)",
+        })
+    }
+}
+
+/// Why a number was refused. The messages never repeat the number itself: a My Number or a
+/// resident code must not end up in a log line through an exception message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberProblem {
+    #[error("is empty")]
+    Empty,
+    #[error("has {found} digits, expected {expected}")]
+    WrongLength { found: usize, expected: usize },
+    #[error("contains a character that is not a digit, space or hyphen at position {position}")]
+    NotADigit { position: usize },
+    #[error("has a wrong check digit")]
+    WrongCheckDigit,
+    #[error("is out of range for its kind")]
+    OutOfRange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Input that is not a well-formed identifier of the expected kind.
+    #[error("invalid {kind}: {problem}")]
+    InvalidNumber { kind: NumberKind, problem: NumberProblem },
+    /// An element of a batch was invalid; `index` says which.
+    #[error("invalid {kind} at index {index}: {problem}")]
+    InvalidNumberAt { kind: NumberKind, index: usize, problem: NumberProblem },
+    /// A key file or key material that cannot be used.
+    #[error("bad key: {0}")]
+    BadKey(String),
+    /// Arguments that are malformed in a way other than a number's digits.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

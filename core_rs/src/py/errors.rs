@@ -1,0 +1,48 @@
+//! The one place where engine errors become Python exceptions. The exception classes are
+//! defined in Python (`renkei/errors.py`) so they can carry documentation and multiple bases.
+
+use pyo3::prelude::*;
+
+use crate::error::{Error, NumberKind, NumberProblem};
+
+pyo3::import_exception!(renkei.errors, InvalidNumberError);
+pyo3::import_exception!(renkei.errors, InvalidArgumentError);
+pyo3::import_exception!(renkei.errors, KeyFileError);
+
+pub(crate) fn kind_name(kind: NumberKind) -> &'static str {
+    match kind {
+        NumberKind::Individual => "individual",
+        NumberKind::Corporate => "corporate",
+        NumberKind::ResidentCode => "resident_code",
+    }
+}
+
+fn problem_name(problem: &NumberProblem) -> &'static str {
+    match problem {
+        NumberProblem::Empty => "empty",
+        NumberProblem::WrongLength { .. } => "wrong_length",
+        NumberProblem::NotADigit { .. } => "not_a_digit",
+        NumberProblem::WrongCheckDigit => "wrong_check_digit",
+        NumberProblem::OutOfRange => "out_of_range",
+    }
+}
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        let message = err.to_string();
+        match err {
+            Error::InvalidNumber { kind, problem } => {
+                InvalidNumberError::new_err((message, kind_name(kind), problem_name(&problem), None::<usize>))
+            }
+            Error::InvalidNumberAt { kind, index, problem } => {
+                InvalidNumberError::new_err((message, kind_name(kind), problem_name(&problem), Some(index)))
+            }
+            Error::BadKey(_) => KeyFileError::new_err(message),
+            Error::InvalidArgument(_) => InvalidArgumentError::new_err(message),
+        }
+    }
+}
+
+pub(crate) fn invalid_argument(message: impl Into<String>) -> PyErr {
+    InvalidArgumentError::new_err(message.into())
+}
