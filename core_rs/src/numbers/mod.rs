@@ -172,7 +172,14 @@ pub fn validate_batch(kind: NumberKind, numbers: &[u64], out: &mut [bool]) {
 /// accepted too, because Japanese forms and spreadsheets produce them; every other character
 /// (other scripts' digits, letters, signs) is refused. The digit count must be exact.
 pub fn parse_digits(kind: NumberKind, s: &str) -> Result<u64> {
-    let expected = kind.digits();
+    parse_digits_len(kind, s, kind.digits())
+}
+
+/// [`parse_digits`] with an explicit digit count, for the body or base of a number of `kind`.
+pub fn parse_digits_len(kind: NumberKind, s: &str, expected: usize) -> Result<u64> {
+    if expected > 19 {
+        return Err(Error::InvalidArgument("at most 19 digits fit in a u64".into()));
+    }
     let err = |problem| Error::InvalidNumber { kind, problem };
     let mut value: u64 = 0;
     let mut count = 0usize;

@@ -19,8 +19,10 @@ fn kind_from(name: &str) -> PyResult<NumberKind> {
 /// Parse a number of `kind` as people write it (digits, spaces, hyphens) without checking its
 /// check digit.
 #[pyfunction]
-fn parse_digits(kind: &str, s: &str) -> PyResult<u64> {
-    Ok(numbers::parse_digits(kind_from(kind)?, s)?)
+#[pyo3(signature = (kind, s, digits=None))]
+fn parse_digits(kind: &str, s: &str, digits: Option<usize>) -> PyResult<u64> {
+    let kind = kind_from(kind)?;
+    Ok(numbers::parse_digits_len(kind, s, digits.unwrap_or(kind.digits()))?)
 }
 
 /// Parse a number of `kind` and check its check digit.

@@ -1,0 +1,30 @@
+"""renkei (連携): the information-linkage core of Japan's My Number system.
+
+Integrators start here::
+
+    import renkei
+    renkei.numbers.is_valid_individual_number("6214 9832 0257")
+    jlis = renkei.NumberAuthority("renkei-data")
+    nta = renkei.CorporateNumberRegistry("renkei-data")
+"""
+
+from __future__ import annotations
+
+from renkei import errors, numbers
+from renkei._core import __version__ as _engine_version
+from renkei.corporate import CorporateNumberRegistry
+from renkei.datadir import DataDir
+from renkei.errors import RenkeiError
+from renkei.jlis import NumberAuthority
+
+__version__ = _engine_version
+
+__all__ = [
+    "CorporateNumberRegistry",
+    "DataDir",
+    "NumberAuthority",
+    "RenkeiError",
+    "__version__",
+    "errors",
+    "numbers",
+]

@@ -1,0 +1,72 @@
+"""The exceptions of renkei.
+
+Every error renkei raises is a :class:`RenkeiError`. Each class carries a ``reason``: the
+upper-case token that the gRPC layer puts into ``google.rpc.ErrorInfo`` and that the one
+status-code mapping (``renkei.service.errors``) keys on. The Rust engine maps its single error
+enum onto these classes in one place (``core_rs/src/py/errors.rs``).
+
+Messages never contain a My Number or a resident code.
+"""
+
+from __future__ import annotations
+
+
+class RenkeiError(Exception):
+    """Base class of every renkei error."""
+
+    reason: str = "INTERNAL"
+
+
+class InvalidArgumentError(RenkeiError, ValueError):
+    """An argument is malformed: wrong type, wrong dtype, wrong shape, out of range."""
+
+    reason = "INVALID_ARGUMENT"
+
+
+class InvalidNumberError(InvalidArgumentError):
+    """A 個人番号, 法人番号 or 住民票コード that is malformed or has a wrong check digit.
+
+    ``kind`` is ``"individual"``, ``"corporate"`` or ``"resident_code"``; ``problem`` is one of
+    ``"empty"``, ``"wrong_length"``, ``"not_a_digit"``, ``"wrong_check_digit"``,
+    ``"out_of_range"``; ``index`` is the position in a batch, when the input was one.
+    """
+
+    reason = "INVALID_NUMBER"
+
+    def __init__(
+        self, message: str, kind: str | None = None, problem: str | None = None, index: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.problem = problem
+        self.index = index
+
+
+class NotFoundError(RenkeiError, LookupError):
+    """The thing asked for does not exist (or is not visible to the caller)."""
+
+    reason = "NOT_FOUND"
+
+
+class AlreadyExistsError(RenkeiError):
+    """The thing to create exists already."""
+
+    reason = "ALREADY_EXISTS"
+
+
+class FailedPreconditionError(RenkeiError):
+    """The system is not in a state that allows the operation (e.g. no approved PIA)."""
+
+    reason = "FAILED_PRECONDITION"
+
+
+class KeyFileError(RenkeiError):
+    """A key file is missing, unreadable, of the wrong size or with unsafe permissions."""
+
+    reason = "BAD_KEY"
+
+
+class StorageError(RenkeiError):
+    """A data-directory file is damaged or truncated."""
+
+    reason = "STORAGE"

@@ -1,0 +1,352 @@
+"""J-LIS (地方公共団体情報システム機構): the authority that makes and changes My Numbers.
+
+番号法 第8条: the 個人番号 is obtained by converting the 住民票コード, differs from every other
+number including former ones, and has no regularity from which the resident code could be
+restored. renkei converts with FF1 (NIST SP 800-38G, AES-256) keyed by ``keys/jlis-number.key``
+with the change generation as tweak; see ``core_rs/src/numbers/assign.rs``.
+
+The registry (``jlis.sqlite3``) stores issued numbers with their generation and a dense
+``person_id`` (the 連携用符号 side: what the linkage core later knows of a person). It never
+stores a resident code: the code is recovered from a number by decrypting under its
+generation, which needs the key. A resident's numbers are found by walking generations: FF1 is
+a permutation per generation, so the number F_g(code) found in the registry with generation g
+can only be that resident's.
+
+A change (番号法 第7条第2項) moves to the next generation whose number is free, keeps the old
+number as *former*, and never reissues a number that was ever used.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from renkei._core import numbers as _n
+from renkei.datadir import DataDir
+from renkei.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from renkei.numbers import format_individual_number
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS persons (
+    person_id      INTEGER PRIMARY KEY,
+    current_number INTEGER NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS numbers (
+    number     INTEGER PRIMARY KEY,
+    person_id  INTEGER NOT NULL REFERENCES persons(person_id),
+    generation INTEGER NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('current', 'former')),
+    changed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS numbers_person ON numbers(person_id);
+"""
+
+# More generations than this for one person means something is badly wrong (each change is a
+# court-of-record event); it bounds the walk for a resident code that was never registered.
+MAX_GENERATIONS = 64
+
+
+@dataclass(frozen=True)
+class NumberRecord:
+    """What J-LIS knows of one issued number (the resident code is derivable, not stored)."""
+
+    number: str
+    person_id: int
+    generation: int
+    state: str  # "current" or "former"
+
+
+def _resident_value(code: str | int) -> int:
+    if isinstance(code, bool) or not isinstance(code, (str, int)):
+        raise InvalidArgumentError(f"a resident code must be a str or int, got {type(code).__name__}")
+    if isinstance(code, int):
+        if not 0 <= code < 10**11 or not _n.is_valid("resident_code", code):
+            raise _invalid("resident_code", code)
+        return code
+    return _n.parse_valid("resident_code", code)
+
+
+def _number_value(number: str | int) -> int:
+    if isinstance(number, bool) or not isinstance(number, (str, int)):
+        raise InvalidArgumentError(f"a My Number must be a str or int, got {type(number).__name__}")
+    if isinstance(number, int):
+        if not 0 <= number < 10**12 or not _n.is_valid("individual", number):
+            raise _invalid("individual", number)
+        return number
+    return _n.parse_valid("individual", number)
+
+
+def _invalid(kind: str, value: int) -> Exception:
+    from renkei.errors import InvalidNumberError
+
+    problem = "out_of_range" if value < 0 or value >= (10**11 if kind == "resident_code" else 10**12) else (
+        "wrong_check_digit"
+    )
+    what = "resident code (住民票コード)" if kind == "resident_code" else "individual number (個人番号)"
+    return InvalidNumberError(f"invalid {what}: {problem.replace('_', ' ')}", kind, problem)
+
+
+class NumberAuthority:
+    """J-LIS: assigns 個人番号 from 住民票コード, changes leaked numbers, resolves numbers.
+
+    Thread-safe; every method that changes the registry returns only after the change is
+    durable (SQLite with ``synchronous=FULL``).
+    """
+
+    def __init__(self, data_dir: DataDir | str | os.PathLike[str] | None = None) -> None:
+        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+        self._map = _n.NumberMap(self.data_dir.secret_key("jlis-number"))
+        self._db = self.data_dir.connect("jlis.sqlite3")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> NumberAuthority:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- look-ups -----------------------------------------------------------------------------
+
+    def _row(self, number: int) -> tuple[int, int, str] | None:
+        return self._db.execute(
+            "SELECT person_id, generation, state FROM numbers WHERE number = ?", (number,)
+        ).fetchone()
+
+    def _person_of_resident(self, resident: int) -> int | None:
+        for generation in range(MAX_GENERATIONS):
+            candidate = self._map.number_for(resident, generation)
+            row = self._row(candidate)
+            if row is None:
+                return None
+            if row[1] == generation:
+                return int(row[0])
+        return None
+
+    def _current_number(self, person_id: int) -> int:
+        row = self._db.execute("SELECT current_number FROM persons WHERE person_id = ?", (person_id,)).fetchone()
+        return int(row[0])
+
+    def lookup(self, number: str | int) -> NumberRecord:
+        """The registry entry of an issued number (current or former)."""
+        value = _number_value(number)
+        row = self._row(value)
+        if row is None:
+            raise NotFoundError("no such individual number has been issued")
+        return NumberRecord(format_individual_number(value), int(row[0]), int(row[1]), str(row[2]))
+
+    def resolve(self, number: str | int) -> str:
+        """The 住民票コード behind an issued number (J-LIS internal use only)."""
+        value = _number_value(number)
+        row = self._row(value)
+        if row is None:
+            raise NotFoundError("no such individual number has been issued")
+        resident = self._map.resident_for(value, int(row[1]))
+        if resident is None:  # only a registry that does not belong to this key gets here
+            raise FailedPreconditionError("registry and number key disagree")
+        return f"{resident:011d}"
+
+    def person_id(self, number: str | int) -> int:
+        """The person id of the holder of a *current* number (for the linkage core)."""
+        record = self.lookup(number)
+        if record.state != "current":
+            raise FailedPreconditionError("this individual number has been changed; use the current one")
+        return record.person_id
+
+    def person_ids(self, numbers: npt.NDArray[np.uint64] | Any) -> npt.NDArray[np.int64]:
+        """Person ids for many current numbers; -1 where a number is not a current one.
+
+        Malformed numbers (wrong check digit) raise InvalidNumberError naming the index.
+        """
+        values = np.ascontiguousarray(numbers) if isinstance(numbers, np.ndarray) else numbers
+        ok = _n.validate_batch("individual", values)
+        if not ok.all():
+            bad = int(np.argmin(ok))
+            from renkei.errors import InvalidNumberError
+
+            raise InvalidNumberError(
+                f"invalid individual number (個人番号) at index {bad}: wrong check digit or out of range",
+                "individual",
+                "wrong_check_digit",
+                bad,
+            )
+        out = np.full(len(values), -1, dtype=np.int64)
+        cur = self._db.cursor()
+        for start in range(0, len(values), 500):
+            chunk = [int(v) for v in values[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            found = dict(
+                cur.execute(
+                    f"SELECT number, person_id FROM numbers WHERE state = 'current' AND number IN ({marks})", chunk
+                ).fetchall()
+            )
+            out[start : start + len(chunk)] = [found.get(v, -1) for v in chunk]
+        return out
+
+    def number_of(self, resident_code: str | int) -> str | None:
+        """The current number of a resident, or None when none was assigned."""
+        person = self._person_of_resident(_resident_value(resident_code))
+        return None if person is None else format_individual_number(self._current_number(person))
+
+    def counts(self) -> dict[str, int]:
+        rows = dict(self._db.execute("SELECT state, count(*) FROM numbers GROUP BY state").fetchall())
+        return {"persons": int(self._db.execute("SELECT count(*) FROM persons").fetchone()[0]),
+                "current": int(rows.get("current", 0)), "former": int(rows.get("former", 0))}
+
+    # -- assignment ---------------------------------------------------------------------------
+
+    def assign(self, resident_code: str | int) -> str:
+        """The My Number of a resident: assigned now, or the current one if already assigned."""
+        resident = _resident_value(resident_code)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                number = self._assign_one(resident)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return format_individual_number(number)
+
+    def _assign_one(self, resident: int) -> int:
+        person = self._person_of_resident(resident)
+        if person is not None:
+            return self._current_number(person)
+        number, generation = self._free_number(resident, 0)
+        cur = self._db.execute("INSERT INTO persons(current_number) VALUES (?)", (number,))
+        self._db.execute(
+            "INSERT INTO numbers(number, person_id, generation, state) VALUES (?, ?, ?, 'current')",
+            (number, cur.lastrowid, generation),
+        )
+        return number
+
+    def _free_number(self, resident: int, first_generation: int) -> tuple[int, int]:
+        for generation in range(first_generation, MAX_GENERATIONS):
+            candidate = self._map.number_for(resident, generation)
+            if self._row(candidate) is None:
+                return candidate, generation
+        raise FailedPreconditionError("no free number within the generation limit")
+
+    def assign_batch(self, resident_codes: npt.NDArray[np.uint64] | Any) -> npt.NDArray[np.uint64]:
+        """My Numbers for many resident codes (uint64 in, uint64 out, same order).
+
+        Already-registered residents get their current number; the whole batch commits in one
+        durable transaction, or not at all (an invalid code raises naming its index).
+        """
+        numbers0 = self._map.numbers_for_batch(resident_codes, 0)  # validates every code first
+        residents = np.ascontiguousarray(resident_codes, dtype=np.uint64)
+        out = np.empty_like(numbers0)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._assign_many(residents, numbers0, out)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return out
+
+    def _assign_many(self, residents: np.ndarray, numbers0: np.ndarray, out: np.ndarray) -> None:
+        db = self._db
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS candidates(number INTEGER PRIMARY KEY)")
+        db.execute("DELETE FROM candidates")
+        unique0 = np.unique(numbers0)
+        db.executemany("INSERT INTO candidates(number) VALUES (?)", ((int(v),) for v in unique0))
+        taken = {
+            int(n): (int(p), int(g))
+            for n, p, g in db.execute(
+                "SELECT n.number, n.person_id, n.generation FROM candidates c JOIN numbers n USING (number)"
+            )
+        }
+        db.execute("DELETE FROM candidates")
+        fresh_mask = np.fromiter((int(v) not in taken for v in unique0), dtype=bool, count=len(unique0))
+        fresh = unique0[fresh_mask]
+        first_id = int(db.execute("SELECT coalesce(max(person_id), 0) + 1 FROM persons").fetchone()[0])
+        ids = np.arange(first_id, first_id + len(fresh), dtype=np.int64)
+        db.executemany(
+            "INSERT INTO persons(person_id, current_number) VALUES (?, ?)",
+            zip(ids.tolist(), fresh.tolist(), strict=True),
+        )
+        db.executemany(
+            "INSERT INTO numbers(number, person_id, generation, state) VALUES (?, ?, 0, 'current')",
+            zip(fresh.tolist(), ids.tolist(), strict=True),
+        )
+        # Generation-0 hits are residents registered before (FF1 is a permutation); other hits
+        # collide with someone's changed number and take the slow path one by one.
+        resolved: dict[int, int] = {}
+        for value, (person, generation) in taken.items():
+            resolved[value] = self._current_number(person) if generation == 0 else -1
+        out[:] = numbers0
+        if resolved:
+            for i in np.nonzero(np.isin(numbers0, np.fromiter(resolved, dtype=np.uint64)))[0]:
+                value = int(numbers0[i])
+                if resolved[value] == -1:
+                    resolved[value] = self._assign_one(int(residents[i]))
+                out[i] = resolved[value]
+
+    # -- change (番号法 第7条第2項) --------------------------------------------------------------
+
+    def change(self, number: str | int, when: str | None = None) -> str:
+        """Designate a new number for the holder of a leaked current number.
+
+        The new number differs from every current and former number; the old one stays in the
+        registry as former and is never issued again.
+        """
+        value = _number_value(number)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                new = self._change_one(value, when)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return format_individual_number(new)
+
+    def change_batch(self, numbers: Iterable[str | int], when: str | None = None) -> list[str]:
+        """Change many numbers in one durable transaction."""
+        values = [_number_value(n) for n in numbers]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                new = [self._change_one(v, when) for v in values]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return [format_individual_number(v) for v in new]
+
+    def _change_one(self, value: int, when: str | None) -> int:
+        row = self._row(value)
+        if row is None:
+            raise NotFoundError("no such individual number has been issued")
+        person, generation, state = int(row[0]), int(row[1]), str(row[2])
+        if state != "current":
+            raise FailedPreconditionError("this individual number was already changed")
+        resident = self._map.resident_for(value, generation)
+        if resident is None:
+            raise FailedPreconditionError("registry and number key disagree")
+        new, new_generation = self._free_number(resident, generation + 1)
+        stamp = when or _now()
+        self._db.execute("UPDATE numbers SET state = 'former', changed_at = ? WHERE number = ?", (stamp, value))
+        self._db.execute(
+            "INSERT INTO numbers(number, person_id, generation, state) VALUES (?, ?, ?, 'current')",
+            (new, person, new_generation),
+        )
+        self._db.execute("UPDATE persons SET current_number = ? WHERE person_id = ?", (new, person))
+        return new
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
