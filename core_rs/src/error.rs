@@ -64,6 +64,14 @@ pub enum Error {
     /// Arguments that are malformed in a way other than a number's digits.
     #[error("{0}")]
     InvalidArgument(String),
+    /// A durable file of the engine is damaged, cut short or cannot be written.
+    #[error("{0}")]
+    Storage(String),
+    /// An agency code was refused. Deliberately one variant with one message for every cause
+    /// (forged, corrupted, another agency's, retired epoch, not held) so that the answer is no
+    /// oracle about a person.
+    #[error("agency code (機関別符号) refused")]
+    CodeRefused,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

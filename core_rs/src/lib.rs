@@ -1,7 +1,9 @@
 //! renkei's engine. Each domain is its own module, usable and tested without Python; the PyO3
 //! bindings live in `py` and are built only with the `python` feature (maturin turns it on).
 
+pub mod codes;
 pub mod error;
+pub mod holdings;
 pub mod numbers;
 
 #[cfg(feature = "python")]

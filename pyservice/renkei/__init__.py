@@ -6,12 +6,14 @@ Integrators start here::
     renkei.numbers.is_valid_individual_number("6214 9832 0257")
     jlis = renkei.NumberAuthority("renkei-data")
     nta = renkei.CorporateNumberRegistry("renkei-data")
+    core = renkei.Core("renkei-data")   # agencies, PIAs, 機関別符号, holdings
 """
 
 from __future__ import annotations
 
 from renkei import errors, numbers
 from renkei._core import __version__ as _engine_version
+from renkei.core import Core
 from renkei.corporate import CorporateNumberRegistry
 from renkei.datadir import DataDir
 from renkei.errors import RenkeiError
@@ -20,6 +22,7 @@ from renkei.jlis import NumberAuthority
 __version__ = _engine_version
 
 __all__ = [
+    "Core",
     "CorporateNumberRegistry",
     "DataDir",
     "NumberAuthority",

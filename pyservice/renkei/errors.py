@@ -60,6 +60,14 @@ class FailedPreconditionError(RenkeiError):
     reason = "FAILED_PRECONDITION"
 
 
+class PermissionDeniedError(RenkeiError):
+    """The caller may not do this. For an agency code (機関別符号) that is refused, the message
+    and class are the same whatever the cause (forged, corrupted, another agency's, retired key
+    epoch, not held), so that a refusal reveals nothing about the person."""
+
+    reason = "PERMISSION_DENIED"
+
+
 class KeyFileError(RenkeiError):
     """A key file is missing, unreadable, of the wrong size or with unsafe permissions."""
 

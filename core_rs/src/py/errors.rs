@@ -8,6 +8,8 @@ use crate::error::{Error, NumberKind, NumberProblem};
 pyo3::import_exception!(renkei.errors, InvalidNumberError);
 pyo3::import_exception!(renkei.errors, InvalidArgumentError);
 pyo3::import_exception!(renkei.errors, KeyFileError);
+pyo3::import_exception!(renkei.errors, StorageError);
+pyo3::import_exception!(renkei.errors, PermissionDeniedError);
 
 pub(crate) fn kind_name(kind: NumberKind) -> &'static str {
     match kind {
@@ -39,6 +41,8 @@ impl From<Error> for PyErr {
             }
             Error::BadKey(_) => KeyFileError::new_err(message),
             Error::InvalidArgument(_) => InvalidArgumentError::new_err(message),
+            Error::Storage(_) => StorageError::new_err(message),
+            Error::CodeRefused => PermissionDeniedError::new_err(message),
         }
     }
 }

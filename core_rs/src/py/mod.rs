@@ -2,6 +2,7 @@
 //! `errors`. Batch entry points borrow numpy buffers, release the GIL, compute, and return.
 
 mod arrays;
+mod codes;
 mod errors;
 mod numbers;
 
@@ -25,5 +26,6 @@ fn add_submodule(parent: &Bound<'_, PyModule>, name: &str, init: fn(&Bound<'_, P
 fn renkei_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     add_submodule(m, "numbers", numbers::init)?;
+    add_submodule(m, "codes", codes::init)?;
     Ok(())
 }

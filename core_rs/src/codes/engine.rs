@@ -1,0 +1,291 @@
+//! The code engine: the code key, the key epochs and the durable holdings, together. This is
+//! the core side of acquisition (番号法 第21条の2) and of translation; it knows persons only by
+//! their dense person id and never sees a My Number or a resident code.
+
+use std::path::Path;
+use std::sync::RwLock;
+
+use super::{Code, CodeCipher, Decoded, Epochs, CODE_LEN, STATUS_OK, STATUS_REFUSED};
+use crate::error::{Error, Result};
+use crate::holdings::{HoldingsStore, OpenReport};
+
+pub struct CodeEngine {
+    cipher: CodeCipher,
+    epochs: RwLock<Epochs>,
+    store: HoldingsStore,
+}
+
+/// Person ids arrive as u64 (numpy, SQLite); the holdings index them as u32.
+pub fn person_u32(p: u64, index: usize) -> Result<u32> {
+    u32::try_from(p).map_err(|_| Error::InvalidArgument(format!("person id at index {index} is out of range (0..2^32)")))
+}
+
+impl CodeEngine {
+    pub fn open(key: &[u8], holdings_dir: impl AsRef<Path>, epochs: Epochs, checkpoint_bytes: u64) -> Result<Self> {
+        Ok(CodeEngine {
+            cipher: CodeCipher::new(key)?,
+            epochs: RwLock::new(epochs),
+            store: HoldingsStore::open(holdings_dir, checkpoint_bytes)?,
+        })
+    }
+
+    pub fn open_report(&self) -> &OpenReport {
+        self.store.open_report()
+    }
+
+    pub fn epochs(&self) -> Epochs {
+        self.epochs.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_epochs(&self, epochs: Epochs) {
+        *self.epochs.write().unwrap_or_else(|e| e.into_inner()) = epochs;
+    }
+
+    /// Issue `agency`'s codes for `persons` and record the holdings; returns once durable.
+    /// `out` gets 16 bytes per person, in order.
+    pub fn acquire(&self, agency: u32, persons: &[u32], out: &mut [u8]) -> Result<u64> {
+        if out.len() != persons.len() * CODE_LEN {
+            return Err(Error::InvalidArgument("output buffer has the wrong size".into()));
+        }
+        let new = self.store.acquire(vec![(agency, persons.to_vec())])?;
+        let epoch = self.epochs().current();
+        self.cipher.encode_batch(persons, agency, epoch, out);
+        Ok(new)
+    }
+
+    /// Many (agency, person) pairs in one durable journal record (bulk onboarding).
+    pub fn acquire_pairs(&self, agencies: &[u32], persons: &[u32], out: &mut [u8]) -> Result<u64> {
+        if agencies.len() != persons.len() || out.len() != persons.len() * CODE_LEN {
+            return Err(Error::InvalidArgument("agencies, persons and output must have matching lengths".into()));
+        }
+        let mut order: Vec<u32> = (0..agencies.len() as u32).collect();
+        order.sort_by_key(|&i| agencies[i as usize]);
+        let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
+        for &i in &order {
+            let a = agencies[i as usize];
+            match groups.last_mut() {
+                Some((ga, ps)) if *ga == a => ps.push(persons[i as usize]),
+                _ => groups.push((a, vec![persons[i as usize]])),
+            }
+        }
+        let new = self.store.acquire(groups)?;
+        let epoch = self.epochs().current();
+        for ((&a, &p), o) in agencies.iter().zip(persons).zip(out.chunks_exact_mut(CODE_LEN)) {
+            o.copy_from_slice(&self.cipher.encode(p, a, epoch));
+        }
+        Ok(new)
+    }
+
+    #[inline(always)]
+    fn valid_for(d: Option<Decoded>, agency: u32, epochs: &Epochs) -> Option<Decoded> {
+        d.filter(|d| d.agency == agency && epochs.is_live(d.epoch))
+    }
+
+    /// The person behind `agency`'s own code, if the code is valid, live and held.
+    pub fn person_of(&self, agency: u32, code: &Code) -> Result<u32> {
+        let epochs = self.epochs();
+        let d = Self::valid_for(self.cipher.decode(code), agency, &epochs).ok_or(Error::CodeRefused)?;
+        if self.store.read().holds(agency, d.person) {
+            Ok(d.person)
+        } else {
+            Err(Error::CodeRefused)
+        }
+    }
+
+    /// Release `agency`'s holdings of the persons behind its codes. `status[i]` is refused for
+    /// a code that is not a valid, live, held code of this agency (the same for every cause).
+    pub fn release(&self, agency: u32, codes: &[u8], status: &mut [u8]) -> Result<u64> {
+        if codes.len() != status.len() * CODE_LEN {
+            return Err(Error::InvalidArgument("codes must be 16 bytes each".into()));
+        }
+        let epochs = self.epochs();
+        let mut decoded = vec![None; status.len()];
+        self.cipher.decode_batch(codes, &mut decoded);
+        let mut persons = Vec::with_capacity(status.len());
+        {
+            let h = self.store.read();
+            for (d, s) in decoded.iter().zip(status.iter_mut()) {
+                match Self::valid_for(*d, agency, &epochs) {
+                    Some(d) if h.holds(agency, d.person) => {
+                        persons.push(d.person);
+                        *s = STATUS_OK;
+                    }
+                    _ => *s = STATUS_REFUSED,
+                }
+            }
+        }
+        self.store.release(vec![(agency, persons)])
+    }
+
+    /// Release by person id (J-LIS reports a death or emigration; the core acts on ids only).
+    pub fn release_persons(&self, agency: u32, persons: &[u32]) -> Result<u64> {
+        self.store.release(vec![(agency, persons.to_vec())])
+    }
+
+    /// Translate `from`'s codes to `to`'s codes under the current epoch. An item translates only
+    /// when it is a valid, live code of `from` for a person both agencies hold; every other item
+    /// gets zero bytes and `STATUS_REFUSED`.
+    pub fn translate(&self, from: u32, codes: &[u8], to: u32, out: &mut [u8], status: &mut [u8]) -> Result<()> {
+        if codes.len() != status.len() * CODE_LEN || out.len() != codes.len() {
+            return Err(Error::InvalidArgument("codes must be 16 bytes each".into()));
+        }
+        let epochs = self.epochs();
+        let h = self.store.read();
+        let (Some(sa), Some(sb)) = (h.set(from), h.set(to)) else {
+            out.fill(0);
+            status.fill(STATUS_REFUSED);
+            return Ok(());
+        };
+        let mut ok = vec![false; status.len()];
+        self.cipher.translate_batch(codes, to, epochs.current(), out, &mut ok, |d| {
+            let d = Self::valid_for(d, from, &epochs)?;
+            (sa.contains(d.person) && sb.contains(d.person)).then_some(d.person)
+        });
+        for (s, o) in status.iter_mut().zip(ok) {
+            *s = if o { STATUS_OK } else { STATUS_REFUSED };
+        }
+        Ok(())
+    }
+
+    pub fn translate_one(&self, from: u32, code: &Code, to: u32) -> Result<Code> {
+        let mut out = [0u8; CODE_LEN];
+        let mut status = [0u8; 1];
+        self.translate(from, code, to, &mut out, &mut status)?;
+        if status[0] == STATUS_OK {
+            Ok(out)
+        } else {
+            Err(Error::CodeRefused)
+        }
+    }
+
+    /// The agencies holding the person behind `agency`'s code (for the person's own disclosure).
+    pub fn holders_of_code(&self, agency: u32, code: &Code) -> Result<Vec<u32>> {
+        let person = self.person_of(agency, code)?;
+        Ok(self.store.read().holders_of(person))
+    }
+
+    pub fn holders_of_person(&self, person: u32) -> Vec<u32> {
+        self.store.read().holders_of(person)
+    }
+
+    pub fn holds(&self, agency: u32, person: u32) -> bool {
+        self.store.read().holds(agency, person)
+    }
+
+    pub fn count(&self, agency: u32) -> u64 {
+        self.store.read().count(agency)
+    }
+
+    pub fn counts(&self) -> Vec<(u32, u64)> {
+        self.store.read().counts()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.store.read().total()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.store.read().heap_bytes()
+    }
+
+    pub fn checkpoint(&self) -> Result<()> {
+        self.store.checkpoint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(dir: &Path) -> CodeEngine {
+        CodeEngine::open(&[3u8; 32], dir, Epochs::new(1, &[1]).unwrap(), 1 << 20).unwrap()
+    }
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("renkei-codes-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn acquire(e: &CodeEngine, agency: u32, persons: &[u32]) -> Vec<u8> {
+        let mut out = vec![0u8; persons.len() * 16];
+        e.acquire(agency, persons, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn translate_round_trip_and_every_refusal() {
+        let dir = tmp("refusals");
+        let e = engine(&dir);
+        let a_codes = acquire(&e, 1, &[10, 11, 12]);
+        let b_codes = acquire(&e, 2, &[10, 11]);
+        let a10: Code = a_codes[0..16].try_into().unwrap();
+        let b10: Code = b_codes[0..16].try_into().unwrap();
+        assert_eq!(e.translate_one(1, &a10, 2).unwrap(), b10);
+        assert_eq!(e.translate_one(2, &b10, 1).unwrap(), a10);
+        // Person 12 is not held by agency 2.
+        let a12: Code = a_codes[32..48].try_into().unwrap();
+        assert_eq!(e.translate_one(1, &a12, 2), Err(Error::CodeRefused));
+        // Wrong agency: B's code presented as A's.
+        assert_eq!(e.translate_one(1, &b10, 2), Err(Error::CodeRefused));
+        // Bit flip.
+        let mut f = a10;
+        f[7] ^= 0x10;
+        assert_eq!(e.translate_one(1, &f, 2), Err(Error::CodeRefused));
+        // Agency 3 holds nobody.
+        assert_eq!(e.translate_one(1, &a10, 3), Err(Error::CodeRefused));
+        // Released.
+        let mut st = [9u8; 1];
+        assert_eq!(e.release(2, &b10, &mut st).unwrap(), 1);
+        assert_eq!(st[0], STATUS_OK);
+        assert_eq!(e.translate_one(1, &a10, 2), Err(Error::CodeRefused));
+        assert_eq!(e.release(2, &b10, &mut st).unwrap(), 0);
+        assert_eq!(st[0], STATUS_REFUSED);
+        // Rotation: new codes under epoch 2, old still translate until epoch 1 is retired.
+        e.set_epochs(Epochs::new(2, &[1, 2]).unwrap());
+        let a11: Code = a_codes[16..32].try_into().unwrap();
+        let b11_new = e.translate_one(1, &a11, 2).unwrap();
+        assert_ne!(b11_new, <Code>::try_from(&b_codes[16..32]).unwrap());
+        let a11_new = e.translate_one(1, &a11, 1).unwrap(); // self-translation refreshes the epoch
+        e.set_epochs(Epochs::new(2, &[2]).unwrap());
+        assert_eq!(e.translate_one(1, &a11, 2), Err(Error::CodeRefused));
+        assert_eq!(e.translate_one(1, &a11_new, 2).unwrap(), b11_new);
+        assert_eq!(e.holders_of_person(11), vec![1, 2]);
+        assert_eq!(e.holders_of_code(1, &a11_new).unwrap(), vec![1, 2]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn holdings_survive_reopen() {
+        let dir = tmp("reopen");
+        {
+            let e = engine(&dir);
+            acquire(&e, 5, &(0..10_000).collect::<Vec<_>>());
+            e.release_persons(5, &[3, 4]).unwrap();
+            e.checkpoint().unwrap();
+            acquire(&e, 6, &[1, 2, 3]);
+        }
+        let e = engine(&dir);
+        assert!(e.open_report().snapshot_loaded);
+        assert_eq!(e.open_report().records_replayed, 1);
+        assert_eq!(e.count(5), 9_998);
+        assert_eq!(e.counts(), vec![(5, 9_998), (6, 3)]);
+        assert!(!e.holds(5, 3) && e.holds(6, 3));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pairs_match_single_acquisitions() {
+        let dir = tmp("pairs");
+        let e = engine(&dir);
+        let agencies = [3u32, 1, 3, 2];
+        let persons = [7u32, 7, 8, 9];
+        let mut out = vec![0u8; 64];
+        assert_eq!(e.acquire_pairs(&agencies, &persons, &mut out).unwrap(), 4);
+        for i in 0..4 {
+            assert_eq!(&out[i * 16..i * 16 + 16], e.cipher.encode(persons[i], agencies[i], 1));
+            assert!(e.holds(agencies[i], persons[i]));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

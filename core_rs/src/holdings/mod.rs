@@ -1,0 +1,379 @@
+//! Holdings: which agency holds which person (acquired a code and not released it).
+//!
+//! In memory: one [`PersonSet`] per agency (compressed, see `set.rs`). On disk, in one
+//! directory:
+//!
+//! * `journal.<gen>`: an append-only log of acquisitions and releases, one checksummed record
+//!   per call. An operation returns only after its record is fsynced; concurrent callers share
+//!   one fsync (group commit).
+//! * `snapshot.bin`: the whole state as of the start of journal `<gen>` (a checkpoint), written
+//!   to a temporary file, fsynced and renamed into place; older journals are then deleted.
+//!
+//! Opening loads the snapshot and replays the journals from its generation on. A record that
+//! is cut short or fails its checksum at the tail of the newest journal is a write that was
+//! never acknowledged (acknowledged records were fsynced before anything after them was
+//! written), so it and everything after it is dropped and the file truncated. The same damage
+//! anywhere else is corruption and refuses to open.
+//!
+//! A record is applied to memory in journal order under the journal lock and acknowledged only
+//! once durable; in the fsync window another thread may already see it (see ARCHITECTURE).
+
+pub mod journal;
+pub mod set;
+pub mod snapshot;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+pub use set::PersonSet;
+
+use crate::error::{Error, Result};
+use journal::{Op, Record};
+
+/// The in-memory holdings of every agency.
+#[derive(Default, Clone)]
+pub struct Holdings {
+    agencies: BTreeMap<u32, PersonSet>,
+}
+
+impl Holdings {
+    #[inline(always)]
+    pub fn holds(&self, agency: u32, person: u32) -> bool {
+        self.agencies.get(&agency).is_some_and(|s| s.contains(person))
+    }
+
+    pub fn set(&self, agency: u32) -> Option<&PersonSet> {
+        self.agencies.get(&agency)
+    }
+
+    pub fn count(&self, agency: u32) -> u64 {
+        self.agencies.get(&agency).map_or(0, |s| s.len())
+    }
+
+    /// (agency, number of persons held), ascending by agency, agencies holding nobody omitted.
+    pub fn counts(&self) -> Vec<(u32, u64)> {
+        self.agencies.iter().filter(|(_, s)| !s.is_empty()).map(|(&a, s)| (a, s.len())).collect()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.agencies.values().map(|s| s.len()).sum()
+    }
+
+    /// The agencies holding `person`, ascending.
+    pub fn holders_of(&self, person: u32) -> Vec<u32> {
+        self.agencies.iter().filter(|(_, s)| s.contains(person)).map(|(&a, _)| a).collect()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.agencies.values().map(|s| s.heap_bytes()).sum()
+    }
+
+    fn apply(&mut self, op: Op, groups: &[(u32, Vec<u32>)]) -> u64 {
+        let mut changed = 0;
+        for (agency, persons) in groups {
+            match op {
+                Op::Acquire => {
+                    let set = self.agencies.entry(*agency).or_default();
+                    changed += set.extend_from(persons);
+                }
+                Op::Release => {
+                    if let Some(set) = self.agencies.get_mut(agency) {
+                        changed += persons.iter().map(|&p| set.remove(p) as u64).sum::<u64>();
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    pub(crate) fn agencies(&self) -> &BTreeMap<u32, PersonSet> {
+        &self.agencies
+    }
+
+    pub(crate) fn agencies_mut(&mut self) -> &mut BTreeMap<u32, PersonSet> {
+        &mut self.agencies
+    }
+}
+
+struct LogState {
+    file: Arc<File>,
+    generation: u64,
+    /// Bytes in the current journal file.
+    bytes: u64,
+    /// Sequence number of the last record written.
+    appended: u64,
+    /// Sequence number of the last record known durable.
+    durable: u64,
+    syncing: bool,
+    /// Set when an fsync failed: the page cache can no longer be trusted to reach the disk, so
+    /// the store refuses everything until it is reopened (and replays what really is on disk).
+    failed: Option<String>,
+}
+
+/// What opening found on disk.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    pub snapshot_loaded: bool,
+    pub records_replayed: u64,
+    pub torn_bytes_dropped: u64,
+}
+
+/// The durable holdings store.
+pub struct HoldingsStore {
+    dir: PathBuf,
+    holdings: RwLock<Holdings>,
+    log: Mutex<LogState>,
+    synced: Condvar,
+    /// Checkpoint automatically once the journal grows past this many bytes.
+    checkpoint_bytes: u64,
+    report: OpenReport,
+}
+
+fn storage(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::Storage(format!("{what} {}: {e}", path.display()))
+}
+
+pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| storage("cannot fsync directory", dir, e))
+}
+
+fn journal_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("journal.{generation:020}"))
+}
+
+fn journals(dir: &Path) -> Result<Vec<u64>> {
+    let mut gens = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| storage("cannot list", dir, e))? {
+        let entry = entry.map_err(|e| storage("cannot list", dir, e))?;
+        let name = entry.file_name();
+        if let Some(g) = name.to_str().and_then(|n| n.strip_prefix("journal.")).and_then(|g| g.parse::<u64>().ok()) {
+            gens.push(g);
+        }
+    }
+    gens.sort_unstable();
+    Ok(gens)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the state half-updated in a way the journal
+    // does not describe, so keep going rather than poisoning every later call.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 1 << 30;
+
+impl HoldingsStore {
+    /// Open (or create) the store in `dir`.
+    pub fn open(dir: impl AsRef<Path>, checkpoint_bytes: u64) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| storage("cannot create", &dir, e))?;
+        let mut report = OpenReport::default();
+        let (mut holdings, generation, mut last_seq) = match snapshot::read(&dir.join(snapshot::FILE))? {
+            Some(s) => {
+                report.snapshot_loaded = true;
+                (s.holdings, s.generation, s.last_seq)
+            }
+            None => (Holdings::default(), 1, 0),
+        };
+        let gens = journals(&dir)?;
+        for &g in gens.iter().filter(|&&g| g < generation) {
+            let p = journal_path(&dir, g);
+            fs::remove_file(&p).map_err(|e| storage("cannot remove old journal", &p, e))?;
+        }
+        let live: Vec<u64> = gens.into_iter().filter(|&g| g >= generation).collect();
+        let newest = live.last().copied().unwrap_or(generation);
+        for &g in &live {
+            let path = journal_path(&dir, g);
+            let is_last = g == newest;
+            let r = journal::replay(&path, is_last, |rec: Record| {
+                if rec.seq <= last_seq {
+                    return Err(Error::Storage(format!(
+                        "journal {} repeats sequence {} (expected > {last_seq})",
+                        path.display(),
+                        rec.seq
+                    )));
+                }
+                last_seq = rec.seq;
+                holdings.apply(rec.op, &rec.groups);
+                Ok(())
+            })?;
+            report.records_replayed += r.records;
+            report.torn_bytes_dropped += r.torn_bytes;
+        }
+        let path = journal_path(&dir, newest);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| storage("cannot open journal", &path, e))?;
+        let bytes = file.metadata().map_err(|e| storage("cannot stat", &path, e))?.len();
+        file.sync_all().map_err(|e| storage("cannot fsync", &path, e))?;
+        fsync_dir(&dir)?;
+        Ok(HoldingsStore {
+            dir,
+            holdings: RwLock::new(holdings),
+            log: Mutex::new(LogState {
+                file: Arc::new(file),
+                generation: newest,
+                bytes,
+                appended: last_seq,
+                durable: last_seq,
+                syncing: false,
+                failed: None,
+            }),
+            synced: Condvar::new(),
+            checkpoint_bytes,
+            report,
+        })
+    }
+
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Read access to the holdings (many readers at once).
+    pub fn read(&self) -> RwLockReadGuard<'_, Holdings> {
+        self.holdings.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record that each agency holds the given persons; returns how many holdings are new.
+    /// Returns once the change is durable.
+    pub fn acquire(&self, groups: Vec<(u32, Vec<u32>)>) -> Result<u64> {
+        self.change(Op::Acquire, groups)
+    }
+
+    /// Remove holdings; returns how many were removed. Returns once the change is durable.
+    pub fn release(&self, groups: Vec<(u32, Vec<u32>)>) -> Result<u64> {
+        self.change(Op::Release, groups)
+    }
+
+    fn change(&self, op: Op, groups: Vec<(u32, Vec<u32>)>) -> Result<u64> {
+        let mut st = lock(&self.log);
+        if let Some(e) = &st.failed {
+            return Err(Error::Storage(format!("holdings journal unusable after an earlier failure: {e}")));
+        }
+        // Journal only what changes, so re-acquiring held persons costs no disk.
+        let groups: Vec<(u32, Vec<u32>)> = {
+            let h = self.read();
+            groups
+                .into_iter()
+                .map(|(a, ps)| {
+                    let keep: Vec<u32> = match (op, h.set(a)) {
+                        (Op::Acquire, Some(s)) => ps.into_iter().filter(|&p| !s.contains(p)).collect(),
+                        (Op::Acquire, None) => ps,
+                        (Op::Release, Some(s)) => ps.into_iter().filter(|&p| s.contains(p)).collect(),
+                        (Op::Release, None) => Vec::new(),
+                    };
+                    (a, keep)
+                })
+                .filter(|(_, ps)| !ps.is_empty())
+                .collect()
+        };
+        if groups.is_empty() {
+            // Nothing to write, but what this caller saw must be durable before it relies on it.
+            let seq = st.appended;
+            return self.wait_durable(st, seq).map(|_| 0);
+        }
+        let seq = st.appended + 1;
+        let bytes = journal::encode(seq, op, &groups);
+        if let Err(e) = journal::append(&st.file, &bytes) {
+            // Cut back a partial write so the next record starts on a record boundary.
+            let cut = st.file.set_len(st.bytes);
+            let msg = format!("cannot append to the holdings journal: {e}");
+            if cut.is_err() {
+                st.failed = Some(msg.clone());
+            }
+            return Err(Error::Storage(msg));
+        }
+        st.bytes += bytes.len() as u64;
+        st.appended = seq;
+        let changed = {
+            let mut h = self.holdings.write().unwrap_or_else(|e| e.into_inner());
+            h.apply(op, &groups)
+        };
+        let big = st.bytes > self.checkpoint_bytes;
+        self.wait_durable(st, seq)?;
+        if big {
+            self.checkpoint()?;
+        }
+        Ok(changed)
+    }
+
+    fn wait_durable<'a>(&'a self, mut st: MutexGuard<'a, LogState>, seq: u64) -> Result<()> {
+        loop {
+            if let Some(e) = &st.failed {
+                return Err(Error::Storage(format!("holdings journal fsync failed: {e}")));
+            }
+            if st.durable >= seq {
+                return Ok(());
+            }
+            if st.syncing {
+                st = self.synced.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            // Become the syncer for everything appended so far (group commit).
+            st.syncing = true;
+            let target = st.appended;
+            let file = Arc::clone(&st.file);
+            drop(st);
+            let result = file.sync_data();
+            st = lock(&self.log);
+            st.syncing = false;
+            match result {
+                Ok(()) => st.durable = st.durable.max(target),
+                Err(e) => st.failed = Some(e.to_string()),
+            }
+            self.synced.notify_all();
+        }
+    }
+
+    /// Write a snapshot of the whole state and start a fresh journal. Blocks changes (not
+    /// reads) while it runs.
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut st = lock(&self.log);
+        while st.syncing {
+            st = self.synced.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        if let Some(e) = &st.failed {
+            return Err(Error::Storage(format!("holdings journal unusable after an earlier failure: {e}")));
+        }
+        st.file.sync_data().map_err(|e| {
+            st.failed = Some(e.to_string());
+            Error::Storage(format!("holdings journal fsync failed: {e}"))
+        })?;
+        st.durable = st.appended;
+        let next = st.generation + 1;
+        let next_path = journal_path(&self.dir, next);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&next_path)
+            .map_err(|e| storage("cannot create journal", &next_path, e))?;
+        fsync_dir(&self.dir)?;
+        {
+            let h = self.read();
+            snapshot::write(&self.dir, &h, next, st.appended)?;
+        }
+        let old = journal_path(&self.dir, st.generation);
+        st.file = Arc::new(file);
+        st.generation = next;
+        st.bytes = 0;
+        // The snapshot covers the old journal now; a crash before this unlink is harmless
+        // (open deletes journals older than the snapshot).
+        fs::remove_file(&old).map_err(|e| storage("cannot remove journal", &old, e))?;
+        fsync_dir(&self.dir)?;
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests;

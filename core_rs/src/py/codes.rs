@@ -1,0 +1,211 @@
+//! `renkei._core.codes`: the agency-code engine (codes, key epochs, durable holdings).
+//!
+//! Batch calls take codes packed into one `bytes` (16 bytes each) and person ids as a uint64
+//! array, return one `bytes` plus a uint8 status array, and run without the GIL.
+
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use super::arrays::{contiguous, readonly_u64};
+use super::errors::invalid_argument;
+use crate::codes::engine::{person_u32, CodeEngine};
+use crate::codes::{text, Code, Epochs, CODE_LEN};
+
+fn agency_u32(a: u64) -> PyResult<u32> {
+    u32::try_from(a).map_err(|_| invalid_argument("agency id out of range (0..2^32)"))
+}
+
+fn persons_of(a: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u32>> {
+    let arr = readonly_u64(a, what)?;
+    let items = contiguous(&arr);
+    items.iter().enumerate().map(|(i, &p)| person_u32(p, i).map_err(PyErr::from)).collect()
+}
+
+fn packed(codes: &[u8]) -> PyResult<usize> {
+    if codes.len() % CODE_LEN != 0 {
+        return Err(invalid_argument(format!("codes must be packed 16 bytes each; got {} bytes", codes.len())));
+    }
+    Ok(codes.len() / CODE_LEN)
+}
+
+fn one(code: &[u8]) -> PyResult<Code> {
+    code.try_into().map_err(|_| invalid_argument(format!("an agency code is 16 bytes, got {}", code.len())))
+}
+
+/// The agency-code engine of the linkage core. It knows persons only by person id.
+#[pyclass(module = "renkei._core.codes", name = "CodeEngine", frozen)]
+struct PyCodeEngine {
+    inner: CodeEngine,
+}
+
+#[pymethods]
+impl PyCodeEngine {
+    #[new]
+    #[pyo3(signature = (key, holdings_dir, current_epoch, live_epochs, checkpoint_bytes=crate::holdings::DEFAULT_CHECKPOINT_BYTES))]
+    fn new(
+        py: Python<'_>,
+        key: &[u8],
+        holdings_dir: std::path::PathBuf,
+        current_epoch: u32,
+        live_epochs: Vec<u32>,
+        checkpoint_bytes: u64,
+    ) -> PyResult<Self> {
+        let epochs = Epochs::new(current_epoch, &live_epochs)?;
+        let key = key.to_vec();
+        let inner = py.detach(|| CodeEngine::open(&key, holdings_dir, epochs, checkpoint_bytes))?;
+        Ok(PyCodeEngine { inner })
+    }
+
+    fn set_epochs(&self, current_epoch: u32, live_epochs: Vec<u32>) -> PyResult<()> {
+        self.inner.set_epochs(Epochs::new(current_epoch, &live_epochs)?);
+        Ok(())
+    }
+
+    /// (current epoch, live epochs).
+    fn epochs(&self) -> (u32, Vec<u32>) {
+        let e = self.inner.epochs();
+        (e.current(), e.live().to_vec())
+    }
+
+    /// Issue `agency`'s codes for the persons and record the holdings durably.
+    fn acquire<'py>(&self, py: Python<'py>, agency: u64, persons: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let agency = agency_u32(agency)?;
+        let persons = persons_of(persons, "person ids")?;
+        PyBytes::new_with(py, persons.len() * CODE_LEN, |out| {
+            py.detach(|| self.inner.acquire(agency, &persons, out)).map(|_| ()).map_err(PyErr::from)
+        })
+    }
+
+    /// Bulk: many (agency, person) pairs in one durable record; codes in input order.
+    fn acquire_pairs<'py>(
+        &self,
+        py: Python<'py>,
+        agencies: &Bound<'py, PyAny>,
+        persons: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let agencies = persons_of(agencies, "agency ids")?;
+        let persons = persons_of(persons, "person ids")?;
+        PyBytes::new_with(py, persons.len() * CODE_LEN, |out| {
+            py.detach(|| self.inner.acquire_pairs(&agencies, &persons, out)).map(|_| ()).map_err(PyErr::from)
+        })
+    }
+
+    /// Release the holdings behind `agency`'s codes: (number released, per-code status).
+    fn release<'py>(&self, py: Python<'py>, agency: u64, codes: &[u8]) -> PyResult<(u64, Bound<'py, PyArray1<u8>>)> {
+        let agency = agency_u32(agency)?;
+        let n = packed(codes)?;
+        let (removed, status) = py.detach(|| {
+            let mut status = vec![0u8; n];
+            self.inner.release(agency, codes, &mut status).map(|r| (r, status))
+        })?;
+        Ok((removed, PyArray1::from_vec(py, status)))
+    }
+
+    fn release_persons(&self, py: Python<'_>, agency: u64, persons: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let agency = agency_u32(agency)?;
+        let persons = persons_of(persons, "person ids")?;
+        Ok(py.detach(|| self.inner.release_persons(agency, &persons))?)
+    }
+
+    /// Translate `from_agency`'s codes to `to_agency`'s: (codes, per-code status; 0 = ok).
+    fn translate<'py>(
+        &self,
+        py: Python<'py>,
+        from_agency: u64,
+        codes: &[u8],
+        to_agency: u64,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyArray1<u8>>)> {
+        let (from, to) = (agency_u32(from_agency)?, agency_u32(to_agency)?);
+        let n = packed(codes)?;
+        let mut status = vec![0u8; n];
+        let out = PyBytes::new_with(py, codes.len(), |out| {
+            py.detach(|| self.inner.translate(from, codes, to, out, &mut status)).map_err(PyErr::from)
+        })?;
+        Ok((out, PyArray1::from_vec(py, status)))
+    }
+
+    fn translate_one<'py>(&self, py: Python<'py>, from_agency: u64, code: &[u8], to_agency: u64) -> PyResult<Bound<'py, PyBytes>> {
+        let code = one(code)?;
+        let out = self.inner.translate_one(agency_u32(from_agency)?, &code, agency_u32(to_agency)?)?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The person id behind `agency`'s own valid, live, held code.
+    fn person_of(&self, agency: u64, code: &[u8]) -> PyResult<u32> {
+        Ok(self.inner.person_of(agency_u32(agency)?, &one(code)?)?)
+    }
+
+    fn holders_of_code(&self, agency: u64, code: &[u8]) -> PyResult<Vec<u32>> {
+        Ok(self.inner.holders_of_code(agency_u32(agency)?, &one(code)?)?)
+    }
+
+    fn holders_of_person(&self, py: Python<'_>, person: u64) -> PyResult<Vec<u32>> {
+        let person = person_u32(person, 0)?;
+        Ok(py.detach(|| self.inner.holders_of_person(person)))
+    }
+
+    fn holds(&self, agency: u64, person: u64) -> PyResult<bool> {
+        Ok(self.inner.holds(agency_u32(agency)?, person_u32(person, 0)?))
+    }
+
+    fn count(&self, agency: u64) -> PyResult<u64> {
+        Ok(self.inner.count(agency_u32(agency)?))
+    }
+
+    /// (agency ids, holdings counts) as two uint64 arrays, ascending by agency.
+    fn counts<'py>(&self, py: Python<'py>) -> (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>) {
+        let c = self.inner.counts();
+        let agencies: Vec<u64> = c.iter().map(|(a, _)| *a as u64).collect();
+        let counts: Vec<u64> = c.iter().map(|(_, n)| *n).collect();
+        (PyArray1::from_vec(py, agencies), PyArray1::from_vec(py, counts))
+    }
+
+    fn total(&self) -> u64 {
+        self.inner.total()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.inner.heap_bytes()
+    }
+
+    /// Write a snapshot and start a fresh journal.
+    fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(py.detach(|| self.inner.checkpoint())?)
+    }
+
+    fn open_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let r = self.inner.open_report();
+        let d = PyDict::new(py);
+        d.set_item("snapshot_loaded", r.snapshot_loaded)?;
+        d.set_item("records_replayed", r.records_replayed)?;
+        d.set_item("torn_bytes_dropped", r.torn_bytes_dropped)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<CodeEngine (key hidden)>"
+    }
+}
+
+/// The 26-character Crockford base32 text of a 16-byte code.
+#[pyfunction]
+fn code_to_text(code: &[u8]) -> PyResult<String> {
+    Ok(text::encode(&one(code)?))
+}
+
+/// The 16 bytes of a code written in Crockford base32 (case-insensitive, hyphens ignored).
+#[pyfunction]
+fn code_from_text<'py>(py: Python<'py>, s: &str) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, &text::decode(s)?))
+}
+
+pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyCodeEngine>()?;
+    m.add_function(wrap_pyfunction!(code_to_text, m)?)?;
+    m.add_function(wrap_pyfunction!(code_from_text, m)?)?;
+    m.add("CODE_LEN", CODE_LEN)?;
+    m.add("STATUS_OK", crate::codes::STATUS_OK)?;
+    m.add("STATUS_REFUSED", crate::codes::STATUS_REFUSED)?;
+    Ok(())
+}
