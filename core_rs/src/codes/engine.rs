@@ -58,20 +58,31 @@ impl CodeEngine {
         if agencies.len() != persons.len() || out.len() != persons.len() * CODE_LEN {
             return Err(Error::InvalidArgument("agencies, persons and output must have matching lengths".into()));
         }
+        // Group by agency (index as tie-break keeps each group in input order).
         let mut order: Vec<u32> = (0..agencies.len() as u32).collect();
-        order.sort_by_key(|&i| agencies[i as usize]);
-        let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
-        for &i in &order {
+        order.sort_unstable_by_key(|&i| ((agencies[i as usize] as u64) << 32) | i as u64);
+        let mut spans: Vec<(u32, usize, usize)> = Vec::new();
+        for (k, &i) in order.iter().enumerate() {
             let a = agencies[i as usize];
-            match groups.last_mut() {
-                Some((ga, ps)) if *ga == a => ps.push(persons[i as usize]),
-                _ => groups.push((a, vec![persons[i as usize]])),
+            match spans.last_mut() {
+                Some((sa, _, end)) if *sa == a => *end = k + 1,
+                _ => spans.push((a, k, k + 1)),
             }
         }
-        let new = self.store.acquire(groups)?;
+        let groups: Vec<(u32, Vec<u32>)> = spans
+            .iter()
+            .map(|&(a, s, e)| (a, order[s..e].iter().map(|&i| persons[i as usize]).collect()))
+            .collect();
+        let new = self.store.acquire(groups.clone())?;
         let epoch = self.epochs().current();
-        for ((&a, &p), o) in agencies.iter().zip(persons).zip(out.chunks_exact_mut(CODE_LEN)) {
-            o.copy_from_slice(&self.cipher.encode(p, a, epoch));
+        let mut tmp = Vec::new();
+        for ((a, ps), &(_, s, e)) in groups.iter().zip(&spans) {
+            tmp.resize(ps.len() * CODE_LEN, 0);
+            self.cipher.encode_batch(ps, *a, epoch, &mut tmp);
+            for (code, &i) in tmp.chunks_exact(CODE_LEN).zip(&order[s..e]) {
+                let i = i as usize;
+                out[i * CODE_LEN..(i + 1) * CODE_LEN].copy_from_slice(code);
+            }
         }
         Ok(new)
     }
@@ -137,9 +148,18 @@ impl CodeEngine {
             return Ok(());
         };
         let mut ok = vec![false; status.len()];
-        self.cipher.translate_batch(codes, to, epochs.current(), out, &mut ok, |d| {
-            let d = Self::valid_for(d, from, &epochs)?;
-            (sa.contains(d.person) && sb.contains(d.person)).then_some(d.person)
+        self.cipher.translate_batch(codes, to, epochs.current(), out, &mut ok, |ds, admitted| {
+            // At national scale the sets are tens of MiB: start every memory fetch of the
+            // chunk before waiting on the first one.
+            for d in ds.iter().flatten() {
+                sa.prefetch(d.person);
+                sb.prefetch(d.person);
+            }
+            for (d, a) in ds.iter().zip(admitted.iter_mut()) {
+                *a = Self::valid_for(*d, from, &epochs)
+                    .filter(|d| sa.contains(d.person) && sb.contains(d.person))
+                    .map(|d| d.person);
+            }
         });
         for (s, o) in status.iter_mut().zip(ok) {
             *s = if o { STATUS_OK } else { STATUS_REFUSED };

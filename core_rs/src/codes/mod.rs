@@ -167,9 +167,10 @@ impl CodeCipher {
         }
     }
 
-    /// Re-encrypt many codes from one agency to another: decrypt the whole chunk, let `admit`
-    /// decide per item (returning the plaintext person to re-encode, or `None` to refuse), then
-    /// encrypt the admitted ones. Refused items are left as zero bytes with `ok[i] = false`.
+    /// Re-encrypt many codes from one agency to another. Per chunk of blocks: decrypt them
+    /// all, hand the decoded chunk to `admit`, which writes the person to re-encode (or `None`
+    /// to refuse) for every item — a whole chunk at once, so it can prefetch its look-ups —
+    /// then encrypt the admitted ones. Refused items get zero bytes and `ok[i] = false`.
     pub fn translate_batch(
         &self,
         codes: &[u8],
@@ -177,22 +178,29 @@ impl CodeCipher {
         to_epoch: u32,
         out: &mut [u8],
         ok: &mut [bool],
-        mut admit: impl FnMut(Option<Decoded>) -> Option<u32>,
+        mut admit: impl FnMut(&[Option<Decoded>], &mut [Option<u32>]),
     ) {
         assert_eq!(codes.len(), out.len());
         assert_eq!(codes.len(), ok.len() * CODE_LEN);
         let zero = GenericArray::from([0u8; 16]);
+        let mut decoded = [None; CHUNK];
+        let mut admitted = [None; CHUNK];
         for ((cs, os), oks) in codes.chunks(CHUNK * CODE_LEN).zip(out.chunks_mut(CHUNK * CODE_LEN)).zip(ok.chunks_mut(CHUNK)) {
+            let n = oks.len();
             let mut blocks = [zero; CHUNK];
-            let blocks = &mut blocks[..oks.len()];
+            let blocks = &mut blocks[..n];
             for (b, c) in blocks.iter_mut().zip(cs.chunks_exact(CODE_LEN)) {
                 b.copy_from_slice(c);
             }
             self.aes.decrypt_blocks(blocks);
-            for (b, okay) in blocks.iter_mut().zip(oks.iter_mut()) {
-                match admit(parse(&(*b).into())) {
+            for (d, b) in decoded.iter_mut().zip(blocks.iter()) {
+                *d = parse(&(*b).into());
+            }
+            admit(&decoded[..n], &mut admitted[..n]);
+            for ((b, okay), a) in blocks.iter_mut().zip(oks.iter_mut()).zip(&admitted[..n]) {
+                match a {
                     Some(person) => {
-                        *b = GenericArray::from(plaintext(person, to_agency, to_epoch));
+                        *b = GenericArray::from(plaintext(*person, to_agency, to_epoch));
                         *okay = true;
                     }
                     None => *okay = false,
@@ -292,9 +300,13 @@ mod tests {
         codes[16 * 5] ^= 1; // corrupt item 5
         let mut out = vec![0u8; codes.len()];
         let mut ok = vec![false; 600];
-        c.translate_batch(&codes, 2, 1, &mut out, &mut ok, |d| match d {
-            Some(d) if d.agency == 1 && d.person % 2 == 0 => Some(d.person),
-            _ => None,
+        c.translate_batch(&codes, 2, 1, &mut out, &mut ok, |ds, admitted| {
+            for (d, a) in ds.iter().zip(admitted.iter_mut()) {
+                *a = match d {
+                    Some(d) if d.agency == 1 && d.person % 2 == 0 => Some(d.person),
+                    _ => None,
+                };
+            }
         });
         for i in 0..600 {
             let expect_ok = i != 5 && i % 2 == 0;

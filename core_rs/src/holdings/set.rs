@@ -153,6 +153,20 @@ impl PersonSet {
         }
     }
 
+    /// Hint the CPU to fetch the bitmap word of `person` (no effect on array chunks).
+    #[inline(always)]
+    pub fn prefetch(&self, person: u32) {
+        let high = (person >> CHUNK_BITS) as usize;
+        if let Some(&slot) = self.index.get(high) {
+            if slot != NONE {
+                if let Chunk::Bitmap { bits, .. } = &self.chunks[slot as usize].1 {
+                    let word: *const u64 = &bits[((person as u16) >> 6) as usize];
+                    prefetch_read(word.cast());
+                }
+            }
+        }
+    }
+
     fn chunk_mut(&mut self, high: u16) -> &mut Chunk {
         let h = high as usize;
         if self.index.len() <= h {
@@ -213,6 +227,17 @@ impl PersonSet {
             + self.chunks.capacity() * std::mem::size_of::<(u16, Chunk)>()
             + self.chunks.iter().map(|(_, c)| c.heap_bytes()).sum::<usize>()
     }
+}
+
+#[inline(always)]
+fn prefetch_read(p: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Build a chunk from sorted, distinct low halves.
