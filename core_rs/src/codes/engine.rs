@@ -9,6 +9,9 @@ use super::{Code, CodeCipher, Decoded, Epochs, CODE_LEN, STATUS_OK, STATUS_REFUS
 use crate::error::{Error, Result};
 use crate::holdings::{HoldingsStore, OpenReport};
 
+/// How many items ahead translation prefetches holdings look-ups (≤ one cipher chunk).
+const PREFETCH_AHEAD: usize = 128;
+
 pub struct CodeEngine {
     cipher: CodeCipher,
     epochs: RwLock<Epochs>,
@@ -148,14 +151,18 @@ impl CodeEngine {
             return Ok(());
         };
         let mut ok = vec![false; status.len()];
-        self.cipher.translate_batch(codes, to, epochs.current(), out, &mut ok, |ds, admitted| {
-            // At national scale the sets are tens of MiB: start every memory fetch of the
-            // chunk before waiting on the first one.
-            for d in ds.iter().flatten() {
-                sa.prefetch(d.person);
-                sb.prefetch(d.person);
-            }
-            for (d, a) in ds.iter().zip(admitted.iter_mut()) {
+        // At national scale the sets are tens of MiB: each test's memory fetch starts
+        // `PREFETCH_AHEAD` items before the test (measured: without it national-scale
+        // translation runs at ~0.4x the rate of a cache-resident population, with it ~0.85x).
+        let dist = PREFETCH_AHEAD;
+        self.cipher.translate_batch(codes, (to, epochs.current()), out, &mut ok, |ds, next, admitted| {
+            let n = ds.len();
+            for (j, (d, a)) in ds.iter().zip(admitted.iter_mut()).enumerate() {
+                let ahead = if j + dist < n { ds.get(j + dist) } else { next.get(j + dist - n) };
+                if let Some(Some(x)) = ahead {
+                    sa.prefetch(x.person);
+                    sb.prefetch(x.person);
+                }
                 *a = Self::valid_for(*d, from, &epochs)
                     .filter(|d| sa.contains(d.person) && sb.contains(d.person))
                     .map(|d| d.person);

@@ -167,47 +167,59 @@ impl CodeCipher {
         }
     }
 
-    /// Re-encrypt many codes from one agency to another. Per chunk of blocks: decrypt them
-    /// all, hand the decoded chunk to `admit`, which writes the person to re-encode (or `None`
-    /// to refuse) for every item — a whole chunk at once, so it can prefetch its look-ups —
-    /// then encrypt the admitted ones. Refused items get zero bytes and `ok[i] = false`.
+    /// Re-encrypt many codes from one agency to another, software-pipelined over chunks of
+    /// blocks: chunk k+1 is decrypted before chunk k is handed to `admit`, together with chunk
+    /// k+1 so that it can prefetch item j of k+1 while it tests item j of k (a steady stream
+    /// of memory fetches, each well ahead of its use). `admit` writes, per item of chunk k,
+    /// the person to re-encode or `None` to refuse; then chunk k is encrypted. Refused items
+    /// get zero bytes and `ok[i] = false`.
     pub fn translate_batch(
         &self,
         codes: &[u8],
-        to_agency: u32,
-        to_epoch: u32,
+        (to_agency, to_epoch): (u32, u32),
         out: &mut [u8],
         ok: &mut [bool],
-        mut admit: impl FnMut(&[Option<Decoded>], &mut [Option<u32>]),
+        mut admit: impl FnMut(&[Option<Decoded>], &[Option<Decoded>], &mut [Option<u32>]),
     ) {
         assert_eq!(codes.len(), out.len());
         assert_eq!(codes.len(), ok.len() * CODE_LEN);
         let zero = GenericArray::from([0u8; 16]);
-        let mut decoded = [None; CHUNK];
+        let mut decoded = [[None; CHUNK]; 2];
         let mut admitted = [None; CHUNK];
-        for ((cs, os), oks) in codes.chunks(CHUNK * CODE_LEN).zip(out.chunks_mut(CHUNK * CODE_LEN)).zip(ok.chunks_mut(CHUNK)) {
-            let n = oks.len();
-            let mut blocks = [zero; CHUNK];
-            let blocks = &mut blocks[..n];
-            for (b, c) in blocks.iter_mut().zip(cs.chunks_exact(CODE_LEN)) {
+        let mut blocks = [zero; CHUNK];
+        let n_chunks = ok.len().div_ceil(CHUNK);
+        let decode_chunk = |k: usize, into: &mut [Option<Decoded>; CHUNK]| {
+            let cs = &codes[k * CHUNK * CODE_LEN..codes.len().min((k + 1) * CHUNK * CODE_LEN)];
+            let mut bl = [zero; CHUNK];
+            let bl = &mut bl[..cs.len() / CODE_LEN];
+            for (b, c) in bl.iter_mut().zip(cs.chunks_exact(CODE_LEN)) {
                 b.copy_from_slice(c);
             }
-            self.aes.decrypt_blocks(blocks);
-            for (d, b) in decoded.iter_mut().zip(blocks.iter()) {
+            self.aes.decrypt_blocks(bl);
+            for (d, b) in into.iter_mut().zip(bl.iter()) {
                 *d = parse(&(*b).into());
             }
-            admit(&decoded[..n], &mut admitted[..n]);
-            for ((b, okay), a) in blocks.iter_mut().zip(oks.iter_mut()).zip(&admitted[..n]) {
-                match a {
-                    Some(person) => {
-                        *b = GenericArray::from(plaintext(*person, to_agency, to_epoch));
-                        *okay = true;
-                    }
-                    None => *okay = false,
-                }
+            bl.len()
+        };
+        if n_chunks == 0 {
+            return;
+        }
+        let mut len = [0usize; 2];
+        len[0] = decode_chunk(0, &mut decoded[0]);
+        for k in 0..n_chunks {
+            let (cur, next) = (k % 2, (k + 1) % 2);
+            len[next] = if k + 1 < n_chunks { decode_chunk(k + 1, &mut decoded[next]) } else { 0 };
+            let n = len[cur];
+            admit(&decoded[cur][..n], &decoded[next][..len[next]], &mut admitted[..n]);
+            let oks = &mut ok[k * CHUNK..k * CHUNK + n];
+            let os = &mut out[k * CHUNK * CODE_LEN..(k * CHUNK + n) * CODE_LEN];
+            let bl = &mut blocks[..n];
+            for ((b, okay), a) in bl.iter_mut().zip(oks.iter_mut()).zip(&admitted[..n]) {
+                *okay = a.is_some();
+                *b = GenericArray::from(plaintext(a.unwrap_or(0), to_agency, to_epoch));
             }
-            self.aes.encrypt_blocks(blocks);
-            for ((o, b), &okay) in os.chunks_exact_mut(CODE_LEN).zip(blocks.iter()).zip(oks.iter()) {
+            self.aes.encrypt_blocks(bl);
+            for ((o, b), &okay) in os.chunks_exact_mut(CODE_LEN).zip(bl.iter()).zip(oks.iter()) {
                 if okay {
                     o.copy_from_slice(b);
                 } else {
@@ -300,7 +312,7 @@ mod tests {
         codes[16 * 5] ^= 1; // corrupt item 5
         let mut out = vec![0u8; codes.len()];
         let mut ok = vec![false; 600];
-        c.translate_batch(&codes, 2, 1, &mut out, &mut ok, |ds, admitted| {
+        c.translate_batch(&codes, (2, 1), &mut out, &mut ok, |ds, _, admitted| {
             for (d, a) in ds.iter().zip(admitted.iter_mut()) {
                 *a = match d {
                     Some(d) if d.agency == 1 && d.person % 2 == 0 => Some(d.person),

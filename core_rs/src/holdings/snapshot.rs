@@ -190,6 +190,7 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>> {
             };
             set.put_chunk(key, chunk);
         }
+        set.maybe_flatten();
         if holdings.agencies_mut().insert(agency, set).is_some() {
             return Err(bad("agency listed twice"));
         }

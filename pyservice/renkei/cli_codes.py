@@ -1,0 +1,256 @@
+"""CLI for agencies, PIAs and agency codes (機関別符号).
+
+    renkei agency register --name NAME --type TYPE [--type ...] --corporate-number N [--municipality-code C]
+    renkei agency list [--type TYPE] [--status STATUS] [--json]
+    renkei agency show ID
+    renkei agency set-status ID {active,suspended,retired}
+    renkei agency types                             the agency types of 別表第二
+    renkei agency pia-add ID --title T --expires-on DATE [--approved-on DATE] [--level L]
+    renkei agency pia-approve PIA_ID --approved-on DATE
+    renkei agency pia-revoke PIA_ID
+    renkei agency pias ID
+    renkei codes acquire AGENCY [NUMBER ...] [--stdin]   one code per line (numbers never echoed)
+    renkei codes translate FROM CODE TO
+    renkei codes release AGENCY CODE
+    renkei codes holders AGENCY CODE
+    renkei codes stats                              holdings per agency
+    renkei codes epochs | rotate-epoch | retire-epoch N | checkpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+
+def _core(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from renkei.core import Core
+
+    return Core(args.data_dir)
+
+
+def cmd_agency_register(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        a = core.register_agency(args.name, args.type, args.corporate_number,
+                                 municipality_code=args.municipality_code)
+    print(json.dumps(asdict(a), ensure_ascii=False))
+    return 0
+
+
+def cmd_agency_list(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        agencies = core.agencies(type_id=args.type, status=args.status)
+    for a in agencies:
+        if args.json:
+            print(json.dumps(asdict(a), ensure_ascii=False))
+        else:
+            muni = f" {a.municipality_code}" if a.municipality_code else ""
+            print(f"{a.agency_id}\t{a.status}\t{a.corporate_number}{muni}\t{a.name}\t{','.join(a.types)}")
+    return 0
+
+
+def cmd_agency_show(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        a = core.agency(args.agency)
+        pias = core.pias(args.agency)
+        held = core.holdings_count(args.agency)
+    out: dict[str, Any] = asdict(a) | {"holdings": held, "pias": [asdict(p) for p in pias]}
+    print(json.dumps(out, ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_agency_status(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        a = core.set_agency_status(args.agency, args.status)
+    print(f"agency {a.agency_id}: {a.status}")
+    return 0
+
+
+def cmd_agency_types(args: argparse.Namespace) -> int:
+    from renkei.core import agency_types
+
+    for type_id, name in agency_types().items():
+        print(f"{type_id}\t{name}")
+    return 0
+
+
+def cmd_pia_add(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        p = core.add_pia(args.agency, args.title, level=args.level, expires_on=args.expires_on,
+                         approved_on=args.approved_on)
+    print(json.dumps(asdict(p), ensure_ascii=False))
+    return 0
+
+
+def cmd_pia_approve(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        p = core.approve_pia(args.pia, args.approved_on)
+    print(json.dumps(asdict(p), ensure_ascii=False))
+    return 0
+
+
+def cmd_pia_revoke(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        p = core.revoke_pia(args.pia)
+    print(json.dumps(asdict(p), ensure_ascii=False))
+    return 0
+
+
+def cmd_pias(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        for p in core.pias(args.agency):
+            print(json.dumps(asdict(p), ensure_ascii=False))
+    return 0
+
+
+def cmd_codes_acquire(args: argparse.Namespace) -> int:
+    from renkei._core import codes as _codes
+
+    numbers = list(args.numbers)
+    if args.stdin:
+        numbers += [line.strip() for line in sys.stdin if line.strip()]
+    if not numbers:
+        print("renkei: no My Numbers given", file=sys.stderr)
+        return 2
+    with _core(args) as core:
+        codes, status = core.acquire_batch(args.agency, numbers)
+    bad = 0
+    for i, s in enumerate(status.tolist()):
+        if s == 0:
+            print(_codes.code_to_text(codes[16 * i : 16 * i + 16]))
+        else:
+            bad += 1
+            # The number itself is not echoed: it is a My Number.
+            print(f"#{i + 1}: J-LIS has no current individual number like this", file=sys.stderr)
+            print("-")
+    return 1 if bad else 0
+
+
+def cmd_codes_translate(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        print(core.translate(args.from_agency, args.code, args.to_agency))
+    return 0
+
+
+def cmd_codes_release(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        core.release(args.agency, args.code)
+    print("released")
+    return 0
+
+
+def cmd_codes_holders(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        for a in core.holders_of(agency_id=args.agency, code=args.code):
+            print(a)
+    return 0
+
+
+def cmd_codes_stats(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        counts = core.holdings_counts()
+    for agency, n in counts.items():
+        print(f"{agency}\t{n}")
+    print(f"total\t{sum(counts.values())}", file=sys.stderr)
+    return 0
+
+
+def cmd_codes_epochs(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        current = core.current_epoch()
+        for e in core.epochs():
+            state = "current" if e.epoch == current else ("retired " + e.retired_at if e.retired_at else "live")
+            print(f"{e.epoch}\t{state}\tcreated {e.created_at}")
+    return 0
+
+
+def cmd_codes_rotate(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        print(f"key epoch {core.rotate_epoch()} is now current")
+    return 0
+
+
+def cmd_codes_retire(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        core.retire_epoch(args.epoch)
+    print(f"key epoch {args.epoch} retired: its codes are refused from now on")
+    return 0
+
+
+def cmd_codes_checkpoint(args: argparse.Namespace) -> int:
+    with _core(args) as core:
+        core.checkpoint()
+    print("holdings snapshot written")
+    return 0
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``agency`` and ``codes`` command groups to the ``renkei`` parser."""
+    ag = sub.add_parser("agency", help="agency and PIA registry").add_subparsers(dest="sub", required=True)
+    r = ag.add_parser("register", parents=[common], help="register an agency")
+    r.add_argument("--name", required=True)
+    r.add_argument("--type", action="append", required=True, help="a 別表第二 agency type id (repeatable)")
+    r.add_argument("--corporate-number", required=True, help="the agency's own 法人番号")
+    r.add_argument("--municipality-code", help="全国地方公共団体コード (local governments)")
+    r.set_defaults(func=cmd_agency_register)
+    ls = ag.add_parser("list", parents=[common], help="list agencies")
+    ls.add_argument("--type")
+    ls.add_argument("--status")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_agency_list)
+    s = ag.add_parser("show", parents=[common], help="one agency with its PIAs and holdings count")
+    s.add_argument("agency", type=int)
+    s.set_defaults(func=cmd_agency_show)
+    st = ag.add_parser("set-status", parents=[common], help="activate, suspend or retire an agency")
+    st.add_argument("agency", type=int)
+    st.add_argument("status", choices=["active", "suspended", "retired"])
+    st.set_defaults(func=cmd_agency_status)
+    ag.add_parser("types", parents=[common], help="agency types of 別表第二").set_defaults(func=cmd_agency_types)
+    pa = ag.add_parser("pia-add", parents=[common], help="file a 特定個人情報保護評価 (PIA)")
+    pa.add_argument("agency", type=int)
+    pa.add_argument("--title", required=True)
+    pa.add_argument("--level", default="全項目評価", choices=["基礎項目評価", "重点項目評価", "全項目評価"])
+    pa.add_argument("--approved-on")
+    pa.add_argument("--expires-on", required=True)
+    pa.set_defaults(func=cmd_pia_add)
+    pp = ag.add_parser("pia-approve", parents=[common], help="approve a filed PIA")
+    pp.add_argument("pia", type=int)
+    pp.add_argument("--approved-on", required=True)
+    pp.set_defaults(func=cmd_pia_approve)
+    pr = ag.add_parser("pia-revoke", parents=[common], help="revoke a PIA")
+    pr.add_argument("pia", type=int)
+    pr.set_defaults(func=cmd_pia_revoke)
+    pl = ag.add_parser("pias", parents=[common], help="an agency's PIAs")
+    pl.add_argument("agency", type=int)
+    pl.set_defaults(func=cmd_pias)
+
+    co = sub.add_parser("codes", help="agency codes (機関別符号) and holdings")
+    co = co.add_subparsers(dest="sub", required=True)
+    a = co.add_parser("acquire", parents=[common], help="acquire codes (My Numbers go to J-LIS only)")
+    a.add_argument("agency", type=int)
+    a.add_argument("numbers", nargs="*", help="My Numbers (prefer --stdin: arguments end up in shell history)")
+    a.add_argument("--stdin", action="store_true", help="read My Numbers from stdin, one a line")
+    a.set_defaults(func=cmd_codes_acquire)
+    t = co.add_parser("translate", parents=[common], help="translate a code to another agency's")
+    t.add_argument("from_agency", type=int)
+    t.add_argument("code")
+    t.add_argument("to_agency", type=int)
+    t.set_defaults(func=cmd_codes_translate)
+    rl = co.add_parser("release", parents=[common], help="release a holding")
+    rl.add_argument("agency", type=int)
+    rl.add_argument("code")
+    rl.set_defaults(func=cmd_codes_release)
+    h = co.add_parser("holders", parents=[common], help="agencies holding the person behind a code")
+    h.add_argument("agency", type=int)
+    h.add_argument("code")
+    h.set_defaults(func=cmd_codes_holders)
+    co.add_parser("stats", parents=[common], help="holdings per agency").set_defaults(func=cmd_codes_stats)
+    co.add_parser("epochs", parents=[common], help="key epochs").set_defaults(func=cmd_codes_epochs)
+    co.add_parser("rotate-epoch", parents=[common], help="start a new key epoch").set_defaults(func=cmd_codes_rotate)
+    re_ = co.add_parser("retire-epoch", parents=[common], help="refuse all codes of an epoch")
+    re_.add_argument("epoch", type=int)
+    re_.set_defaults(func=cmd_codes_retire)
+    co.add_parser("checkpoint", parents=[common], help="snapshot the holdings").set_defaults(func=cmd_codes_checkpoint)
