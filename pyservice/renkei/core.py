@@ -31,6 +31,7 @@ import os
 import threading
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -216,6 +217,15 @@ class Core:
         except BlockingIOError:
             os.close(self._lock_fd)
             raise FailedPreconditionError(f"{holdings} is in use by another process") from None
+        try:
+            self._open(holdings, checkpoint_bytes)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+        self._jlis = jlis
+        self._types = agency_types()
+
+    def _open(self, holdings: Path, checkpoint_bytes: int | None) -> None:
         self._db = self.data_dir.connect("registry.sqlite3")
         self._db.executescript(_SCHEMA)
         self._write = threading.Lock()
@@ -232,8 +242,6 @@ class Core:
                         report["torn_bytes_dropped"])
         log.info("holdings loaded: %d holdings (snapshot=%s, %d journal records replayed)",
                  self._engine.total(), report["snapshot_loaded"], report["records_replayed"])
-        self._jlis = jlis
-        self._types = agency_types()
 
     def close(self) -> None:
         self._db.close()
