@@ -200,6 +200,7 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>> {
     if computed != stored {
         return Err(bad("checksum mismatch"));
     }
+    holdings.assign_dense();
     let mut extra = [0u8; 1];
     if r.inner.read(&mut extra).map_err(|e| io(path, e))? != 0 {
         return Err(bad("trailing bytes"));
