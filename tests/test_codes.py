@@ -409,3 +409,43 @@ def test_engine_rejects_bad_arguments(tmp_path: Path) -> None:
         eng.set_epochs(3, [1, 2])
     with pytest.raises(renkei.errors.KeyFileError):
         _codes.CodeEngine(b"short", str(tmp_path / "h2"), 1, [1])
+
+
+def test_numpy_and_empty_batches(world) -> None:  # type: ignore[no-untyped-def]
+    core, _, mn, city, pension = world
+    codes, status = core.acquire_batch(city, mn[:0])
+    assert codes == b"" and len(status) == 0
+    out, st_ = core.translate_batch(city, b"", pension)
+    assert out == b"" and len(st_) == 0
+    c, _ = core.acquire_batch(city, mn[:20])
+    p, _ = core.acquire_batch(pension, mn[:20])
+    as_2d = np.frombuffer(c, dtype=np.uint8).reshape(20, 16)
+    out, st_ = core.translate_batch(city, as_2d, pension)
+    assert out == p and not st_.any()
+    out, st_ = core.translate_batch(city, np.frombuffer(c, dtype=np.uint8), pension)
+    assert out == p
+    with pytest.raises(InvalidArgumentError):
+        core.translate_batch(city, as_2d.astype(np.uint16), pension)
+    assert not core.release_batch(city, as_2d[:2]).any()
+
+
+def test_concurrent_acquisitions_and_translations(world) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    core, _, mn, city, pension = world
+    pcodes, _ = core.acquire_batch(pension, mn)
+    eng = core.engine
+
+    def acquire(i: int) -> bytes:
+        return eng.acquire(city, np.array([i + 1], dtype=np.uint64))
+
+    def translate(_: int) -> int:
+        _, s = eng.translate(pension, pcodes, city)
+        return int((s == 0).sum())
+
+    with ThreadPoolExecutor(8) as pool:
+        futures_t = [pool.submit(translate, i) for i in range(20)]
+        acquired = list(pool.map(acquire, range(200)))
+        counts = [f.result() for f in futures_t]
+    assert len(set(acquired)) == 200 and all(0 <= c <= 200 for c in counts)
+    assert translate(0) == 200
