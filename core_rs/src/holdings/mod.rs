@@ -206,6 +206,8 @@ impl HoldingsStore {
             }
             None => (Holdings::default(), 1, 0),
         };
+        // A snapshot cut short by a crash before its rename is garbage; the old one stands.
+        let _ = fs::remove_file(dir.join(format!("{}.tmp", snapshot::FILE)));
         let gens = journals(&dir)?;
         for &g in gens.iter().filter(|&&g| g < generation) {
             let p = journal_path(&dir, g);
