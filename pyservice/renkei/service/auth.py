@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import grpc
 from cryptography import x509
+
 from renkei.errors import PermissionDeniedError, UnauthenticatedError
 from renkei.service.pki import AGENCY_URI, ROLE_URI, ROLES, DevelopmentCA
 

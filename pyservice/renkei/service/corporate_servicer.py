@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+
 from renkei._proto.renkei.v1 import corporate_number_service_pb2 as pb
 from renkei.corporate import CorporateNumberRegistry, Corporation, Page
 from renkei.errors import InvalidArgumentError

@@ -6,6 +6,7 @@ from datetime import date
 
 import grpc
 import numpy as np
+
 from renkei._core import numbers as _n
 from renkei._proto.renkei.v1 import number_service_pb2 as pb
 from renkei.errors import InvalidArgumentError, InvalidNumberError, ResourceExhaustedError

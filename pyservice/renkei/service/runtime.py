@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import descriptor, message
 from google.protobuf.message_factory import GetMessageClass
+
 from renkei.errors import InvalidArgumentError
 from renkei.service.metrics import Metrics
 from renkei.service.status import rich_status, status_for

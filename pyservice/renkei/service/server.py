@@ -27,19 +27,35 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from renkei._proto.renkei.v1 import (
+    admin_service_pb2,
     corporate_number_service_pb2,
+    disclosure_service_pb2,
+    linkage_service_pb2,
     number_service_pb2,
+    oversight_service_pb2,
 )
 from renkei.corporate import CorporateNumberRegistry
 from renkei.datadir import DataDir
 from renkei.jlis import NumberAuthority
+from renkei.service.admin_servicer import AdminServicer
 from renkei.service.auth import Authenticator
 from renkei.service.corporate_servicer import CorporateNumberServicer
+from renkei.service.disclosure_servicer import DisclosureServicer
+from renkei.service.engines import (
+    AgencyRegistry,
+    DisclosureEngine,
+    LinkageEngine,
+    OversightEngine,
+    PermissionTables,
+)
+from renkei.service.linkage_servicer import LinkageServicer
 from renkei.service.metrics import Metrics, MetricsHTTPServer
 from renkei.service.number_servicer import NumberServicer
+from renkei.service.oversight_servicer import OversightServicer
 from renkei.service.pki import DevelopmentCA
-from renkei.service.runtime import method_handlers
+from renkei.service.runtime import Offload, method_handlers
 
 log = logging.getLogger("renkei.service")
 
@@ -57,6 +73,8 @@ class ServerConfig:
     #: Beyond this many concurrent calls grpc answers RESOURCE_EXHAUSTED (back-pressure).
     max_concurrent_rpcs: int = 1000
     grace_seconds: float = 10.0
+    #: Threads for engine calls (the Rust engine releases the GIL, so these run in parallel).
+    engine_workers: int = max(2, os.cpu_count() or 2)
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -74,6 +92,7 @@ class RenkeiServer:
         self.ca = DevelopmentCA(config.data_dir)
         self.auth = Authenticator(self.ca)
         self.metrics = Metrics()
+        self.offload = Offload(config.engine_workers, "engine")
         self.services: list[Service] = []
         self._shutdown_hooks: list[Callable[[], None]] = []
         self._closers: list[Callable[[], None]] = []
@@ -109,6 +128,30 @@ class RenkeiServer:
             CorporateNumberServicer(registry),
         )
         self._closers.append(registry.close)
+
+    def add_linkage(self, engine: LinkageEngine) -> None:
+        self.add_service(
+            linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
+            LinkageServicer(engine, self.auth, self.offload),
+        )
+
+    def add_oversight(self, engine: OversightEngine) -> None:
+        self.add_service(
+            oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],
+            OversightServicer(engine, self.auth, self.offload),
+        )
+
+    def add_admin(self, agencies: AgencyRegistry, tables: PermissionTables) -> None:
+        self.add_service(
+            admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
+            AdminServicer(agencies, tables, self.ca, self.auth, self.offload),
+        )
+
+    def add_disclosure(self, engine: DisclosureEngine) -> None:
+        self.add_service(
+            disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],
+            DisclosureServicer(engine, self.offload),
+        )
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -156,6 +199,7 @@ class RenkeiServer:
             await loop.run_in_executor(None, hook)
         for close in self._closers:
             close()
+        self.offload.shutdown()
         if self._metrics_http is not None:
             self._metrics_http.stop()
         self._server = None
@@ -179,7 +223,12 @@ class RenkeiServer:
 
 
 def build_server(config: ServerConfig) -> RenkeiServer:
-    """The server with every service whose engine exists today."""
+    """The server with every service whose engine exists today.
+
+    LinkageService, OversightService, AdminService and DisclosureService are wired with
+    :meth:`RenkeiServer.add_linkage`, ``add_oversight``, ``add_admin`` and ``add_disclosure`` once
+    their engines (:mod:`renkei.service.engines`) exist; until then they are not registered.
+    """
     server = RenkeiServer(config)
     server.add_number_authority(NumberAuthority(config.data_dir))
     server.add_corporate_registry(CorporateNumberRegistry(config.data_dir))
