@@ -447,6 +447,32 @@ def test_fuzz_never_internal_and_server_stays_healthy(server: RunningServer) -> 
         urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=T).read().decode()
     )
     assert 'code="INTERNAL"' not in body and 'code="UNKNOWN"' not in body
-    served = sum(int(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-                 if line.startswith("renkei_grpc_requests_total{"))
+    served = sum(
+        int(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line.startswith("renkei_grpc_requests_total{")
+    )
     assert served >= 3000  # every generated request reached a handler
+
+
+def test_serve_provisioned_keys_0600_and_prints_where(server: RunningServer, tmp_path: Path) -> None:
+    pki = server.data_dir / "pki"
+    keys = [pki / "ca.key", pki / "server.key", *pki.glob("clients/*/key.pem")]
+    assert len(keys) == 2 + 9  # CA, server; J-LIS, oversight, operator, six demo agencies
+    assert all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "renkei.cli", "pki", "list", "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "agency-4" in out and "厚生労働大臣" in out and str(pki / "ca.pem") in out
+    bad = subprocess.run(
+        [sys.executable, "-m", "renkei.cli", "pki", "issue", "--data-dir", str(tmp_path), "--name", "x"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "agency id" in bad.stderr

@@ -10,6 +10,7 @@
     renkei corp changes FROM TO [...]   NTA: records updated in a date range
     renkei corp assign --name ... --kind ... [--base ...]
     renkei serve                        run the gRPC server (creates the development CA on first start)
+    renkei pki issue|list               client certificates of the development CA
 
 Every command takes ``--data-dir`` (default ``$RENKEI_DATA`` or ``./renkei-data``). Exit status
 0 means success, 1 a refused input (the message says why), 2 a usage error.

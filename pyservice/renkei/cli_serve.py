@@ -95,6 +95,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pki_issue(args: argparse.Namespace) -> int:
+    from renkei.service.pki import DevelopmentCA
+
+    ca = DevelopmentCA(args.data_dir)
+    paths = ca.issue_client_certificate(args.role, args.name, args.agency_id)
+    print(
+        f"{paths.principal}: certificate {paths.certificate}, key {paths.private_key}, CA {ca.ca_cert_path}"
+    )
+    return 0
+
+
+def cmd_pki_list(args: argparse.Namespace) -> int:
+    from renkei.service.pki import DevelopmentCA
+
+    ca = DevelopmentCA(args.data_dir)
+    print(f"CA {ca.ca_cert_path}")
+    for c in ca.issued():
+        print(f"{c.principal:<14} {c.role:<10} {c.name}: {c.certificate}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
         "serve", parents=[common], help="run the gRPC server (mutual TLS + public port)"
@@ -107,3 +128,15 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--grace", type=float, default=10.0, help="seconds in-flight calls get on shutdown")
     p.add_argument("--ready-file", help="write the bound ports here (JSON) once serving")
     p.set_defaults(func=cmd_serve)
+
+    pki = subparsers.add_parser("pki", help="the development CA and client certificates").add_subparsers(
+        dest="sub", required=True
+    )
+    issue = pki.add_parser("issue", parents=[common], help="issue (or replace) a client certificate")
+    issue.add_argument("--role", choices=["agency", "jlis", "oversight", "operator"], default="agency")
+    issue.add_argument("--agency-id", type=int, help="required for --role agency")
+    issue.add_argument("--name", required=True)
+    issue.set_defaults(func=cmd_pki_issue)
+    pki.add_parser("list", parents=[common], help="issued client certificates").set_defaults(
+        func=cmd_pki_list
+    )
