@@ -19,12 +19,15 @@ Roles: ``agency`` (an agency's intermediate server, 中間サーバー), ``jlis`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import ipaddress
 import json
 import os
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,6 +87,18 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Serialize PKI changes across threads and processes (``renkei serve`` and ``renkei pki``)."""
+    with _lock:
+        fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
 class DevelopmentCA:
     """The CA of one data directory, created on first use."""
 
@@ -96,9 +111,9 @@ class DevelopmentCA:
         self.server_cert_path = self.root / "server.pem"
         self.server_key_path = self.root / "server.key"
         self.manifest_path = self.root / "clients.json"
-        with _lock:
-            self.root.mkdir(mode=0o700, exist_ok=True)
-            self.clients_dir.mkdir(mode=0o700, exist_ok=True)
+        self.root.mkdir(mode=0o700, exist_ok=True)
+        self.clients_dir.mkdir(mode=0o700, exist_ok=True)
+        with _locked(self.root):
             if not self.ca_cert_path.exists():
                 self._create_ca()
             self._ca_key = serialization.load_pem_private_key(self.ca_key_path.read_bytes(), None)
@@ -221,7 +236,7 @@ class DevelopmentCA:
             attrs.append(x509.NameAttribute(NameOID.USER_ID, str(agency_id)))
             sans.append(x509.UniformResourceIdentifier(f"{AGENCY_URI}{agency_id}"))
         cert, key = self._leaf(x509.Name(attrs), sans, server=False)
-        with _lock:
+        with _locked(self.root):
             folder = self.clients_dir / principal
             folder.mkdir(mode=0o700, exist_ok=True)
             paths = CertificatePaths(
