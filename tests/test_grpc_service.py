@@ -481,3 +481,18 @@ def test_serve_provisioned_keys_0600_and_prints_where(server: RunningServer, tmp
         text=True,
     )
     assert bad.returncode == 1 and "agency id" in bad.stderr
+
+
+def test_deadline_exceeded_and_no_deadline_both_handled(server: RunningServer) -> None:
+    with server.channel("jlis") as ch:
+        stub = client.NumberServiceStub(ch)
+        with pytest.raises(grpc.RpcError) as e:
+            stub.RegisterTestPopulation(
+                npb.RegisterTestPopulationRequest(count=100_000, seed=99), timeout=0.02
+            )
+        assert _code(e.value) is grpc.StatusCode.DEADLINE_EXCEEDED
+        # A call without a deadline is served too (the server never assumes one).
+        ok = stub.ValidateNumbers(
+            npb.ValidateNumbersRequest(kind=npb.NUMBER_KIND_CORPORATE, numbers=["5835678256246"])
+        )
+        assert ok.results[0].valid
