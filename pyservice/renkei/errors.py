@@ -60,6 +60,24 @@ class FailedPreconditionError(RenkeiError):
     reason = "FAILED_PRECONDITION"
 
 
+class PermissionDeniedError(RenkeiError):
+    """The caller is known but not allowed to do this (wrong role, foreign code, row not in the table)."""
+
+    reason = "PERMISSION_DENIED"
+
+
+class UnauthenticatedError(RenkeiError):
+    """The caller could not be identified (no client certificate, unknown or replaced certificate)."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class ResourceExhaustedError(RenkeiError):
+    """A request exceeds a documented limit (batch size) or the server is at capacity."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+
 class KeyFileError(RenkeiError):
     """A key file is missing, unreadable, of the wrong size or with unsafe permissions."""
 
