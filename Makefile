@@ -20,12 +20,12 @@ serve: install
 test: install
 	cargo test --workspace
 	cargo clippy --workspace --all-targets --features python -- -D warnings
-	$(BIN)/ruff check pyservice tests bench
+	$(BIN)/ruff check pyservice tests bench proto
 	$(BIN)/pytest
 
 lint: install
 	cargo clippy --workspace --all-targets --features python -- -D warnings
-	$(BIN)/ruff check pyservice tests bench
+	$(BIN)/ruff check pyservice tests bench proto
 
 bench: install
 	$(BIN)/python -m bench.micro

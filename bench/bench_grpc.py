@@ -31,6 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from grpc_server import start_server
+
 from renkei import client
 from renkei._proto.renkei.v1 import corporate_number_service_pb2 as cpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb

@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from grpc_server import RunningServer, start_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from renkei import CorporateNumberRegistry, client, numbers
 from renkei._proto.renkei.v1 import corporate_number_service_pb2 as cpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei.service.pki import DevelopmentCA
 from renkei.service.status import error_info
+from tests.grpc_server import RunningServer, start_server
 
 T = 10  # seconds: every call gets a deadline
 

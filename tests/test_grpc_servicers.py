@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+
 from renkei import client
 from renkei._proto.renkei.v1 import admin_service_pb2 as apb
 from renkei._proto.renkei.v1 import disclosure_service_pb2 as dpb

@@ -9,9 +9,10 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from grpc_server import start_server
+
 from renkei import client
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
+from tests.grpc_server import start_server
 
 
 def _in_flight(metrics_port: int) -> int:
