@@ -79,6 +79,10 @@ pub enum Error {
     /// A data-directory file that cannot be read, written or trusted.
     #[error("storage: {0}")]
     Storage(String),
+    /// `verify` found a file of the ledger that does not match: `path` (relative to the
+    /// ledger directory) and, when one is to blame, the record's sequence number.
+    #[error("ledger damaged: {message}")]
+    LedgerDamage { path: String, record: Option<u64>, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

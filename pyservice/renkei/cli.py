@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from renkei import numbers
+from renkei import cli_ledger, numbers
 from renkei.errors import RenkeiError
 
 
@@ -214,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
               "city-code", "post-code"):
         n.add_argument(f"--{f}")
     n.set_defaults(func=cmd_corp_assign)
+    cli_ledger.register(sub, common)
     return p
 
 

@@ -252,7 +252,7 @@ mod tests {
         let s = NoteSigner::parse(PETER_SK).unwrap();
         assert_eq!(s.signature_line(TEXT), SIG);
         let note = format!("{TEXT}\n{SIG}");
-        assert_eq!(open(note.as_bytes(), &[v.clone()]).unwrap(), TEXT);
+        assert_eq!(open(note.as_bytes(), std::slice::from_ref(&v)).unwrap(), TEXT);
         let tampered = note.replace("answer", "Answer");
         assert!(open(tampered.as_bytes(), &[v]).is_err());
     }

@@ -663,6 +663,12 @@ impl NodeSource for Store {
     }
 }
 
+impl From<Damage> for Error {
+    fn from(d: Damage) -> Error {
+        Error::LedgerDamage { message: d.to_string(), path: d.path, record: d.record }
+    }
+}
+
 fn damage(path: impl Into<String>, record: Option<u64>, what: impl Into<String>) -> Damage {
     Damage { path: path.into(), record, what: what.into() }
 }
