@@ -524,6 +524,9 @@ impl Store {
     }
 
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        if index >= self.size {
+            return Err(Error::NotFound(format!("record {index} does not exist (ledger size {})", self.size)));
+        }
         self.check_size(size)?;
         merkle::inclusion_proof(self, index, size)
     }
