@@ -167,7 +167,9 @@ impl Store {
         let verifier = signer.verifier();
         remove_opt(&dir.join(CHECKPOINT_TMP))?;
         remove_opt(&dir.join(RETENTION_TMP))?;
-        let (checkpoint, checkpoint_note) = match read_opt(&dir.join(CHECKPOINT))? {
+        let existing = read_opt(&dir.join(CHECKPOINT))?;
+        let fresh = existing.is_none();
+        let (checkpoint, checkpoint_note) = match existing {
             Some(note) => {
                 let cp = Checkpoint::open_signed(&note, &verifier, origin)
                     .map_err(|e| Error::Storage(format!("{}: {e}", dir.join(CHECKPOINT).display())))?;
@@ -202,6 +204,10 @@ impl Store {
             cache: Mutex::new(HashMap::new()),
         };
         s.recover()?;
+        if fresh {
+            // A new log publishes its empty tree, so every ledger directory has a checkpoint.
+            write_atomic(&s.dir, CHECKPOINT, CHECKPOINT_TMP, s.checkpoint_note.as_bytes())?;
+        }
         Ok(s)
     }
 
