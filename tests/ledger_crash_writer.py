@@ -11,7 +11,6 @@ import random
 import sys
 
 from ledger_helpers import make_record
-
 from renkei.datadir import DataDir
 from renkei.ledger import Ledger
 
@@ -25,7 +24,8 @@ def main() -> None:
         k = rng.choice([1, 2, 7, 50, 255, 256, 300])
         res = lg.append_batch([make_record(n + i) for i in range(k)])
         assert res.first_seq == n
-        print(f"ack {res.first_seq} {res.count} {base64.b64encode(res.checkpoint.note.encode()).decode()}", flush=True)
+        note = base64.b64encode(res.checkpoint.note.encode()).decode()
+        print(f"ack {res.first_seq} {res.count} {note}", flush=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def make_record(i: int, person: int | None = None, denied: bool = False, withhel
         requester=131_000 + i % 50,
         provider=1 + i % 7,
         affair="1-3" if i % 2 else "JT00000000000042",
-        items=("TM%014d" % (i % 1000), "2-1"),
+        items=(f"TM{i % 1000:014d}", "2-1"),
         table_hash=hashlib.sha256(b"table v1").digest(),
         pseudonym=pseudonym(i % 10 if person is None else person),
         permit_id=bytes(16) if denied else hashlib.sha256(b"permit%d" % i).digest()[:16],

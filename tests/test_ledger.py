@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import make_record, pseudonym
 from reference import tlog_ref
-
 from renkei import cli, ledger
 from renkei._core import ledger as _l
 from renkei.datadir import DataDir

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from ledger_helpers import make_record
-
 from renkei import cli, ledger
 from renkei.datadir import DataDir
 from renkei.errors import LedgerDamageError
@@ -85,8 +84,8 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
         del lg
         assert cli.main(["ledger", "verify", "--data-dir", str(tmp_path)]) == 0
         if cycle % 10 == 9:
-            r = subprocess.run([sys.executable, "-m", "renkei.cli", "ledger", "verify", "--data-dir", str(tmp_path)],
-                               capture_output=True, text=True, env=_env())
+            cmd = [sys.executable, "-m", "renkei.cli", "ledger", "verify", "--data-dir", str(tmp_path)]
+            r = subprocess.run(cmd, capture_output=True, text=True, env=_env())
             assert r.returncode == 0, r.stderr
     assert acked_end > 0
     assert len(checkpoints) > CYCLES  # the kills landed at many different moments
@@ -137,7 +136,8 @@ def test_tamper_any_byte_is_named(built: Path) -> None:
     led = built / "ledger"
     files = _ledger_files(built)
     rels = {str(p.relative_to(led)) for p in files}
-    assert {"checkpoint", "index/pseudonym", "tile/entries/005.p/220", "tile/0/005.p/220", "tile/1/000.p/5"} <= rels
+    want = {"checkpoint", "index/pseudonym", "tile/entries/005.p/220", "tile/0/005.p/220", "tile/1/000.p/5"}
+    assert want <= rels
     flips = 0
     for p in files:
         n = p.stat().st_size

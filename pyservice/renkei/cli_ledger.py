@@ -35,7 +35,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"ledger verify FAILED: {where}: {e}", file=sys.stderr)
         return 1
     print(f"ledger OK: {report['size']} records ({report['records_checked']} bodies rechecked, "
-          f"{report['records_retained_away']} retired by retention), {report['tiles_checked']} tiles, checkpoint signature valid")
+          f"{report['records_retained_away']} retired by retention), {report['tiles_checked']} tiles, "
+          "checkpoint signature valid")
     return 0
 
 
@@ -69,8 +70,10 @@ def cmd_prove_consistency(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    led = subparsers.add_parser("ledger", help="provision ledger (情報提供等記録)").add_subparsers(dest="sub", required=True)
-    led.add_parser("verify", parents=[common], help="recheck every record, tile and checkpoint").set_defaults(func=cmd_verify)
+    top = subparsers.add_parser("ledger", help="provision ledger (情報提供等記録)")
+    led = top.add_subparsers(dest="sub", required=True)
+    v = led.add_parser("verify", parents=[common], help="recheck every record, tile and checkpoint")
+    v.set_defaults(func=cmd_verify)
     led.add_parser("checkpoint", parents=[common], help="print the latest signed checkpoint").set_defaults(
         func=cmd_checkpoint)
     i = led.add_parser("prove-inclusion", parents=[common], help="inclusion proof of a record")

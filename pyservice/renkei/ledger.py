@@ -106,7 +106,8 @@ class LedgerRecord:
             denied_code=d["denied_code"],
             reason=d["reason"],
             withheld=d["withheld"],
-            disclose_after=None if d["disclose_after"] is None else _EPOCH + timedelta(days=d["disclose_after"]),
+            disclose_after=None if d["disclose_after"] is None
+            else _EPOCH + timedelta(days=d["disclose_after"]),
             time=datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=d["time_us"]),
             seq=d["seq"],
         )
@@ -197,7 +198,9 @@ class Ledger:
     The origin line names the log; it is fixed when the ledger is created (``ledger/origin``).
     """
 
-    def __init__(self, data_dir: DataDir | str | os.PathLike[str] | None = None, origin: str | None = None) -> None:
+    def __init__(
+        self, data_dir: DataDir | str | os.PathLike[str] | None = None, origin: str | None = None
+    ) -> None:
         self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
         self.path = self.data_dir.path / "ledger"
         self.path.mkdir(mode=0o700, exist_ok=True)
@@ -227,7 +230,8 @@ class Ledger:
         form (``bytes`` or a uint8 array, see :func:`pack_records`). The GIL is released."""
         if isinstance(records, np.ndarray) and records.dtype != np.uint8:
             raise InvalidArgumentError(f"packed records must be a uint8 array, got {records.dtype}")
-        packed = records if isinstance(records, bytes | bytearray | memoryview | np.ndarray) else pack_records(records)
+        raw = isinstance(records, bytes | bytearray | memoryview | np.ndarray)
+        packed = records if raw else pack_records(records)  # type: ignore[arg-type]
         first, count, note = self._l.append_packed(packed)
         return Appended(first, count, Checkpoint.from_note(note))
 
@@ -273,7 +277,8 @@ class Ledger:
         recs, next_before, note = self._l.records_for_pseudonym(pseudonym, before, page_size, _days(today))
         cp = Checkpoint.from_note(note)
         out = [
-            PersonRecord(LedgerRecord.decode(e), e, InclusionProof(seq, cp.size, _l.leaf_hash(e), proof, cp.root))
+            PersonRecord(LedgerRecord.decode(e), e,
+                         InclusionProof(seq, cp.size, _l.leaf_hash(e), proof, cp.root))
             for seq, e, proof in recs
         ]
         return PersonPage(out, next_before, cp)

@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 
 #[derive(Default)]
 struct Queue {
-    entries: Vec<Vec<u8>>,
+    /// Pending records, packed as in entry bundles (uint16-BE length prefixes).
+    packed: Vec<u8>,
     /// (ticket, number of records) in queue order.
     batches: Vec<(u64, usize)>,
     next_ticket: u64,
@@ -44,29 +45,47 @@ impl Ledger {
 
     /// Append encoded records; returns (first sequence number, checkpoint note covering them).
     pub fn append(&self, entries: Vec<Vec<u8>>) -> Result<(u64, String)> {
-        // Refuse bad records before they can fail a commit shared with other callers.
-        for (i, e) in entries.iter().enumerate() {
+        let mut packed = Vec::with_capacity(entries.iter().map(|e| e.len() + 2).sum());
+        for e in &entries {
             super::tiles::check_entry_len(e.len())?;
+            packed.extend_from_slice(&(e.len() as u16).to_be_bytes());
+            packed.extend_from_slice(e);
+        }
+        self.append_packed(&packed).map(|(first, _, note)| (first, note))
+    }
+
+    /// Append packed records (uint16-BE length-prefixed); returns (first sequence number,
+    /// count, checkpoint note covering them) once durable.
+    pub fn append_packed(&self, packed: &[u8]) -> Result<(u64, u64, String)> {
+        // Refuse bad records before they can fail a commit shared with other callers.
+        let entries = super::tiles::split_bundle(packed)
+            .map_err(|off| Error::InvalidRecord(format!("packed records are malformed at byte {off}")))?;
+        for (i, e) in entries.iter().enumerate() {
             super::record::check_encoded(e).map_err(|err| Error::InvalidRecord(format!("record {i} of the batch: {err}")))?;
+        }
+        let count = entries.len();
+        if count == 0 {
+            let s = self.store();
+            return Ok((s.size(), 0, s.checkpoint_note().to_string()));
         }
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let ticket = q.next_ticket;
         q.next_ticket += 1;
-        q.batches.push((ticket, entries.len()));
-        q.entries.extend(entries);
+        q.batches.push((ticket, count));
+        q.packed.extend_from_slice(packed);
         loop {
             if let Some(r) = q.done.remove(&ticket) {
-                return r;
+                return r.map(|(first, note)| (first, count as u64, note));
             }
             if !q.leader {
                 q.leader = true;
-                let entries = std::mem::take(&mut q.entries);
+                let packed = std::mem::take(&mut q.packed);
                 let batches = std::mem::take(&mut q.batches);
                 drop(q);
-                let refs: Vec<&[u8]> = entries.iter().map(|e| &e[..]).collect();
+                let refs = super::tiles::split_bundle(&packed).expect("checked on entry");
                 let result = {
                     let mut s = self.store();
-                    s.append(&refs).map(|first| (first, s.checkpoint_note().to_string()))
+                    s.append_trusted(&refs).map(|first| (first, s.checkpoint_note().to_string()))
                 };
                 q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 let mut offset = 0u64;

@@ -204,9 +204,76 @@ impl Record {
     }
 }
 
-/// Check an encoded record without building it; returns its length.
+/// Check an encoded record without building it (no allocation): the same rules as
+/// `Record::decode`, for the append hot path.
 pub fn check_encoded(b: &[u8]) -> Result<()> {
-    Record::decode(b).map(|_| ())
+    if b.len() < HEADER_LEN + 4 {
+        return Err(invalid(format!("record of {} bytes is shorter than the minimum", b.len())));
+    }
+    if b[0] != VERSION {
+        return Err(invalid(format!("unknown record layout version {}", b[0])));
+    }
+    let code = u16::from_be_bytes([b[26], b[27]]);
+    let flags = b[FLAGS_OFFSET];
+    if flags & !(FLAG_WITHHELD | FLAG_DISCLOSE_AFTER) != 0 {
+        return Err(invalid("unknown flag bits"));
+    }
+    if flags & FLAG_DISCLOSE_AFTER != 0 && flags & FLAG_WITHHELD == 0 {
+        return Err(invalid("a disclose-after date only applies to a 不開示 record"));
+    }
+    if flags & FLAG_DISCLOSE_AFTER == 0 && b[DISCLOSE_OFFSET..DISCLOSE_OFFSET + 4] != [0; 4] {
+        return Err(invalid("disclose-after date without its flag"));
+    }
+    let permit_zero = b[65..81].iter().all(|&x| x == 0);
+    let id_ok = |s: &[u8]| !s.is_empty() && s.len() <= MAX_ID_LEN && s.iter().all(|c| (0x21..=0x7e).contains(c));
+    let mut at = HEADER_LEN;
+    let alen = b[at] as usize;
+    at += 1;
+    if !b.get(at..at + alen).is_some_and(id_ok) {
+        return Err(invalid("affair must be 1..=64 printable ASCII characters without spaces (or record is truncated)"));
+    }
+    at += alen;
+    let count = *b.get(at).ok_or_else(|| invalid("record is truncated"))? as usize;
+    at += 1;
+    for _ in 0..count {
+        let l = *b.get(at).ok_or_else(|| invalid("record is truncated"))? as usize;
+        at += 1;
+        if !b.get(at..at + l).is_some_and(id_ok) {
+            return Err(invalid("item must be 1..=64 printable ASCII characters without spaces (or record is truncated)"));
+        }
+        at += l;
+    }
+    let rl = b.get(at..at + 2).ok_or_else(|| invalid("record is truncated"))?;
+    let rl = u16::from_be_bytes([rl[0], rl[1]]) as usize;
+    at += 2;
+    let reason = b.get(at..at + rl).ok_or_else(|| invalid("record is truncated"))?;
+    if at + rl != b.len() {
+        return Err(invalid("trailing bytes after the record"));
+    }
+    let reason = std::str::from_utf8(reason).map_err(|_| invalid("text is not UTF-8"))?;
+    match b[25] {
+        0 => {
+            if code != 0 || !reason.is_empty() {
+                return Err(invalid("bad outcome field"));
+            }
+            if permit_zero {
+                return Err(invalid("a permitted record needs a non-zero permit id"));
+            }
+        }
+        1 => {
+            if code == 0 {
+                return Err(invalid("a denial needs a non-zero reason code"));
+            }
+            if !permit_zero {
+                return Err(invalid("a denial carries no permit id (must be all zero)"));
+            }
+            if rl > MAX_REASON_LEN || reason.chars().any(char::is_control) {
+                return Err(invalid(format!("reason text must be ≤ {MAX_REASON_LEN} bytes without control characters")));
+            }
+        }
+        _ => return Err(invalid("bad outcome field")),
+    }
+    Ok(())
 }
 
 pub fn pseudonym_of(b: &[u8]) -> &[u8] {
@@ -247,6 +314,24 @@ mod tests {
             assert_eq!(pseudonym_of(&b), &[8u8; 32]);
             for cut in 0..b.len() {
                 assert!(Record::decode(&b[..cut]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn fast_check_agrees_with_decode() {
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        for d in [false, true] {
+            let b = sample(d).encode().unwrap();
+            for i in 0..b.len() {
+                for x in [1u8, 0x80, 0xff] {
+                    let mut m = b.clone();
+                    m[i] ^= x;
+                    assert_eq!(check_encoded(&m).is_ok(), Record::decode(&m).is_ok(), "byte {i} ^ {x}");
+                }
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let cut = (seed >> 33) as usize % b.len();
+                assert_eq!(check_encoded(&b[..cut]).is_ok(), Record::decode(&b[..cut]).is_ok());
             }
         }
     }

@@ -89,7 +89,7 @@ struct Expanded {
 impl Expanded {
     fn new(hashes: Vec<Hash>) -> Self {
         let mut levels = vec![hashes];
-        while levels.last().expect("one").len() > 1 {
+        while levels.len() < 8 && levels.last().expect("one").len() > 1 {
             let l = levels.last().expect("one");
             let next = l.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
             levels.push(next);
@@ -145,6 +145,8 @@ pub struct Store {
     index_file: File,
     min_index: u64,
     cache: Mutex<HashMap<(u32, u64), Arc<Expanded>>>,
+    /// The right-edge partial tiles, expanded; rebuilt lazily after each append.
+    tail_cache: Mutex<Option<Arc<Vec<Expanded>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -202,6 +204,7 @@ impl Store {
             index_file,
             min_index,
             cache: Mutex::new(HashMap::new()),
+            tail_cache: Mutex::new(None),
         };
         s.recover()?;
         if fresh {
@@ -266,6 +269,7 @@ impl Store {
         }
         self.load_index()?;
         self.cache.lock().expect("cache lock").clear();
+        *self.tail_cache.lock().expect("cache lock") = None;
         Ok(())
     }
 
@@ -355,6 +359,14 @@ impl Store {
             tiles::check_entry_len(e.len())?;
             record::check_encoded(e).map_err(|err| Error::InvalidRecord(format!("record {i} of the batch: {err}")))?;
         }
+        self.append_trusted(entries)
+    }
+
+    /// `append` for records already checked with `record::check_encoded`.
+    pub(crate) fn append_trusted(&mut self, entries: &[&[u8]]) -> Result<u64> {
+        if entries.is_empty() {
+            return Ok(self.size);
+        }
         let first = self.size;
         match self.append_checked(entries) {
             Ok(()) => Ok(first),
@@ -425,14 +437,22 @@ impl Store {
         }
         let ip = self.dir.join(INDEX);
         self.index_file.write_all(&index_add).map_err(|e| io_err(&ip, e))?;
-        self.make_durable(&opened)?;
-        drop(opened);
         let root = self.edge_root();
         let cp = Checkpoint { origin: self.signer.name.clone(), size: seq, root, extensions: vec![] };
         let note = self.signer.sign(&cp.body())?;
-        write_atomic(&self.dir, CHECKPOINT, CHECKPOINT_TMP, note.as_bytes())?;
+        // The new checkpoint goes to a temporary name now, so the one flush below makes it
+        // durable together with the records and tiles; only then is it renamed into place.
+        let tmp_path = self.dir.join(CHECKPOINT_TMP);
+        let mut tmp = File::create(&tmp_path).map_err(|e| io_err(&tmp_path, e))?;
+        tmp.write_all(note.as_bytes()).map_err(|e| io_err(&tmp_path, e))?;
+        opened.push((tmp_path.clone(), tmp));
+        self.make_durable(&opened)?;
+        drop(opened);
+        fs::rename(&tmp_path, self.dir.join(CHECKPOINT)).map_err(|e| io_err(&tmp_path, e))?;
+        fsync_dir(&self.dir)?;
         self.checkpoint = cp;
         self.checkpoint_note = note;
+        *self.tail_cache.lock().expect("cache lock") = None;
         self.index.extend(index_add.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4"))));
         for p in old_partials {
             if !new_partials.contains(&p) {
@@ -663,10 +683,14 @@ impl NodeSource for Store {
         if t < full {
             return Ok(self.expanded(row, t)?.levels[j as usize][pos >> j]);
         }
-        let tail = &self.tails[row as usize];
-        let n = 1usize << j;
-        if t == full && pos + n <= tail.len() {
-            return Ok(subtree(&tail[pos..pos + n]));
+        if t == full {
+            let tails = {
+                let mut c = self.tail_cache.lock().expect("cache lock");
+                c.get_or_insert_with(|| Arc::new(self.tails.iter().map(|t| Expanded::new(t.clone())).collect())).clone()
+            };
+            if let Some(h) = tails[row as usize].levels.get(j as usize).and_then(|l| l.get(pos >> j)) {
+                return Ok(*h);
+            }
         }
         Err(Error::NotFound(format!("no complete subtree at level {level} index {index}")))
     }

@@ -222,15 +222,7 @@ impl PyLedger {
     /// array). Returns (first sequence number, count, checkpoint note) once durable.
     fn append_packed(&self, py: Python<'_>, packed: &Bound<'_, PyAny>) -> PyResult<(u64, u64, String)> {
         let data = buffer_bytes(py, packed, "packed records")?;
-        let (first, n, note) = py.detach(|| -> Result<(u64, u64, String), Error> {
-            let entries = tiles::split_bundle(&data)
-                .map_err(|off| Error::InvalidRecord(format!("packed records are malformed at byte {off}")))?;
-            let entries: Vec<Vec<u8>> = entries.into_iter().map(<[u8]>::to_vec).collect();
-            let n = entries.len() as u64;
-            let (first, note) = self.inner.append(entries)?;
-            Ok((first, n, note))
-        })?;
-        Ok((first, n, note))
+        Ok(py.detach(|| self.inner.append_packed(&data))?)
     }
 
     /// Append one encoded record; returns (sequence number, checkpoint note) once durable.
