@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-
 from renkei import ledger
 from renkei.datadir import DataDir
 
@@ -62,7 +61,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=10_000)
     ap.add_argument("--proofs", type=int, default=200_000)
-    ap.add_argument("--dir", default=None, help="where to put the ledger (default: a temp dir on the work disk)")
+    ap.add_argument("--dir", default=None, help="where to put the ledger (default: a temp dir here)")
     args = ap.parse_args()
     batches, rec_len = make_batches(args.batches, args.batch_size)
     n = args.batches * args.batch_size
@@ -114,20 +113,22 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     rate = n / t_app
-    print(f"## Ledger\n\nCommand: `python -m bench.bench_ledger --batches {args.batches} --batch-size {args.batch_size}`"
-          f" ({platform.machine()}, {os.cpu_count()} CPUs, data on the work disk, one thread)\n")
+    print(f"## Ledger\n\nCommand: `python -m bench.bench_ledger --batches {args.batches} "
+          f"--batch-size {args.batch_size}` ({platform.machine()}, {os.cpu_count()} CPUs, ext4 work disk, "
+          "one thread)\n")
     print(f"{n:,} records of {rec_len} bytes in {args.batches} durable batches of {args.batch_size:,} "
           "(each batch: write bundles + tiles, syncfs, signed checkpoint written + fsynced + renamed + dir fsynced)\n")
     print("| measure | result |\n| --- | --- |")
     print(f"| durable appends | **{rate:,.0f} records/s** ({t_app / args.batches * 1e3:.2f} ms per batch) |")
-    print(f"| baseline (a): hashlib SHA-256 leaf hash per record, same bytes | {n / t_leaf:,.0f} records/s |")
+    print(f"| baseline (a): hashlib SHA-256 leaf hash per record, same bytes | {n / t_leaf:,.0f} rec/s |")
     print(f"| append time / baseline (a) | **{t_app / t_leaf:.2f}×** |")
-    print(f"| baseline (b): hashlib SHA-256 over each packed batch (bulk) | {n / t_bulk:,.0f} records/s |")
+    print(f"| baseline (b): hashlib SHA-256 over each packed batch (bulk) | {n / t_bulk:,.0f} rec/s |")
     print(f"| append time / baseline (b) | {t_app / t_bulk:.2f}× |")
     print(f"| inclusion proofs, batch call (tree of {size:,}) | **{args.proofs / t_proofs:,.0f} proofs/s** |")
     print(f"| inclusion proofs, one Python call each | {20_000 / t_proof_single:,.0f} proofs/s |")
     print(f"| full `verify` (recompute every record and tile) | {size / t_verify:,.0f} records/s |")
-    print(f"| on disk, apparent size | {apparent:,} B = records + **{per_app:.2f} B/record** ({files:,} files) |")
+    print(f"| on disk, apparent size | {apparent:,} B = records + **{per_app:.2f} B/record** "
+          f"({files:,} files) |")
     print(f"| on disk, allocated blocks | {allocated:,} B = records + {per_alloc:.2f} B/record |")
     print()
     tile = 32 * (1 + 1 / 256 + 1 / 65536)

@@ -16,7 +16,7 @@ from reference import tlog_ref
 from renkei import cli, ledger
 from renkei._core import ledger as _l
 from renkei.datadir import DataDir
-from renkei.errors import InvalidRecordError, NotFoundError, ProofError
+from renkei.errors import InvalidRecordError, NotFoundError, ProofError, StorageError
 from renkei.ledger import Ledger, LedgerRecord
 
 
@@ -90,7 +90,10 @@ def test_checkpoints_verify_with_independent_ed25519(tmp_path) -> None:  # type:
     assert note.startswith("renkei.test/ledger\n30\n")
     with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidSignature
         _verify_with_cryptography(note.replace("\n30\n", "\n31\n"), lg.vkey)
-    # Reopen keeps the origin; a different one is refused.
+    # One writer at a time; reopen keeps the origin; a different one is refused.
+    with pytest.raises(StorageError):
+        Ledger(DataDir(tmp_path))
+    lg.close()
     assert Ledger(DataDir(tmp_path)).origin == "renkei.test/ledger"
     with pytest.raises(ValueError):
         Ledger(DataDir(tmp_path), origin="other")
@@ -154,6 +157,8 @@ def test_retention_drops_bodies_keeps_proofs(tmp_path) -> None:  # type: ignore[
     lg.append_batch([make_record(i, time=datetime(2026, 1, 1, tzinfo=UTC)) for i in range(10)])
     proof_before = lg.prove_inclusion(3)
     cp_before = lg.checkpoint()
+    bundle1 = tmp_path / "ledger" / "tile" / "entries" / "001"
+    saved = bundle1.read_bytes()
     assert lg.retention(now=datetime(2026, 6, 1, tzinfo=UTC)) == 512  # two full bundles
     assert lg.get(3) is None and lg.get(600) is not None
     p = lg.prove_inclusion(3)
@@ -162,9 +167,15 @@ def test_retention_drops_bodies_keeps_proofs(tmp_path) -> None:  # type: ignore[
     assert lg.checkpoint() == cp_before
     assert lg.verify()["records_retained_away"] == 512
     assert lg.retention(now=datetime(2026, 6, 1, tzinfo=UTC)) == 0  # idempotent
-    # Interrupted run: watermark published, one bundle not yet deleted -> verify still passes
+    lg.close()
+    # Interrupted run: watermark published, a retired bundle not yet deleted: verify passes
     # and the next run finishes the job.
+    bundle1.write_bytes(saved)
     lg2 = Ledger(DataDir(tmp_path))
+    assert lg2.get(300) is None
+    lg2.verify()
+    assert lg2.retention(now=datetime(2026, 6, 1, tzinfo=UTC)) == 256
+    assert not bundle1.exists()
     assert lg2.prove_inclusion(3) == proof_before
     lg2.verify()
 
@@ -173,11 +184,13 @@ def test_cli(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     lg = Ledger(DataDir(tmp_path))
     lg.append_batch([make_record(i) for i in range(40)])
     lg.append_batch([make_record(i) for i in range(40)])
+    note = lg.checkpoint().note
+    lg.close()
     d = ["--data-dir", str(tmp_path)]
     assert cli.main(["ledger", "verify", *d]) == 0
     assert "ledger OK: 80 records" in capsys.readouterr().out
     assert cli.main(["ledger", "checkpoint", *d]) == 0
-    assert capsys.readouterr().out == lg.checkpoint().note
+    assert capsys.readouterr().out == note
     assert cli.main(["ledger", "prove-inclusion", "7", *d]) == 0
     assert '"seq": 7' in capsys.readouterr().out
     assert cli.main(["ledger", "prove-consistency", "40", "80", *d]) == 0

@@ -81,7 +81,7 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
             if cp.size:
                 p = lg.prove_consistency(cp.size)
                 ledger.verify_consistency(cp.size, p.size2, cp.root, p.root2, p.hashes)
-        del lg
+        lg.close()
         assert cli.main(["ledger", "verify", "--data-dir", str(tmp_path)]) == 0
         if cycle % 10 == 9:
             cmd = [sys.executable, "-m", "renkei.cli", "ledger", "verify", "--data-dir", str(tmp_path)]
@@ -97,6 +97,7 @@ def _build(d: Path, batches: tuple[int, ...]) -> Path:
         n = lg.size
         lg.append_batch([make_record(n + i) for i in range(b)])
     lg.verify()
+    lg.close()
     return d
 
 
@@ -108,7 +109,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _ledger_files(root: Path) -> list[Path]:
     led = root / "ledger"
-    return sorted(p for p in led.rglob("*") if p.is_file() and p.name not in ("origin", "vkey"))
+    return sorted(p for p in led.rglob("*") if p.is_file() and p.name not in ("origin", "vkey", "lock"))
 
 
 def _flip_and_check(led: Path, p: Path, positions: list[int], rng: random.Random) -> int:

@@ -41,9 +41,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
-    from renkei.ledger import Ledger
+    from renkei.ledger import ledger_vkey, verify_checkpoint
 
-    sys.stdout.write(Ledger(_data_dir(args)).checkpoint().note)
+    # Read-only: works while a server holds the ledger open.
+    path, vkey = ledger_vkey(_data_dir(args))
+    sys.stdout.write(verify_checkpoint((path / "checkpoint").read_bytes(), vkey).note)
     return 0
 
 
@@ -54,7 +56,8 @@ def _print(d: dict[str, Any]) -> None:
 def cmd_prove_inclusion(args: argparse.Namespace) -> int:
     from renkei.ledger import Ledger
 
-    p = Ledger(_data_dir(args)).prove_inclusion(args.seq, args.size)
+    with Ledger(_data_dir(args)) as lg:
+        p = lg.prove_inclusion(args.seq, args.size)
     p.verify()
     _print(p.to_dict())
     return 0
@@ -63,7 +66,8 @@ def cmd_prove_inclusion(args: argparse.Namespace) -> int:
 def cmd_prove_consistency(args: argparse.Namespace) -> int:
     from renkei.ledger import Ledger
 
-    p = Ledger(_data_dir(args)).prove_consistency(args.old, args.new)
+    with Ledger(_data_dir(args)) as lg:
+        p = lg.prove_consistency(args.old, args.new)
     p.verify()
     _print(p.to_dict())
     return 0

@@ -210,10 +210,22 @@ class Ledger:
         self.vkey: str = self._l.vkey()
         vk = self.path / "vkey"
         if not vk.exists():
-            vk.write_text(self.vkey + "\n")
+            tmp = self.path / "vkey.tmp"
+            tmp.write_text(self.vkey + "\n")
+            os.replace(tmp, vk)
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r}, size={self.size})"
+
+    def close(self) -> None:
+        """Release the ledger directory (its writer lock). The object is unusable afterwards."""
+        self._l.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def size(self) -> int:

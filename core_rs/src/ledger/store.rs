@@ -31,6 +31,7 @@ const CHECKPOINT_TMP: &str = "checkpoint.tmp";
 const INDEX: &str = "index/pseudonym";
 const RETENTION: &str = "retention";
 const RETENTION_TMP: &str = "retention.tmp";
+const LOCK: &str = "lock";
 const CACHE_TILES: usize = 4096;
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
@@ -66,6 +67,20 @@ pub fn write_atomic(dir: &Path, name: &str, tmp: &str, data: &[u8]) -> Result<()
     }
     fs::rename(&tmp_path, dir.join(name)).map_err(|e| io_err(&tmp_path, e))?;
     fsync_dir(dir)
+}
+
+/// Take the directory's writer lock; released by the kernel when the process dies.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let p = dir.join(LOCK);
+    let f = OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(|e| io_err(&p, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(Error::Storage(format!("{} is open in another process or handle", dir.display())));
+        }
+    }
+    Ok(f)
 }
 
 fn hashes_of(data: &[u8]) -> Vec<Hash> {
@@ -147,6 +162,8 @@ pub struct Store {
     cache: Mutex<HashMap<(u32, u64), Arc<Expanded>>>,
     /// The right-edge partial tiles, expanded; rebuilt lazily after each append.
     tail_cache: Mutex<Option<Arc<Vec<Expanded>>>>,
+    /// Held (flock) while open: one writer per ledger directory.
+    _lock: File,
 }
 
 impl std::fmt::Debug for Store {
@@ -167,6 +184,7 @@ impl Store {
         fs::create_dir_all(dir.join("index")).map_err(|e| io_err(&dir, e))?;
         let signer = NoteSigner::from_seed(origin, seed)?;
         let verifier = signer.verifier();
+        let lock = lock_dir(&dir)?;
         remove_opt(&dir.join(CHECKPOINT_TMP))?;
         remove_opt(&dir.join(RETENTION_TMP))?;
         let existing = read_opt(&dir.join(CHECKPOINT))?;
@@ -205,6 +223,7 @@ impl Store {
             min_index,
             cache: Mutex::new(HashMap::new()),
             tail_cache: Mutex::new(None),
+            _lock: lock,
         };
         s.recover()?;
         if fresh {
@@ -891,6 +910,7 @@ mod tests {
         for &a in &sizes {
             assert_eq!(s.consistency_proof(a, n).unwrap(), merkle::consistency_proof(&mem, a, n).unwrap());
         }
+        assert!(Store::open(dir.path(), "renkei.test/ledger", &[4; 32]).is_err(), "one writer at a time");
         drop(s);
         let s = Store::open(dir.path(), "renkei.test/ledger", &[4; 32]).unwrap();
         assert_eq!(s.size(), n);
@@ -899,6 +919,7 @@ mod tests {
         let page = s.records_for_pseudonym(&[3; 32], None, 5, 0).unwrap();
         assert_eq!(page.records.len(), 5);
         assert!(page.records.windows(2).all(|w| w[0].0 > w[1].0));
+        drop(s);
         // Wrong key: refuse to open rather than trust an unverifiable checkpoint.
         assert!(Store::open(dir.path(), "renkei.test/ledger", &[5; 32]).is_err());
     }

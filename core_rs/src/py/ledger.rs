@@ -3,6 +3,8 @@
 
 use numpy::PyArray1;
 use pyo3::buffer::PyBuffer;
+use std::sync::Arc;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -206,7 +208,17 @@ impl PyMemTree {
 /// The durable ledger: tlog-tiles files, group commit, signed checkpoints.
 #[pyclass(module = "renkei._core.ledger", name = "Ledger", frozen)]
 struct PyLedger {
-    inner: Ledger,
+    inner: std::sync::Mutex<Option<Arc<Ledger>>>,
+}
+
+impl PyLedger {
+    fn get(&self) -> PyResult<Arc<Ledger>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Error::Storage("the ledger is closed".into()).into())
+    }
 }
 
 #[pymethods]
@@ -215,49 +227,55 @@ impl PyLedger {
     fn new(py: Python<'_>, path: std::path::PathBuf, origin: &str, seed: &[u8]) -> PyResult<Self> {
         let seed = seed.to_vec();
         let origin = origin.to_string();
-        Ok(PyLedger { inner: py.detach(|| Ledger::open(path, &origin, &seed))? })
+        let l = py.detach(|| Ledger::open(path, &origin, &seed))?;
+        Ok(PyLedger { inner: std::sync::Mutex::new(Some(Arc::new(l))) })
     }
 
     /// Append packed records (uint16-BE length-prefixed v1 records, from `bytes` or a uint8
     /// array). Returns (first sequence number, count, checkpoint note) once durable.
     fn append_packed(&self, py: Python<'_>, packed: &Bound<'_, PyAny>) -> PyResult<(u64, u64, String)> {
         let data = buffer_bytes(py, packed, "packed records")?;
-        Ok(py.detach(|| self.inner.append_packed(&data))?)
+        let l = self.get()?;
+        Ok(py.detach(|| l.append_packed(&data))?)
     }
 
     /// Append one encoded record; returns (sequence number, checkpoint note) once durable.
     fn append_one(&self, py: Python<'_>, record: Vec<u8>) -> PyResult<(u64, String)> {
-        Ok(py.detach(|| self.inner.append(vec![record]))?)
+        let l = self.get()?;
+        Ok(py.detach(|| l.append(vec![record]))?)
     }
 
-    fn size(&self) -> u64 {
-        self.inner.store().size()
+    fn size(&self) -> PyResult<u64> {
+        Ok(self.get()?.store().size())
     }
 
-    fn checkpoint(&self) -> String {
-        self.inner.store().checkpoint_note().to_string()
+    fn checkpoint(&self) -> PyResult<String> {
+        Ok(self.get()?.store().checkpoint_note().to_string())
     }
 
-    fn vkey(&self) -> String {
-        self.inner.store().verifier().vkey()
+    fn vkey(&self) -> PyResult<String> {
+        Ok(self.get()?.store().verifier().vkey())
     }
 
-    fn min_index(&self) -> u64 {
-        self.inner.store().min_index()
+    fn min_index(&self) -> PyResult<u64> {
+        Ok(self.get()?.store().min_index())
     }
 
     fn root_at<'py>(&self, py: Python<'py>, size: u64) -> PyResult<Bound<'py, PyBytes>> {
-        let r = py.detach(|| self.inner.store().root_at(size))?;
+        let l = self.get()?;
+        let r = py.detach(|| l.store().root_at(size))?;
         Ok(PyBytes::new(py, &r))
     }
 
     fn entry<'py>(&self, py: Python<'py>, seq: u64) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let e = py.detach(|| self.inner.store().entry(seq))?;
+        let l = self.get()?;
+        let e = py.detach(|| l.store().entry(seq))?;
         Ok(e.map(|e| PyBytes::new(py, &e)))
     }
 
     fn inclusion_proof<'py>(&self, py: Python<'py>, index: u64, size: u64) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let p = py.detach(|| self.inner.store().inclusion_proof(index, size))?;
+        let l = self.get()?;
+        let p = py.detach(|| l.store().inclusion_proof(index, size))?;
         Ok(hashes_out(py, &p))
     }
 
@@ -272,8 +290,9 @@ impl PyLedger {
         let arr = readonly_u64(indices, "indices")?;
         let idx = contiguous(&arr);
         let idx: &[u64] = &idx;
+        let l = self.get()?;
         let (flat, counts) = py.detach(|| -> Result<(Vec<u8>, Vec<u32>), Error> {
-            let s = self.inner.store();
+            let s = l.store();
             let mut flat = Vec::with_capacity(idx.len() * 32 * 24);
             let mut counts = Vec::with_capacity(idx.len());
             for &i in idx {
@@ -289,7 +308,8 @@ impl PyLedger {
     }
 
     fn consistency_proof<'py>(&self, py: Python<'py>, size1: u64, size2: u64) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let p = py.detach(|| self.inner.store().consistency_proof(size1, size2))?;
+        let l = self.get()?;
+        let p = py.detach(|| l.store().consistency_proof(size1, size2))?;
         Ok(hashes_out(py, &p))
     }
 
@@ -304,24 +324,35 @@ impl PyLedger {
         today: u32,
     ) -> PyResult<(Vec<(u64, Bound<'py, PyBytes>, Vec<Bound<'py, PyBytes>>)>, Option<u64>, String)> {
         let p: [u8; 32] = fixed(pseudonym, "pseudonym")?;
-        let page = py.detach(|| self.inner.store().records_for_pseudonym(&p, before, limit, today))?;
+        let l = self.get()?;
+        let page = py.detach(|| l.store().records_for_pseudonym(&p, before, limit, today))?;
         let recs = page.records.iter().map(|(s, e, proof)| (*s, PyBytes::new(py, e), hashes_out(py, proof))).collect();
         Ok((recs, page.next_before, page.checkpoint))
     }
 
     /// Drop bodies of records older than `cutoff_us`; returns how many were dropped now.
     fn retain(&self, py: Python<'_>, cutoff_us: i64) -> PyResult<u64> {
-        Ok(py.detach(|| self.inner.store().retain(cutoff_us))?)
+        let l = self.get()?;
+        Ok(py.detach(|| l.store().retain(cutoff_us))?)
     }
 
     /// Recheck every file; a dict of counts, or `LedgerDamageError` naming the first damage.
     fn verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let r = py.detach(|| self.inner.store().verify().map_err(Error::from))?;
+        let l = self.get()?;
+        let r = py.detach(|| l.store().verify().map_err(Error::from))?;
         report_dict(py, &r)
     }
 
+    /// Release the directory (its writer lock) once in-flight calls finish.
+    fn close(&self) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
     fn __repr__(&self) -> String {
-        format!("<Ledger size={}>", self.inner.store().size())
+        match self.get() {
+            Ok(l) => format!("<Ledger size={}>", l.store().size()),
+            Err(_) => "<Ledger closed>".into(),
+        }
     }
 }
 
