@@ -125,6 +125,36 @@ def test_single_appends_and_records_round_trip(tmp_path) -> None:  # type: ignor
     lg.verify()
 
 
+def test_concurrent_single_appends_share_commits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    lg = Ledger(DataDir(tmp_path))
+    seqs: list[int] = []
+    notes: set[str] = set()
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        for j in range(25):
+            r = make_record(k * 100 + j)
+            s, note = lg._l.append_one(r.encode())
+            with lock:
+                seqs.append(s)
+                notes.add(note)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seqs) == list(range(200))
+    assert lg.size == 200
+    lg.verify()
+    # Every acknowledgement carried a checkpoint covering its record.
+    for note in notes:
+        cp = ledger.verify_checkpoint(note, lg.vkey)
+        lg.prove_consistency(cp.size).verify()
+
+
 def test_person_view_newest_first_paged_with_withheld(tmp_path) -> None:  # type: ignore[no-untyped-def]
     lg = Ledger(DataDir(tmp_path))
     recs = [make_record(i, person=i % 3) for i in range(30)]

@@ -75,7 +75,7 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
             assert got == dataclasses.replace(make_record(seq), seq=seq)
             lg.prove_inclusion(seq).verify()
         # Consistent with every checkpoint published before.
-        for cp in checkpoints[-40:] + checkpoints[:: max(1, len(checkpoints) // 20)]:
+        for cp in checkpoints:
             ledger.verify_checkpoint(cp.note, lg.vkey)
             assert lg._l.root_at(cp.size) == cp.root
             if cp.size:
