@@ -408,18 +408,20 @@ impl Store {
         let mut seq = self.size;
         let mut bundle = std::mem::take(&mut self.tail_bundle);
         bundle.reserve(entries.iter().map(|e| e.len() + 2).sum());
-        let mut buf: Vec<u8> = Vec::new();
         for e in entries {
-            buf.clear();
-            buf.extend_from_slice(e);
-            buf[record::SEQ_OFFSET..record::SEQ_OFFSET + 8].copy_from_slice(&seq.to_be_bytes());
-            if record::time_of(&buf) == 0 {
-                buf[record::TIME_OFFSET..record::TIME_OFFSET + 8].copy_from_slice(&now.to_be_bytes());
+            bundle.extend_from_slice(&(e.len() as u16).to_be_bytes());
+            let start = bundle.len();
+            bundle.extend_from_slice(e);
+            // The record as stored: its sequence number, and the ledger's clock if it had none.
+            let rec = &mut bundle[start..];
+            rec[record::SEQ_OFFSET..record::SEQ_OFFSET + 8].copy_from_slice(&seq.to_be_bytes());
+            if record::time_of(rec) == 0 {
+                rec[record::TIME_OFFSET..record::TIME_OFFSET + 8].copy_from_slice(&now.to_be_bytes());
             }
-            bundle.extend_from_slice(&(buf.len() as u16).to_be_bytes());
-            bundle.extend_from_slice(&buf);
-            index_add.extend_from_slice(&record::pseudonym_of(&buf)[..4]);
-            self.push_hash(0, leaf_hash(&buf), &mut files);
+            let rec = &bundle[start..];
+            index_add.extend_from_slice(&record::pseudonym_of(rec)[..4]);
+            let h = leaf_hash(rec);
+            self.push_hash(0, h, &mut files);
             seq += 1;
             if seq % TILE_WIDTH == 0 {
                 files.push((bundle_path(seq / TILE_WIDTH - 1, TILE_WIDTH), std::mem::take(&mut bundle)));
