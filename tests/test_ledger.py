@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import make_record, pseudonym
-from reference import tlog_ref
+from reference import tiles_ref, tlog_ref
 from renkei import cli, ledger
 from renkei._core import ledger as _l
 from renkei.datadir import DataDir
@@ -226,3 +226,16 @@ def test_cli(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert cli.main(["ledger", "prove-consistency", "40", "80", *d]) == 0
     assert '"size1": 40' in capsys.readouterr().out
     assert cli.main(["ledger", "prove-consistency", "0", "80", *d]) == 1
+
+
+def test_files_readable_by_an_independent_tlog_tiles_reader(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lg = Ledger(DataDir(tmp_path))
+    for b in (3, 700, 1, 255):
+        lg.append_batch([make_record(lg.size + i) for i in range(b)])
+    expected = [lg._l.entry(i) for i in range(lg.size)]
+    cp = lg.checkpoint()
+    lg.close()
+    origin, size, root, entries = tiles_ref.read_log(tmp_path / "ledger")
+    assert (origin, size, root) == (cp.origin, cp.size, cp.root)
+    assert entries == expected
+    assert tlog_ref.mth(entries) == root
