@@ -727,13 +727,70 @@ fn damage(path: impl Into<String>, record: Option<u64>, what: impl Into<String>)
     Damage { path: path.into(), record, what: what.into() }
 }
 
-/// `Store::verify` without opening (and so without recovering) the store.
+/// `Store::verify` without opening (and so without recovering) the store. Safe to run while
+/// a writer appends: a failure seen while the checkpoint moved on is retried on the new one.
 pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> std::result::Result<VerifyReport, Damage> {
+    let mut attempts = 0;
+    loop {
+        let note = read_opt(&dir.join(CHECKPOINT))
+            .map_err(|e| damage(CHECKPOINT, None, e.to_string()))?
+            .ok_or_else(|| damage(CHECKPOINT, None, "missing"))?;
+        let result = verify_at(dir, verifier, &note);
+        attempts += 1;
+        let moved = result.is_err() && read_opt(&dir.join(CHECKPOINT)).ok().flatten().as_deref() != Some(&note[..]);
+        if !moved || attempts >= 20 {
+            return result;
+        }
+    }
+}
+
+/// Tile (or bundle, `level` None) `n` of width `w` as of the checkpoint being verified: the
+/// exact file or, when a writer has since moved on and deleted that partial, the full tile or
+/// a wider partial, whose first `w` hashes / entries are the same by construction.
+/// Returns the path read and its first `w` items.
+fn read_prefix(dir: &Path, level: Option<u32>, n: u64, w: u64) -> std::result::Result<Option<(String, Vec<u8>)>, Damage> {
+    let path = |width: u64| match level {
+        Some(l) => tile_path(l, n, width),
+        None => bundle_path(n, width),
+    };
+    let mut candidates = vec![path(w)];
+    if w < TILE_WIDTH {
+        candidates.push(path(TILE_WIDTH));
+        let pdir = dir.join(format!("{}.p", path(TILE_WIDTH)));
+        let mut wider: Vec<u64> = fs::read_dir(&pdir)
+            .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).filter(|&x| x > w).collect())
+            .unwrap_or_default();
+        wider.sort_unstable();
+        candidates.extend(wider.into_iter().map(path));
+    }
+    for rel in candidates {
+        let Some(mut b) = read_opt(&dir.join(&rel)).map_err(|e| damage(&rel, None, e.to_string()))? else { continue };
+        if rel != path(w) {
+            let cut = match level {
+                Some(_) => (w * 32) as usize,
+                None => {
+                    let mut at = 0usize;
+                    for _ in 0..w {
+                        if at + 2 > b.len() {
+                            break;
+                        }
+                        at += 2 + u16::from_be_bytes([b[at], b[at + 1]]) as usize;
+                    }
+                    at
+                }
+            };
+            b.truncate(cut);
+        }
+        return Ok(Some((rel, b)));
+    }
+    Ok(None)
+}
+
+fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8]) -> std::result::Result<VerifyReport, Damage> {
     let read = |rel: &str| -> std::result::Result<Option<Vec<u8>>, Damage> {
         read_opt(&dir.join(rel)).map_err(|e| damage(rel, None, e.to_string()))
     };
-    let note = read(CHECKPOINT)?.ok_or_else(|| damage(CHECKPOINT, None, "missing"))?;
-    let cp = Checkpoint::open_signed(&note, verifier, &verifier.name).map_err(|e| damage(CHECKPOINT, None, e.to_string()))?;
+    let cp = Checkpoint::open_signed(note, verifier, &verifier.name).map_err(|e| damage(CHECKPOINT, None, e.to_string()))?;
     let n = cp.size;
     let min_index = match read(RETENTION)? {
         Some(b) => std::str::from_utf8(&b).ok().and_then(|s| s.strip_suffix('\n')).and_then(|s| s.parse::<u64>().ok())
@@ -757,21 +814,24 @@ pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> std::result::Result<Ve
     let mut level0_all: Vec<Hash> = Vec::new(); // only the last (partial) tile's leaves are kept
     for b in 0..bundles {
         let width = if b < full0 { TILE_WIDTH } else { width0 };
-        let tpath = tile_path(0, b, width);
-        let tile = read(&tpath)?;
+        let (tpath, tile) = match read_prefix(dir, Some(0), b, width)? {
+            Some((p, t)) => (p, Some(t)),
+            None => (tile_path(0, b, width), None),
+        };
         let tile_hashes = match &tile {
             Some(t) if t.len() as u64 == width * 32 => Some(hashes_of(t)),
             _ => None,
         };
-        let bpath = bundle_path(b, width);
-        let leaves: Vec<Hash> = if b * TILE_WIDTH < min_index && !dir.join(&bpath).exists() {
+        let bundle = read_prefix(dir, None, b, width)?;
+        let bpath = bundle.as_ref().map(|(p, _)| p.clone()).unwrap_or_else(|| bundle_path(b, width));
+        let leaves: Vec<Hash> = if b * TILE_WIDTH < min_index && bundle.is_none() {
             report.records_retained_away += width;
             match &tile_hashes {
                 Some(h) => h.clone(),
                 None => return Err(damage(tpath, None, "missing or wrong size, and the records' bodies were retired")),
             }
         } else {
-            let data = read(&bpath)?.ok_or_else(|| damage(&bpath, Some(b * TILE_WIDTH), "bundle is missing"))?;
+            let data = bundle.map(|(_, d)| d).ok_or_else(|| damage(&bpath, Some(b * TILE_WIDTH), "bundle is missing"))?;
             let entries = tiles::split_bundle(&data).map_err(|off| {
                 let rec = tiles::split_bundle(&data[..off]).map(|v| v.len() as u64).unwrap_or(0);
                 damage(&bpath, Some(b * TILE_WIDTH + rec), format!("bundle is malformed at byte {off}"))
@@ -819,8 +879,10 @@ pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> std::result::Result<Ve
         for t in 0..full + (width > 0) as u64 {
             let w = if t < full { TILE_WIDTH } else { width };
             let chunk = &current[(t * TILE_WIDTH) as usize..(t * TILE_WIDTH + w) as usize];
-            let tpath = tile_path(level, t, w);
-            let tile = read(&tpath)?;
+            let (tpath, tile) = match read_prefix(dir, Some(level), t, w)? {
+                Some((p, t)) => (p, Some(t)),
+                None => (tile_path(level, t, w), None),
+            };
             if first_tile_mismatch.is_none() && tile.as_deref() != Some(&chunk.concat()[..]) {
                 first_tile_mismatch = Some(damage(&tpath, None, format!("level-{level} tile differs from the hashes below it")));
             }
@@ -859,9 +921,7 @@ pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> std::result::Result<Ve
     if let Some(d) = first_tile_mismatch.or(first_index_mismatch) {
         return Err(d);
     }
-    if index.len() as u64 != n * 4 {
-        return Err(damage(INDEX, None, "longer than the checkpoint covers"));
-    }
+    // Index bytes beyond 4·size are a torn tail that the next open truncates.
     Ok(report)
 }
 
