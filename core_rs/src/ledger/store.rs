@@ -294,6 +294,14 @@ impl Store {
 
     /// Delete files for tile indices ≥ `full` except the committed partial (`full`, `width`).
     fn remove_beyond(&self, path: impl Fn(u64, u64) -> String, full: u64, width: u64) -> Result<()> {
+        if full > 0 {
+            // Partials superseded by the last full tile, left when a crash beat the cleanup.
+            if let Ok(rd) = fs::read_dir(self.dir.join(format!("{}.p", path(full - 1, TILE_WIDTH)))) {
+                for e in rd.flatten() {
+                    remove_opt(&e.path())?;
+                }
+            }
+        }
         let mut i = full;
         loop {
             let full_p = self.dir.join(path(i, TILE_WIDTH));
