@@ -2,6 +2,7 @@
 //! bindings live in `py` and are built only with the `python` feature (maturin turns it on).
 
 pub mod error;
+pub mod ledger;
 pub mod numbers;
 
 #[cfg(feature = "python")]

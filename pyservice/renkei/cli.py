@@ -23,7 +23,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from renkei import cli_serve, numbers
+from renkei import cli_ledger, cli_serve, numbers
 from renkei.errors import RenkeiError
 
 
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         n.add_argument(f"--{f}")
     n.set_defaults(func=cmd_corp_assign)
     cli_serve.register(sub, common)
+    cli_ledger.register(sub, common)
     return p
 
 

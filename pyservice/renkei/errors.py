@@ -88,3 +88,36 @@ class StorageError(RenkeiError):
     """A data-directory file is damaged or truncated."""
 
     reason = "STORAGE"
+
+
+class InvalidRecordError(InvalidArgumentError):
+    """A provision record (情報提供等記録) that does not follow the record layout."""
+
+    reason = "INVALID_RECORD"
+
+
+class ProofError(RenkeiError):
+    """An inclusion or consistency proof that does not verify."""
+
+    reason = "PROOF_INVALID"
+
+
+class NoteError(RenkeiError):
+    """A signed note, verifier key or checkpoint that is malformed or not validly signed."""
+
+    reason = "NOTE_INVALID"
+
+
+class LedgerDamageError(StorageError):
+    """``verify`` found a ledger file that does not match the signed tree.
+
+    ``path`` is the damaged file relative to the ledger directory; ``record`` the sequence
+    number of the damaged record when a record is to blame, else ``None``.
+    """
+
+    reason = "LEDGER_DAMAGED"
+
+    def __init__(self, message: str, path: str | None = None, record: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.record = record

@@ -3,6 +3,7 @@
 
 mod arrays;
 mod errors;
+mod ledger;
 mod numbers;
 
 use pyo3::prelude::*;
@@ -25,5 +26,6 @@ fn add_submodule(parent: &Bound<'_, PyModule>, name: &str, init: fn(&Bound<'_, P
 fn renkei_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     add_submodule(m, "numbers", numbers::init)?;
+    add_submodule(m, "ledger", ledger::init)?;
     Ok(())
 }
