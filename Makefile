@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= renkei-data
 
-.PHONY: serve test install lint bench clean
+.PHONY: serve test install lint bench clean proto
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -15,20 +15,24 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-build-isolation -e '.[test,bench]'
 
 serve: install
-	$(BIN)/renkei init --data-dir $(DATA)
+	$(BIN)/renkei serve --data-dir $(DATA)
 
 test: install
 	cargo test --workspace
 	cargo clippy --workspace --all-targets --features python -- -D warnings
-	$(BIN)/ruff check pyservice tests bench
+	$(BIN)/ruff check pyservice tests bench proto
 	$(BIN)/pytest
 
 lint: install
 	cargo clippy --workspace --all-targets --features python -- -D warnings
-	$(BIN)/ruff check pyservice tests bench
+	$(BIN)/ruff check pyservice tests bench proto
 
 bench: install
 	$(BIN)/python -m bench.micro
+
+# Regenerate pyservice/renkei/_proto/ (committed) from proto/renkei/v1/*.proto.
+proto: install
+	$(BIN)/python proto/generate.py
 
 clean:
 	rm -rf $(VENV) target

@@ -16,11 +16,13 @@ import renkei
 from renkei import numbers
 from renkei._core import codes as _codes
 from renkei.errors import (
+    CodeRefusedError,
     FailedPreconditionError,
     InvalidArgumentError,
     InvalidNumberError,
     NotFoundError,
     PermissionDeniedError,
+    PiaNotApprovedError,
     StorageError,
 )
 from tests.reference import codes_ref
@@ -72,8 +74,9 @@ def test_registry_validates_and_lists(world) -> None:  # type: ignore[no-untyped
 def test_no_acquisition_or_inquiry_without_approved_unexpired_pia(world) -> None:  # type: ignore[no-untyped-def]
     core, _, mn, city, _pension = world
     tax = core.register_agency("国税庁", ["mhlw_minister"], "7000012050002").agency_id
-    with pytest.raises(FailedPreconditionError, match=r"特定個人情報保護評価 \(PIA\).*none has been filed"):
+    with pytest.raises(PiaNotApprovedError, match=r"特定個人情報保護評価 \(PIA\).*none has been filed") as e:
         core.acquire(tax, int(mn[0]))
+    assert e.value.reason == "PIA_NOT_APPROVED" and isinstance(e.value, FailedPreconditionError)
     pia = core.add_pia(tax, "国税総合管理システム 全項目評価書", expires_on="2099-01-01")
     with pytest.raises(FailedPreconditionError, match=r"国税総合管理システム.*submitted"):
         core.acquire_batch(tax, mn[:3])
@@ -125,7 +128,8 @@ def test_round_trip_and_every_refusal_is_the_same(world) -> None:  # type: ignor
         with pytest.raises(PermissionDeniedError) as e:
             core.translate(city, c, pension)
         messages.add((type(e.value), str(e.value), e.value.reason))
-    assert messages == {(PermissionDeniedError, "agency code (機関別符号) refused", "PERMISSION_DENIED")}
+    assert messages == {(CodeRefusedError, "agency code (機関別符号) refused", "CODE_REFUSED")}
+    assert issubclass(CodeRefusedError, PermissionDeniedError)
     _, st_all = core.translate_batch(city, b"".join(refused), pension)
     assert (st_all == 1).all()
     # released codes are refused too
@@ -409,6 +413,22 @@ def test_engine_rejects_bad_arguments(tmp_path: Path) -> None:
         eng.set_epochs(3, [1, 2])
     with pytest.raises(renkei.errors.KeyFileError):
         _codes.CodeEngine(b"short", str(tmp_path / "h2"), 1, [1])
+
+
+def test_linkage_engine_protocol_methods(world) -> None:  # type: ignore[no-untyped-def]
+    core, jlis, mn, city, pension = world
+    code = core.acquire_code(city, int(mn[0]), secrets.token_bytes(16))
+    assert len(code) == 16 and core.engine.holds(city, jlis.person_id(int(mn[0])))
+    former = int(mn[7])
+    jlis.change(former)
+    batch = np.array([mn[5], former, mn[6]], dtype=np.uint64)
+    with pytest.raises(NotFoundError, match="index 1"):
+        core.acquire_codes(pension, batch)
+    assert core.holdings_count(pension) == 0  # all or nothing
+    codes = core.acquire_codes(pension, mn[:3])
+    assert len(codes) == 48
+    core.release_holding(pension, codes[:16])
+    assert core.holdings_count(pension) == 2
 
 
 def test_numpy_and_empty_batches(world) -> None:  # type: ignore[no-untyped-def]

@@ -64,9 +64,25 @@ pub enum Error {
     /// Arguments that are malformed in a way other than a number's digits.
     #[error("{0}")]
     InvalidArgument(String),
-    /// A durable file of the engine is damaged, cut short or cannot be written.
+    /// A provision record (情報提供等記録) that does not follow the record layout.
+    #[error("invalid ledger record: {0}")]
+    InvalidRecord(String),
+    /// An inclusion or consistency proof that does not verify.
+    #[error("proof does not verify: {0}")]
+    ProofInvalid(String),
+    /// A signed note, verifier key or checkpoint that is malformed or not validly signed.
+    #[error("invalid signed note: {0}")]
+    NoteInvalid(String),
+    /// Something asked for that does not exist (a record or tree size beyond the ledger).
     #[error("{0}")]
+    NotFound(String),
+    /// A data-directory file that cannot be read, written or trusted.
+    #[error("storage: {0}")]
     Storage(String),
+    /// `verify` found a file of the ledger that does not match: `path` (relative to the
+    /// ledger directory) and, when one is to blame, the record's sequence number.
+    #[error("ledger damaged: {message}")]
+    LedgerDamage { path: String, record: Option<u64>, message: String },
     /// An agency code was refused. Deliberately one variant with one message for every cause
     /// (forged, corrupted, another agency's, retired epoch, not held) so that the answer is no
     /// oracle about a person.

@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod error;
 pub mod holdings;
+pub mod ledger;
 pub mod numbers;
 
 #[cfg(feature = "python")]

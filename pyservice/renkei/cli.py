@@ -9,6 +9,8 @@
     renkei corp search NAME [...]       NTA: search by name
     renkei corp changes FROM TO [...]   NTA: records updated in a date range
     renkei corp assign --name ... --kind ... [--base ...]
+    renkei serve                        run the gRPC server (creates the development CA on first start)
+    renkei pki issue|list               client certificates of the development CA
 
 Every command takes ``--data-dir`` (default ``$RENKEI_DATA`` or ``./renkei-data``). Exit status
 0 means success, 1 a refused input (the message says why), 2 a usage error.
@@ -21,7 +23,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from renkei import cli_codes, numbers
+from renkei import cli_codes, cli_ledger, cli_serve, numbers
 from renkei.errors import RenkeiError
 
 
@@ -215,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
               "city-code", "post-code"):
         n.add_argument(f"--{f}")
     n.set_defaults(func=cmd_corp_assign)
+    cli_serve.register(sub, common)
+    cli_ledger.register(sub, common)
     cli_codes.register(sub, common)
     return p
 

@@ -41,10 +41,11 @@ from renkei._core import codes as _codes
 from renkei.acquisition import ACQUISITION_NUMBER_LEN, AcquisitionRelay
 from renkei.datadir import DataDir
 from renkei.errors import (
+    CodeRefusedError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
-    PermissionDeniedError,
+    PiaNotApprovedError,
 )
 from renkei.jlis import NumberAuthority
 from renkei.numbers import format_corporate_number, parse_corporate_number
@@ -438,7 +439,7 @@ class Core:
                 detail = f"the latest, PIA {last.pia_id} '{last.title}', takes effect on {last.approved_on}"
             else:
                 detail = f"the latest, PIA {last.pia_id} '{last.title}', is {last.status}"
-        raise FailedPreconditionError(
+        raise PiaNotApprovedError(
             f"agency {agency.agency_id} ({agency.name}) has no approved, unexpired "
             f"特定個人情報保護評価 (PIA) on file: {detail}"
         )
@@ -532,6 +533,29 @@ class Core:
                  int((~found).sum()))
         return acquisition_numbers, codes, status
 
+    def acquire_code(self, agency_id: int, individual_number: str | int, acquisition_number: bytes) -> bytes:
+        """One 16-byte code, with the agency's own 取得番号 (the gRPC ``LinkageEngine`` form)."""
+        codes, status = self.acquire_batch(agency_id, [individual_number], acquisition_number)
+        if status[0] != STATUS_OK:
+            raise NotFoundError("J-LIS has no current individual number (個人番号) like this")
+        return codes
+
+    def acquire_codes(self, agency_id: int, individual_numbers: npt.NDArray[np.uint64] | Any) -> bytes:
+        """Codes for many current My Numbers, all or nothing: if J-LIS cannot resolve one, nothing
+        is issued or recorded and NotFoundError names its index."""
+        agency = self.require_active(agency_id)
+        forwarded = self._relay().forward(individual_numbers)
+        missing = np.flatnonzero(forwarded.person_ids < 0)
+        if len(missing):
+            raise NotFoundError(
+                f"J-LIS has no current individual number (個人番号) like the one at index {int(missing[0])}"
+            )
+        _, codes, _ = self.issue(agency.agency_id, forwarded.acquisition_numbers, forwarded.person_ids)
+        return codes
+
+    def release_holding(self, agency_id: int, agency_code: bytes) -> None:
+        self.release(agency_id, agency_code)
+
     # -- release ------------------------------------------------------------------------------
 
     def release_batch(self, agency_id: int, codes: Any) -> npt.NDArray[np.uint8]:
@@ -545,7 +569,7 @@ class Core:
         """Release one holding (the person moved away, the file was closed)."""
         raw, _ = _code_bytes(code)
         if self.release_batch(agency_id, raw)[0] != STATUS_OK:
-            raise PermissionDeniedError("agency code (機関別符号) refused")
+            raise CodeRefusedError("agency code (機関別符号) refused")
 
     # -- translation --------------------------------------------------------------------------
 
@@ -563,11 +587,11 @@ class Core:
 
     def translate(self, from_agency: int, code: str | bytes, to_agency: int) -> str | bytes:
         """One code; text in gives text out, bytes in gives bytes out. Refusal raises
-        :class:`PermissionDeniedError`."""
+        :class:`~renkei.errors.CodeRefusedError` (a ``PermissionDeniedError``)."""
         raw, was_text = _code_bytes(code)
         out, status = self.translate_batch(from_agency, raw, to_agency)
         if status[0] != STATUS_OK:
-            raise PermissionDeniedError("agency code (機関別符号) refused")
+            raise CodeRefusedError("agency code (機関別符号) refused")
         return _codes.code_to_text(out) if was_text else out
 
     # -- holdings queries ---------------------------------------------------------------------

@@ -61,11 +61,39 @@ class FailedPreconditionError(RenkeiError):
 
 
 class PermissionDeniedError(RenkeiError):
-    """The caller may not do this. For an agency code (機関別符号) that is refused, the message
-    and class are the same whatever the cause (forged, corrupted, another agency's, retired key
-    epoch, not held), so that a refusal reveals nothing about the person."""
+    """The caller is known but not allowed to do this (wrong role, foreign code, row not in the table).
+
+    For an agency code (機関別符号) that is refused, the message and class are the same whatever
+    the cause (forged, corrupted, another agency's, retired key epoch, not held), so that a
+    refusal reveals nothing about the person.
+    """
 
     reason = "PERMISSION_DENIED"
+
+
+class CodeRefusedError(PermissionDeniedError):
+    """An agency code (機関別符号) was refused: forged, corrupted, another agency's, of a retired
+    key epoch, released, or not held by one of the two agencies — deliberately indistinguishable."""
+
+    reason = "CODE_REFUSED"
+
+
+class UnauthenticatedError(RenkeiError):
+    """The caller could not be identified (no client certificate, unknown or replaced certificate)."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class ResourceExhaustedError(RenkeiError):
+    """A request exceeds a documented limit (batch size) or the server is at capacity."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+
+class PiaNotApprovedError(FailedPreconditionError):
+    """The agency has no approved, unexpired 特定個人情報保護評価 (PIA) on file (番号法 第28条)."""
+
+    reason = "PIA_NOT_APPROVED"
 
 
 class KeyFileError(RenkeiError):
@@ -78,3 +106,36 @@ class StorageError(RenkeiError):
     """A data-directory file is damaged or truncated."""
 
     reason = "STORAGE"
+
+
+class InvalidRecordError(InvalidArgumentError):
+    """A provision record (情報提供等記録) that does not follow the record layout."""
+
+    reason = "INVALID_RECORD"
+
+
+class ProofError(RenkeiError):
+    """An inclusion or consistency proof that does not verify."""
+
+    reason = "PROOF_INVALID"
+
+
+class NoteError(RenkeiError):
+    """A signed note, verifier key or checkpoint that is malformed or not validly signed."""
+
+    reason = "NOTE_INVALID"
+
+
+class LedgerDamageError(StorageError):
+    """``verify`` found a ledger file that does not match the signed tree.
+
+    ``path`` is the damaged file relative to the ledger directory; ``record`` the sequence
+    number of the damaged record when a record is to blame, else ``None``.
+    """
+
+    reason = "LEDGER_DAMAGED"
+
+    def __init__(self, message: str, path: str | None = None, record: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.record = record

@@ -8,8 +8,13 @@ use crate::error::{Error, NumberKind, NumberProblem};
 pyo3::import_exception!(renkei.errors, InvalidNumberError);
 pyo3::import_exception!(renkei.errors, InvalidArgumentError);
 pyo3::import_exception!(renkei.errors, KeyFileError);
+pyo3::import_exception!(renkei.errors, InvalidRecordError);
+pyo3::import_exception!(renkei.errors, ProofError);
+pyo3::import_exception!(renkei.errors, NoteError);
+pyo3::import_exception!(renkei.errors, NotFoundError);
 pyo3::import_exception!(renkei.errors, StorageError);
-pyo3::import_exception!(renkei.errors, PermissionDeniedError);
+pyo3::import_exception!(renkei.errors, LedgerDamageError);
+pyo3::import_exception!(renkei.errors, CodeRefusedError);
 
 pub(crate) fn kind_name(kind: NumberKind) -> &'static str {
     match kind {
@@ -41,8 +46,13 @@ impl From<Error> for PyErr {
             }
             Error::BadKey(_) => KeyFileError::new_err(message),
             Error::InvalidArgument(_) => InvalidArgumentError::new_err(message),
+            Error::InvalidRecord(_) => InvalidRecordError::new_err(message),
+            Error::ProofInvalid(_) => ProofError::new_err(message),
+            Error::NoteInvalid(_) => NoteError::new_err(message),
+            Error::NotFound(_) => NotFoundError::new_err(message),
             Error::Storage(_) => StorageError::new_err(message),
-            Error::CodeRefused => PermissionDeniedError::new_err(message),
+            Error::LedgerDamage { path, record, .. } => LedgerDamageError::new_err((message, path, record)),
+            Error::CodeRefused => CodeRefusedError::new_err(message),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod arrays;
 mod codes;
 mod errors;
+mod ledger;
 mod numbers;
 
 use pyo3::prelude::*;
@@ -27,5 +28,6 @@ fn renkei_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     add_submodule(m, "numbers", numbers::init)?;
     add_submodule(m, "codes", codes::init)?;
+    add_submodule(m, "ledger", ledger::init)?;
     Ok(())
 }

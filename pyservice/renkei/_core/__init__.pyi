@@ -3,3 +3,4 @@ from renkei._core import codes as codes
 from renkei._core import numbers as numbers
 
 __version__: str
+from renkei._core import ledger as ledger

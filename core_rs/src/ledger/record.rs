@@ -1,0 +1,354 @@
+//! The provision record (情報提供等記録), binary layout version 1. All integers big-endian.
+//!
+//! ```text
+//! off  size  field
+//!   0     1  layout version = 1
+//!   1     8  sequence number (u64) = the leaf index; the ledger writes it
+//!   9     8  time, µs since 1970-01-01T00:00:00Z (i64)
+//!  17     4  requester agency id (u32)   情報照会者
+//!  21     4  provider agency id (u32)    情報提供者
+//!  25     1  outcome: 0 permitted, 1 denied
+//!  26     2  denial reason code (u16), 0 when permitted
+//!  28     1  flags: bit 0 不開示 (withheld from the person), bit 1 disclose-after present
+//!  29     4  disclose-after date, days since 1970-01-01 (u32), 0 when absent
+//!  33    32  permission-table version hash
+//!  65    16  permit id (all zero for a denial)
+//!  81    32  portal pseudonym of the person (keyed value, never a My Number or code)
+//! 113     1  affair length a (1..=64), then a bytes (printable ASCII, e.g. "1-3", "JT…")
+//!   …     1  item count c (0..=255), then c × (1-byte length 1..=64, printable ASCII)
+//!   …     2  reason text length r (0..=1024), then r bytes UTF-8 (empty when permitted)
+//! ```
+//! Nothing follows; a record is at most 113 + 65 + 1 + 255·65 + 2 + 1024 bytes (< 64 KiB,
+//! the tlog-tiles entry limit).
+
+use crate::error::{Error, Result};
+
+pub const VERSION: u8 = 1;
+pub const HEADER_LEN: usize = 113;
+pub const SEQ_OFFSET: usize = 1;
+pub const TIME_OFFSET: usize = 9;
+pub const FLAGS_OFFSET: usize = 28;
+pub const DISCLOSE_OFFSET: usize = 29;
+pub const PSEUDONYM_OFFSET: usize = 81;
+pub const MAX_ID_LEN: usize = 64;
+pub const MAX_REASON_LEN: usize = 1024;
+pub const FLAG_WITHHELD: u8 = 1;
+pub const FLAG_DISCLOSE_AFTER: u8 = 2;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Permitted,
+    Denied { code: u16, reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub seq: u64,
+    pub time_us: i64,
+    pub requester: u32,
+    pub provider: u32,
+    pub affair: String,
+    pub items: Vec<String>,
+    pub table_hash: [u8; 32],
+    pub outcome: Outcome,
+    pub permit_id: [u8; 16],
+    pub pseudonym: [u8; 32],
+    /// 不開示: withheld from the person's disclosure view.
+    pub withheld: bool,
+    /// With `withheld`: shown to the person from this day (days since 1970-01-01) on.
+    pub disclose_after: Option<u32>,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidRecord(msg.into())
+}
+
+fn check_id(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() || s.len() > MAX_ID_LEN || !s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(invalid(format!("{what} must be 1..={MAX_ID_LEN} printable ASCII characters without spaces")));
+    }
+    Ok(())
+}
+
+impl Record {
+    pub fn validate(&self) -> Result<()> {
+        check_id("affair", &self.affair)?;
+        if self.items.len() > 255 {
+            return Err(invalid("at most 255 items per record"));
+        }
+        for it in &self.items {
+            check_id("item", it)?;
+        }
+        match &self.outcome {
+            Outcome::Permitted => {
+                if self.permit_id == [0; 16] {
+                    return Err(invalid("a permitted record needs a non-zero permit id"));
+                }
+            }
+            Outcome::Denied { code, reason } => {
+                if *code == 0 {
+                    return Err(invalid("a denial needs a non-zero reason code"));
+                }
+                if self.permit_id != [0; 16] {
+                    return Err(invalid("a denial carries no permit id (must be all zero)"));
+                }
+                if reason.len() > MAX_REASON_LEN || reason.chars().any(char::is_control) {
+                    return Err(invalid(format!("reason text must be ≤ {MAX_REASON_LEN} bytes without control characters")));
+                }
+            }
+        }
+        if self.disclose_after.is_some() && !self.withheld {
+            return Err(invalid("a disclose-after date only applies to a 不開示 record"));
+        }
+        Ok(())
+    }
+
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<()> {
+        self.validate()?;
+        let (outcome, code, reason) = match &self.outcome {
+            Outcome::Permitted => (0u8, 0u16, ""),
+            Outcome::Denied { code, reason } => (1, *code, reason.as_str()),
+        };
+        let flags = (self.withheld as u8) * FLAG_WITHHELD + (self.disclose_after.is_some() as u8) * FLAG_DISCLOSE_AFTER;
+        out.push(VERSION);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.time_us.to_be_bytes());
+        out.extend_from_slice(&self.requester.to_be_bytes());
+        out.extend_from_slice(&self.provider.to_be_bytes());
+        out.push(outcome);
+        out.extend_from_slice(&code.to_be_bytes());
+        out.push(flags);
+        out.extend_from_slice(&self.disclose_after.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&self.table_hash);
+        out.extend_from_slice(&self.permit_id);
+        out.extend_from_slice(&self.pseudonym);
+        out.push(self.affair.len() as u8);
+        out.extend_from_slice(self.affair.as_bytes());
+        out.push(self.items.len() as u8);
+        for it in &self.items {
+            out.push(it.len() as u8);
+            out.extend_from_slice(it.as_bytes());
+        }
+        out.extend_from_slice(&(reason.len() as u16).to_be_bytes());
+        out.extend_from_slice(reason.as_bytes());
+        Ok(())
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(HEADER_LEN + 64);
+        self.encode_into(&mut v)?;
+        Ok(v)
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        if b.len() < HEADER_LEN + 4 {
+            return Err(invalid(format!("record of {} bytes is shorter than the minimum", b.len())));
+        }
+        if b[0] != VERSION {
+            return Err(invalid(format!("unknown record layout version {}", b[0])));
+        }
+        let u32_at = |o: usize| u32::from_be_bytes(b[o..o + 4].try_into().expect("4"));
+        let u64_at = |o: usize| u64::from_be_bytes(b[o..o + 8].try_into().expect("8"));
+        let code = u16::from_be_bytes([b[26], b[27]]);
+        let flags = b[FLAGS_OFFSET];
+        if flags & !(FLAG_WITHHELD | FLAG_DISCLOSE_AFTER) != 0 {
+            return Err(invalid("unknown flag bits"));
+        }
+        let mut at = HEADER_LEN;
+        let mut take = |n: usize| -> Result<&[u8]> {
+            let s = b.get(at..at + n).ok_or_else(|| invalid("record is truncated"))?;
+            at += n;
+            Ok(s)
+        };
+        let text = |s: &[u8]| -> Result<String> {
+            String::from_utf8(s.to_vec()).map_err(|_| invalid("text is not UTF-8"))
+        };
+        let alen = take(1)?[0] as usize;
+        let affair = text(take(alen)?)?;
+        let count = take(1)?[0] as usize;
+        let mut items = Vec::with_capacity(count);
+        for _ in 0..count {
+            let l = take(1)?[0] as usize;
+            items.push(text(take(l)?)?);
+        }
+        let rl = take(2)?;
+        let rl = u16::from_be_bytes([rl[0], rl[1]]) as usize;
+        let reason = text(take(rl)?)?;
+        if at != b.len() {
+            return Err(invalid("trailing bytes after the record"));
+        }
+        let outcome = match b[25] {
+            0 if code == 0 && reason.is_empty() => Outcome::Permitted,
+            1 => Outcome::Denied { code, reason },
+            _ => return Err(invalid("bad outcome field")),
+        };
+        let r = Record {
+            seq: u64_at(SEQ_OFFSET),
+            time_us: u64_at(TIME_OFFSET) as i64,
+            requester: u32_at(17),
+            provider: u32_at(21),
+            affair,
+            items,
+            table_hash: b[33..65].try_into().expect("32"),
+            outcome,
+            permit_id: b[65..81].try_into().expect("16"),
+            pseudonym: b[81..113].try_into().expect("32"),
+            withheld: flags & FLAG_WITHHELD != 0,
+            disclose_after: (flags & FLAG_DISCLOSE_AFTER != 0).then(|| u32_at(DISCLOSE_OFFSET)),
+        };
+        if r.disclose_after.is_none() && u32_at(DISCLOSE_OFFSET) != 0 {
+            return Err(invalid("disclose-after date without its flag"));
+        }
+        r.validate()?;
+        Ok(r)
+    }
+}
+
+/// Check an encoded record without building it (no allocation): the same rules as
+/// `Record::decode`, for the append hot path.
+pub fn check_encoded(b: &[u8]) -> Result<()> {
+    if b.len() < HEADER_LEN + 4 {
+        return Err(invalid(format!("record of {} bytes is shorter than the minimum", b.len())));
+    }
+    if b[0] != VERSION {
+        return Err(invalid(format!("unknown record layout version {}", b[0])));
+    }
+    let code = u16::from_be_bytes([b[26], b[27]]);
+    let flags = b[FLAGS_OFFSET];
+    if flags & !(FLAG_WITHHELD | FLAG_DISCLOSE_AFTER) != 0 {
+        return Err(invalid("unknown flag bits"));
+    }
+    if flags & FLAG_DISCLOSE_AFTER != 0 && flags & FLAG_WITHHELD == 0 {
+        return Err(invalid("a disclose-after date only applies to a 不開示 record"));
+    }
+    if flags & FLAG_DISCLOSE_AFTER == 0 && b[DISCLOSE_OFFSET..DISCLOSE_OFFSET + 4] != [0; 4] {
+        return Err(invalid("disclose-after date without its flag"));
+    }
+    let permit_zero = b[65..81].iter().all(|&x| x == 0);
+    let id_ok = |s: &[u8]| !s.is_empty() && s.len() <= MAX_ID_LEN && s.iter().all(|c| (0x21..=0x7e).contains(c));
+    let mut at = HEADER_LEN;
+    let alen = b[at] as usize;
+    at += 1;
+    if !b.get(at..at + alen).is_some_and(id_ok) {
+        return Err(invalid("affair must be 1..=64 printable ASCII characters without spaces (or record is truncated)"));
+    }
+    at += alen;
+    let count = *b.get(at).ok_or_else(|| invalid("record is truncated"))? as usize;
+    at += 1;
+    for _ in 0..count {
+        let l = *b.get(at).ok_or_else(|| invalid("record is truncated"))? as usize;
+        at += 1;
+        if !b.get(at..at + l).is_some_and(id_ok) {
+            return Err(invalid("item must be 1..=64 printable ASCII characters without spaces (or record is truncated)"));
+        }
+        at += l;
+    }
+    let rl = b.get(at..at + 2).ok_or_else(|| invalid("record is truncated"))?;
+    let rl = u16::from_be_bytes([rl[0], rl[1]]) as usize;
+    at += 2;
+    let reason = b.get(at..at + rl).ok_or_else(|| invalid("record is truncated"))?;
+    if at + rl != b.len() {
+        return Err(invalid("trailing bytes after the record"));
+    }
+    let reason = std::str::from_utf8(reason).map_err(|_| invalid("text is not UTF-8"))?;
+    match b[25] {
+        0 => {
+            if code != 0 || !reason.is_empty() {
+                return Err(invalid("bad outcome field"));
+            }
+            if permit_zero {
+                return Err(invalid("a permitted record needs a non-zero permit id"));
+            }
+        }
+        1 => {
+            if code == 0 {
+                return Err(invalid("a denial needs a non-zero reason code"));
+            }
+            if !permit_zero {
+                return Err(invalid("a denial carries no permit id (must be all zero)"));
+            }
+            if rl > MAX_REASON_LEN || reason.chars().any(char::is_control) {
+                return Err(invalid(format!("reason text must be ≤ {MAX_REASON_LEN} bytes without control characters")));
+            }
+        }
+        _ => return Err(invalid("bad outcome field")),
+    }
+    Ok(())
+}
+
+pub fn pseudonym_of(b: &[u8]) -> &[u8] {
+    &b[PSEUDONYM_OFFSET..PSEUDONYM_OFFSET + 32]
+}
+
+pub fn time_of(b: &[u8]) -> i64 {
+    i64::from_be_bytes(b[TIME_OFFSET..TIME_OFFSET + 8].try_into().expect("8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample(denied: bool) -> Record {
+        Record {
+            seq: 0,
+            time_us: 1_700_000_000_000_000,
+            requester: 131_016,
+            provider: 1,
+            affair: "1-3".into(),
+            items: vec!["TM00000000000001".into(), "2-1".into()],
+            table_hash: [3; 32],
+            outcome: if denied { Outcome::Denied { code: 2, reason: "別表第二に該当なし".into() } } else { Outcome::Permitted },
+            permit_id: if denied { [0; 16] } else { [5; 16] },
+            pseudonym: [8; 32],
+            withheld: denied,
+            disclose_after: denied.then_some(20_000),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        for d in [false, true] {
+            let r = sample(d);
+            let b = r.encode().unwrap();
+            assert_eq!(Record::decode(&b).unwrap(), r);
+            assert_eq!(pseudonym_of(&b), &[8u8; 32]);
+            for cut in 0..b.len() {
+                assert!(Record::decode(&b[..cut]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn fast_check_agrees_with_decode() {
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        for d in [false, true] {
+            let b = sample(d).encode().unwrap();
+            for i in 0..b.len() {
+                for x in [1u8, 0x80, 0xff] {
+                    let mut m = b.clone();
+                    m[i] ^= x;
+                    assert_eq!(check_encoded(&m).is_ok(), Record::decode(&m).is_ok(), "byte {i} ^ {x}");
+                }
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let cut = (seed >> 33) as usize % b.len();
+                assert_eq!(check_encoded(&b[..cut]).is_ok(), Record::decode(&b[..cut]).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_bad_records() {
+        let mut r = sample(false);
+        r.permit_id = [0; 16];
+        assert!(r.encode().is_err());
+        let mut r = sample(true);
+        r.permit_id = [1; 16];
+        assert!(r.encode().is_err());
+        let mut r = sample(false);
+        r.affair = "with space".into();
+        assert!(r.encode().is_err());
+        let mut r = sample(false);
+        r.disclose_after = Some(1);
+        assert!(r.encode().is_err());
+    }
+}

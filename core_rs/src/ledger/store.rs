@@ -1,0 +1,1042 @@
+//! The durable ledger files: C2SP tlog-tiles layout under one directory.
+//!
+//! ```text
+//! checkpoint                    latest signed checkpoint (the commit point)
+//! tile/<L>/<N>[.p/<W>]          hash tiles
+//! tile/entries/<N>[.p/<W>]      entry bundles (the encoded records)
+//! index/pseudonym               per record, the first 4 bytes of its portal pseudonym (u32 BE)
+//! retention                     minimum index: records below it have no body any more
+//! ```
+//!
+//! Group commit: a batch writes its new full bundles and tiles, the new partial ones and the
+//! index tail, makes them all durable with one `syncfs` (Linux; per-file `fsync` elsewhere),
+//! and only then publishes the checkpoint atomically (write tmp, fsync, rename, fsync dir).
+//! Old partial files are deleted afterwards. On open, anything beyond the checkpoint is a torn
+//! tail and is removed; nothing the checkpoint covers is ever touched.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::merkle::{self, leaf_hash, node_hash, Hash, NodeSource};
+use super::note::{Checkpoint, NoteSigner, NoteVerifier};
+use super::record::{self, Record};
+use super::tiles::{self, bundle_path, level_tiles, tile_path, TILE_WIDTH};
+use crate::error::{Error, Result};
+
+const CHECKPOINT: &str = "checkpoint";
+const CHECKPOINT_TMP: &str = "checkpoint.tmp";
+const INDEX: &str = "index/pseudonym";
+const RETENTION: &str = "retention";
+const RETENTION_TMP: &str = "retention.tmp";
+const LOCK: &str = "lock";
+const CACHE_TILES: usize = 4096;
+
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::Storage(format!("{}: {e}", path.display()))
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| io_err(dir, e))
+}
+
+fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path, e)),
+    }
+}
+
+fn remove_opt(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path, e)),
+    }
+}
+
+/// Write `data` to `path` via a temporary file, fsync, rename, fsync the directory.
+pub fn write_atomic(dir: &Path, name: &str, tmp: &str, data: &[u8]) -> Result<()> {
+    let tmp_path = dir.join(tmp);
+    {
+        let mut f = File::create(&tmp_path).map_err(|e| io_err(&tmp_path, e))?;
+        f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| io_err(&tmp_path, e))?;
+    }
+    fs::rename(&tmp_path, dir.join(name)).map_err(|e| io_err(&tmp_path, e))?;
+    fsync_dir(dir)
+}
+
+/// Take the directory's writer lock; released by the kernel when the process dies.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let p = dir.join(LOCK);
+    let f = OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(|e| io_err(&p, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(Error::Storage(format!("{} is open in another process or handle", dir.display())));
+        }
+    }
+    Ok(f)
+}
+
+fn hashes_of(data: &[u8]) -> Vec<Hash> {
+    data.chunks_exact(32).map(|c| c.try_into().expect("32")).collect()
+}
+
+/// MTH of a power-of-two run of hashes.
+fn subtree(hashes: &[Hash]) -> Hash {
+    let mut level: Vec<Hash> = hashes.to_vec();
+    while level.len() > 1 {
+        level = level.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+    }
+    level[0]
+}
+
+/// A tile with all 8 of its internal levels (256, 128, …, 1 hashes).
+struct Expanded {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Expanded {
+    fn new(hashes: Vec<Hash>) -> Self {
+        let mut levels = vec![hashes];
+        while levels.len() < 8 && levels.last().expect("one").len() > 1 {
+            let l = levels.last().expect("one");
+            let next = l.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            levels.push(next);
+        }
+        Expanded { levels }
+    }
+}
+
+/// Why `verify` failed: the first damaged file, and the record when one is to blame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub path: String,
+    pub record: Option<u64>,
+    pub what: String,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.record {
+            Some(r) => write!(f, "record {r} in {}: {}", self.path, self.what),
+            None => write!(f, "{}: {}", self.path, self.what),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub size: u64,
+    pub records_checked: u64,
+    pub records_retained_away: u64,
+    pub tiles_checked: u64,
+}
+
+/// One page of a person's records: (seq, encoded record, inclusion proof).
+pub struct PersonPage {
+    pub records: Vec<(u64, Vec<u8>, Vec<Hash>)>,
+    pub next_before: Option<u64>,
+    pub checkpoint: String,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    signer: NoteSigner,
+    verifier: NoteVerifier,
+    size: u64,
+    /// Per tile level, the hashes of the partial tile on the right edge (fewer than 256).
+    tails: Vec<Vec<Hash>>,
+    /// The partial entry bundle on the right edge, length-prefixed entries.
+    tail_bundle: Vec<u8>,
+    checkpoint: Checkpoint,
+    checkpoint_note: String,
+    index: Vec<u32>,
+    index_file: File,
+    min_index: u64,
+    cache: Mutex<HashMap<(u32, u64), Arc<Expanded>>>,
+    /// The right-edge partial tiles, expanded; rebuilt lazily after each append.
+    tail_cache: Mutex<Option<Arc<Vec<Expanded>>>>,
+    /// Held (flock) while open: one writer per ledger directory.
+    _lock: File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({}, size {})", self.dir.display(), self.size)
+    }
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+impl Store {
+    /// Open (creating if needed) the ledger in `dir`, signing checkpoints as `origin` with the
+    /// Ed25519 key derived from `seed`. Recovers a torn tail left by a crash.
+    pub fn open(dir: impl AsRef<Path>, origin: &str, seed: &[u8]) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(dir.join("index")).map_err(|e| io_err(&dir, e))?;
+        let signer = NoteSigner::from_seed(origin, seed)?;
+        let verifier = signer.verifier();
+        let lock = lock_dir(&dir)?;
+        remove_opt(&dir.join(CHECKPOINT_TMP))?;
+        remove_opt(&dir.join(RETENTION_TMP))?;
+        let existing = read_opt(&dir.join(CHECKPOINT))?;
+        let fresh = existing.is_none();
+        let (checkpoint, checkpoint_note) = match existing {
+            Some(note) => {
+                let cp = Checkpoint::open_signed(&note, &verifier, origin)
+                    .map_err(|e| Error::Storage(format!("{}: {e}", dir.join(CHECKPOINT).display())))?;
+                (cp, String::from_utf8(note).expect("opened notes are UTF-8"))
+            }
+            None => {
+                let cp = Checkpoint { origin: origin.to_string(), size: 0, root: merkle::empty_root(), extensions: vec![] };
+                let note = signer.sign(&cp.body())?;
+                (cp, note)
+            }
+        };
+        let index_path = dir.join(INDEX);
+        let index_file = OpenOptions::new().create(true).read(true).append(true).open(&index_path)
+            .map_err(|e| io_err(&index_path, e))?;
+        let min_index = match read_opt(&dir.join(RETENTION))? {
+            Some(b) => std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| Error::Storage(format!("{}: not a record number", dir.join(RETENTION).display())))?,
+            None => 0,
+        };
+        let mut s = Store {
+            dir,
+            signer,
+            verifier,
+            size: checkpoint.size,
+            tails: Vec::new(),
+            tail_bundle: Vec::new(),
+            checkpoint,
+            checkpoint_note,
+            index: Vec::new(),
+            index_file,
+            min_index,
+            cache: Mutex::new(HashMap::new()),
+            tail_cache: Mutex::new(None),
+            _lock: lock,
+        };
+        s.recover()?;
+        if fresh {
+            // A new log publishes its empty tree, so every ledger directory has a checkpoint.
+            write_atomic(&s.dir, CHECKPOINT, CHECKPOINT_TMP, s.checkpoint_note.as_bytes())?;
+        }
+        Ok(s)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+    pub fn checkpoint_note(&self) -> &str {
+        &self.checkpoint_note
+    }
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+    pub fn min_index(&self) -> u64 {
+        self.min_index
+    }
+
+    /// Remove everything beyond the checkpoint, reload the right edge, check it against the
+    /// checkpoint root.
+    fn recover(&mut self) -> Result<()> {
+        let n = self.size;
+        for level in 0..8u32 {
+            let (full, width) = level_tiles(n, level);
+            self.remove_beyond(|i, w| tile_path(level, i, w), full, width)?;
+        }
+        let (full, width) = level_tiles(n, 0);
+        self.remove_beyond(bundle_path, full, width)?;
+        self.tails.clear();
+        for level in 0..8u32 {
+            let (full, width) = level_tiles(n, level);
+            let hashes = if width == 0 {
+                Vec::new()
+            } else {
+                let p = self.dir.join(tile_path(level, full, width));
+                let b = read_opt(&p)?.ok_or_else(|| Error::Storage(format!("{}: missing", p.display())))?;
+                if b.len() as u64 != width * 32 {
+                    return Err(Error::Storage(format!("{}: wrong size", p.display())));
+                }
+                hashes_of(&b)
+            };
+            self.tails.push(hashes);
+        }
+        self.tail_bundle = if width == 0 {
+            Vec::new()
+        } else {
+            let p = self.dir.join(bundle_path(full, width));
+            read_opt(&p)?.ok_or_else(|| Error::Storage(format!("{}: missing", p.display())))?
+        };
+        if self.edge_root() != self.checkpoint.root {
+            return Err(Error::Storage("the right-edge tiles do not match the checkpoint root; run `renkei ledger verify`".into()));
+        }
+        self.load_index()?;
+        self.cache.lock().expect("cache lock").clear();
+        *self.tail_cache.lock().expect("cache lock") = None;
+        Ok(())
+    }
+
+    /// Delete files for tile indices ≥ `full` except the committed partial (`full`, `width`).
+    fn remove_beyond(&self, path: impl Fn(u64, u64) -> String, full: u64, width: u64) -> Result<()> {
+        if full > 0 {
+            // Partials superseded by the last full tile, left when a crash beat the cleanup.
+            if let Ok(rd) = fs::read_dir(self.dir.join(format!("{}.p", path(full - 1, TILE_WIDTH)))) {
+                for e in rd.flatten() {
+                    remove_opt(&e.path())?;
+                }
+            }
+        }
+        let mut i = full;
+        loop {
+            let full_p = self.dir.join(path(i, TILE_WIDTH));
+            let pdir = self.dir.join(format!("{}.p", path(i, TILE_WIDTH)));
+            let mut any = full_p.exists();
+            remove_opt(&full_p)?;
+            if let Ok(rd) = fs::read_dir(&pdir) {
+                any = true;
+                for e in rd.flatten() {
+                    let keep = i == full && e.file_name().to_str() == Some(&width.to_string());
+                    if !keep {
+                        remove_opt(&e.path())?;
+                    }
+                }
+            }
+            if !any {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn load_index(&mut self) -> Result<()> {
+        let p = self.dir.join(INDEX);
+        let mut b = Vec::new();
+        File::open(&p).and_then(|mut f| f.read_to_end(&mut b)).map_err(|e| io_err(&p, e))?;
+        let want = self.size as usize * 4;
+        if b.len() > want {
+            self.index_file.set_len(want as u64).map_err(|e| io_err(&p, e))?;
+            b.truncate(want);
+        }
+        self.index = b.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4"))).collect();
+        if self.index.len() < self.size as usize {
+            // The index is derived data: rebuild the missing tail from the bundles.
+            let mut add = Vec::new();
+            for seq in self.index.len() as u64..self.size {
+                let prefix = match self.entry(seq)? {
+                    Some(e) => u32::from_be_bytes(record::pseudonym_of(&e)[..4].try_into().expect("4")),
+                    None => 0,
+                };
+                self.index.push(prefix);
+                add.extend_from_slice(&prefix.to_be_bytes());
+            }
+            self.index_file.write_all(&add).and_then(|_| self.index_file.sync_all()).map_err(|e| io_err(&p, e))?;
+        }
+        Ok(())
+    }
+
+    /// Root from the right-edge partial tiles alone.
+    fn edge_root(&self) -> Hash {
+        let mut acc: Option<Hash> = None;
+        for tail in &self.tails {
+            // Peaks inside this tail, smallest last; fold smallest-first into the accumulator.
+            let w = tail.len();
+            let mut at = 0;
+            let mut peaks = Vec::new();
+            for bit in (0..8).rev() {
+                let sz = 1usize << bit;
+                if w & sz != 0 {
+                    peaks.push(subtree(&tail[at..at + sz]));
+                    at += sz;
+                }
+            }
+            for p in peaks.into_iter().rev() {
+                acc = Some(match acc {
+                    None => p,
+                    Some(r) => node_hash(&p, &r),
+                });
+            }
+        }
+        acc.unwrap_or_else(merkle::empty_root)
+    }
+
+    /// Append already-encoded records (each a complete v1 record; their sequence numbers are
+    /// overwritten, a zero time becomes now). Returns the first sequence number once the
+    /// records, their tiles and a checkpoint covering them are durable.
+    pub fn append(&mut self, entries: &[&[u8]]) -> Result<u64> {
+        if entries.is_empty() {
+            return Ok(self.size);
+        }
+        for (i, e) in entries.iter().enumerate() {
+            tiles::check_entry_len(e.len())?;
+            record::check_encoded(e).map_err(|err| Error::InvalidRecord(format!("record {i} of the batch: {err}")))?;
+        }
+        self.append_trusted(entries)
+    }
+
+    /// `append` for records already checked with `record::check_encoded`.
+    pub(crate) fn append_trusted(&mut self, entries: &[&[u8]]) -> Result<u64> {
+        if entries.is_empty() {
+            return Ok(self.size);
+        }
+        let first = self.size;
+        match self.append_checked(entries) {
+            Ok(()) => Ok(first),
+            Err(e) => {
+                // Back to what is on disk; a failed batch is never acknowledged.
+                let cp_size = self.checkpoint.size;
+                self.size = cp_size;
+                self.recover().map_err(|r| Error::Storage(format!("{e}; and recovery failed: {r}")))?;
+                Err(e)
+            }
+        }
+    }
+
+    fn append_checked(&mut self, entries: &[&[u8]]) -> Result<()> {
+        let now = now_us();
+        let old_size = self.size;
+        let old_partials: Vec<String> = self.partial_paths(old_size);
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut index_add = Vec::with_capacity(entries.len() * 4);
+        let mut seq = self.size;
+        let mut bundle = std::mem::take(&mut self.tail_bundle);
+        bundle.reserve(entries.iter().map(|e| e.len() + 2).sum());
+        for e in entries {
+            bundle.extend_from_slice(&(e.len() as u16).to_be_bytes());
+            let start = bundle.len();
+            bundle.extend_from_slice(e);
+            // The record as stored: its sequence number, and the ledger's clock if it had none.
+            let rec = &mut bundle[start..];
+            rec[record::SEQ_OFFSET..record::SEQ_OFFSET + 8].copy_from_slice(&seq.to_be_bytes());
+            if record::time_of(rec) == 0 {
+                rec[record::TIME_OFFSET..record::TIME_OFFSET + 8].copy_from_slice(&now.to_be_bytes());
+            }
+            let rec = &bundle[start..];
+            index_add.extend_from_slice(&record::pseudonym_of(rec)[..4]);
+            let h = leaf_hash(rec);
+            self.push_hash(0, h, &mut files);
+            seq += 1;
+            if seq % TILE_WIDTH == 0 {
+                files.push((bundle_path(seq / TILE_WIDTH - 1, TILE_WIDTH), std::mem::take(&mut bundle)));
+            }
+        }
+        self.size = seq;
+        self.tail_bundle = bundle;
+        let new_partials = self.partial_paths(seq);
+        let (full0, width0) = level_tiles(seq, 0);
+        if width0 > 0 {
+            files.push((bundle_path(full0, width0), self.tail_bundle.clone()));
+        }
+        for level in 0..8u32 {
+            let (full, width) = level_tiles(seq, level);
+            let p = tile_path(level, full, width);
+            if width > 0 && !old_partials.contains(&p) {
+                files.push((p, self.tails[level as usize].concat()));
+            }
+        }
+        let mut opened = Vec::with_capacity(files.len());
+        for (p, data) in &files {
+            let path = self.dir.join(p);
+            let f = match File::create(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    fs::create_dir_all(path.parent().expect("tile paths have parents")).map_err(|e| io_err(&path, e))?;
+                    File::create(&path).map_err(|e| io_err(&path, e))?
+                }
+                Err(e) => return Err(io_err(&path, e)),
+            };
+            let mut f = f;
+            f.write_all(data).map_err(|e| io_err(&path, e))?;
+            opened.push((path, f));
+        }
+        let ip = self.dir.join(INDEX);
+        self.index_file.write_all(&index_add).map_err(|e| io_err(&ip, e))?;
+        let root = self.edge_root();
+        let cp = Checkpoint { origin: self.signer.name.clone(), size: seq, root, extensions: vec![] };
+        let note = self.signer.sign(&cp.body())?;
+        // The new checkpoint goes to a temporary name now, so the one flush below makes it
+        // durable together with the records and tiles; only then is it renamed into place.
+        let tmp_path = self.dir.join(CHECKPOINT_TMP);
+        let mut tmp = File::create(&tmp_path).map_err(|e| io_err(&tmp_path, e))?;
+        tmp.write_all(note.as_bytes()).map_err(|e| io_err(&tmp_path, e))?;
+        opened.push((tmp_path.clone(), tmp));
+        self.make_durable(&opened)?;
+        drop(opened);
+        fs::rename(&tmp_path, self.dir.join(CHECKPOINT)).map_err(|e| io_err(&tmp_path, e))?;
+        fsync_dir(&self.dir)?;
+        self.checkpoint = cp;
+        self.checkpoint_note = note;
+        *self.tail_cache.lock().expect("cache lock") = None;
+        self.index.extend(index_add.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4"))));
+        for p in old_partials {
+            if !new_partials.contains(&p) {
+                // Superseded partial tiles: garbage, not needed for any committed state.
+                let _ = fs::remove_file(self.dir.join(p));
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn make_durable(&self, _files: &[(PathBuf, File)]) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        // One syncfs flushes every file and directory entry of the batch: the group commit.
+        // Since Linux 5.8 it reports writeback errors of the filesystem.
+        let rc = unsafe { libc::syncfs(self.index_file.as_raw_fd()) };
+        if rc != 0 {
+            return Err(io_err(&self.dir, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn make_durable(&self, files: &[(PathBuf, File)]) -> Result<()> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for (p, f) in files {
+            f.sync_all().map_err(|e| io_err(p, e))?;
+            let mut d = p.parent();
+            while let Some(x) = d {
+                if x == self.dir {
+                    break;
+                }
+                dirs.insert(x.to_path_buf());
+                d = x.parent();
+            }
+        }
+        self.index_file.sync_all().map_err(|e| io_err(&self.dir, e))?;
+        for d in dirs {
+            fsync_dir(&d)?;
+        }
+        fsync_dir(&self.dir)
+    }
+
+    fn partial_paths(&self, size: u64) -> Vec<String> {
+        let mut v = Vec::new();
+        for level in 0..8u32 {
+            let (full, width) = level_tiles(size, level);
+            if width > 0 {
+                v.push(tile_path(level, full, width));
+                if level == 0 {
+                    v.push(bundle_path(full, width));
+                }
+            }
+        }
+        v
+    }
+
+    fn push_hash(&mut self, level: u32, h: Hash, files: &mut Vec<(String, Vec<u8>)>) {
+        let l = level as usize;
+        self.tails[l].push(h);
+        if self.tails[l].len() as u64 == TILE_WIDTH {
+            let full = std::mem::take(&mut self.tails[l]);
+            // Full tiles already written at this level = hashes one level up.
+            let index = if level < 7 { self.tails_len_total(level + 1) } else { 0 };
+            let top = subtree(&full);
+            files.push((tile_path(level, index, TILE_WIDTH), full.concat()));
+            if level < 7 {
+                self.push_hash(level + 1, top, files);
+            }
+        }
+    }
+
+    fn tails_len_total(&self, level: u32) -> u64 {
+        // Hashes at `level` = (full tiles at level) * 256 + tail; full tiles = hashes one up.
+        let up = if level < 7 { self.tails_len_total(level + 1) } else { 0 };
+        up * TILE_WIDTH + self.tails[level as usize].len() as u64
+    }
+
+    fn expanded(&self, level: u32, index: u64) -> Result<Arc<Expanded>> {
+        if let Some(t) = self.cache.lock().expect("cache lock").get(&(level, index)) {
+            return Ok(t.clone());
+        }
+        let p = self.dir.join(tile_path(level, index, TILE_WIDTH));
+        let b = fs::read(&p).map_err(|e| io_err(&p, e))?;
+        if b.len() != 8192 {
+            return Err(Error::Storage(format!("{}: {} bytes, expected 8192", p.display(), b.len())));
+        }
+        let t = Arc::new(Expanded::new(hashes_of(&b)));
+        let mut c = self.cache.lock().expect("cache lock");
+        if c.len() >= CACHE_TILES {
+            c.clear();
+        }
+        c.insert((level, index), t.clone());
+        Ok(t)
+    }
+
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>> {
+        if index >= self.size {
+            return Err(Error::NotFound(format!("record {index} does not exist (ledger size {})", self.size)));
+        }
+        self.check_size(size)?;
+        merkle::inclusion_proof(self, index, size)
+    }
+
+    pub fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Hash>> {
+        self.check_size(size2)?;
+        merkle::consistency_proof(self, size1, size2)
+    }
+
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        self.check_size(size)?;
+        merkle::root(self, size)
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
+        if size > self.size {
+            return Err(Error::NotFound(format!("tree size {size} is beyond the ledger's {}", self.size)));
+        }
+        Ok(())
+    }
+
+    /// The encoded record `seq`; `None` when retention has dropped its body.
+    pub fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        if seq >= self.size {
+            return Err(Error::NotFound(format!("record {seq} does not exist (ledger size {})", self.size)));
+        }
+        let b = seq / TILE_WIDTH;
+        let (full, width) = level_tiles(self.size, 0);
+        let data = if b == full {
+            self.tail_bundle.clone()
+        } else {
+            if seq < self.min_index {
+                return Ok(None);
+            }
+            let p = self.dir.join(bundle_path(b, TILE_WIDTH));
+            let _ = width;
+            fs::read(&p).map_err(|e| io_err(&p, e))?
+        };
+        let entries = tiles::split_bundle(&data).map_err(|_| Error::Storage(format!("bundle {b} is malformed")))?;
+        entries
+            .get((seq % TILE_WIDTH) as usize)
+            .map(|e| Some(e.to_vec()))
+            .ok_or_else(|| Error::Storage(format!("bundle {b} is short")))
+    }
+
+    /// A person's records, newest first, below `before` (exclusive), at most `limit`, each with
+    /// an inclusion proof against the current checkpoint. 不開示 records are held back unless
+    /// their disclose-after date is on or before `today` (days since 1970-01-01).
+    pub fn records_for_pseudonym(&self, pseudonym: &[u8; 32], before: Option<u64>, limit: usize, today: u32) -> Result<PersonPage> {
+        let prefix = u32::from_be_bytes(pseudonym[..4].try_into().expect("4"));
+        let start = before.unwrap_or(self.size).min(self.size);
+        let mut records = Vec::new();
+        let mut next_before = None;
+        let mut seq = start;
+        while seq > self.min_index {
+            seq -= 1;
+            if self.index[seq as usize] != prefix {
+                continue;
+            }
+            let Some(e) = self.entry(seq)? else { continue };
+            if record::pseudonym_of(&e) != pseudonym {
+                continue;
+            }
+            let r = Record::decode(&e)?;
+            if r.withheld && r.disclose_after.is_none_or(|d| d > today) {
+                continue;
+            }
+            if records.len() == limit {
+                next_before = Some(seq + 1);
+                break;
+            }
+            let proof = self.inclusion_proof(seq, self.size)?;
+            records.push((seq, e, proof));
+        }
+        Ok(PersonPage { records, next_before, checkpoint: self.checkpoint_note.clone() })
+    }
+
+    /// Drop the bodies (entry bundles) of full bundles whose records are all older than
+    /// `cutoff_us`, from the front. Tiles stay, so the tree and every proof stay valid. The new
+    /// minimum index is published atomically before any bundle is deleted; an interrupted run
+    /// leaves only already-retired bundles behind, which the next run deletes.
+    pub fn retain(&mut self, cutoff_us: i64) -> Result<u64> {
+        let (full, _) = level_tiles(self.size, 0);
+        let mut b = self.min_index / TILE_WIDTH;
+        while b < full {
+            let p = self.dir.join(bundle_path(b, TILE_WIDTH));
+            let data = fs::read(&p).map_err(|e| io_err(&p, e))?;
+            let entries = tiles::split_bundle(&data).map_err(|_| Error::Storage(format!("{}: malformed", p.display())))?;
+            if entries.iter().any(|e| e.len() < record::HEADER_LEN || record::time_of(e) >= cutoff_us) {
+                break;
+            }
+            b += 1;
+        }
+        let new_min = b * TILE_WIDTH;
+        if new_min > self.min_index {
+            write_atomic(&self.dir, RETENTION, RETENTION_TMP, format!("{new_min}\n").as_bytes())?;
+            self.min_index = new_min;
+        }
+        // Delete retired bundles, newest first, so an interruption leaves a contiguous run.
+        let mut i = self.min_index / TILE_WIDTH;
+        let mut dropped = 0;
+        while i > 0 {
+            i -= 1;
+            let p = self.dir.join(bundle_path(i, TILE_WIDTH));
+            match fs::remove_file(&p) {
+                Ok(()) => dropped += 1,
+                Err(e) if e.kind() == ErrorKind::NotFound => break,
+                Err(e) => return Err(io_err(&p, e)),
+            }
+        }
+        Ok(dropped * TILE_WIDTH)
+    }
+
+    /// Recompute everything from the files: every record (layout, sequence number, leaf hash),
+    /// every tile (full and partial), the index, and the signed checkpoint.
+    pub fn verify(&self) -> std::result::Result<VerifyReport, Damage> {
+        verify_dir(&self.dir, &self.verifier)
+    }
+}
+
+impl NodeSource for Store {
+    fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        let row = level / 8;
+        let j = level % 8;
+        let first = index << j;
+        let (t, pos) = (first / TILE_WIDTH, (first % TILE_WIDTH) as usize);
+        let (full, _) = level_tiles(self.size, row);
+        if t < full {
+            return Ok(self.expanded(row, t)?.levels[j as usize][pos >> j]);
+        }
+        if t == full {
+            let tails = {
+                let mut c = self.tail_cache.lock().expect("cache lock");
+                c.get_or_insert_with(|| Arc::new(self.tails.iter().map(|t| Expanded::new(t.clone())).collect())).clone()
+            };
+            if let Some(h) = tails[row as usize].levels.get(j as usize).and_then(|l| l.get(pos >> j)) {
+                return Ok(*h);
+            }
+        }
+        Err(Error::NotFound(format!("no complete subtree at level {level} index {index}")))
+    }
+}
+
+impl From<Damage> for Error {
+    fn from(d: Damage) -> Error {
+        Error::LedgerDamage { message: d.to_string(), path: d.path, record: d.record }
+    }
+}
+
+fn damage(path: impl Into<String>, record: Option<u64>, what: impl Into<String>) -> Damage {
+    Damage { path: path.into(), record, what: what.into() }
+}
+
+/// `Store::verify` without opening (and so without recovering) the store. Safe to run while
+/// a writer appends: a failure seen while the checkpoint moved on is retried on the new one.
+pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> std::result::Result<VerifyReport, Damage> {
+    let mut attempts = 0;
+    loop {
+        let note = read_opt(&dir.join(CHECKPOINT))
+            .map_err(|e| damage(CHECKPOINT, None, e.to_string()))?
+            .ok_or_else(|| damage(CHECKPOINT, None, "missing"))?;
+        let result = verify_at(dir, verifier, &note);
+        attempts += 1;
+        let moved = result.is_err() && read_opt(&dir.join(CHECKPOINT)).ok().flatten().as_deref() != Some(&note[..]);
+        if !moved || attempts >= 20 {
+            return result;
+        }
+    }
+}
+
+/// Tile (or bundle, `level` None) `n` of width `w` as of the checkpoint being verified: the
+/// exact file or, when a writer has since moved on and deleted that partial, the full tile or
+/// a wider partial, whose first `w` hashes / entries are the same by construction.
+/// Returns the path read and its first `w` items.
+fn read_prefix(dir: &Path, level: Option<u32>, n: u64, w: u64) -> std::result::Result<Option<(String, Vec<u8>)>, Damage> {
+    let path = |width: u64| match level {
+        Some(l) => tile_path(l, n, width),
+        None => bundle_path(n, width),
+    };
+    let mut candidates = vec![path(w)];
+    if w < TILE_WIDTH {
+        candidates.push(path(TILE_WIDTH));
+        let pdir = dir.join(format!("{}.p", path(TILE_WIDTH)));
+        let mut wider: Vec<u64> = fs::read_dir(&pdir)
+            .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).filter(|&x| x > w).collect())
+            .unwrap_or_default();
+        wider.sort_unstable();
+        candidates.extend(wider.into_iter().map(path));
+    }
+    for rel in candidates {
+        let Some(mut b) = read_opt(&dir.join(&rel)).map_err(|e| damage(&rel, None, e.to_string()))? else { continue };
+        if rel != path(w) {
+            let cut = match level {
+                Some(_) => (w * 32) as usize,
+                None => {
+                    let mut at = 0usize;
+                    for _ in 0..w {
+                        if at + 2 > b.len() {
+                            break;
+                        }
+                        at += 2 + u16::from_be_bytes([b[at], b[at + 1]]) as usize;
+                    }
+                    at
+                }
+            };
+            b.truncate(cut);
+        }
+        return Ok(Some((rel, b)));
+    }
+    Ok(None)
+}
+
+fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8]) -> std::result::Result<VerifyReport, Damage> {
+    let read = |rel: &str| -> std::result::Result<Option<Vec<u8>>, Damage> {
+        read_opt(&dir.join(rel)).map_err(|e| damage(rel, None, e.to_string()))
+    };
+    let cp = Checkpoint::open_signed(note, verifier, &verifier.name).map_err(|e| damage(CHECKPOINT, None, e.to_string()))?;
+    let n = cp.size;
+    let min_index = match read(RETENTION)? {
+        Some(b) => std::str::from_utf8(&b).ok().and_then(|s| s.strip_suffix('\n')).and_then(|s| s.parse::<u64>().ok())
+            .filter(|m| m % TILE_WIDTH == 0 && *m <= n)
+            .ok_or_else(|| damage(RETENTION, None, "not a valid minimum index"))?,
+        None => 0,
+    };
+    let mut report = VerifyReport { size: n, ..Default::default() };
+    let (full0, width0) = level_tiles(n, 0);
+    let bundles = full0 + (width0 > 0) as u64;
+    let index = read(INDEX)?.unwrap_or_default();
+    if (index.len() as u64) < n * 4 {
+        return Err(damage(INDEX, None, format!("holds {} entries, the checkpoint covers {n}", index.len() / 4)));
+    }
+    // Phase 1: leaf hashes from the bundles (from level-0 tiles where bodies were retired),
+    // compared with the level-0 tiles as we go.
+    let mut row: Vec<Hash> = Vec::new(); // level-1 hashes computed from the bodies
+    let mut first_record_mismatch: Option<Damage> = None;
+    let mut first_tile_mismatch: Option<Damage> = None;
+    let mut first_index_mismatch: Option<Damage> = None;
+    let mut level0_all: Vec<Hash> = Vec::new(); // only the last (partial) tile's leaves are kept
+    for b in 0..bundles {
+        let width = if b < full0 { TILE_WIDTH } else { width0 };
+        let (tpath, tile) = match read_prefix(dir, Some(0), b, width)? {
+            Some((p, t)) => (p, Some(t)),
+            None => (tile_path(0, b, width), None),
+        };
+        let tile_hashes = match &tile {
+            Some(t) if t.len() as u64 == width * 32 => Some(hashes_of(t)),
+            _ => None,
+        };
+        let bundle = read_prefix(dir, None, b, width)?;
+        let bpath = bundle.as_ref().map(|(p, _)| p.clone()).unwrap_or_else(|| bundle_path(b, width));
+        let leaves: Vec<Hash> = if b * TILE_WIDTH < min_index && bundle.is_none() {
+            report.records_retained_away += width;
+            match &tile_hashes {
+                Some(h) => h.clone(),
+                None => return Err(damage(tpath, None, "missing or wrong size, and the records' bodies were retired")),
+            }
+        } else {
+            let data = bundle.map(|(_, d)| d).ok_or_else(|| damage(&bpath, Some(b * TILE_WIDTH), "bundle is missing"))?;
+            let entries = tiles::split_bundle(&data).map_err(|off| {
+                let rec = tiles::split_bundle(&data[..off]).map(|v| v.len() as u64).unwrap_or(0);
+                damage(&bpath, Some(b * TILE_WIDTH + rec), format!("bundle is malformed at byte {off}"))
+            })?;
+            if entries.len() as u64 != width {
+                return Err(damage(&bpath, Some(b * TILE_WIDTH + (entries.len() as u64).min(width.saturating_sub(1))),
+                    format!("bundle holds {} records, expected {width}", entries.len())));
+            }
+            let mut leaves = Vec::with_capacity(entries.len());
+            for (k, e) in entries.iter().enumerate() {
+                let seq = b * TILE_WIDTH + k as u64;
+                let rec = Record::decode(e).map_err(|err| damage(&bpath, Some(seq), err.to_string()))?;
+                if rec.seq != seq {
+                    return Err(damage(&bpath, Some(seq), format!("carries sequence number {}", rec.seq)));
+                }
+                let h = leaf_hash(e);
+                if first_record_mismatch.is_none() && tile_hashes.as_ref().is_some_and(|t| t[k] != h) {
+                    first_record_mismatch = Some(damage(&bpath, Some(seq), "leaf hash differs from the level-0 tile"));
+                }
+                if first_index_mismatch.is_none() && index[seq as usize * 4..seq as usize * 4 + 4] != record::pseudonym_of(e)[..4] {
+                    first_index_mismatch = Some(damage(INDEX, Some(seq), "pseudonym index entry differs from the record"));
+                }
+                leaves.push(h);
+            }
+            report.records_checked += width;
+            leaves
+        };
+        if first_tile_mismatch.is_none() && tile_hashes.as_ref() != Some(&leaves) {
+            first_tile_mismatch = Some(damage(&tpath, None, "level-0 tile differs from the records' hashes"));
+        }
+        report.tiles_checked += 1;
+        if width == TILE_WIDTH {
+            row.push(subtree(&leaves));
+        } else {
+            level0_all = leaves;
+        }
+    }
+    // Phase 2: upper levels, computed, compared with their tiles; the root from the same rows.
+    let mut rows: Vec<Vec<Hash>> = vec![level0_all];
+    let mut level = 1u32;
+    let mut current = row;
+    while level < 8 && !current.is_empty() {
+        let (full, width) = level_tiles(n, level);
+        let mut next = Vec::new();
+        for t in 0..full + (width > 0) as u64 {
+            let w = if t < full { TILE_WIDTH } else { width };
+            let chunk = &current[(t * TILE_WIDTH) as usize..(t * TILE_WIDTH + w) as usize];
+            let (tpath, tile) = match read_prefix(dir, Some(level), t, w)? {
+                Some((p, t)) => (p, Some(t)),
+                None => (tile_path(level, t, w), None),
+            };
+            if first_tile_mismatch.is_none() && tile.as_deref() != Some(&chunk.concat()[..]) {
+                first_tile_mismatch = Some(damage(&tpath, None, format!("level-{level} tile differs from the hashes below it")));
+            }
+            report.tiles_checked += 1;
+            if w == TILE_WIDTH {
+                next.push(subtree(chunk));
+            }
+        }
+        rows.push(current[(full * TILE_WIDTH) as usize..].to_vec());
+        current = next;
+        level += 1;
+    }
+    let root = {
+        let mut acc: Option<Hash> = None;
+        for tail in &rows {
+            let mut at = 0;
+            let mut peaks = Vec::new();
+            for bit in (0..8).rev() {
+                let sz = 1usize << bit;
+                if tail.len() & sz != 0 {
+                    peaks.push(subtree(&tail[at..at + sz]));
+                    at += sz;
+                }
+            }
+            for p in peaks.into_iter().rev() {
+                acc = Some(match acc { None => p, Some(r) => node_hash(&p, &r) });
+            }
+        }
+        acc.unwrap_or_else(merkle::empty_root)
+    };
+    if root != cp.root {
+        // The signed root authenticates the data: a record that disagrees with it is to blame.
+        return Err(first_record_mismatch.or(first_tile_mismatch)
+            .unwrap_or_else(|| damage(CHECKPOINT, None, "the records do not hash to the signed root")));
+    }
+    if let Some(d) = first_tile_mismatch.or(first_index_mismatch) {
+        return Err(d);
+    }
+    // Index bytes beyond 4·size are a torn tail that the next open truncates.
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::record::{Outcome, Record};
+
+    fn rec(i: u64) -> Vec<u8> {
+        Record {
+            seq: 0,
+            time_us: 1_000 + i as i64,
+            requester: 1,
+            provider: 2,
+            affair: "1-3".into(),
+            items: vec!["TM00000000000001".into()],
+            table_hash: [1; 32],
+            outcome: Outcome::Permitted,
+            permit_id: [2; 16],
+            pseudonym: [(i % 7) as u8; 32],
+            withheld: false,
+            disclose_after: None,
+        }
+        .encode()
+        .unwrap()
+    }
+
+    #[test]
+    fn append_prove_reopen_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mem = merkle::MemTree::new();
+        let mut s = Store::open(dir.path(), "renkei.test/ledger", &[4; 32]).unwrap();
+        let mut sizes = vec![];
+        for batch in [1usize, 5, 250, 600, 7, 65536 + 3] {
+            let recs: Vec<Vec<u8>> = (0..batch).map(|i| rec(s.size() + i as u64)).collect();
+            let refs: Vec<&[u8]> = recs.iter().map(|r| &r[..]).collect();
+            let first = s.append(&refs).unwrap();
+            for i in 0..batch as u64 {
+                mem.push(&s.entry(first + i).unwrap().unwrap());
+            }
+            assert_eq!(s.checkpoint().root, mem.root());
+            sizes.push(s.size());
+        }
+        let n = s.size();
+        for i in [0, 1, 255, 256, 1000, n - 1] {
+            assert_eq!(s.inclusion_proof(i, n).unwrap(), merkle::inclusion_proof(&mem, i, n).unwrap());
+        }
+        for &a in &sizes {
+            assert_eq!(s.consistency_proof(a, n).unwrap(), merkle::consistency_proof(&mem, a, n).unwrap());
+        }
+        assert!(Store::open(dir.path(), "renkei.test/ledger", &[4; 32]).is_err(), "one writer at a time");
+        drop(s);
+        let s = Store::open(dir.path(), "renkei.test/ledger", &[4; 32]).unwrap();
+        assert_eq!(s.size(), n);
+        let rep = s.verify().unwrap();
+        assert_eq!(rep.records_checked, n);
+        let page = s.records_for_pseudonym(&[3; 32], None, 5, 0).unwrap();
+        assert_eq!(page.records.len(), 5);
+        assert!(page.records.windows(2).all(|w| w[0].0 > w[1].0));
+        drop(s);
+        // Wrong key: refuse to open rather than trust an unverifiable checkpoint.
+        assert!(Store::open(dir.path(), "renkei.test/ledger", &[5; 32]).is_err());
+    }
+
+    #[test]
+    fn torn_tail_is_rolled_back_and_damage_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
+        let recs: Vec<Vec<u8>> = (0..300).map(rec).collect();
+        let refs: Vec<&[u8]> = recs.iter().map(|r| &r[..]).collect();
+        s.append(&refs).unwrap();
+        drop(s);
+        // A crash after writing the next batch's files but before its checkpoint.
+        fs::create_dir_all(dir.path().join("tile/0/001.p")).unwrap();
+        fs::write(dir.path().join("tile/0/001.p/99"), [0u8; 99 * 32]).unwrap();
+        fs::write(dir.path().join("tile/0/002"), [0u8; 8192]).unwrap();
+        let mut s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
+        assert_eq!(s.size(), 300);
+        assert!(!dir.path().join("tile/0/002").exists());
+        s.verify().unwrap();
+        s.append(&refs[..10]).unwrap();
+        s.verify().unwrap();
+        let p = dir.path().join("tile/entries/000");
+        let mut b = fs::read(&p).unwrap();
+        b[500] ^= 1;
+        fs::write(&p, b).unwrap();
+        let d = s.verify().unwrap_err();
+        assert_eq!(d.path, "tile/entries/000");
+        assert!(d.record.is_some());
+    }
+
+    #[test]
+    fn retention_keeps_proofs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
+        let recs: Vec<Vec<u8>> = (0..1000).map(rec).collect();
+        let refs: Vec<&[u8]> = recs.iter().map(|r| &r[..]).collect();
+        s.append(&refs).unwrap();
+        let before = s.inclusion_proof(3, 1000).unwrap();
+        assert_eq!(s.retain(1_000 + 600).unwrap(), 512);
+        assert_eq!(s.min_index(), 512);
+        assert_eq!(s.entry(3).unwrap(), None);
+        assert!(s.entry(700).unwrap().is_some());
+        assert_eq!(s.inclusion_proof(3, 1000).unwrap(), before);
+        let rep = s.verify().unwrap();
+        assert_eq!(rep.records_retained_away, 512);
+        drop(s);
+        Store::open(dir.path(), "o", &[4; 32]).unwrap().verify().unwrap();
+    }
+}

@@ -1,0 +1,400 @@
+//! `renkei._core.ledger`: the provision ledger (情報提供等記録), its Merkle proofs and signed
+//! checkpoints. Batch appends take packed bytes (or a numpy uint8 array) and release the GIL.
+
+use numpy::PyArray1;
+use pyo3::buffer::PyBuffer;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use super::arrays::{contiguous, readonly_u64};
+use super::errors::invalid_argument;
+use crate::error::Error;
+use crate::ledger::merkle::{self, Hash, MemTree};
+use crate::ledger::note::{self, Checkpoint, NoteSigner, NoteVerifier};
+use crate::ledger::record::{Outcome, Record};
+use crate::ledger::{tiles, Ledger};
+
+fn fixed<const N: usize>(b: &[u8], what: &str) -> PyResult<[u8; N]> {
+    b.try_into().map_err(|_| invalid_argument(format!("{what} must be {N} bytes, got {}", b.len())))
+}
+
+fn hashes_out<'py>(py: Python<'py>, v: &[Hash]) -> Vec<Bound<'py, PyBytes>> {
+    v.iter().map(|h| PyBytes::new(py, h)).collect()
+}
+
+fn buffer_bytes(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    let buf = PyBuffer::<u8>::get(obj).map_err(|_| invalid_argument(format!("{what} must be bytes or a uint8 array")))?;
+    buf.to_vec(py)
+}
+
+/// Encode one record in layout v1. `denied_code` 0 means permitted.
+#[pyfunction]
+#[pyo3(signature = (*, seq, time_us, requester, provider, affair, items, table_hash, denied_code, reason, permit_id, pseudonym, withheld, disclose_after))]
+#[allow(clippy::too_many_arguments)]
+fn encode_record<'py>(
+    py: Python<'py>,
+    seq: u64,
+    time_us: i64,
+    requester: u32,
+    provider: u32,
+    affair: String,
+    items: Vec<String>,
+    table_hash: &[u8],
+    denied_code: u16,
+    reason: String,
+    permit_id: &[u8],
+    pseudonym: &[u8],
+    withheld: bool,
+    disclose_after: Option<u32>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let outcome = if denied_code == 0 {
+        if !reason.is_empty() {
+            return Err(invalid_argument("a permitted record has no reason text"));
+        }
+        Outcome::Permitted
+    } else {
+        Outcome::Denied { code: denied_code, reason }
+    };
+    let r = Record {
+        seq,
+        time_us,
+        requester,
+        provider,
+        affair,
+        items,
+        table_hash: fixed(table_hash, "table_hash")?,
+        outcome,
+        permit_id: fixed(permit_id, "permit_id")?,
+        pseudonym: fixed(pseudonym, "pseudonym")?,
+        withheld,
+        disclose_after,
+    };
+    Ok(PyBytes::new(py, &r.encode()?))
+}
+
+/// Decode a v1 record into a dict of its fields.
+#[pyfunction]
+fn decode_record<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyDict>> {
+    let r = Record::decode(b)?;
+    let d = PyDict::new(py);
+    d.set_item("seq", r.seq)?;
+    d.set_item("time_us", r.time_us)?;
+    d.set_item("requester", r.requester)?;
+    d.set_item("provider", r.provider)?;
+    d.set_item("affair", r.affair)?;
+    d.set_item("items", r.items)?;
+    d.set_item("table_hash", PyBytes::new(py, &r.table_hash))?;
+    let (code, reason) = match r.outcome {
+        Outcome::Permitted => (0u16, String::new()),
+        Outcome::Denied { code, reason } => (code, reason),
+    };
+    d.set_item("denied_code", code)?;
+    d.set_item("reason", reason)?;
+    d.set_item("permit_id", PyBytes::new(py, &r.permit_id))?;
+    d.set_item("pseudonym", PyBytes::new(py, &r.pseudonym))?;
+    d.set_item("withheld", r.withheld)?;
+    d.set_item("disclose_after", r.disclose_after)?;
+    Ok(d)
+}
+
+/// Pack encoded records into the batch form (uint16-BE length-prefixed, as in entry bundles).
+#[pyfunction]
+fn pack_records<'py>(py: Python<'py>, records: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::with_capacity(records.iter().map(|r| r.len() + 2).sum());
+    for r in &records {
+        tiles::check_entry_len(r.len())?;
+        out.extend_from_slice(&(r.len() as u16).to_be_bytes());
+        out.extend_from_slice(r);
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
+#[pyfunction]
+fn leaf_hash<'py>(py: Python<'py>, entry: &[u8]) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &merkle::leaf_hash(entry))
+}
+
+#[pyfunction]
+fn verify_inclusion(index: u64, size: u64, leaf_hash: &[u8], proof: Vec<Vec<u8>>, root: &[u8]) -> PyResult<()> {
+    let p: Vec<&[u8]> = proof.iter().map(|h| &h[..]).collect();
+    Ok(merkle::verify_inclusion(index, size, leaf_hash, &p, root)?)
+}
+
+#[pyfunction]
+fn verify_consistency(size1: u64, size2: u64, root1: &[u8], root2: &[u8], proof: Vec<Vec<u8>>) -> PyResult<()> {
+    let p: Vec<&[u8]> = proof.iter().map(|h| &h[..]).collect();
+    Ok(merkle::verify_consistency(size1, size2, root1, root2, &p)?)
+}
+
+/// Open a signed note with the given verifier keys; returns the note text.
+#[pyfunction]
+fn open_note(note: &[u8], vkeys: Vec<String>) -> PyResult<String> {
+    let known = vkeys.iter().map(|k| NoteVerifier::parse(k)).collect::<Result<Vec<_>, Error>>()?;
+    Ok(note::open(note, &known)?.to_string())
+}
+
+/// Parse a verifier key (`name+keyid+base64`); returns (name, key id, 32-byte public key).
+#[pyfunction]
+fn parse_vkey<'py>(py: Python<'py>, vkey: &str) -> PyResult<(String, u32, Bound<'py, PyBytes>)> {
+    let v = NoteVerifier::parse(vkey)?;
+    Ok((v.name, v.key_id, PyBytes::new(py, v.key.as_bytes())))
+}
+
+/// Sign `text` as a note with a Go-format `PRIVATE+KEY+…` key or (name, 32-byte seed).
+#[pyfunction]
+#[pyo3(signature = (text, skey=None, name=None, seed=None))]
+fn sign_note(text: &str, skey: Option<&str>, name: Option<&str>, seed: Option<&[u8]>) -> PyResult<String> {
+    let s = match (skey, name, seed) {
+        (Some(k), None, None) => NoteSigner::parse(k)?,
+        (None, Some(n), Some(s)) => NoteSigner::from_seed(n, s)?,
+        _ => return Err(invalid_argument("give either skey or name and seed")),
+    };
+    Ok(s.sign(text)?)
+}
+
+/// The verifier key (`name+keyid+base64`) of the Ed25519 note key with this 32-byte seed.
+#[pyfunction]
+fn vkey_for(name: &str, seed: &[u8]) -> PyResult<String> {
+    Ok(NoteSigner::from_seed(name, seed)?.verifier().vkey())
+}
+
+/// Parse a checkpoint body: (origin, size, root, extension lines).
+#[pyfunction]
+fn parse_checkpoint<'py>(py: Python<'py>, text: &str) -> PyResult<(String, u64, Bound<'py, PyBytes>, Vec<String>)> {
+    let c = Checkpoint::parse(text)?;
+    Ok((c.origin, c.size, PyBytes::new(py, &c.root), c.extensions))
+}
+
+/// An in-memory RFC 9162 tree, every level kept: for tests and small tools.
+#[pyclass(module = "renkei._core.ledger", name = "MemTree")]
+struct PyMemTree {
+    inner: MemTree,
+}
+
+#[pymethods]
+impl PyMemTree {
+    #[new]
+    fn new() -> Self {
+        PyMemTree { inner: MemTree::new() }
+    }
+    fn push(&mut self, entry: &[u8]) {
+        self.inner.push(entry)
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn root<'py>(&self, py: Python<'py>, size: u64) -> PyResult<Bound<'py, PyBytes>> {
+        if size > self.inner.size() {
+            return Err(invalid_argument("size beyond the tree"));
+        }
+        Ok(PyBytes::new(py, &merkle::root(&self.inner, size)?))
+    }
+    fn inclusion_proof<'py>(&self, py: Python<'py>, index: u64, size: u64) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        if size > self.inner.size() {
+            return Err(invalid_argument("size beyond the tree"));
+        }
+        Ok(hashes_out(py, &merkle::inclusion_proof(&self.inner, index, size)?))
+    }
+    fn consistency_proof<'py>(&self, py: Python<'py>, size1: u64, size2: u64) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        if size2 > self.inner.size() {
+            return Err(invalid_argument("size beyond the tree"));
+        }
+        Ok(hashes_out(py, &merkle::consistency_proof(&self.inner, size1, size2)?))
+    }
+}
+
+/// The engine ledger behind a `renkei._core.ledger.Ledger` object, for other bindings (e.g.
+/// the inquiry path) that append records from Rust in the same call, without the GIL.
+#[allow(dead_code)]
+pub(crate) fn ledger_of(obj: &Bound<'_, PyAny>) -> PyResult<Arc<Ledger>> {
+    let l = obj.cast::<PyLedger>().map_err(|_| invalid_argument("expected a renkei._core.ledger.Ledger"))?;
+    l.get().get()
+}
+
+/// The durable ledger: tlog-tiles files, group commit, signed checkpoints.
+#[pyclass(module = "renkei._core.ledger", name = "Ledger", frozen)]
+struct PyLedger {
+    inner: std::sync::Mutex<Option<Arc<Ledger>>>,
+}
+
+impl PyLedger {
+    fn get(&self) -> PyResult<Arc<Ledger>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Error::Storage("the ledger is closed".into()).into())
+    }
+}
+
+#[pymethods]
+impl PyLedger {
+    #[new]
+    fn new(py: Python<'_>, path: std::path::PathBuf, origin: &str, seed: &[u8]) -> PyResult<Self> {
+        let seed = seed.to_vec();
+        let origin = origin.to_string();
+        let l = py.detach(|| Ledger::open(path, &origin, &seed))?;
+        Ok(PyLedger { inner: std::sync::Mutex::new(Some(Arc::new(l))) })
+    }
+
+    /// Append packed records (uint16-BE length-prefixed v1 records, from `bytes` or a uint8
+    /// array). Returns (first sequence number, count, checkpoint note) once durable.
+    fn append_packed(&self, py: Python<'_>, packed: &Bound<'_, PyAny>) -> PyResult<(u64, u64, String)> {
+        let data = buffer_bytes(py, packed, "packed records")?;
+        let l = self.get()?;
+        Ok(py.detach(|| l.append_packed(&data))?)
+    }
+
+    /// Append one encoded record; returns (sequence number, checkpoint note) once durable.
+    fn append_one(&self, py: Python<'_>, record: Vec<u8>) -> PyResult<(u64, String)> {
+        let l = self.get()?;
+        Ok(py.detach(|| l.append(vec![record]))?)
+    }
+
+    fn size(&self) -> PyResult<u64> {
+        Ok(self.get()?.store().size())
+    }
+
+    fn checkpoint(&self) -> PyResult<String> {
+        Ok(self.get()?.store().checkpoint_note().to_string())
+    }
+
+    fn vkey(&self) -> PyResult<String> {
+        Ok(self.get()?.store().verifier().vkey())
+    }
+
+    fn min_index(&self) -> PyResult<u64> {
+        Ok(self.get()?.store().min_index())
+    }
+
+    fn root_at<'py>(&self, py: Python<'py>, size: u64) -> PyResult<Bound<'py, PyBytes>> {
+        let l = self.get()?;
+        let r = py.detach(|| l.store().root_at(size))?;
+        Ok(PyBytes::new(py, &r))
+    }
+
+    fn entry<'py>(&self, py: Python<'py>, seq: u64) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let l = self.get()?;
+        let e = py.detach(|| l.store().entry(seq))?;
+        Ok(e.map(|e| PyBytes::new(py, &e)))
+    }
+
+    fn inclusion_proof<'py>(&self, py: Python<'py>, index: u64, size: u64) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let l = self.get()?;
+        let p = py.detach(|| l.store().inclusion_proof(index, size))?;
+        Ok(hashes_out(py, &p))
+    }
+
+    /// Inclusion proofs of many leaves in the tree of `size`: (concatenated hashes, uint32
+    /// number of hashes per proof).
+    fn inclusion_proofs<'py>(
+        &self,
+        py: Python<'py>,
+        indices: &Bound<'py, PyAny>,
+        size: u64,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyArray1<u32>>)> {
+        let arr = readonly_u64(indices, "indices")?;
+        let idx = contiguous(&arr);
+        let idx: &[u64] = &idx;
+        let l = self.get()?;
+        let (flat, counts) = py.detach(|| -> Result<(Vec<u8>, Vec<u32>), Error> {
+            let s = l.store();
+            let mut flat = Vec::with_capacity(idx.len() * 32 * 24);
+            let mut counts = Vec::with_capacity(idx.len());
+            for &i in idx {
+                let p = s.inclusion_proof(i, size)?;
+                counts.push(p.len() as u32);
+                for h in &p {
+                    flat.extend_from_slice(h);
+                }
+            }
+            Ok((flat, counts))
+        })?;
+        Ok((PyBytes::new(py, &flat), PyArray1::from_vec(py, counts)))
+    }
+
+    fn consistency_proof<'py>(&self, py: Python<'py>, size1: u64, size2: u64) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let l = self.get()?;
+        let p = py.detach(|| l.store().consistency_proof(size1, size2))?;
+        Ok(hashes_out(py, &p))
+    }
+
+    /// (list of (seq, record, proof), next `before` cursor or None, checkpoint note).
+    #[allow(clippy::type_complexity)]
+    fn records_for_pseudonym<'py>(
+        &self,
+        py: Python<'py>,
+        pseudonym: &[u8],
+        before: Option<u64>,
+        limit: usize,
+        today: u32,
+    ) -> PyResult<(Vec<(u64, Bound<'py, PyBytes>, Vec<Bound<'py, PyBytes>>)>, Option<u64>, String)> {
+        let p: [u8; 32] = fixed(pseudonym, "pseudonym")?;
+        let l = self.get()?;
+        let page = py.detach(|| l.store().records_for_pseudonym(&p, before, limit, today))?;
+        let recs = page.records.iter().map(|(s, e, proof)| (*s, PyBytes::new(py, e), hashes_out(py, proof))).collect();
+        Ok((recs, page.next_before, page.checkpoint))
+    }
+
+    /// Drop bodies of records older than `cutoff_us`; returns how many were dropped now.
+    fn retain(&self, py: Python<'_>, cutoff_us: i64) -> PyResult<u64> {
+        let l = self.get()?;
+        Ok(py.detach(|| l.store().retain(cutoff_us))?)
+    }
+
+    /// Recheck every file; a dict of counts, or `LedgerDamageError` naming the first damage.
+    fn verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let l = self.get()?;
+        let r = py.detach(|| l.store().verify().map_err(Error::from))?;
+        report_dict(py, &r)
+    }
+
+    /// Release the directory (its writer lock) once in-flight calls finish.
+    fn close(&self) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    fn __repr__(&self) -> String {
+        match self.get() {
+            Ok(l) => format!("<Ledger size={}>", l.store().size()),
+            Err(_) => "<Ledger closed>".into(),
+        }
+    }
+}
+
+fn report_dict<'py>(py: Python<'py>, r: &crate::ledger::store::VerifyReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("size", r.size)?;
+    d.set_item("records_checked", r.records_checked)?;
+    d.set_item("records_retained_away", r.records_retained_away)?;
+    d.set_item("tiles_checked", r.tiles_checked)?;
+    Ok(d)
+}
+
+/// Verify a ledger directory without opening it for writing (no recovery runs).
+#[pyfunction]
+fn verify_dir<'py>(py: Python<'py>, path: std::path::PathBuf, vkey: &str) -> PyResult<Bound<'py, PyDict>> {
+    let v = NoteVerifier::parse(vkey)?;
+    let r = py.detach(|| crate::ledger::store::verify_dir(&path, &v).map_err(Error::from))?;
+    report_dict(py, &r)
+}
+
+pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(encode_record, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_record, m)?)?;
+    m.add_function(wrap_pyfunction!(pack_records, m)?)?;
+    m.add_function(wrap_pyfunction!(leaf_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_inclusion, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_consistency, m)?)?;
+    m.add_function(wrap_pyfunction!(open_note, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_vkey, m)?)?;
+    m.add_function(wrap_pyfunction!(sign_note, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(vkey_for, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_dir, m)?)?;
+    m.add_class::<PyMemTree>()?;
+    m.add_class::<PyLedger>()?;
+    Ok(())
+}

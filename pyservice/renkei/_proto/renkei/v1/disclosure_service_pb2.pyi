@@ -1,0 +1,69 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from renkei._proto.renkei.v1 import oversight_service_pb2 as _oversight_service_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateChallengeRequest(_message.Message):
+    __slots__ = ("card_key_id",)
+    CARD_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    card_key_id: bytes
+    def __init__(self, card_key_id: _Optional[bytes] = ...) -> None: ...
+
+class Challenge(_message.Message):
+    __slots__ = ("challenge", "expire_time")
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    challenge: bytes
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, challenge: _Optional[bytes] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class LoginRequest(_message.Message):
+    __slots__ = ("card_key_id", "challenge", "signature")
+    CARD_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    card_key_id: bytes
+    challenge: bytes
+    signature: bytes
+    def __init__(self, card_key_id: _Optional[bytes] = ..., challenge: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class LoginResponse(_message.Message):
+    __slots__ = ("session_token", "expire_time")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, session_token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListMyRecordsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class DisclosedRecord(_message.Message):
+    __slots__ = ("record", "inclusion_proof")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
+    record: _oversight_service_pb2.ProvisionRecord
+    inclusion_proof: _oversight_service_pb2.InclusionProof
+    def __init__(self, record: _Optional[_Union[_oversight_service_pb2.ProvisionRecord, _Mapping]] = ..., inclusion_proof: _Optional[_Union[_oversight_service_pb2.InclusionProof, _Mapping]] = ...) -> None: ...
+
+class ListMyRecordsResponse(_message.Message):
+    __slots__ = ("records", "checkpoint", "next_page_token")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[DisclosedRecord]
+    checkpoint: _oversight_service_pb2.Checkpoint
+    next_page_token: str
+    def __init__(self, records: _Optional[_Iterable[_Union[DisclosedRecord, _Mapping]]] = ..., checkpoint: _Optional[_Union[_oversight_service_pb2.Checkpoint, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,154 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DenialCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DENIAL_CODE_UNSPECIFIED: _ClassVar[DenialCode]
+    DENIAL_CODE_FORGED_CODE: _ClassVar[DenialCode]
+    DENIAL_CODE_FOREIGN_CODE: _ClassVar[DenialCode]
+    DENIAL_CODE_NOT_HELD: _ClassVar[DenialCode]
+    DENIAL_CODE_ROW_NOT_PERMITTED: _ClassVar[DenialCode]
+    DENIAL_CODE_PROVIDER_NOT_HOLDING: _ClassVar[DenialCode]
+DENIAL_CODE_UNSPECIFIED: DenialCode
+DENIAL_CODE_FORGED_CODE: DenialCode
+DENIAL_CODE_FOREIGN_CODE: DenialCode
+DENIAL_CODE_NOT_HELD: DenialCode
+DENIAL_CODE_ROW_NOT_PERMITTED: DenialCode
+DENIAL_CODE_PROVIDER_NOT_HOLDING: DenialCode
+
+class AcquireCodeRequest(_message.Message):
+    __slots__ = ("individual_number", "acquisition_number")
+    INDIVIDUAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ACQUISITION_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    individual_number: str
+    acquisition_number: bytes
+    def __init__(self, individual_number: _Optional[str] = ..., acquisition_number: _Optional[bytes] = ...) -> None: ...
+
+class AcquireCodeResponse(_message.Message):
+    __slots__ = ("agency_code",)
+    AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    agency_code: bytes
+    def __init__(self, agency_code: _Optional[bytes] = ...) -> None: ...
+
+class AcquireCodesRequest(_message.Message):
+    __slots__ = ("individual_numbers",)
+    INDIVIDUAL_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    individual_numbers: bytes
+    def __init__(self, individual_numbers: _Optional[bytes] = ...) -> None: ...
+
+class AcquireCodesResponse(_message.Message):
+    __slots__ = ("agency_codes",)
+    AGENCY_CODES_FIELD_NUMBER: _ClassVar[int]
+    agency_codes: bytes
+    def __init__(self, agency_codes: _Optional[bytes] = ...) -> None: ...
+
+class ReleaseHoldingRequest(_message.Message):
+    __slots__ = ("agency_code",)
+    AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    agency_code: bytes
+    def __init__(self, agency_code: _Optional[bytes] = ...) -> None: ...
+
+class ReleaseHoldingResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class InquireRequest(_message.Message):
+    __slots__ = ("agency_code", "affair", "provider_agency_id", "information_items", "request_id")
+    AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    AFFAIR_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    INFORMATION_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    agency_code: bytes
+    affair: str
+    provider_agency_id: int
+    information_items: _containers.RepeatedScalarFieldContainer[str]
+    request_id: str
+    def __init__(self, agency_code: _Optional[bytes] = ..., affair: _Optional[str] = ..., provider_agency_id: _Optional[int] = ..., information_items: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class Permit(_message.Message):
+    __slots__ = ("body", "signature", "key_id")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    signature: bytes
+    key_id: str
+    def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class InquireResponse(_message.Message):
+    __slots__ = ("permit", "provider_agency_code", "record_sequence", "expires_at")
+    PERMIT_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    permit: Permit
+    provider_agency_code: bytes
+    record_sequence: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, permit: _Optional[_Union[Permit, _Mapping]] = ..., provider_agency_code: _Optional[bytes] = ..., record_sequence: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class BatchInquireRequest(_message.Message):
+    __slots__ = ("agency_codes", "affair", "provider_agency_id", "information_items", "request_id")
+    AGENCY_CODES_FIELD_NUMBER: _ClassVar[int]
+    AFFAIR_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    INFORMATION_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    agency_codes: bytes
+    affair: str
+    provider_agency_id: int
+    information_items: _containers.RepeatedScalarFieldContainer[str]
+    request_id: str
+    def __init__(self, agency_codes: _Optional[bytes] = ..., affair: _Optional[str] = ..., provider_agency_id: _Optional[int] = ..., information_items: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class BatchInquireResponse(_message.Message):
+    __slots__ = ("permit", "provider_agency_codes", "outcomes", "first_record_sequence", "expires_at")
+    PERMIT_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_AGENCY_CODES_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_RECORD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    permit: Permit
+    provider_agency_codes: bytes
+    outcomes: bytes
+    first_record_sequence: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, permit: _Optional[_Union[Permit, _Mapping]] = ..., provider_agency_codes: _Optional[bytes] = ..., outcomes: _Optional[bytes] = ..., first_record_sequence: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetPublicKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PublicKey(_message.Message):
+    __slots__ = ("key_id", "purpose", "algorithm", "public_key", "note_verifier_key", "not_before", "not_after")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOTE_VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    purpose: str
+    algorithm: str
+    public_key: bytes
+    note_verifier_key: str
+    not_before: _timestamp_pb2.Timestamp
+    not_after: _timestamp_pb2.Timestamp
+    def __init__(self, key_id: _Optional[str] = ..., purpose: _Optional[str] = ..., algorithm: _Optional[str] = ..., public_key: _Optional[bytes] = ..., note_verifier_key: _Optional[str] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetPublicKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[PublicKey]
+    def __init__(self, keys: _Optional[_Iterable[_Union[PublicKey, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,391 @@
+"""The provision ledger (情報提供等記録): a tamper-evident record of every inquiry.
+
+Every inquiry the core decides, permitted or denied, becomes a :class:`LedgerRecord`. Records
+are leaves of an RFC 6962 / RFC 9162 Merkle tree kept in the C2SP tlog-tiles layout under
+``<data dir>/ledger``; each commit publishes a C2SP checkpoint signed with the core's Ed25519
+log key. An append returns only when its record, the tiles covering it and a checkpoint
+covering it are durable (group commit: concurrent appenders share one flush).
+
+The person sees their own records (:meth:`Ledger.records_for_pseudonym`) with an inclusion
+proof each; the PPC fetches checkpoints and consistency proofs. Records older than seven years
+(施行令 第30条) lose their bodies but keep their hashes (:meth:`Ledger.retention`).
+
+Module-level :func:`verify_inclusion`, :func:`verify_consistency`, :func:`open_note` and
+:func:`verify_checkpoint` check proofs and notes from anyone, without a ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from renkei._core import ledger as _l
+from renkei.datadir import DataDir
+from renkei.errors import InvalidArgumentError, NoteError
+
+DEFAULT_ORIGIN = "renkei.example/ledger"
+KEY_NAME = "ledger-log"
+RETENTION_YEARS = 7
+_EPOCH = date(1970, 1, 1)
+
+
+def _days(d: date) -> int:
+    return (d - _EPOCH).days
+
+
+def _us(t: datetime) -> int:
+    if t.tzinfo is None:
+        raise InvalidArgumentError("record time must be timezone-aware")
+    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """One provision record. ``denied_code`` 0 means permitted (then ``permit_id`` is the
+    permit's 16 bytes); a denial has a non-zero code, a short ``reason`` and a zero permit id.
+
+    ``pseudonym`` is the person's 32-byte portal pseudonym, a keyed value the caller computes
+    (never a My Number or an agency code). ``withheld`` is the 不開示 flag: the record is not
+    shown to the person until ``disclose_after`` (never, when that is ``None``). ``time`` is
+    the ledger's clock at append when ``None``. ``seq`` is set on records read back.
+    """
+
+    requester: int
+    provider: int
+    affair: str
+    items: Sequence[str]
+    table_hash: bytes
+    pseudonym: bytes
+    permit_id: bytes = bytes(16)
+    denied_code: int = 0
+    reason: str = ""
+    withheld: bool = False
+    disclose_after: date | None = None
+    time: datetime | None = None
+    seq: int | None = None
+
+    @property
+    def permitted(self) -> bool:
+        return self.denied_code == 0
+
+    def encode(self) -> bytes:
+        """The record in binary layout v1 (docs/arch/ledger.md)."""
+        return _l.encode_record(
+            seq=self.seq or 0,
+            time_us=0 if self.time is None else _us(self.time),
+            requester=self.requester,
+            provider=self.provider,
+            affair=self.affair,
+            items=list(self.items),
+            table_hash=self.table_hash,
+            denied_code=self.denied_code,
+            reason=self.reason,
+            permit_id=self.permit_id,
+            pseudonym=self.pseudonym,
+            withheld=self.withheld,
+            disclose_after=None if self.disclose_after is None else _days(self.disclose_after),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> LedgerRecord:
+        d = _l.decode_record(data)
+        return cls(
+            requester=d["requester"],
+            provider=d["provider"],
+            affair=d["affair"],
+            items=tuple(d["items"]),
+            table_hash=d["table_hash"],
+            pseudonym=d["pseudonym"],
+            permit_id=d["permit_id"],
+            denied_code=d["denied_code"],
+            reason=d["reason"],
+            withheld=d["withheld"],
+            disclose_after=None if d["disclose_after"] is None
+            else _EPOCH + timedelta(days=d["disclose_after"]),
+            time=datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=d["time_us"]),
+            seq=d["seq"],
+        )
+
+
+def pack_records(records: Iterable[LedgerRecord | bytes]) -> bytes:
+    """The packed batch form: uint16-BE length-prefixed v1 records (as in entry bundles)."""
+    return _l.pack_records([r if isinstance(r, bytes) else r.encode() for r in records])
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed tree head: the C2SP checkpoint body fields and the whole signed note."""
+
+    origin: str
+    size: int
+    root: bytes
+    note: str
+
+    @classmethod
+    def from_note(cls, note: str) -> Checkpoint:
+        text = note[: note.rindex("\n\n") + 1]
+        origin, size, root, _ext = _l.parse_checkpoint(text)
+        return cls(origin, size, root, note)
+
+
+@dataclass(frozen=True)
+class Appended:
+    first_seq: int
+    count: int
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    seq: int
+    size: int
+    leaf_hash: bytes
+    hashes: list[bytes]
+    root: bytes
+
+    def verify(self) -> None:
+        verify_inclusion(self.seq, self.size, self.leaf_hash, self.hashes, self.root)
+
+    def to_dict(self) -> dict[str, object]:
+        b64 = base64.b64encode
+        return {"seq": self.seq, "size": self.size, "leaf_hash": b64(self.leaf_hash).decode(),
+                "proof": [b64(h).decode() for h in self.hashes], "root": b64(self.root).decode()}
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    size1: int
+    size2: int
+    root1: bytes
+    root2: bytes
+    hashes: list[bytes]
+
+    def verify(self) -> None:
+        verify_consistency(self.size1, self.size2, self.root1, self.root2, self.hashes)
+
+    def to_dict(self) -> dict[str, object]:
+        b64 = base64.b64encode
+        return {"size1": self.size1, "size2": self.size2, "root1": b64(self.root1).decode(),
+                "root2": b64(self.root2).decode(), "proof": [b64(h).decode() for h in self.hashes]}
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    record: LedgerRecord
+    entry: bytes
+    proof: InclusionProof
+
+
+@dataclass(frozen=True)
+class PersonPage:
+    """A page of a person's records, newest first. Pass ``next_before`` to get the next page."""
+
+    records: list[PersonRecord]
+    next_before: int | None
+    checkpoint: Checkpoint
+
+
+class Ledger:
+    """The core's provision ledger in ``<data dir>/ledger``.
+
+    The Ed25519 log key is derived from ``keys/ledger-log.key`` (32 random bytes, mode 0600).
+    The origin line names the log; it is fixed when the ledger is created (``ledger/origin``).
+    """
+
+    def __init__(
+        self, data_dir: DataDir | str | os.PathLike[str] | None = None, origin: str | None = None
+    ) -> None:
+        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+        self.path = self.data_dir.path / "ledger"
+        self.path.mkdir(mode=0o700, exist_ok=True)
+        self.origin = _fix_origin(self.path, origin)
+        seed = self.data_dir.secret_key(KEY_NAME)
+        self._l = _l.Ledger(self.path, self.origin, seed)
+        self.vkey: str = self._l.vkey()
+        vk = self.path / "vkey"
+        if not vk.exists():
+            tmp = self.path / "vkey.tmp"
+            tmp.write_text(self.vkey + "\n")
+            os.replace(tmp, vk)
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r}, size={self.size})"
+
+    def close(self) -> None:
+        """Release the ledger directory (its writer lock). The object is unusable afterwards."""
+        self._l.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        return self._l.size()
+
+    def append(self, record: LedgerRecord) -> int:
+        """Append one record; returns its sequence number once it is durable and covered by a
+        published checkpoint."""
+        seq, _note = self._l.append_one(record.encode())
+        return seq
+
+    def append_batch(self, records: Sequence[LedgerRecord] | bytes | np.ndarray) -> Appended:
+        """Append many records in one commit: a sequence of :class:`LedgerRecord` or the packed
+        form (``bytes`` or a uint8 array, see :func:`pack_records`). The GIL is released."""
+        if isinstance(records, np.ndarray) and records.dtype != np.uint8:
+            raise InvalidArgumentError(f"packed records must be a uint8 array, got {records.dtype}")
+        raw = isinstance(records, bytes | bytearray | memoryview | np.ndarray)
+        packed = records if raw else pack_records(records)  # type: ignore[arg-type]
+        first, count, note = self._l.append_packed(packed)
+        return Appended(first, count, Checkpoint.from_note(note))
+
+    def checkpoint(self) -> Checkpoint:
+        """The latest published signed checkpoint."""
+        return Checkpoint.from_note(self._l.checkpoint())
+
+    def get(self, seq: int) -> LedgerRecord | None:
+        """Record ``seq``; ``None`` when retention has dropped its body."""
+        e = self._l.entry(seq)
+        return None if e is None else LedgerRecord.decode(e)
+
+    def prove_inclusion(self, seq: int, size: int | None = None) -> InclusionProof:
+        """Inclusion proof of record ``seq`` in the tree of ``size`` (default: latest)."""
+        size = self.size if size is None else size
+        hashes = self._l.inclusion_proof(seq, size)
+        entry = self._l.entry(seq)
+        leaf = _l.leaf_hash(entry) if entry is not None else self._leaf_from_tree(seq)
+        return InclusionProof(seq, size, leaf, hashes, self._l.root_at(size))
+
+    def _leaf_from_tree(self, seq: int) -> bytes:
+        # Body retired: the leaf hash is still in the level-0 tile.
+        tile = self.path / "tile" / "0" / _index_path(seq // 256)
+        data = tile.read_bytes()
+        k = seq % 256
+        return data[k * 32 : k * 32 + 32]
+
+    def prove_consistency(self, old: int, new: int | None = None) -> ConsistencyProof:
+        """Consistency proof between the trees of ``old`` and ``new`` (default: latest) leaves."""
+        new = self.size if new is None else new
+        hashes = self._l.consistency_proof(old, new)
+        return ConsistencyProof(old, new, self._l.root_at(old), self._l.root_at(new), hashes)
+
+    def records_for_pseudonym(
+        self, pseudonym: bytes, page_size: int = 50, before: int | None = None, today: date | None = None
+    ) -> PersonPage:
+        """The person's records, newest first, ``page_size`` per page, each with an inclusion
+        proof against the latest checkpoint. 不開示 records are held back until their
+        disclose-after date (``today`` defaults to the local date)."""
+        if page_size < 1:
+            raise InvalidArgumentError("page_size must be at least 1")
+        today = date.today() if today is None else today
+        recs, next_before, note = self._l.records_for_pseudonym(pseudonym, before, page_size, _days(today))
+        cp = Checkpoint.from_note(note)
+        out = [
+            PersonRecord(LedgerRecord.decode(e), e,
+                         InclusionProof(seq, cp.size, _l.leaf_hash(e), proof, cp.root))
+            for seq, e, proof in recs
+        ]
+        return PersonPage(out, next_before, cp)
+
+    def retention(self, now: datetime | None = None, years: int = RETENTION_YEARS) -> int:
+        """Drop the bodies of records older than ``years`` (施行令 第30条: 7), keeping their
+        hashes so the tree and every proof stay valid. Safe to interrupt and rerun. Returns the
+        number of record bodies dropped by this call."""
+        now = datetime.now(UTC) if now is None else now
+        try:
+            cutoff = now.replace(year=now.year - years)
+        except ValueError:  # 29 February
+            cutoff = now.replace(year=now.year - years, day=28)
+        return self._l.retain(_us(cutoff))
+
+    def verify(self) -> dict[str, int]:
+        """Recompute everything from the files; raises :class:`~renkei.errors.LedgerDamageError`
+        naming the first damaged record or file."""
+        return verify_ledger_dir(self.path, self.vkey)
+
+
+def _index_path(n: int) -> str:
+    parts = [f"{n % 1000:03d}"]
+    n //= 1000
+    while n > 0:
+        parts.append(f"x{n % 1000:03d}")
+        n //= 1000
+    return "/".join(reversed(parts))
+
+
+def _fix_origin(path: Path, origin: str | None) -> str:
+    f = path / "origin"
+    if f.exists():
+        stored = f.read_text().strip()
+        if origin is not None and origin != stored:
+            raise InvalidArgumentError(f"this ledger's origin is {stored!r}, not {origin!r}")
+        return stored
+    origin = origin or os.environ.get("RENKEI_LEDGER_ORIGIN", DEFAULT_ORIGIN)
+    _l.vkey_for(origin, bytes(32))  # validates the name
+    tmp = path / "origin.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(origin + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, f)
+    return origin
+
+
+def ledger_vkey(data_dir: DataDir) -> tuple[Path, str]:
+    """(ledger directory, verifier key) of a data directory's ledger, without opening it."""
+    path = data_dir.path / "ledger"
+    origin_file = path / "origin"
+    if not origin_file.exists():
+        raise InvalidArgumentError(f"no ledger in {data_dir.path}")
+    return path, _l.vkey_for(origin_file.read_text().strip(), data_dir.secret_key(KEY_NAME))
+
+
+def verify_ledger_dir(path: str | os.PathLike[str], vkey: str) -> dict[str, int]:
+    """Verify a ledger directory read-only (no recovery): raises ``LedgerDamageError``."""
+    return dict(_l.verify_dir(Path(path), vkey))
+
+
+def verify_inclusion(index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes], root: bytes) -> None:
+    """Check an RFC 9162 inclusion proof; raises :class:`~renkei.errors.ProofError`."""
+    _l.verify_inclusion(index, size, leaf_hash, list(proof), root)
+
+
+def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]) -> None:
+    """Check an RFC 9162 consistency proof; raises :class:`~renkei.errors.ProofError`.
+    A proof from size 0 is always refused; equal sizes need an empty proof and equal roots."""
+    _l.verify_consistency(size1, size2, root1, root2, list(proof))
+
+
+def open_note(note: str | bytes, vkeys: Sequence[str]) -> str:
+    """Open a C2SP signed note: its text when a known key signed it and no known key's
+    signature fails. Raises :class:`~renkei.errors.NoteError`."""
+    return _l.open_note(note.encode() if isinstance(note, str) else note, list(vkeys))
+
+
+def parse_vkey(vkey: str) -> tuple[str, int, bytes]:
+    """(name, key id, Ed25519 public key) of a note verifier key; raises ``NoteError``."""
+    return _l.parse_vkey(vkey)
+
+
+def sign_note(text: str, skey: str) -> str:
+    """Sign ``text`` with a Go-format ``PRIVATE+KEY+…`` Ed25519 note key."""
+    return _l.sign_note(text, skey=skey)
+
+
+def verify_checkpoint(note: str | bytes, vkey: str, origin: str | None = None) -> Checkpoint:
+    """Open a signed checkpoint with the log's verifier key; checks the origin line."""
+    raw = note.encode() if isinstance(note, str) else note
+    text = open_note(raw, [vkey])
+    cp_origin, size, root, _ext = _l.parse_checkpoint(text)
+    want = origin or parse_vkey(vkey)[0]
+    if cp_origin != want:
+        raise NoteError(f"checkpoint origin {cp_origin!r} is not {want!r}")
+    return Checkpoint(cp_origin, size, root, raw.decode())

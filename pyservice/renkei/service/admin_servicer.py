@@ -1,0 +1,183 @@
+"""AdminService: agencies, PIA status and permission-table versions (needs the operator role).
+
+CreateAgency registers the agency in the registry and issues its client certificate from the
+development CA, so the new agency can connect at once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import grpc
+
+from renkei._proto.renkei.v1 import admin_service_pb2 as pb
+from renkei.errors import InvalidArgumentError
+from renkei.service.auth import Authenticator
+from renkei.service.convert import agency_id, decode_page_token, encode_page_token, page_size, timestamp
+from renkei.service.engines import AgencyInfo, AgencyRegistry, PermissionTables, TableVersionInfo
+from renkei.service.pki import DevelopmentCA
+from renkei.service.runtime import Offload
+
+MAX_TABLE_BYTES = 8 * 1024 * 1024
+_LG_CODE = re.compile(r"^\d{6}$")
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+_PIA = {
+    pb.PIA_STATUS_NOT_SUBMITTED: "not_submitted",
+    pb.PIA_STATUS_SUBMITTED: "submitted",
+    pb.PIA_STATUS_APPROVED: "approved",
+    pb.PIA_STATUS_REVOKED: "revoked",
+}
+_PIA_BACK = {v: k for k, v in _PIA.items()}
+
+
+def agency_message(a: AgencyInfo, certificate: str = "", key: str = "") -> pb.Agency:
+    return pb.Agency(
+        agency_id=a.agency_id,
+        name=a.name,
+        type_ids=list(a.type_ids),
+        local_government_code=a.local_government_code,
+        pia_status=_PIA_BACK.get(a.pia_status, pb.PIA_STATUS_UNSPECIFIED),
+        create_time=timestamp(a.created_at),
+        certificate_path=certificate,
+        private_key_path=key,
+    )
+
+
+def version_message(v: TableVersionInfo) -> pb.PermissionTableVersion:
+    return pb.PermissionTableVersion(
+        version_hash=v.version_hash,
+        effective_from=v.effective_from,
+        effective_to=v.effective_to,
+        row_count=v.row_count,
+        load_time=timestamp(v.loaded_at),
+        description=v.description,
+    )
+
+
+def _date(value: str, what: str, required: bool) -> str:
+    if not value and not required:
+        return ""
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise InvalidArgumentError(f"{what} must be a date YYYY-MM-DD") from None
+
+
+def _hash(value: str, what: str) -> str:
+    if not _HASH.match(value):
+        raise InvalidArgumentError(f"{what} must be a 64-digit lower-case hex SHA-256")
+    return value
+
+
+class AdminServicer:
+    def __init__(
+        self,
+        agencies: AgencyRegistry,
+        tables: PermissionTables,
+        ca: DevelopmentCA,
+        auth: Authenticator,
+        offload: Offload,
+    ) -> None:
+        self._agencies = agencies
+        self._tables = tables
+        self._ca = ca
+        self._auth = auth
+        self._offload = offload
+
+    async def CreateAgency(
+        self, request: pb.CreateAgencyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Agency:
+        self._auth.require(context, "operator")
+        if not request.name.strip() or len(request.name) > 64:
+            raise InvalidArgumentError("name: 1 to 64 characters")
+        if not request.type_ids:
+            raise InvalidArgumentError("type_ids must name at least one agency type")
+        if request.local_government_code and not _LG_CODE.match(request.local_government_code):
+            raise InvalidArgumentError("local_government_code must be 6 digits (全国地方公共団体コード)")
+
+        def create() -> tuple[AgencyInfo, str, str]:
+            agency = self._agencies.create_agency(
+                request.name, list(request.type_ids), request.local_government_code
+            )
+            paths = self._ca.issue_agency_certificate(agency.agency_id, agency.name)
+            return agency, str(paths.certificate), str(paths.private_key)
+
+        agency, cert, key = await self._offload.call(create)
+        return agency_message(agency, cert, key)
+
+    async def GetAgency(self, request: pb.GetAgencyRequest, context: grpc.aio.ServicerContext) -> pb.Agency:
+        self._auth.require(context, "operator")
+        return agency_message(
+            await self._offload.call(self._agencies.get_agency, agency_id(request.agency_id))
+        )
+
+    async def ListAgencies(
+        self, request: pb.ListAgenciesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAgenciesResponse:
+        self._auth.require(context, "operator")
+        limit = page_size(request.page_size)
+        after = decode_page_token(request.page_token, b"agencies") or 0
+        rows = list(await self._offload.call(self._agencies.list_agencies, after, limit + 1))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        token = encode_page_token(rows[-1].agency_id, b"agencies") if more and rows else ""
+        return pb.ListAgenciesResponse(agencies=[agency_message(a) for a in rows], next_page_token=token)
+
+    async def SetPiaStatus(
+        self, request: pb.SetPiaStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Agency:
+        self._auth.require(context, "operator")
+        status = _PIA.get(request.pia_status)
+        if status is None:
+            raise InvalidArgumentError("pia_status is required")
+        agency = await self._offload.call(self._agencies.set_pia_status, agency_id(request.agency_id), status)
+        return agency_message(agency)
+
+    async def LoadPermissionTable(
+        self, request: pb.LoadPermissionTableRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PermissionTableVersion:
+        self._auth.require(context, "operator")
+        if not request.table_json:
+            raise InvalidArgumentError("table_json is required")
+        if len(request.table_json) > MAX_TABLE_BYTES:
+            raise InvalidArgumentError(f"table_json is larger than {MAX_TABLE_BYTES} bytes")
+        start = _date(request.effective_from, "effective_from", required=True)
+        end = _date(request.effective_to, "effective_to", required=False)
+        if end and end <= start:
+            raise InvalidArgumentError("effective_to must be after effective_from")
+        version = await self._offload.call(
+            self._tables.load, request.table_json, start, end, request.description
+        )
+        return version_message(version)
+
+    async def ListPermissionTables(
+        self, request: pb.ListPermissionTablesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListPermissionTablesResponse:
+        self._auth.require(context, "operator")
+        versions = await self._offload.call(self._tables.versions)
+        return pb.ListPermissionTablesResponse(versions=[version_message(v) for v in versions])
+
+    async def DiffPermissionTables(
+        self, request: pb.DiffPermissionTablesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DiffPermissionTablesResponse:
+        self._auth.require(context, "operator")
+        a = _hash(request.from_version_hash, "from_version_hash")
+        b = _hash(request.to_version_hash, "to_version_hash")
+        added, removed = await self._offload.call(self._tables.diff, a, b)
+
+        def rows(rs: object) -> list[pb.PermissionRow]:
+            return [
+                pb.PermissionRow(
+                    requester_type_id=r.requester_type_id,
+                    affair=r.affair,
+                    provider_type_id=r.provider_type_id,
+                    information_item=r.information_item,
+                )
+                for r in rs
+            ]  # type: ignore[attr-defined]
+
+        return pb.DiffPermissionTablesResponse(added=rows(added), removed=rows(removed))
+
+
+__all__ = ["AdminServicer"]

@@ -1,0 +1,77 @@
+"""DisclosureService: a person's own provision records (public port; card-key login).
+
+The person is identified by a session from :meth:`Login`, never by a My Number; the session
+token travels in the ``authorization`` metadata as ``Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from renkei._proto.renkei.v1 import disclosure_service_pb2 as pb
+from renkei.errors import InvalidArgumentError, UnauthenticatedError
+from renkei.service.convert import decode_page_token, encode_page_token, page_size, timestamp
+from renkei.service.engines import DisclosureEngine
+from renkei.service.oversight_servicer import checkpoint_message, inclusion_message, record_message
+from renkei.service.runtime import Offload
+
+CARD_KEY_ID_BYTES = 32
+MAX_CHALLENGE_BYTES = 256
+MAX_SIGNATURE_BYTES = 1024
+
+
+def _card_key_id(value: bytes) -> bytes:
+    if len(value) != CARD_KEY_ID_BYTES:
+        raise InvalidArgumentError(
+            f"card_key_id must be {CARD_KEY_ID_BYTES} bytes (SHA-256 of the public key)"
+        )
+    return value
+
+
+def session_token(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            return value[len("Bearer ") :]
+    raise UnauthenticatedError("log in first: send the session token as 'authorization: Bearer <token>'")
+
+
+class DisclosureServicer:
+    def __init__(self, engine: DisclosureEngine, offload: Offload) -> None:
+        self._engine = engine
+        self._offload = offload
+
+    async def CreateChallenge(
+        self, request: pb.CreateChallengeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Challenge:
+        c = await self._offload.call(self._engine.create_challenge, _card_key_id(request.card_key_id))
+        return pb.Challenge(challenge=c.challenge, expire_time=timestamp(c.expires_at))
+
+    async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.LoginResponse:
+        key = _card_key_id(request.card_key_id)
+        if not 0 < len(request.challenge) <= MAX_CHALLENGE_BYTES:
+            raise InvalidArgumentError("challenge is missing or too long")
+        if not 0 < len(request.signature) <= MAX_SIGNATURE_BYTES:
+            raise InvalidArgumentError("signature is missing or too long")
+        s = await self._offload.call(self._engine.login, key, request.challenge, request.signature)
+        return pb.LoginResponse(session_token=s.token, expire_time=timestamp(s.expires_at))
+
+    async def ListMyRecords(
+        self, request: pb.ListMyRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMyRecordsResponse:
+        token = session_token(context)
+        limit = page_size(request.page_size)
+        before = decode_page_token(request.page_token, b"my-records")
+        page = await self._offload.call(self._engine.my_records, token, before, limit)
+        return pb.ListMyRecordsResponse(
+            records=[
+                pb.DisclosedRecord(record=record_message(r), inclusion_proof=inclusion_message(p))
+                for r, p in page.records
+            ],
+            checkpoint=checkpoint_message(page.checkpoint),
+            next_page_token=""
+            if page.next_after is None
+            else encode_page_token(page.next_after, b"my-records"),
+        )
+
+
+__all__ = ["DisclosureServicer"]

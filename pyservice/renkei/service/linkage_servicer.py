@@ -1,0 +1,151 @@
+"""LinkageService: agency codes and inquiries, for agencies' intermediate servers (中間サーバー).
+
+The requester is always the agency of the client certificate; no request field can name it.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from renkei._proto.renkei.v1 import linkage_service_pb2 as pb
+from renkei.errors import InvalidArgumentError
+from renkei.service.auth import Authenticator
+from renkei.service.convert import agency_id, timestamp
+from renkei.service.engines import LinkageEngine, Permit
+from renkei.service.number_servicer import BatchTooLargeError, unpack_u64
+from renkei.service.runtime import Offload
+
+CODE_BYTES = 16
+ACQUISITION_NUMBER_BYTES = 16
+MAX_ACQUIRE_CODES = 100_000
+#: The documented maximum of BatchInquireRequest (16 bytes a code: 1.6 MB of codes).
+MAX_BATCH_INQUIRE_ITEMS = 100_000
+MAX_INFORMATION_ITEMS = 64
+MAX_TEXT = 256
+
+
+def _permit(p: Permit) -> pb.Permit:
+    return pb.Permit(body=p.body, signature=p.signature, key_id=p.key_id)
+
+
+def _code(value: bytes, what: str = "agency_code") -> bytes:
+    if len(value) != CODE_BYTES:
+        raise InvalidArgumentError(f"{what} must be {CODE_BYTES} bytes")
+    return value
+
+
+def _inquiry_fields(affair: str, items: list[str], request_id: str) -> None:
+    if not affair or len(affair) > MAX_TEXT:
+        raise InvalidArgumentError("affair is required (a 別表第二 row id or an ordinance affair id)")
+    if not items:
+        raise InvalidArgumentError("information_items must name at least one item")
+    if len(items) > MAX_INFORMATION_ITEMS or any(not i or len(i) > MAX_TEXT for i in items):
+        raise InvalidArgumentError(f"information_items: 1 to {MAX_INFORMATION_ITEMS} non-empty ids")
+    if len(request_id) > MAX_TEXT:
+        raise InvalidArgumentError("request_id is too long")
+
+
+class LinkageServicer:
+    def __init__(self, engine: LinkageEngine, auth: Authenticator, offload: Offload) -> None:
+        self._engine = engine
+        self._auth = auth
+        self._offload = offload
+
+    def _agency(self, context: grpc.aio.ServicerContext) -> int:
+        who = self._auth.require(context, "agency")
+        assert who.agency_id is not None  # role "agency" always carries one (see auth)
+        return who.agency_id
+
+    async def AcquireCode(
+        self, request: pb.AcquireCodeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AcquireCodeResponse:
+        agency = self._agency(context)
+        if not request.individual_number:
+            raise InvalidArgumentError("individual_number is required")
+        if len(request.acquisition_number) != ACQUISITION_NUMBER_BYTES:
+            raise InvalidArgumentError(f"acquisition_number must be {ACQUISITION_NUMBER_BYTES} random bytes")
+        code = await self._offload.call(
+            self._engine.acquire_code, agency, request.individual_number, request.acquisition_number
+        )
+        return pb.AcquireCodeResponse(agency_code=code)
+
+    async def AcquireCodes(
+        self, request: pb.AcquireCodesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AcquireCodesResponse:
+        agency = self._agency(context)
+        values = unpack_u64(request.individual_numbers, "individual_numbers", MAX_ACQUIRE_CODES)
+        codes = await self._offload.call(self._engine.acquire_codes, agency, values)
+        return pb.AcquireCodesResponse(agency_codes=codes)
+
+    async def ReleaseHolding(
+        self, request: pb.ReleaseHoldingRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReleaseHoldingResponse:
+        agency = self._agency(context)
+        await self._offload.call(self._engine.release_holding, agency, _code(request.agency_code))
+        return pb.ReleaseHoldingResponse()
+
+    async def Inquire(
+        self, request: pb.InquireRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InquireResponse:
+        agency = self._agency(context)
+        code = _code(request.agency_code)
+        provider = agency_id(request.provider_agency_id, "provider_agency_id")
+        items = list(request.information_items)
+        _inquiry_fields(request.affair, items, request.request_id)
+        r = await self._offload.call(
+            self._engine.inquire, agency, code, request.affair, provider, items, request.request_id
+        )
+        return pb.InquireResponse(
+            permit=_permit(r.permit),
+            provider_agency_code=r.provider_agency_code,
+            record_sequence=r.record_sequence,
+            expires_at=timestamp(r.expires_at),
+        )
+
+    async def BatchInquire(
+        self, request: pb.BatchInquireRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchInquireResponse:
+        agency = self._agency(context)
+        codes = request.agency_codes
+        if len(codes) % CODE_BYTES or not codes:
+            raise InvalidArgumentError(f"agency_codes must be a non-empty run of {CODE_BYTES}-byte codes")
+        if len(codes) // CODE_BYTES > MAX_BATCH_INQUIRE_ITEMS:
+            raise BatchTooLargeError(
+                f"{len(codes) // CODE_BYTES} items, at most {MAX_BATCH_INQUIRE_ITEMS} a batch"
+            )
+        provider = agency_id(request.provider_agency_id, "provider_agency_id")
+        items = list(request.information_items)
+        _inquiry_fields(request.affair, items, request.request_id)
+        r = await self._offload.call(
+            self._engine.batch_inquire, agency, codes, request.affair, provider, items, request.request_id
+        )
+        return pb.BatchInquireResponse(
+            permit=_permit(r.permit),
+            provider_agency_codes=r.provider_agency_codes,
+            outcomes=r.outcomes,
+            first_record_sequence=r.first_record_sequence,
+            expires_at=timestamp(r.expires_at),
+        )
+
+    async def GetPublicKeys(
+        self, request: pb.GetPublicKeysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetPublicKeysResponse:
+        self._auth.identify(context)
+        keys = await self._offload.call(self._engine.public_keys)
+        return pb.GetPublicKeysResponse(
+            keys=[
+                pb.PublicKey(
+                    key_id=k.key_id,
+                    purpose=k.purpose,
+                    algorithm=k.algorithm,
+                    public_key=k.public_key,
+                    note_verifier_key=k.note_verifier_key,
+                    not_before=timestamp(k.not_before),
+                    not_after=timestamp(k.not_after),
+                )
+                for k in keys
+            ]
+        )
+
+
+__all__ = ["MAX_BATCH_INQUIRE_ITEMS", "LinkageServicer"]

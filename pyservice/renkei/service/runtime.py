@@ -1,0 +1,119 @@
+"""How a servicer's methods become gRPC handlers: the one wrapper every call goes through.
+
+For each method of a service descriptor, :func:`method_handlers` registers a handler that
+takes the raw request bytes, so that a request that does not even parse is answered
+INVALID_ARGUMENT (reason ``MALFORMED_REQUEST``) rather than grpc's INTERNAL. The wrapper then
+checks the deadline, calls the servicer's ``async def Method(request, context)``, records
+metrics, and maps every exception through :func:`renkei.service.status.status_for`.
+
+Engine calls are made with :meth:`Offload.call`, which runs them on a bounded thread pool:
+never on the event-loop thread. Engines that are not safe for concurrent use (the SQLite
+registries) get a pool of one thread of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import descriptor, message
+from google.protobuf.message_factory import GetMessageClass
+
+from renkei.errors import InvalidArgumentError
+from renkei.service.metrics import Metrics
+from renkei.service.status import rich_status, status_for
+
+log = logging.getLogger("renkei.service")
+T = TypeVar("T")
+
+
+class MalformedRequestError(InvalidArgumentError):
+    """The request bytes are not a valid message of the method's request type."""
+
+    reason = "MALFORMED_REQUEST"
+
+
+class Offload:
+    """A bounded thread pool for engine calls (the GIL is released inside the Rust engine)."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: fn(*args))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[message.Message]]
+
+
+def _wrap(
+    full_name: str, request_cls: type[message.Message], fn: Handler, metrics: Metrics
+) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        start = time.perf_counter()
+        metrics.in_flight += 1
+        code = "OK"
+        try:
+            try:
+                request = request_cls.FromString(raw)
+            except (message.DecodeError, RuntimeError, ValueError) as e:
+                raise MalformedRequestError(
+                    f"the request is not a valid {request_cls.DESCRIPTOR.full_name}"
+                ) from e
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                code = "DEADLINE_EXCEEDED"
+                await context.abort_with_status(
+                    rich_status(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        "DEADLINE_EXCEEDED",
+                        "the deadline passed before the call began",
+                    )
+                )
+            response = await fn(request, context)
+            return response.SerializeToString()
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except grpc.aio.AbortError:
+            if code == "OK":
+                code = (context.code() or grpc.StatusCode.UNKNOWN).name
+            raise
+        except Exception as exc:
+            status = status_for(exc)
+            code = status.code.name
+            if status.code is grpc.StatusCode.INTERNAL:
+                log.exception("internal error in %s", full_name)
+            await context.abort_with_status(status)
+            raise AssertionError("unreachable") from None  # abort_with_status always raises
+        finally:
+            metrics.in_flight -= 1
+            metrics.observe(full_name, code, time.perf_counter() - start)
+
+    return handle
+
+
+def method_handlers(
+    service: descriptor.ServiceDescriptor, servicer: object, metrics: Metrics
+) -> grpc.GenericRpcHandler:
+    """The generic handler of one service, dispatching to ``servicer``'s methods by name."""
+    handlers = {}
+    for method in service.methods:
+        fn = getattr(servicer, method.name)
+        request_cls = GetMessageClass(method.input_type)
+        full_name = f"/{service.full_name}/{method.name}"
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _wrap(full_name, request_cls, fn, metrics), request_deserializer=None, response_serializer=None
+        )
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+__all__ = ["MalformedRequestError", "Offload", "method_handlers"]

@@ -1,0 +1,86 @@
+"""The one mapping from renkei errors to gRPC status codes (with ``google.rpc.ErrorInfo``).
+
+Every handler error goes through :func:`status_for`: a :class:`~renkei.errors.RenkeiError` maps
+by its class (the nearest base in :data:`_BY_CLASS`), otherwise by its ``reason`` when that
+names a status code; the ErrorInfo ``reason`` is always the error's own ``reason`` token, so a
+client can tell ``INVALID_NUMBER`` from ``MALFORMED_REQUEST`` under the same
+INVALID_ARGUMENT. Anything else is a bug: INTERNAL with reason ``INTERNAL`` and no detail.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from renkei import errors
+
+DOMAIN = "renkei"
+
+_BY_CLASS: dict[type[errors.RenkeiError], grpc.StatusCode] = {
+    errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
+    errors.NotFoundError: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.StorageError: grpc.StatusCode.DATA_LOSS,
+    errors.KeyFileError: grpc.StatusCode.INTERNAL,
+}
+_BY_NAME = {c.name: c for c in grpc.StatusCode}
+
+
+def code_for(exc: BaseException) -> grpc.StatusCode:
+    if not isinstance(exc, errors.RenkeiError):
+        return grpc.StatusCode.INTERNAL
+    for cls in type(exc).__mro__:
+        if cls in _BY_CLASS:
+            return _BY_CLASS[cls]  # type: ignore[index]
+    return _BY_NAME.get(exc.reason, grpc.StatusCode.INTERNAL)
+
+
+def metadata_for(exc: BaseException) -> dict[str, str]:
+    """ErrorInfo metadata: the structured fields of an error (never a number's value)."""
+    out: dict[str, str] = {}
+    for attr in ("kind", "problem", "index", "field", "component", "rule"):
+        value = getattr(exc, attr, None)
+        if value is not None:
+            out[attr] = str(value)
+    return out
+
+
+def status_for(exc: BaseException) -> grpc.Status:
+    code = code_for(exc)
+    if isinstance(exc, errors.RenkeiError) and code is not grpc.StatusCode.INTERNAL:
+        reason, message = exc.reason, str(exc) or exc.reason
+    else:
+        reason, message = "INTERNAL", "internal error"
+    return rich_status(code, reason, message, metadata_for(exc) if reason != "INTERNAL" else {})
+
+
+def rich_status(
+    code: grpc.StatusCode, reason: str, message: str, metadata: dict[str, str] | None = None
+) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata or {})
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=[detail])
+    return rpc_status.to_status(status)
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo of a failed call (client side), or None."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    return None
+
+
+__all__ = ["DOMAIN", "code_for", "error_info", "rich_status", "status_for"]
