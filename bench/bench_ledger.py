@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
 from renkei import ledger
 from renkei.datadir import DataDir
 

@@ -11,6 +11,7 @@ import random
 import sys
 
 from ledger_helpers import make_record
+
 from renkei.datadir import DataDir
 from renkei.ledger import Ledger
 
