@@ -3,6 +3,8 @@
 
 pub mod error;
 pub mod numbers;
+pub mod permissions;
+pub mod permits;
 
 #[cfg(feature = "python")]
 mod py;
