@@ -9,6 +9,8 @@
     renkei corp search NAME [...]       NTA: search by name
     renkei corp changes FROM TO [...]   NTA: records updated in a date range
     renkei corp assign --name ... --kind ... [--base ...]
+    renkei permissions check|explain|versions|diff   番号法 別表第二 permission tables
+    renkei permit verify TOKEN | public-key         provision permits
 
 Every command takes ``--data-dir`` (default ``$RENKEI_DATA`` or ``./renkei-data``). Exit status
 0 means success, 1 a refused input (the message says why), 2 a usage error.
@@ -21,7 +23,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from renkei import numbers
+from renkei import cli_permissions, numbers
 from renkei.errors import RenkeiError
 
 
@@ -214,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
               "city-code", "post-code"):
         n.add_argument(f"--{f}")
     n.set_defaults(func=cmd_corp_assign)
+    cli_permissions.register(sub, common)
     return p
 
 

@@ -395,9 +395,10 @@ impl Version {
 
     /// Batch on packed queries `[requester type, affair, provider type, item, municipality]`
     /// per row; writes the outcome code and the matched (allowed) or nearest (denied) row.
-    pub fn check_batch(&self, queries: &[[u32; 5]], outcome: &mut [u8], row: &mut [u32]) {
-        for ((q, o), r) in queries.iter().zip(outcome.iter_mut()).zip(row.iter_mut()) {
-            let [rq, af, pv, it, muni] = *q;
+    /// `queries` holds five u32 per query; `outcome` and `row` one slot per query.
+    pub fn check_batch(&self, queries: &[u32], outcome: &mut [u8], row: &mut [u32]) {
+        for ((q, o), r) in queries.chunks_exact(5).zip(outcome.iter_mut()).zip(row.iter_mut()) {
+            let (rq, af, pv, it, muni) = (q[0], q[1], q[2], q[3], q[4]);
             let found = if af < (1 << AFFAIR_BITS) && it < (1 << ITEM_BITS) && rq < (1 << TYPE_BITS) && pv < (1 << TYPE_BITS) {
                 self.lookup(af, rq, pv, it, muni)
             } else {

@@ -56,12 +56,14 @@ fn batch_matches_single() {
     let s = e.snapshot();
     let v = s.in_force(t("2020-01-01T00:00:00Z")).unwrap();
     let mut qs = Vec::new();
+    let mut flat = Vec::new();
     for rq in [0, 1, 2, UNKNOWN] {
         for af in [0, 1, 7] {
             for pv in [0, 1, 2] {
                 for it in [0, 1, 5] {
                     for m in [0, 131016, 131024] {
                         qs.push([rq, af, pv, it, m]);
+                        flat.extend([rq, af, pv, it, m]);
                     }
                 }
             }
@@ -69,7 +71,7 @@ fn batch_matches_single() {
     }
     let mut out = vec![9u8; qs.len()];
     let mut rows = vec![0u32; qs.len()];
-    v.check_batch(&qs, &mut out, &mut rows);
+    v.check_batch(&flat, &mut out, &mut rows);
     for (i, q) in qs.iter().enumerate() {
         let d = v.check(&[q[0]], q[4], q[1], &[q[2]], &[q[3]]);
         assert_eq!(out[i], d.outcome as u8, "{q:?}");

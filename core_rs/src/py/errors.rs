@@ -3,11 +3,17 @@
 
 use pyo3::prelude::*;
 
-use crate::error::{Error, NumberKind, NumberProblem};
+use crate::error::{Error, NumberKind, NumberProblem, PermitDefect};
 
 pyo3::import_exception!(renkei.errors, InvalidNumberError);
 pyo3::import_exception!(renkei.errors, InvalidArgumentError);
 pyo3::import_exception!(renkei.errors, KeyFileError);
+pyo3::import_exception!(renkei.errors, PermitMalformedError);
+pyo3::import_exception!(renkei.errors, PermitWrongKeyError);
+pyo3::import_exception!(renkei.errors, PermitTamperedError);
+pyo3::import_exception!(renkei.errors, PermitExpiredError);
+pyo3::import_exception!(renkei.errors, PermitReplayedError);
+pyo3::import_exception!(renkei.errors, PermitNotInBatchError);
 
 pub(crate) fn kind_name(kind: NumberKind) -> &'static str {
     match kind {
@@ -39,6 +45,14 @@ impl From<Error> for PyErr {
             }
             Error::BadKey(_) => KeyFileError::new_err(message),
             Error::InvalidArgument(_) => InvalidArgumentError::new_err(message),
+            Error::PermitRejected(defect) => match defect {
+                PermitDefect::Malformed => PermitMalformedError::new_err(message),
+                PermitDefect::WrongKey => PermitWrongKeyError::new_err(message),
+                PermitDefect::Tampered => PermitTamperedError::new_err(message),
+                PermitDefect::Expired => PermitExpiredError::new_err(message),
+                PermitDefect::Replayed => PermitReplayedError::new_err(message),
+                PermitDefect::NotInBatch => PermitNotInBatchError::new_err(message),
+            },
         }
     }
 }

@@ -4,6 +4,8 @@
 mod arrays;
 mod errors;
 mod numbers;
+mod permissions;
+mod permits;
 
 use pyo3::prelude::*;
 
@@ -25,5 +27,7 @@ fn add_submodule(parent: &Bound<'_, PyModule>, name: &str, init: fn(&Bound<'_, P
 fn renkei_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     add_submodule(m, "numbers", numbers::init)?;
+    add_submodule(m, "permissions", permissions::init)?;
+    add_submodule(m, "permits", permits::init)?;
     Ok(())
 }
