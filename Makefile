@@ -19,6 +19,7 @@ serve: install
 
 test: install
 	cargo test --workspace
+	cargo clippy --workspace --all-targets --features python -- -D warnings
 	$(BIN)/ruff check pyservice tests bench
 	$(BIN)/pytest
 

@@ -121,7 +121,8 @@ def cmd_corp_get(args: argparse.Namespace) -> int:
         records = nta.get(args.numbers, history=args.history)
     _print_records(records, args.json)
     found = {r.corporate_number for r in records}
-    missing = [n for n in args.numbers if numbers.format_corporate_number(numbers.parse_corporate_number(n)) not in found]
+    asked = [numbers.format_corporate_number(numbers.parse_corporate_number(n)) for n in args.numbers]
+    missing = [n for n in asked if n not in found]
     for n in missing:
         print(f"{n}: not found", file=sys.stderr)
     return 1 if missing else 0

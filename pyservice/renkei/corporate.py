@@ -302,7 +302,9 @@ class CorporateNumberRegistry:
         if successor:
             numbers.parse_corporate_number(str(successor))
 
-    def _change(self, number: str | int, process: str, change_date: str | date | None, **changes: object) -> Corporation:
+    def _change(
+        self, number: str | int, process: str, change_date: str | date | None, **changes: object
+    ) -> Corporation:
         value = numbers.parse_corporate_number(number) if isinstance(number, str) else int(number)
         when = _date(change_date, "change_date")
         with self._lock:
@@ -332,7 +334,9 @@ class CorporateNumberRegistry:
         return self._change(number, "11", change_date, name=name, furigana=furigana, en_name=en_name,
                             change_cause=change_cause)
 
-    def change_address(self, number: str | int, *, change_date: str | date | None = None, **address: str) -> Corporation:
+    def change_address(
+        self, number: str | int, *, change_date: str | date | None = None, **address: str
+    ) -> Corporation:
         """A change of the domestic (process 12) or foreign (process 13) address."""
         unknown = set(address) - _ADDRESS_FIELDS - _OUTSIDE_FIELDS - {"change_cause"}
         if unknown or not address:

@@ -78,9 +78,19 @@ impl NumberMap {
     pub fn numbers_for_batch(&self, residents: &[u64], generation: u32, out: &mut [u64]) -> Result<()> {
         assert_eq!(residents.len(), out.len());
         let f = self.ff1(generation)?;
-        for (index, (o, &r)) in out.iter_mut().zip(residents).enumerate() {
+        for (index, &r) in residents.iter().enumerate() {
             check_resident(r, Some(index))?;
-            *o = Self::number_of(&f, r);
+        }
+        // Bounded scratch so a huge batch does not double its memory in u128s.
+        let mut scratch = Vec::with_capacity(residents.len().min(1 << 16));
+        for (src, dst) in residents.chunks(1 << 16).zip(out.chunks_mut(1 << 16)) {
+            scratch.clear();
+            scratch.extend(src.iter().map(|&r| r as u128));
+            f.encrypt_ints(&mut scratch);
+            for (o, &body) in dst.iter_mut().zip(&scratch) {
+                let body = body as u64;
+                *o = body * 10 + mod11_check(mod11_sum(body * 10)) as u64;
+            }
         }
         Ok(())
     }
