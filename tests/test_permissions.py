@@ -86,7 +86,8 @@ def test_real_row_allows(engine: PermissionEngine) -> None:
         # 厚生労働大臣 may ask 市町村長, but not a 都道府県知事, under 一の項.
         ("mhlw_minister", "beppyo2-1", "prefectural_governor", "local_tax_info", "provider_not_listed", "B2.1.2"),
         # 市町村長 is listed, but not for 医療保険給付関係情報 (that comes from 医療保険者).
-        ("mhlw_minister", "beppyo2-1", "municipal_mayor", "medical_insurance_benefit_info", "item_not_listed", "B2.1.2"),
+        ("mhlw_minister", "beppyo2-1", "municipal_mayor", "medical_insurance_benefit_info", "item_not_listed",
+         "B2.1.2"),
         ("mhlw_minister", "beppyo2-36", "municipal_mayor", "local_tax_info", "unknown_affair", None),
     ],
 )
@@ -180,7 +181,7 @@ def test_reload_under_concurrent_checks_never_mixes(bundled: dict[str, Any]) -> 
         while not stop.is_set():
             res = e.check_batch(q, AT)
             allowed = res.outcome == 0
-            if not ((allowed.all() and res.version_hash == hb) or (~allowed).all() and res.version_hash == ha):
+            if not ((allowed.all() and res.version_hash == hb) or ((~allowed).all() and res.version_hash == ha)):
                 errors.append("batch: mixed outcomes")
 
     threads = [threading.Thread(target=single), threading.Thread(target=batch)]

@@ -54,7 +54,9 @@ def _check(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _result_json(r: Any) -> dict[str, Any]:
-    row = (lambda x: None if x is None else {"ref": x.ref, "ko": x.ko, "municipality": x.municipality})
+    def row(x: Any) -> dict[str, Any] | None:
+        return None if x is None else {"ref": x.ref, "ko": x.ko, "municipality": x.municipality}
+
     return {
         "allowed": r.allowed, "outcome": r.outcome, "failed_item": r.failed_item,
         "matched_rows": [row(x) for x in r.matched_rows], "nearest_row": row(r.nearest_row),
@@ -150,7 +152,8 @@ def _check_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    perm = sub.add_parser("permissions", help="番号法 別表第二 permission tables").add_subparsers(dest="sub", required=True)
+    top = sub.add_parser("permissions", help="番号法 別表第二 permission tables")
+    perm = top.add_subparsers(dest="sub", required=True)
     c = perm.add_parser("check", parents=[common], help="allow or deny one inquiry")
     _check_args(c)
     c.add_argument("--json", action="store_true")

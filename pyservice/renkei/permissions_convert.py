@@ -114,7 +114,8 @@ def dumps(doc: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m renkei.permissions_convert", description=__doc__.split("\n\n")[0])
-    p.add_argument("src", type=Path, help="directory with structured.json, agency_types.json, information_categories.json")
+    p.add_argument("src", type=Path,
+                   help="directory with structured.json, agency_types.json, information_categories.json")
     p.add_argument("out", type=Path, help="output JSON file ('-' for stdout)")
     p.add_argument("--label", default=DEFAULT_LABEL)
     p.add_argument("--effective-from", default=DEFAULT_EFFECTIVE_FROM)

@@ -272,10 +272,13 @@ impl PermitVerifier {
     }
 }
 
+/// (permit id, batch item index or u64::MAX) → expiry.
+type Seen = FxHashMap<([u8; 12], u64), i64>;
+
 /// The provider's memory of permits already honoured, until they expire.
 #[derive(Default)]
 pub struct ReplayCache {
-    inner: Mutex<(FxHashMap<([u8; 12], u64), i64>, usize)>,
+    inner: Mutex<(Seen, usize)>,
 }
 
 impl ReplayCache {

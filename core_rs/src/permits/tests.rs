@@ -104,8 +104,8 @@ fn batch_permit_items() {
     let leaves: Vec<Vec<u8>> = (0..5u64).map(|i| batch_leaf(i, &[i as u8; 16], &["TM01", "TM02"]).unwrap()).collect();
     let lv = levels(leaves.iter().map(|l| leaf_hash(l)).collect());
     let tok = s.sign(&claims(Body::Batch { count: 5, root: root(&lv).unwrap() })).unwrap();
-    for i in 0..5 {
-        v.verify_batch_item(&tok, 0, i as u64, &leaves[i], &proof(&lv, i)).unwrap();
+    for (i, leaf) in leaves.iter().enumerate() {
+        v.verify_batch_item(&tok, 0, i as u64, leaf, &proof(&lv, i)).unwrap();
     }
     let forged = batch_leaf(2, &[9u8; 16], &["TM01", "TM02"]).unwrap();
     assert!(matches!(v.verify_batch_item(&tok, 0, 2, &forged, &proof(&lv, 2)), Err(Error::PermitRejected(PermitDefect::NotInBatch))));

@@ -59,7 +59,7 @@ impl PyEngine {
     /// One check. Returns (outcome, matched row indices, failed item index, nearest row index,
     /// version label, version hash); label and hash are None when no version is in force.
     #[pyo3(signature = (requester_types, requester_municipality, affair, provider_types, items, at_us))]
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn check<'py>(
         &self,
         py: Python<'py>,
