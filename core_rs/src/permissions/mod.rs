@@ -239,7 +239,8 @@ impl Version {
         if rows.len() >= LIST_FLAG as usize {
             return Err(bad("too many rows".into()));
         }
-        let mut map: FxHashMap<u64, u32> = FxHashMap::default();
+        let tuples: usize = rows.iter().map(|r| r.requesters.len() * r.providers.len() * r.items.len()).sum();
+        let mut map: FxHashMap<u64, u32> = FxHashMap::with_capacity_and_hasher(tuples, Default::default());
         let mut multi: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
         let mut by_affair: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
         for (idx, row) in rows.iter().enumerate() {
