@@ -9,7 +9,10 @@
 * reload of the 100,000-row table while another thread keeps checking;
 * the pure-Python reference (tests/reference/permissions_ref.py) on the same queries;
 * permits signed and verified per second, beside an independent PASETO verify in Python
-  (`cryptography` Ed25519, tests/reference/paseto_ref.py).
+  (`cryptography` Ed25519, tests/reference/paseto_ref.py);
+* cedar-policy (AWS Cedar, Rust) with the 259 rows as 259 `permit` policies, when its bench
+  binary has been built (it is kept out of the workspace so tests never build Cedar):
+  `cargo build --release --manifest-path bench/cedar/Cargo.toml --target-dir target/cedar-bench`.
 
 All single-threaded except the reload run: the rates are per core.
 """
@@ -17,9 +20,11 @@ All single-threaded except the reload run: the rates are per core.
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +35,16 @@ from renkei.permits import PermitIssuer, PermitVerifier
 from tests.reference import paseto_ref, permissions_ref
 
 AT = datetime(2020, 4, 1, tzinfo=UTC)
+CEDAR_BIN = Path(__file__).resolve().parents[1] / "target" / "cedar-bench" / "release" / "renkei-cedar-bench"
+
+
+def cedar(n: int = 200_000) -> dict[str, float] | None:
+    """Run the Cedar baseline on the bundled table; None when its binary is not built."""
+    if not CEDAR_BIN.exists():
+        return None
+    out = subprocess.run([str(CEDAR_BIN), str(default_table_path()), str(n)], check=True, capture_output=True,
+                         text=True).stdout
+    return {k: float(v) for k, v in (kv.split("=") for kv in out.split())}
 
 
 def synthetic(n_rows: int, seed: int = 1) -> dict[str, Any]:
@@ -191,6 +206,15 @@ def main() -> None:
         ("permit verified (independent Python, cryptography)", ref_verify, "baseline"),
         ("batch permit, 10,000 items, one signature (items/s)", batch_rate, "Merkle tree + 1 signature"),
     ]
+
+    c = cedar()
+    if c is None:
+        print(f"(cedar-policy baseline skipped: {CEDAR_BIN} not built)\n")
+    else:
+        assert c["allowed"] == c["checks"], "Cedar must allow the same real-row queries"
+        rows.append((f"cedar-policy is_authorized, 259 rows as {c['policies']:.0f} policies", c["rate"],
+                     f"engine check is {s_real / c['rate']:,.0f}× faster; Python API check() "
+                     f"{api_real / c['rate']:.1f}×; policy parse {c['parse_ms']:.0f} ms"))
 
     print(f"synthetic table generated in {gen_s:.1f} s ({len(big_bytes) / 1e6:.1f} MB JSON, "
           f"{e_big.versions()[0].keys:,} keys); real table {e_real.versions()[0].keys} keys\n")

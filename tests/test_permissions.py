@@ -175,6 +175,10 @@ def test_reload_under_concurrent_checks_never_mixes(bundled: dict[str, Any]) -> 
             r = e.check(*args)
             if (r.allowed, r.version_hash) not in ((False, ha), (True, hb)):
                 errors.append(f"single: allowed={r.allowed} hash={r.version_hash!r}")
+            # Rows come from the same version: B2.1.2 permits; without it, B2.1.1 is nearest.
+            row = r.matched_rows[0] if r.allowed else r.nearest_row
+            if row is None or row.ref != ("B2.1.2" if r.allowed else "B2.1.1"):
+                errors.append(f"single: row {row} with allowed={r.allowed}")
             seen[r.version_hash] += 1  # type: ignore[index]
 
     def batch() -> None:

@@ -196,7 +196,8 @@ class PermissionEngine:
 
     def __init__(self) -> None:
         self._core = _p.Engine()
-        self._rows: dict[tuple[str, int], Row] = {}
+        # Rows by (version hash, index): a hash names one content, so entries never go stale.
+        self._rows: dict[tuple[bytes, int], Row] = {}
 
     @classmethod
     def with_default(cls) -> PermissionEngine:
@@ -206,52 +207,59 @@ class PermissionEngine:
 
     def load(self, source: str | os.PathLike[str] | bytes | dict[str, Any]) -> TableVersion:
         """Load (or replace, by label) a table version; atomic for concurrent checks."""
-        v = TableVersion._of(self._core.load_json(read_document(source)))
-        self._rows = {k: r for k, r in self._rows.items() if k[0] != v.label}
-        return v
+        return TableVersion._of(self._core.load_json(read_document(source)))
 
     def unload(self, label: str) -> bool:
-        self._rows = {k: r for k, r in self._rows.items() if k[0] != label}
         return bool(self._core.unload(label))
 
     def versions(self) -> list[TableVersion]:
         return [TableVersion._of(d) for d in self._core.versions()]
 
-    def row(self, label: str, index: int) -> Row:
-        key = (label, index)
+    def _row(self, version: _p.Version, index: int) -> Row:
+        key = (version.hash, index)
         r = self._rows.get(key)
         if r is None:
-            d = self._core.row(label, index)
+            d = version.row(index)
             r = Row(d["index"], d["ref"], d["ko"], d["affair"], d["affair_code"], tuple(d["requesters"]),
                     tuple(d["providers"]), tuple(d["items"]), d["municipality"])
+            if len(self._rows) > 100_000:
+                self._rows.clear()
             self._rows[key] = r
         return r
+
+    def row(self, label: str, index: int) -> Row:
+        """Row ``index`` of the loaded version ``label``."""
+        return self._row(self._core.version(label), index)
 
     def check(self, requester: AgencyFacts, affair: str, provider: AgencyFacts, items: Sequence[str] | str,
               at: datetime | None = None) -> CheckResult:
         """Is ``requester`` permitted to ask ``provider`` for ``items`` for ``affair`` at ``at``
         (default now)? Affairs and items may be given by id, permit code or operational code
-        (事務手続コード / 特定個人情報名コード)."""
+        (事務手続コード / 特定個人情報名コード). The whole answer, rows included, comes from one
+        table version even while another thread reloads."""
         its = (items,) if isinstance(items, str) else tuple(items)
         at_dt = at if at is not None else datetime.now(UTC)
-        outcome, matched, failed, nearest, label, vhash = self._core.check(
+        outcome, matched, failed, nearest, version = self._core.check(
             list(requester.types), requester.municipality, affair, list(provider.types), list(its), to_us(at_dt))
+        if version is None:
+            return CheckResult(allowed=False, outcome=outcome, at=at_dt, items=its)
         return CheckResult(
             allowed=outcome == "allowed",
             outcome=outcome,
             at=at_dt,
-            matched_rows=tuple(self.row(label, i) for i in matched) if label else (),
+            matched_rows=tuple(self._row(version, i) for i in matched),
             failed_item=its[failed] if failed is not None else None,
-            nearest_row=self.row(label, nearest) if (label and nearest is not None) else None,
-            version_label=label,
-            version_hash=vhash,
+            nearest_row=self._row(version, nearest) if nearest is not None else None,
+            version_label=version.label,
+            version_hash=bytes(version.hash),
             items=its,
         )
 
     def permit_codes(self, label: str, affair: str, items: Sequence[str]) -> tuple[str, list[str]]:
         """The short codes a permit carries for ``affair`` and ``items`` in version ``label``."""
-        a = self._core.affair_code(label, affair)
-        codes = [self._core.item_code(label, i) for i in items]
+        v = self._core.version(label)
+        a = v.affair_code(affair)
+        codes = [v.item_code(i) for i in items]
         if a is None or any(c is None for c in codes):
             raise InvalidArgumentError(f"affair or item not in table version {label!r}")
         return a, [c for c in codes if c is not None]
@@ -270,8 +278,10 @@ class PermissionEngine:
         """``queries``: uint32 array of shape (n, 5): requester type id, affair id, provider
         type id, item id, requester municipality (0 = none); ids from ``type_ids`` /
         ``affair_ids`` / ``item_ids`` (stable across reloads). Runs without the GIL."""
-        outcome, row, label, vhash = self._core.check_batch(queries, to_us(at))
-        return BatchResult(outcome, row, label, vhash)
+        outcome, row, version = self._core.check_batch(queries, to_us(at))
+        if version is None:
+            return BatchResult(outcome, row, None, None)
+        return BatchResult(outcome, row, version.label, bytes(version.hash))
 
     def __repr__(self) -> str:
         return f"PermissionEngine({[v.label for v in self.versions()]})"

@@ -57,19 +57,19 @@ impl PyEngine {
     }
 
     /// One check. Returns (outcome, matched row indices, failed item index, nearest row index,
-    /// version label, version hash); label and hash are None when no version is in force.
+    /// version): the version is the one the answer came from (None when none was in force), so
+    /// rows are read from exactly that table even if a reload happens meanwhile.
     #[pyo3(signature = (requester_types, requester_municipality, affair, provider_types, items, at_us))]
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
-    fn check<'py>(
+    fn check(
         &self,
-        py: Python<'py>,
         requester_types: Vec<String>,
         requester_municipality: Option<&str>,
         affair: &str,
         provider_types: Vec<String>,
         items: Vec<String>,
         at_us: i64,
-    ) -> PyResult<(&'static str, Vec<u32>, Option<usize>, Option<u32>, Option<String>, Option<Bound<'py, PyBytes>>)> {
+    ) -> PyResult<(&'static str, Vec<u32>, Option<usize>, Option<u32>, Option<PyVersion>)> {
         if items.is_empty() {
             return Err(invalid_argument("a check names at least one item"));
         }
@@ -78,46 +78,21 @@ impl PyEngine {
         }
         let muni = municipality(requester_municipality)?;
         let snap = self.inner.snapshot();
-        let Some(v) = snap.in_force(at_us) else {
-            return Ok((Outcome::NoVersionInForce.token(), Vec::new(), None, None, None, None));
+        let Some(v) = snap.in_force(at_us).cloned() else {
+            return Ok((Outcome::NoVersionInForce.token(), Vec::new(), None, None, None));
         };
         let req: Vec<u32> = requester_types.iter().map(|t| v.type_id(t)).collect();
         let prov: Vec<u32> = provider_types.iter().map(|t| v.type_id(t)).collect();
         let its: Vec<u32> = items.iter().map(|i| v.item_id(i)).collect();
         let d = v.check(&req, muni, v.affair_id(affair), &prov, &its);
-        Ok((d.outcome.token(), d.matched, d.failed_item, d.nearest, Some(v.label.clone()), Some(PyBytes::new(py, &v.hash))))
+        Ok((d.outcome.token(), d.matched, d.failed_item, d.nearest, Some(PyVersion { snap, v })))
     }
 
-    /// A row of a loaded version as a dict (names, not ids).
-    fn row<'py>(&self, py: Python<'py>, label: &str, index: u32) -> PyResult<Bound<'py, PyDict>> {
+    /// The loaded version `label`.
+    fn version(&self, label: &str) -> PyResult<PyVersion> {
         let snap = self.inner.snapshot();
-        let v = find(&snap, label)?;
-        let row = v.rows.get(index as usize).ok_or_else(|| invalid_argument(format!("no row {index} in {label:?}")))?;
-        let names = |ids: &[u32], f: &dyn Fn(u32) -> Option<String>| ids.iter().filter_map(|&i| f(i)).collect::<Vec<_>>();
-        let d = PyDict::new(py);
-        d.set_item("index", index)?;
-        d.set_item("ref", &row.reference)?;
-        d.set_item("ko", &row.ko)?;
-        d.set_item("affair", snap.affair_name(row.affair))?;
-        d.set_item("affair_code", v.affair_code(row.affair))?;
-        d.set_item("requesters", names(&row.requesters, &|i| snap.type_name(i).map(str::to_owned)))?;
-        d.set_item("providers", names(&row.providers, &|i| snap.type_name(i).map(str::to_owned)))?;
-        d.set_item("items", names(&row.items, &|i| snap.item_name(i).map(str::to_owned)))?;
-        d.set_item("municipality", if row.municipality == 0 { None } else { Some(format!("{:06}", row.municipality)) })?;
-        Ok(d)
-    }
-
-    /// The permit code (≤ 16 ASCII) of an affair or item name in version `label`.
-    fn affair_code(&self, label: &str, name: &str) -> PyResult<Option<String>> {
-        let snap = self.inner.snapshot();
-        let v = find(&snap, label)?;
-        Ok(v.affair_code(v.affair_id(name)).map(str::to_owned))
-    }
-
-    fn item_code(&self, label: &str, name: &str) -> PyResult<Option<String>> {
-        let snap = self.inner.snapshot();
-        let v = find(&snap, label)?;
-        Ok(v.item_code(v.item_id(name)).map(str::to_owned))
+        let v = find(&snap, label)?.clone();
+        Ok(PyVersion { snap, v })
     }
 
     /// Dense ids (uint32, 0xFFFFFFFF = unknown) of agency types; stable for the engine's life.
@@ -148,7 +123,7 @@ impl PyEngine {
 
     /// Batch check: `queries` is a C-contiguous uint32 array of shape (n, 5), columns
     /// requester type, affair, provider type, item, municipality (0 = none). Returns
-    /// (outcome uint8, row uint32, label, hash): outcome 0 = allowed, else the deny code;
+    /// (outcome uint8, row uint32, version): outcome 0 = allowed, else the deny code;
     /// row = matched (allowed) or nearest (denied) row, 0xFFFFFFFF = none.
     #[allow(clippy::type_complexity)]
     fn check_batch<'py>(
@@ -156,7 +131,7 @@ impl PyEngine {
         py: Python<'py>,
         queries: &Bound<'py, PyAny>,
         at_us: i64,
-    ) -> PyResult<(Bound<'py, PyArray1<u8>>, Bound<'py, PyArray1<u32>>, Option<String>, Option<Bound<'py, PyBytes>>)> {
+    ) -> PyResult<(Bound<'py, PyArray1<u8>>, Bound<'py, PyArray1<u32>>, Option<PyVersion>)> {
         let arr = queries
             .cast::<PyArray2<u32>>()
             .map_err(|_| invalid_argument("queries must be a 2-D numpy array of dtype uint32 with 5 columns"))?;
@@ -167,8 +142,8 @@ impl PyEngine {
         let flat = ro.as_slice().map_err(|_| invalid_argument("queries must be C-contiguous"))?;
         let n = flat.len() / 5;
         let snap = self.inner.snapshot();
-        let Some(v) = snap.in_force(at_us) else {
-            return Ok((PyArray1::from_vec(py, vec![Outcome::NoVersionInForce as u8; n]), PyArray1::from_vec(py, vec![NO_ROW; n]), None, None));
+        let Some(v) = snap.in_force(at_us).cloned() else {
+            return Ok((PyArray1::from_vec(py, vec![Outcome::NoVersionInForce as u8; n]), PyArray1::from_vec(py, vec![NO_ROW; n]), None));
         };
         let (out, rows) = py.detach(|| {
             let mut out = vec![0u8; n];
@@ -176,12 +151,63 @@ impl PyEngine {
             v.check_batch(flat, &mut out, &mut rows);
             (out, rows)
         });
-        Ok((PyArray1::from_vec(py, out), PyArray1::from_vec(py, rows), Some(v.label.clone()), Some(PyBytes::new(py, &v.hash))))
+        Ok((PyArray1::from_vec(py, out), PyArray1::from_vec(py, rows), Some(PyVersion { snap, v })))
     }
 
     fn __repr__(&self) -> String {
         let snap = self.inner.snapshot();
         format!("<permissions.Engine versions={:?}>", snap.versions.iter().map(|v| v.label.as_str()).collect::<Vec<_>>())
+    }
+}
+
+/// One table version, held alive with the snapshot it came from.
+#[pyclass(module = "renkei._core.permissions", name = "Version", frozen)]
+struct PyVersion {
+    snap: Arc<Snapshot>,
+    v: Arc<Version>,
+}
+
+#[pymethods]
+impl PyVersion {
+    #[getter]
+    fn label(&self) -> &str {
+        &self.v.label
+    }
+
+    #[getter]
+    fn hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.v.hash)
+    }
+
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        version_dict(py, &self.v)
+    }
+
+    /// Row `index` as a dict (names, not ids).
+    fn row<'py>(&self, py: Python<'py>, index: u32) -> PyResult<Bound<'py, PyDict>> {
+        let (snap, v) = (&self.snap, &self.v);
+        let row = v.rows.get(index as usize).ok_or_else(|| invalid_argument(format!("no row {index} in {:?}", v.label)))?;
+        let names = |ids: &[u32], f: &dyn Fn(u32) -> Option<String>| ids.iter().filter_map(|&i| f(i)).collect::<Vec<_>>();
+        let d = PyDict::new(py);
+        d.set_item("index", index)?;
+        d.set_item("ref", &row.reference)?;
+        d.set_item("ko", &row.ko)?;
+        d.set_item("affair", snap.affair_name(row.affair))?;
+        d.set_item("affair_code", v.affair_code(row.affair))?;
+        d.set_item("requesters", names(&row.requesters, &|i| snap.type_name(i).map(str::to_owned)))?;
+        d.set_item("providers", names(&row.providers, &|i| snap.type_name(i).map(str::to_owned)))?;
+        d.set_item("items", names(&row.items, &|i| snap.item_name(i).map(str::to_owned)))?;
+        d.set_item("municipality", if row.municipality == 0 { None } else { Some(format!("{:06}", row.municipality)) })?;
+        Ok(d)
+    }
+
+    /// The permit code (≤ 16 ASCII) of an affair name in this version.
+    fn affair_code(&self, name: &str) -> Option<String> {
+        self.v.affair_code(self.v.affair_id(name)).map(str::to_owned)
+    }
+
+    fn item_code(&self, name: &str) -> Option<String> {
+        self.v.item_code(self.v.item_id(name)).map(str::to_owned)
     }
 }
 
@@ -206,6 +232,7 @@ fn content_hash<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyByte
 
 pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEngine>()?;
+    m.add_class::<PyVersion>()?;
     m.add_function(wrap_pyfunction!(instant_us, m)?)?;
     m.add_function(wrap_pyfunction!(content_hash, m)?)?;
     m.add("UNKNOWN", UNKNOWN)?;
