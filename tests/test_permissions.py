@@ -292,7 +292,10 @@ def test_engine_agrees_with_reference(doc: dict[str, Any], qs: list[tuple[Any, .
     e.load(doc)
     r = ref.RefTable(doc)
     assert e.versions()[0].hash == r.hash
-    for req, muni, affair, prov, items in qs:
+    # Besides the random queries, one built from each row (mostly allowed, and their near misses).
+    from_rows = [(row["requesters"][:1], int(row["municipality"] or 0) if k % 3 else 0, row["affair"],
+                  row["providers"][-1:], row["items"][: 1 + k % 2]) for k, row in enumerate(doc["rows"])]
+    for req, muni, affair, prov, items in qs + from_rows:
         got = e.check(AgencyFacts(req, muni or None), affair, AgencyFacts(prov), items, AT)
         want = r.check(req, muni, affair, prov, items)
         assert got.outcome == want.outcome
@@ -356,3 +359,25 @@ def test_cli_check_explain_diff(tmp_path: Path, bundled: dict[str, Any], capsys:
     assert "chiyoda-2021" in capsys.readouterr().out
     assert cli.main(["permissions", "check", *base, "--item", "x", "--at", "2020-01-01"]) == 1
     assert "offset" in capsys.readouterr().err
+
+
+def test_converter_attaches_operational_codes(tmp_path: Path) -> None:
+    from renkei import permissions_convert
+
+    codes = tmp_path / "codes.csv"
+    codes.write_text("kind,code,target\naffair,JT01010000000101,beppyo2-1\naffair,JT01010000000102,beppyo2-1\n"
+                     "item,TM01010000000101,local_tax_info\n", encoding="utf-8")
+    out = tmp_path / "table.json"
+    assert permissions_convert.main([str(SHARED), str(out), "--codes", str(codes), "--label", "with-codes"]) == 0
+    e = PermissionEngine()
+    e.load(out)
+    for jt in ("JT01010000000101", "JT01010000000102"):
+        r = e.check(AgencyFacts("mhlw_minister"), jt, AgencyFacts("municipal_mayor"), ["TM01010000000101"], AT)
+        assert r.allowed and r.matched_rows[0].ref == "B2.1.2"
+    r = e.check(AgencyFacts("mhlw_minister"), "JT01010000000103", AgencyFacts("municipal_mayor"), ["TM01010000000101"],
+                AT)
+    assert r.failed_component == "unknown_affair"
+    codes.write_text("kind,code,target\naffair,JT0101,beppyo2-1\n", encoding="utf-8")
+    assert permissions_convert.main([str(SHARED), str(out), "--codes", str(codes)]) == 1
+    codes.write_text("kind,code,target\nitem,TM01010000000101,no_such_item\n", encoding="utf-8")
+    assert permissions_convert.main([str(SHARED), str(out), "--codes", str(codes)]) == 1
