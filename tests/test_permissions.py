@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,7 @@ def test_reload_under_concurrent_checks_never_mixes(bundled: dict[str, Any]) -> 
     q[:, 1] = e.affair_ids(["beppyo2-1"], AT)[0]
     q[:, 3] = e.item_ids(["local_tax_info"], AT)[0]
     seen = {ha: 0, hb: 0}
+    batches = [0]
 
     def single() -> None:
         while not stop.is_set():
@@ -187,11 +189,16 @@ def test_reload_under_concurrent_checks_never_mixes(bundled: dict[str, Any]) -> 
             allowed = res.outcome == 0
             if not ((allowed.all() and res.version_hash == hb) or ((~allowed).all() and res.version_hash == ha)):
                 errors.append("batch: mixed outcomes")
+            batches[0] += 1
 
     threads = [threading.Thread(target=single), threading.Thread(target=batch)]
     for t in threads:
         t.start()
     for k in range(60):
+        # Let both readers answer between reloads, so each sees both contents.
+        s0, b0 = sum(seen.values()), batches[0]
+        while (sum(seen.values()) == s0 or batches[0] == b0) and all(t.is_alive() for t in threads):
+            time.sleep(0.0005)
         e.load(b if k % 2 == 0 else a)
     stop.set()
     for t in threads:

@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::*;
@@ -123,23 +123,28 @@ fn reload_under_concurrent_checks_is_never_mixed() {
     let stop = Arc::new(AtomicBool::new(false));
     let now = t("2020-01-01T00:00:00Z");
     let h1 = doc("live", "2017-11-13T00:00:00Z", None, false).content_hash(t("2017-11-13T00:00:00Z"), None);
+    let checks = Arc::new(AtomicUsize::new(0));
     let reader = {
-        let (e, stop) = (e.clone(), stop.clone());
+        let (e, stop, checks) = (e.clone(), stop.clone(), checks.clone());
         std::thread::spawn(move || {
-            let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 let s = e.snapshot();
                 let v = s.in_force(now).unwrap();
                 let d = v.check(&[v.type_id("mhlw")], 0, v.affair_id("a1"), &[v.type_id("mayor")], &[v.item_id("resident")]);
                 assert_eq!(d.outcome == Outcome::Allowed, v.hash != h1);
-                n += 1;
+                checks.fetch_add(1, Ordering::Relaxed);
             }
-            n
         })
     };
     for k in 0..200 {
+        // Interleave: let the reader check between reloads.
+        let before = checks.load(Ordering::Relaxed);
+        while checks.load(Ordering::Relaxed) == before {
+            std::thread::yield_now();
+        }
         e.load(&doc("live", "2017-11-13T00:00:00Z", None, k % 2 == 0)).unwrap();
     }
     stop.store(true, Ordering::Relaxed);
-    assert!(reader.join().unwrap() > 0);
+    reader.join().unwrap();
+    assert!(checks.load(Ordering::Relaxed) >= 200);
 }
