@@ -388,3 +388,39 @@ def test_converter_attaches_operational_codes(tmp_path: Path) -> None:
     assert permissions_convert.main([str(SHARED), str(out), "--codes", str(codes)]) == 1
     codes.write_text("kind,code,target\nitem,TM01010000000101,no_such_item\n", encoding="utf-8")
     assert permissions_convert.main([str(SHARED), str(out), "--codes", str(codes)]) == 1
+
+
+def test_installed_versions_are_durable_with_history(tmp_path: Path, bundled: dict[str, Any],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from renkei.datadir import DataDir
+    from renkei.permissions_store import PermissionStore
+
+    d = DataDir(tmp_path / "data")
+    doc = _ordinance_doc(bundled)
+    with PermissionStore(d) as store:
+        h = store.install(doc, actor="千代田区", note="千代田区子育て支援条例")
+        assert h == ref.content_hash(doc)
+        bad = json.loads(json.dumps(doc))
+        bad["rows"][-1]["items"] = ["nope"]
+        with pytest.raises(InvalidArgumentError):
+            store.install(bad, actor="x")
+    with PermissionStore(d) as store:  # reopened: still there
+        e = store.engine()
+        assert [v.label for v in e.versions()] == ["beppyo2-2015", "chiyoda-2021"]
+        assert [(x.action, x.label, x.actor) for x in store.history()] == [("install", "chiyoda-2021", "千代田区")]
+    args = ["--requester-type", "municipal_mayor", "--municipality", "131016", "--affair", "131016-kosodate",
+            "--provider-type", "municipal_mayor", "--item", "local_tax_info", "--at", "2022-01-01T00:00:00+09:00"]
+    assert cli.main(["permissions", "check", *args, "--data-dir", str(d.path)]) == 0
+    assert "条例事務 (131016)" in capsys.readouterr().out
+    assert cli.main(["permissions", "remove", "chiyoda-2021", "--actor", "ops", "--data-dir", str(d.path)]) == 0
+    assert cli.main(["permissions", "check", *args, "--data-dir", str(d.path)]) == 1
+    capsys.readouterr()
+    assert cli.main(["permissions", "history", "--data-dir", str(d.path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "install chiyoda-2021" in out[0] and "remove chiyoda-2021" in out[1]
+    assert cli.main(["permissions", "remove", "chiyoda-2021", "--actor", "ops", "--data-dir", str(d.path)]) == 1
+    f = tmp_path / "chiyoda.json"
+    f.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert cli.main(["permissions", "install", str(f), "--actor", "ops", "--data-dir", str(d.path)]) == 0
+    assert f"sha256:{h.hex()}" in capsys.readouterr().out
+    assert cli.main(["permissions", "check", *args, "--data-dir", str(d.path)]) == 0

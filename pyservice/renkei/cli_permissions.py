@@ -5,10 +5,12 @@
     renkei permissions explain (same arguments; prints the rows behind the answer)
     renkei permissions versions [--table FILE ...]
     renkei permissions diff OLD NEW      rows removed (-) and added (+) between two table files
+    renkei permissions install FILE --actor WHO [--note WHY] | remove LABEL --actor WHO | history
     renkei permit verify TOKEN [--public-key HEX] [--now UNIX]
     renkei permit public-key             the core's verification key (hex) from the data dir
 
-The bundled 2015 別表第二 is always loaded; ``--table`` adds or replaces versions. Exit status:
+The bundled 2015 別表第二 is always loaded, then the versions installed in the data directory
+(``permissions.sqlite3``, if there is one); ``--table`` adds or replaces versions. Exit status:
 0 allowed / valid, 1 denied / rejected (the message says why), 2 usage error.
 """
 
@@ -25,9 +27,16 @@ from renkei.errors import InvalidArgumentError
 
 
 def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from renkei.datadir import DataDir, default_path
     from renkei.permissions import PermissionEngine
+    from renkei.permissions_store import PermissionStore
 
-    e = PermissionEngine.with_default()
+    path = Path(args.data_dir) if args.data_dir else default_path()
+    if (path / "permissions.sqlite3").exists():
+        with PermissionStore(DataDir(path)) as store:
+            e = store.engine()
+    else:
+        e = PermissionEngine.with_default()
     for t in args.table or ():
         e.load(Path(t))
     return e
@@ -110,6 +119,38 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install(args: argparse.Namespace) -> int:
+    from renkei.datadir import DataDir
+    from renkei.permissions_store import PermissionStore
+
+    with PermissionStore(DataDir(args.data_dir)) as store:
+        h = store.install(Path(args.file), actor=args.actor, note=args.note)
+    print(f"installed sha256:{h.hex()}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from renkei.datadir import DataDir
+    from renkei.permissions_store import PermissionStore
+
+    with PermissionStore(DataDir(args.data_dir)) as store:
+        store.remove(args.label, actor=args.actor, note=args.note)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from renkei.datadir import DataDir
+    from renkei.permissions_store import PermissionStore
+
+    with PermissionStore(DataDir(args.data_dir)) as store:
+        for h in store.history():
+            digest = f" sha256:{h.hash.hex()}" if h.hash else ""
+            note = f" ({h.note})" if h.note else ""
+            print(f"#{h.seq} {datetime.fromtimestamp(h.at).astimezone().isoformat()} {h.action} {h.label}"
+                  f"{digest} by {h.actor}{note}")
+    return 0
+
+
 def cmd_permit_verify(args: argparse.Namespace) -> int:
     from renkei.datadir import DataDir
     from renkei.permits import public_key_of, verify_permit
@@ -168,6 +209,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     d.add_argument("old")
     d.add_argument("new")
     d.set_defaults(func=cmd_diff)
+    i = perm.add_parser("install", parents=[common], help="store a table version in the data directory")
+    i.add_argument("file")
+    i.add_argument("--actor", required=True, help="who installs it (recorded in the history)")
+    i.add_argument("--note", help="legal basis or reason, recorded in the history")
+    i.set_defaults(func=cmd_install)
+    rm = perm.add_parser("remove", parents=[common], help="remove an installed table version")
+    rm.add_argument("label")
+    rm.add_argument("--actor", required=True)
+    rm.add_argument("--note")
+    rm.set_defaults(func=cmd_remove)
+    hi = perm.add_parser("history", parents=[common], help="installs and removals, oldest first")
+    hi.set_defaults(func=cmd_history)
 
     pm = sub.add_parser("permit", help="provision permits").add_subparsers(dest="sub", required=True)
     pv = pm.add_parser("verify", parents=[common], help="verify a permit offline ('-' reads stdin)")
