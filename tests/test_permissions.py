@@ -424,3 +424,37 @@ def test_installed_versions_are_durable_with_history(tmp_path: Path, bundled: di
     assert cli.main(["permissions", "install", str(f), "--actor", "ops", "--data-dir", str(d.path)]) == 0
     assert f"sha256:{h.hex()}" in capsys.readouterr().out
     assert cli.main(["permissions", "check", *args, "--data-dir", str(d.path)]) == 0
+
+
+def test_admin_tables_load_structured_rows_list_and_diff(tmp_path: Path, bundled: dict[str, Any]) -> None:
+    from renkei.datadir import DataDir
+    from renkei.errors import NotFoundError
+    from renkei.permissions_tables import PermissionTables
+
+    d = DataDir(tmp_path / "data")
+    t = PermissionTables.open(d)
+    (base,) = t.versions()
+    assert base.version_hash == ref.content_hash(bundled).hex() and base.effective_from == "2017-11-13"
+    rows = json.loads((SHARED / "structured.json").read_text(encoding="utf-8"))
+    rows = [r for r in rows if (r["item"], r["row_in_item"]) != ("1", 2)]
+    v = t.load(json.dumps(rows, ensure_ascii=False).encode(), "2019-05-01", "", "項1 row 2 removed (test)")
+    assert v.row_count == 258 and v.effective_from == "2019-05-01" and v.effective_to == ""
+    at = datetime(2019, 4, 30, 15, tzinfo=UTC)
+    args = (AgencyFacts("mhlw_minister"), "beppyo2-1", AgencyFacts("municipal_mayor"), ["local_tax_info"])
+    assert t.engine.check(*args, at - timedelta(microseconds=1)).allowed
+    assert t.engine.check(*args, at).failed_component == "provider_not_listed"
+    added, removed = t.diff(base.version_hash, v.version_hash)
+    assert added == []
+    assert [(x.requester_type_id, x.provider_type_id, x.information_item) for x in removed] == [
+        ("mhlw_minister", "municipal_mayor", i)
+        for i in sorted(["local_tax_info", "resident_record_info", "long_term_care_insurance_benefit_info"])]
+    with pytest.raises(NotFoundError):
+        t.diff(base.version_hash, "00" * 32)
+    for bad in (b"{", b"[1]", b'{"x": 1}'):
+        with pytest.raises(InvalidArgumentError):
+            t.load(bad, "2020-01-01", "", "")
+    with pytest.raises(InvalidArgumentError):
+        t.load(json.dumps(rows).encode(), "2020-13-01", "", "")
+    # Durable: a new process sees the loaded version.
+    again = PermissionTables.open(d)
+    assert {x.version_hash for x in again.versions()} == {base.version_hash, v.version_hash}

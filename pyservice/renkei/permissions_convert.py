@@ -51,6 +51,32 @@ def convert(src: Path, *, label: str = DEFAULT_LABEL, effective_from: str = DEFA
     rows_in: list[dict[str, Any]] = json.loads((src / "structured.json").read_text(encoding="utf-8"))
     types: list[dict[str, Any]] = json.loads((src / "agency_types.json").read_text(encoding="utf-8"))
     cats: list[dict[str, Any]] = json.loads((src / "information_categories.json").read_text(encoding="utf-8"))
+    return build(rows_in, types, cats, label=label, effective_from=effective_from,
+                 effective_until=effective_until, codes=codes, source=SOURCE)
+
+
+def from_structured(rows_in: list[dict[str, Any]], *, label: str, effective_from: str,
+                    effective_until: str | None = None, source: str | None = None) -> dict[str, Any]:
+    """A table document from rows shaped like ``structured.json`` alone (agency type and item
+    names taken from the rows' own ``*_types`` / ``information_categories`` fields)."""
+    types: dict[str, str] = {}
+    cats: dict[str, str] = {}
+    try:
+        for r in rows_in:
+            for names, ids in ((r["requester_types"], r["requester_type_ids"]),
+                               (r["provider_types"], r["provider_type_ids"])):
+                types.update(zip(ids, names, strict=True))
+            cats.update(zip(r["information_category_ids"], r["information_categories"], strict=True))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"rows are not shaped like structured.json: {e}") from e
+    return build(rows_in, [{"id": k, "name": v} for k, v in types.items()],
+                 [{"id": k, "name": v} for k, v in cats.items()], label=label,
+                 effective_from=effective_from, effective_until=effective_until, source=source)
+
+
+def build(rows_in: list[dict[str, Any]], types: list[dict[str, Any]], cats: list[dict[str, Any]], *,
+          label: str, effective_from: str, effective_until: str | None = None,
+          codes: Path | None = None, source: str | None = None) -> dict[str, Any]:
     rows_in = sorted(rows_in, key=lambda r: (_ko_key(r["item"]), r["row_in_item"]))
 
     affairs: dict[str, dict[str, Any]] = {}
@@ -99,7 +125,7 @@ def convert(src: Path, *, label: str = DEFAULT_LABEL, effective_from: str = DEFA
         "label": label,
         "effective_from": effective_from,
         "effective_until": effective_until,
-        "source": SOURCE,
+        "source": source,
         "agency_types": [{"id": t["id"], "name": t["name"]} for t in types],
         "affairs": list(affairs.values()),
         "items": list(items.values()),
