@@ -198,3 +198,22 @@ def test_permit_for_an_allowed_check_end_to_end(issuer: PermitIssuer) -> None:
                      table_version=r.version_hash, ledger_seq=1)
     got = verify_permit(p.token, issuer.public_key)
     assert got.table_version == r.version_hash[:16] and got.items == ("B2.1.2.1",)
+
+
+def test_grpc_wire_form_round_trips_and_signature_is_over_body(issuer: PermitIssuer) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from renkei.permits import from_wire, to_wire
+
+    token = _issue(issuer)
+    body, sig, kid = to_wire(token)
+    Ed25519PublicKey.from_public_bytes(issuer.public_key).verify(sig, body)  # raises if not
+    assert kid == ref.b64e(issuer.key_id)
+    assert from_wire(body, sig, kid) == token
+    assert PermitVerifier(issuer.public_key).verify(from_wire(body, sig, kid), NOW).provider == PROV
+    for bad in [(body[:-1], sig, kid), (body + b"x", sig, kid), (body, sig[:63], kid), (body, sig, "AAAAAAAA"),
+                (b"", sig, kid), (b"\x04" + b"\x00" * 7, sig, kid)]:
+        with pytest.raises(E.PermitMalformedError):
+            from_wire(*bad)
+    with pytest.raises(E.PermitMalformedError):
+        to_wire("v4.public.abc")

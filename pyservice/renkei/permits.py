@@ -19,6 +19,8 @@ PermitNotInBatchError.
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from typing import Any
 
 from renkei._core import permits as _pm
 from renkei.datadir import DataDir
+from renkei.errors import PermitMalformedError
 
 KEY_NAME = "permit-signing"
 DEFAULT_LIFETIME_S = 300
@@ -143,3 +146,60 @@ def verify_permit(token: str, public_key: bytes, now: int | None = None) -> Veri
 def public_key_of(datadir: DataDir) -> bytes:
     """The core's permit-verification key, derived from the signing seed in ``datadir``."""
     return PermitIssuer.from_datadir(datadir).public_key
+
+
+_HEADER = b"v4.public."
+
+
+def _b64d(s: str) -> bytes:
+    if "=" in s or not all(c.isascii() and (c.isalnum() or c in "-_") for c in s):
+        raise PermitMalformedError("permit rejected: malformed: not unpadded base64url")
+    try:
+        return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    except ValueError as e:
+        raise PermitMalformedError("permit rejected: malformed: bad base64url") from e
+
+
+def _b64e(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def _pae(*pieces: bytes) -> bytes:
+    return struct.pack("<Q", len(pieces)) + b"".join(struct.pack("<Q", len(p)) + p for p in pieces)
+
+
+def to_wire(token: str) -> tuple[bytes, bytes, str]:
+    """The gRPC ``Permit`` form of a token: ``body`` = the exact bytes signed, PAE("v4.public.",
+    claims, key id, ""), ``signature`` = the Ed25519 signature over ``body``, ``key_id`` = the
+    base64url key id. A provider may check the signature over ``body`` directly, or rebuild the
+    token with :func:`from_wire` and use :class:`PermitVerifier`."""
+    if not token.startswith(_HEADER.decode()) or token.count(".") != 3:
+        raise PermitMalformedError("permit rejected: malformed: not a v4.public token with a footer")
+    payload, footer = token[len(_HEADER):].split(".")
+    raw, kid = _b64d(payload), _b64d(footer)
+    if len(raw) <= 64:
+        raise PermitMalformedError("permit rejected: malformed: too short")
+    return _pae(_HEADER, raw[:-64], kid, b""), raw[-64:], _b64e(kid)
+
+
+def from_wire(body: bytes, signature: bytes, key_id: str) -> str:
+    """The token of a gRPC ``Permit`` (inverse of :func:`to_wire`)."""
+    bad = PermitMalformedError("permit rejected: malformed: body is not PAE(v4.public., claims, kid, '')")
+    pieces: list[bytes] = []
+    try:
+        (count,) = struct.unpack_from("<Q", body, 0)
+        pos = 8
+        for _ in range(count):
+            (n,) = struct.unpack_from("<Q", body, pos)
+            pos += 8
+            if pos + n > len(body):
+                raise bad
+            pieces.append(body[pos:pos + n])
+            pos += n
+    except struct.error as e:
+        raise bad from e
+    if count != 4 or pos != len(body) or pieces[0] != _HEADER or pieces[3] != b"" or len(signature) != 64:
+        raise bad
+    if _b64e(pieces[2]) != key_id:
+        raise PermitMalformedError("permit rejected: malformed: key_id does not match the signed key id")
+    return f"{_HEADER.decode()}{_b64e(pieces[1] + signature)}.{key_id}"
