@@ -4,6 +4,8 @@
 pub mod error;
 pub mod ledger;
 pub mod numbers;
+pub mod permissions;
+pub mod permits;
 
 #[cfg(feature = "python")]
 mod py;

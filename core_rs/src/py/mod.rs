@@ -5,6 +5,8 @@ mod arrays;
 mod errors;
 mod ledger;
 mod numbers;
+mod permissions;
+mod permits;
 
 use pyo3::prelude::*;
 
@@ -27,5 +29,7 @@ fn renkei_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     add_submodule(m, "numbers", numbers::init)?;
     add_submodule(m, "ledger", ledger::init)?;
+    add_submodule(m, "permissions", permissions::init)?;
+    add_submodule(m, "permits", permits::init)?;
     Ok(())
 }
