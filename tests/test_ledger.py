@@ -11,14 +11,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledger_helpers import make_record, pseudonym
-from reference import tiles_ref, tlog_ref
 
 from renkei import cli, ledger
 from renkei._core import ledger as _l
 from renkei.datadir import DataDir
 from renkei.errors import InvalidRecordError, NotFoundError, ProofError, StorageError
 from renkei.ledger import Ledger, LedgerRecord
+from tests.ledger_helpers import make_record, pseudonym
+from tests.reference import tiles_ref, tlog_ref
 
 
 @settings(max_examples=25, deadline=None)

@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 import pytest
-from ledger_helpers import make_record
 
 from renkei import cli, ledger
 from renkei.datadir import DataDir
 from renkei.errors import LedgerDamageError
 from renkei.ledger import Ledger
+from tests.ledger_helpers import make_record
 
 TESTS = Path(__file__).parent
 CYCLES = 50

@@ -50,6 +50,23 @@ pub enum NumberProblem {
     OutOfRange,
 }
 
+/// Why a provider refused a permit (each is a distinct Python exception and gRPC reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PermitDefect {
+    #[error("malformed: not a v4.public permit of renkei")]
+    Malformed,
+    #[error("signed with another key")]
+    WrongKey,
+    #[error("tampered: the signature does not verify")]
+    Tampered,
+    #[error("expired")]
+    Expired,
+    #[error("replayed: this permit was already used")]
+    Replayed,
+    #[error("the item is not part of this batch permit")]
+    NotInBatch,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// Input that is not a well-formed identifier of the expected kind.
@@ -83,6 +100,9 @@ pub enum Error {
     /// ledger directory) and, when one is to blame, the record's sequence number.
     #[error("ledger damaged: {message}")]
     LedgerDamage { path: String, record: Option<u64>, message: String },
+    /// A provision permit (提供許可) that a provider must not honour.
+    #[error("permit rejected: {0}")]
+    PermitRejected(PermitDefect),
     /// An agency code was refused. Deliberately one variant with one message for every cause
     /// (forged, corrupted, another agency's, retired epoch, not held) so that the answer is no
     /// oracle about a person.

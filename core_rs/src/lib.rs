@@ -6,6 +6,8 @@ pub mod error;
 pub mod holdings;
 pub mod ledger;
 pub mod numbers;
+pub mod permissions;
+pub mod permits;
 
 #[cfg(feature = "python")]
 mod py;

@@ -18,14 +18,20 @@ from renkei.corporate import CorporateNumberRegistry
 from renkei.datadir import DataDir
 from renkei.errors import RenkeiError
 from renkei.jlis import NumberAuthority
+from renkei.permissions import AgencyFacts, PermissionEngine
+from renkei.permits import PermitIssuer, PermitVerifier
 
 __version__ = _engine_version
 
 __all__ = [
+    "AgencyFacts",
     "Core",
     "CorporateNumberRegistry",
     "DataDir",
     "NumberAuthority",
+    "PermissionEngine",
+    "PermitIssuer",
+    "PermitVerifier",
     "RenkeiError",
     "__version__",
     "errors",

@@ -11,6 +11,8 @@
     renkei corp assign --name ... --kind ... [--base ...]
     renkei serve                        run the gRPC server (creates the development CA on first start)
     renkei pki issue|list               client certificates of the development CA
+    renkei permissions check|explain|versions|diff   番号法 別表第二 permission tables
+    renkei permit verify TOKEN | public-key         provision permits
 
 Every command takes ``--data-dir`` (default ``$RENKEI_DATA`` or ``./renkei-data``). Exit status
 0 means success, 1 a refused input (the message says why), 2 a usage error.
@@ -23,7 +25,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from renkei import cli_codes, cli_ledger, cli_serve, numbers
+from renkei import cli_codes, cli_ledger, cli_permissions, cli_serve, numbers
 from renkei.errors import RenkeiError
 
 
@@ -219,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=cmd_corp_assign)
     cli_serve.register(sub, common)
     cli_ledger.register(sub, common)
+    cli_permissions.register(sub, common)
     cli_codes.register(sub, common)
     return p
 

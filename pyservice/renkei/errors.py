@@ -139,3 +139,53 @@ class LedgerDamageError(StorageError):
         super().__init__(message)
         self.path = path
         self.record = record
+
+
+class PermitError(RenkeiError):
+    """A provision permit (提供許可) that a provider must not honour. The subclass says why;
+    ``defect`` is the same as a short token."""
+
+    reason = "PERMIT_INVALID"
+    defect = "invalid"
+
+
+class PermitMalformedError(PermitError):
+    """Not a v4.public permit of renkei (bad header, encoding, footer or claims)."""
+
+    reason = "PERMIT_MALFORMED"
+    defect = "malformed"
+
+
+class PermitWrongKeyError(PermitError):
+    """Signed with a key other than the verifier's (the footer's key id differs)."""
+
+    reason = "PERMIT_WRONG_KEY"
+    defect = "wrong_key"
+
+
+class PermitTamperedError(PermitError):
+    """The key id matches but the signature does not: altered after signing."""
+
+    reason = "PERMIT_TAMPERED"
+    defect = "tampered"
+
+
+class PermitExpiredError(PermitError):
+    """Past its expiry time."""
+
+    reason = "PERMIT_EXPIRED"
+    defect = "expired"
+
+
+class PermitReplayedError(PermitError):
+    """Already honoured once (the provider's permit-id cache remembers it until expiry)."""
+
+    reason = "PERMIT_REPLAYED"
+    defect = "replayed"
+
+
+class PermitNotInBatchError(PermitError):
+    """The item and its proof do not belong to the batch permit's Merkle root."""
+
+    reason = "PERMIT_NOT_IN_BATCH"
+    defect = "not_in_batch"

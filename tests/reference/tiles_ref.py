@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from reference import tlog_ref
+from tests.reference import tlog_ref
 
 
 def index_path(n: int) -> str:

@@ -3,7 +3,7 @@
 
 use pyo3::prelude::*;
 
-use crate::error::{Error, NumberKind, NumberProblem};
+use crate::error::{Error, NumberKind, NumberProblem, PermitDefect};
 
 pyo3::import_exception!(renkei.errors, InvalidNumberError);
 pyo3::import_exception!(renkei.errors, InvalidArgumentError);
@@ -14,6 +14,12 @@ pyo3::import_exception!(renkei.errors, NoteError);
 pyo3::import_exception!(renkei.errors, NotFoundError);
 pyo3::import_exception!(renkei.errors, StorageError);
 pyo3::import_exception!(renkei.errors, LedgerDamageError);
+pyo3::import_exception!(renkei.errors, PermitMalformedError);
+pyo3::import_exception!(renkei.errors, PermitWrongKeyError);
+pyo3::import_exception!(renkei.errors, PermitTamperedError);
+pyo3::import_exception!(renkei.errors, PermitExpiredError);
+pyo3::import_exception!(renkei.errors, PermitReplayedError);
+pyo3::import_exception!(renkei.errors, PermitNotInBatchError);
 pyo3::import_exception!(renkei.errors, CodeRefusedError);
 
 pub(crate) fn kind_name(kind: NumberKind) -> &'static str {
@@ -52,6 +58,14 @@ impl From<Error> for PyErr {
             Error::NotFound(_) => NotFoundError::new_err(message),
             Error::Storage(_) => StorageError::new_err(message),
             Error::LedgerDamage { path, record, .. } => LedgerDamageError::new_err((message, path, record)),
+            Error::PermitRejected(defect) => match defect {
+                PermitDefect::Malformed => PermitMalformedError::new_err(message),
+                PermitDefect::WrongKey => PermitWrongKeyError::new_err(message),
+                PermitDefect::Tampered => PermitTamperedError::new_err(message),
+                PermitDefect::Expired => PermitExpiredError::new_err(message),
+                PermitDefect::Replayed => PermitReplayedError::new_err(message),
+                PermitDefect::NotInBatch => PermitNotInBatchError::new_err(message),
+            },
             Error::CodeRefused => CodeRefusedError::new_err(message),
         }
     }

@@ -6,6 +6,8 @@ mod codes;
 mod errors;
 mod ledger;
 mod numbers;
+mod permissions;
+mod permits;
 
 use pyo3::prelude::*;
 
@@ -29,5 +31,7 @@ fn renkei_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_submodule(m, "numbers", numbers::init)?;
     add_submodule(m, "codes", codes::init)?;
     add_submodule(m, "ledger", ledger::init)?;
+    add_submodule(m, "permissions", permissions::init)?;
+    add_submodule(m, "permits", permits::init)?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 # Stub of the native module renkei._core (core_rs/src/py). One stub per Rust submodule.
 from renkei._core import codes as codes
+from renkei._core import ledger as ledger
 from renkei._core import numbers as numbers
+from renkei._core import permissions as permissions
+from renkei._core import permits as permits
 
 __version__: str
-from renkei._core import ledger as ledger
