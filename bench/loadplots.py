@@ -1,0 +1,121 @@
+"""PNG plots of a load run (matplotlib, Agg backend): throughput and latency over time, the ramp."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:  # locust writes "N/A" before the first answer
+        return math.nan
+
+
+def _history(results: Path) -> dict[str, dict[str, list[float]]]:
+    """Name → column → values over time, from locust's stats history (one row per second)."""
+    path = results / "locust_stats_history.csv"
+    series: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    if not path.exists():
+        return {}
+    rows = list(csv.DictReader(path.open()))
+    if not rows:
+        return {}
+    t0 = float(rows[0]["Timestamp"])
+    for r in rows:
+        s = series[r["Name"]]
+        s["t"].append(float(r["Timestamp"]) - t0)
+        for column in ("User Count", "Requests/s", "Failures/s", "50%", "95%", "99%"):
+            s[column].append(_num(r[column]))
+    return series
+
+
+def plot_locust(results: Path, title: str) -> list[Path]:
+    series = _history(results)
+    if "Aggregated" not in series:
+        return []
+    out: list[Path] = []
+    agg = series["Aggregated"]
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    ax.plot(agg["t"], agg["Requests/s"], label="all RPCs", color="black", linewidth=2)
+    for name, s in sorted(series.items()):
+        if name != "Aggregated":
+            ax.plot(s["t"], s["Requests/s"], label=name, linewidth=1)
+    ax.plot(agg["t"], agg["Failures/s"], label="failures", color="red", linestyle=":")
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel("requests/s (locust, current)")
+    ax.set_ylim(bottom=0)
+    users = ax.twinx()
+    users.plot(agg["t"], agg["User Count"], color="grey", linestyle="--", label="users")
+    users.set_ylabel("users")
+    users.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"Throughput under locust — {title}", fontsize=10)
+    fig.tight_layout()
+    path = results / "locust_throughput.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    out.append(path)
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for column, style in (("50%", "-"), ("95%", "--"), ("99%", ":")):
+        ax.plot(agg["t"], agg[column], label=f"all RPCs p{column[:-1]}", color="black", linestyle=style)
+    for name, s in sorted(series.items()):
+        if name != "Aggregated":
+            ax.plot(s["t"], s["99%"], label=f"{name} p99", linewidth=1)
+    ax.axhline(50, color="red", linewidth=0.8, label="50 ms")
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel("latency ms (locust, 10 s window)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"Latency percentiles under locust — {title}", fontsize=10)
+    fig.tight_layout()
+    path = results / "locust_latency.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    out.append(path)
+    return out
+
+
+def plot_ramp(results: Path, steps: list[dict[str, Any]], title: str) -> list[Path]:
+    if not steps:
+        return []
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in steps:
+        by[s["workload"]].append(s)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
+    for workload, ss in by.items():
+        c = [s["concurrency"] for s in ss]
+        top.plot(c, [s["items_per_s"] for s in ss], marker="o", label=workload)
+        bottom.plot(c, [s["p99_ms"] for s in ss], marker="o", label=f"{workload} p99")
+        bottom.plot(c, [s["p50_ms"] for s in ss], marker=".", linestyle=":", label=f"{workload} p50")
+    top.set_yscale("log")
+    top.set_ylabel("items/s (inquiries, codes or look-ups)")
+    top.legend(fontsize=8)
+    top.set_title(f"grpc.aio driver: rate and latency against calls outstanding — {title}", fontsize=10)
+    bottom.axhline(50, color="red", linewidth=0.8, label="50 ms")
+    bottom.set_yscale("log")
+    bottom.set_ylabel("latency ms")
+    bottom.set_xscale("log", base=2)
+    bottom.set_xlabel("calls outstanding (concurrency)")
+    bottom.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path = results / "aio_ramp.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
+def plot_all(results: Path, summary: dict[str, Any]) -> list[Path]:
+    title = f"{summary['machine'].split(',')[0]}, {summary['machine'].split(',')[1].strip()}"
+    return plot_locust(results, title) + plot_ramp(results, summary.get("aio", []), title)

@@ -1,0 +1,215 @@
+"""Locust users for a running renkei server: agencies over mutual TLS and public look-ups.
+
+    RENKEI_BENCH_PREP=/path/prep.json locust -f bench/locustfile.py --headless ...
+
+Normally started by ``python -m bench.load``, which prepares the population, writes the
+preparation file (``bench.loadprep``) and picks the user classes. Following the locust gRPC
+example (stack.md §2): grpc is patched for gevent before any channel exists, each simulated
+user owns one channel (its agency's client certificate) and sync stubs, and every call fires one
+locust request event with its outcome. A BatchInquire whose items are not all permitted counts
+as a failure: the prepared population holds every person at both ends, so a refusal means the
+server got something wrong.
+
+Users, each a closed loop (the next call leaves when the answer arrives):
+
+* ``MunicipalityUser`` — 千代田区長 / 横浜市長 (agencies 1, 2): 別表第二 27 (国民健康保険) asks
+  日本年金機構 for pension information one person at a time (窓口), asks 全国健康保険協会 in
+  batches (資格確認の一括照会), and acquires codes for new residents (転入).
+* ``HealthInsurerUser`` — 全国健康保険協会 (agency 5): 別表第二 2 asks the municipality for
+  local tax information (被扶養者認定) singly and in batches.
+* ``PensionServiceUser`` — 日本年金機構 (agency 3): it is not a requester in the 2015 別表第二
+  (it provides), so its load is code acquisition for new insured persons plus 法人番号 look-ups
+  of employers (厚生年金 enrolment).
+* ``CorporateLookupUser`` — anyone (tax offices, banks, the public) on the public port: the
+  法人番号 look-up the National Tax Agency publishes. The demo agencies have no 国税庁
+  certificate and the 2015 別表第二 gives it no requester row, so the tax agency's share of the
+  load is this public look-up.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc.experimental.gevent as grpc_gevent
+
+grpc_gevent.init_gevent()  # before any channel exists (stack.md §2)
+
+import grpc  # noqa: E402
+from locust import User, constant, task  # noqa: E402
+
+from bench.loadprep import (  # noqa: E402
+    INQUIRY_PLANS,
+    InquiryPlan,
+    Prep,
+    batch_outcome_error,
+)
+from renkei import client  # noqa: E402
+from renkei._proto.renkei.v1 import corporate_number_service_pb2 as cpb  # noqa: E402
+from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb  # noqa: E402
+
+TIMEOUT = 30.0
+_prep: Prep | None = None
+
+
+def prep() -> Prep:
+    """The preparation file named by RENKEI_BENCH_PREP, loaded once per locust process."""
+    global _prep
+    if _prep is None:
+        path = os.environ.get("RENKEI_BENCH_PREP")
+        if not path:
+            raise RuntimeError("RENKEI_BENCH_PREP is not set: run through `python -m bench.load`")
+        _prep = Prep.load(path)
+    return _prep
+
+
+class RenkeiUser(User):
+    """One simulated client with its own channel; subclasses name the principal."""
+
+    abstract = True
+    wait_time = constant(0)
+    agency_ids: tuple[int, ...] = ()
+    public = False
+
+    def on_start(self) -> None:
+        p = prep()
+        if self.public:
+            self.channel = client.public_channel(p.public_target, ca=p.ca)
+        else:
+            self.agency_id = random.choice(self.agency_ids)
+            self.channel = client.agency_channel(self.agency_id, data_dir=p.data_dir, target=p.target)
+        self.linkage = client.LinkageServiceStub(self.channel)
+        self.corporate = client.CorporateNumberServiceStub(self.channel)
+
+    def on_stop(self) -> None:
+        self.channel.close()
+
+    def _call(
+        self, name: str, fn: Callable[..., Any], request: Any, check: Callable[[Any], str | None] | None = None
+    ) -> Any:
+        """Call, time and report to locust: one request event per call."""
+        start = time.perf_counter()
+        response = None
+        exception: BaseException | None = None
+        try:
+            response = fn(request, timeout=TIMEOUT)
+            problem = check(response) if check is not None else None
+            if problem is not None:
+                exception = RuntimeError(problem)
+        except grpc.RpcError as e:
+            exception = RuntimeError(f"{e.code().name}: {e.details()}")  # type: ignore[attr-defined]
+        self.environment.events.request.fire(
+            request_type="grpc",
+            name=name,
+            response_time=(time.perf_counter() - start) * 1000.0,
+            response_length=response.ByteSize() if response is not None else 0,
+            response=response,
+            context=None,
+            exception=exception,
+        )
+        return response
+
+    # -- the calls, shared by the agency users ---------------------------------------------
+
+    def inquire(self, plan: InquiryPlan) -> None:
+        codes = prep().codes(self.agency_id)
+        i = random.randrange(len(codes))
+        request = lpb.InquireRequest(
+            agency_code=codes[i].tobytes(),
+            affair=plan.affair,
+            provider_agency_id=plan.provider,
+            information_items=list(plan.items),
+            request_id=uuid.uuid4().hex,
+        )
+        self._call("Inquire", self.linkage.Inquire, request)
+
+    def batch_inquire(self, plan: InquiryPlan) -> None:
+        p = prep()
+        codes = p.codes(self.agency_id)
+        start = random.randrange(len(codes) - p.batch_size + 1)
+        request = lpb.BatchInquireRequest(
+            agency_codes=codes[start : start + p.batch_size].tobytes(),
+            affair=plan.affair,
+            provider_agency_id=plan.provider,
+            information_items=list(plan.items),
+            request_id=uuid.uuid4().hex,
+        )
+        self._call(f"BatchInquire[{p.batch_size}]", self.linkage.BatchInquire, request, batch_outcome_error)
+
+    def acquire_code(self) -> None:
+        numbers = prep().numbers
+        request = lpb.AcquireCodeRequest(
+            individual_number=f"{int(numbers[random.randrange(len(numbers))]):012d}",
+            acquisition_number=os.urandom(16),
+        )
+        self._call("AcquireCode", self.linkage.AcquireCode, request)
+
+    def corporate_lookup(self) -> None:
+        corporations = prep().corporate_numbers
+        request = cpb.BatchGetCorporationsRequest(corporate_numbers=random.sample(corporations, 3))
+        self._call(
+            "BatchGetCorporations",
+            self.corporate.BatchGetCorporations,
+            request,
+            lambda r: None if len(r.corporations) == 3 else f"{len(r.corporations)} of 3 corporations found",
+        )
+
+
+class MunicipalityUser(RenkeiUser):
+    weight = 4
+    agency_ids = (1, 2)
+
+    @task(6)
+    def pension_inquiry(self) -> None:
+        self.inquire(INQUIRY_PLANS["municipality-pension"])
+
+    @task(1)
+    def insurance_batch(self) -> None:
+        self.batch_inquire(INQUIRY_PLANS["municipality-insurance"])
+
+    @task(3)
+    def new_resident(self) -> None:
+        self.acquire_code()
+
+
+class HealthInsurerUser(RenkeiUser):
+    weight = 2
+    agency_ids = (5,)
+
+    @task(6)
+    def dependant_tax_inquiry(self) -> None:
+        self.inquire(INQUIRY_PLANS["insurer-tax"])
+
+    @task(1)
+    def dependant_tax_batch(self) -> None:
+        self.batch_inquire(INQUIRY_PLANS["insurer-tax"])
+
+    @task(3)
+    def new_member(self) -> None:
+        self.acquire_code()
+
+
+class PensionServiceUser(RenkeiUser):
+    weight = 1
+    agency_ids = (3,)
+
+    @task(3)
+    def new_insured(self) -> None:
+        self.acquire_code()
+
+    @task(1)
+    def employer_lookup(self) -> None:
+        self.corporate_lookup()
+
+
+class CorporateLookupUser(RenkeiUser):
+    weight = 2
+    public = True
+
+    @task
+    def lookup(self) -> None:
+        self.corporate_lookup()
