@@ -60,7 +60,10 @@ def _percentiles(latencies: list[float]) -> tuple[float, float, float]:
     return q[49] * 1e3, q[94] * 1e3, q[98] * 1e3
 
 
-def _make_call(workload: str, prep: Prep, channels: dict[str, Any]) -> tuple[Callable[[], Awaitable[str | None]], int]:
+Call = Callable[[], Awaitable[str | None]]
+
+
+def _make_call(workload: str, prep: Prep, channels: dict[str | int, Any]) -> tuple[Call, int]:
     """An async function doing one call of ``workload`` (None or a failure text) and its items."""
     if workload == "BatchGetCorporations":
         corp = client.CorporateNumberServiceStub(channels["public"])
@@ -73,10 +76,10 @@ def _make_call(workload: str, prep: Prep, channels: dict[str, Any]) -> tuple[Cal
             return None if len(r.corporations) == 3 else f"{len(r.corporations)} of 3 corporations found"
 
         return lookup, 1
-    linkage = client.LinkageServiceStub(channels["agency-1"])
-    codes = prep.codes(1)
     if workload == "Inquire":
-        plan = INQUIRY_PLANS["municipality-pension"]
+        plan = INQUIRY_PLANS["nhi-local-tax"]
+        linkage = client.LinkageServiceStub(channels[plan.requester])
+        codes = prep.codes(plan.requester)
 
         async def inquire() -> str | None:
             await linkage.Inquire(
@@ -91,7 +94,9 @@ def _make_call(workload: str, prep: Prep, channels: dict[str, Any]) -> tuple[Cal
 
         return inquire, 1
     if workload == "BatchInquire":
-        plan = INQUIRY_PLANS["municipality-insurance"]
+        plan = INQUIRY_PLANS["local-tax-pension"]
+        linkage = client.LinkageServiceStub(channels[plan.requester])
+        codes = prep.codes(plan.requester)
         size = prep.batch_size
 
         async def batch() -> str | None:
@@ -109,6 +114,7 @@ def _make_call(workload: str, prep: Prep, channels: dict[str, Any]) -> tuple[Cal
         return batch, size
     if workload == "AcquireCode":
         numbers = prep.numbers
+        linkage = client.LinkageServiceStub(channels[2])
 
         async def acquire() -> str | None:
             await linkage.AcquireCode(
@@ -124,7 +130,7 @@ def _make_call(workload: str, prep: Prep, channels: dict[str, Any]) -> tuple[Cal
     raise ValueError(f"unknown workload {workload!r}")
 
 
-async def _step(call: Callable[[], Awaitable[str | None]], items: int, workload: str,
+async def _step(call: Call, items: int, workload: str,
                 concurrency: int, seconds: float) -> Step:
     latencies: list[float] = []
     failures: list[str] = []
@@ -155,11 +161,12 @@ async def _step(call: Callable[[], Awaitable[str | None]], items: int, workload:
 async def ramp(prep: Prep, workloads: list[str], levels: list[int], step_seconds: float,
                progress: Callable[[Step], None] | None = None) -> list[Step]:
     """Every workload at every concurrency of ``levels``, ``step_seconds`` each, in order."""
-    channels: dict[str, Any] = {
+    channels: dict[str | int, Any] = {
         "public": client.public_channel(prep.public_target, ca=prep.ca, aio=True),
     }
     if prep.linkage:
-        channels["agency-1"] = client.agency_channel(1, data_dir=prep.data_dir, target=prep.target, aio=True)
+        for agency in (1, 2):
+            channels[agency] = client.agency_channel(agency, data_dir=prep.data_dir, target=prep.target, aio=True)
     steps: list[Step] = []
     try:
         for workload in workloads:

@@ -37,8 +37,9 @@ MAX_PER_CALL = 100_000
 
 @dataclass(frozen=True)
 class InquiryPlan:
-    """One 別表第二 combination the load asks: requester's affair, the provider and its items."""
+    """One 別表第二 combination the load asks: requester, affair (事務), provider and items."""
 
+    requester: int
     affair: str
     provider: int
     items: tuple[str, ...]
@@ -46,19 +47,24 @@ class InquiryPlan:
 
 
 #: Combinations permitted by the bundled 2015 別表第二 for the demo agencies of ``renkei serve``
-#: (1 千代田区長, 2 横浜市長: municipal_mayor; 3 日本年金機構; 5 全国健康保険協会).
+#: (1 千代田区長, 2 横浜市長: municipal_mayor; 3 日本年金機構; 5 全国健康保険協会). Affairs and
+#: items by their table ids (the engine also takes the B2.* codes).
 INQUIRY_PLANS: dict[str, InquiryPlan] = {
-    # 国民健康保険 (項 27): the municipality asks the pension service for pension information.
-    "municipality-pension": InquiryPlan("beppyo2-27", 3, ("pension_benefit_info",), "B2.27.5"),
-    # 国民健康保険 (項 27): the municipality asks the health insurer about medical insurance.
-    "municipality-insurance": InquiryPlan("beppyo2-27", 5, ("medical_insurance_benefit_info",), "B2.27.1"),
+    # 国民健康保険 (項 42): 横浜市 asks 千代田区 (previous address) for local tax information.
+    "nhi-local-tax": InquiryPlan(2, "beppyo2-42", 1, ("local_tax_info",), "B2.42.2"),
+    # 国民健康保険 (項 42): 横浜市 asks the health insurer about earlier medical insurance.
+    "nhi-medical": InquiryPlan(2, "beppyo2-42", 5, ("medical_insurance_benefit_info",), "B2.42.1"),
+    # 地方税 (項 27): 千代田区's tax office asks the pension service for pension information.
+    "local-tax-pension": InquiryPlan(1, "beppyo2-27", 3, ("pension_benefit_info",), "B2.27.5"),
     # 健康保険 (項 2): the health insurer asks the municipality for local tax information.
-    "insurer-tax": InquiryPlan("beppyo2-2", 1, ("local_tax_info",), "B2.2.3"),
+    "insurer-local-tax": InquiryPlan(5, "beppyo2-2", 1, ("local_tax_info",), "B2.2.3"),
+    # 健康保険 (項 2): the health insurer asks the pension service for pension information.
+    "insurer-pension": InquiryPlan(5, "beppyo2-2", 3, ("pension_benefit_info",), "B2.2.4"),
 }
 #: Locust user classes of ``bench/locustfile.py`` (named here so that the orchestrator need not
 #: import the locustfile, which patches the process for gevent): those needing LinkageService,
 #: and the public ones.
-AGENCY_USERS = ("MunicipalityUser", "HealthInsurerUser", "PensionServiceUser")
+AGENCY_USERS = ("MunicipalityUser", "MunicipalTaxUser", "HealthInsurerUser", "PensionServiceUser")
 PUBLIC_USERS = ("CorporateLookupUser",)
 #: Agencies that hold the population (requesters and providers of the plans).
 HOLDING_AGENCIES = (1, 2, 3, 5)

@@ -10,20 +10,24 @@ locust request event with its outcome. A BatchInquire whose items are not all pe
 as a failure: the prepared population holds every person at both ends, so a refusal means the
 server got something wrong.
 
-Users, each a closed loop (the next call leaves when the answer arrives):
+Users, each a closed loop (the next call leaves when the answer arrives), with the 別表第二
+combinations of ``bench.loadprep.INQUIRY_PLANS``:
 
-* ``MunicipalityUser`` — 千代田区長 / 横浜市長 (agencies 1, 2): 別表第二 27 (国民健康保険) asks
-  日本年金機構 for pension information one person at a time (窓口), asks 全国健康保険協会 in
-  batches (資格確認の一括照会), and acquires codes for new residents (転入).
-* ``HealthInsurerUser`` — 全国健康保険協会 (agency 5): 別表第二 2 asks the municipality for
-  local tax information (被扶養者認定) singly and in batches.
-* ``PensionServiceUser`` — 日本年金機構 (agency 3): it is not a requester in the 2015 別表第二
-  (it provides), so its load is code acquisition for new insured persons plus 法人番号 look-ups
-  of employers (厚生年金 enrolment).
-* ``CorporateLookupUser`` — anyone (tax offices, banks, the public) on the public port: the
-  法人番号 look-up the National Tax Agency publishes. The demo agencies have no 国税庁
-  certificate and the 2015 別表第二 gives it no requester row, so the tax agency's share of the
-  load is this public look-up.
+* ``MunicipalityUser`` — 横浜市長 (agency 2), 国民健康保険 (項 42): asks 千代田区 for local tax
+  information one person at a time (窓口), asks 全国健康保険協会 in batches, and acquires codes
+  for new residents (転入).
+* ``MunicipalTaxUser`` — 千代田区長's tax office (agency 1), 地方税 (項 27): asks 日本年金機構
+  for pension information singly and in batches (年金からの特別徴収), and looks up 法人番号 of
+  companies (法人住民税). The local tax office is the tax administration that uses the linkage:
+  the demo agencies have no 国税庁 certificate and the 2015 別表第二 gives it no requester row.
+* ``HealthInsurerUser`` — 全国健康保険協会 (agency 5), 健康保険 (項 2): asks the municipality for
+  local tax information (被扶養者認定) and the pension service in batches; acquires codes for new
+  members.
+* ``PensionServiceUser`` — 日本年金機構 (agency 3): not a requester in the 2015 別表第二 (it
+  provides), so its load is code acquisition for new insured persons plus 法人番号 look-ups of
+  employers (厚生年金 enrolment).
+* ``CorporateLookupUser`` — anyone (banks, businesses, the public) on the public port: the
+  法人番号 look-up the National Tax Agency publishes.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ class RenkeiUser(User):
 
     abstract = True
     wait_time = constant(0)
-    agency_ids: tuple[int, ...] = ()
+    agency_id = 0  # the agency whose certificate the user presents (its plans' requester)
     public = False
 
     def on_start(self) -> None:
@@ -80,7 +84,6 @@ class RenkeiUser(User):
         if self.public:
             self.channel = client.public_channel(p.public_target, ca=p.ca)
         else:
-            self.agency_id = random.choice(self.agency_ids)
             self.channel = client.agency_channel(self.agency_id, data_dir=p.data_dir, target=p.target)
         self.linkage = client.LinkageServiceStub(self.channel)
         self.corporate = client.CorporateNumberServiceStub(self.channel)
@@ -115,8 +118,13 @@ class RenkeiUser(User):
 
     # -- the calls, shared by the agency users ---------------------------------------------
 
+    def _requester(self, plan: InquiryPlan) -> None:
+        if plan.requester != self.agency_id:  # the code must be the caller's own
+            raise RuntimeError(f"plan of agency {plan.requester} used by agency {self.agency_id}")
+
     def inquire(self, plan: InquiryPlan) -> None:
-        codes = prep().codes(self.agency_id)
+        self._requester(plan)
+        codes = prep().codes(plan.requester)
         i = random.randrange(len(codes))
         request = lpb.InquireRequest(
             agency_code=codes[i].tobytes(),
@@ -128,8 +136,9 @@ class RenkeiUser(User):
         self._call("Inquire", self.linkage.Inquire, request)
 
     def batch_inquire(self, plan: InquiryPlan) -> None:
+        self._requester(plan)
         p = prep()
-        codes = p.codes(self.agency_id)
+        codes = p.codes(plan.requester)
         start = random.randrange(len(codes) - p.batch_size + 1)
         request = lpb.BatchInquireRequest(
             agency_codes=codes[start : start + p.batch_size].tobytes(),
@@ -160,33 +169,50 @@ class RenkeiUser(User):
 
 
 class MunicipalityUser(RenkeiUser):
-    weight = 4
-    agency_ids = (1, 2)
+    weight = 3
+    agency_id = 2
 
     @task(6)
-    def pension_inquiry(self) -> None:
-        self.inquire(INQUIRY_PLANS["municipality-pension"])
+    def local_tax_inquiry(self) -> None:
+        self.inquire(INQUIRY_PLANS["nhi-local-tax"])
 
     @task(1)
-    def insurance_batch(self) -> None:
-        self.batch_inquire(INQUIRY_PLANS["municipality-insurance"])
+    def medical_batch(self) -> None:
+        self.batch_inquire(INQUIRY_PLANS["nhi-medical"])
 
     @task(3)
     def new_resident(self) -> None:
         self.acquire_code()
 
 
+class MunicipalTaxUser(RenkeiUser):
+    weight = 2
+    agency_id = 1
+
+    @task(6)
+    def pension_inquiry(self) -> None:
+        self.inquire(INQUIRY_PLANS["local-tax-pension"])
+
+    @task(1)
+    def pension_batch(self) -> None:
+        self.batch_inquire(INQUIRY_PLANS["local-tax-pension"])
+
+    @task(3)
+    def company_lookup(self) -> None:
+        self.corporate_lookup()
+
+
 class HealthInsurerUser(RenkeiUser):
     weight = 2
-    agency_ids = (5,)
+    agency_id = 5
 
     @task(6)
     def dependant_tax_inquiry(self) -> None:
-        self.inquire(INQUIRY_PLANS["insurer-tax"])
+        self.inquire(INQUIRY_PLANS["insurer-local-tax"])
 
     @task(1)
-    def dependant_tax_batch(self) -> None:
-        self.batch_inquire(INQUIRY_PLANS["insurer-tax"])
+    def pension_batch(self) -> None:
+        self.batch_inquire(INQUIRY_PLANS["insurer-pension"])
 
     @task(3)
     def new_member(self) -> None:
@@ -195,7 +221,7 @@ class HealthInsurerUser(RenkeiUser):
 
 class PensionServiceUser(RenkeiUser):
     weight = 1
-    agency_ids = (3,)
+    agency_id = 3
 
     @task(3)
     def new_insured(self) -> None:
@@ -207,7 +233,7 @@ class PensionServiceUser(RenkeiUser):
 
 
 class CorporateLookupUser(RenkeiUser):
-    weight = 2
+    weight = 1
     public = True
 
     @task
