@@ -1,0 +1,98 @@
+"""The load benchmark's pieces that can be checked in seconds (the load run itself is not a test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import load, micro
+from bench.aiodriver import Step, peak_under
+from bench.loadprep import AGENCY_USERS, INQUIRY_PLANS, PUBLIC_USERS, Prep, batch_outcome_error
+from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_locustfile_imports_with_the_user_classes_the_orchestrator_names() -> None:
+    # In a subprocess: importing the locustfile patches the process for gevent.
+    code = (
+        "import json, bench.locustfile as m\n"
+        "from locust import User\n"
+        "users = {n: c for n, c in vars(m).items() if isinstance(c, type) and issubclass(c, User)"
+        " and not c.abstract and c is not User}\n"
+        "print(json.dumps({n: [len(c.tasks), getattr(c, 'agency_id', 0), c.public] for n, c in users.items()}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    users = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(users) == set(AGENCY_USERS) | set(PUBLIC_USERS)
+    for name, (tasks, agency, public) in users.items():
+        assert tasks > 0, name
+        assert public == (name in PUBLIC_USERS)
+        assert public or agency in (1, 2, 3, 5)
+
+
+def test_inquiry_plans_are_rows_of_the_bundled_table() -> None:
+    table = json.loads((REPO / "pyservice/renkei/data/permissions/beppyo2-2015.json").read_text())
+    types = {1: {"municipal_mayor"}, 2: {"municipal_mayor"}, 3: {"japan_pension_service"},
+             5: {"japan_health_insurance_association", "medical_insurers"}}
+    rows = {r["ref"]: r for r in table["rows"]}
+    for plan in INQUIRY_PLANS.values():
+        row = rows[plan.row]
+        assert row["affair"] == plan.affair
+        assert types[plan.requester] & set(row["requesters"])
+        assert types[plan.provider] & set(row["providers"])
+        assert set(plan.items) <= set(row["items"])
+
+
+def test_load_arguments() -> None:
+    args = load.parse_args(["--users", "8", "--seconds", "5", "--levels", "1,2,8"])
+    assert (args.users, args.seconds, args.levels, args.spawn_rate) == (8, 5, [1, 2, 8], 1.6)
+    assert load.parse_args([]).users == 40
+    for bad in (["--users", "0"], ["--levels", "1,x"], ["--levels", "0"], ["--persons", "10"]):
+        with pytest.raises(SystemExit):
+            load.parse_args(bad)
+
+
+def test_country_arithmetic() -> None:
+    c = load.country(1000.0)
+    assert c["minutes_for_fy2022"] == pytest.approx(30_290_000 / 1000 / 60)
+    assert c["times_the_fy2022_average"] == pytest.approx(1000 / (30_290_000 / (365 * 86400)))
+
+
+def test_peak_under_the_latency_bound() -> None:
+    def step(c: int, rate: float, p99: float, failures: int = 0) -> Step:
+        return Step("Inquire", c, 1.0, int(rate), int(rate), failures, rate, rate, 1.0, 1.0, p99)
+
+    steps = [step(1, 100, 2), step(4, 300, 20), step(16, 500, 49), step(64, 600, 80), step(32, 700, 10, 1)]
+    best = peak_under(steps, "Inquire", 50)
+    assert best is not None and best.concurrency == 16
+    assert peak_under(steps, "BatchInquire", 50) is None
+
+
+def test_batch_outcomes() -> None:
+    ok = lpb.BatchInquireResponse(outcomes=bytes(5))
+    assert batch_outcome_error(ok) is None
+    bad = lpb.BatchInquireResponse(outcomes=bytes([0, 4, 0, 5, 4]))
+    assert batch_outcome_error(bad) == "3 of 5 items refused (denial codes [4, 5])"
+
+
+def test_prep_round_trip(tmp_path: Path) -> None:
+    np.save(tmp_path / "numbers.npy", np.arange(3, dtype=np.uint64))
+    np.save(tmp_path / "codes-1.npy", np.zeros((3, 16), dtype=np.uint8))
+    p = Prep("localhost:1", "localhost:2", "/d", "/ca.pem", 10, ["1"], True, str(tmp_path))
+    q = Prep.load(p.save())
+    assert (q.target, q.batch_size, q.linkage) == ("localhost:1", 10, True)
+    assert q.numbers.tolist() == [0, 1, 2] and q.codes(1).shape == (3, 16)
+
+
+def test_micro_headlines_take_rows_with_ratios() -> None:
+    text = "| what | rate | note |\n| --- | ---: | --- |\n| a | 5/s | 3× the reference |\n| b | 1/s | baseline |\n"
+    assert micro.headline_rows("x", text) == [("x", "a", "5/s", "3× the reference")]
+    assert micro.parse_args(["--only", "numbers"]).only == ["numbers"]
+    with pytest.raises(SystemExit):
+        micro.parse_args(["--only", "nope"])
