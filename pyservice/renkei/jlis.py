@@ -180,16 +180,15 @@ class NumberAuthority:
                 bad,
             )
         out = np.full(len(values), -1, dtype=np.int64)
-        cur = self._db.cursor()
-        for start in range(0, len(values), 500):
-            chunk = [int(v) for v in values[start : start + 500]]
-            marks = ",".join("?" * len(chunk))
-            found = dict(
-                cur.execute(
-                    f"SELECT number, person_id FROM numbers WHERE state = 'current' AND number IN ({marks})", chunk
-                ).fetchall()
-            )
-            out[start : start + len(chunk)] = [found.get(v, -1) for v in chunk]
+        as_json = "[" + ",".join(map(str, np.asarray(values, dtype=np.uint64).tolist())) + "]"
+        rows = self._db.execute(
+            "SELECT j.key, n.person_id FROM json_each(?) j"
+            " JOIN numbers n ON n.number = j.value AND n.state = 'current'",
+            (as_json,),
+        ).fetchall()
+        if rows:
+            found = np.array(rows, dtype=np.int64)
+            out[found[:, 0]] = found[:, 1]
         return out
 
     def number_of(self, resident_code: str | int) -> str | None:
