@@ -56,10 +56,12 @@ def main() -> None:
 
     floor = best_rate(openssl_floor, len(codes), repeat=3)
 
-    with tempfile.TemporaryDirectory() as tmp, NumberAuthority(tmp) as jlis:
-        start = time.perf_counter()
-        jlis.assign_batch(codes)
-        registry = len(codes) / (time.perf_counter() - start)
+    registry = 0.0
+    for _ in range(3):  # each run into a fresh registry; the best of three
+        with tempfile.TemporaryDirectory() as tmp, NumberAuthority(tmp) as jlis:
+            start = time.perf_counter()
+            jlis.assign_batch(codes)
+            registry = max(registry, len(codes) / (time.perf_counter() - start))
 
     rows = [
         ("validate 個人番号 (Rust batch, numpy uint64)", rust_ind, f"{rust_ind / py_ind:,.0f}× the reference"),
@@ -71,7 +73,7 @@ def main() -> None:
         ("J-LIS FF1 assignment (pure-Python reference)", py_assign, "baseline"),
         ("OpenSSL AES-256-ECB, 10 blocks per number", floor, "physical floor of FF1 (10 rounds)"),
         ("NumberAuthority.assign_batch, 1M new residents, durable", registry,
-         "FF1 + SQLite registry, one fsynced commit"),
+         "FF1 + SQLite registry, one fsynced commit (best of 3)"),
     ]
     print(f"machine: {machine()}\n")
     print(table(rows))

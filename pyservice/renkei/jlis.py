@@ -33,18 +33,16 @@ from renkei.errors import FailedPreconditionError, InvalidArgumentError, NotFoun
 from renkei.numbers import format_individual_number
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS persons (
-    person_id      INTEGER PRIMARY KEY,
-    current_number INTEGER NOT NULL UNIQUE
-);
 CREATE TABLE IF NOT EXISTS numbers (
     number     INTEGER PRIMARY KEY,
-    person_id  INTEGER NOT NULL REFERENCES persons(person_id),
+    person_id  INTEGER NOT NULL,
     generation INTEGER NOT NULL,
     state      TEXT NOT NULL CHECK (state IN ('current', 'former')),
     changed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS numbers_person ON numbers(person_id);
+-- A person has exactly one current number.
+CREATE UNIQUE INDEX IF NOT EXISTS numbers_current ON numbers(person_id) WHERE state = 'current';
 """
 
 # More generations than this for one person means something is badly wrong (each change is a
@@ -133,7 +131,9 @@ class NumberAuthority:
         return None
 
     def _current_number(self, person_id: int) -> int:
-        row = self._db.execute("SELECT current_number FROM persons WHERE person_id = ?", (person_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT number FROM numbers WHERE person_id = ? AND state = 'current'", (person_id,)
+        ).fetchone()
         return int(row[0])
 
     def lookup(self, number: str | int) -> NumberRecord:
@@ -180,16 +180,15 @@ class NumberAuthority:
                 bad,
             )
         out = np.full(len(values), -1, dtype=np.int64)
-        cur = self._db.cursor()
-        for start in range(0, len(values), 500):
-            chunk = [int(v) for v in values[start : start + 500]]
-            marks = ",".join("?" * len(chunk))
-            found = dict(
-                cur.execute(
-                    f"SELECT number, person_id FROM numbers WHERE state = 'current' AND number IN ({marks})", chunk
-                ).fetchall()
-            )
-            out[start : start + len(chunk)] = [found.get(v, -1) for v in chunk]
+        as_json = "[" + ",".join(map(str, np.asarray(values, dtype=np.uint64).tolist())) + "]"
+        rows = self._db.execute(
+            "SELECT j.key, n.person_id FROM json_each(?) j"
+            " JOIN numbers n ON n.number = j.value AND n.state = 'current'",
+            (as_json,),
+        ).fetchall()
+        if rows:
+            found = np.array(rows, dtype=np.int64)
+            out[found[:, 0]] = found[:, 1]
         return out
 
     def number_of(self, resident_code: str | int) -> str | None:
@@ -199,8 +198,8 @@ class NumberAuthority:
 
     def counts(self) -> dict[str, int]:
         rows = dict(self._db.execute("SELECT state, count(*) FROM numbers GROUP BY state").fetchall())
-        return {"persons": int(self._db.execute("SELECT count(*) FROM persons").fetchone()[0]),
-                "current": int(rows.get("current", 0)), "former": int(rows.get("former", 0))}
+        current = int(rows.get("current", 0))
+        return {"persons": current, "current": current, "former": int(rows.get("former", 0))}
 
     # -- assignment ---------------------------------------------------------------------------
 
@@ -222,10 +221,9 @@ class NumberAuthority:
         if person is not None:
             return self._current_number(person)
         number, generation = self._free_number(resident, 0)
-        cur = self._db.execute("INSERT INTO persons(current_number) VALUES (?)", (number,))
         self._db.execute(
             "INSERT INTO numbers(number, person_id, generation, state) VALUES (?, ?, ?, 'current')",
-            (number, cur.lastrowid, generation),
+            (number, self._next_person_id(), generation),
         )
         return number
 
@@ -255,43 +253,49 @@ class NumberAuthority:
                 raise
         return out
 
+    def _next_person_id(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(person_id), 0) + 1 FROM numbers").fetchone()[0])
+
     def _assign_many(self, residents: np.ndarray, numbers0: np.ndarray, out: np.ndarray) -> None:
         db = self._db
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS candidates(number INTEGER PRIMARY KEY)")
-        db.execute("DELETE FROM candidates")
-        unique0 = np.unique(numbers0)
-        db.executemany("INSERT INTO candidates(number) VALUES (?)", ((int(v),) for v in unique0))
+        # One JSON array per statement: SQLite's json_each walks it in C, so a million look-ups
+        # and inserts cost no per-row Python.
+        unique0 = np.sort(numbers0)
+        if len(unique0) > 1:
+            unique0 = unique0[np.concatenate(([True], unique0[1:] != unique0[:-1]))]
+        as_json = "[" + ",".join(map(str, unique0.tolist())) + "]"
         taken = {
             int(n): (int(p), int(g))
             for n, p, g in db.execute(
-                "SELECT n.number, n.person_id, n.generation FROM candidates c JOIN numbers n USING (number)"
+                "SELECT n.number, n.person_id, n.generation FROM json_each(?) j JOIN numbers n ON n.number = j.value",
+                (as_json,),
             )
         }
-        db.execute("DELETE FROM candidates")
-        fresh_mask = np.fromiter((int(v) not in taken for v in unique0), dtype=bool, count=len(unique0))
-        fresh = unique0[fresh_mask]
-        first_id = int(db.execute("SELECT coalesce(max(person_id), 0) + 1 FROM persons").fetchone()[0])
-        ids = np.arange(first_id, first_id + len(fresh), dtype=np.int64)
-        db.executemany(
-            "INSERT INTO persons(person_id, current_number) VALUES (?, ?)",
-            zip(ids.tolist(), fresh.tolist(), strict=True),
+        fresh = unique0
+        if taken:
+            fresh = unique0[~np.isin(unique0, np.fromiter(taken, dtype=np.uint64, count=len(taken)))]
+            as_json = "[" + ",".join(map(str, fresh.tolist())) + "]"
+        db.execute(
+            "INSERT INTO numbers(number, person_id, generation, state)"
+            " SELECT value, ? + key, 0, 'current' FROM json_each(?)",
+            (self._next_person_id(), as_json),
         )
-        db.executemany(
-            "INSERT INTO numbers(number, person_id, generation, state) VALUES (?, ?, 0, 'current')",
-            zip(fresh.tolist(), ids.tolist(), strict=True),
-        )
-        # Generation-0 hits are residents registered before (FF1 is a permutation); other hits
-        # collide with someone's changed number and take the slow path one by one.
-        resolved: dict[int, int] = {}
-        for value, (person, generation) in taken.items():
-            resolved[value] = self._current_number(person) if generation == 0 else -1
         out[:] = numbers0
-        if resolved:
-            for i in np.nonzero(np.isin(numbers0, np.fromiter(resolved, dtype=np.uint64)))[0]:
-                value = int(numbers0[i])
-                if resolved[value] == -1:
-                    resolved[value] = self._assign_one(int(residents[i]))
-                out[i] = resolved[value]
+        if not taken:
+            return
+        # Generation-0 hits are residents registered before (FF1 is a permutation per
+        # generation); other hits collide with someone's changed number and take the one-by-one
+        # path, which moves on to the next free generation.
+        resolved = {
+            value: self._current_number(person) if generation == 0 else -1
+            for value, (person, generation) in taken.items()
+        }
+        hits = np.nonzero(np.isin(numbers0, np.fromiter(resolved, dtype=np.uint64, count=len(resolved))))[0]
+        for i in hits:
+            value = int(numbers0[i])
+            if resolved[value] == -1:
+                resolved[value] = self._assign_one(int(residents[i]))
+            out[i] = resolved[value]
 
     # -- change (番号法 第7条第2項) --------------------------------------------------------------
 
@@ -342,7 +346,6 @@ class NumberAuthority:
             "INSERT INTO numbers(number, person_id, generation, state) VALUES (?, ?, ?, 'current')",
             (new, person, new_generation),
         )
-        self._db.execute("UPDATE persons SET current_number = ? WHERE person_id = ?", (new, person))
         return new
 
 
