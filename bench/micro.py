@@ -7,8 +7,9 @@ on this shared machine), and prints
 
 * each bench's own Markdown table, with its baselines: the pure-Python reference
   (``tests/reference/``), OpenSSL through ``cryptography`` / hashlib for the physical floor,
-  and the peers that are built here (cedar-policy for permission checks, see
-  ``bench/cedar/``; ``--build-peers`` builds it first, about 3.5 minutes);
+  and the peers that are built here: cedar-policy for permission checks (``bench/cedar/``) and
+  ct-merkle for the ledger's RFC 6962 tree (``bench/ctmerkle/``); ``--build-peers`` builds
+  them first (Cedar takes about 3.5 minutes, ct-merkle seconds);
 * a headline table gathering every row that states a ratio (a "×").
 
 The same text goes to ``bench/results/micro.md``. Exit status 1 if a bench failed.
@@ -34,15 +35,19 @@ BENCHES: dict[str, tuple[str, list[str], str]] = {
     "codes": ("bench.bench_codes", [], "agency codes: translation and acquisition"),
     "permissions": ("bench.bench_permissions", [], "別表第二 permission checks and PASETO permits"),
     "ledger": ("bench.bench_ledger", ["--batches", "20", "--repeat", "3"], "durable ledger appends and proofs"),
+    "ledger-peer": ("bench.bench_peers", [], "the ledger beside ct-merkle (RFC 6962, Rust), same records"),
 }
-CEDAR_MANIFEST = REPO / "bench" / "cedar" / "Cargo.toml"
-CEDAR_TARGET = REPO / "target" / "cedar-bench"
+#: Peer bench crates, outside the workspace: (manifest, target directory).
+PEERS = [
+    (REPO / "bench" / "cedar" / "Cargo.toml", REPO / "target" / "cedar-bench"),
+    (REPO / "bench" / "ctmerkle" / "Cargo.toml", REPO / "target" / "ctmerkle-bench"),
+]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.micro", description=__doc__.splitlines()[0])
     ap.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {', '.join(BENCHES)}")
-    ap.add_argument("--build-peers", action="store_true", help="build the cedar-policy bench binary first")
+    ap.add_argument("--build-peers", action="store_true", help="build the peer bench binaries first")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     args.only = [d.strip() for d in args.only.split(",") if d.strip()]
@@ -84,11 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
     if args.build_peers:
-        print("building the cedar-policy bench binary (separate crate, outside the workspace)", flush=True)
-        subprocess.run(
-            ["cargo", "build", "--release", "--manifest-path", str(CEDAR_MANIFEST), "--target-dir", str(CEDAR_TARGET)],
-            check=True,
-        )
+        for manifest, target in PEERS:
+            print(f"building the peer bench {manifest.parent.name} (separate crate, outside the workspace)", flush=True)
+            subprocess.run(
+                ["cargo", "build", "--release", "--manifest-path", str(manifest), "--target-dir", str(target)],
+                check=True,
+            )
     parts = [f"# Core micro-benchmarks\n\nmachine: {machine()}\n"]
     headlines: list[tuple[str, str, str, str]] = []
     failed = []
