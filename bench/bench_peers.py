@@ -5,7 +5,8 @@
 The peer is ct-merkle (Rust, in memory: ``bench/ctmerkle/``, a separate crate outside the
 workspace; ``--build`` builds it, a few seconds once its sources are fetched). Both build the
 tree of the same records (the ledger bench's realistic 171-byte provision records, as the ledger
-stored them, with their sequence numbers); the roots must be equal, which shows the two compute the same RFC 6962 tree. Compared:
+stored them, with their sequence numbers); the roots must be equal, which shows the two compute
+the same RFC 6962 tree. Compared:
 
 * appends: the ledger's durable batches (tiles and bundles written, one syncfs, signed
   checkpoint) against ct-merkle's in-memory ``push`` (no disk, no signature);
