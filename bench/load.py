@@ -93,6 +93,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if this process dies without stopping it (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _pin_prefix(cpu: int, pin: bool) -> list[str]:
     if pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
         return ["taskset", "-c", str(cpu)]
@@ -112,6 +126,7 @@ class Server:
              "--max-concurrent-rpcs", "4000"],
             stdout=self._log_file, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,  # Ctrl-C reaches us; we stop the server ourselves, gracefully
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 60
         while not self.ready.exists():
@@ -171,7 +186,7 @@ def run_locust(args: argparse.Namespace, prep_path: Path, linkage: bool, results
         "--loglevel", "WARNING", *classes,
     ]
     env = {**os.environ, "RENKEI_BENCH_PREP": str(prep_path), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, preexec_fn=_die_with_parent)
     try:
         return proc.wait(timeout=args.seconds + 120)
     finally:
@@ -292,6 +307,10 @@ def country_rows(steps: list[Step], loc: dict[str, Any] | None) -> dict[str, Any
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Ctrl-C and SIGTERM both stop everything through the same path (also when started in the
+    # background, where SIGINT would otherwise be ignored).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
     results: Path = args.results
     results.mkdir(parents=True, exist_ok=True)
