@@ -1,6 +1,6 @@
 """Can this carry the country? One command: prepare, serve, load with locust and grpc.aio, report.
 
-    .venv/bin/python -m bench.load [--users 40] [--seconds 60] [--persons 200000]
+    .venv/bin/python -m bench.load [--users 20] [--seconds 60] [--persons 200000]
 
 1. A fresh temporary data directory: corporations assigned, then ``renkei serve`` on free
    loopback ports (pinned to CPU 0 when there are two or more).
@@ -23,6 +23,7 @@ import csv
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import subprocess
@@ -63,13 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.load",
         description="National-scale load benchmark: renkei serve under locust and a grpc.aio driver",
     )
-    ap.add_argument("--users", type=int, default=40, help="locust users (default 40)")
+    ap.add_argument("--users", type=int, default=20, help="locust users (default 20)")
     ap.add_argument("--spawn-rate", type=float, default=None, help="users started per second (default users/5)")
     ap.add_argument("--seconds", type=int, default=60, help="locust run time (default 60)")
     ap.add_argument("--persons", type=int, default=200_000, help="population registered by J-LIS (default 200,000)")
     ap.add_argument("--corporations", type=int, default=300, help="corporations in the registry (default 300)")
     ap.add_argument("--batch-size", type=int, default=100, help="items per BatchInquire (default 100)")
-    ap.add_argument("--levels", default="1,4,16,64", help="grpc.aio concurrencies (default 1,4,16,64)")
+    ap.add_argument("--levels", default="1,4,16,32,64", help="grpc.aio concurrencies (default 1,4,16,32,64)")
     ap.add_argument("--step-seconds", type=float, default=4.0, help="seconds per grpc.aio step (default 4)")
     ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="output directory (default bench/results)")
     ap.add_argument("--seed", type=int, default=7)
@@ -217,6 +218,19 @@ def read_locust(results: Path, batch_size: int) -> dict[str, Any]:
     return {"per_rpc": per, "inquiries_per_s": inquiries}
 
 
+def _plan_text(name: str) -> str:
+    p = INQUIRY_PLANS[name]
+    return f"agency {p.requester} asks agency {p.provider}, affair {p.affair}, items {', '.join(p.items)} ({p.row})"
+
+
+WORKLOAD_TEXT = {
+    "Inquire": f"one person a call; {_plan_text('nhi-local-tax')}",
+    "BatchInquire": f"batches of --batch-size persons; {_plan_text('local-tax-pension')}",
+    "AcquireCode": "agency 2 acquires a code for a random registered resident (already held: code re-issued)",
+    "BatchGetCorporations": "3 random registered 法人番号 a call, public port",
+}
+
+
 def country(rate: float) -> dict[str, float]:
     """A year of FY2022's inquiries at ``rate`` inquiries/s."""
     return {
@@ -231,7 +245,7 @@ def report(summary: dict[str, Any]) -> str:
     """The Markdown that docs/BENCHMARKS.md quotes."""
     a = summary["args"]
     lines = [
-        f"`python -m bench.load --users {a['users']} --seconds {a['seconds']} --persons {a['persons']}` — "
+        f"`{summary['command']}` — "
         f"{summary['machine']}; load average {summary['load_average_end']:.1f} at the end; "
         f"server pinned to CPU 0, clients to CPU 1: {summary['pinned']}; wall time {summary['wall_seconds']:.0f} s",
         "",
@@ -256,6 +270,8 @@ def report(summary: dict[str, Any]) -> str:
     if steps:
         lines += [
             "**grpc.aio driver** (no gevent; each workload alone, one channel, c calls outstanding):",
+            "",
+            *[f"- {w}: {d}" for w, d in WORKLOAD_TEXT.items()],
             "",
             "| workload | c | calls/s | items/s | p50 ms | p95 ms | p99 ms | failures |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -321,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="renkei-load-"))
     server: Server | None = None
     summary: dict[str, Any] = {
+        "command": shlex.join(["python", "-m", "bench.load", *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine(),
         "python": platform.python_version(),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

@@ -94,13 +94,14 @@ def plot_ramp(results: Path, steps: list[dict[str, Any]], title: str) -> list[Pa
     for s in steps:
         by[s["workload"]].append(s)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
-    for workload, ss in by.items():
+    for n, (workload, ss) in enumerate(by.items()):
         c = [s["concurrency"] for s in ss]
-        top.plot(c, [s["items_per_s"] for s in ss], marker="o", label=workload)
-        bottom.plot(c, [s["p99_ms"] for s in ss], marker="o", label=f"{workload} p99")
-        bottom.plot(c, [s["p50_ms"] for s in ss], marker=".", linestyle=":", label=f"{workload} p50")
+        color = f"C{n}"  # one colour per workload in both panels
+        top.plot(c, [s["items_per_s"] for s in ss], marker="o", color=color, label=workload)
+        bottom.plot(c, [s["p99_ms"] for s in ss], marker="o", color=color, label=f"{workload} p99")
+        bottom.plot(c, [s["p50_ms"] for s in ss], marker=".", color=color, linestyle=":", label=f"{workload} p50")
     top.set_yscale("log")
-    top.set_ylabel("items/s (inquiries, codes or look-ups)")
+    top.set_ylabel("items/s (BatchInquire: inquiries)")
     top.legend(fontsize=8)
     top.set_title(f"grpc.aio driver: rate and latency against calls outstanding — {title}", fontsize=10)
     bottom.axhline(50, color="red", linewidth=0.8, label="50 ms")

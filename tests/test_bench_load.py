@@ -52,7 +52,7 @@ def test_inquiry_plans_are_rows_of_the_bundled_table() -> None:
 def test_load_arguments() -> None:
     args = load.parse_args(["--users", "8", "--seconds", "5", "--levels", "1,2,8"])
     assert (args.users, args.seconds, args.levels, args.spawn_rate) == (8, 5, [1, 2, 8], 1.6)
-    assert load.parse_args([]).users == 40
+    assert load.parse_args([]).users == 20
     for bad in (["--users", "0"], ["--levels", "1,x"], ["--levels", "0"], ["--persons", "10"]):
         with pytest.raises(SystemExit):
             load.parse_args(bad)
