@@ -13,6 +13,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+#: Series colours; red is kept for failures and the 50 ms bound.
+PALETTE = ["C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9"]
+
 
 def _num(text: str) -> float:
     try:
@@ -46,11 +49,11 @@ def plot_locust(results: Path, title: str) -> list[Path]:
     out: list[Path] = []
     agg = series["Aggregated"]
 
-    fig, ax = plt.subplots(figsize=(10, 5))
+    fig, ax = plt.subplots(figsize=(10, 6))
     ax.plot(agg["t"], agg["Requests/s"], label="all RPCs", color="black", linewidth=2)
-    for name, s in sorted(series.items()):
-        if name != "Aggregated":
-            ax.plot(s["t"], s["Requests/s"], label=name, linewidth=1)
+    names = sorted(n for n in series if n != "Aggregated")
+    for i, name in enumerate(names):
+        ax.plot(series[name]["t"], series[name]["Requests/s"], label=name, linewidth=1, color=PALETTE[i % 8])
     ax.plot(agg["t"], agg["Failures/s"], label="failures", color="red", linestyle=":")
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("requests/s (locust, current)")
@@ -59,7 +62,7 @@ def plot_locust(results: Path, title: str) -> list[Path]:
     users.plot(agg["t"], agg["User Count"], color="grey", linestyle="--", label="users")
     users.set_ylabel("users")
     users.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, fontsize=8)
     ax.set_title(f"Throughput under locust — {title}", fontsize=10)
     fig.tight_layout()
     path = results / "locust_throughput.png"
@@ -67,17 +70,16 @@ def plot_locust(results: Path, title: str) -> list[Path]:
     plt.close(fig)
     out.append(path)
 
-    fig, ax = plt.subplots(figsize=(10, 5))
+    fig, ax = plt.subplots(figsize=(10, 6))
     for column, style in (("50%", "-"), ("95%", "--"), ("99%", ":")):
         ax.plot(agg["t"], agg[column], label=f"all RPCs p{column[:-1]}", color="black", linestyle=style)
-    for name, s in sorted(series.items()):
-        if name != "Aggregated":
-            ax.plot(s["t"], s["99%"], label=f"{name} p99", linewidth=1)
-    ax.axhline(50, color="red", linewidth=0.8, label="50 ms")
+    for i, name in enumerate(names):
+        ax.plot(series[name]["t"], series[name]["99%"], label=f"{name} p99", linewidth=1, color=PALETTE[i % 8])
+    ax.axhline(50, color="red", linewidth=1, linestyle="-.", label="50 ms bound")
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("latency ms (locust, 10 s window)")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, fontsize=8)
     ax.set_title(f"Latency percentiles under locust — {title}", fontsize=10)
     fig.tight_layout()
     path = results / "locust_latency.png"
@@ -96,7 +98,7 @@ def plot_ramp(results: Path, steps: list[dict[str, Any]], title: str) -> list[Pa
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
     for n, (workload, ss) in enumerate(by.items()):
         c = [s["concurrency"] for s in ss]
-        color = f"C{n}"  # one colour per workload in both panels
+        color = PALETTE[n % 8]  # one colour per workload in both panels
         top.plot(c, [s["items_per_s"] for s in ss], marker="o", color=color, label=workload)
         bottom.plot(c, [s["p99_ms"] for s in ss], marker="o", color=color, label=f"{workload} p99")
         bottom.plot(c, [s["p50_ms"] for s in ss], marker=".", color=color, linestyle=":", label=f"{workload} p50")
@@ -104,7 +106,7 @@ def plot_ramp(results: Path, steps: list[dict[str, Any]], title: str) -> list[Pa
     top.set_ylabel("items/s (BatchInquire: inquiries)")
     top.legend(fontsize=8)
     top.set_title(f"grpc.aio driver: rate and latency against calls outstanding — {title}", fontsize=10)
-    bottom.axhline(50, color="red", linewidth=0.8, label="50 ms")
+    bottom.axhline(50, color="red", linewidth=1, linestyle="-.", label="50 ms bound")
     bottom.set_yscale("log")
     bottom.set_ylabel("latency ms")
     bottom.set_xscale("log", base=2)
