@@ -207,7 +207,6 @@ impl PyMemTree {
 
 /// The engine ledger behind a `renkei._core.ledger.Ledger` object, for other bindings (e.g.
 /// the inquiry path) that append records from Rust in the same call, without the GIL.
-#[allow(dead_code)]
 pub(crate) fn ledger_of(obj: &Bound<'_, PyAny>) -> PyResult<Arc<Ledger>> {
     let l = obj.cast::<PyLedger>().map_err(|_| invalid_argument("expected a renkei._core.ledger.Ledger"))?;
     l.get().get()

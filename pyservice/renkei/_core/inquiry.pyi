@@ -1,0 +1,23 @@
+"""The inquiry path (情報照会) in one call without the GIL (``core_rs/src/inquiry``)."""
+
+from renkei._core.codes import CodeEngine
+from renkei._core.ledger import Ledger
+from renkei._core.permissions import Engine
+from renkei._core.permits import Signer
+
+MAX_BATCH_ITEMS: int
+
+_Party = tuple[int, list[str], str | None]
+
+class InquiryPath:
+    def __init__(
+        self, codes: CodeEngine, permissions: Engine, signer: Signer, ledger: Ledger, pseudonym_key: bytes
+    ) -> None: ...
+    def inquire(
+        self, requester: _Party, provider: _Party, code: bytes, affair: str, items: list[str], lifetime_s: int = 300
+    ) -> tuple[int, str, bytes, int, str | None, int]: ...
+    def batch_inquire(
+        self, requester: _Party, provider: _Party, codes: bytes, affair: str, items: list[str], lifetime_s: int = 300
+    ) -> tuple[bytes, bytes, int, str | None, int]: ...
+
+def pseudonym(key: bytes, person: int) -> bytes: ...
