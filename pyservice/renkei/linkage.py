@@ -20,6 +20,7 @@ import hashlib
 import logging
 import secrets
 import sqlite3
+import struct
 import threading
 import time
 from collections import OrderedDict
@@ -143,6 +144,46 @@ class Linkage:
                 while len(self._done) > _IDEMPOTENCY_ENTRIES:
                     self._done.popitem(last=False)
 
+    def _answer(self, a: object) -> e.InquiryResult | Exception:
+        if isinstance(a, Exception):
+            return a
+        outcome, reason, pcode, seq, token, exp = a  # type: ignore[misc]
+        if outcome == 0:
+            body, sig, kid = to_wire(token)
+            return e.InquiryResult(e.Permit(body, sig, kid), bytes(pcode), seq, _dt(exp))
+        if outcome == 1:
+            return CodeRefusedError("agency code (機関別符号) refused")
+        if outcome == 4:
+            return RowNotPermittedError(f"no row of the permission table permits this inquiry: {reason}")
+        return ProviderNotHoldingError("the provider holds no record of this person")
+
+    def inquire_many(
+        self, requests: Sequence[tuple[int, bytes, str, int, Sequence[str], str]]
+    ) -> list[e.InquiryResult | Exception]:
+        """Independent inquiries (requester, code, affair, provider, items, request id) decided
+        in one Rust call and recorded in one durable commit; per request the answer or the
+        error :meth:`inquire` would raise. The server batches concurrent Inquire calls here."""
+        out: list[e.InquiryResult | Exception | None] = []
+        todo: list[tuple[int, tuple[object, ...]]] = []
+        for rq_id, code, affair, pv_id, items, request_id in requests:
+            prior = self._remembered(rq_id, request_id)
+            if prior is not None:
+                out.append(prior)  # type: ignore[arg-type]
+                continue
+            try:
+                todo.append((len(out), (self._party(rq_id), self._party(pv_id), bytes(code), affair, list(items))))
+                out.append(None)
+            except Exception as exc:
+                out.append(exc)
+        if todo:
+            answers = self._path.inquire_many([t for _, t in todo], PERMIT_LIFETIME_S)
+            for (i, _), a in zip(todo, answers, strict=True):
+                out[i] = self._answer(a)
+                rq_id, _code, _affair, _pv, _items, request_id = requests[i]
+                if not isinstance(out[i], Exception) or isinstance(out[i], PermissionDeniedError):
+                    self._remember(rq_id, request_id, out[i])
+        return [o for o in out if o is not None]
+
     def inquire(
         self,
         requester_agency_id: int,
@@ -152,26 +193,12 @@ class Linkage:
         information_items: Sequence[str],
         request_id: str,
     ) -> e.InquiryResult:
-        prior = self._remembered(requester_agency_id, request_id)
-        if prior is None:
-            rq, pv = self._party(requester_agency_id), self._party(provider_agency_id)
-            outcome, reason, pcode, seq, token, exp = self._path.inquire(
-                rq, pv, agency_code, affair, list(information_items), PERMIT_LIFETIME_S
-            )
-            if outcome == 0:
-                body, sig, kid = to_wire(token)
-                prior = e.InquiryResult(e.Permit(body, sig, kid), bytes(pcode), seq, _dt(exp))
-            elif outcome == 1:
-                prior = CodeRefusedError("agency code (機関別符号) refused")
-            elif outcome == 4:
-                prior = RowNotPermittedError(f"no row of the permission table permits this inquiry: {reason}")
-            else:
-                prior = ProviderNotHoldingError("the provider holds no record of this person")
-            self._remember(requester_agency_id, request_id, prior)
-        if isinstance(prior, PermissionDeniedError):
-            raise prior
-        assert isinstance(prior, e.InquiryResult)
-        return prior
+        (answer,) = self.inquire_many(
+            [(requester_agency_id, agency_code, affair, provider_agency_id, information_items, request_id)]
+        )
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def batch_inquire(
         self,
@@ -227,6 +254,12 @@ def _record_info(r: LedgerRecord, entry: bytes) -> e.RecordInfo:
     )
 
 
+# Record layout v1 (docs/arch/ledger.md): time, requester, provider, outcome, denial code from
+# byte 9; the affair's length at byte 113, its text after.
+_HEADER = struct.Struct(">qIIBH")
+_SCAN_CHUNK = 65_536
+
+
 class Oversight:
     """The :class:`~renkei.service.engines.OversightEngine` over the ledger.
 
@@ -248,12 +281,17 @@ class Oversight:
     def _catch_up(self) -> None:
         with self._lock:
             size = self._ledger.size
-            rows = []
-            for seq in range(max(self._indexed, self._ledger._l.min_index()), size):
-                rec = self._ledger.get(seq)
-                if rec is not None:
-                    rows.append((seq, _us(rec.time), rec.requester, rec.provider, rec.affair, rec.denied_code))
-            self._db.executemany("INSERT OR REPLACE INTO r VALUES (?, ?, ?, ?, ?, ?)", rows)
+            seq = max(self._indexed, self._ledger._l.min_index())
+            while seq < size:
+                end = min(size, seq + _SCAN_CHUNK)
+                rows = []
+                for k, entry in enumerate(self._ledger._l.entries(seq, end), seq):
+                    if entry is not None:
+                        t, req, prov, _outcome, code = _HEADER.unpack_from(entry, 9)
+                        n = entry[113]
+                        rows.append((k, t, req, prov, entry[114:114 + n].decode("ascii"), code))
+                self._db.executemany("INSERT OR REPLACE INTO r VALUES (?, ?, ?, ?, ?, ?)", rows)
+                seq = end
             self._indexed = size
 
     def latest_checkpoint(self) -> e.CheckpointInfo:
@@ -294,12 +332,15 @@ class Oversight:
             seqs = [s for (s,) in self._db.execute(
                 f"SELECT seq FROM r WHERE {where} AND seq > ? ORDER BY seq LIMIT ?", [*args, after_sequence, limit]
             )]
-        out = []
-        for s in seqs:
-            entry = self._ledger._l.entry(s)
-            if entry is not None:
-                out.append(_record_info(LedgerRecord.decode(entry), bytes(entry)))
-        return out
+        if not seqs:
+            return []
+        # One scan over the span when it is dense (each bundle is read once), else one by one.
+        if seqs[-1] - seqs[0] < 4 * len(seqs) + 256:
+            span = self._ledger._l.entries(seqs[0], seqs[-1] + 1)
+            entries = [span[s - seqs[0]] for s in seqs]
+        else:
+            entries = [self._ledger._l.entry(s) for s in seqs]
+        return [_record_info(LedgerRecord.decode(en), bytes(en)) for en in entries if en is not None]
 
     def agency_statistics(self, agency_id: int, start: datetime | None, end: datetime | None) -> e.AgencyStatisticsInfo:
         """As requester: inquiries and denials (by affair, by reason); as provider: provisions."""

@@ -142,6 +142,13 @@ fn batch_permit_covers_every_item() {
     let leaf = merkle::batch_leaf(7, theirs[7 * 16..8 * 16].try_into().unwrap(), &["B2.1.2.1"]).unwrap();
     v.verify_batch_item(&tok, b.expires_at - 1, 7, &leaf, &merkle::proof(&levels, 7)).unwrap();
     assert_eq!(f.ledger.store().size(), 300);
+    let store = f.ledger.store();
+    let scanned = store.entries(3, 300).unwrap();
+    assert_eq!(scanned.len(), 297);
+    for (i, e) in scanned.iter().enumerate() {
+        assert_eq!(e.as_ref(), store.entry(3 + i as u64).unwrap().as_ref());
+    }
+    assert!(store.entries(0, 301).is_err());
 }
 
 #[test]
@@ -157,3 +164,27 @@ fn bad_requests_are_refused_before_recording() {
     assert!(f.path().batch_inquire(&req, &[]).is_err());
     assert_eq!(f.ledger.store().size(), 0);
 }
+
+#[test]
+fn many_inquiries_share_one_commit_and_keep_their_own_answers() {
+    let f = fixture();
+    let (rq, pv) = parties();
+    let mine = f.acquire(1, &[1, 2, 3]);
+    f.acquire(2, &[1, 3]);
+    let items = vec!["tax".to_string()];
+    let none: Vec<String> = vec![];
+    let ok = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300 };
+    let bad = Request { requester: &rq, provider: &pv, affair: "a1", items: &none, lifetime_s: 300 };
+    let code = |i: usize| -> Code { mine[i * 16..(i + 1) * 16].try_into().unwrap() };
+    let answers = f.path().inquire_many(&[(ok.clone(), code(0)), (bad, code(0)), (ok.clone(), code(1)), (ok, code(2))]);
+    let a0 = answers[0].as_ref().unwrap();
+    assert!(answers[1].is_err());
+    let a2 = answers[2].as_ref().unwrap();
+    let a3 = answers[3].as_ref().unwrap();
+    assert_eq!((a0.outcome, a2.outcome, a3.outcome), (PERMITTED, PROVIDER_NOT_HOLDING, PERMITTED));
+    assert_eq!((a0.record_seq, a2.record_seq, a3.record_seq), (0, 1, 2));
+    assert_eq!(f.ledger.store().size(), 3);
+    let v = PermitVerifier::new(&f.signer.public_key()).unwrap();
+    assert_eq!(v.verify(a3.permit.as_deref().unwrap(), a3.expires_at - 1).unwrap().ledger_seq, 2);
+}
+

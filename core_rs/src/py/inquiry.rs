@@ -104,6 +104,61 @@ impl PyInquiryPath {
         Ok((a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, a.permit, a.expires_at))
     }
 
+    /// Independent single inquiries, recorded in one durable commit: `requests` holds
+    /// (requester, provider, code, affair, items) tuples. Returns, per request, the tuple
+    /// `inquire` returns or the exception it would raise (as a value, not raised).
+    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (requests, lifetime_s=300))]
+    fn inquire_many<'py>(
+        &self,
+        py: Python<'py>,
+        requests: Vec<(Parties, Parties, Vec<u8>, String, Vec<String>)>,
+        lifetime_s: u32,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        // Malformed requests are answered without reaching the path.
+        let mut parsed: Vec<Result<(Party, Party, Code, String, Vec<String>), PyErr>> = Vec::with_capacity(requests.len());
+        for (rq, pv, code, affair, items) in requests {
+            parsed.push((|| {
+                let code: Code =
+                    code.as_slice().try_into().map_err(|_| invalid_argument(format!("an agency code is {CODE_LEN} bytes")))?;
+                Ok((party(rq.0, rq.1, rq.2.as_deref())?, party(pv.0, pv.1, pv.2.as_deref())?, code, affair, items))
+            })());
+        }
+        let ok: Vec<&(Party, Party, Code, String, Vec<String>)> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let (codes, perms, signer) = (self.codes.get(), self.permissions.get(), self.signer.get());
+        let path = InquiryPath {
+            codes: &codes.inner,
+            permissions: &perms.inner,
+            signer: &signer.inner,
+            ledger: &self.ledger,
+            pseudonym_key: &self.pseudonym_key,
+        };
+        let answers = py.detach(|| {
+            let reqs: Vec<(Request<'_>, Code)> = ok
+                .iter()
+                .map(|(rq, pv, code, affair, items)| {
+                    (Request { requester: rq, provider: pv, affair, items, lifetime_s }, *code)
+                })
+                .collect();
+            path.inquire_many(&reqs)
+        });
+        let mut answers = answers.into_iter();
+        let mut out = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            let item = match p {
+                Err(e) => e.into_value(py).into_any().into_bound(py),
+                Ok(_) => match answers.next().expect("one answer per parsed request") {
+                    Err(e) => PyErr::from(e).into_value(py).into_any().into_bound(py),
+                    Ok(a) => (a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, a.permit, a.expires_at)
+                        .into_pyobject(py)?
+                        .into_any(),
+                },
+            };
+            out.push(item);
+        }
+        Ok(out)
+    }
+
     /// Many inquiries (codes packed 16 bytes each). Returns (outcome bytes, provider codes,
     /// first record sequence, batch permit token or None, expiry); every record is durable.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]

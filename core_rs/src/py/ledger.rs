@@ -280,6 +280,13 @@ impl PyLedger {
         Ok(e.map(|e| PyBytes::new(py, &e)))
     }
 
+    /// Records `start..end` (None where retention dropped the body), each bundle read once.
+    fn entries<'py>(&self, py: Python<'py>, start: u64, end: u64) -> PyResult<Vec<Option<Bound<'py, PyBytes>>>> {
+        let l = self.get()?;
+        let es = py.detach(|| l.store().entries(start, end))?;
+        Ok(es.into_iter().map(|e| e.map(|e| PyBytes::new(py, &e))).collect())
+    }
+
     fn inclusion_proof<'py>(&self, py: Python<'py>, index: u64, size: u64) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let l = self.get()?;
         let p = py.detach(|| l.store().inclusion_proof(index, size))?;

@@ -16,6 +16,9 @@ class InquiryPath:
     def inquire(
         self, requester: _Party, provider: _Party, code: bytes, affair: str, items: list[str], lifetime_s: int = 300
     ) -> tuple[int, str, bytes, int, str | None, int]: ...
+    def inquire_many(
+        self, requests: list[tuple[_Party, _Party, bytes, str, list[str]]], lifetime_s: int = 300
+    ) -> list[tuple[int, str, bytes, int, str | None, int] | Exception]: ...
     def batch_inquire(
         self, requester: _Party, provider: _Party, codes: bytes, affair: str, items: list[str], lifetime_s: int = 300
     ) -> tuple[bytes, bytes, int, str | None, int]: ...

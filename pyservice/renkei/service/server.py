@@ -75,7 +75,10 @@ class ServerConfig:
     max_concurrent_rpcs: int = 1000
     grace_seconds: float = 10.0
     #: Threads for engine calls (the Rust engine releases the GIL, so these run in parallel).
-    engine_workers: int = max(2, os.cpu_count() or 2)
+    #: An inquiry spends most of its time waiting, GIL released, for the ledger's group commit
+    #: (one syncfs per commit); the more calls wait together, the more records share a commit,
+    #: so there are many more threads than CPUs.
+    engine_workers: int = 64
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
 
