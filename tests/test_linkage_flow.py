@@ -8,6 +8,8 @@ lists it through DisclosureService; the commission sees it with a consistency pr
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import random
 import subprocess
@@ -21,8 +23,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from renkei import client
+from renkei._core import inquiry as _inq
 from renkei._core.permits import BatchTree
 from renkei._proto.renkei.v1 import admin_service_pb2 as apb
 from renkei._proto.renkei.v1 import disclosure_service_pb2 as dpb
@@ -313,3 +318,10 @@ def test_cli_agency_add_registers_and_issues_certificate(tmp_path: Path) -> None
     uris = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
         x509.UniformResourceIdentifier)
     assert f"urn:renkei:agency:{a.agency_id}" in uris
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=32, max_size=100), st.integers(0, 2**32 - 1))
+def test_pseudonym_is_hmac_sha256_of_the_person_id(key: bytes, person: int) -> None:
+    want = hmac.new(key, person.to_bytes(4, "big"), hashlib.sha256).digest()
+    assert bytes(_inq.pseudonym(key, person)) == want

@@ -44,7 +44,7 @@ from renkei.jlis import NumberAuthority
 from renkei.ledger import Ledger, LedgerRecord, parse_vkey
 from renkei.numbers import format_corporate_number
 from renkei.permissions import PermissionEngine
-from renkei.permits import PermitIssuer, to_wire
+from renkei.permits import PermitIssuer
 from renkei.service import engines as e
 
 log = logging.getLogger("renkei.linkage")
@@ -147,10 +147,9 @@ class Linkage:
     def _answer(self, a: object) -> e.InquiryResult | Exception:
         if isinstance(a, Exception):
             return a
-        outcome, reason, pcode, seq, token, exp = a  # type: ignore[misc]
+        outcome, reason, pcode, seq, permit, exp = a  # type: ignore[misc]
         if outcome == 0:
-            body, sig, kid = to_wire(token)
-            return e.InquiryResult(e.Permit(body, sig, kid), bytes(pcode), seq, _dt(exp))
+            return e.InquiryResult(e.Permit(*permit), pcode, seq, _dt(exp))
         if outcome == 1:
             return CodeRefusedError("agency code (機関別符号) refused")
         if outcome == 4:
@@ -215,10 +214,10 @@ class Linkage:
             if prior is not None:
                 return prior
         rq, pv = self._party(requester_agency_id), self._party(provider_agency_id)
-        outcomes, pcodes, first, token, exp = self._path.batch_inquire(
+        outcomes, pcodes, first, parts, exp = self._path.batch_inquire(
             rq, pv, agency_codes, affair, list(information_items), PERMIT_LIFETIME_S
         )
-        permit = e.Permit(*to_wire(token)) if token is not None else e.Permit(b"", b"", "")
+        permit = e.Permit(*parts) if parts is not None else e.Permit(b"", b"", "")
         result = e.BatchInquiryResult(permit, bytes(pcodes), bytes(outcomes), first, _dt(exp))
         if request_id:
             with self._done_lock:

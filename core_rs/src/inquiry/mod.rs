@@ -22,6 +22,22 @@ use crate::ledger::record::{Outcome as RecordOutcome, Record, MAX_ID_LEN};
 use crate::permissions::{self, Engine as PermissionEngine};
 use crate::permits::{self, merkle, Body, Claims, PermitSigner};
 
+/// The gRPC `Permit` parts of a token (as `renkei.permits.to_wire`): the exact signed bytes
+/// PAE("v4.public.", claims, key id, ""), the 64-byte signature and the base64url key id.
+pub fn wire_parts(token: &str) -> Option<(Vec<u8>, Vec<u8>, String)> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine as _;
+    let rest = token.strip_prefix(permits::HEADER)?;
+    let (payload, footer) = rest.split_once('.')?;
+    let raw = B64.decode(payload).ok()?;
+    let kid = B64.decode(footer).ok()?;
+    if raw.len() <= 64 {
+        return None;
+    }
+    let (claims, sig) = raw.split_at(raw.len() - 64);
+    Some((permits::pae(&[permits::HEADER.as_bytes(), claims, &kid, b""]), sig.to_vec(), footer.to_string()))
+}
+
 /// Outcome bytes (the values of the proto's `DenialCode`).
 pub const PERMITTED: u8 = 0;
 pub const CODE_REFUSED: u8 = 1;

@@ -69,6 +69,11 @@ fn permitted_inquiry_records_then_signs() {
     assert_eq!(&rec.permit_id[..12], &claims.permit_id);
     assert_eq!(rec.pseudonym, pseudonym(b"pseudonym key", 42));
     assert_eq!((rec.requester, rec.provider, rec.affair.as_str()), (1, 2, "B2.1"));
+    let (body, sig, kid) = wire_parts(a.permit.as_deref().unwrap()).unwrap();
+    use ed25519_dalek::Verifier as _;
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&f.signer.public_key()).unwrap();
+    vk.verify(&body, &ed25519_dalek::Signature::from_slice(&sig).unwrap()).unwrap();
+    assert!(a.permit.as_deref().unwrap().ends_with(&format!(".{kid}")));
 }
 
 #[test]

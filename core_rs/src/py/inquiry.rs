@@ -13,7 +13,7 @@ use super::ledger::ledger_of;
 use super::permissions::PyEngine;
 use super::permits::PySigner;
 use crate::codes::{Code, CODE_LEN};
-use crate::inquiry::{InquiryPath, Party, Request};
+use crate::inquiry::{wire_parts, InquiryPath, Party, Request};
 use crate::ledger::Ledger;
 use crate::permissions::parse_municipality;
 
@@ -41,6 +41,17 @@ struct PyInquiryPath {
 }
 
 type Parties = (u64, Vec<String>, Option<String>);
+type WirePermit<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>, String);
+
+/// The permit as gRPC wants it (body, signature, key id), made here rather than in Python.
+fn wire<'py>(py: Python<'py>, token: Option<String>) -> PyResult<Option<WirePermit<'py>>> {
+    token
+        .map(|t| {
+            let (body, sig, kid) = wire_parts(&t).ok_or_else(|| invalid_argument("the signer made a malformed permit"))?;
+            Ok((PyBytes::new(py, &body), PyBytes::new(py, &sig), kid))
+        })
+        .transpose()
+}
 
 impl PyInquiryPath {
     #[allow(clippy::too_many_arguments)]
@@ -85,8 +96,9 @@ impl PyInquiryPath {
         Ok(PyInquiryPath { codes, permissions, signer, ledger: ledger_of(ledger)?, pseudonym_key })
     }
 
-    /// One inquiry. Returns (outcome byte, reason, provider code, record sequence, permit
-    /// token or None, expiry in Unix seconds); the record is durable when this returns.
+    /// One inquiry. Returns (outcome byte, reason, provider code, record sequence, permit as
+    /// (body, signature, key id) or None, expiry in Unix seconds); the record is durable when
+    /// this returns.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     #[pyo3(signature = (requester, provider, code, affair, items, lifetime_s=300))]
     fn inquire<'py>(
@@ -98,10 +110,10 @@ impl PyInquiryPath {
         affair: String,
         items: Vec<String>,
         lifetime_s: u32,
-    ) -> PyResult<(u8, String, Bound<'py, PyBytes>, u64, Option<String>, i64)> {
+    ) -> PyResult<(u8, String, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64)> {
         let code: Code = code.try_into().map_err(|_| invalid_argument(format!("an agency code is {CODE_LEN} bytes")))?;
         let a = self.run(py, requester, provider, affair, items, lifetime_s, |p, r| p.inquire(r, &code))?;
-        Ok((a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, a.permit, a.expires_at))
+        Ok((a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, wire(py, a.permit)?, a.expires_at))
     }
 
     /// Independent single inquiries, recorded in one durable commit: `requests` holds
@@ -149,9 +161,11 @@ impl PyInquiryPath {
                 Err(e) => e.into_value(py).into_any().into_bound(py),
                 Ok(_) => match answers.next().expect("one answer per parsed request") {
                     Err(e) => PyErr::from(e).into_value(py).into_any().into_bound(py),
-                    Ok(a) => (a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, a.permit, a.expires_at)
-                        .into_pyobject(py)?
-                        .into_any(),
+                    Ok(a) => {
+                        (a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, wire(py, a.permit)?, a.expires_at)
+                            .into_pyobject(py)?
+                            .into_any()
+                    }
                 },
             };
             out.push(item);
@@ -160,7 +174,8 @@ impl PyInquiryPath {
     }
 
     /// Many inquiries (codes packed 16 bytes each). Returns (outcome bytes, provider codes,
-    /// first record sequence, batch permit token or None, expiry); every record is durable.
+    /// first record sequence, batch permit as (body, signature, key id) or None, expiry);
+    /// every record is durable.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     #[pyo3(signature = (requester, provider, codes, affair, items, lifetime_s=300))]
     fn batch_inquire<'py>(
@@ -172,9 +187,9 @@ impl PyInquiryPath {
         affair: String,
         items: Vec<String>,
         lifetime_s: u32,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, u64, Option<String>, i64)> {
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64)> {
         let a = self.run(py, requester, provider, affair, items, lifetime_s, |p, r| p.batch_inquire(r, codes))?;
-        Ok((PyBytes::new(py, &a.outcomes), PyBytes::new(py, &a.provider_codes), a.first_seq, a.permit, a.expires_at))
+        Ok((PyBytes::new(py, &a.outcomes), PyBytes::new(py, &a.provider_codes), a.first_seq, wire(py, a.permit)?, a.expires_at))
     }
 
     fn __repr__(&self) -> &'static str {
