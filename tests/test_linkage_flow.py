@@ -94,6 +94,8 @@ def test_full_flow(server: RunningServer, people: list[str]) -> None:
     mine = _codes(server, "agency-4", people[:10])
     theirs = _codes(server, "agency-1", people[:10])
     assert mine != theirs
+    with server.channel("agency-4") as ch:
+        _inquire(client.LinkageServiceStub(ch), mine[0])  # the log is not empty before ours
     with server.channel("oversight") as och:
         oversight = client.OversightServiceStub(och)
         before = oversight.GetLatestCheckpoint(opb.GetLatestCheckpointRequest(), timeout=T)
@@ -128,12 +130,14 @@ def test_full_flow(server: RunningServer, people: list[str]) -> None:
         rec = next(r for r in recs if r.sequence == answer.record_sequence)
         assert (rec.outcome, rec.affair, list(rec.information_items)) == ("permitted", AFFAIR, [ITEM])
         assert rec.permit_id[:12] == claims.permit_id
+        # The commission's earlier checkpoint is a prefix of the one covering our record.
         old = before.tree_size
-        if old:
-            cons = oversight.GetConsistencyProof(
-                opb.GetConsistencyProofRequest(first_size=old, second_size=cp.tree_size), timeout=T
-            )
-            verify_consistency(old, cp.tree_size, before.root_hash, cp.root_hash, list(cons.hashes))
+        assert 0 < old <= answer.record_sequence < cp.tree_size
+        verify_checkpoint(before.note, log_key.note_verifier_key)
+        cons = oversight.GetConsistencyProof(
+            opb.GetConsistencyProofRequest(first_size=old, second_size=cp.tree_size), timeout=T
+        )
+        verify_consistency(old, cp.tree_size, before.root_hash, cp.root_hash, list(cons.hashes))
         stats = oversight.GetAgencyStatistics(opb.GetAgencyStatisticsRequest(agency_id=MINISTER), timeout=T)
         assert stats.inquiries >= 1
 
