@@ -329,3 +329,32 @@ def test_cli_agency_add_registers_and_issues_certificate(tmp_path: Path) -> None
 def test_pseudonym_is_hmac_sha256_of_the_person_id(key: bytes, person: int) -> None:
     want = hmac.new(key, person.to_bytes(4, "big"), hashlib.sha256).digest()
     assert bytes(_inq.pseudonym(key, person)) == want
+
+
+def test_restart_keeps_agencies_codes_and_records(tmp_path: Path) -> None:
+    s = start_server(tmp_path / "data")
+    try:
+        with s.channel("jlis") as ch:
+            raw = client.NumberServiceStub(ch).RegisterTestPopulation(
+                npb.RegisterTestPopulationRequest(count=3, seed=11), timeout=T).individual_numbers
+        people = [f"{int.from_bytes(raw[i:i + 8], 'little'):012d}" for i in range(0, len(raw), 8)]
+        mine, theirs = _codes(s, "agency-4", people), _codes(s, "agency-1", people)
+        with s.channel("agency-4") as ch:
+            first = _inquire(client.LinkageServiceStub(ch), mine[0])
+    finally:
+        rc, out = s.terminate()
+    assert rc == 0, out
+    s = start_server(tmp_path / "data")  # SIGTERM closed the ledger; the same directory again
+    try:
+        with s.channel("agency-4") as ch:
+            again = _inquire(client.LinkageServiceStub(ch), mine[1])
+        assert again.provider_agency_code == theirs[1] and again.record_sequence == first.record_sequence + 1
+        with s.channel("oversight") as och:
+            recs = client.OversightServiceStub(och).ListRecords(opb.ListRecordsRequest(agency_id=MINISTER), timeout=T)
+        assert [r.sequence for r in recs.records] == [first.record_sequence, again.record_sequence]
+        with s.channel("operator") as och:
+            agencies = client.AdminServiceStub(och).ListAgencies(apb.ListAgenciesRequest(), timeout=T).agencies
+        assert [a.agency_id for a in agencies] == [1, 2, 3, 4, 5, 6]  # not registered twice
+    finally:
+        rc, out = s.terminate()
+    assert rc == 0, out
