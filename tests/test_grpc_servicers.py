@@ -31,7 +31,7 @@ PERMIT = e.Permit(b"body", b"s" * 64, "permit-1")
 
 
 class ForeignCodeError(PermissionDeniedError):
-    reason = "FOREIGN_CODE"
+    reason = "CODE_REFUSED"
 
 
 class Linkage:
@@ -89,14 +89,14 @@ class Oversight:
     def agency_statistics(
         self, agency: int, start: datetime | None, end: datetime | None
     ) -> e.AgencyStatisticsInfo:
-        return e.AgencyStatisticsInfo(agency, 5, 1, 2, [("2-1", 5, 1)], {"FOREIGN_CODE": 1})
+        return e.AgencyStatisticsInfo(agency, 5, 1, 2, [("2-1", 5, 1)], {"CODE_REFUSED": 1})
 
 
 class Admin:
     def __init__(self) -> None:
         self.agencies: dict[int, e.AgencyInfo] = {}
 
-    def create_agency(self, name: str, type_ids: Sequence[str], lg: str) -> e.AgencyInfo:
+    def create_agency(self, name: str, type_ids: Sequence[str], lg: str, corporate_number: str = "") -> e.AgencyInfo:
         a = e.AgencyInfo(100 + len(self.agencies), name, list(type_ids), lg, "not_submitted", NOW)
         self.agencies[a.agency_id] = a
         return a
@@ -194,7 +194,7 @@ async def _scenario(tmp_path: Path) -> None:
             assert r.record_sequence == 41 and r.permit.key_id == "permit-1"
             assert r.expires_at.ToDatetime(tzinfo=UTC) == NOW
             assert linkage.calls[-1] == ("inquire", 1, "2-1", 3, ("item",))  # requester from the certificate
-            with _fails(grpc.StatusCode.PERMISSION_DENIED, "FOREIGN_CODE"):
+            with _fails(grpc.StatusCode.PERMISSION_DENIED, "CODE_REFUSED"):
                 await s.Inquire(
                     lpb.InquireRequest(
                         agency_code=b"\1" * 16, affair="2-1", provider_agency_id=3, information_items=["item"]
@@ -257,7 +257,7 @@ async def _scenario(tmp_path: Path) -> None:
                     timeout=T,
                 )
             stats = await o.GetAgencyStatistics(opb.GetAgencyStatisticsRequest(agency_id=1), timeout=T)
-            assert stats.denials_by_reason["FOREIGN_CODE"] == 1 and stats.by_affair[0].affair == "2-1"
+            assert stats.denials_by_reason["CODE_REFUSED"] == 1 and stats.by_affair[0].affair == "2-1"
             with _fails(grpc.StatusCode.PERMISSION_DENIED):
                 await client.LinkageServiceStub(ch).Inquire(lpb.InquireRequest(), timeout=T)
 

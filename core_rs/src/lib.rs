@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod error;
 pub mod holdings;
+pub mod inquiry;
 pub mod ledger;
 pub mod numbers;
 pub mod permissions;

@@ -196,6 +196,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("--corporate-number", required=True, help="the agency's own 法人番号")
     r.add_argument("--municipality-code", help="全国地方公共団体コード (local governments)")
     r.set_defaults(func=cmd_agency_register)
+    from renkei.cli_serve import register_agency_add
+
+    register_agency_add(ag, common)
     ls = ag.add_parser("list", parents=[common], help="list agencies")
     ls.add_argument("--type")
     ls.add_argument("--status")

@@ -2,7 +2,14 @@
 
 On a fresh directory it creates the keys, the development CA, the server certificate and
 client certificates for J-LIS, the commission (oversight), an operator and a set of demo
-agencies of several 別表第二 types, prints where they are, then serves until SIGTERM/SIGINT.
+agencies of several 別表第二 types — registered in the core's agency registry with approved
+PIAs, each certificate naming the registry's agency id — installs the bundled permission table
+(番号法 別表第二), opens the provision ledger, prints where everything is, then serves until
+SIGTERM/SIGINT (then in-flight calls finish and the ledger is closed).
+
+``renkei agency add`` registers an agency (optionally approving its PIA) and issues its
+certificate; run it while the server is stopped (the server owns the registry while it runs;
+use AdminService.CreateAgency then).
 """
 
 from __future__ import annotations
@@ -14,16 +21,43 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-#: Demo agencies: (agency id, name, 別表第二 agency type ids, 全国地方公共団体コード).
-DEMO_AGENCIES: list[tuple[int, str, tuple[str, ...], str]] = [
-    (1, "千代田区長", ("municipal_mayor",), "131016"),
-    (2, "横浜市長", ("municipal_mayor",), "141003"),
-    (3, "日本年金機構", ("japan_pension_service",), ""),
-    (4, "厚生労働大臣", ("mhlw_minister",), ""),
-    (5, "全国健康保険協会", ("japan_health_insurance_association", "medical_insurers"), ""),
-    (6, "東京都知事", ("prefectural_governor", "prefectural_governor_etc"), "130001"),
+#: Demo agencies: (agency id on a fresh registry, name, 別表第二 agency type ids,
+#: 全国地方公共団体コード, 法人番号). Local governments' and the ministry's corporate numbers follow
+#: the NTA rule (000020 + 団体コード, 000012 + 省庁コード); the two corporations' are demo values
+#: with valid check digits.
+DEMO_AGENCIES: list[tuple[int, str, tuple[str, ...], str, str]] = [
+    (1, "千代田区長", ("municipal_mayor",), "131016", "8000020131016"),
+    (2, "横浜市長", ("municipal_mayor",), "141003", "3000020141003"),
+    (3, "日本年金機構", ("japan_pension_service",), "", ""),
+    (4, "厚生労働大臣", ("mhlw_minister",), "", "6000012070001"),
+    (5, "全国健康保険協会", ("japan_health_insurance_association", "medical_insurers"), "", ""),
+    (6, "東京都知事", ("prefectural_governor", "prefectural_governor_etc"), "130001", "8000020130001"),
 ]
+
+
+def _demo_corporate_number(agency_id: int) -> str:
+    from renkei.numbers import corporate_check_digit, format_corporate_number
+
+    base = f"0000990{agency_id:05d}"
+    return format_corporate_number(int(f"{corporate_check_digit(base)}{base}"))
+
+
+def register_demo_agencies(core: Any) -> None:
+    """On an empty registry: the demo agencies, each with an approved PIA (5 years)."""
+    import datetime as dt
+
+    if core.agencies():
+        return
+    today = dt.date.today()
+    for agency_id, name, types, code, corp in DEMO_AGENCIES:
+        a = core.register_agency(name, list(types), corp or _demo_corporate_number(agency_id),
+                                 municipality_code=code or None)
+        if a.agency_id != agency_id:
+            raise RuntimeError(f"demo agency {name} got id {a.agency_id}, expected {agency_id}")
+        core.add_pia(a.agency_id, f"{name} 特定個人情報保護評価書（全項目評価）", approved_on=today,
+                     expires_on=today.replace(year=today.year + 5))
 SYSTEM_PRINCIPALS = [
     ("jlis", "地方公共団体情報システム機構"),
     ("oversight", "個人情報保護委員会"),
@@ -40,7 +74,7 @@ def provision_demo(data_dir: object) -> list[object]:
     for role, name in SYSTEM_PRINCIPALS:
         if role not in have:
             ca.issue_client_certificate(role, name)
-    for agency_id, name, _types, _code in DEMO_AGENCIES:
+    for agency_id, name, _types, _code, _corp in DEMO_AGENCIES:
         if f"agency-{agency_id}" not in have:
             ca.issue_agency_certificate(agency_id, name)
     return list(ca.issued())
@@ -52,7 +86,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_dir = DataDir(args.data_dir)
-    issued = provision_demo(data_dir)
     config = ServerConfig(
         data_dir=data_dir,
         host=args.host,
@@ -63,7 +96,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         grace_seconds=args.grace,
     )
     server = build_server(config)
-    types = {f"agency-{a}": list(t) for a, _n, t, _c in DEMO_AGENCIES}
+    register_demo_agencies(server.core)
+    issued = provision_demo(data_dir)
+    types = {f"agency-{a}": list(t) for a, _n, t, _c, _k in DEMO_AGENCIES}
 
     def ready(s: RenkeiServer) -> None:
         pki = s.ca.root.resolve()
@@ -114,6 +149,43 @@ def cmd_pki_list(args: argparse.Namespace) -> int:
     for c in ca.issued():
         print(f"{c.principal:<14} {c.role:<10} {c.name}: {c.certificate}")
     return 0
+
+
+def cmd_agency_add(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from renkei.core import Core
+    from renkei.linkage import local_government_corporate_number
+    from renkei.service.pki import DevelopmentCA
+
+    corp = args.corporate_number
+    if not corp:
+        if not args.municipality_code:
+            print("renkei: --corporate-number is required for an agency that is not a local government",
+                  file=sys.stderr)
+            return 2
+        corp = local_government_corporate_number(args.municipality_code)
+    with Core(args.data_dir) as core:
+        a = core.register_agency(args.name, args.type, corp, municipality_code=args.municipality_code)
+        if args.approve_pia:
+            today = dt.date.today()
+            core.add_pia(a.agency_id, f"{a.name} 特定個人情報保護評価書", approved_on=today,
+                         expires_on=today.replace(year=today.year + 5))
+    paths = DevelopmentCA(args.data_dir).issue_agency_certificate(a.agency_id, a.name)
+    print(json.dumps({"agency_id": a.agency_id, "name": a.name, "types": list(a.types),
+                      "pia_approved": bool(args.approve_pia), **paths.to_json()}, ensure_ascii=False))
+    return 0
+
+
+def register_agency_add(agency_group: Any, common: argparse.ArgumentParser) -> None:
+    """``renkei agency add`` (added to the ``agency`` group of cli_codes)."""
+    p = agency_group.add_parser("add", parents=[common], help="register an agency and issue its certificate")
+    p.add_argument("--name", required=True)
+    p.add_argument("--type", action="append", required=True, help="a 別表第二 agency type id (repeatable)")
+    p.add_argument("--corporate-number", help="法人番号 (derived for local governments when omitted)")
+    p.add_argument("--municipality-code", help="全国地方公共団体コード (local governments)")
+    p.add_argument("--approve-pia", action="store_true", help="file and approve a PIA today (demo)")
+    p.set_defaults(func=cmd_agency_add)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]

@@ -78,6 +78,19 @@ class CodeRefusedError(PermissionDeniedError):
     reason = "CODE_REFUSED"
 
 
+class RowNotPermittedError(PermissionDeniedError):
+    """No row of the permission table in force (番号法 別表第二 or an ordinance) permits the
+    inquiry; the denial is recorded in the ledger."""
+
+    reason = "ROW_NOT_PERMITTED"
+
+
+class ProviderNotHoldingError(PermissionDeniedError):
+    """The provider named in an inquiry holds no record of the person; recorded as denied."""
+
+    reason = "PROVIDER_NOT_HOLDING"
+
+
 class UnauthenticatedError(RenkeiError):
     """The caller could not be identified (no client certificate, unknown or replaced certificate)."""
 

@@ -18,6 +18,7 @@ number as *former*, and never reissues a number that was ever used.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterable
@@ -29,7 +30,7 @@ import numpy.typing as npt
 
 from renkei._core import numbers as _n
 from renkei.datadir import DataDir
-from renkei.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from renkei.errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError
 from renkei.numbers import format_individual_number
 
 _SCHEMA = """
@@ -43,6 +44,13 @@ CREATE TABLE IF NOT EXISTS numbers (
 CREATE INDEX IF NOT EXISTS numbers_person ON numbers(person_id);
 -- A person has exactly one current number.
 CREATE UNIQUE INDEX IF NOT EXISTS numbers_current ON numbers(person_id) WHERE state = 'current';
+-- マイナンバーカード public keys for portal login (利用者証明), registered by J-LIS.
+CREATE TABLE IF NOT EXISTS card_keys (
+    card_key_id   BLOB PRIMARY KEY,
+    public_key    BLOB NOT NULL,
+    person_id     INTEGER NOT NULL,
+    registered_at TEXT NOT NULL
+);
 """
 
 # More generations than this for one person means something is badly wrong (each change is a
@@ -112,6 +120,36 @@ class NumberAuthority:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- card keys (個人番号カード) -----------------------------------------------------------------
+
+    def register_card_key(self, number: str | int, public_key: bytes) -> bytes:
+        """Register the Ed25519 public key of the card of the holder of a current number;
+        returns the card key id (SHA-256 of the key). Registering the same key again for the
+        same person is a no-op; for another person it is refused."""
+        if not isinstance(public_key, bytes | bytearray) or len(public_key) != 32:
+            raise InvalidArgumentError("a card public key is 32 bytes (Ed25519)")
+        person = self.person_id(number)
+        key_id = hashlib.sha256(public_key).digest()
+        with self._lock:
+            row = self._db.execute("SELECT person_id FROM card_keys WHERE card_key_id = ?", (key_id,)).fetchone()
+            if row is not None and int(row[0]) != person:
+                raise AlreadyExistsError("this card key is registered to another person")
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO card_keys(card_key_id, public_key, person_id, registered_at) VALUES (?, ?, ?, ?)",
+                    (key_id, bytes(public_key), person, _now()),
+                )
+        return key_id
+
+    def card_key(self, card_key_id: bytes) -> tuple[bytes, int]:
+        """(public key, person id) of a registered card key."""
+        row = self._db.execute(
+            "SELECT public_key, person_id FROM card_keys WHERE card_key_id = ?", (bytes(card_key_id),)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError("no such card key")
+        return bytes(row[0]), int(row[1])
 
     # -- look-ups -----------------------------------------------------------------------------
 

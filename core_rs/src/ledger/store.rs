@@ -627,6 +627,39 @@ impl Store {
             .ok_or_else(|| Error::Storage(format!("bundle {b} is short")))
     }
 
+    /// Records `start..end` in order (each bundle read once); `None` where retention dropped
+    /// the body. For readers that scan the ledger (the oversight index).
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Option<Vec<u8>>>> {
+        if start > end || end > self.size {
+            return Err(Error::NotFound(format!("records {start}..{end} are not all in the ledger (size {})", self.size)));
+        }
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let mut seq = start;
+        while seq < end {
+            let b = seq / TILE_WIDTH;
+            let stop = end.min((b + 1) * TILE_WIDTH);
+            let (full, _) = level_tiles(self.size, 0);
+            if b != full && stop <= self.min_index {
+                out.extend((seq..stop).map(|_| None));
+                seq = stop;
+                continue;
+            }
+            let data = if b == full {
+                self.tail_bundle.clone()
+            } else {
+                let p = self.dir.join(bundle_path(b, TILE_WIDTH));
+                fs::read(&p).map_err(|e| io_err(&p, e))?
+            };
+            let entries = tiles::split_bundle(&data).map_err(|_| Error::Storage(format!("bundle {b} is malformed")))?;
+            for k in seq..stop {
+                let e = entries.get((k % TILE_WIDTH) as usize).ok_or_else(|| Error::Storage(format!("bundle {b} is short")))?;
+                out.push(if k < self.min_index { None } else { Some(e.to_vec()) });
+            }
+            seq = stop;
+        }
+        Ok(out)
+    }
+
     /// A person's records, newest first, below `before` (exclusive), at most `limit`, each with
     /// an inclusion proof against the current checkpoint. 不開示 records are held back unless
     /// their disclose-after date is on or before `today` (days since 1970-01-01).

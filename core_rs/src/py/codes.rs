@@ -35,8 +35,8 @@ fn one(code: &[u8]) -> PyResult<Code> {
 
 /// The agency-code engine of the linkage core. It knows persons only by person id.
 #[pyclass(module = "renkei._core.codes", name = "CodeEngine", frozen)]
-struct PyCodeEngine {
-    inner: CodeEngine,
+pub(crate) struct PyCodeEngine {
+    pub(crate) inner: CodeEngine,
 }
 
 #[pymethods]

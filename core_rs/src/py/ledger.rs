@@ -207,7 +207,6 @@ impl PyMemTree {
 
 /// The engine ledger behind a `renkei._core.ledger.Ledger` object, for other bindings (e.g.
 /// the inquiry path) that append records from Rust in the same call, without the GIL.
-#[allow(dead_code)]
 pub(crate) fn ledger_of(obj: &Bound<'_, PyAny>) -> PyResult<Arc<Ledger>> {
     let l = obj.cast::<PyLedger>().map_err(|_| invalid_argument("expected a renkei._core.ledger.Ledger"))?;
     l.get().get()
@@ -279,6 +278,13 @@ impl PyLedger {
         let l = self.get()?;
         let e = py.detach(|| l.store().entry(seq))?;
         Ok(e.map(|e| PyBytes::new(py, &e)))
+    }
+
+    /// Records `start..end` (None where retention dropped the body), each bundle read once.
+    fn entries<'py>(&self, py: Python<'py>, start: u64, end: u64) -> PyResult<Vec<Option<Bound<'py, PyBytes>>>> {
+        let l = self.get()?;
+        let es = py.detach(|| l.store().entries(start, end))?;
+        Ok(es.into_iter().map(|e| e.map(|e| PyBytes::new(py, &e))).collect())
     }
 
     fn inclusion_proof<'py>(&self, py: Python<'py>, index: u64, size: u64) -> PyResult<Vec<Bound<'py, PyBytes>>> {

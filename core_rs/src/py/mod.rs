@@ -4,6 +4,7 @@
 mod arrays;
 mod codes;
 mod errors;
+mod inquiry;
 mod ledger;
 mod numbers;
 mod permissions;
@@ -33,5 +34,6 @@ fn renkei_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_submodule(m, "ledger", ledger::init)?;
     add_submodule(m, "permissions", permissions::init)?;
     add_submodule(m, "permits", permits::init)?;
+    add_submodule(m, "inquiry", inquiry::init)?;
     Ok(())
 }

@@ -29,8 +29,8 @@ fn version_dict<'py>(py: Python<'py>, v: &Version) -> PyResult<Bound<'py, PyDict
 
 /// The permission engine. Loads are atomic; every check reads one snapshot.
 #[pyclass(module = "renkei._core.permissions", name = "Engine", frozen)]
-struct PyEngine {
-    inner: Arc<Engine>,
+pub(crate) struct PyEngine {
+    pub(crate) inner: Arc<Engine>,
 }
 
 #[pymethods]

@@ -49,8 +49,8 @@ fn claims_dict<'py>(py: Python<'py>, c: &Claims) -> PyResult<Bound<'py, PyDict>>
 
 /// The core's signer; `seed` is the 32-byte key file `keys/permit-signing.key`.
 #[pyclass(module = "renkei._core.permits", name = "Signer", frozen)]
-struct PySigner {
-    inner: PermitSigner,
+pub(crate) struct PySigner {
+    pub(crate) inner: PermitSigner,
 }
 
 #[pymethods]

@@ -98,7 +98,7 @@ class AdminServicer:
 
         def create() -> tuple[AgencyInfo, str, str]:
             agency = self._agencies.create_agency(
-                request.name, list(request.type_ids), request.local_government_code
+                request.name, list(request.type_ids), request.local_government_code, request.corporate_number
             )
             paths = self._ca.issue_agency_certificate(agency.agency_id, agency.name)
             return agency, str(paths.certificate), str(paths.private_key)

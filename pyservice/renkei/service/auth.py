@@ -77,6 +77,9 @@ class Authenticator:
         pem = pems[0]
         hit = self._cache.get(pem)
         if hit is None:
+            # A certificate not seen before may have just been issued (AdminService.CreateAgency):
+            # look at the manifest again (one stat) before judging it.
+            self._reload()
             hit = self._verify(pem)
             with self._lock:
                 if len(self._cache) >= _CACHE_LIMIT:

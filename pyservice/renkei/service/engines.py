@@ -3,8 +3,8 @@
 The servicers (``*_servicer.py``) parse requests, take the caller from the client certificate,
 call one of these methods on a worker thread and map errors; the engines do the work. An
 engine signals refusal by raising a :class:`renkei.errors.RenkeiError` subclass (mapped to a
-status code in :mod:`renkei.service.status`), e.g. ``PermissionDeniedError`` with reason
-``FOREIGN_CODE``. Engines are called from several threads at once unless documented otherwise.
+status code in :mod:`renkei.service.status`), e.g. ``CodeRefusedError`` (PERMISSION_DENIED,
+reason ``CODE_REFUSED``). Engines are called from several threads at once unless documented otherwise.
 
 Agency ids are unsigned 32-bit integers; agency codes are 16 bytes; times are timezone-aware
 ``datetime`` in UTC.
@@ -211,7 +211,9 @@ class PermissionRowInfo:
 class AgencyRegistry(Protocol):
     """Agencies and their PIA status (issue 3, wired by the lead)."""
 
-    def create_agency(self, name: str, type_ids: Sequence[str], local_government_code: str) -> AgencyInfo: ...
+    def create_agency(
+        self, name: str, type_ids: Sequence[str], local_government_code: str, corporate_number: str = ""
+    ) -> AgencyInfo: ...
 
     def get_agency(self, agency_id: int) -> AgencyInfo: ...
 

@@ -13,7 +13,7 @@ from renkei.service.auth import Authenticator
 from renkei.service.convert import agency_id, timestamp
 from renkei.service.engines import LinkageEngine, Permit
 from renkei.service.number_servicer import BatchTooLargeError, unpack_u64
-from renkei.service.runtime import Offload
+from renkei.service.runtime import Coalescer, Offload
 
 CODE_BYTES = 16
 ACQUISITION_NUMBER_BYTES = 16
@@ -50,6 +50,10 @@ class LinkageServicer:
         self._engine = engine
         self._auth = auth
         self._offload = offload
+        # Concurrent Inquire calls share one engine call and one ledger commit when the engine
+        # can take them together.
+        many = getattr(engine, "inquire_many", None)
+        self._inquiries = Coalescer(many, offload) if many is not None else None
 
     def _agency(self, context: grpc.aio.ServicerContext) -> int:
         who = self._auth.require(context, "agency")
@@ -92,9 +96,12 @@ class LinkageServicer:
         provider = agency_id(request.provider_agency_id, "provider_agency_id")
         items = list(request.information_items)
         _inquiry_fields(request.affair, items, request.request_id)
-        r = await self._offload.call(
-            self._engine.inquire, agency, code, request.affair, provider, items, request.request_id
-        )
+        if self._inquiries is not None:
+            r = await self._inquiries.submit((agency, code, request.affair, provider, items, request.request_id))
+        else:
+            r = await self._offload.call(
+                self._engine.inquire, agency, code, request.affair, provider, items, request.request_id
+            )
         return pb.InquireResponse(
             permit=_permit(r.permit),
             provider_agency_code=r.provider_agency_code,

@@ -132,5 +132,14 @@ class NumberServicer:
         out = await self._serial.call(register)
         return pb.RegisterTestPopulationResponse(individual_numbers=out.astype("<u8").tobytes())
 
+    async def RegisterCardKey(
+        self, request: pb.RegisterCardKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterCardKeyResponse:
+        self._auth.require(context, "jlis")
+        key_id = await self._serial.call(
+            self._jlis.register_card_key, request.individual_number, request.public_key
+        )
+        return pb.RegisterCardKeyResponse(card_key_id=key_id)
+
 
 __all__ = ["MAX_BATCH_ASSIGN", "MAX_TEST_POPULATION", "MAX_VALIDATE", "NumberServicer"]

@@ -51,6 +51,49 @@ class Offload:
         self._pool.shutdown(wait=True)
 
 
+class Coalescer:
+    """Coalesces concurrent calls into one engine call over many items, on the offload pool.
+
+    While one group runs, new arrivals queue; when it finishes the queue goes as the next
+    group (at most ``max_group`` items). For calls that end in a durable commit (an inquiry)
+    this turns N thread hops and N commits into one of each. ``fn`` takes a list of items and
+    returns one answer per item, an exception instance for an item that failed.
+    """
+
+    def __init__(self, fn: Callable[[list[Any]], list[Any]], offload: Offload, max_group: int = 1024) -> None:
+        self._fn = fn
+        self._offload = offload
+        self._max = max_group
+        self._pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._running = False
+
+    async def submit(self, item: Any) -> Any:
+        """The answer for ``item``; raises the item's exception."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, fut))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        answer = await fut
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending[: self._max], self._pending[self._max :]
+                try:
+                    answers = await self._offload.call(self._fn, [item for item, _ in group])
+                except BaseException as exc:
+                    answers = [exc] * len(group)
+                for (_, fut), answer in zip(group, answers, strict=True):
+                    if not fut.done():
+                        fut.set_result(answer)
+        finally:
+            self._running = False
+
+
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[message.Message]]
 
 

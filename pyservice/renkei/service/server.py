@@ -23,6 +23,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -74,7 +75,10 @@ class ServerConfig:
     max_concurrent_rpcs: int = 1000
     grace_seconds: float = 10.0
     #: Threads for engine calls (the Rust engine releases the GIL, so these run in parallel).
-    engine_workers: int = max(2, os.cpu_count() or 2)
+    #: An inquiry spends most of its time waiting, GIL released, for the ledger's group commit
+    #: (one syncfs per commit); the more calls wait together, the more records share a commit,
+    #: so there are many more threads than CPUs.
+    engine_workers: int = 64
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -101,6 +105,10 @@ class RenkeiServer:
         self._metrics_http: MetricsHTTPServer | None = None
         self.bound_port = 0
         self.bound_public_port = 0
+        # The engines, when wired by build_server.
+        self.core: Any = None
+        self.linkage: Any = None
+        self.ledger: Any = None
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -223,15 +231,36 @@ class RenkeiServer:
 
 
 def build_server(config: ServerConfig) -> RenkeiServer:
-    """The server with every service whose engine exists today.
+    """The server with every service on the engines of ``config.data_dir``: J-LIS, corporate
+    numbers, the linkage core (codes, permission tables, permits, the provision ledger),
+    oversight, administration and disclosure. The shutdown hook (after in-flight calls have
+    finished) checkpoints the holdings and closes the ledger; the next start reopens both."""
+    from renkei.core import Core
+    from renkei.ledger import Ledger
+    from renkei.linkage import Disclosure, Linkage, Oversight, Registry
+    from renkei.permissions_tables import PermissionTables as Tables
+    from renkei.permits import PermitIssuer
 
-    LinkageService, OversightService, AdminService and DisclosureService are wired with
-    :meth:`RenkeiServer.add_linkage`, ``add_oversight``, ``add_admin`` and ``add_disclosure`` once
-    their engines (:mod:`renkei.service.engines`) exist; until then they are not registered.
-    """
     server = RenkeiServer(config)
-    server.add_number_authority(NumberAuthority(config.data_dir))
+    jlis = NumberAuthority(config.data_dir)
+    server.add_number_authority(jlis)
     server.add_corporate_registry(CorporateNumberRegistry(config.data_dir))
+    core = Core(config.data_dir, jlis=NumberAuthority(config.data_dir))
+    tables = Tables.open(config.data_dir)
+    ledger = Ledger(config.data_dir)
+    linkage = Linkage(core, tables.engine, PermitIssuer.from_datadir(config.data_dir), ledger)
+    server.core, server.linkage, server.ledger = core, linkage, ledger
+    server.add_linkage(linkage)
+    server.add_oversight(Oversight(ledger))
+    server.add_admin(Registry(core, linkage), tables)
+    server.add_disclosure(Disclosure(jlis, ledger, config.data_dir))
+
+    def close_engines() -> None:
+        ledger.close()
+        core.checkpoint()
+        core.close()
+
+    server.add_shutdown_hook(close_engines)
     return server
 
 

@@ -44,14 +44,16 @@ class Agency(_message.Message):
     def __init__(self, agency_id: _Optional[int] = ..., name: _Optional[str] = ..., type_ids: _Optional[_Iterable[str]] = ..., local_government_code: _Optional[str] = ..., pia_status: _Optional[_Union[PiaStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., certificate_path: _Optional[str] = ..., private_key_path: _Optional[str] = ...) -> None: ...
 
 class CreateAgencyRequest(_message.Message):
-    __slots__ = ("name", "type_ids", "local_government_code")
+    __slots__ = ("name", "type_ids", "local_government_code", "corporate_number")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_IDS_FIELD_NUMBER: _ClassVar[int]
     LOCAL_GOVERNMENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    CORPORATE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     name: str
     type_ids: _containers.RepeatedScalarFieldContainer[str]
     local_government_code: str
-    def __init__(self, name: _Optional[str] = ..., type_ids: _Optional[_Iterable[str]] = ..., local_government_code: _Optional[str] = ...) -> None: ...
+    corporate_number: str
+    def __init__(self, name: _Optional[str] = ..., type_ids: _Optional[_Iterable[str]] = ..., local_government_code: _Optional[str] = ..., corporate_number: _Optional[str] = ...) -> None: ...
 
 class GetAgencyRequest(_message.Message):
     __slots__ = ("agency_id",)

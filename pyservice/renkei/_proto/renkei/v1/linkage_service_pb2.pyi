@@ -13,15 +13,11 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class DenialCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DENIAL_CODE_UNSPECIFIED: _ClassVar[DenialCode]
-    DENIAL_CODE_FORGED_CODE: _ClassVar[DenialCode]
-    DENIAL_CODE_FOREIGN_CODE: _ClassVar[DenialCode]
-    DENIAL_CODE_NOT_HELD: _ClassVar[DenialCode]
+    DENIAL_CODE_CODE_REFUSED: _ClassVar[DenialCode]
     DENIAL_CODE_ROW_NOT_PERMITTED: _ClassVar[DenialCode]
     DENIAL_CODE_PROVIDER_NOT_HOLDING: _ClassVar[DenialCode]
 DENIAL_CODE_UNSPECIFIED: DenialCode
-DENIAL_CODE_FORGED_CODE: DenialCode
-DENIAL_CODE_FOREIGN_CODE: DenialCode
-DENIAL_CODE_NOT_HELD: DenialCode
+DENIAL_CODE_CODE_REFUSED: DenialCode
 DENIAL_CODE_ROW_NOT_PERMITTED: DenialCode
 DENIAL_CODE_PROVIDER_NOT_HOLDING: DenialCode
 

@@ -100,8 +100,10 @@ class LinkageServiceServicer:
         """One inquiry (情報照会): checks the code and holding, the permission table (別表第二 or an
         ordinance), that the provider holds the person; records the provision (情報提供等記録)
         durably; returns a signed permit the provider verifies offline.
-        Errors: PERMISSION_DENIED (reasons FOREIGN_CODE, FORGED_CODE, NOT_HELD, ROW_NOT_PERMITTED,
-        PROVIDER_NOT_HOLDING; the denial is recorded too), FAILED_PRECONDITION (PIA_NOT_APPROVED).
+        Errors: PERMISSION_DENIED (reasons CODE_REFUSED — one reason for a forged, corrupted,
+        another agency's, retired, released or not held code, so that the answer is no oracle —,
+        ROW_NOT_PERMITTED, PROVIDER_NOT_HOLDING; the denial is recorded too), FAILED_PRECONDITION
+        (PIA_NOT_APPROVED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -18,6 +18,20 @@ NUMBER_KIND_INDIVIDUAL: NumberKind
 NUMBER_KIND_CORPORATE: NumberKind
 NUMBER_KIND_RESIDENT_CODE: NumberKind
 
+class RegisterCardKeyRequest(_message.Message):
+    __slots__ = ("individual_number", "public_key")
+    INDIVIDUAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    individual_number: str
+    public_key: bytes
+    def __init__(self, individual_number: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class RegisterCardKeyResponse(_message.Message):
+    __slots__ = ("card_key_id",)
+    CARD_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    card_key_id: bytes
+    def __init__(self, card_key_id: _Optional[bytes] = ...) -> None: ...
+
 class AssignNumberRequest(_message.Message):
     __slots__ = ("resident_code",)
     RESIDENT_CODE_FIELD_NUMBER: _ClassVar[int]

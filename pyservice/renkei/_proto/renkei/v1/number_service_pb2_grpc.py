@@ -64,6 +64,11 @@ class NumberServiceStub:
                 request_serializer=renkei_dot_v1_dot_number__service__pb2.RegisterTestPopulationRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_number__service__pb2.RegisterTestPopulationResponse.FromString,
                 _registered_method=True)
+        self.RegisterCardKey = channel.unary_unary(
+                '/renkei.v1.NumberService/RegisterCardKey',
+                request_serializer=renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyResponse.FromString,
+                _registered_method=True)
 
 
 class NumberServiceServicer:
@@ -118,6 +123,17 @@ class NumberServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterCardKey(self, request, context):
+        """Registers the public key of a person's card (個人番号カード, the signing key of the
+        利用者証明用電子証明書): the holder of a current number gets a card key the
+        DisclosureService accepts for login. The key id is SHA-256 of the public key.
+        Errors: NOT_FOUND (no such current number), INVALID_ARGUMENT (not a 32-byte Ed25519 key),
+        ALREADY_EXISTS (the key is registered to another person).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NumberServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +166,11 @@ def add_NumberServiceServicer_to_server(servicer, server):
                     servicer.RegisterTestPopulation,
                     request_deserializer=renkei_dot_v1_dot_number__service__pb2.RegisterTestPopulationRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_number__service__pb2.RegisterTestPopulationResponse.SerializeToString,
+            ),
+            'RegisterCardKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterCardKey,
+                    request_deserializer=renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +335,33 @@ class NumberService:
             '/renkei.v1.NumberService/RegisterTestPopulation',
             renkei_dot_v1_dot_number__service__pb2.RegisterTestPopulationRequest.SerializeToString,
             renkei_dot_v1_dot_number__service__pb2.RegisterTestPopulationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterCardKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.NumberService/RegisterCardKey',
+            renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyRequest.SerializeToString,
+            renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

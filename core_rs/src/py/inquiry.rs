@@ -1,0 +1,211 @@
+//! `renkei._core.inquiry`: the inquiry path (情報照会) as one call without the GIL, over the
+//! engine objects the rest of the core already holds (code engine, permission engine, permit
+//! signer, ledger).
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::codes::PyCodeEngine;
+use super::errors::invalid_argument;
+use super::ledger::ledger_of;
+use super::permissions::PyEngine;
+use super::permits::PySigner;
+use crate::codes::{Code, CODE_LEN};
+use crate::inquiry::{wire_parts, InquiryPath, Party, Request};
+use crate::ledger::Ledger;
+use crate::permissions::parse_municipality;
+
+fn party(id: u64, types: Vec<String>, municipality: Option<&str>) -> PyResult<Party> {
+    let id = u32::try_from(id).map_err(|_| invalid_argument("agency id out of range (0..2^32)"))?;
+    if types.is_empty() {
+        return Err(invalid_argument("an agency needs at least one agency type"));
+    }
+    let municipality = match municipality {
+        None | Some("") => 0,
+        Some(m) => parse_municipality(m)?,
+    };
+    Ok(Party { id, types, municipality })
+}
+
+/// The inquiry path over shared engines. `pseudonym_key` is the portal-pseudonym key
+/// (`DataDir.secret_key("portal-pseudonym")`).
+#[pyclass(module = "renkei._core.inquiry", name = "InquiryPath", frozen)]
+struct PyInquiryPath {
+    codes: Py<PyCodeEngine>,
+    permissions: Py<PyEngine>,
+    signer: Py<PySigner>,
+    ledger: Arc<Ledger>,
+    pseudonym_key: Vec<u8>,
+}
+
+type Parties = (u64, Vec<String>, Option<String>);
+type WirePermit<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>, String);
+
+/// The permit as gRPC wants it (body, signature, key id), made here rather than in Python.
+fn wire<'py>(py: Python<'py>, token: Option<String>) -> PyResult<Option<WirePermit<'py>>> {
+    token
+        .map(|t| {
+            let (body, sig, kid) = wire_parts(&t).ok_or_else(|| invalid_argument("the signer made a malformed permit"))?;
+            Ok((PyBytes::new(py, &body), PyBytes::new(py, &sig), kid))
+        })
+        .transpose()
+}
+
+impl PyInquiryPath {
+    #[allow(clippy::too_many_arguments)]
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        requester: Parties,
+        provider: Parties,
+        affair: String,
+        items: Vec<String>,
+        lifetime_s: u32,
+        f: impl FnOnce(&InquiryPath<'_>, &Request<'_>) -> crate::Result<T> + Send,
+    ) -> PyResult<T> {
+        let rq = party(requester.0, requester.1, requester.2.as_deref())?;
+        let pv = party(provider.0, provider.1, provider.2.as_deref())?;
+        let (codes, perms, signer) = (self.codes.get(), self.permissions.get(), self.signer.get());
+        let path = InquiryPath {
+            codes: &codes.inner,
+            permissions: &perms.inner,
+            signer: &signer.inner,
+            ledger: &self.ledger,
+            pseudonym_key: &self.pseudonym_key,
+        };
+        let req = Request { requester: &rq, provider: &pv, affair: &affair, items: &items, lifetime_s };
+        Ok(py.detach(|| f(&path, &req))?)
+    }
+}
+
+#[pymethods]
+impl PyInquiryPath {
+    #[new]
+    fn new(
+        codes: Py<PyCodeEngine>,
+        permissions: Py<PyEngine>,
+        signer: Py<PySigner>,
+        ledger: &Bound<'_, PyAny>,
+        pseudonym_key: Vec<u8>,
+    ) -> PyResult<Self> {
+        if pseudonym_key.len() < 32 {
+            return Err(invalid_argument("the pseudonym key needs at least 32 bytes"));
+        }
+        Ok(PyInquiryPath { codes, permissions, signer, ledger: ledger_of(ledger)?, pseudonym_key })
+    }
+
+    /// One inquiry. Returns (outcome byte, reason, provider code, record sequence, permit as
+    /// (body, signature, key id) or None, expiry in Unix seconds); the record is durable when
+    /// this returns.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    #[pyo3(signature = (requester, provider, code, affair, items, lifetime_s=300))]
+    fn inquire<'py>(
+        &self,
+        py: Python<'py>,
+        requester: Parties,
+        provider: Parties,
+        code: &[u8],
+        affair: String,
+        items: Vec<String>,
+        lifetime_s: u32,
+    ) -> PyResult<(u8, String, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64)> {
+        let code: Code = code.try_into().map_err(|_| invalid_argument(format!("an agency code is {CODE_LEN} bytes")))?;
+        let a = self.run(py, requester, provider, affair, items, lifetime_s, |p, r| p.inquire(r, &code))?;
+        Ok((a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, wire(py, a.permit)?, a.expires_at))
+    }
+
+    /// Independent single inquiries, recorded in one durable commit: `requests` holds
+    /// (requester, provider, code, affair, items) tuples. Returns, per request, the tuple
+    /// `inquire` returns or the exception it would raise (as a value, not raised).
+    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (requests, lifetime_s=300))]
+    fn inquire_many<'py>(
+        &self,
+        py: Python<'py>,
+        requests: Vec<(Parties, Parties, Vec<u8>, String, Vec<String>)>,
+        lifetime_s: u32,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        // Malformed requests are answered without reaching the path.
+        let mut parsed: Vec<Result<(Party, Party, Code, String, Vec<String>), PyErr>> = Vec::with_capacity(requests.len());
+        for (rq, pv, code, affair, items) in requests {
+            parsed.push((|| {
+                let code: Code =
+                    code.as_slice().try_into().map_err(|_| invalid_argument(format!("an agency code is {CODE_LEN} bytes")))?;
+                Ok((party(rq.0, rq.1, rq.2.as_deref())?, party(pv.0, pv.1, pv.2.as_deref())?, code, affair, items))
+            })());
+        }
+        let ok: Vec<&(Party, Party, Code, String, Vec<String>)> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let (codes, perms, signer) = (self.codes.get(), self.permissions.get(), self.signer.get());
+        let path = InquiryPath {
+            codes: &codes.inner,
+            permissions: &perms.inner,
+            signer: &signer.inner,
+            ledger: &self.ledger,
+            pseudonym_key: &self.pseudonym_key,
+        };
+        let answers = py.detach(|| {
+            let reqs: Vec<(Request<'_>, Code)> = ok
+                .iter()
+                .map(|(rq, pv, code, affair, items)| {
+                    (Request { requester: rq, provider: pv, affair, items, lifetime_s }, *code)
+                })
+                .collect();
+            path.inquire_many(&reqs)
+        });
+        let mut answers = answers.into_iter();
+        let mut out = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            let item = match p {
+                Err(e) => e.into_value(py).into_any().into_bound(py),
+                Ok(_) => match answers.next().expect("one answer per parsed request") {
+                    Err(e) => PyErr::from(e).into_value(py).into_any().into_bound(py),
+                    Ok(a) => {
+                        (a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, wire(py, a.permit)?, a.expires_at)
+                            .into_pyobject(py)?
+                            .into_any()
+                    }
+                },
+            };
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// Many inquiries (codes packed 16 bytes each). Returns (outcome bytes, provider codes,
+    /// first record sequence, batch permit as (body, signature, key id) or None, expiry);
+    /// every record is durable.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    #[pyo3(signature = (requester, provider, codes, affair, items, lifetime_s=300))]
+    fn batch_inquire<'py>(
+        &self,
+        py: Python<'py>,
+        requester: Parties,
+        provider: Parties,
+        codes: &[u8],
+        affair: String,
+        items: Vec<String>,
+        lifetime_s: u32,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64)> {
+        let a = self.run(py, requester, provider, affair, items, lifetime_s, |p, r| p.batch_inquire(r, codes))?;
+        Ok((PyBytes::new(py, &a.outcomes), PyBytes::new(py, &a.provider_codes), a.first_seq, wire(py, a.permit)?, a.expires_at))
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<inquiry.InquiryPath>"
+    }
+}
+
+/// The portal pseudonym of a person id (for tests and the disclosure login).
+#[pyfunction]
+fn pseudonym<'py>(py: Python<'py>, key: &[u8], person: u32) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &crate::inquiry::pseudonym(key, person))
+}
+
+pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyInquiryPath>()?;
+    m.add_function(wrap_pyfunction!(pseudonym, m)?)?;
+    m.add("MAX_BATCH_ITEMS", crate::inquiry::MAX_BATCH_ITEMS)?;
+    Ok(())
+}

@@ -1,0 +1,27 @@
+"""The inquiry path (情報照会) in one call without the GIL (``core_rs/src/inquiry``)."""
+
+from renkei._core.codes import CodeEngine
+from renkei._core.ledger import Ledger
+from renkei._core.permissions import Engine
+from renkei._core.permits import Signer
+
+MAX_BATCH_ITEMS: int
+
+_Party = tuple[int, list[str], str | None]
+_Wire = tuple[bytes, bytes, str]  # the gRPC Permit: body, signature, key id
+
+class InquiryPath:
+    def __init__(
+        self, codes: CodeEngine, permissions: Engine, signer: Signer, ledger: Ledger, pseudonym_key: bytes
+    ) -> None: ...
+    def inquire(
+        self, requester: _Party, provider: _Party, code: bytes, affair: str, items: list[str], lifetime_s: int = 300
+    ) -> tuple[int, str, bytes, int, _Wire | None, int]: ...
+    def inquire_many(
+        self, requests: list[tuple[_Party, _Party, bytes, str, list[str]]], lifetime_s: int = 300
+    ) -> list[tuple[int, str, bytes, int, _Wire | None, int] | Exception]: ...
+    def batch_inquire(
+        self, requester: _Party, provider: _Party, codes: bytes, affair: str, items: list[str], lifetime_s: int = 300
+    ) -> tuple[bytes, bytes, int, _Wire | None, int]: ...
+
+def pseudonym(key: bytes, person: int) -> bytes: ...
