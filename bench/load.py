@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--persons", type=int, default=200_000, help="population registered by J-LIS (default 200,000)")
     ap.add_argument("--corporations", type=int, default=300, help="corporations in the registry (default 300)")
     ap.add_argument("--batch-size", type=int, default=100, help="items per BatchInquire (default 100)")
-    ap.add_argument("--levels", default="1,4,16,32,64", help="grpc.aio concurrencies (default 1,4,16,32,64)")
+    ap.add_argument("--levels", default="1,4,16,32,64,128", help="grpc.aio concurrencies (default 1,4,16,32,64,128)")
     ap.add_argument("--step-seconds", type=float, default=4.0, help="seconds per grpc.aio step (default 4)")
     ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="output directory (default bench/results)")
     ap.add_argument("--seed", type=int, default=7)
@@ -282,6 +282,11 @@ def report(summary: dict[str, Any]) -> str:
                 f"{s['p50_ms']:.1f} | {s['p95_ms']:.1f} | {s['p99_ms']:.1f} | {s['failures']} |"
             )
         lines.append("")
+        ceilings = []
+        for w in dict.fromkeys(s["workload"] for s in steps):
+            top = max((s for s in steps if s["workload"] == w), key=lambda s: s["items_per_s"])
+            ceilings.append(f"{w} {top['items_per_s']:,.0f}/s (c={top['concurrency']}, p99 {top['p99_ms']:.0f} ms)")
+        lines += [f"Ceiling at any latency: {'; '.join(ceilings)}.", ""]
     c = summary.get("country")
     if c:
         lines += [
