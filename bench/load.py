@@ -55,6 +55,8 @@ DEFAULT_RESULTS = REPO / "bench" / "results"
 #: Japan's local governments' linkage inquiries (情報照会) in FY2022: 30.29 million
 #: (会計検査院 (Board of Audit of Japan), report of 2024 on the My Number linkage system).
 FY2022_INQUIRIES = 30_290_000
+#: What a run writes to the results directory (and removes first); micro.md is bench.micro's.
+OUTPUTS = ("locust*", "summary.json", "report.md", "server.log", "locust_*.png", "aio_ramp.png")
 P99_BOUND_MS = 50.0
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
@@ -247,7 +249,12 @@ def report(summary: dict[str, Any]) -> str:
     lines = [
         f"`{summary['command']}` — "
         f"{summary['machine']}; load average {summary['load_average_end']:.1f} at the end; "
-        f"server pinned to CPU 0, clients to CPU 1: {summary['pinned']}; wall time {summary['wall_seconds']:.0f} s",
+        + ("server on CPU 0, clients on CPU 1" if summary["pinned"] else "server and clients not pinned")
+        + f"; wall time {summary['wall_seconds']:.0f} s",
+        "",
+        f"Population: {summary.get('persons', 0):,} residents registered by J-LIS, each held by agencies "
+        f"{', '.join(map(str, HOLDING_AGENCIES))}; {summary.get('corporations', 0):,} corporations; "
+        f"BatchInquire of {a['batch_size']} persons.",
         "",
     ]
     loc = summary.get("locust")
@@ -335,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results: Path = args.results
     results.mkdir(parents=True, exist_ok=True)
-    for old in results.glob("*"):  # this run's report only; nothing of a previous run is reused
-        if old.is_file():
+    for pattern in OUTPUTS:  # this run's report only; nothing of a previous run is reused
+        for old in results.glob(pattern):
             old.unlink()
     pinned = not args.no_pin and bool(_pin_prefix(0, True))
     work = Path(tempfile.mkdtemp(prefix="renkei-load-"))
@@ -360,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         prep = prepare(args, work, server, corporations)
         prep_path = prep.save()
         summary["linkage_served"] = prep.linkage
+        summary["persons"] = len(prep.numbers)
+        summary["corporations"] = len(corporations)
         if pinned:
             os.sched_setaffinity(0, {1})
         if not args.no_locust:
