@@ -374,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_locust:
             print(f"[3/4] locust: {args.users} users for {args.seconds} s", flush=True)
             code = run_locust(args, prep_path, prep.linkage, results)
+            if not (results / "locust_stats.csv").exists():
+                raise RuntimeError(f"locust exited with status {code} and wrote no statistics (output above)")
             loc = read_locust(results, args.batch_size)
             summary["locust"] = {**loc, "exit_code": code}
             failed += sum(int(v["failures"]) for k, v in loc["per_rpc"].items() if k != "Aggregated")

@@ -96,3 +96,20 @@ def test_micro_headlines_take_rows_with_ratios() -> None:
     assert micro.parse_args(["--only", "numbers"]).only == ["numbers"]
     with pytest.raises(SystemExit):
         micro.parse_args(["--only", "nope"])
+
+
+def test_report_carries_the_country_rows() -> None:
+    step = Step("Inquire", 16, 4.0, 8000, 8000, 0, 2000.0, 2000.0, 5.0, 9.0, 12.0)
+    rows = load.country_rows([step], None)
+    (label, figures), = rows.items()
+    assert "c=16" in label and figures["minutes_for_fy2022"] == pytest.approx(30_290_000 / 2000 / 60)
+    summary = {
+        "command": "python -m bench.load", "machine": "m", "load_average_end": 1.0, "pinned": True,
+        "wall_seconds": 10.0, "persons": 100, "corporations": 3, "failed_requests": 0,
+        "args": {"users": 1, "seconds": 1, "batch_size": 10},
+        "aio": [vars(step)], "country": {"fy2022_average_per_s": 0.96, "rows": rows},
+    }
+    text = load.report(summary)
+    assert "| Inquire | 16 | 2,000 | 2,000 |" in text
+    assert "252.4" in text  # 30.29 million inquiries at 2,000/s: 252.4 minutes
+    assert "Failed requests: 0." in text
