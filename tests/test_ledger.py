@@ -91,6 +91,17 @@ def test_checkpoints_verify_with_independent_ed25519(tmp_path) -> None:  # type:
     assert note.startswith("renkei.test/ledger\n30\n")
     with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidSignature
         _verify_with_cryptography(note.replace("\n30\n", "\n31\n"), lg.vkey)
+    # The history keeps every published checkpoint; each verifies independently and any two
+    # are consistent.
+    hist = lg.checkpoints()
+    assert [c.size for c in hist] == [0, 10, 20, 30] and hist[-1] == lg.checkpoint()
+    for c in hist:
+        _verify_with_cryptography(c.note, lg.vkey)
+        assert lg.checkpoint_at(c.size) == c
+    p = lg.prove_consistency(10, 30)
+    ledger.verify_consistency(10, 30, hist[1].root, hist[3].root, p.hashes)
+    with pytest.raises(NotFoundError):
+        lg.checkpoint_at(15)
     # One writer at a time; reopen keeps the origin; a different one is refused.
     with pytest.raises(StorageError):
         Ledger(DataDir(tmp_path))

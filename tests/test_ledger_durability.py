@@ -83,6 +83,14 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
             got = lg.get(seq)
             assert got == dataclasses.replace(make_record(seq), seq=seq)
             lg.prove_inclusion(seq).verify()
+        # Every acknowledged checkpoint is in the durable history, which holds nothing else
+        # beyond what the ledger's tree says.
+        history = {c.size: c for c in lg.checkpoints()}
+        assert lg.checkpoints()[-1] == lg.checkpoint()
+        for cp in checkpoints:
+            assert history[cp.size] == cp
+            assert lg.checkpoint_at(cp.size) == cp
+        assert all(lg._l.root_at(c.size) == c.root for c in history.values())
         # Consistent with every checkpoint published before.
         for cp in checkpoints:
             ledger.verify_checkpoint(cp.note, lg.vkey)
@@ -146,7 +154,8 @@ def test_tamper_any_byte_is_named(built: Path) -> None:
     led = built / "ledger"
     files = _ledger_files(built)
     rels = {str(p.relative_to(led)) for p in files}
-    want = {"checkpoint", "index/pseudonym", "tile/entries/005.p/220", "tile/0/005.p/220", "tile/1/000.p/5"}
+    want = {"checkpoint", "checkpoints", "index/pseudonym", "tile/entries/005.p/220", "tile/0/005.p/220",
+            "tile/1/000.p/5"}
     assert want <= rels
     flips = 0
     for p in files:

@@ -6,6 +6,7 @@
 //! tile/entries/<N>[.p/<W>]      entry bundles (the encoded records)
 //! index/pseudonym               per record, the first 4 bytes of its portal pseudonym (u32 BE)
 //! retention                     minimum index: records below it have no body any more
+//! checkpoints                   every published checkpoint, oldest first (u16 BE length + note)
 //! ```
 //!
 //! Group commit: a batch writes its new full bundles and tiles, the new partial ones and the
@@ -32,6 +33,7 @@ const INDEX: &str = "index/pseudonym";
 const RETENTION: &str = "retention";
 const RETENTION_TMP: &str = "retention.tmp";
 const LOCK: &str = "lock";
+const HISTORY: &str = "checkpoints";
 const CACHE_TILES: usize = 4096;
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
@@ -136,6 +138,7 @@ pub struct VerifyReport {
     pub records_checked: u64,
     pub records_retained_away: u64,
     pub tiles_checked: u64,
+    pub checkpoints_checked: u64,
 }
 
 /// One page of a person's records: (seq, encoded record, inclusion proof).
@@ -158,6 +161,10 @@ pub struct Store {
     checkpoint_note: String,
     index: Vec<u32>,
     index_file: File,
+    /// The checkpoint history file (append-only) and, per stored checkpoint, (size, offset).
+    history_file: File,
+    history: Vec<(u64, u64)>,
+    history_len: u64,
     min_index: u64,
     cache: Mutex<HashMap<(u32, u64), Arc<Expanded>>>,
     /// The right-edge partial tiles, expanded; rebuilt lazily after each append.
@@ -204,6 +211,9 @@ impl Store {
         let index_path = dir.join(INDEX);
         let index_file = OpenOptions::new().create(true).read(true).append(true).open(&index_path)
             .map_err(|e| io_err(&index_path, e))?;
+        let history_path = dir.join(HISTORY);
+        let history_file = OpenOptions::new().create(true).read(true).append(true).open(&history_path)
+            .map_err(|e| io_err(&history_path, e))?;
         let min_index = match read_opt(&dir.join(RETENTION))? {
             Some(b) => std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse().ok())
                 .ok_or_else(|| Error::Storage(format!("{}: not a record number", dir.join(RETENTION).display())))?,
@@ -220,6 +230,9 @@ impl Store {
             checkpoint_note,
             index: Vec::new(),
             index_file,
+            history_file,
+            history: Vec::new(),
+            history_len: 0,
             min_index,
             cache: Mutex::new(HashMap::new()),
             tail_cache: Mutex::new(None),
@@ -230,6 +243,7 @@ impl Store {
             // A new log publishes its empty tree, so every ledger directory has a checkpoint.
             write_atomic(&s.dir, CHECKPOINT, CHECKPOINT_TMP, s.checkpoint_note.as_bytes())?;
         }
+        s.recover_history()?;
         Ok(s)
     }
 
@@ -250,6 +264,71 @@ impl Store {
     }
     pub fn min_index(&self) -> u64 {
         self.min_index
+    }
+
+    /// Keep the history entries the checkpoint covers; a trailing partial entry or entries
+    /// beyond the checkpoint (a batch whose checkpoint never got renamed into place) are a torn
+    /// tail. The current checkpoint is appended when missing (a ledger from before the history).
+    fn recover_history(&mut self) -> Result<()> {
+        let p = self.dir.join(HISTORY);
+        let mut b = Vec::new();
+        File::open(&p).and_then(|mut f| f.read_to_end(&mut b)).map_err(|e| io_err(&p, e))?;
+        let (entries, _) = split_history(&b);
+        self.history.clear();
+        let mut keep = 0u64;
+        for (off, note) in entries {
+            let Some(size) = note_size(note) else { break };
+            if size > self.checkpoint.size || self.history.last().is_some_and(|&(s, _)| s > size) {
+                break;
+            }
+            self.history.push((size, off as u64));
+            keep = (off + 2 + note.len()) as u64;
+        }
+        if keep < b.len() as u64 {
+            self.history_file.set_len(keep).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+        }
+        self.history_len = keep;
+        let last_is_current = match self.history.last() {
+            Some(&(_, off)) => {
+                let len = u16::from_be_bytes([b[off as usize], b[off as usize + 1]]) as usize;
+                b[off as usize + 2..off as usize + 2 + len] == *self.checkpoint_note.as_bytes()
+            }
+            None => false,
+        };
+        if !last_is_current {
+            let entry = history_entry(&self.checkpoint_note)?;
+            self.history_file.write_all(&entry).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+            self.history.push((self.checkpoint.size, self.history_len));
+            self.history_len += entry.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Every published checkpoint (signed notes), oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<String>> {
+        let p = self.dir.join(HISTORY);
+        let b = fs::read(&p).map_err(|e| io_err(&p, e))?;
+        let (entries, _) = split_history(&b[..(self.history_len as usize).min(b.len())]);
+        Ok(entries.into_iter().map(|(_, n)| String::from_utf8_lossy(n).into_owned()).collect())
+    }
+
+    /// The latest stored checkpoint of tree size `size`.
+    pub fn checkpoint_at(&self, size: u64) -> Result<String> {
+        let i = self.history.partition_point(|&(s, _)| s <= size);
+        let Some(&(s, off)) = i.checked_sub(1).and_then(|i| self.history.get(i)) else {
+            return Err(Error::NotFound(format!("no checkpoint of tree size {size} was published")));
+        };
+        if s != size {
+            return Err(Error::NotFound(format!("no checkpoint of tree size {size} was published")));
+        }
+        let p = self.dir.join(HISTORY);
+        let mut f = File::open(&p).map_err(|e| io_err(&p, e))?;
+        use std::io::{Seek, SeekFrom};
+        let mut len = [0u8; 2];
+        f.seek(SeekFrom::Start(off)).and_then(|_| f.read_exact(&mut len)).map_err(|e| io_err(&p, e))?;
+        let mut note = vec![0u8; u16::from_be_bytes(len) as usize];
+        f.read_exact(&mut note).map_err(|e| io_err(&p, e))?;
+        String::from_utf8(note).map_err(|_| Error::Storage(format!("{}: entry at {off} is not UTF-8", p.display())))
     }
 
     /// Remove everything beyond the checkpoint, reload the right edge, check it against the
@@ -475,10 +554,17 @@ impl Store {
         let mut tmp = File::create(&tmp_path).map_err(|e| io_err(&tmp_path, e))?;
         tmp.write_all(note.as_bytes()).map_err(|e| io_err(&tmp_path, e))?;
         opened.push((tmp_path.clone(), tmp));
+        // The history entry is flushed by the same syncfs; recovery drops it if the rename
+        // below never happens.
+        let hentry = history_entry(&note)?;
+        let hp = self.dir.join(HISTORY);
+        self.history_file.write_all(&hentry).map_err(|e| io_err(&hp, e))?;
         self.make_durable(&opened)?;
         drop(opened);
         fs::rename(&tmp_path, self.dir.join(CHECKPOINT)).map_err(|e| io_err(&tmp_path, e))?;
         fsync_dir(&self.dir)?;
+        self.history.push((seq, self.history_len));
+        self.history_len += hentry.len() as u64;
         self.checkpoint = cp;
         self.checkpoint_note = note;
         *self.tail_cache.lock().expect("cache lock") = None;
@@ -519,6 +605,7 @@ impl Store {
             }
         }
         self.index_file.sync_all().map_err(|e| io_err(&self.dir, e))?;
+        self.history_file.sync_all().map_err(|e| io_err(&self.dir, e))?;
         for d in dirs {
             fsync_dir(&d)?;
         }
@@ -768,6 +855,107 @@ fn damage(path: impl Into<String>, record: Option<u64>, what: impl Into<String>)
     Damage { path: path.into(), record, what: what.into() }
 }
 
+/// One history entry: u16 BE length, then the signed note.
+fn history_entry(note: &str) -> Result<Vec<u8>> {
+    let len = u16::try_from(note.len()).map_err(|_| Error::Storage("signed checkpoint longer than 65,535 bytes".into()))?;
+    let mut v = Vec::with_capacity(note.len() + 2);
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(note.as_bytes());
+    Ok(v)
+}
+
+/// Complete history entries as (offset, note bytes), and the offset where a partial one starts.
+fn split_history(b: &[u8]) -> (Vec<(usize, &[u8])>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at + 2 <= b.len() {
+        let len = u16::from_be_bytes([b[at], b[at + 1]]) as usize;
+        if at + 2 + len > b.len() {
+            break;
+        }
+        out.push((at, &b[at + 2..at + 2 + len]));
+        at += 2 + len;
+    }
+    (out, at)
+}
+
+/// The tree size on a checkpoint note's second line, without checking the signature.
+fn note_size(note: &[u8]) -> Option<u64> {
+    std::str::from_utf8(note).ok()?.lines().nth(1)?.parse().ok()
+}
+
+/// Complete-subtree hashes read from the tiles of a tree of size `n` (for the roots of
+/// historical checkpoints during `verify`, once the tiles have been checked).
+struct DirNodes<'a> {
+    dir: &'a Path,
+    n: u64,
+    cache: std::cell::RefCell<HashMap<(u32, u64), Arc<Expanded>>>,
+}
+
+impl NodeSource for DirNodes<'_> {
+    fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        let row = level / 8;
+        let j = level % 8;
+        let first = index << j;
+        let (t, pos) = (first / TILE_WIDTH, (first % TILE_WIDTH) as usize);
+        let (full, width) = level_tiles(self.n, row);
+        let w = if t < full { TILE_WIDTH } else if t == full { width } else { 0 };
+        let missing = || Error::NotFound(format!("no complete subtree at level {level} index {index}"));
+        if w == 0 {
+            return Err(missing());
+        }
+        let cached = self.cache.borrow().get(&(row, t)).cloned();
+        let tile = match cached {
+            Some(x) => x,
+            None => {
+                let (_, b) = read_prefix(self.dir, Some(row), t, w)
+                    .map_err(|d| Error::Storage(d.to_string()))?
+                    .ok_or_else(|| Error::Storage(format!("{}: missing", tile_path(row, t, w))))?;
+                if b.len() as u64 != w * 32 {
+                    return Err(Error::Storage(format!("{}: wrong size", tile_path(row, t, w))));
+                }
+                let x = Arc::new(Expanded::new(hashes_of(&b)));
+                self.cache.borrow_mut().insert((row, t), x.clone());
+                x
+            }
+        };
+        tile.levels.get(j as usize).and_then(|l| l.get(pos >> j)).copied().ok_or_else(missing)
+    }
+}
+
+/// Check every stored checkpoint up to the verified one `cp`: signature, non-decreasing sizes,
+/// its root equal to the root recomputed from the (already verified) tiles at its size, and
+/// the verified checkpoint itself present.
+fn verify_history(dir: &Path, verifier: &NoteVerifier, cp: &Checkpoint) -> std::result::Result<u64, Damage> {
+    let b = read_opt(&dir.join(HISTORY)).map_err(|e| damage(HISTORY, None, e.to_string()))?.unwrap_or_default();
+    let (entries, _) = split_history(&b);
+    let nodes = DirNodes { dir, n: cp.size, cache: Default::default() };
+    let mut last = 0u64;
+    let mut found = false;
+    let mut checked = 0u64;
+    for (i, (off, note)) in entries.into_iter().enumerate() {
+        if note_size(note).is_some_and(|s| s > cp.size) {
+            break; // published after the checkpoint being verified
+        }
+        let bad = |what: String| damage(HISTORY, None, format!("checkpoint #{i} (byte {off}): {what}"));
+        let h = Checkpoint::open_signed(note, verifier, &verifier.name).map_err(|e| bad(e.to_string()))?;
+        if h.size < last {
+            return Err(bad(format!("tree size {} is below the previous {last}", h.size)));
+        }
+        last = h.size;
+        let root = merkle::root(&nodes, h.size).map_err(|e| bad(e.to_string()))?;
+        if root != h.root {
+            return Err(bad(format!("root differs from the tree recomputed at size {}", h.size)));
+        }
+        found |= h.size == cp.size;
+        checked += 1;
+    }
+    if !found {
+        return Err(damage(HISTORY, None, format!("the latest checkpoint (size {}) is not in the history", cp.size)));
+    }
+    Ok(checked)
+}
+
 /// `Store::verify` without opening (and so without recovering) the store. Safe to run while
 /// a writer appends: a failure seen while the checkpoint moved on is retried on the new one.
 pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> std::result::Result<VerifyReport, Damage> {
@@ -962,6 +1150,7 @@ fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8]) -> std::result::R
     if let Some(d) = first_tile_mismatch.or(first_index_mismatch) {
         return Err(d);
     }
+    report.checkpoints_checked = verify_history(dir, verifier, &cp)?;
     // Index bytes beyond 4·size are a torn tail that the next open truncates.
     Ok(report)
 }
@@ -1019,6 +1208,16 @@ mod tests {
         assert_eq!(s.size(), n);
         let rep = s.verify().unwrap();
         assert_eq!(rep.records_checked, n);
+        // Every published checkpoint is kept: the empty tree, then one per batch.
+        let hist = s.checkpoints().unwrap();
+        assert_eq!(hist.len(), sizes.len() + 1);
+        assert_eq!(hist.last().unwrap(), s.checkpoint_note());
+        for &a in &sizes {
+            let cp = Checkpoint::open_signed(s.checkpoint_at(a).unwrap().as_bytes(), s.verifier(), "renkei.test/ledger").unwrap();
+            assert_eq!((cp.size, cp.root), (a, s.root_at(a).unwrap()));
+        }
+        assert!(s.checkpoint_at(2).is_err());
+        assert_eq!(rep.checkpoints_checked, sizes.len() as u64 + 1);
         let page = s.records_for_pseudonym(&[3; 32], None, 5, 0).unwrap();
         assert_eq!(page.records.len(), 5);
         assert!(page.records.windows(2).all(|w| w[0].0 > w[1].0));
@@ -1039,19 +1238,42 @@ mod tests {
         fs::create_dir_all(dir.path().join("tile/0/001.p")).unwrap();
         fs::write(dir.path().join("tile/0/001.p/99"), [0u8; 99 * 32]).unwrap();
         fs::write(dir.path().join("tile/0/002"), [0u8; 8192]).unwrap();
+        // ... and its history entry, signed, beyond the checkpoint, then a partial entry.
+        let signer = NoteSigner::from_seed("o", &[4; 32]).unwrap();
+        let ahead = signer.sign(&Checkpoint { origin: "o".into(), size: 399, root: [7; 32], extensions: vec![] }.body()).unwrap();
+        let hp = dir.path().join(HISTORY);
+        let before = fs::read(&hp).unwrap();
+        let mut torn = before.clone();
+        torn.extend(history_entry(&ahead).unwrap());
+        torn.extend([0, 200, b'o']);
+        fs::write(&hp, torn).unwrap();
         let mut s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
         assert_eq!(s.size(), 300);
         assert!(!dir.path().join("tile/0/002").exists());
+        assert_eq!(fs::read(&hp).unwrap(), before);
+        assert_eq!(s.checkpoints().unwrap().len(), 2);
         s.verify().unwrap();
         s.append(&refs[..10]).unwrap();
         s.verify().unwrap();
         let p = dir.path().join("tile/entries/000");
         let mut b = fs::read(&p).unwrap();
         b[500] ^= 1;
-        fs::write(&p, b).unwrap();
+        fs::write(&p, &b).unwrap();
         let d = s.verify().unwrap_err();
         assert_eq!(d.path, "tile/entries/000");
         assert!(d.record.is_some());
+        b[500] ^= 1;
+        fs::write(&p, &b).unwrap();
+        s.verify().unwrap();
+        // A history entry whose root is not the tree's at its size is named.
+        let good = fs::read(&hp).unwrap();
+        let forged = signer.sign(&Checkpoint { origin: "o".into(), size: 5, root: [7; 32], extensions: vec![] }.body()).unwrap();
+        let mut bad = history_entry(&forged).unwrap();
+        bad.extend(&good);
+        fs::write(&hp, bad).unwrap();
+        let d = s.verify().unwrap_err();
+        assert_eq!(d.path, HISTORY);
+        assert!(d.what.contains("root differs"), "{d}");
     }
 
     #[test]
