@@ -1571,6 +1571,17 @@ mod tests {
             fs::write(&p, &good).unwrap();
         }
         s.verify().unwrap();
+        drop(s);
+        // A ledger from before segment runs (one flat index) is migrated on open.
+        for sub in ["index/run", "index/tail"] {
+            fs::remove_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let flat: Vec<u8> = (0..n).flat_map(|i| person(owner(i))[..4].to_vec()).collect();
+        fs::write(dir.path().join(LEGACY_INDEX), flat).unwrap();
+        let s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
+        assert!(!dir.path().join(LEGACY_INDEX).exists() && dir.path().join("index/run/1").exists());
+        check(&s);
+        s.verify().unwrap();
     }
 
     #[test]
