@@ -159,6 +159,12 @@ def main() -> None:
         for ps in people:
             assert lg.records_for_pseudonym(ps, page_size=50).records
         t_lookup = time.perf_counter() - t0
+        # A person with no records: the look-up visits every segment, which prices one segment.
+        strangers = [bytes(r) for r in np.random.default_rng(4).integers(0, 256, (args.lookups, 32), dtype=np.uint8)]
+        t0 = time.perf_counter()
+        for ps in strangers:
+            assert not lg.records_for_pseudonym(ps, page_size=50).records
+        t_miss = time.perf_counter() - t0
         flat = np.concatenate([np.frombuffer(b, dtype=np.uint8).reshape(-1, rec_len + 2)[:, 2 + 81 : 2 + 85]
                                for b in batches]).copy().view(">u4").ravel()
         t0 = time.perf_counter()
@@ -212,6 +218,11 @@ def main() -> None:
     print(f"| baseline (d): numpy scan of a flat 4-byte prefix index, per look-up, candidates only | "
           f"{args.lookups / t_scan:,.0f} look-ups/s |")
     print(f"| look-up time / baseline (d) | {t_lookup / t_scan:.2f}× |")
+    segs = max(size // 65536, 1)
+    per_seg = t_miss / args.lookups / segs
+    print(f"| look-ups of a person with no records (visits all {segs} runs + tail) | "
+          f"{args.lookups / t_miss:,.0f} look-ups/s = {per_seg * 1e6:.1f} µs per segment; projected at "
+          f"1,000,000,000 records (15,259 segments): {per_seg * 15259 * 1e3:.0f} ms |")
     print(f"| full `verify` (recompute every record and tile) | {size / t_verify:,.0f} records/s |")
     print(f"| on disk, apparent size | {apparent:,} B = records + **{per_app:.2f} B/record** "
           f"({files:,} files) |")

@@ -1132,7 +1132,11 @@ impl NodeSource for DirNodes<'_> {
                     return Err(Error::Storage(format!("{}: wrong size", tile_path(row, t, w))));
                 }
                 let x = Arc::new(Expanded::new(hashes_of(&b)));
-                self.cache.borrow_mut().insert((row, t), x.clone());
+                let mut c = self.cache.borrow_mut();
+                if c.len() >= CACHE_TILES {
+                    c.clear();
+                }
+                c.insert((row, t), x.clone());
                 x
             }
         };
