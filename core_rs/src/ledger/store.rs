@@ -334,40 +334,37 @@ impl Store {
         self.min_index
     }
 
-    /// Keep the history entries the checkpoint covers; a trailing partial entry or entries
-    /// beyond the checkpoint (a batch whose checkpoint never got renamed into place) are a torn
-    /// tail. The current checkpoint is appended when missing (a ledger from before the history).
+    /// The current checkpoint's history entry was made durable before the checkpoint was renamed
+    /// into place, so whatever follows its last copy is a torn tail (entries of batches whose
+    /// checkpoint never got published, a partial entry) and is cut. Nothing before it is ever
+    /// touched: damage there is for `verify` to name. Without such an entry (a ledger from
+    /// before the history, a fresh one, or damage) nothing is cut and the entry is appended.
     fn recover_history(&mut self) -> Result<()> {
         let p = self.dir.join(HISTORY);
         let mut b = Vec::new();
         File::open(&p).and_then(|mut f| f.read_to_end(&mut b)).map_err(|e| io_err(&p, e))?;
-        let (entries, _) = split_history(&b);
+        let current = history_entry(&self.checkpoint_note)?;
+        let found = b.windows(current.len()).rposition(|w| w == &current[..]);
+        if let Some(at) = found {
+            let keep = at + current.len();
+            if keep < b.len() {
+                self.history_file.set_len(keep as u64).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+                b.truncate(keep);
+            }
+        } else {
+            self.history_file.write_all(&current).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+            b.extend_from_slice(&current);
+        }
+        self.history_len = b.len() as u64;
+        // The in-memory (size, offset) index for `checkpoint_at`: entries in order up to the
+        // first one that does not parse (only damage stops it early).
         self.history.clear();
-        let mut keep = 0u64;
-        for (off, note) in entries {
+        for (off, note) in split_history(&b).0 {
             let Some(size) = note_size(note) else { break };
-            if size > self.checkpoint.size || self.history.last().is_some_and(|&(s, _)| s > size) {
+            if self.history.last().is_some_and(|&(s, _)| s > size) {
                 break;
             }
             self.history.push((size, off as u64));
-            keep = (off + 2 + note.len()) as u64;
-        }
-        if keep < b.len() as u64 {
-            self.history_file.set_len(keep).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
-        }
-        self.history_len = keep;
-        let last_is_current = match self.history.last() {
-            Some(&(_, off)) => {
-                let len = u16::from_be_bytes([b[off as usize], b[off as usize + 1]]) as usize;
-                b[off as usize + 2..off as usize + 2 + len] == *self.checkpoint_note.as_bytes()
-            }
-            None => false,
-        };
-        if !last_is_current {
-            let entry = history_entry(&self.checkpoint_note)?;
-            self.history_file.write_all(&entry).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
-            self.history.push((self.checkpoint.size, self.history_len));
-            self.history_len += entry.len() as u64;
         }
         Ok(())
     }
@@ -1502,6 +1499,12 @@ mod tests {
         let d = s.verify().unwrap_err();
         assert_eq!(d.path, HISTORY);
         assert!(d.what.contains("root differs"), "{d}");
+        // Damage before the current checkpoint's entry is never cut by recovery.
+        drop(s);
+        let damaged = fs::read(&hp).unwrap();
+        let s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
+        assert_eq!(fs::read(&hp).unwrap(), damaged);
+        assert_eq!(s.verify().unwrap_err().path, HISTORY);
     }
 
     /// Persons whose pseudonyms share all 4 prefix bytes, only the top byte, or nothing.
