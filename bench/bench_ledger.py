@@ -46,6 +46,11 @@ def make_batches(n_batches: int, size: int, seed: int = 1) -> tuple[list[bytes],
     return batches, rec_len
 
 
+def _pseudonym_of(batches: list[bytes], rec_len: int, batch_size: int, i: int) -> bytes:
+    off = (i % batch_size) * (rec_len + 2) + 2 + 81
+    return batches[i // batch_size][off : off + 32]
+
+
 def du(path: Path) -> tuple[int, int, int]:
     """(apparent bytes, allocated bytes, files)."""
     apparent = allocated = files = 0
@@ -89,6 +94,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=10_000)
     ap.add_argument("--proofs", type=int, default=200_000)
+    ap.add_argument("--lookups", type=int, default=2_000, help="per-person look-ups timed")
     ap.add_argument("--repeat", type=int, default=3, help="append runs (fresh ledger each); median and best")
     ap.add_argument("--dir", default=None, help="where to put the ledger (default: a temp dir here)")
     args = ap.parse_args()
@@ -145,6 +151,30 @@ def main() -> None:
         p = lg.prove_inclusion(int(idx[0]))
         p.verify()
 
+        # Per-person look-ups (each person here has one record among `size`): the segment runs
+        # against baseline (d), a numpy scan of a flat 4-byte prefix index (the previous design).
+        want = np.random.default_rng(3).integers(0, n, args.lookups)
+        people = [_pseudonym_of(batches, rec_len, args.batch_size, int(w)) for w in want]
+        t0 = time.perf_counter()
+        for ps in people:
+            assert lg.records_for_pseudonym(ps, page_size=50).records
+        t_lookup = time.perf_counter() - t0
+        # A person with no records: the look-up visits every segment, which prices one segment.
+        strangers = [bytes(r) for r in np.random.default_rng(4).integers(0, 256, (args.lookups, 32), dtype=np.uint8)]
+        t0 = time.perf_counter()
+        for ps in strangers:
+            assert not lg.records_for_pseudonym(ps, page_size=50).records
+        t_miss = time.perf_counter() - t0
+        flat = np.concatenate([np.frombuffer(b, dtype=np.uint8).reshape(-1, rec_len + 2)[:, 2 + 81 : 2 + 85]
+                               for b in batches]).copy().view(">u4").ravel()
+        t0 = time.perf_counter()
+        for ps in people:
+            assert np.flatnonzero(flat == int.from_bytes(ps[:4], "big"))[::-1].size
+        t_scan = time.perf_counter() - t0
+        history = lg.path / "checkpoints"
+        n_cps = len(lg.checkpoints())
+        per_cp = history.stat().st_size / n_cps
+
         apparent, allocated, files = du(lg.path)
         record_bytes = size * rec_len
         per_app = (apparent - record_bytes) / size
@@ -183,20 +213,36 @@ def main() -> None:
     print(f"| append time (median) / baseline (c) | {t_app / t_floor:.2f}× (best {t_best / t_floor:.2f}×) |")
     print(f"| inclusion proofs, batch call (tree of {size:,}) | **{args.proofs / t_proofs:,.0f} proofs/s** |")
     print(f"| inclusion proofs, one Python call each | {20_000 / t_proof_single:,.0f} proofs/s |")
+    print(f"| per-person look-ups, page of 50 with inclusion proofs (tree of {size:,}: "
+          f"{size // 65536} sorted runs + tail) | **{args.lookups / t_lookup:,.0f} look-ups/s** |")
+    print(f"| baseline (d): numpy scan of a flat 4-byte prefix index, per look-up, candidates only | "
+          f"{args.lookups / t_scan:,.0f} look-ups/s |")
+    print(f"| look-up time / baseline (d) | {t_lookup / t_scan:.2f}× |")
+    segs = max(size // 65536, 1)
+    per_seg = t_miss / args.lookups / segs
+    print(f"| look-ups of a person with no records (visits all {segs} runs + tail) | "
+          f"{args.lookups / t_miss:,.0f} look-ups/s = {per_seg * 1e6:.1f} µs per segment; projected at "
+          f"1,000,000,000 records (15,259 segments): {per_seg * 15259 * 1e3:.0f} ms |")
     print(f"| full `verify` (recompute every record and tile) | {size / t_verify:,.0f} records/s |")
     print(f"| on disk, apparent size | {apparent:,} B = records + **{per_app:.2f} B/record** "
           f"({files:,} files) |")
+    print(f"| checkpoint history (`checkpoints`) | {n_cps} signed notes, {per_cp:.0f} B each "
+          f"= {per_cp / args.batch_size:.3f} B/record at this batch size |")
     print(f"| on disk, allocated blocks | {allocated:,} B = records + {per_alloc:.2f} B/record |")
     print()
     tile = 32 * (1 + 1 / 256 + 1 / 65536)
+    run = 5 + 1028 / 65536
     print("Per-record overhead arithmetic (independent of ledger size, so it holds at 100,000,000): "
           f"2 B bundle length prefix + 32 B level-0 tile hash + 32/256 B level-1 + 32/65,536 B level-2 "
-          f"= {2 + tile:.2f} B, + 4 B pseudonym index = {6 + tile:.2f} B/record; the checkpoint and "
-          "the one partial tile per level are constant. At 100M records: "
-          f"{(6 + tile) * 1e8 / 1e9:.2f} GB over the record bytes. Allocated blocks add the unused tail "
-          "of each file's last 4 KiB block: tiles are exactly 8,192 B (none), a full bundle of 256 "
+          f"= {2 + tile:.2f} B, + pseudonym index {run:.3f} B (per full segment of 65,536 records a "
+          "sorted run of 5 B entries and a 1,028 B bucket directory; the current segment's flat tail "
+          f"of 4 B/record, at most 256 KiB, is constant) = {2 + tile + run:.2f} B/record, + the "
+          f"checkpoint history, one signed note (~{per_cp:.0f} B) per group commit "
+          f"({per_cp / args.batch_size:.3f} B/record in batches of {args.batch_size:,}; "
+          f"{per_cp / 1000:.2f} B/record if commits average 1,000 records). At 100M records: "
+          f"{(2 + tile + run) * 1e8 / 1e9:.2f} GB over the record bytes. Allocated blocks add the unused "
+          "tail of each file's last 4 KiB block: tiles are exactly 8,192 B (none), a full bundle of 256 "
           "records wastes on average 2 KiB, i.e. about 8 B/record.")
-
 
 if __name__ == "__main__":
     main()

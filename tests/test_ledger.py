@@ -4,6 +4,8 @@ its Python API, signatures checked with an independent Ed25519 (the `cryptograph
 from __future__ import annotations
 
 import base64
+import dataclasses
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -91,6 +93,17 @@ def test_checkpoints_verify_with_independent_ed25519(tmp_path) -> None:  # type:
     assert note.startswith("renkei.test/ledger\n30\n")
     with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidSignature
         _verify_with_cryptography(note.replace("\n30\n", "\n31\n"), lg.vkey)
+    # The history keeps every published checkpoint; each verifies independently and any two
+    # are consistent.
+    hist = lg.checkpoints()
+    assert [c.size for c in hist] == [0, 10, 20, 30] and hist[-1] == lg.checkpoint()
+    for c in hist:
+        _verify_with_cryptography(c.note, lg.vkey)
+        assert lg.checkpoint_at(c.size) == c
+    p = lg.prove_consistency(10, 30)
+    ledger.verify_consistency(10, 30, hist[1].root, hist[3].root, p.hashes)
+    with pytest.raises(NotFoundError):
+        lg.checkpoint_at(15)
     # One writer at a time; reopen keeps the origin; a different one is refused.
     with pytest.raises(StorageError):
         Ledger(DataDir(tmp_path))
@@ -175,6 +188,59 @@ def test_verify_while_appending(tmp_path) -> None:  # type: ignore[no-untyped-de
         stop.set()
         t.join()
     assert lg.size > 0
+
+
+SEGMENT = 65_536  # records per pseudonym-index segment (store.rs)
+PERSONS = 12
+
+
+def _indexed_pseudonym(p: int) -> bytes:
+    # Persons share all four prefix bytes, only the top one, or none: every index path is taken.
+    return bytes([p % 3, p % 4, 0, 0]) + bytes(27) + bytes([p])
+
+
+def _owner(i: int) -> int:
+    return (i * 7919 + i // 13) % PERSONS
+
+
+def _visible(i: int, today: date) -> bool:
+    # Mirrors the records built in `indexed`: every 11th is 不開示, every 22nd until 2028-01-01.
+    return i % 11 != 0 or (i % 22 == 0 and today >= date(2028, 1, 1))
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """Two full index segments (sorted runs) and a tail, many records per person."""
+    templates = {}
+    for p in range(PERSONS):
+        for kind in range(3):
+            r = make_record(p, person=0, withheld=kind > 0, disclose_after=date(2028, 1, 1) if kind == 2 else None)
+            templates[p, kind] = dataclasses.replace(r, pseudonym=_indexed_pseudonym(p)).encode()
+    lg = Ledger(DataDir(tmp_path_factory.mktemp("indexed")))
+    n = 2 * SEGMENT + 3000
+    for lo, hi in ((0, SEGMENT - 9), (SEGMENT - 9, SEGMENT + 1), (SEGMENT + 1, n)):
+        kinds = [0 if i % 11 else (2 if i % 22 == 0 else 1) for i in range(lo, hi)]
+        lg.append_batch(ledger.pack_records([templates[_owner(i), k] for i, k in zip(range(lo, hi), kinds,
+                                                                                   strict=True)]))
+    yield lg
+    lg.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(person=st.integers(0, PERSONS - 1), before=st.one_of(st.none(), st.integers(0, 2 * SEGMENT + 3000)),
+       page_size=st.integers(1, 2500), late=st.booleans())
+def test_person_index_agrees_with_a_plain_scan(indexed: Ledger, person: int, before: int | None, page_size: int,
+                                               late: bool) -> None:
+    today = date(2030, 1, 1) if late else date(2026, 1, 1)
+    start = indexed.size if before is None else before
+    want = [i for i in range(start - 1, -1, -1) if _owner(i) == person and _visible(i, today)]
+    page = indexed.records_for_pseudonym(_indexed_pseudonym(person), page_size=page_size, before=before,
+                                         today=today)
+    assert [r.proof.seq for r in page.records] == want[:page_size]
+    assert page.next_before == (want[page_size] + 1 if len(want) > page_size else None)
+    for r in page.records[:3]:
+        r.proof.verify()
+        assert r.record.pseudonym == _indexed_pseudonym(person)
 
 
 def test_person_view_newest_first_paged_with_withheld(tmp_path) -> None:  # type: ignore[no-untyped-def]

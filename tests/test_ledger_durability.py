@@ -30,6 +30,7 @@ from tests.ledger_helpers import make_record
 
 TESTS = Path(__file__).parent
 CYCLES = 50
+SEGMENT = 65_536  # records per pseudonym-index segment (store.rs)
 
 
 def _env() -> dict[str, str]:
@@ -40,8 +41,12 @@ def _env() -> dict[str, str]:
 
 def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
     rng = random.Random(20261126)
-    acked_end = 0
-    checkpoints: list[ledger.Checkpoint] = []
+    # Start just short of a full index segment, so kills also land around sealing its run.
+    seed = Ledger(DataDir(tmp_path))
+    res = seed.append_batch([make_record(i) for i in range(SEGMENT - 2500)])
+    seed.close()
+    acked_end = res.first_seq + res.count
+    checkpoints: list[ledger.Checkpoint] = [res.checkpoint]
     for cycle in range(CYCLES):
         child = subprocess.Popen(
             [sys.executable, str(TESTS / "ledger_crash_writer.py"), str(tmp_path), str(cycle)],
@@ -83,6 +88,14 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
             got = lg.get(seq)
             assert got == dataclasses.replace(make_record(seq), seq=seq)
             lg.prove_inclusion(seq).verify()
+        # Every acknowledged checkpoint is in the durable history, which holds nothing else
+        # beyond what the ledger's tree says.
+        history = {c.size: c for c in lg.checkpoints()}
+        assert lg.checkpoints()[-1] == lg.checkpoint()
+        for cp in checkpoints:
+            assert history[cp.size] == cp
+            assert lg.checkpoint_at(cp.size) == cp
+        assert all(lg._l.root_at(c.size) == c.root for c in history.values())
         # Consistent with every checkpoint published before.
         for cp in checkpoints:
             ledger.verify_checkpoint(cp.note, lg.vkey)
@@ -96,7 +109,8 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
             cmd = [sys.executable, "-m", "renkei.cli", "ledger", "verify", "--data-dir", str(tmp_path)]
             r = subprocess.run(cmd, capture_output=True, text=True, env=_env())
             assert r.returncode == 0, r.stderr
-    assert acked_end > 0
+    assert acked_end > SEGMENT + 2000
+    assert (tmp_path / "ledger" / "index" / "run" / "0").exists()
     assert len(checkpoints) > CYCLES  # the kills landed at many different moments
 
 
@@ -146,7 +160,8 @@ def test_tamper_any_byte_is_named(built: Path) -> None:
     led = built / "ledger"
     files = _ledger_files(built)
     rels = {str(p.relative_to(led)) for p in files}
-    want = {"checkpoint", "index/pseudonym", "tile/entries/005.p/220", "tile/0/005.p/220", "tile/1/000.p/5"}
+    want = {"checkpoint", "checkpoints", "index/tail/0", "tile/entries/005.p/220", "tile/0/005.p/220",
+            "tile/1/000.p/5"}
     assert want <= rels
     flips = 0
     for p in files:
@@ -165,7 +180,8 @@ def test_tamper_upper_tile_levels(tmp_path: Path) -> None:
     rng = random.Random(7)
     files = _ledger_files(d)
     rels = [str(p.relative_to(led)) for p in files]
-    assert {"tile/1/000", "tile/1/001.p/17", "tile/2/000.p/1", "tile/0/273.p/112"} <= set(rels)
+    assert {"tile/1/000", "tile/1/001.p/17", "tile/2/000.p/1", "tile/0/273.p/112", "index/run/0", "index/tail/1",
+            "checkpoints"} <= set(rels)
     upper = [p for p, r in zip(files, rels, strict=True) if not r.startswith(("tile/0/", "tile/entries/"))]
     some = rng.sample([p for p in files if p not in upper], 6)
     for p in upper + some:

@@ -36,7 +36,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 1
     print(f"ledger OK: {report['size']} records ({report['records_checked']} bodies rechecked, "
           f"{report['records_retained_away']} retired by retention), {report['tiles_checked']} tiles, "
-          "checkpoint signature valid")
+          f"index, {report['checkpoints_checked']} stored checkpoints (signatures and roots) valid")
     return 0
 
 

@@ -251,6 +251,15 @@ class Ledger:
         """The latest published signed checkpoint."""
         return Checkpoint.from_note(self._l.checkpoint())
 
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint this ledger has published, oldest first (the durable history in
+        ``ledger/checkpoints``), so an auditor can fetch an older one and check consistency."""
+        return [Checkpoint.from_note(n) for n in self._l.checkpoints()]
+
+    def checkpoint_at(self, size: int) -> Checkpoint:
+        """The published checkpoint of tree ``size``; :class:`NotFoundError` when none was."""
+        return Checkpoint.from_note(self._l.checkpoint_at(size))
+
     def get(self, seq: int) -> LedgerRecord | None:
         """Record ``seq``; ``None`` when retention has dropped its body."""
         e = self._l.entry(seq)

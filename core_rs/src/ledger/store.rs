@@ -4,8 +4,10 @@
 //! checkpoint                    latest signed checkpoint (the commit point)
 //! tile/<L>/<N>[.p/<W>]          hash tiles
 //! tile/entries/<N>[.p/<W>]      entry bundles (the encoded records)
-//! index/pseudonym               per record, the first 4 bytes of its portal pseudonym (u32 BE)
+//! index/run/<k>                 per full segment k of 65,536 records, its sorted pseudonym run
+//! index/tail/<k>                the current segment k: per record, its pseudonym's first 4 bytes
 //! retention                     minimum index: records below it have no body any more
+//! checkpoints                   every published checkpoint, oldest first (u16 BE length + note)
 //! ```
 //!
 //! Group commit: a batch writes its new full bundles and tiles, the new partial ones and the
@@ -28,10 +30,75 @@ use crate::error::{Error, Result};
 
 const CHECKPOINT: &str = "checkpoint";
 const CHECKPOINT_TMP: &str = "checkpoint.tmp";
-const INDEX: &str = "index/pseudonym";
+/// The flat index of the format before segment runs; migrated on open.
+const LEGACY_INDEX: &str = "index/pseudonym";
+/// Records per index segment; offsets within one fit a u16.
+pub const SEGMENT: u64 = 1 << 16;
+/// A run: 257 u32 BE bucket starts by the prefix's top byte, then per record (prefix's low 24
+/// bits, offset u16), sorted by (prefix, offset).
+const RUN_HEADER: usize = 257 * 4;
+const RUN_ENTRY: usize = 5;
+const RUN_LEN: usize = RUN_HEADER + SEGMENT as usize * RUN_ENTRY;
+
+fn run_path(k: u64) -> String {
+    format!("index/run/{k}")
+}
+
+fn tail_path(k: u64) -> String {
+    format!("index/tail/{k}")
+}
+
+/// The sorted run of one full segment from its records' pseudonym prefixes (by offset).
+fn encode_run(prefixes: &[u32]) -> Vec<u8> {
+    debug_assert_eq!(prefixes.len() as u64, SEGMENT);
+    let mut order: Vec<(u32, u16)> = prefixes.iter().enumerate().map(|(i, &p)| (p, i as u16)).collect();
+    order.sort_unstable();
+    let mut starts = [0u32; 257];
+    for &(p, _) in &order {
+        starts[(p >> 24) as usize + 1] += 1;
+    }
+    for b in 1..257 {
+        starts[b] += starts[b - 1];
+    }
+    let mut out = Vec::with_capacity(RUN_LEN);
+    for v in starts {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    for (p, off) in order {
+        out.extend_from_slice(&p.to_be_bytes()[1..]);
+        out.extend_from_slice(&off.to_be_bytes());
+    }
+    out
+}
+
+/// Prefixes by offset as a run file states them (for records whose bodies were retired), or
+/// why the file is not a well-formed run.
+fn decode_run(b: &[u8]) -> std::result::Result<Vec<u32>, String> {
+    if b.len() != RUN_LEN {
+        return Err(format!("{} bytes, expected {RUN_LEN}", b.len()));
+    }
+    let starts: Vec<usize> = b[..RUN_HEADER].chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4")) as usize).collect();
+    if starts[0] != 0 || starts[256] != SEGMENT as usize || starts.windows(2).any(|w| w[0] > w[1]) {
+        return Err("bucket directory is not a partition of the segment".into());
+    }
+    let mut out = vec![None; SEGMENT as usize];
+    for top in 0..256 {
+        for i in starts[top]..starts[top + 1] {
+            let e = &b[RUN_HEADER + i * RUN_ENTRY..RUN_HEADER + (i + 1) * RUN_ENTRY];
+            let p = (top as u32) << 24 | u32::from_be_bytes([0, e[0], e[1], e[2]]);
+            let off = u16::from_be_bytes([e[3], e[4]]) as usize;
+            if out[off].replace(p).is_some() {
+                return Err(format!("offset {off} appears twice"));
+            }
+        }
+    }
+    Ok(out.into_iter().map(|p| p.expect("a partition of SEGMENT distinct offsets covers all")).collect())
+}
+
 const RETENTION: &str = "retention";
 const RETENTION_TMP: &str = "retention.tmp";
 const LOCK: &str = "lock";
+const HISTORY: &str = "checkpoints";
 const CACHE_TILES: usize = 4096;
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
@@ -136,6 +203,7 @@ pub struct VerifyReport {
     pub records_checked: u64,
     pub records_retained_away: u64,
     pub tiles_checked: u64,
+    pub checkpoints_checked: u64,
 }
 
 /// One page of a person's records: (seq, encoded record, inclusion proof).
@@ -156,8 +224,14 @@ pub struct Store {
     tail_bundle: Vec<u8>,
     checkpoint: Checkpoint,
     checkpoint_note: String,
-    index: Vec<u32>,
+    /// Pseudonym prefixes of the current (not yet full) index segment.
+    tail_index: Vec<u32>,
+    /// `index/tail/<size / SEGMENT>`, append-only.
     index_file: File,
+    /// The checkpoint history file (append-only) and, per stored checkpoint, (size, offset).
+    history_file: File,
+    history: Vec<(u64, u64)>,
+    history_len: u64,
     min_index: u64,
     cache: Mutex<HashMap<(u32, u64), Arc<Expanded>>>,
     /// The right-edge partial tiles, expanded; rebuilt lazily after each append.
@@ -181,7 +255,9 @@ impl Store {
     /// Ed25519 key derived from `seed`. Recovers a torn tail left by a crash.
     pub fn open(dir: impl AsRef<Path>, origin: &str, seed: &[u8]) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(dir.join("index")).map_err(|e| io_err(&dir, e))?;
+        for sub in ["index/run", "index/tail"] {
+            fs::create_dir_all(dir.join(sub)).map_err(|e| io_err(&dir, e))?;
+        }
         let signer = NoteSigner::from_seed(origin, seed)?;
         let verifier = signer.verifier();
         let lock = lock_dir(&dir)?;
@@ -201,9 +277,12 @@ impl Store {
                 (cp, note)
             }
         };
-        let index_path = dir.join(INDEX);
+        let index_path = dir.join(tail_path(checkpoint.size / SEGMENT));
         let index_file = OpenOptions::new().create(true).read(true).append(true).open(&index_path)
             .map_err(|e| io_err(&index_path, e))?;
+        let history_path = dir.join(HISTORY);
+        let history_file = OpenOptions::new().create(true).read(true).append(true).open(&history_path)
+            .map_err(|e| io_err(&history_path, e))?;
         let min_index = match read_opt(&dir.join(RETENTION))? {
             Some(b) => std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse().ok())
                 .ok_or_else(|| Error::Storage(format!("{}: not a record number", dir.join(RETENTION).display())))?,
@@ -218,8 +297,11 @@ impl Store {
             tail_bundle: Vec::new(),
             checkpoint,
             checkpoint_note,
-            index: Vec::new(),
+            tail_index: Vec::new(),
             index_file,
+            history_file,
+            history: Vec::new(),
+            history_len: 0,
             min_index,
             cache: Mutex::new(HashMap::new()),
             tail_cache: Mutex::new(None),
@@ -250,6 +332,68 @@ impl Store {
     }
     pub fn min_index(&self) -> u64 {
         self.min_index
+    }
+
+    /// The current checkpoint's history entry was made durable before the checkpoint was renamed
+    /// into place, so whatever follows its last copy is a torn tail (entries of batches whose
+    /// checkpoint never got published, a partial entry) and is cut. Nothing before it is ever
+    /// touched: damage there is for `verify` to name. Without such an entry (a ledger from
+    /// before the history, a fresh one, or damage) nothing is cut and the entry is appended.
+    fn recover_history(&mut self) -> Result<()> {
+        let p = self.dir.join(HISTORY);
+        let mut b = Vec::new();
+        File::open(&p).and_then(|mut f| f.read_to_end(&mut b)).map_err(|e| io_err(&p, e))?;
+        let current = history_entry(&self.checkpoint_note)?;
+        let found = b.windows(current.len()).rposition(|w| w == &current[..]);
+        if let Some(at) = found {
+            let keep = at + current.len();
+            if keep < b.len() {
+                self.history_file.set_len(keep as u64).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+                b.truncate(keep);
+            }
+        } else {
+            self.history_file.write_all(&current).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+            b.extend_from_slice(&current);
+        }
+        self.history_len = b.len() as u64;
+        // The in-memory (size, offset) index for `checkpoint_at`: entries in order up to the
+        // first one that does not parse (only damage stops it early).
+        self.history.clear();
+        for (off, note) in split_history(&b).0 {
+            let Some(size) = note_size(note) else { break };
+            if self.history.last().is_some_and(|&(s, _)| s > size) {
+                break;
+            }
+            self.history.push((size, off as u64));
+        }
+        Ok(())
+    }
+
+    /// Every published checkpoint (signed notes), oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<String>> {
+        let p = self.dir.join(HISTORY);
+        let b = fs::read(&p).map_err(|e| io_err(&p, e))?;
+        let (entries, _) = split_history(&b[..(self.history_len as usize).min(b.len())]);
+        Ok(entries.into_iter().map(|(_, n)| String::from_utf8_lossy(n).into_owned()).collect())
+    }
+
+    /// The latest stored checkpoint of tree size `size`.
+    pub fn checkpoint_at(&self, size: u64) -> Result<String> {
+        let i = self.history.partition_point(|&(s, _)| s <= size);
+        let Some(&(s, off)) = i.checked_sub(1).and_then(|i| self.history.get(i)) else {
+            return Err(Error::NotFound(format!("no checkpoint of tree size {size} was published")));
+        };
+        if s != size {
+            return Err(Error::NotFound(format!("no checkpoint of tree size {size} was published")));
+        }
+        let p = self.dir.join(HISTORY);
+        let mut f = File::open(&p).map_err(|e| io_err(&p, e))?;
+        use std::io::{Seek, SeekFrom};
+        let mut len = [0u8; 2];
+        f.seek(SeekFrom::Start(off)).and_then(|_| f.read_exact(&mut len)).map_err(|e| io_err(&p, e))?;
+        let mut note = vec![0u8; u16::from_be_bytes(len) as usize];
+        f.read_exact(&mut note).map_err(|e| io_err(&p, e))?;
+        String::from_utf8(note).map_err(|_| Error::Storage(format!("{}: entry at {off} is not UTF-8", p.display())))
     }
 
     /// Remove everything beyond the checkpoint, reload the right edge, check it against the
@@ -289,7 +433,26 @@ impl Store {
         self.load_index()?;
         self.cache.lock().expect("cache lock").clear();
         *self.tail_cache.lock().expect("cache lock") = None;
-        Ok(())
+        self.recover_history()
+    }
+
+    /// Pseudonym prefixes of records `start..end` from their bodies; retired bodies from the
+    /// legacy flat index when there is one, else 0 (they are never served).
+    fn prefixes(&self, start: u64, end: u64, legacy: Option<&[u8]>) -> Result<Vec<u32>> {
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let mut seq = start;
+        while seq < end {
+            let stop = end.min(seq + 16 * TILE_WIDTH);
+            for (k, e) in self.entries(seq, stop)?.into_iter().enumerate() {
+                let at = (seq as usize + k) * 4;
+                out.push(match e {
+                    Some(e) => u32::from_be_bytes(record::pseudonym_of(&e)[..4].try_into().expect("4")),
+                    None => legacy.and_then(|l| l.get(at..at + 4)).map(|c| u32::from_be_bytes(c.try_into().expect("4"))).unwrap_or(0),
+                });
+            }
+            seq = stop;
+        }
+        Ok(out)
     }
 
     /// Delete files for tile indices ≥ `full` except the committed partial (`full`, `width`).
@@ -324,30 +487,85 @@ impl Store {
         }
     }
 
+    /// The index is derived data: runs of full segments beyond the checkpoint and tails of
+    /// other segments are a torn tail (removed), missing runs and the current tail's missing
+    /// entries are rebuilt from the records, and a legacy flat index is migrated.
     fn load_index(&mut self) -> Result<()> {
-        let p = self.dir.join(INDEX);
+        let cur = self.size / SEGMENT;
+        let legacy = read_opt(&self.dir.join(LEGACY_INDEX))?;
+        let run_dir = self.dir.join("index/run");
+        let mut have = std::collections::HashSet::new();
+        for e in fs::read_dir(&run_dir).map_err(|e| io_err(&run_dir, e))?.flatten() {
+            match e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
+                Some(k) if k < cur => {
+                    have.insert(k);
+                }
+                _ => remove_opt(&e.path())?,
+            }
+        }
+        let mut wrote = false;
+        for k in (0..cur).filter(|k| !have.contains(k)) {
+            let run = encode_run(&self.prefixes(k * SEGMENT, (k + 1) * SEGMENT, legacy.as_deref())?);
+            let p = self.dir.join(run_path(k));
+            File::create(&p).and_then(|mut f| f.write_all(&run).and_then(|_| f.sync_all())).map_err(|e| io_err(&p, e))?;
+            wrote = true;
+        }
+        if wrote {
+            fsync_dir(&run_dir)?;
+        }
+        let tail_dir = self.dir.join("index/tail");
+        for e in fs::read_dir(&tail_dir).map_err(|e| io_err(&tail_dir, e))?.flatten() {
+            if e.file_name().to_str() != Some(&cur.to_string()) {
+                remove_opt(&e.path())?;
+            }
+        }
+        let p = self.dir.join(tail_path(cur));
+        self.index_file = OpenOptions::new().create(true).read(true).append(true).open(&p).map_err(|e| io_err(&p, e))?;
         let mut b = Vec::new();
         File::open(&p).and_then(|mut f| f.read_to_end(&mut b)).map_err(|e| io_err(&p, e))?;
-        let want = self.size as usize * 4;
+        let want = (self.size % SEGMENT) as usize * 4;
         if b.len() > want {
             self.index_file.set_len(want as u64).map_err(|e| io_err(&p, e))?;
             b.truncate(want);
         }
-        self.index = b.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4"))).collect();
-        if self.index.len() < self.size as usize {
-            // The index is derived data: rebuild the missing tail from the bundles.
-            let mut add = Vec::new();
-            for seq in self.index.len() as u64..self.size {
-                let prefix = match self.entry(seq)? {
-                    Some(e) => u32::from_be_bytes(record::pseudonym_of(&e)[..4].try_into().expect("4")),
-                    None => 0,
-                };
-                self.index.push(prefix);
-                add.extend_from_slice(&prefix.to_be_bytes());
-            }
-            self.index_file.write_all(&add).and_then(|_| self.index_file.sync_all()).map_err(|e| io_err(&p, e))?;
+        self.tail_index = b.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4"))).collect();
+        let have_to = cur * SEGMENT + self.tail_index.len() as u64;
+        if have_to < self.size {
+            let add = self.prefixes(have_to, self.size, legacy.as_deref())?;
+            let bytes: Vec<u8> = add.iter().flat_map(|p| p.to_be_bytes()).collect();
+            self.index_file.write_all(&bytes).and_then(|_| self.index_file.sync_all()).map_err(|e| io_err(&p, e))?;
+            self.tail_index.extend(add);
+        }
+        fsync_dir(&tail_dir)?;
+        if legacy.is_some() {
+            remove_opt(&self.dir.join(LEGACY_INDEX))?;
+            fsync_dir(&self.dir.join("index"))?;
         }
         Ok(())
+    }
+
+    /// Offsets (ascending) of the records of full segment `k` whose pseudonym starts `prefix`.
+    fn run_lookup(&self, k: u64, prefix: u32) -> Result<Vec<u64>> {
+        use std::io::{Seek, SeekFrom};
+        let p = self.dir.join(run_path(k));
+        let bad = || Error::Storage(format!("{}: malformed index run; run `renkei ledger verify`", p.display()));
+        let mut f = File::open(&p).map_err(|e| io_err(&p, e))?;
+        let top = (prefix >> 24) as u64;
+        let mut se = [0u8; 8];
+        f.seek(SeekFrom::Start(top * 4)).and_then(|_| f.read_exact(&mut se)).map_err(|e| io_err(&p, e))?;
+        let lo = u32::from_be_bytes(se[..4].try_into().expect("4")) as u64;
+        let hi = u32::from_be_bytes(se[4..].try_into().expect("4")) as u64;
+        if lo > hi || hi > SEGMENT {
+            return Err(bad());
+        }
+        let mut b = vec![0u8; ((hi - lo) as usize) * RUN_ENTRY];
+        f.seek(SeekFrom::Start(RUN_HEADER as u64 + lo * RUN_ENTRY as u64)).and_then(|_| f.read_exact(&mut b))
+            .map_err(|e| io_err(&p, e))?;
+        let low = prefix & 0x00ff_ffff;
+        let entries: Vec<&[u8]> = b.chunks_exact(RUN_ENTRY).collect();
+        let key = |e: &[u8]| u32::from_be_bytes([0, e[0], e[1], e[2]]);
+        let first = entries.partition_point(|e| key(e) < low);
+        Ok(entries[first..].iter().take_while(|e| key(e) == low).map(|e| u16::from_be_bytes([e[3], e[4]]) as u64).collect())
     }
 
     /// Root from the right-edge partial tiles alone.
@@ -413,6 +631,7 @@ impl Store {
         let old_partials: Vec<String> = self.partial_paths(old_size);
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         let mut index_add = Vec::with_capacity(entries.len() * 4);
+        let mut sealed = false;
         let mut seq = self.size;
         let mut bundle = std::mem::take(&mut self.tail_bundle);
         bundle.reserve(entries.iter().map(|e| e.len() + 2).sum());
@@ -427,10 +646,20 @@ impl Store {
                 rec[record::TIME_OFFSET..record::TIME_OFFSET + 8].copy_from_slice(&now.to_be_bytes());
             }
             let rec = &bundle[start..];
-            index_add.extend_from_slice(&record::pseudonym_of(rec)[..4]);
+            let prefix: [u8; 4] = record::pseudonym_of(rec)[..4].try_into().expect("4");
+            self.tail_index.push(u32::from_be_bytes(prefix));
+            index_add.extend_from_slice(&prefix);
             let h = leaf_hash(rec);
             self.push_hash(0, h, &mut files);
             seq += 1;
+            if seq % SEGMENT == 0 {
+                // A full segment: its sorted run is committed with the batch; the next
+                // segment's records go to a new tail file.
+                files.push((run_path(seq / SEGMENT - 1), encode_run(&self.tail_index)));
+                self.tail_index.clear();
+                index_add.clear();
+                sealed = true;
+            }
             if seq % TILE_WIDTH == 0 {
                 files.push((bundle_path(seq / TILE_WIDTH - 1, TILE_WIDTH), std::mem::take(&mut bundle)));
             }
@@ -449,7 +678,7 @@ impl Store {
                 files.push((p, self.tails[level as usize].concat()));
             }
         }
-        let mut opened = Vec::with_capacity(files.len());
+        let mut opened: Vec<(PathBuf, File)> = Vec::with_capacity(files.len());
         for (p, data) in &files {
             let path = self.dir.join(p);
             let f = match File::create(&path) {
@@ -464,8 +693,15 @@ impl Store {
             f.write_all(data).map_err(|e| io_err(&path, e))?;
             opened.push((path, f));
         }
-        let ip = self.dir.join(INDEX);
-        self.index_file.write_all(&index_add).map_err(|e| io_err(&ip, e))?;
+        if sealed {
+            let p = self.dir.join(tail_path(seq / SEGMENT));
+            let mut f = File::create(&p).map_err(|e| io_err(&p, e))?;
+            f.write_all(&index_add).map_err(|e| io_err(&p, e))?;
+            opened.push((p, f));
+        } else {
+            let ip = self.dir.join(tail_path(seq / SEGMENT));
+            self.index_file.write_all(&index_add).map_err(|e| io_err(&ip, e))?;
+        }
         let root = self.edge_root();
         let cp = Checkpoint { origin: self.signer.name.clone(), size: seq, root, extensions: vec![] };
         let note = self.signer.sign(&cp.body())?;
@@ -475,14 +711,26 @@ impl Store {
         let mut tmp = File::create(&tmp_path).map_err(|e| io_err(&tmp_path, e))?;
         tmp.write_all(note.as_bytes()).map_err(|e| io_err(&tmp_path, e))?;
         opened.push((tmp_path.clone(), tmp));
+        // The history entry is flushed by the same syncfs; recovery drops it if the rename
+        // below never happens.
+        let hentry = history_entry(&note)?;
+        let hp = self.dir.join(HISTORY);
+        self.history_file.write_all(&hentry).map_err(|e| io_err(&hp, e))?;
         self.make_durable(&opened)?;
         drop(opened);
         fs::rename(&tmp_path, self.dir.join(CHECKPOINT)).map_err(|e| io_err(&tmp_path, e))?;
         fsync_dir(&self.dir)?;
+        self.history.push((seq, self.history_len));
+        self.history_len += hentry.len() as u64;
         self.checkpoint = cp;
         self.checkpoint_note = note;
         *self.tail_cache.lock().expect("cache lock") = None;
-        self.index.extend(index_add.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4"))));
+        if sealed {
+            let p = self.dir.join(tail_path(seq / SEGMENT));
+            self.index_file = OpenOptions::new().read(true).append(true).open(&p).map_err(|e| io_err(&p, e))?;
+            // The old segment's tail is superseded by its run.
+            let _ = fs::remove_file(self.dir.join(tail_path(old_size / SEGMENT)));
+        }
         for p in old_partials {
             if !new_partials.contains(&p) {
                 // Superseded partial tiles: garbage, not needed for any committed state.
@@ -519,6 +767,7 @@ impl Store {
             }
         }
         self.index_file.sync_all().map_err(|e| io_err(&self.dir, e))?;
+        self.history_file.sync_all().map_err(|e| io_err(&self.dir, e))?;
         for d in dirs {
             fsync_dir(&d)?;
         }
@@ -666,28 +915,41 @@ impl Store {
     pub fn records_for_pseudonym(&self, pseudonym: &[u8; 32], before: Option<u64>, limit: usize, today: u32) -> Result<PersonPage> {
         let prefix = u32::from_be_bytes(pseudonym[..4].try_into().expect("4"));
         let start = before.unwrap_or(self.size).min(self.size);
+        let cur = self.size / SEGMENT;
         let mut records = Vec::new();
         let mut next_before = None;
-        let mut seq = start;
-        while seq > self.min_index {
-            seq -= 1;
-            if self.index[seq as usize] != prefix {
-                continue;
+        let mut seg = start.div_ceil(SEGMENT);
+        'segments: while seg > self.min_index / SEGMENT {
+            seg -= 1;
+            // Candidates in this segment, newest first: the in-memory tail, else the sorted run.
+            let offsets: Vec<u64> = if seg == cur {
+                (0..self.tail_index.len() as u64).filter(|&o| self.tail_index[o as usize] == prefix).collect()
+            } else {
+                self.run_lookup(seg, prefix)?
+            };
+            for &off in offsets.iter().rev() {
+                let seq = seg * SEGMENT + off;
+                if seq >= start {
+                    continue;
+                }
+                if seq < self.min_index {
+                    break 'segments;
+                }
+                let Some(e) = self.entry(seq)? else { continue };
+                if record::pseudonym_of(&e) != pseudonym {
+                    continue;
+                }
+                let r = Record::decode(&e)?;
+                if r.withheld && r.disclose_after.is_none_or(|d| d > today) {
+                    continue;
+                }
+                if records.len() == limit {
+                    next_before = Some(seq + 1);
+                    break 'segments;
+                }
+                let proof = self.inclusion_proof(seq, self.size)?;
+                records.push((seq, e, proof));
             }
-            let Some(e) = self.entry(seq)? else { continue };
-            if record::pseudonym_of(&e) != pseudonym {
-                continue;
-            }
-            let r = Record::decode(&e)?;
-            if r.withheld && r.disclose_after.is_none_or(|d| d > today) {
-                continue;
-            }
-            if records.len() == limit {
-                next_before = Some(seq + 1);
-                break;
-            }
-            let proof = self.inclusion_proof(seq, self.size)?;
-            records.push((seq, e, proof));
         }
         Ok(PersonPage { records, next_before, checkpoint: self.checkpoint_note.clone() })
     }
@@ -768,6 +1030,150 @@ fn damage(path: impl Into<String>, record: Option<u64>, what: impl Into<String>)
     Damage { path: path.into(), record, what: what.into() }
 }
 
+/// The run of full segment `k` against its records' prefixes (None: body retired, so the
+/// run's own statement is taken, which must still be a well-formed sorted run).
+fn check_run(dir: &Path, k: u64, prefixes: &[Option<u32>]) -> std::result::Result<Option<Damage>, Damage> {
+    let rel = run_path(k);
+    let Some(b) = read_opt(&dir.join(&rel)).map_err(|e| damage(&rel, None, e.to_string()))? else {
+        return Ok(Some(damage(&rel, None, "index run is missing")));
+    };
+    let stated = if prefixes.iter().all(Option::is_some) {
+        None
+    } else {
+        match decode_run(&b) {
+            Ok(v) => Some(v),
+            Err(what) => return Ok(Some(damage(&rel, None, what))),
+        }
+    };
+    let merged: Vec<u32> = prefixes.iter().enumerate()
+        .map(|(i, p)| p.unwrap_or_else(|| stated.as_ref().map_or(0, |s| s[i]))).collect();
+    if encode_run(&merged) != b {
+        return Ok(Some(damage(&rel, None, "index run differs from the records' pseudonyms")));
+    }
+    Ok(None)
+}
+
+/// The current segment's flat tail index against its records' prefixes. Bytes beyond are a
+/// torn tail that the next open truncates.
+fn check_tail(dir: &Path, k: u64, prefixes: &[Option<u32>]) -> std::result::Result<Option<Damage>, Damage> {
+    let rel = tail_path(k);
+    let b = read_opt(&dir.join(&rel)).map_err(|e| damage(&rel, None, e.to_string()))?.unwrap_or_default();
+    if b.len() < prefixes.len() * 4 {
+        return Ok(Some(damage(&rel, None, format!("holds {} entries, the checkpoint covers {}", b.len() / 4, prefixes.len()))));
+    }
+    for (i, p) in prefixes.iter().enumerate() {
+        if p.is_some_and(|p| b[i * 4..i * 4 + 4] != p.to_be_bytes()) {
+            return Ok(Some(damage(&rel, Some(k * SEGMENT + i as u64), "pseudonym index entry differs from the record")));
+        }
+    }
+    Ok(None)
+}
+
+/// One history entry: u16 BE length, then the signed note.
+fn history_entry(note: &str) -> Result<Vec<u8>> {
+    let len = u16::try_from(note.len()).map_err(|_| Error::Storage("signed checkpoint longer than 65,535 bytes".into()))?;
+    let mut v = Vec::with_capacity(note.len() + 2);
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(note.as_bytes());
+    Ok(v)
+}
+
+/// Complete history entries as (offset, note bytes), and the offset where a partial one starts.
+fn split_history(b: &[u8]) -> (Vec<(usize, &[u8])>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at + 2 <= b.len() {
+        let len = u16::from_be_bytes([b[at], b[at + 1]]) as usize;
+        if at + 2 + len > b.len() {
+            break;
+        }
+        out.push((at, &b[at + 2..at + 2 + len]));
+        at += 2 + len;
+    }
+    (out, at)
+}
+
+/// The tree size on a checkpoint note's second line, without checking the signature.
+fn note_size(note: &[u8]) -> Option<u64> {
+    std::str::from_utf8(note).ok()?.lines().nth(1)?.parse().ok()
+}
+
+/// Complete-subtree hashes read from the tiles of a tree of size `n` (for the roots of
+/// historical checkpoints during `verify`, once the tiles have been checked).
+struct DirNodes<'a> {
+    dir: &'a Path,
+    n: u64,
+    cache: std::cell::RefCell<HashMap<(u32, u64), Arc<Expanded>>>,
+}
+
+impl NodeSource for DirNodes<'_> {
+    fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        let row = level / 8;
+        let j = level % 8;
+        let first = index << j;
+        let (t, pos) = (first / TILE_WIDTH, (first % TILE_WIDTH) as usize);
+        let (full, width) = level_tiles(self.n, row);
+        let w = if t < full { TILE_WIDTH } else if t == full { width } else { 0 };
+        let missing = || Error::NotFound(format!("no complete subtree at level {level} index {index}"));
+        if w == 0 {
+            return Err(missing());
+        }
+        let cached = self.cache.borrow().get(&(row, t)).cloned();
+        let tile = match cached {
+            Some(x) => x,
+            None => {
+                let (_, b) = read_prefix(self.dir, Some(row), t, w)
+                    .map_err(|d| Error::Storage(d.to_string()))?
+                    .ok_or_else(|| Error::Storage(format!("{}: missing", tile_path(row, t, w))))?;
+                if b.len() as u64 != w * 32 {
+                    return Err(Error::Storage(format!("{}: wrong size", tile_path(row, t, w))));
+                }
+                let x = Arc::new(Expanded::new(hashes_of(&b)));
+                let mut c = self.cache.borrow_mut();
+                if c.len() >= CACHE_TILES {
+                    c.clear();
+                }
+                c.insert((row, t), x.clone());
+                x
+            }
+        };
+        tile.levels.get(j as usize).and_then(|l| l.get(pos >> j)).copied().ok_or_else(missing)
+    }
+}
+
+/// Check every stored checkpoint up to the verified one `cp`: signature, non-decreasing sizes,
+/// its root equal to the root recomputed from the (already verified) tiles at its size, and
+/// the verified checkpoint itself present.
+fn verify_history(dir: &Path, verifier: &NoteVerifier, cp: &Checkpoint) -> std::result::Result<u64, Damage> {
+    let b = read_opt(&dir.join(HISTORY)).map_err(|e| damage(HISTORY, None, e.to_string()))?.unwrap_or_default();
+    let (entries, _) = split_history(&b);
+    let nodes = DirNodes { dir, n: cp.size, cache: Default::default() };
+    let mut last = 0u64;
+    let mut found = false;
+    let mut checked = 0u64;
+    for (i, (off, note)) in entries.into_iter().enumerate() {
+        if note_size(note).is_some_and(|s| s > cp.size) {
+            break; // published after the checkpoint being verified
+        }
+        let bad = |what: String| damage(HISTORY, None, format!("checkpoint #{i} (byte {off}): {what}"));
+        let h = Checkpoint::open_signed(note, verifier, &verifier.name).map_err(|e| bad(e.to_string()))?;
+        if h.size < last {
+            return Err(bad(format!("tree size {} is below the previous {last}", h.size)));
+        }
+        last = h.size;
+        let root = merkle::root(&nodes, h.size).map_err(|e| bad(e.to_string()))?;
+        if root != h.root {
+            return Err(bad(format!("root differs from the tree recomputed at size {}", h.size)));
+        }
+        found |= h.size == cp.size;
+        checked += 1;
+    }
+    if !found {
+        return Err(damage(HISTORY, None, format!("the latest checkpoint (size {}) is not in the history", cp.size)));
+    }
+    Ok(checked)
+}
+
 /// `Store::verify` without opening (and so without recovering) the store. Safe to run while
 /// a writer appends: a failure seen while the checkpoint moved on is retried on the new one.
 pub fn verify_dir(dir: &Path, verifier: &NoteVerifier) -> std::result::Result<VerifyReport, Damage> {
@@ -842,10 +1248,8 @@ fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8]) -> std::result::R
     let mut report = VerifyReport { size: n, ..Default::default() };
     let (full0, width0) = level_tiles(n, 0);
     let bundles = full0 + (width0 > 0) as u64;
-    let index = read(INDEX)?.unwrap_or_default();
-    if (index.len() as u64) < n * 4 {
-        return Err(damage(INDEX, None, format!("holds {} entries, the checkpoint covers {n}", index.len() / 4)));
-    }
+    // Pseudonym prefixes of the current index segment (None where a body was retired).
+    let mut seg_prefixes: Vec<Option<u32>> = Vec::with_capacity(SEGMENT as usize);
     // Phase 1: leaf hashes from the bundles (from level-0 tiles where bodies were retired),
     // compared with the level-0 tiles as we go.
     let mut row: Vec<Hash> = Vec::new(); // level-1 hashes computed from the bodies
@@ -867,6 +1271,7 @@ fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8]) -> std::result::R
         let bpath = bundle.as_ref().map(|(p, _)| p.clone()).unwrap_or_else(|| bundle_path(b, width));
         let leaves: Vec<Hash> = if b * TILE_WIDTH < min_index && bundle.is_none() {
             report.records_retained_away += width;
+            seg_prefixes.extend((0..width).map(|_| None));
             match &tile_hashes {
                 Some(h) => h.clone(),
                 None => return Err(damage(tpath, None, "missing or wrong size, and the records' bodies were retired")),
@@ -892,9 +1297,7 @@ fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8]) -> std::result::R
                 if first_record_mismatch.is_none() && tile_hashes.as_ref().is_some_and(|t| t[k] != h) {
                     first_record_mismatch = Some(damage(&bpath, Some(seq), "leaf hash differs from the level-0 tile"));
                 }
-                if first_index_mismatch.is_none() && index[seq as usize * 4..seq as usize * 4 + 4] != record::pseudonym_of(e)[..4] {
-                    first_index_mismatch = Some(damage(INDEX, Some(seq), "pseudonym index entry differs from the record"));
-                }
+                seg_prefixes.push(Some(u32::from_be_bytes(record::pseudonym_of(e)[..4].try_into().expect("4"))));
                 leaves.push(h);
             }
             report.records_checked += width;
@@ -904,11 +1307,21 @@ fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8]) -> std::result::R
             first_tile_mismatch = Some(damage(&tpath, None, "level-0 tile differs from the records' hashes"));
         }
         report.tiles_checked += 1;
+        if seg_prefixes.len() as u64 == SEGMENT {
+            let k = (b + 1) * TILE_WIDTH / SEGMENT - 1;
+            if first_index_mismatch.is_none() {
+                first_index_mismatch = check_run(dir, k, &seg_prefixes)?;
+            }
+            seg_prefixes.clear();
+        }
         if width == TILE_WIDTH {
             row.push(subtree(&leaves));
         } else {
             level0_all = leaves;
         }
+    }
+    if first_index_mismatch.is_none() {
+        first_index_mismatch = check_tail(dir, n / SEGMENT, &seg_prefixes)?;
     }
     // Phase 2: upper levels, computed, compared with their tiles; the root from the same rows.
     let mut rows: Vec<Vec<Hash>> = vec![level0_all];
@@ -962,6 +1375,7 @@ fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8]) -> std::result::R
     if let Some(d) = first_tile_mismatch.or(first_index_mismatch) {
         return Err(d);
     }
+    report.checkpoints_checked = verify_history(dir, verifier, &cp)?;
     // Index bytes beyond 4·size are a torn tail that the next open truncates.
     Ok(report)
 }
@@ -1019,6 +1433,16 @@ mod tests {
         assert_eq!(s.size(), n);
         let rep = s.verify().unwrap();
         assert_eq!(rep.records_checked, n);
+        // Every published checkpoint is kept: the empty tree, then one per batch.
+        let hist = s.checkpoints().unwrap();
+        assert_eq!(hist.len(), sizes.len() + 1);
+        assert_eq!(hist.last().unwrap(), s.checkpoint_note());
+        for &a in &sizes {
+            let cp = Checkpoint::open_signed(s.checkpoint_at(a).unwrap().as_bytes(), s.verifier(), "renkei.test/ledger").unwrap();
+            assert_eq!((cp.size, cp.root), (a, s.root_at(a).unwrap()));
+        }
+        assert!(s.checkpoint_at(2).is_err());
+        assert_eq!(rep.checkpoints_checked, sizes.len() as u64 + 1);
         let page = s.records_for_pseudonym(&[3; 32], None, 5, 0).unwrap();
         assert_eq!(page.records.len(), 5);
         assert!(page.records.windows(2).all(|w| w[0].0 > w[1].0));
@@ -1039,19 +1463,132 @@ mod tests {
         fs::create_dir_all(dir.path().join("tile/0/001.p")).unwrap();
         fs::write(dir.path().join("tile/0/001.p/99"), [0u8; 99 * 32]).unwrap();
         fs::write(dir.path().join("tile/0/002"), [0u8; 8192]).unwrap();
+        // ... and its history entry, signed, beyond the checkpoint, then a partial entry.
+        let signer = NoteSigner::from_seed("o", &[4; 32]).unwrap();
+        let ahead = signer.sign(&Checkpoint { origin: "o".into(), size: 399, root: [7; 32], extensions: vec![] }.body()).unwrap();
+        let hp = dir.path().join(HISTORY);
+        let before = fs::read(&hp).unwrap();
+        let mut torn = before.clone();
+        torn.extend(history_entry(&ahead).unwrap());
+        torn.extend([0, 200, b'o']);
+        fs::write(&hp, torn).unwrap();
         let mut s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
         assert_eq!(s.size(), 300);
         assert!(!dir.path().join("tile/0/002").exists());
+        assert_eq!(fs::read(&hp).unwrap(), before);
+        assert_eq!(s.checkpoints().unwrap().len(), 2);
         s.verify().unwrap();
         s.append(&refs[..10]).unwrap();
         s.verify().unwrap();
         let p = dir.path().join("tile/entries/000");
         let mut b = fs::read(&p).unwrap();
         b[500] ^= 1;
-        fs::write(&p, b).unwrap();
+        fs::write(&p, &b).unwrap();
         let d = s.verify().unwrap_err();
         assert_eq!(d.path, "tile/entries/000");
         assert!(d.record.is_some());
+        b[500] ^= 1;
+        fs::write(&p, &b).unwrap();
+        s.verify().unwrap();
+        // A history entry whose root is not the tree's at its size is named.
+        let good = fs::read(&hp).unwrap();
+        let forged = signer.sign(&Checkpoint { origin: "o".into(), size: 5, root: [7; 32], extensions: vec![] }.body()).unwrap();
+        let mut bad = history_entry(&forged).unwrap();
+        bad.extend(&good);
+        fs::write(&hp, bad).unwrap();
+        let d = s.verify().unwrap_err();
+        assert_eq!(d.path, HISTORY);
+        assert!(d.what.contains("root differs"), "{d}");
+        // Damage before the current checkpoint's entry is never cut by recovery.
+        drop(s);
+        let damaged = fs::read(&hp).unwrap();
+        let s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
+        assert_eq!(fs::read(&hp).unwrap(), damaged);
+        assert_eq!(s.verify().unwrap_err().path, HISTORY);
+    }
+
+    /// Persons whose pseudonyms share all 4 prefix bytes, only the top byte, or nothing.
+    fn person(p: u64) -> [u8; 32] {
+        let mut x = [0u8; 32];
+        x[0] = (p % 3) as u8;
+        x[1..4].copy_from_slice(&[(p % 5) as u8, 0, 0]);
+        x[31] = p as u8;
+        x
+    }
+
+    fn rec_of(i: u64, p: u64) -> Vec<u8> {
+        let mut r = Record::decode(&rec(i)).unwrap();
+        r.pseudonym = person(p);
+        r.withheld = i % 11 == 0;
+        r.disclose_after = (i % 22 == 0).then_some(100);
+        r.encode().unwrap()
+    }
+
+    #[test]
+    fn segment_runs_agree_with_a_plain_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
+        let n = 2 * SEGMENT + 700;
+        let owner = |i: u64| (i * 7919 + i / 13) % 17;
+        for chunk in [SEGMENT - 5, 10, SEGMENT + 695] {
+            let recs: Vec<Vec<u8>> = (s.size()..s.size() + chunk).map(|i| rec_of(i, owner(i))).collect();
+            let refs: Vec<&[u8]> = recs.iter().map(|r| &r[..]).collect();
+            s.append(&refs).unwrap();
+        }
+        assert_eq!(s.size(), n);
+        assert!(dir.path().join("index/run/1").exists() && !dir.path().join("index/tail/0").exists());
+        let check = |s: &Store| {
+            for p in [0u64, 3, 15, 16] {
+                for today in [0u32, 200] {
+                    let want: Vec<u64> = (0..n).rev()
+                        .filter(|&i| owner(i) == p && !(i % 11 == 0 && (i % 22 != 0 || today < 100))).collect();
+                    let mut got = vec![];
+                    let mut before = None;
+                    loop {
+                        let page = s.records_for_pseudonym(&person(p), before, 997, today).unwrap();
+                        got.extend(page.records.iter().map(|r| r.0));
+                        match page.next_before {
+                            Some(b) => before = Some(b),
+                            None => break,
+                        }
+                    }
+                    assert_eq!(got, want, "person {p} today {today}");
+                }
+            }
+        };
+        check(&s);
+        s.verify().unwrap();
+        drop(s);
+        // Torn index files beyond the checkpoint are removed; a missing run is rebuilt.
+        fs::write(dir.path().join("index/run/2"), b"torn").unwrap();
+        fs::write(dir.path().join("index/tail/3"), b"torn").unwrap();
+        fs::remove_file(dir.path().join("index/run/0")).unwrap();
+        let s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
+        assert!(!dir.path().join("index/run/2").exists() && !dir.path().join("index/tail/3").exists());
+        check(&s);
+        s.verify().unwrap();
+        // Damage in a run or the tail is named.
+        for (rel, at) in [("index/run/1", 3usize), ("index/run/0", RUN_HEADER + 17), ("index/tail/2", 40)] {
+            let p = dir.path().join(rel);
+            let good = fs::read(&p).unwrap();
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            fs::write(&p, &bad).unwrap();
+            assert_eq!(s.verify().unwrap_err().path, rel);
+            fs::write(&p, &good).unwrap();
+        }
+        s.verify().unwrap();
+        drop(s);
+        // A ledger from before segment runs (one flat index) is migrated on open.
+        for sub in ["index/run", "index/tail"] {
+            fs::remove_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let flat: Vec<u8> = (0..n).flat_map(|i| person(owner(i))[..4].to_vec()).collect();
+        fs::write(dir.path().join(LEGACY_INDEX), flat).unwrap();
+        let s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
+        assert!(!dir.path().join(LEGACY_INDEX).exists() && dir.path().join("index/run/1").exists());
+        check(&s);
+        s.verify().unwrap();
     }
 
     #[test]

@@ -260,6 +260,18 @@ impl PyLedger {
         Ok(self.get()?.store().checkpoint_note().to_string())
     }
 
+    /// Every published checkpoint (signed notes), oldest first.
+    fn checkpoints(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let l = self.get()?;
+        Ok(py.detach(|| l.store().checkpoints())?)
+    }
+
+    /// The stored checkpoint of tree size `size`.
+    fn checkpoint_at(&self, py: Python<'_>, size: u64) -> PyResult<String> {
+        let l = self.get()?;
+        Ok(py.detach(|| l.store().checkpoint_at(size))?)
+    }
+
     fn vkey(&self) -> PyResult<String> {
         Ok(self.get()?.store().verifier().vkey())
     }
@@ -376,6 +388,7 @@ fn report_dict<'py>(py: Python<'py>, r: &crate::ledger::store::VerifyReport) -> 
     d.set_item("records_checked", r.records_checked)?;
     d.set_item("records_retained_away", r.records_retained_away)?;
     d.set_item("tiles_checked", r.tiles_checked)?;
+    d.set_item("checkpoints_checked", r.checkpoints_checked)?;
     Ok(d)
 }
 
