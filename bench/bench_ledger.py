@@ -25,6 +25,11 @@ import numpy as np
 from renkei import ledger
 from renkei.datadir import DataDir
 
+# The checkpoint history format (core_rs/src/ledger/store.rs): magic, then per stored checkpoint
+# size u64 ‖ root 32 B ‖ Ed25519 signature 64 B, one at least every HISTORY_SPACING records.
+HISTORY_MAGIC = 8
+HISTORY_ENTRY = 8 + 32 + 64
+HISTORY_SPACING = 256
 
 def make_batches(n_batches: int, size: int, seed: int = 1) -> tuple[list[bytes], int]:
     """Packed batches of realistic, distinct records (random pseudonyms and permit ids)."""
@@ -171,9 +176,8 @@ def main() -> None:
         for ps in people:
             assert np.flatnonzero(flat == int.from_bytes(ps[:4], "big"))[::-1].size
         t_scan = time.perf_counter() - t0
-        history = lg.path / "checkpoints"
-        n_cps = len(lg.checkpoints())
-        per_cp = history.stat().st_size / n_cps
+        history_bytes = (lg.path / "checkpoints").stat().st_size
+        n_stored = (history_bytes - HISTORY_MAGIC) // HISTORY_ENTRY
 
         apparent, allocated, files = du(lg.path)
         record_bytes = size * rec_len
@@ -226,8 +230,8 @@ def main() -> None:
     print(f"| full `verify` (recompute every record and tile) | {size / t_verify:,.0f} records/s |")
     print(f"| on disk, apparent size | {apparent:,} B = records + **{per_app:.2f} B/record** "
           f"({files:,} files) |")
-    print(f"| checkpoint history (`checkpoints`) | {n_cps} signed notes, {per_cp:.0f} B each "
-          f"= {per_cp / args.batch_size:.3f} B/record at this batch size |")
+    print(f"| checkpoint history (`checkpoints`) | {n_stored} stored checkpoints × {HISTORY_ENTRY} B "
+          f"+ {HISTORY_MAGIC} B = {history_bytes:,} B = {history_bytes / size:.3f} B/record |")
     print(f"| on disk, allocated blocks | {allocated:,} B = records + {per_alloc:.2f} B/record |")
     print()
     tile = 32 * (1 + 1 / 256 + 1 / 65536)
@@ -237,10 +241,12 @@ def main() -> None:
           f"= {2 + tile:.2f} B, + pseudonym index {run:.3f} B (per full segment of 65,536 records a "
           "sorted run of 5 B entries and a 1,028 B bucket directory; the current segment's flat tail "
           f"of 4 B/record, at most 256 KiB, is constant) = {2 + tile + run:.2f} B/record, + the "
-          f"checkpoint history, one signed note (~{per_cp:.0f} B) per group commit "
-          f"({per_cp / args.batch_size:.3f} B/record in batches of {args.batch_size:,}; "
-          f"{per_cp / 1000:.2f} B/record if commits average 1,000 records). At 100M records: "
-          f"{(2 + tile + run) * 1e8 / 1e9:.2f} GB over the record bytes. Allocated blocks add the unused "
+          f"checkpoint history: one {HISTORY_ENTRY} B entry (size, root, signature) per checkpoint at "
+          f"least {HISTORY_SPACING} records after the previous stored one, so at most "
+          f"{HISTORY_ENTRY / HISTORY_SPACING:.2f} B/record whatever the commit size; worst case "
+          f"{2 + tile + run + HISTORY_ENTRY / HISTORY_SPACING:.2f} B/record. At 100M records: "
+          f"≤ {(2 + tile + run + HISTORY_ENTRY / HISTORY_SPACING) * 1e8 / 1e9:.2f} GB over the record bytes. "
+          "Allocated blocks add the unused "
           "tail of each file's last 4 KiB block: tiles are exactly 8,192 B (none), a full bundle of 256 "
           "records wastes on average 2 KiB, i.e. about 8 B/record.")
 

@@ -93,17 +93,22 @@ def test_checkpoints_verify_with_independent_ed25519(tmp_path) -> None:  # type:
     assert note.startswith("renkei.test/ledger\n30\n")
     with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidSignature
         _verify_with_cryptography(note.replace("\n30\n", "\n31\n"), lg.vkey)
-    # The history keeps every published checkpoint; each verifies independently and any two
-    # are consistent.
+    # The history keeps every checkpoint at least 256 records after the previous stored one,
+    # plus the latest; each verifies independently and any two are consistent.
+    published = {c.size: c for c in [lg.append_batch([make_record(30 + k) for k in range(300)]).checkpoint]}
+    published |= {c.size: c for c in [lg.append_batch([make_record(330 + k) for k in range(10)]).checkpoint]}
     hist = lg.checkpoints()
-    assert [c.size for c in hist] == [0, 10, 20, 30] and hist[-1] == lg.checkpoint()
+    assert [c.size for c in hist] == [330, 340] and hist == [published[330], published[340]]
+    assert hist[-1] == lg.checkpoint()
     for c in hist:
         _verify_with_cryptography(c.note, lg.vkey)
         assert lg.checkpoint_at(c.size) == c
-    p = lg.prove_consistency(10, 30)
-    ledger.verify_consistency(10, 30, hist[1].root, hist[3].root, p.hashes)
-    with pytest.raises(NotFoundError):
-        lg.checkpoint_at(15)
+    p = lg.prove_consistency(330, 340)
+    ledger.verify_consistency(330, 340, hist[0].root, hist[1].root, p.hashes)
+    for size in (0, 10, 30, 15):
+        with pytest.raises(NotFoundError):
+            lg.checkpoint_at(size)
+    assert (tmp_path / "ledger" / "checkpoints").stat().st_size == 8 + 104
     # One writer at a time; reopen keeps the origin; a different one is refused.
     with pytest.raises(StorageError):
         Ledger(DataDir(tmp_path))

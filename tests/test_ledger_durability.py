@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import itertools
 import os
 import random
 import signal
@@ -24,7 +25,7 @@ import pytest
 
 from renkei import cli, ledger
 from renkei.datadir import DataDir
-from renkei.errors import LedgerDamageError
+from renkei.errors import LedgerDamageError, NotFoundError
 from renkei.ledger import Ledger
 from tests.ledger_helpers import make_record
 
@@ -88,13 +89,20 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
             got = lg.get(seq)
             assert got == dataclasses.replace(make_record(seq), seq=seq)
             lg.prove_inclusion(seq).verify()
-        # Every acknowledged checkpoint is in the durable history, which holds nothing else
-        # beyond what the ledger's tree says.
-        history = {c.size: c for c in lg.checkpoints()}
-        assert lg.checkpoints()[-1] == lg.checkpoint()
+        # The durable history holds acknowledged checkpoints at least 256 records apart (plus
+        # the latest), nothing beyond what the ledger's tree says; each acknowledged checkpoint
+        # is either stored exactly as published or not found.
+        hist = lg.checkpoints()
+        history = {c.size: c for c in hist}
+        assert hist[-1] == lg.checkpoint()
+        assert all(b.size - a.size >= 256 for a, b in itertools.pairwise(hist[:-1]))
         for cp in checkpoints:
-            assert history[cp.size] == cp
-            assert lg.checkpoint_at(cp.size) == cp
+            if cp.size in history:
+                assert history[cp.size] == cp
+                assert lg.checkpoint_at(cp.size) == cp
+            else:
+                with pytest.raises(NotFoundError):
+                    lg.checkpoint_at(cp.size)
         assert all(lg._l.root_at(c.size) == c.root for c in history.values())
         # Consistent with every checkpoint published before.
         for cp in checkpoints:

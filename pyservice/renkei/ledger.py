@@ -252,12 +252,14 @@ class Ledger:
         return Checkpoint.from_note(self._l.checkpoint())
 
     def checkpoints(self) -> list[Checkpoint]:
-        """Every checkpoint this ledger has published, oldest first (the durable history in
-        ``ledger/checkpoints``), so an auditor can fetch an older one and check consistency."""
+        """The stored checkpoint history, oldest first: every checkpoint at least 256 records
+        after the previous stored one (``ledger/checkpoints``), plus the latest, so an auditor
+        can fetch an older one and check consistency."""
         return [Checkpoint.from_note(n) for n in self._l.checkpoints()]
 
     def checkpoint_at(self, size: int) -> Checkpoint:
-        """The published checkpoint of tree ``size``; :class:`NotFoundError` when none was."""
+        """The checkpoint of tree ``size`` when it is stored or the latest; :class:`NotFoundError`
+        otherwise."""
         return Checkpoint.from_note(self._l.checkpoint_at(size))
 
     def get(self, seq: int) -> LedgerRecord | None:

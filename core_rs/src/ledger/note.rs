@@ -73,6 +73,14 @@ impl NoteVerifier {
         Ok(NoteVerifier { name: name.to_string(), key_id: id, key })
     }
 
+    /// The note `text` with this key's signature line carrying `sig`, byte for byte as
+    /// `NoteSigner::sign` writes it (the ledger stores only the raw signature).
+    pub fn note_with(&self, text: &str, sig: &[u8; 64]) -> String {
+        let mut raw = self.key_id.to_be_bytes().to_vec();
+        raw.extend_from_slice(sig);
+        format!("{text}\n\u{2014} {} {}\n", self.name, B64.encode(raw))
+    }
+
     pub fn vkey(&self) -> String {
         let mut raw = vec![ALG_ED25519];
         raw.extend_from_slice(self.key.as_bytes());
@@ -136,6 +144,14 @@ impl NoteSigner {
         check_text(text)?;
         Ok(format!("{text}\n{}", self.signature_line(text)))
     }
+}
+
+/// The raw Ed25519 signature on the last signature line of a note this ledger signed.
+pub fn last_signature(note: &str) -> Result<[u8; 64]> {
+    let line = note.strip_suffix('\n').and_then(|n| n.rsplit('\n').next()).ok_or_else(|| bad("note has no signature line"))?;
+    let b64 = line.rsplit(' ').next().ok_or_else(|| bad("malformed signature line"))?;
+    let raw = B64.decode(b64).map_err(|_| bad("signature is not valid base64"))?;
+    raw.get(4..).and_then(|s| s.try_into().ok()).ok_or_else(|| bad("not an Ed25519 signature"))
 }
 
 fn check_text(text: &str) -> Result<()> {

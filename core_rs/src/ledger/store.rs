@@ -7,7 +7,9 @@
 //! index/run/<k>                 per full segment k of 65,536 records, its sorted pseudonym run
 //! index/tail/<k>                the current segment k: per record, its pseudonym's first 4 bytes
 //! retention                     minimum index: records below it have no body any more
-//! checkpoints                   every published checkpoint, oldest first (u16 BE length + note)
+//! checkpoints                   8-byte magic, then per stored checkpoint (every one at least
+//!                               256 records after the previous stored one): size u64 BE,
+//!                               root 32 B, Ed25519 signature 64 B
 //! ```
 //!
 //! Group commit: a batch writes its new full bundles and tiles, the new partial ones and the
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::merkle::{self, leaf_hash, node_hash, Hash, NodeSource};
-use super::note::{Checkpoint, NoteSigner, NoteVerifier};
+use super::note::{last_signature, Checkpoint, NoteSigner, NoteVerifier};
 use super::record::{self, Record};
 use super::tiles::{self, bundle_path, level_tiles, tile_path, TILE_WIDTH};
 use crate::error::{Error, Result};
@@ -99,6 +101,14 @@ const RETENTION: &str = "retention";
 const RETENTION_TMP: &str = "retention.tmp";
 const LOCK: &str = "lock";
 const HISTORY: &str = "checkpoints";
+/// Start of the binary history; the previous format (length-prefixed notes) never starts so.
+const HISTORY_MAGIC: &[u8; 8] = b"rkcph01\n";
+/// One stored checkpoint: size u64 BE ‖ root ‖ signature; the note text is rebuilt from the
+/// origin (which is also the key name).
+const HISTORY_ENTRY: usize = 8 + 32 + 64;
+/// A checkpoint is stored when at least this many records came since the last stored one, so
+/// the history costs at most 104 / 256 = 0.41 B per record however small the group commits.
+pub const HISTORY_SPACING: u64 = 256;
 const CACHE_TILES: usize = 4096;
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
@@ -228,10 +238,10 @@ pub struct Store {
     tail_index: Vec<u32>,
     /// `index/tail/<size / SEGMENT>`, append-only.
     index_file: File,
-    /// The checkpoint history file (append-only) and, per stored checkpoint, (size, offset).
+    /// The checkpoint history file (append-only) and the size of each stored checkpoint
+    /// (entry i at `HISTORY_MAGIC.len() + i * HISTORY_ENTRY`).
     history_file: File,
-    history: Vec<(u64, u64)>,
-    history_len: u64,
+    history: Vec<u64>,
     min_index: u64,
     cache: Mutex<HashMap<(u32, u64), Arc<Expanded>>>,
     /// The right-edge partial tiles, expanded; rebuilt lazily after each append.
@@ -301,7 +311,6 @@ impl Store {
             index_file,
             history_file,
             history: Vec::new(),
-            history_len: 0,
             min_index,
             cache: Mutex::new(HashMap::new()),
             tail_cache: Mutex::new(None),
@@ -334,66 +343,80 @@ impl Store {
         self.min_index
     }
 
-    /// The current checkpoint's history entry was made durable before the checkpoint was renamed
-    /// into place, so whatever follows its last copy is a torn tail (entries of batches whose
-    /// checkpoint never got published, a partial entry) and is cut. Nothing before it is ever
-    /// touched: damage there is for `verify` to name. Without such an entry (a ledger from
-    /// before the history, a fresh one, or damage) nothing is cut and the entry is appended.
+    /// A stored entry is made durable before its checkpoint is renamed into place, so trailing
+    /// entries beyond the checkpoint (validly signed: batches whose checkpoint never got
+    /// published) and a partial entry are a torn tail and are cut. Anything else is left for
+    /// `verify` to name.
     fn recover_history(&mut self) -> Result<()> {
         let p = self.dir.join(HISTORY);
         let mut b = Vec::new();
         File::open(&p).and_then(|mut f| f.read_to_end(&mut b)).map_err(|e| io_err(&p, e))?;
-        let current = history_entry(&self.checkpoint_note)?;
-        let found = b.windows(current.len()).rposition(|w| w == &current[..]);
-        if let Some(at) = found {
-            let keep = at + current.len();
-            if keep < b.len() {
-                self.history_file.set_len(keep as u64).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
-                b.truncate(keep);
-            }
-        } else {
-            self.history_file.write_all(&current).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
-            b.extend_from_slice(&current);
+        if b.len() < HISTORY_MAGIC.len() && HISTORY_MAGIC.starts_with(&b) {
+            // New (or torn while being created).
+            self.history_file.set_len(0).and_then(|_| self.history_file.write_all(HISTORY_MAGIC))
+                .and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+            b = HISTORY_MAGIC.to_vec();
         }
-        self.history_len = b.len() as u64;
-        // The in-memory (size, offset) index for `checkpoint_at`: entries in order up to the
-        // first one that does not parse (only damage stops it early).
-        self.history.clear();
-        for (off, note) in split_history(&b).0 {
-            let Some(size) = note_size(note) else { break };
-            if self.history.last().is_some_and(|&(s, _)| s > size) {
+        check_history_magic(&b).map_err(Error::from)?;
+        let mut n = (b.len() - HISTORY_MAGIC.len()) / HISTORY_ENTRY;
+        while n > 0 {
+            let e = history_at(&b, n - 1);
+            if entry_size(e) <= self.checkpoint.size || self.open_entry(e).is_err() {
                 break;
             }
-            self.history.push((size, off as u64));
+            n -= 1;
+        }
+        let keep = HISTORY_MAGIC.len() + n * HISTORY_ENTRY;
+        if keep < b.len() {
+            self.history_file.set_len(keep as u64).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+        }
+        // The in-memory size index for `checkpoint_at`: entries in order up to the first one
+        // out of order (only damage stops it early).
+        self.history.clear();
+        for i in 0..n {
+            let size = entry_size(history_at(&b, i));
+            if self.history.last().is_some_and(|&s| s >= size) {
+                break;
+            }
+            self.history.push(size);
         }
         Ok(())
     }
 
-    /// Every published checkpoint (signed notes), oldest first.
-    pub fn checkpoints(&self) -> Result<Vec<String>> {
-        let p = self.dir.join(HISTORY);
-        let b = fs::read(&p).map_err(|e| io_err(&p, e))?;
-        let (entries, _) = split_history(&b[..(self.history_len as usize).min(b.len())]);
-        Ok(entries.into_iter().map(|(_, n)| String::from_utf8_lossy(n).into_owned()).collect())
+    fn open_entry(&self, e: &[u8]) -> Result<(Checkpoint, String)> {
+        open_history_entry(e, &self.verifier)
     }
 
-    /// The latest stored checkpoint of tree size `size`.
-    pub fn checkpoint_at(&self, size: u64) -> Result<String> {
-        let i = self.history.partition_point(|&(s, _)| s <= size);
-        let Some(&(s, off)) = i.checked_sub(1).and_then(|i| self.history.get(i)) else {
-            return Err(Error::NotFound(format!("no checkpoint of tree size {size} was published")));
-        };
-        if s != size {
-            return Err(Error::NotFound(format!("no checkpoint of tree size {size} was published")));
-        }
+    fn read_entry(&self, i: usize) -> Result<String> {
         let p = self.dir.join(HISTORY);
         let mut f = File::open(&p).map_err(|e| io_err(&p, e))?;
         use std::io::{Seek, SeekFrom};
-        let mut len = [0u8; 2];
-        f.seek(SeekFrom::Start(off)).and_then(|_| f.read_exact(&mut len)).map_err(|e| io_err(&p, e))?;
-        let mut note = vec![0u8; u16::from_be_bytes(len) as usize];
-        f.read_exact(&mut note).map_err(|e| io_err(&p, e))?;
-        String::from_utf8(note).map_err(|_| Error::Storage(format!("{}: entry at {off} is not UTF-8", p.display())))
+        let mut e = [0u8; HISTORY_ENTRY];
+        let off = (HISTORY_MAGIC.len() + i * HISTORY_ENTRY) as u64;
+        f.seek(SeekFrom::Start(off)).and_then(|_| f.read_exact(&mut e)).map_err(|e| io_err(&p, e))?;
+        let (_, note) = self.open_entry(&e).map_err(|err| Error::from(damage(HISTORY, None, format!("entry at byte {off}: {err}"))))?;
+        Ok(note)
+    }
+
+    /// The stored checkpoints (every one at least `HISTORY_SPACING` records after the
+    /// previous stored one) plus the latest, as signed notes, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<String>> {
+        let mut out = (0..self.history.len()).map(|i| self.read_entry(i)).collect::<Result<Vec<_>>>()?;
+        if self.history.last() != Some(&self.checkpoint.size) {
+            out.push(self.checkpoint_note.clone());
+        }
+        Ok(out)
+    }
+
+    /// The checkpoint of tree size `size`, when it is stored or the latest.
+    pub fn checkpoint_at(&self, size: u64) -> Result<String> {
+        if size == self.checkpoint.size {
+            return Ok(self.checkpoint_note.clone());
+        }
+        match self.history.binary_search(&size) {
+            Ok(i) => self.read_entry(i),
+            Err(_) => Err(Error::NotFound(format!("no checkpoint of tree size {size} is stored"))),
+        }
     }
 
     /// Remove everything beyond the checkpoint, reload the right edge, check it against the
@@ -711,17 +734,21 @@ impl Store {
         let mut tmp = File::create(&tmp_path).map_err(|e| io_err(&tmp_path, e))?;
         tmp.write_all(note.as_bytes()).map_err(|e| io_err(&tmp_path, e))?;
         opened.push((tmp_path.clone(), tmp));
-        // The history entry is flushed by the same syncfs; recovery drops it if the rename
-        // below never happens.
-        let hentry = history_entry(&note)?;
-        let hp = self.dir.join(HISTORY);
-        self.history_file.write_all(&hentry).map_err(|e| io_err(&hp, e))?;
+        // The history entry (if this checkpoint is stored) is flushed by the same syncfs;
+        // recovery drops it if the rename below never happens.
+        let stored = seq - self.history.last().copied().unwrap_or(0) >= HISTORY_SPACING;
+        if stored {
+            let hentry = history_entry(&cp, &note)?;
+            let hp = self.dir.join(HISTORY);
+            self.history_file.write_all(&hentry).map_err(|e| io_err(&hp, e))?;
+        }
         self.make_durable(&opened)?;
         drop(opened);
         fs::rename(&tmp_path, self.dir.join(CHECKPOINT)).map_err(|e| io_err(&tmp_path, e))?;
         fsync_dir(&self.dir)?;
-        self.history.push((seq, self.history_len));
-        self.history_len += hentry.len() as u64;
+        if stored {
+            self.history.push(seq);
+        }
         self.checkpoint = cp;
         self.checkpoint_note = note;
         *self.tail_cache.lock().expect("cache lock") = None;
@@ -1069,33 +1096,40 @@ fn check_tail(dir: &Path, k: u64, prefixes: &[Option<u32>]) -> std::result::Resu
     Ok(None)
 }
 
-/// One history entry: u16 BE length, then the signed note.
-fn history_entry(note: &str) -> Result<Vec<u8>> {
-    let len = u16::try_from(note.len()).map_err(|_| Error::Storage("signed checkpoint longer than 65,535 bytes".into()))?;
-    let mut v = Vec::with_capacity(note.len() + 2);
-    v.extend_from_slice(&len.to_be_bytes());
-    v.extend_from_slice(note.as_bytes());
-    Ok(v)
+/// One history entry: size u64 BE, root, the note's Ed25519 signature.
+fn history_entry(cp: &Checkpoint, note: &str) -> Result<[u8; HISTORY_ENTRY]> {
+    let mut e = [0u8; HISTORY_ENTRY];
+    e[..8].copy_from_slice(&cp.size.to_be_bytes());
+    e[8..40].copy_from_slice(&cp.root);
+    e[40..].copy_from_slice(&last_signature(note)?);
+    Ok(e)
 }
 
-/// Complete history entries as (offset, note bytes), and the offset where a partial one starts.
-fn split_history(b: &[u8]) -> (Vec<(usize, &[u8])>, usize) {
-    let mut out = Vec::new();
-    let mut at = 0usize;
-    while at + 2 <= b.len() {
-        let len = u16::from_be_bytes([b[at], b[at + 1]]) as usize;
-        if at + 2 + len > b.len() {
-            break;
-        }
-        out.push((at, &b[at + 2..at + 2 + len]));
-        at += 2 + len;
+fn history_at(b: &[u8], i: usize) -> &[u8] {
+    let at = HISTORY_MAGIC.len() + i * HISTORY_ENTRY;
+    &b[at..at + HISTORY_ENTRY]
+}
+
+fn entry_size(e: &[u8]) -> u64 {
+    u64::from_be_bytes(e[..8].try_into().expect("8 bytes"))
+}
+
+/// Rebuild a stored entry's signed note and check its signature exactly as for any note.
+fn open_history_entry(e: &[u8], verifier: &NoteVerifier) -> Result<(Checkpoint, String)> {
+    let root: Hash = e[8..40].try_into().expect("32 bytes");
+    let sig: [u8; 64] = e[40..HISTORY_ENTRY].try_into().expect("64 bytes");
+    let body = Checkpoint { origin: verifier.name.clone(), size: entry_size(e), root, extensions: vec![] }.body();
+    let note = verifier.note_with(&body, &sig);
+    let cp = Checkpoint::open_signed(note.as_bytes(), verifier, &verifier.name)?;
+    Ok((cp, note))
+}
+
+fn check_history_magic(b: &[u8]) -> std::result::Result<(), Damage> {
+    if !b.starts_with(HISTORY_MAGIC) {
+        return Err(damage(HISTORY, None, "not a binary checkpoint history (written by an older ledger format, \
+            which this version does not read, or damaged)"));
     }
-    (out, at)
-}
-
-/// The tree size on a checkpoint note's second line, without checking the signature.
-fn note_size(note: &[u8]) -> Option<u64> {
-    std::str::from_utf8(note).ok()?.lines().nth(1)?.parse().ok()
+    Ok(())
 }
 
 /// Complete-subtree hashes read from the tiles of a tree of size `n` (for the roots of
@@ -1141,26 +1175,31 @@ impl NodeSource for DirNodes<'_> {
     }
 }
 
-/// Check every stored checkpoint up to the verified one `cp`: signature, non-decreasing sizes,
-/// its root equal to the root recomputed from the (already verified) tiles at its size, and
-/// the verified checkpoint itself present.
+/// Check every stored checkpoint up to the verified one `cp`: signature, increasing sizes,
+/// its root equal to the root recomputed from the (already verified) tiles at its size.
+/// Entries beyond `cp` must still carry a valid signature (a writer published them since, or
+/// they are a torn tail the next open cuts). Counts the latest checkpoint (checked by the
+/// caller) when it is not stored.
 fn verify_history(dir: &Path, verifier: &NoteVerifier, cp: &Checkpoint) -> std::result::Result<u64, Damage> {
-    let b = read_opt(&dir.join(HISTORY)).map_err(|e| damage(HISTORY, None, e.to_string()))?.unwrap_or_default();
-    let (entries, _) = split_history(&b);
+    let b = read_opt(&dir.join(HISTORY)).map_err(|e| damage(HISTORY, None, e.to_string()))?
+        .ok_or_else(|| damage(HISTORY, None, "missing"))?;
+    check_history_magic(&b)?;
     let nodes = DirNodes { dir, n: cp.size, cache: Default::default() };
-    let mut last = 0u64;
+    let mut last = None::<u64>;
     let mut found = false;
     let mut checked = 0u64;
-    for (i, (off, note)) in entries.into_iter().enumerate() {
-        if note_size(note).is_some_and(|s| s > cp.size) {
-            break; // published after the checkpoint being verified
-        }
+    for i in 0..(b.len() - HISTORY_MAGIC.len()) / HISTORY_ENTRY {
+        let e = history_at(&b, i);
+        let off = HISTORY_MAGIC.len() + i * HISTORY_ENTRY;
         let bad = |what: String| damage(HISTORY, None, format!("checkpoint #{i} (byte {off}): {what}"));
-        let h = Checkpoint::open_signed(note, verifier, &verifier.name).map_err(|e| bad(e.to_string()))?;
-        if h.size < last {
-            return Err(bad(format!("tree size {} is below the previous {last}", h.size)));
+        let (h, _) = open_history_entry(e, verifier).map_err(|e| bad(e.to_string()))?;
+        if h.size > cp.size {
+            break;
         }
-        last = h.size;
+        if last.is_some_and(|l| h.size <= l) {
+            return Err(bad(format!("tree size {} is not above the previous {}", h.size, last.unwrap_or(0))));
+        }
+        last = Some(h.size);
         let root = merkle::root(&nodes, h.size).map_err(|e| bad(e.to_string()))?;
         if root != h.root {
             return Err(bad(format!("root differs from the tree recomputed at size {}", h.size)));
@@ -1168,10 +1207,7 @@ fn verify_history(dir: &Path, verifier: &NoteVerifier, cp: &Checkpoint) -> std::
         found |= h.size == cp.size;
         checked += 1;
     }
-    if !found {
-        return Err(damage(HISTORY, None, format!("the latest checkpoint (size {}) is not in the history", cp.size)));
-    }
-    Ok(checked)
+    Ok(checked + u64::from(!found))
 }
 
 /// `Store::verify` without opening (and so without recovering) the store. Safe to run while
@@ -1410,6 +1446,7 @@ mod tests {
         let mut mem = merkle::MemTree::new();
         let mut s = Store::open(dir.path(), "renkei.test/ledger", &[4; 32]).unwrap();
         let mut sizes = vec![];
+        let mut notes = vec![];
         for batch in [1usize, 5, 250, 600, 7, 65536 + 3] {
             let recs: Vec<Vec<u8>> = (0..batch).map(|i| rec(s.size() + i as u64)).collect();
             let refs: Vec<&[u8]> = recs.iter().map(|r| &r[..]).collect();
@@ -1419,6 +1456,7 @@ mod tests {
             }
             assert_eq!(s.checkpoint().root, mem.root());
             sizes.push(s.size());
+            notes.push(s.checkpoint_note().to_string());
         }
         let n = s.size();
         for i in [0, 1, 255, 256, 1000, n - 1] {
@@ -1433,16 +1471,26 @@ mod tests {
         assert_eq!(s.size(), n);
         let rep = s.verify().unwrap();
         assert_eq!(rep.records_checked, n);
-        // Every published checkpoint is kept: the empty tree, then one per batch.
+        // Stored: every checkpoint at least 256 records after the previous stored one, rebuilt
+        // byte for byte as published; the others are not found.
+        assert_eq!(sizes, [1, 6, 256, 856, 863, 66402]);
+        let stored = [256u64, 856, 66402];
         let hist = s.checkpoints().unwrap();
-        assert_eq!(hist.len(), sizes.len() + 1);
+        let want: Vec<&String> = sizes.iter().zip(&notes).filter(|(a, _)| stored.contains(a)).map(|(_, n)| n).collect();
+        assert_eq!(hist.iter().collect::<Vec<_>>(), want);
         assert_eq!(hist.last().unwrap(), s.checkpoint_note());
-        for &a in &sizes {
-            let cp = Checkpoint::open_signed(s.checkpoint_at(a).unwrap().as_bytes(), s.verifier(), "renkei.test/ledger").unwrap();
-            assert_eq!((cp.size, cp.root), (a, s.root_at(a).unwrap()));
+        assert_eq!(fs::metadata(dir.path().join(HISTORY)).unwrap().len(), 8 + 3 * 104);
+        for (&a, note) in sizes.iter().zip(&notes) {
+            if stored.contains(&a) {
+                assert_eq!(&s.checkpoint_at(a).unwrap(), note);
+                let cp = Checkpoint::open_signed(note.as_bytes(), s.verifier(), "renkei.test/ledger").unwrap();
+                assert_eq!((cp.size, cp.root), (a, s.root_at(a).unwrap()));
+            } else {
+                assert!(matches!(s.checkpoint_at(a), Err(Error::NotFound(_))), "{a}");
+            }
         }
         assert!(s.checkpoint_at(2).is_err());
-        assert_eq!(rep.checkpoints_checked, sizes.len() as u64 + 1);
+        assert_eq!(rep.checkpoints_checked, 3);
         let page = s.records_for_pseudonym(&[3; 32], None, 5, 0).unwrap();
         assert_eq!(page.records.len(), 5);
         assert!(page.records.windows(2).all(|w| w[0].0 > w[1].0));
@@ -1465,21 +1513,24 @@ mod tests {
         fs::write(dir.path().join("tile/0/002"), [0u8; 8192]).unwrap();
         // ... and its history entry, signed, beyond the checkpoint, then a partial entry.
         let signer = NoteSigner::from_seed("o", &[4; 32]).unwrap();
-        let ahead = signer.sign(&Checkpoint { origin: "o".into(), size: 399, root: [7; 32], extensions: vec![] }.body()).unwrap();
+        let ahead_cp = Checkpoint { origin: "o".into(), size: 599, root: [7; 32], extensions: vec![] };
+        let ahead = signer.sign(&ahead_cp.body()).unwrap();
         let hp = dir.path().join(HISTORY);
         let before = fs::read(&hp).unwrap();
+        assert_eq!(before.len(), 8 + 104);
         let mut torn = before.clone();
-        torn.extend(history_entry(&ahead).unwrap());
+        torn.extend(history_entry(&ahead_cp, &ahead).unwrap());
         torn.extend([0, 200, b'o']);
         fs::write(&hp, torn).unwrap();
         let mut s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
         assert_eq!(s.size(), 300);
         assert!(!dir.path().join("tile/0/002").exists());
         assert_eq!(fs::read(&hp).unwrap(), before);
-        assert_eq!(s.checkpoints().unwrap().len(), 2);
+        assert_eq!(s.checkpoints().unwrap(), [s.checkpoint_note()]);
         s.verify().unwrap();
         s.append(&refs[..10]).unwrap();
-        s.verify().unwrap();
+        assert_eq!(s.verify().unwrap().checkpoints_checked, 2, "the stored 300 and the latest 310");
+        assert_eq!(fs::read(&hp).unwrap(), before, "310 is not stored: only 10 records after 300");
         let p = dir.path().join("tile/entries/000");
         let mut b = fs::read(&p).unwrap();
         b[500] ^= 1;
@@ -1492,9 +1543,11 @@ mod tests {
         s.verify().unwrap();
         // A history entry whose root is not the tree's at its size is named.
         let good = fs::read(&hp).unwrap();
-        let forged = signer.sign(&Checkpoint { origin: "o".into(), size: 5, root: [7; 32], extensions: vec![] }.body()).unwrap();
-        let mut bad = history_entry(&forged).unwrap();
-        bad.extend(&good);
+        let forged_cp = Checkpoint { origin: "o".into(), size: 5, root: [7; 32], extensions: vec![] };
+        let forged = signer.sign(&forged_cp.body()).unwrap();
+        let mut bad = good[..8].to_vec();
+        bad.extend(history_entry(&forged_cp, &forged).unwrap());
+        bad.extend(&good[8..]);
         fs::write(&hp, bad).unwrap();
         let d = s.verify().unwrap_err();
         assert_eq!(d.path, HISTORY);
@@ -1505,6 +1558,22 @@ mod tests {
         let s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
         assert_eq!(fs::read(&hp).unwrap(), damaged);
         assert_eq!(s.verify().unwrap_err().path, HISTORY);
+        // A flipped size byte in the last entry (making it look ahead) is named, not skipped.
+        let mut flipped = good.clone();
+        flipped[8] ^= 0x80;
+        fs::write(&hp, &flipped).unwrap();
+        assert_eq!(s.verify().unwrap_err().path, HISTORY);
+        drop(s);
+        // The previous format (length-prefixed full notes) is refused with the file named.
+        let mut old = (ahead.len() as u16).to_be_bytes().to_vec();
+        old.extend(ahead.as_bytes());
+        fs::write(&hp, &old).unwrap();
+        match Store::open(dir.path(), "o", &[4; 32]).unwrap_err() {
+            Error::LedgerDamage { path, message, .. } => assert!(path == HISTORY && message.contains("older ledger format"), "{message}"),
+            e => panic!("{e}"),
+        }
+        assert_eq!(fs::read(&hp).unwrap(), old, "nothing is cut");
+        assert_eq!(verify_dir(dir.path(), &signer.verifier()).unwrap_err().path, HISTORY);
     }
 
     /// Persons whose pseudonyms share all 4 prefix bytes, only the top byte, or nothing.
