@@ -7,6 +7,7 @@ import base64
 import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from renkei import cli, ledger
 from renkei._core import ledger as _l
 from renkei.datadir import DataDir
-from renkei.errors import InvalidRecordError, NotFoundError, ProofError, StorageError
+from renkei.errors import InvalidRecordError, LedgerDamageError, NotFoundError, ProofError, StorageError
 from renkei.ledger import Ledger, LedgerRecord
 from tests.ledger_helpers import make_record, pseudonym
 from tests.reference import tiles_ref, tlog_ref
@@ -116,6 +117,21 @@ def test_checkpoints_verify_with_independent_ed25519(tmp_path) -> None:  # type:
     assert Ledger(DataDir(tmp_path)).origin == "renkei.test/ledger"
     with pytest.raises(ValueError):
         Ledger(DataDir(tmp_path), origin="other")
+
+
+def test_old_full_note_history_is_refused_as_named_damage(tmp_path: Path) -> None:
+    lg = Ledger(DataDir(tmp_path))
+    note = lg.append_batch([make_record(k) for k in range(3)]).checkpoint.note.encode()
+    lg.close()
+    hist = tmp_path / "ledger" / "checkpoints"
+    old = len(note).to_bytes(2, "big") + note  # the previous format: u16 length + full note
+    hist.write_bytes(old)
+    with pytest.raises(LedgerDamageError) as e:
+        Ledger(DataDir(tmp_path))
+    assert e.value.path == "checkpoints" and "older ledger format" in str(e.value)
+    assert hist.read_bytes() == old
+    with pytest.raises(LedgerDamageError):
+        ledger.verify_ledger_dir(tmp_path / "ledger", (tmp_path / "ledger" / "vkey").read_text().strip())
 
 
 def test_single_appends_and_records_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
