@@ -138,6 +138,12 @@ def test_full_flow(server: RunningServer, people: list[str]) -> None:
             opb.GetConsistencyProofRequest(first_size=old, second_size=cp.tree_size), timeout=T
         )
         verify_consistency(old, cp.tree_size, before.root_hash, cp.root_hash, list(cons.hashes))
+        # Any stored checkpoint can be fetched again, signed as published; others are NOT_FOUND.
+        again = oversight.GetCheckpoint(opb.GetCheckpointRequest(tree_size=cp.tree_size), timeout=T)
+        assert again.note == cp.note
+        with pytest.raises(grpc.RpcError) as missing:
+            oversight.GetCheckpoint(opb.GetCheckpointRequest(tree_size=cp.tree_size + 10**9), timeout=T)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
         stats = oversight.GetAgencyStatistics(opb.GetAgencyStatisticsRequest(agency_id=MINISTER), timeout=T)
         assert stats.inquiries >= 1
 

@@ -297,6 +297,10 @@ class Oversight:
         cp = self._ledger.checkpoint()
         return e.CheckpointInfo(cp.note.encode(), cp.origin, cp.size, cp.root)
 
+    def checkpoint_at(self, tree_size: int) -> e.CheckpointInfo:
+        cp = self._ledger.checkpoint_at(tree_size)
+        return e.CheckpointInfo(cp.note.encode(), cp.origin, cp.size, cp.root)
+
     def consistency_proof(self, first_size: int, second_size: int) -> Sequence[bytes]:
         if not 0 < first_size <= second_size <= self._ledger.size:
             raise InvalidArgumentError("need 0 < first_size <= second_size <= the tree size")

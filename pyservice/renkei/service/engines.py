@@ -153,6 +153,10 @@ class OversightEngine(Protocol):
 
     def latest_checkpoint(self) -> CheckpointInfo: ...
 
+    def checkpoint_at(self, tree_size: int) -> CheckpointInfo:
+        """A stored earlier checkpoint of that size (or the latest); NotFoundError otherwise."""
+        ...
+
     def consistency_proof(self, first_size: int, second_size: int) -> Sequence[bytes]: ...
 
     def inclusion_proof(self, leaf_index: int, tree_size: int | None) -> InclusionProofInfo:

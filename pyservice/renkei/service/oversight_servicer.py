@@ -58,6 +58,14 @@ class OversightServicer:
         self._auth.require(context, "oversight")
         return checkpoint_message(await self._offload.call(self._engine.latest_checkpoint))
 
+    async def GetCheckpoint(
+        self, request: pb.GetCheckpointRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Checkpoint:
+        self._auth.require(context, "oversight")
+        if request.tree_size == 0:
+            raise InvalidArgumentError("tree_size must be > 0")
+        return checkpoint_message(await self._offload.call(self._engine.checkpoint_at, request.tree_size))
+
     async def GetConsistencyProof(
         self, request: pb.GetConsistencyProofRequest, context: grpc.aio.ServicerContext
     ) -> pb.ConsistencyProof:

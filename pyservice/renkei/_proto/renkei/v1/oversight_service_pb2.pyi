@@ -13,6 +13,12 @@ class GetLatestCheckpointRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class GetCheckpointRequest(_message.Message):
+    __slots__ = ("tree_size",)
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    tree_size: int
+    def __init__(self, tree_size: _Optional[int] = ...) -> None: ...
+
 class Checkpoint(_message.Message):
     __slots__ = ("note", "origin", "tree_size", "root_hash")
     NOTE_FIELD_NUMBER: _ClassVar[int]

@@ -39,6 +39,11 @@ class OversightServiceStub:
                 request_serializer=renkei_dot_v1_dot_oversight__service__pb2.GetLatestCheckpointRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_oversight__service__pb2.Checkpoint.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/renkei.v1.OversightService/GetCheckpoint',
+                request_serializer=renkei_dot_v1_dot_oversight__service__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_oversight__service__pb2.Checkpoint.FromString,
+                _registered_method=True)
         self.GetConsistencyProof = channel.unary_unary(
                 '/renkei.v1.OversightService/GetConsistencyProof',
                 request_serializer=renkei_dot_v1_dot_oversight__service__pb2.GetConsistencyProofRequest.SerializeToString,
@@ -66,6 +71,15 @@ class OversightServiceServicer:
 
     def GetLatestCheckpoint(self, request, context):
         """The latest signed checkpoint (signed tree head).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCheckpoint(self, request, context):
+        """An earlier signed checkpoint from the ledger's history (every published checkpoint at
+        least 256 records after the previous stored one, plus the latest). NOT_FOUND for a size
+        that was not stored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -105,6 +119,11 @@ def add_OversightServiceServicer_to_server(servicer, server):
             'GetLatestCheckpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLatestCheckpoint,
                     request_deserializer=renkei_dot_v1_dot_oversight__service__pb2.GetLatestCheckpointRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_oversight__service__pb2.Checkpoint.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=renkei_dot_v1_dot_oversight__service__pb2.GetCheckpointRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_oversight__service__pb2.Checkpoint.SerializeToString,
             ),
             'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
@@ -154,6 +173,33 @@ class OversightService:
             target,
             '/renkei.v1.OversightService/GetLatestCheckpoint',
             renkei_dot_v1_dot_oversight__service__pb2.GetLatestCheckpointRequest.SerializeToString,
+            renkei_dot_v1_dot_oversight__service__pb2.Checkpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.OversightService/GetCheckpoint',
+            renkei_dot_v1_dot_oversight__service__pb2.GetCheckpointRequest.SerializeToString,
             renkei_dot_v1_dot_oversight__service__pb2.Checkpoint.FromString,
             options,
             channel_credentials,
