@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import best_rate, machine, table
-from renkei.permissions import AgencyFacts, PermissionEngine, default_table_path
+from renkei.permissions.engine import AgencyFacts, PermissionEngine, default_table_path
 from renkei.permits import PermitIssuer, PermitVerifier
 from tests.reference import paseto_ref, permissions_ref
 

@@ -121,7 +121,7 @@ class Prep:
 
 def assign_corporations(data_dir: Path, count: int, seed: int) -> list[str]:
     """Assign ``count`` companies (株式会社, Tokyo) in the registry before the server opens it."""
-    from renkei.corporate import CorporateNumberRegistry
+    from renkei.nta.registry import CorporateNumberRegistry
 
     rng = random.Random(seed)
     bases = rng.sample(range(10**11, 6 * 10**11), count)  # 会社法人等番号: first digit 1–5

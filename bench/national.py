@@ -77,7 +77,7 @@ def corporate(base: int) -> str:
 
 
 def register(core, n_mun: int, n_ins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    from renkei.core import municipality_check_digit
+    from renkei.linkage.registry import municipality_check_digit
 
     pia = {"approved_on": "2025-04-01", "expires_on": "2099-03-31"}
     mun, nat, ins = [], [], []

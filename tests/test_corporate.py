@@ -8,8 +8,8 @@ import pytest
 
 from renkei import CorporateNumberRegistry
 from renkei import numbers as n
-from renkei.corporate import PAGE_SIZE, normalize_name
 from renkei.errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, InvalidNumberError
+from renkei.nta.registry import PAGE_SIZE, normalize_name
 
 
 @pytest.fixture

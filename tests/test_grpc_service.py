@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from renkei import CorporateNumberRegistry, client, numbers
 from renkei._proto.renkei.v1 import corporate_number_service_pb2 as cpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
-from renkei.service.pki import DevelopmentCA
+from renkei.pki.ca import DevelopmentCA
 from renkei.service.status import error_info
 from tests.grpc_server import RunningServer, start_server
 

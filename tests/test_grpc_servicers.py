@@ -339,7 +339,7 @@ async def _scenario(tmp_path: Path) -> None:
 @pytest.mark.parametrize("role", ["agency", "bogus"])
 def test_agency_certificates_need_an_id_and_roles_are_closed(tmp_path: Path, role: str) -> None:
     from renkei.errors import InvalidArgumentError
-    from renkei.service.pki import DevelopmentCA
+    from renkei.pki.ca import DevelopmentCA
 
     ca = DevelopmentCA(tmp_path)
     with pytest.raises(InvalidArgumentError):

@@ -34,11 +34,11 @@ from renkei._proto.renkei.v1 import disclosure_service_pb2 as dpb
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei._proto.renkei.v1 import oversight_service_pb2 as opb
-from renkei.acquisition import new_acquisition_numbers
-from renkei.core import Core
 from renkei.errors import PermitError, PermitReplayedError
+from renkei.jlis.relay import new_acquisition_numbers
 from renkei.ledger import verify_checkpoint, verify_consistency, verify_inclusion
-from renkei.linkage import login_message
+from renkei.linkage.registry import Core
+from renkei.linkage.services import login_message
 from renkei.permits import PermitVerifier, from_wire
 from renkei.service.status import error_info
 from tests.grpc_server import RunningServer, start_server

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from renkei import cli
-from renkei import permissions as pm
 from renkei.errors import InvalidArgumentError
-from renkei.permissions import AgencyFacts, PermissionEngine
-from renkei.permissions_convert import convert, dumps
+from renkei.permissions import engine as pm
+from renkei.permissions.convert import convert, dumps
+from renkei.permissions.engine import AgencyFacts, PermissionEngine
 from tests.reference import permissions_ref as ref
 
 REPO = Path(__file__).resolve().parents[1]
@@ -369,7 +369,7 @@ def test_cli_check_explain_diff(tmp_path: Path, bundled: dict[str, Any], capsys:
 
 
 def test_converter_attaches_operational_codes(tmp_path: Path) -> None:
-    from renkei import permissions_convert
+    from renkei.permissions import convert as permissions_convert
 
     codes = tmp_path / "codes.csv"
     codes.write_text("kind,code,target\naffair,JT01010000000101,beppyo2-1\naffair,JT01010000000102,beppyo2-1\n"
@@ -393,7 +393,7 @@ def test_converter_attaches_operational_codes(tmp_path: Path) -> None:
 def test_installed_versions_are_durable_with_history(tmp_path: Path, bundled: dict[str, Any],
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     from renkei.datadir import DataDir
-    from renkei.permissions_store import PermissionStore
+    from renkei.permissions.store import PermissionStore
 
     d = DataDir(tmp_path / "data")
     doc = _ordinance_doc(bundled)
@@ -429,7 +429,7 @@ def test_installed_versions_are_durable_with_history(tmp_path: Path, bundled: di
 def test_admin_tables_load_structured_rows_list_and_diff(tmp_path: Path, bundled: dict[str, Any]) -> None:
     from renkei.datadir import DataDir
     from renkei.errors import NotFoundError
-    from renkei.permissions_tables import PermissionTables
+    from renkei.permissions.tables import PermissionTables
 
     d = DataDir(tmp_path / "data")
     t = PermissionTables.open(d)

@@ -16,7 +16,7 @@ from renkei import cli
 from renkei import errors as E
 from renkei._core import permits as _pm
 from renkei.datadir import DataDir
-from renkei.permissions import AgencyFacts, PermissionEngine
+from renkei.permissions.engine import AgencyFacts, PermissionEngine
 from renkei.permits import PermitIssuer, PermitVerifier, verify_permit
 from tests.reference import paseto_ref as ref
 

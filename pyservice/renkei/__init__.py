@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from renkei import errors, numbers
 from renkei._core import __version__ as _engine_version
-from renkei.core import Core
-from renkei.corporate import CorporateNumberRegistry
 from renkei.datadir import DataDir
 from renkei.errors import RenkeiError
-from renkei.jlis import NumberAuthority
-from renkei.permissions import AgencyFacts, PermissionEngine
+from renkei.jlis.authority import NumberAuthority
+from renkei.linkage.registry import Core
+from renkei.nta.registry import CorporateNumberRegistry
+from renkei.permissions.engine import AgencyFacts, PermissionEngine
 from renkei.permits import PermitIssuer, PermitVerifier
 
 __version__ = _engine_version

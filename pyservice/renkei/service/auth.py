@@ -19,7 +19,7 @@ import grpc
 from cryptography import x509
 
 from renkei.errors import PermissionDeniedError, UnauthenticatedError
-from renkei.service.pki import AGENCY_URI, ROLE_URI, ROLES, DevelopmentCA
+from renkei.pki.ca import AGENCY_URI, ROLE_URI, ROLES, DevelopmentCA
 
 _RELOAD_SECONDS = 1.0
 _CACHE_LIMIT = 100_000

@@ -37,13 +37,15 @@ from renkei._proto.renkei.v1 import (
     number_service_pb2,
     oversight_service_pb2,
 )
-from renkei.corporate import CorporateNumberRegistry
 from renkei.datadir import DataDir
-from renkei.jlis import NumberAuthority
-from renkei.service.admin_servicer import AdminServicer
+from renkei.jlis.authority import NumberAuthority
+from renkei.nta.registry import CorporateNumberRegistry
+from renkei.pki.ca import DevelopmentCA
 from renkei.service.auth import Authenticator
-from renkei.service.corporate_servicer import CorporateNumberServicer
-from renkei.service.disclosure_servicer import DisclosureServicer
+from renkei.service.core.admin import AdminServicer
+from renkei.service.core.disclosure import DisclosureServicer
+from renkei.service.core.linkage import LinkageServicer
+from renkei.service.core.oversight import OversightServicer
 from renkei.service.engines import (
     AgencyRegistry,
     DisclosureEngine,
@@ -51,11 +53,9 @@ from renkei.service.engines import (
     OversightEngine,
     PermissionTables,
 )
-from renkei.service.linkage_servicer import LinkageServicer
+from renkei.service.jlis.numbers import NumberServicer
 from renkei.service.metrics import Metrics, MetricsHTTPServer
-from renkei.service.number_servicer import NumberServicer
-from renkei.service.oversight_servicer import OversightServicer
-from renkei.service.pki import DevelopmentCA
+from renkei.service.nta.corporate import CorporateNumberServicer
 from renkei.service.runtime import Offload, method_handlers
 
 log = logging.getLogger("renkei.service")
@@ -235,10 +235,10 @@ def build_server(config: ServerConfig) -> RenkeiServer:
     numbers, the linkage core (codes, permission tables, permits, the provision ledger),
     oversight, administration and disclosure. The shutdown hook (after in-flight calls have
     finished) checkpoints the holdings and closes the ledger; the next start reopens both."""
-    from renkei.core import Core
     from renkei.ledger import Ledger
-    from renkei.linkage import Disclosure, Linkage, Oversight, Registry
-    from renkei.permissions_tables import PermissionTables as Tables
+    from renkei.linkage.registry import Core
+    from renkei.linkage.services import Disclosure, Linkage, Oversight, Registry
+    from renkei.permissions.tables import PermissionTables as Tables
     from renkei.permits import PermitIssuer
 
     server = RenkeiServer(config)

@@ -38,7 +38,6 @@ import numpy as np
 import numpy.typing as npt
 
 from renkei._core import codes as _codes
-from renkei.acquisition import ACQUISITION_NUMBER_LEN, AcquisitionRelay
 from renkei.datadir import DataDir
 from renkei.errors import (
     CodeRefusedError,
@@ -47,7 +46,8 @@ from renkei.errors import (
     NotFoundError,
     PiaNotApprovedError,
 )
-from renkei.jlis import NumberAuthority
+from renkei.jlis.authority import NumberAuthority
+from renkei.jlis.relay import ACQUISITION_NUMBER_LEN, AcquisitionRelay
 from renkei.numbers import format_corporate_number, parse_corporate_number
 
 log = logging.getLogger("renkei.core")

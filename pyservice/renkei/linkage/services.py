@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from renkei._core import inquiry as _inq
-from renkei.core import Core
 from renkei.datadir import DataDir
 from renkei.errors import (
     CodeRefusedError,
@@ -40,10 +39,11 @@ from renkei.errors import (
     RowNotPermittedError,
     UnauthenticatedError,
 )
-from renkei.jlis import NumberAuthority
+from renkei.jlis.authority import NumberAuthority
 from renkei.ledger import Ledger, LedgerRecord, parse_vkey
+from renkei.linkage.registry import Core
 from renkei.numbers import format_corporate_number
-from renkei.permissions import PermissionEngine
+from renkei.permissions.engine import PermissionEngine
 from renkei.permits import PermitIssuer
 from renkei.service import engines as e
 

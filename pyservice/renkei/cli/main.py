@@ -25,7 +25,11 @@ import json
 import sys
 from collections.abc import Sequence
 
-from renkei import cli_codes, cli_ledger, cli_permissions, cli_serve, numbers
+from renkei import numbers
+from renkei.cli import agency as cli_codes
+from renkei.cli import ledger as cli_ledger
+from renkei.cli import permissions as cli_permissions
+from renkei.cli import serve as cli_serve
 from renkei.errors import RenkeiError
 
 
@@ -36,8 +40,8 @@ def _data_dir(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from renkei.corporate import CorporateNumberRegistry
-    from renkei.jlis import NumberAuthority
+    from renkei.jlis.authority import NumberAuthority
+    from renkei.nta.registry import CorporateNumberRegistry
 
     d = _data_dir(args)
     NumberAuthority(d).close()
@@ -47,8 +51,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from renkei.corporate import CorporateNumberRegistry
-    from renkei.jlis import NumberAuthority
+    from renkei.jlis.authority import NumberAuthority
+    from renkei.nta.registry import CorporateNumberRegistry
 
     d = _data_dir(args)
     with NumberAuthority(d) as jlis, CorporateNumberRegistry(d) as nta:
@@ -89,7 +93,7 @@ def cmd_number_check(args: argparse.Namespace) -> int:
 
 
 def cmd_number_assign(args: argparse.Namespace) -> int:
-    from renkei.jlis import NumberAuthority
+    from renkei.jlis.authority import NumberAuthority
 
     with NumberAuthority(_data_dir(args)) as jlis:
         for code in args.codes:
@@ -98,7 +102,7 @@ def cmd_number_assign(args: argparse.Namespace) -> int:
 
 
 def cmd_number_change(args: argparse.Namespace) -> int:
-    from renkei.jlis import NumberAuthority
+    from renkei.jlis.authority import NumberAuthority
 
     with NumberAuthority(_data_dir(args)) as jlis:
         print(jlis.change(args.number))
@@ -117,7 +121,7 @@ def _print_records(records: Sequence[object], as_json: bool) -> None:
 
 
 def cmd_corp_get(args: argparse.Namespace) -> int:
-    from renkei.corporate import CorporateNumberRegistry
+    from renkei.nta.registry import CorporateNumberRegistry
 
     with CorporateNumberRegistry(_data_dir(args)) as nta:
         records = nta.get(args.numbers, history=args.history)
@@ -131,7 +135,7 @@ def cmd_corp_get(args: argparse.Namespace) -> int:
 
 
 def cmd_corp_search(args: argparse.Namespace) -> int:
-    from renkei.corporate import CorporateNumberRegistry
+    from renkei.nta.registry import CorporateNumberRegistry
 
     with CorporateNumberRegistry(_data_dir(args)) as nta:
         page = nta.search(args.name, mode=args.mode, target=args.target, prefecture=args.prefecture,
@@ -143,7 +147,7 @@ def cmd_corp_search(args: argparse.Namespace) -> int:
 
 
 def cmd_corp_changes(args: argparse.Namespace) -> int:
-    from renkei.corporate import CorporateNumberRegistry
+    from renkei.nta.registry import CorporateNumberRegistry
 
     with CorporateNumberRegistry(_data_dir(args)) as nta:
         page = nta.changes(args.date_from, args.date_to, prefecture=args.prefecture, kinds=args.kind, page=args.page)
@@ -153,7 +157,7 @@ def cmd_corp_changes(args: argparse.Namespace) -> int:
 
 
 def cmd_corp_assign(args: argparse.Namespace) -> int:
-    from renkei.corporate import CorporateNumberRegistry
+    from renkei.nta.registry import CorporateNumberRegistry
 
     details = {k: v for k, v in {
         "furigana": args.furigana, "en_name": args.en_name, "prefecture_name": args.prefecture_name,

@@ -67,7 +67,7 @@ SYSTEM_PRINCIPALS = [
 
 def provision_demo(data_dir: object) -> list[object]:
     """Create the demo certificates that do not exist yet; returns every issued one."""
-    from renkei.service.pki import DevelopmentCA
+    from renkei.pki.ca import DevelopmentCA
 
     ca = DevelopmentCA(data_dir)  # type: ignore[arg-type]
     have = {c.principal for c in ca.issued()}
@@ -131,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_pki_issue(args: argparse.Namespace) -> int:
-    from renkei.service.pki import DevelopmentCA
+    from renkei.pki.ca import DevelopmentCA
 
     ca = DevelopmentCA(args.data_dir)
     paths = ca.issue_client_certificate(args.role, args.name, args.agency_id)
@@ -142,7 +142,7 @@ def cmd_pki_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_pki_list(args: argparse.Namespace) -> int:
-    from renkei.service.pki import DevelopmentCA
+    from renkei.pki.ca import DevelopmentCA
 
     ca = DevelopmentCA(args.data_dir)
     print(f"CA {ca.ca_cert_path}")
@@ -154,9 +154,9 @@ def cmd_pki_list(args: argparse.Namespace) -> int:
 def cmd_agency_add(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from renkei.core import Core
-    from renkei.linkage import local_government_corporate_number
-    from renkei.service.pki import DevelopmentCA
+    from renkei.linkage.registry import Core
+    from renkei.linkage.services import local_government_corporate_number
+    from renkei.pki.ca import DevelopmentCA
 
     corp = args.corporate_number
     if not corp:

@@ -18,9 +18,9 @@ from typing import Any
 
 from renkei.datadir import DataDir
 from renkei.errors import InvalidArgumentError, NotFoundError
-from renkei.permissions import FORMAT, PermissionEngine, TableVersion, default_table_path
-from renkei.permissions_convert import from_structured
-from renkei.permissions_store import PermissionStore
+from renkei.permissions.convert import from_structured
+from renkei.permissions.engine import FORMAT, PermissionEngine, TableVersion, default_table_path
+from renkei.permissions.store import PermissionStore
 
 JST = timezone(timedelta(hours=9))
 

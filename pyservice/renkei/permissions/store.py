@@ -15,7 +15,7 @@ from typing import Any
 
 from renkei.datadir import DataDir
 from renkei.errors import InvalidArgumentError, NotFoundError
-from renkei.permissions import PermissionEngine, read_document
+from renkei.permissions.engine import PermissionEngine, read_document
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 
 from renkei._proto.renkei.v1 import corporate_number_service_pb2 as pb
-from renkei.corporate import CorporateNumberRegistry, Corporation, Page
 from renkei.errors import InvalidArgumentError
+from renkei.nta.registry import CorporateNumberRegistry, Corporation, Page
 from renkei.service.runtime import Offload
 
 _MATCH = {

@@ -28,8 +28,8 @@ from renkei.errors import InvalidArgumentError
 
 def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from renkei.datadir import DataDir, default_path
-    from renkei.permissions import PermissionEngine
-    from renkei.permissions_store import PermissionStore
+    from renkei.permissions.engine import PermissionEngine
+    from renkei.permissions.store import PermissionStore
 
     path = Path(args.data_dir) if args.data_dir else default_path()
     if (path / "permissions.sqlite3").exists():
@@ -55,7 +55,7 @@ def _at(text: str | None) -> datetime | None:
 
 
 def _check(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from renkei.permissions import AgencyFacts
+    from renkei.permissions.engine import AgencyFacts
 
     e = _engine(args)
     return e.check(AgencyFacts(args.requester_type, args.municipality), args.affair,
@@ -102,7 +102,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from renkei.permissions import diff
+    from renkei.permissions.engine import diff
 
     try:
         old = json.loads(Path(args.old).read_text(encoding="utf-8"))
@@ -121,7 +121,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_install(args: argparse.Namespace) -> int:
     from renkei.datadir import DataDir
-    from renkei.permissions_store import PermissionStore
+    from renkei.permissions.store import PermissionStore
 
     with PermissionStore(DataDir(args.data_dir)) as store:
         h = store.install(Path(args.file), actor=args.actor, note=args.note)
@@ -131,7 +131,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from renkei.datadir import DataDir
-    from renkei.permissions_store import PermissionStore
+    from renkei.permissions.store import PermissionStore
 
     with PermissionStore(DataDir(args.data_dir)) as store:
         store.remove(args.label, actor=args.actor, note=args.note)
@@ -140,7 +140,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from renkei.datadir import DataDir
-    from renkei.permissions_store import PermissionStore
+    from renkei.permissions.store import PermissionStore
 
     with PermissionStore(DataDir(args.data_dir)) as store:
         for h in store.history():

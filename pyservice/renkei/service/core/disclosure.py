@@ -11,8 +11,8 @@ import grpc
 from renkei._proto.renkei.v1 import disclosure_service_pb2 as pb
 from renkei.errors import InvalidArgumentError, UnauthenticatedError
 from renkei.service.convert import decode_page_token, encode_page_token, page_size, timestamp
+from renkei.service.core.oversight import checkpoint_message, inclusion_message, record_message
 from renkei.service.engines import DisclosureEngine
-from renkei.service.oversight_servicer import checkpoint_message, inclusion_message, record_message
 from renkei.service.runtime import Offload
 
 CARD_KEY_ID_BYTES = 32

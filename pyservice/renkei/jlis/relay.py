@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from renkei.errors import InvalidArgumentError
-from renkei.jlis import NumberAuthority
+from renkei.jlis.authority import NumberAuthority
 from renkei.numbers import parse_individual_number
 
 ACQUISITION_NUMBER_LEN = 16

@@ -12,7 +12,7 @@ from renkei.errors import InvalidArgumentError
 from renkei.service.auth import Authenticator
 from renkei.service.convert import agency_id, timestamp
 from renkei.service.engines import LinkageEngine, Permit
-from renkei.service.number_servicer import BatchTooLargeError, unpack_u64
+from renkei.service.jlis.numbers import BatchTooLargeError, unpack_u64
 from renkei.service.runtime import Coalescer, Offload
 
 CODE_BYTES = 16

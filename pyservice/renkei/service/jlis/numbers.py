@@ -10,7 +10,7 @@ import numpy as np
 from renkei._core import numbers as _n
 from renkei._proto.renkei.v1 import number_service_pb2 as pb
 from renkei.errors import InvalidArgumentError, InvalidNumberError, ResourceExhaustedError
-from renkei.jlis import NumberAuthority
+from renkei.jlis.authority import NumberAuthority
 from renkei.service.auth import Authenticator
 from renkei.service.runtime import Offload
 

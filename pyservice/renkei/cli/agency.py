@@ -27,7 +27,7 @@ from typing import Any
 
 
 def _core(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from renkei.core import Core
+    from renkei.linkage.registry import Core
 
     return Core(args.data_dir)
 
@@ -70,7 +70,7 @@ def cmd_agency_status(args: argparse.Namespace) -> int:
 
 
 def cmd_agency_types(args: argparse.Namespace) -> int:
-    from renkei.core import agency_types
+    from renkei.linkage.registry import agency_types
 
     for type_id, name in agency_types().items():
         print(f"{type_id}\t{name}")
@@ -196,7 +196,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("--corporate-number", required=True, help="the agency's own 法人番号")
     r.add_argument("--municipality-code", help="全国地方公共団体コード (local governments)")
     r.set_defaults(func=cmd_agency_register)
-    from renkei.cli_serve import register_agency_add
+    from renkei.cli.serve import register_agency_add
 
     register_agency_add(ag, common)
     ls = ag.add_parser("list", parents=[common], help="list agencies")

@@ -13,10 +13,10 @@ import grpc
 
 from renkei._proto.renkei.v1 import admin_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
+from renkei.pki.ca import DevelopmentCA
 from renkei.service.auth import Authenticator
 from renkei.service.convert import agency_id, decode_page_token, encode_page_token, page_size, timestamp
 from renkei.service.engines import AgencyInfo, AgencyRegistry, PermissionTables, TableVersionInfo
-from renkei.service.pki import DevelopmentCA
 from renkei.service.runtime import Offload
 
 MAX_TABLE_BYTES = 8 * 1024 * 1024

@@ -1,0 +1,5 @@
+import sys
+
+from renkei.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The core service process: its servicers and how they are wired."""

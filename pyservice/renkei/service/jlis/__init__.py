@@ -1,0 +1,1 @@
+"""The jlis service process: its servicers and how they are wired."""

@@ -1,0 +1,1 @@
+"""The nta service process: its servicers and how they are wired."""
