@@ -1,4 +1,4 @@
-"""A real ``renkei serve`` process on loopback for the gRPC tests."""
+"""A real box (``renkei up --demo``: every service its own process) on loopback for the gRPC tests."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -17,65 +18,69 @@ from renkei import client
 
 
 @dataclass
-class RunningServer:
-    proc: subprocess.Popen[str]
-    data_dir: Path
-    port: int
-    public_port: int
-    metrics_port: int
+class RunningBox:
+    proc: subprocess.Popen[bytes]
+    root: Path
+    info: dict[str, Any]
+    log: Path
 
     @property
-    def target(self) -> str:
-        return f"localhost:{self.port}"
+    def pki(self) -> Path:
+        return self.root / "pki"
 
     @property
-    def public_target(self) -> str:
-        return f"localhost:{self.public_port}"
+    def box(self) -> client.Box:
+        return client.Box(self.info["services"], Path(self.info["pki"]))
 
-    def channel(self, principal: str) -> grpc.Channel:
-        return client.principal_channel(principal, data_dir=self.data_dir, target=self.target)  # type: ignore[return-value]
+    def service(self, name: str) -> dict[str, Any]:
+        return dict(self.info["services"][name])
 
-    def public(self) -> grpc.Channel:
-        return client.public_channel(self.public_target, data_dir=self.data_dir)  # type: ignore[return-value]
+    def data_dir(self, name: str) -> Path:
+        return self.root / name
 
-    def terminate(self, timeout: float = 20) -> tuple[int, str]:
+    def target(self, service: str = "core", kind: str = "grpc") -> str:
+        return str(self.info["services"][service][kind])
+
+    def channel(self, principal: str, service: str = "core") -> grpc.Channel:
+        return client.principal_channel(principal, self.target(service), pki=self.pki)  # type: ignore[return-value]
+
+    def public(self, service: str = "nta") -> grpc.Channel:
+        return client.public_channel(self.target(service, "public_grpc"), ca=self.pki / "ca.pem")  # type: ignore[return-value]
+
+    def metrics_port(self, service: str) -> int:
+        return int(self.info["services"][service]["metrics"].rsplit(":", 1)[1])
+
+    def pid(self, service: str) -> int:
+        return int(self.info["services"][service]["pid"])
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 60) -> tuple[int, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out
+        self.proc.wait(timeout=timeout)
+        return self.proc.returncode, self.output()
 
 
-def start_server(data_dir: Path, *extra: str, timeout: float = 30) -> RunningServer:
-    ready = data_dir.parent / f"{data_dir.name}.ready.json"
+def start_box(root: Path, *extra: str, timeout: float = 120, demo: bool = True) -> RunningBox:
+    """``renkei up`` on ``root`` with free ports; returns once every service is serving."""
+    ready = root.parent / f"{root.name}.ready.json"
     ready.unlink(missing_ok=True)
+    log = root.parent / f"{root.name}.log"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "renkei.cli",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            "0",
-            "--public-port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--ready-file",
-            str(ready),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
+        [sys.executable, "-m", "renkei.cli", "up", "--dir", str(root), "--base-port", "0",
+         "--ready-file", str(ready), *(["--demo"] if demo else []), *extra],
+        stdout=log.open("wb"),  # a file, not a pipe: a full pipe would stall the services' logging
         stderr=subprocess.STDOUT,
-        text=True,
+        stdin=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + timeout
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"server did not start:\n{proc.communicate()[0]}")
+            proc.wait()
+            raise RuntimeError(f"renkei up did not start:\n{log.read_text(errors='replace')}")
         time.sleep(0.05)
-    info = json.loads(ready.read_text())
-    return RunningServer(proc, data_dir, info["port"], info["public_port"], info["metrics_port"])
+    return RunningBox(proc, root, json.loads(ready.read_text()), log)

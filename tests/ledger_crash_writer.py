@@ -12,12 +12,12 @@ import sys
 
 from ledger_helpers import make_record
 
-from renkei.datadir import DataDir
 from renkei.ledger import Ledger
+from tests.datadirs import core_dir
 
 
 def main() -> None:
-    lg = Ledger(DataDir(sys.argv[1]))
+    lg = Ledger(core_dir(sys.argv[1]))
     rng = random.Random(int(sys.argv[2]))
     print("ready", flush=True)
     while True:

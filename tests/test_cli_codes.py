@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from renkei.cli.main import main
+from renkei.cli.app import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

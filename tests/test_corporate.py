@@ -14,7 +14,7 @@ from renkei.nta.registry import PAGE_SIZE, normalize_name
 
 @pytest.fixture
 def nta(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with CorporateNumberRegistry(tmp_path) as r:
+    with CorporateNumberRegistry.init(tmp_path) as r:
         yield r
 
 
@@ -153,9 +153,9 @@ def test_changes_by_date_range_pages_of_2000(nta: CorporateNumberRegistry) -> No
 
 
 def test_durable_across_reopen(tmp_path: Path) -> None:
-    with CorporateNumberRegistry(tmp_path) as nta:
+    with CorporateNumberRegistry.init(tmp_path) as nta:
         c = nta.assign(name="永続株式会社", kind="301", base="011001000099")
-    with CorporateNumberRegistry(tmp_path) as nta:
+    with CorporateNumberRegistry.init(tmp_path) as nta:
         assert nta.get([c.corporate_number])[0].name == "永続株式会社"
 
 

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from renkei import cli, ledger
 from renkei._core import ledger as _l
-from renkei.datadir import DataDir
 from renkei.errors import InvalidRecordError, LedgerDamageError, NotFoundError, ProofError, StorageError
 from renkei.ledger import Ledger, LedgerRecord
+from tests.datadirs import core_dir
 from tests.ledger_helpers import make_record, pseudonym
 from tests.reference import tiles_ref, tlog_ref
 
@@ -51,7 +51,7 @@ def test_engine_matches_reference(n: int, salt: bytes, data: st.DataObject) -> N
 @given(st.lists(st.integers(1, 700), min_size=1, max_size=6), st.data())
 def test_durable_store_matches_reference(tmp_path_factory: pytest.TempPathFactory, batches: list[int],
                                          data: st.DataObject) -> None:
-    lg = Ledger(DataDir(tmp_path_factory.mktemp("d")))
+    lg = Ledger(core_dir(tmp_path_factory.mktemp("d")))
     entries: list[bytes] = []
     sizes = []
     for b in batches:
@@ -83,7 +83,7 @@ def _verify_with_cryptography(note: str, vkey: str) -> None:
 
 
 def test_checkpoints_verify_with_independent_ed25519(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    lg = Ledger(DataDir(tmp_path), origin="renkei.test/ledger")
+    lg = Ledger(core_dir(tmp_path), origin="renkei.test/ledger")
     for i in range(3):
         res = lg.append_batch([make_record(i * 10 + k) for k in range(10)])
         _verify_with_cryptography(res.checkpoint.note, lg.vkey)
@@ -112,22 +112,22 @@ def test_checkpoints_verify_with_independent_ed25519(tmp_path) -> None:  # type:
     assert (tmp_path / "ledger" / "checkpoints").stat().st_size == 8 + 104
     # One writer at a time; reopen keeps the origin; a different one is refused.
     with pytest.raises(StorageError):
-        Ledger(DataDir(tmp_path))
+        Ledger(core_dir(tmp_path))
     lg.close()
-    assert Ledger(DataDir(tmp_path)).origin == "renkei.test/ledger"
+    assert Ledger(core_dir(tmp_path)).origin == "renkei.test/ledger"
     with pytest.raises(ValueError):
-        Ledger(DataDir(tmp_path), origin="other")
+        Ledger(core_dir(tmp_path), origin="other")
 
 
 def test_old_full_note_history_is_refused_as_named_damage(tmp_path: Path) -> None:
-    lg = Ledger(DataDir(tmp_path))
+    lg = Ledger(core_dir(tmp_path))
     note = lg.append_batch([make_record(k) for k in range(3)]).checkpoint.note.encode()
     lg.close()
     hist = tmp_path / "ledger" / "checkpoints"
     old = len(note).to_bytes(2, "big") + note  # the previous format: u16 length + full note
     hist.write_bytes(old)
     with pytest.raises(LedgerDamageError) as e:
-        Ledger(DataDir(tmp_path))
+        Ledger(core_dir(tmp_path))
     assert e.value.path == "checkpoints" and "older ledger format" in str(e.value)
     assert hist.read_bytes() == old
     with pytest.raises(LedgerDamageError):
@@ -135,7 +135,7 @@ def test_old_full_note_history_is_refused_as_named_damage(tmp_path: Path) -> Non
 
 
 def test_single_appends_and_records_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    lg = Ledger(DataDir(tmp_path))
+    lg = Ledger(core_dir(tmp_path))
     r = make_record(1, denied=True)
     seq = lg.append(r)
     assert seq == 0
@@ -163,7 +163,7 @@ def test_single_appends_and_records_round_trip(tmp_path) -> None:  # type: ignor
 def test_concurrent_single_appends_share_commits(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import threading
 
-    lg = Ledger(DataDir(tmp_path))
+    lg = Ledger(core_dir(tmp_path))
     seqs: list[int] = []
     notes: set[str] = set()
     lock = threading.Lock()
@@ -193,7 +193,7 @@ def test_concurrent_single_appends_share_commits(tmp_path) -> None:  # type: ign
 def test_verify_while_appending(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import threading
 
-    lg = Ledger(DataDir(tmp_path))
+    lg = Ledger(core_dir(tmp_path))
     stop = threading.Event()
 
     def writer() -> None:
@@ -237,7 +237,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         for kind in range(3):
             r = make_record(p, person=0, withheld=kind > 0, disclose_after=date(2028, 1, 1) if kind == 2 else None)
             templates[p, kind] = dataclasses.replace(r, pseudonym=_indexed_pseudonym(p)).encode()
-    lg = Ledger(DataDir(tmp_path_factory.mktemp("indexed")))
+    lg = Ledger(core_dir(tmp_path_factory.mktemp("indexed")))
     n = 2 * SEGMENT + 3000
     for lo, hi in ((0, SEGMENT - 9), (SEGMENT - 9, SEGMENT + 1), (SEGMENT + 1, n)):
         kinds = [0 if i % 11 else (2 if i % 22 == 0 else 1) for i in range(lo, hi)]
@@ -265,7 +265,7 @@ def test_person_index_agrees_with_a_plain_scan(indexed: Ledger, person: int, bef
 
 
 def test_person_view_newest_first_paged_with_withheld(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    lg = Ledger(DataDir(tmp_path))
+    lg = Ledger(core_dir(tmp_path))
     recs = [make_record(i, person=i % 3) for i in range(30)]
     recs.append(make_record(30, person=0, withheld=True))  # 不開示, no date: never shown
     recs.append(make_record(31, person=0, withheld=True, disclose_after=date(2030, 4, 1)))
@@ -290,7 +290,7 @@ def test_person_view_newest_first_paged_with_withheld(tmp_path) -> None:  # type
 
 
 def test_retention_drops_bodies_keeps_proofs(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    lg = Ledger(DataDir(tmp_path))
+    lg = Ledger(core_dir(tmp_path))
     old = datetime(2018, 1, 1, tzinfo=UTC)
     lg.append_batch([make_record(i, time=old) for i in range(600)])
     lg.append_batch([make_record(i, time=datetime(2026, 1, 1, tzinfo=UTC)) for i in range(10)])
@@ -310,7 +310,7 @@ def test_retention_drops_bodies_keeps_proofs(tmp_path) -> None:  # type: ignore[
     # Interrupted run: watermark published, a retired bundle not yet deleted: verify passes
     # and the next run finishes the job.
     bundle1.write_bytes(saved)
-    lg2 = Ledger(DataDir(tmp_path))
+    lg2 = Ledger(core_dir(tmp_path))
     assert lg2.get(300) is None
     lg2.verify()
     assert lg2.retention(now=datetime(2026, 6, 1, tzinfo=UTC)) == 256
@@ -320,7 +320,7 @@ def test_retention_drops_bodies_keeps_proofs(tmp_path) -> None:  # type: ignore[
 
 
 def test_cli(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    lg = Ledger(DataDir(tmp_path))
+    lg = Ledger(core_dir(tmp_path))
     lg.append_batch([make_record(i) for i in range(40)])
     lg.append_batch([make_record(i) for i in range(40)])
     note = lg.checkpoint().note
@@ -338,7 +338,7 @@ def test_cli(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_files_readable_by_an_independent_tlog_tiles_reader(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    lg = Ledger(DataDir(tmp_path))
+    lg = Ledger(core_dir(tmp_path))
     for b in (3, 700, 1, 255):
         lg.append_batch([make_record(lg.size + i) for i in range(b)])
     expected = [lg._l.entry(i) for i in range(lg.size)]

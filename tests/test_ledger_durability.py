@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from renkei import cli, ledger
-from renkei.datadir import DataDir
 from renkei.errors import LedgerDamageError, NotFoundError
 from renkei.ledger import Ledger
+from tests.datadirs import core_dir
 from tests.ledger_helpers import make_record
 
 TESTS = Path(__file__).parent
@@ -43,7 +43,7 @@ def _env() -> dict[str, str]:
 def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
     rng = random.Random(20261126)
     # Start just short of a full index segment, so kills also land around sealing its run.
-    seed = Ledger(DataDir(tmp_path))
+    seed = Ledger(core_dir(tmp_path))
     res = seed.append_batch([make_record(i) for i in range(SEGMENT - 2500)])
     seed.close()
     acked_end = res.first_seq + res.count
@@ -80,7 +80,7 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
         vkey_file = tmp_path / "ledger" / "vkey"
         if vkey_file.exists():
             ledger.verify_ledger_dir(tmp_path / "ledger", vkey_file.read_text().strip())
-        lg = Ledger(DataDir(tmp_path))  # recovery runs here
+        lg = Ledger(core_dir(tmp_path))  # recovery runs here
         assert lg.size >= acked_end
         # Every acknowledged record is present, intact, and provably in the tree.
         for seq in {0, acked_end - 1, *rng.sample(range(max(acked_end, 1)), min(acked_end, 20))}:
@@ -123,7 +123,7 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
 
 
 def _build(d: Path, batches: tuple[int, ...]) -> Path:
-    lg = Ledger(DataDir(d))
+    lg = Ledger(core_dir(d))
     for b in batches:
         n = lg.size
         lg.append_batch([make_record(n + i) for i in range(b)])

@@ -1,4 +1,4 @@
-"""Conformance: every vector in shared/data/tlog-vectors passes (positive and negative)."""
+"""Conformance: every vector in tests/data/tlog-vectors passes (positive and negative)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ import pytest
 from renkei import ledger
 from renkei.errors import NoteError, ProofError
 
-# The shared data sits beside the repository (../shared), on this machine and in CI alike.
-VECTORS = Path(
-    os.environ.get("RENKEI_TLOG_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "data" / "tlog-vectors")
-)
+# Vendored in the repository (tests/data/tlog-vectors; origins and licences in its README).
+VECTORS = Path(os.environ.get("RENKEI_TLOG_VECTORS", Path(__file__).resolve().parent / "data" / "tlog-vectors"))
 TDM = VECTORS / "transparency-dev-merkle"
 
 # A must-show item: missing vectors are a failure, not a skip.

@@ -22,7 +22,7 @@ from renkei.permissions.engine import AgencyFacts, PermissionEngine
 from tests.reference import permissions_ref as ref
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "beppyo2"
+SHARED = REPO / "tests" / "data" / "beppyo2"  # vendored: origin and licence in its README.md
 AT = datetime(2020, 4, 1, 9, tzinfo=UTC)
 
 
@@ -44,7 +44,7 @@ def test_bundled_table_is_the_real_beppyo2(bundled: dict[str, Any]) -> None:
 
 
 def test_bundled_table_round_trips_through_the_converter(bundled: dict[str, Any]) -> None:
-    assert SHARED.is_dir(), f"the shared data set must sit beside the repo: {SHARED}"
+    assert SHARED.is_dir(), f"the vendored 別表第二 data set is missing: {SHARED}"
     regenerated = dumps(convert(SHARED))
     assert regenerated == pm.default_table_path().read_text(encoding="utf-8")
     # And back: every source row is one bundled row with the same types, items and 事務 text.
@@ -392,10 +392,10 @@ def test_converter_attaches_operational_codes(tmp_path: Path) -> None:
 
 def test_installed_versions_are_durable_with_history(tmp_path: Path, bundled: dict[str, Any],
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from renkei.datadir import DataDir
     from renkei.permissions.store import PermissionStore
+    from tests.datadirs import core_dir
 
-    d = DataDir(tmp_path / "data")
+    d = core_dir(tmp_path / "data")
     doc = _ordinance_doc(bundled)
     with PermissionStore(d) as store:
         h = store.install(doc, actor="千代田区", note="千代田区子育て支援条例")
@@ -427,11 +427,11 @@ def test_installed_versions_are_durable_with_history(tmp_path: Path, bundled: di
 
 
 def test_admin_tables_load_structured_rows_list_and_diff(tmp_path: Path, bundled: dict[str, Any]) -> None:
-    from renkei.datadir import DataDir
     from renkei.errors import NotFoundError
     from renkei.permissions.tables import PermissionTables
+    from tests.datadirs import core_dir
 
-    d = DataDir(tmp_path / "data")
+    d = core_dir(tmp_path / "data")
     t = PermissionTables.open(d)
     (base,) = t.versions()
     assert base.version_hash == ref.content_hash(bundled).hex() and base.effective_from == "2017-11-13"

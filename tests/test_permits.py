@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from renkei import cli
 from renkei import errors as E
 from renkei._core import permits as _pm
-from renkei.datadir import DataDir
 from renkei.permissions.engine import AgencyFacts, PermissionEngine
 from renkei.permits import PermitIssuer, PermitVerifier, verify_permit
+from tests.datadirs import core_dir
 from tests.reference import paseto_ref as ref
 
 NOW = 1_764_000_000
@@ -170,7 +170,7 @@ def test_bad_arguments_are_clear_errors(issuer: PermitIssuer) -> None:
 
 
 def test_signing_key_lives_in_the_data_dir_and_cli_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    d = DataDir(tmp_path / "data")
+    d = core_dir(tmp_path / "data")
     issuer = PermitIssuer.from_datadir(d)
     key_file = d.keys / "permit-signing.key"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600 and len(key_file.read_bytes()) == 32

@@ -16,7 +16,7 @@ from renkei._core import __version__ as _engine_version
 from renkei.datadir import DataDir
 from renkei.errors import RenkeiError
 from renkei.jlis.authority import NumberAuthority
-from renkei.linkage.registry import Core
+from renkei.linkage.core import Core
 from renkei.nta.registry import CorporateNumberRegistry
 from renkei.permissions.engine import AgencyFacts, PermissionEngine
 from renkei.permits import PermitIssuer, PermitVerifier

@@ -1,41 +1,49 @@
-"""Connecting to a renkei server in one call.
+"""Connecting to renkei's services in one call.
+
+Against a box started with ``renkei up --ready-file box.json``::
 
     from renkei import client
-    ch = client.agency_channel(1, data_dir="renkei-data")          # mutual TLS, as agency 1
-    ch = client.principal_channel("jlis", data_dir="renkei-data")  # as J-LIS
-    ch = client.public_channel(data_dir="renkei-data")             # no client certificate
-    client.NumberServiceStub(ch).ValidateNumbers(..., timeout=5)
+    box = client.Box.from_ready_file("box.json")
+    core = client.LinkageServiceStub(box.core("agency-1"))        # mutual TLS, as demo agency 1
+    jlis = client.NumberServiceStub(box.jlis("jlis"))             # as J-LIS's operator
+    nta = client.CorporateNumberServiceStub(box.nta())            # public, no client certificate
+    codes, statuses = client.acquire_codes(core, client.NumberServiceStub(box.jlis("agency-1")), numbers)
 
-The certificate, key and CA come from the data directory's development PKI
-(``pki/clients/<principal>/``, ``pki/ca.pem``), or from explicit files. Pass ``aio=True`` for a
-``grpc.aio`` channel. Always give calls a ``timeout``: gRPC's default deadline is infinite.
+Or with explicit endpoints and files: :func:`principal_channel`, :func:`mtls_channel`,
+:func:`public_channel`. Certificates come from the PKI directory's ``clients/<principal>/``
+(``cert.pem``, ``key.pem``, ``ca.pem``). Pass ``aio=True`` for a ``grpc.aio`` channel. Always
+give calls a ``timeout``: gRPC's default deadline is infinite.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
+import numpy as np
+import numpy.typing as npt
 
+from renkei._proto.renkei.v1 import linkage_service_pb2, number_service_pb2
 from renkei._proto.renkei.v1.admin_service_pb2_grpc import AdminServiceStub
 from renkei._proto.renkei.v1.corporate_number_service_pb2_grpc import CorporateNumberServiceStub
 from renkei._proto.renkei.v1.disclosure_service_pb2_grpc import DisclosureServiceStub
 from renkei._proto.renkei.v1.linkage_service_pb2_grpc import LinkageServiceStub
 from renkei._proto.renkei.v1.number_service_pb2_grpc import NumberServiceStub
 from renkei._proto.renkei.v1.oversight_service_pb2_grpc import OversightServiceStub
-from renkei.datadir import default_path
+from renkei._proto.renkei.v1.person_link_service_pb2_grpc import PersonLinkServiceStub
+from renkei.datadir import box_root
+from renkei.errors import InvalidArgumentError, NotInitializedError
 
-DEFAULT_TARGET = "localhost:50051"
-DEFAULT_PUBLIC_TARGET = "localhost:50052"
 _MAX_MESSAGE = 16 * 1024 * 1024
 _OPTIONS = [("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_message_length", _MAX_MESSAGE)]
+#: At most this many numbers go in one acquisition call (the services' limit).
+ACQUIRE_BATCH = 100_000
 
 Channel = grpc.Channel | grpc.aio.Channel
-
-
-def _pki(data_dir: str | os.PathLike[str] | None) -> Path:
-    return Path(data_dir if data_dir is not None else default_path()) / "pki"
 
 
 def _channel(target: str, creds: grpc.ChannelCredentials, aio: bool) -> Channel:
@@ -59,51 +67,112 @@ def mtls_channel(
     return _channel(target, creds, aio)
 
 
-def principal_channel(
-    principal: str,
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    target: str = DEFAULT_TARGET,
-    aio: bool = False,
-) -> Channel:
-    """A mutual-TLS channel as ``principal`` ("agency-<id>", "jlis", "oversight", "operator")."""
-    pki = _pki(data_dir)
-    folder = pki / "clients" / principal
-    return mtls_channel(
-        target, certificate=folder / "cert.pem", private_key=folder / "key.pem", ca=pki / "ca.pem", aio=aio
-    )
+def principal_channel(principal: str, target: str, *, pki: str | os.PathLike[str] | None = None,
+                      aio: bool = False) -> Channel:
+    """A mutual-TLS channel to ``target`` as ``principal`` ("agency-<id>", "jlis", "oversight",
+    "operator"), with its certificate from ``<pki>/clients/<principal>/``."""
+    root = Path(pki) if pki is not None else box_root() / "pki"
+    folder = root / "clients" / principal
+    if not (folder / "cert.pem").exists():
+        raise NotInitializedError(f"no client certificate for {principal!r} in {root}: issue one with "
+                                  f"`renkei pki issue --dir {root} …`")
+    return mtls_channel(target, certificate=folder / "cert.pem", private_key=folder / "key.pem",
+                        ca=root / "ca.pem", aio=aio)
 
 
-def agency_channel(
-    agency_id: int,
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    target: str = DEFAULT_TARGET,
-    aio: bool = False,
-) -> Channel:
-    """A mutual-TLS channel as the intermediate server of agency ``agency_id``."""
-    return principal_channel(f"agency-{int(agency_id)}", data_dir=data_dir, target=target, aio=aio)
+def agency_channel(agency_id: int, target: str, *, pki: str | os.PathLike[str] | None = None,
+                   aio: bool = False) -> Channel:
+    """A mutual-TLS channel to ``target`` as the intermediate server of agency ``agency_id``."""
+    return principal_channel(f"agency-{int(agency_id)}", target, pki=pki, aio=aio)
 
 
-def public_channel(
-    target: str = DEFAULT_PUBLIC_TARGET,
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    ca: str | os.PathLike[str] | None = None,
-    aio: bool = False,
-) -> Channel:
-    """A server-only TLS channel to the public port (corporate numbers, disclosure)."""
-    ca_path = Path(ca) if ca is not None else _pki(data_dir) / "ca.pem"
+def public_channel(target: str, *, ca: str | os.PathLike[str] | None = None, aio: bool = False) -> Channel:
+    """A server-only TLS channel to a public port (corporate numbers, disclosure)."""
+    ca_path = Path(ca) if ca is not None else box_root() / "pki" / "ca.pem"
     return _channel(target, grpc.ssl_channel_credentials(ca_path.read_bytes()), aio)
+
+
+@dataclass(frozen=True)
+class Box:
+    """The endpoints of a running box, from the ready file of ``renkei up``."""
+
+    services: dict[str, dict[str, Any]]
+    pki: Path
+
+    @classmethod
+    def from_ready_file(cls, path: str | os.PathLike[str]) -> Box:
+        try:
+            info = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise NotInitializedError(f"{path} does not exist: is `renkei up --ready-file {path}` running?") from None
+        return cls(dict(info["services"]), Path(info["pki"]))
+
+    def endpoint(self, service: str, kind: str = "grpc") -> str:
+        try:
+            target = self.services[service][kind]
+        except KeyError:
+            raise InvalidArgumentError(f"the box has no service {service!r}; it has {sorted(self.services)}") from None
+        if not target:
+            raise InvalidArgumentError(f"{service} serves no {kind} endpoint")
+        return str(target)
+
+    def channel(self, service: str, principal: str, *, aio: bool = False) -> Channel:
+        """A mutual-TLS channel to ``service`` as ``principal``."""
+        return principal_channel(principal, self.endpoint(service), pki=self.pki, aio=aio)
+
+    def core(self, principal: str, *, aio: bool = False) -> Channel:
+        return self.channel("core", principal, aio=aio)
+
+    def jlis(self, principal: str, *, aio: bool = False) -> Channel:
+        return self.channel("jlis", principal, aio=aio)
+
+    def public(self, service: str, *, aio: bool = False) -> Channel:
+        """A server-TLS channel to ``service``'s public port."""
+        return public_channel(self.endpoint(service, "public_grpc"), ca=self.pki / "ca.pem", aio=aio)
+
+    def nta(self, *, aio: bool = False) -> Channel:
+        return self.public("nta", aio=aio)
+
+
+def acquire_codes(
+    core: LinkageServiceStub, jlis: NumberServiceStub, individual_numbers: Any, *, timeout: float = 60.0
+) -> tuple[bytes, npt.NDArray[np.uint8]]:
+    """Acquire the calling agency's codes (番号法 第21条の2): reserve 取得番号 at the core, send
+    (My Number, 取得番号) to J-LIS, collect the codes at the core. Both stubs must be channels
+    of the same agency. Returns the codes (16 bytes each; zeros where not issued) and a status
+    per number (the proto's AcquisitionStatus: 0 issued, 2 no such current number, …)."""
+    from renkei.jlis.relay import my_numbers_array
+
+    numbers = my_numbers_array(individual_numbers)
+    codes, statuses = [], []
+    for start in range(0, len(numbers), ACQUIRE_BATCH):
+        chunk = numbers[start:start + ACQUIRE_BATCH]
+        acq = core.ReserveAcquisitionNumbers(
+            linkage_service_pb2.ReserveAcquisitionNumbersRequest(count=len(chunk)), timeout=timeout
+        ).acquisition_numbers
+        relayed = np.frombuffer(jlis.RelayAcquisitions(
+            number_service_pb2.RelayAcquisitionsRequest(individual_numbers=chunk.astype("<u8").tobytes(),
+                                                        acquisition_numbers=acq), timeout=timeout
+        ).statuses, dtype=np.uint8)
+        collected = core.CollectCodes(linkage_service_pb2.CollectCodesRequest(acquisition_numbers=acq),
+                                      timeout=timeout)
+        status = np.frombuffer(collected.statuses, dtype=np.uint8).copy()
+        status[relayed != 0] = relayed[relayed != 0]  # J-LIS's verdict (no such number) names the cause
+        codes.append(collected.agency_codes)
+        statuses.append(status)
+    return b"".join(codes), (np.concatenate(statuses) if statuses else np.zeros(0, dtype=np.uint8))
 
 
 __all__ = [
     "AdminServiceStub",
+    "Box",
     "CorporateNumberServiceStub",
     "DisclosureServiceStub",
     "LinkageServiceStub",
     "NumberServiceStub",
     "OversightServiceStub",
+    "PersonLinkServiceStub",
+    "acquire_codes",
     "agency_channel",
     "mtls_channel",
     "principal_channel",

@@ -115,6 +115,24 @@ class KeyFileError(RenkeiError):
     reason = "BAD_KEY"
 
 
+class NotInitializedError(FailedPreconditionError):
+    """A data directory that does not exist, was not initialised, or belongs to another service."""
+
+    reason = "NOT_INITIALIZED"
+
+
+class UnimplementedError(RenkeiError):
+    """A method this service does not offer in its current mode (e.g. test-only without --demo)."""
+
+    reason = "UNIMPLEMENTED"
+
+
+class UnavailableError(RenkeiError):
+    """Another service this call needs (J-LIS, the core) cannot be reached; retry later."""
+
+    reason = "UNAVAILABLE"
+
+
 class StorageError(RenkeiError):
     """A data-directory file is damaged or truncated."""
 

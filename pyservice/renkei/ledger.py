@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from renkei._core import ledger as _l
-from renkei.datadir import DataDir
+from renkei.datadir import DataDir, write_atomic
 from renkei.errors import InvalidArgumentError, NoteError
 
 DEFAULT_ORIGIN = "renkei.example/ledger"
@@ -175,6 +175,26 @@ class ConsistencyProof:
                 "root2": b64(self.root2).decode(), "proof": [b64(h).decode() for h in self.hashes]}
 
 
+#: Denial codes of the record layout → the reason tokens shown to the commission and the person.
+OUTCOME_TOKENS = {0: "permitted", 1: "CODE_REFUSED", 4: "ROW_NOT_PERMITTED", 5: "PROVIDER_NOT_HOLDING"}
+
+
+def outcome_token(denied_code: int) -> str:
+    return OUTCOME_TOKENS.get(denied_code, f"DENIED_{denied_code}")
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record read back from the ledger, with its exact leaf bytes (what the tree hashes)."""
+
+    record: LedgerRecord
+    entry: bytes
+
+    @property
+    def outcome(self) -> str:
+        return outcome_token(self.record.denied_code)
+
+
 @dataclass(frozen=True)
 class PersonRecord:
     record: LedgerRecord
@@ -199,20 +219,17 @@ class Ledger:
     """
 
     def __init__(
-        self, data_dir: DataDir | str | os.PathLike[str] | None = None, origin: str | None = None
+        self, data_dir: DataDir | str | os.PathLike[str], origin: str | None = None
     ) -> None:
-        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
-        self.path = self.data_dir.path / "ledger"
-        self.path.mkdir(mode=0o700, exist_ok=True)
+        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, "core")
+        self.path = self.data_dir.subdir("ledger")
         self.origin = _fix_origin(self.path, origin)
         seed = self.data_dir.secret_key(KEY_NAME)
         self._l = _l.Ledger(self.path, self.origin, seed)
         self.vkey: str = self._l.vkey()
         vk = self.path / "vkey"
         if not vk.exists():
-            tmp = self.path / "vkey.tmp"
-            tmp.write_text(self.vkey + "\n")
-            os.replace(tmp, vk)
+            write_atomic(vk, (self.vkey + "\n").encode(), 0o600)
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r}, size={self.size})"
@@ -341,12 +358,7 @@ def _fix_origin(path: Path, origin: str | None) -> str:
         return stored
     origin = origin or os.environ.get("RENKEI_LEDGER_ORIGIN", DEFAULT_ORIGIN)
     _l.vkey_for(origin, bytes(32))  # validates the name
-    tmp = path / "origin.tmp"
-    with open(tmp, "w") as fh:
-        fh.write(origin + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, f)
+    write_atomic(f, (origin + "\n").encode(), 0o600)
     return origin
 
 

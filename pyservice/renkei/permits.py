@@ -24,7 +24,7 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from renkei._core import permits as _pm
 from renkei.datadir import DataDir
@@ -168,7 +168,15 @@ def _pae(*pieces: bytes) -> bytes:
     return struct.pack("<Q", len(pieces)) + b"".join(struct.pack("<Q", len(p)) + p for p in pieces)
 
 
-def to_wire(token: str) -> tuple[bytes, bytes, str]:
+class WirePermit(NamedTuple):
+    """A permit as the gRPC ``Permit`` message carries it (see :func:`to_wire`)."""
+
+    body: bytes
+    signature: bytes
+    key_id: str
+
+
+def to_wire(token: str) -> WirePermit:
     """The gRPC ``Permit`` form of a token: ``body`` = the exact bytes signed, PAE("v4.public.",
     claims, key id, ""), ``signature`` = the Ed25519 signature over ``body``, ``key_id`` = the
     base64url key id. A provider may check the signature over ``body`` directly, or rebuild the
@@ -179,7 +187,7 @@ def to_wire(token: str) -> tuple[bytes, bytes, str]:
     raw, kid = _b64d(payload), _b64d(footer)
     if len(raw) <= 64:
         raise PermitMalformedError("permit rejected: malformed: too short")
-    return _pae(_HEADER, raw[:-64], kid, b""), raw[-64:], _b64e(kid)
+    return WirePermit(_pae(_HEADER, raw[:-64], kid, b""), raw[-64:], _b64e(kid))
 
 
 def from_wire(body: bytes, signature: bytes, key_id: str) -> str:

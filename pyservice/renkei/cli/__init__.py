@@ -1,5 +1,5 @@
 """The ``renkei`` command: one module per command group; :func:`main` is the entry point."""
 
-from renkei.cli.main import main
+from renkei.cli.app import main
 
 __all__ = ["main"]

@@ -1,5 +1,5 @@
 import sys
 
-from renkei.cli.main import main
+from renkei.cli.app import main
 
 sys.exit(main())

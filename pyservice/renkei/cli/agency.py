@@ -1,4 +1,8 @@
-"""CLI for agencies, PIAs and agency codes (機関別符号).
+"""CLI for agencies, PIAs and agency codes (機関別符号), on the core's data directory.
+
+The agency commands read only the registry (SQLite), so they work while the core runs; the
+``codes`` commands open the holdings and need the core stopped. Codes are acquired through the
+running services (J-LIS and the core), never offline: see ``renkei.client.acquire_codes``.
 
     renkei agency register --name NAME --type TYPE [--type ...] --corporate-number N [--municipality-code C]
     renkei agency list [--type TYPE] [--status STATUS] [--json]
@@ -9,7 +13,6 @@
     renkei agency pia-approve PIA_ID --approved-on DATE
     renkei agency pia-revoke PIA_ID
     renkei agency pias ID
-    renkei codes acquire AGENCY [NUMBER ...] [--stdin]   one code per line (numbers never echoed)
     renkei codes translate FROM CODE TO
     renkei codes release AGENCY CODE
     renkei codes holders AGENCY CODE
@@ -23,17 +26,29 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from renkei.cli.common import open_data_dir
+
+if TYPE_CHECKING:
+    from renkei.linkage.core import Core
+    from renkei.linkage.registry import AgencyRegistry
 
 
-def _core(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from renkei.linkage.registry import Core
+def _registry(args: argparse.Namespace) -> AgencyRegistry:
+    from renkei.linkage.registry import AgencyRegistry
 
-    return Core(args.data_dir)
+    return AgencyRegistry(open_data_dir(args, "core"))
+
+
+def _core(args: argparse.Namespace) -> Core:
+    from renkei.linkage.core import Core
+
+    return Core(open_data_dir(args, "core"))
 
 
 def cmd_agency_register(args: argparse.Namespace) -> int:
-    with _core(args) as core:
+    with _registry(args) as core:
         a = core.register_agency(args.name, args.type, args.corporate_number,
                                  municipality_code=args.municipality_code)
     print(json.dumps(asdict(a), ensure_ascii=False))
@@ -41,7 +56,7 @@ def cmd_agency_register(args: argparse.Namespace) -> int:
 
 
 def cmd_agency_list(args: argparse.Namespace) -> int:
-    with _core(args) as core:
+    with _registry(args) as core:
         agencies = core.agencies(type_id=args.type, status=args.status)
     for a in agencies:
         if args.json:
@@ -53,17 +68,22 @@ def cmd_agency_list(args: argparse.Namespace) -> int:
 
 
 def cmd_agency_show(args: argparse.Namespace) -> int:
-    with _core(args) as core:
-        a = core.agency(args.agency)
-        pias = core.pias(args.agency)
-        held = core.holdings_count(args.agency)
-    out: dict[str, Any] = asdict(a) | {"holdings": held, "pias": [asdict(p) for p in pias]}
+    with _registry(args) as registry:
+        a = registry.agency(args.agency)
+        pias = registry.pias(args.agency)
+    out: dict[str, Any] = asdict(a) | {"pia_status": registry_status(args, a.agency_id),
+                                       "pias": [asdict(p) for p in pias]}
     print(json.dumps(out, ensure_ascii=False, indent=1))
     return 0
 
 
+def registry_status(args: argparse.Namespace, agency_id: int) -> str:
+    with _registry(args) as registry:
+        return registry.pia_status(agency_id)
+
+
 def cmd_agency_status(args: argparse.Namespace) -> int:
-    with _core(args) as core:
+    with _registry(args) as core:
         a = core.set_agency_status(args.agency, args.status)
     print(f"agency {a.agency_id}: {a.status}")
     return 0
@@ -78,7 +98,7 @@ def cmd_agency_types(args: argparse.Namespace) -> int:
 
 
 def cmd_pia_add(args: argparse.Namespace) -> int:
-    with _core(args) as core:
+    with _registry(args) as core:
         p = core.add_pia(args.agency, args.title, level=args.level, expires_on=args.expires_on,
                          approved_on=args.approved_on)
     print(json.dumps(asdict(p), ensure_ascii=False))
@@ -86,47 +106,24 @@ def cmd_pia_add(args: argparse.Namespace) -> int:
 
 
 def cmd_pia_approve(args: argparse.Namespace) -> int:
-    with _core(args) as core:
+    with _registry(args) as core:
         p = core.approve_pia(args.pia, args.approved_on)
     print(json.dumps(asdict(p), ensure_ascii=False))
     return 0
 
 
 def cmd_pia_revoke(args: argparse.Namespace) -> int:
-    with _core(args) as core:
+    with _registry(args) as core:
         p = core.revoke_pia(args.pia)
     print(json.dumps(asdict(p), ensure_ascii=False))
     return 0
 
 
 def cmd_pias(args: argparse.Namespace) -> int:
-    with _core(args) as core:
+    with _registry(args) as core:
         for p in core.pias(args.agency):
             print(json.dumps(asdict(p), ensure_ascii=False))
     return 0
-
-
-def cmd_codes_acquire(args: argparse.Namespace) -> int:
-    from renkei._core import codes as _codes
-
-    numbers = list(args.numbers)
-    if args.stdin:
-        numbers += [line.strip() for line in sys.stdin if line.strip()]
-    if not numbers:
-        print("renkei: no My Numbers given", file=sys.stderr)
-        return 2
-    with _core(args) as core:
-        codes, status = core.acquire_batch(args.agency, numbers)
-    bad = 0
-    for i, s in enumerate(status.tolist()):
-        if s == 0:
-            print(_codes.code_to_text(codes[16 * i : 16 * i + 16]))
-        else:
-            bad += 1
-            # The number itself is not echoed: it is a My Number.
-            print(f"#{i + 1}: J-LIS has no current individual number like this", file=sys.stderr)
-            print("-")
-    return 1 if bad else 0
 
 
 def cmd_codes_translate(args: argparse.Namespace) -> int:
@@ -144,14 +141,14 @@ def cmd_codes_release(args: argparse.Namespace) -> int:
 
 def cmd_codes_holders(args: argparse.Namespace) -> int:
     with _core(args) as core:
-        for a in core.holders_of(agency_id=args.agency, code=args.code):
+        for a in core.codes.holders_of(args.agency, args.code):
             print(a)
     return 0
 
 
 def cmd_codes_stats(args: argparse.Namespace) -> int:
     with _core(args) as core:
-        counts = core.holdings_counts()
+        counts = core.codes.holdings_counts()
     for agency, n in counts.items():
         print(f"{agency}\t{n}")
     print(f"total\t{sum(counts.values())}", file=sys.stderr)
@@ -159,9 +156,9 @@ def cmd_codes_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_codes_epochs(args: argparse.Namespace) -> int:
-    with _core(args) as core:
-        current = core.current_epoch()
-        for e in core.epochs():
+    with _registry(args) as registry:
+        current = registry.current_epoch()
+        for e in registry.epochs():
             state = "current" if e.epoch == current else ("retired " + e.retired_at if e.retired_at else "live")
             print(f"{e.epoch}\t{state}\tcreated {e.created_at}")
     return 0
@@ -196,7 +193,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("--corporate-number", required=True, help="the agency's own 法人番号")
     r.add_argument("--municipality-code", help="全国地方公共団体コード (local governments)")
     r.set_defaults(func=cmd_agency_register)
-    from renkei.cli.serve import register_agency_add
+    from renkei.cli.core import register_agency_add
 
     register_agency_add(ag, common)
     ls = ag.add_parser("list", parents=[common], help="list agencies")
@@ -204,7 +201,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     ls.add_argument("--status")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_agency_list)
-    s = ag.add_parser("show", parents=[common], help="one agency with its PIAs and holdings count")
+    s = ag.add_parser("show", parents=[common], help="one agency with its PIAs")
     s.add_argument("agency", type=int)
     s.set_defaults(func=cmd_agency_show)
     st = ag.add_parser("set-status", parents=[common], help="activate, suspend or retire an agency")
@@ -232,11 +229,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     co = sub.add_parser("codes", help="agency codes (機関別符号) and holdings")
     co = co.add_subparsers(dest="sub", required=True)
-    a = co.add_parser("acquire", parents=[common], help="acquire codes (My Numbers go to J-LIS only)")
-    a.add_argument("agency", type=int)
-    a.add_argument("numbers", nargs="*", help="My Numbers (prefer --stdin: arguments end up in shell history)")
-    a.add_argument("--stdin", action="store_true", help="read My Numbers from stdin, one a line")
-    a.set_defaults(func=cmd_codes_acquire)
     t = co.add_parser("translate", parents=[common], help="translate a code to another agency's")
     t.add_argument("from_agency", type=int)
     t.add_argument("code")

@@ -15,13 +15,13 @@ import json
 import sys
 from typing import Any
 
+from renkei.cli.common import open_data_dir
+from renkei.datadir import DataDir
 from renkei.errors import LedgerDamageError
 
 
-def _data_dir(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from renkei.datadir import DataDir
-
-    return DataDir(args.data_dir)
+def _data_dir(args: argparse.Namespace) -> DataDir:
+    return open_data_dir(args, "core")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -23,17 +23,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from renkei.cli.common import open_data_dir, service_path
 from renkei.errors import InvalidArgumentError
 
 
 def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from renkei.datadir import DataDir, default_path
     from renkei.permissions.engine import PermissionEngine
     from renkei.permissions.store import PermissionStore
 
-    path = Path(args.data_dir) if args.data_dir else default_path()
+    path = service_path(args, "core")
     if (path / "permissions.sqlite3").exists():
-        with PermissionStore(DataDir(path)) as store:
+        with PermissionStore(open_data_dir(args, "core")) as store:
             e = store.engine()
     else:
         e = PermissionEngine.with_default()
@@ -120,29 +120,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from renkei.datadir import DataDir
     from renkei.permissions.store import PermissionStore
 
-    with PermissionStore(DataDir(args.data_dir)) as store:
+    with PermissionStore(open_data_dir(args, "core")) as store:
         h = store.install(Path(args.file), actor=args.actor, note=args.note)
     print(f"installed sha256:{h.hex()}")
     return 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from renkei.datadir import DataDir
     from renkei.permissions.store import PermissionStore
 
-    with PermissionStore(DataDir(args.data_dir)) as store:
+    with PermissionStore(open_data_dir(args, "core")) as store:
         store.remove(args.label, actor=args.actor, note=args.note)
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from renkei.datadir import DataDir
     from renkei.permissions.store import PermissionStore
 
-    with PermissionStore(DataDir(args.data_dir)) as store:
+    with PermissionStore(open_data_dir(args, "core")) as store:
         for h in store.history():
             digest = f" sha256:{h.hash.hex()}" if h.hash else ""
             note = f" ({h.note})" if h.note else ""
@@ -152,7 +149,6 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_permit_verify(args: argparse.Namespace) -> int:
-    from renkei.datadir import DataDir
     from renkei.permits import public_key_of, verify_permit
 
     if args.public_key:
@@ -161,7 +157,7 @@ def cmd_permit_verify(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise InvalidArgumentError("--public-key must be 64 hex digits") from exc
     else:
-        pk = public_key_of(DataDir(args.data_dir))
+        pk = public_key_of(open_data_dir(args, "core"))
     token = sys.stdin.read().strip() if args.token == "-" else args.token
     p = verify_permit(token, pk, args.now)
     out = {
@@ -175,10 +171,9 @@ def cmd_permit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_permit_public_key(args: argparse.Namespace) -> int:
-    from renkei.datadir import DataDir
     from renkei.permits import public_key_of
 
-    print(public_key_of(DataDir(args.data_dir)).hex())
+    print(public_key_of(open_data_dir(args, "core")).hex())
     return 0
 
 

@@ -5,12 +5,14 @@ number including former ones, and has no regularity from which the resident code
 restored. renkei converts with FF1 (NIST SP 800-38G, AES-256) keyed by ``keys/jlis-number.key``
 with the change generation as tweak; see ``core_rs/src/numbers/assign.rs``.
 
-The registry (``jlis.sqlite3``) stores issued numbers with their generation and a dense
-``person_id`` (the 連携用符号 side: what the linkage core later knows of a person). It never
-stores a resident code: the code is recovered from a number by decrypting under its
-generation, which needs the key. A resident's numbers are found by walking generations: FF1 is
-a permutation per generation, so the number F_g(code) found in the registry with generation g
-can only be that resident's.
+The registry (``jlis.sqlite3``) stores issued numbers with their generation and the person's
+**link id** (連携用符号): 16 bytes of HMAC-SHA256 under ``keys/jlis-link.key`` over the
+resident code. The link id is all the linkage core ever learns of a person. Being a keyed
+function of the resident, it is opaque to everyone without the J-LIS key, the same for a person
+across number changes, and never issued to anyone else — also after J-LIS is restored from an
+older backup (a counter would start handing the same ids to different residents again). The
+registry never stores a resident code: it is recovered from a number by decrypting under its
+generation, which needs the number key.
 
 A change (番号法 第7条第2項) moves to the next generation whose number is free, keeps the old
 number as *former*, and never reissues a number that was ever used.
@@ -19,6 +21,7 @@ number as *former*, and never reissues a number that was ever used.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import threading
 from collections.abc import Iterable
@@ -36,26 +39,31 @@ from renkei.numbers import format_individual_number
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS numbers (
     number     INTEGER PRIMARY KEY,
-    person_id  INTEGER NOT NULL,
+    link_id    BLOB NOT NULL CHECK (length(link_id) = 16),
     generation INTEGER NOT NULL,
     state      TEXT NOT NULL CHECK (state IN ('current', 'former')),
     changed_at TEXT
 );
-CREATE INDEX IF NOT EXISTS numbers_person ON numbers(person_id);
+CREATE INDEX IF NOT EXISTS numbers_link ON numbers(link_id);
 -- A person has exactly one current number.
-CREATE UNIQUE INDEX IF NOT EXISTS numbers_current ON numbers(person_id) WHERE state = 'current';
+CREATE UNIQUE INDEX IF NOT EXISTS numbers_current ON numbers(link_id) WHERE state = 'current';
 -- マイナンバーカード public keys for portal login (利用者証明), registered by J-LIS.
 CREATE TABLE IF NOT EXISTS card_keys (
     card_key_id   BLOB PRIMARY KEY,
     public_key    BLOB NOT NULL,
-    person_id     INTEGER NOT NULL,
+    link_id       BLOB NOT NULL,
     registered_at TEXT NOT NULL
 );
 """
 
 # More generations than this for one person means something is badly wrong (each change is a
-# court-of-record event); it bounds the walk for a resident code that was never registered.
+# court-of-record event); it bounds the search for a free number.
 MAX_GENERATIONS = 64
+LINK_ID_LEN = 16
+SERVICE = "jlis"
+#: The J-LIS data directory's keys (name → bytes), created by ``renkei jlis init`` only.
+KEYS = {"jlis-number": 32, "jlis-link": 32}
+_LINK_LABEL = b"renkei-link-id-v1\0"
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ class NumberRecord:
     """What J-LIS knows of one issued number (the resident code is derivable, not stored)."""
 
     number: str
-    person_id: int
+    link_id: bytes
     generation: int
     state: str  # "current" or "former"
 
@@ -105,12 +113,22 @@ class NumberAuthority:
     durable (SQLite with ``synchronous=FULL``).
     """
 
-    def __init__(self, data_dir: DataDir | str | os.PathLike[str] | None = None) -> None:
-        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+    def __init__(self, data_dir: DataDir | str | os.PathLike[str]) -> None:
+        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, SERVICE)
         self._map = _n.NumberMap(self.data_dir.secret_key("jlis-number"))
+        self._link_key = self.data_dir.secret_key("jlis-link")
         self._db = self.data_dir.connect("jlis.sqlite3")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str]) -> NumberAuthority:
+        """Create (or complete) a J-LIS data directory with its keys, and open it."""
+        return cls(DataDir.init(path, SERVICE, KEYS))
+
+    def link_id(self, resident: int) -> bytes:
+        """The person's link id (連携用符号): a keyed one-way function of the resident code."""
+        return hmac.digest(self._link_key, _LINK_LABEL + resident.to_bytes(8, "big"), "sha256")[:LINK_ID_LEN]
 
     def close(self) -> None:
         self._db.close()
@@ -123,56 +141,47 @@ class NumberAuthority:
 
     # -- card keys (個人番号カード) -----------------------------------------------------------------
 
-    def register_card_key(self, number: str | int, public_key: bytes) -> bytes:
+    def register_card_key(self, number: str | int, public_key: bytes) -> tuple[bytes, bytes]:
         """Register the Ed25519 public key of the card of the holder of a current number;
-        returns the card key id (SHA-256 of the key). Registering the same key again for the
-        same person is a no-op; for another person it is refused."""
+        returns (card key id = SHA-256 of the key, the holder's link id) — the pair J-LIS
+        forwards to the linkage core. Registering the same key again for the same person is a
+        no-op; for another person it is refused."""
         if not isinstance(public_key, bytes | bytearray) or len(public_key) != 32:
             raise InvalidArgumentError("a card public key is 32 bytes (Ed25519)")
-        person = self.person_id(number)
+        link = self.lookup_current(number).link_id
         key_id = hashlib.sha256(public_key).digest()
         with self._lock:
-            row = self._db.execute("SELECT person_id FROM card_keys WHERE card_key_id = ?", (key_id,)).fetchone()
-            if row is not None and int(row[0]) != person:
+            row = self._db.execute("SELECT link_id FROM card_keys WHERE card_key_id = ?", (key_id,)).fetchone()
+            if row is not None and bytes(row[0]) != link:
                 raise AlreadyExistsError("this card key is registered to another person")
             if row is None:
                 self._db.execute(
-                    "INSERT INTO card_keys(card_key_id, public_key, person_id, registered_at) VALUES (?, ?, ?, ?)",
-                    (key_id, bytes(public_key), person, _now()),
+                    "INSERT INTO card_keys(card_key_id, public_key, link_id, registered_at) VALUES (?, ?, ?, ?)",
+                    (key_id, bytes(public_key), link, _now()),
                 )
-        return key_id
+        return key_id, link
 
-    def card_key(self, card_key_id: bytes) -> tuple[bytes, int]:
-        """(public key, person id) of a registered card key."""
+    def card_key(self, card_key_id: bytes) -> tuple[bytes, bytes]:
+        """(public key, holder's link id) of a registered card key."""
         row = self._db.execute(
-            "SELECT public_key, person_id FROM card_keys WHERE card_key_id = ?", (bytes(card_key_id),)
+            "SELECT public_key, link_id FROM card_keys WHERE card_key_id = ?", (bytes(card_key_id),)
         ).fetchone()
         if row is None:
             raise NotFoundError("no such card key")
-        return bytes(row[0]), int(row[1])
+        return bytes(row[0]), bytes(row[1])
 
     # -- look-ups -----------------------------------------------------------------------------
 
-    def _row(self, number: int) -> tuple[int, int, str] | None:
+    def _row(self, number: int) -> tuple[bytes, int, str] | None:
         return self._db.execute(
-            "SELECT person_id, generation, state FROM numbers WHERE number = ?", (number,)
+            "SELECT link_id, generation, state FROM numbers WHERE number = ?", (number,)
         ).fetchone()
 
-    def _person_of_resident(self, resident: int) -> int | None:
-        for generation in range(MAX_GENERATIONS):
-            candidate = self._map.number_for(resident, generation)
-            row = self._row(candidate)
-            if row is None:
-                return None
-            if row[1] == generation:
-                return int(row[0])
-        return None
-
-    def _current_number(self, person_id: int) -> int:
+    def _current_of_link(self, link: bytes) -> int | None:
         row = self._db.execute(
-            "SELECT number FROM numbers WHERE person_id = ? AND state = 'current'", (person_id,)
+            "SELECT number FROM numbers WHERE link_id = ? AND state = 'current'", (link,)
         ).fetchone()
-        return int(row[0])
+        return None if row is None else int(row[0])
 
     def lookup(self, number: str | int) -> NumberRecord:
         """The registry entry of an issued number (current or former)."""
@@ -180,7 +189,7 @@ class NumberAuthority:
         row = self._row(value)
         if row is None:
             raise NotFoundError("no such individual number has been issued")
-        return NumberRecord(format_individual_number(value), int(row[0]), int(row[1]), str(row[2]))
+        return NumberRecord(format_individual_number(value), bytes(row[0]), int(row[1]), str(row[2]))
 
     def resolve(self, number: str | int) -> str:
         """The 住民票コード behind an issued number (J-LIS internal use only)."""
@@ -193,15 +202,16 @@ class NumberAuthority:
             raise FailedPreconditionError("registry and number key disagree")
         return f"{resident:011d}"
 
-    def person_id(self, number: str | int) -> int:
-        """The person id of the holder of a *current* number (for the linkage core)."""
+    def lookup_current(self, number: str | int) -> NumberRecord:
+        """The registry entry of a *current* number; a former one is refused."""
         record = self.lookup(number)
         if record.state != "current":
             raise FailedPreconditionError("this individual number has been changed; use the current one")
-        return record.person_id
+        return record
 
-    def person_ids(self, numbers: npt.NDArray[np.uint64] | Any) -> npt.NDArray[np.int64]:
-        """Person ids for many current numbers; -1 where a number is not a current one.
+    def link_ids(self, numbers: npt.NDArray[np.uint64] | Any) -> tuple[bytes, npt.NDArray[np.bool_]]:
+        """Link ids of the holders of many current numbers: (16 bytes each, zeros where a
+        number is not a current one; found per number).
 
         Malformed numbers (wrong check digit) raise InvalidNumberError naming the index.
         """
@@ -217,22 +227,25 @@ class NumberAuthority:
                 "wrong_check_digit",
                 bad,
             )
-        out = np.full(len(values), -1, dtype=np.int64)
+        count = len(values)
+        links = np.zeros((count, LINK_ID_LEN), dtype=np.uint8)
+        found = np.zeros(count, dtype=np.bool_)
         as_json = "[" + ",".join(map(str, np.asarray(values, dtype=np.uint64).tolist())) + "]"
         rows = self._db.execute(
-            "SELECT j.key, n.person_id FROM json_each(?) j"
+            "SELECT j.key, n.link_id FROM json_each(?) j"
             " JOIN numbers n ON n.number = j.value AND n.state = 'current'",
             (as_json,),
         ).fetchall()
         if rows:
-            found = np.array(rows, dtype=np.int64)
-            out[found[:, 0]] = found[:, 1]
-        return out
+            index = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            links[index] = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.uint8).reshape(-1, LINK_ID_LEN)
+            found[index] = True
+        return links.tobytes(), found
 
     def number_of(self, resident_code: str | int) -> str | None:
         """The current number of a resident, or None when none was assigned."""
-        person = self._person_of_resident(_resident_value(resident_code))
-        return None if person is None else format_individual_number(self._current_number(person))
+        number = self._current_of_link(self.link_id(_resident_value(resident_code)))
+        return None if number is None else format_individual_number(number)
 
     def counts(self) -> dict[str, int]:
         rows = dict(self._db.execute("SELECT state, count(*) FROM numbers GROUP BY state").fetchall())
@@ -255,13 +268,14 @@ class NumberAuthority:
         return format_individual_number(number)
 
     def _assign_one(self, resident: int) -> int:
-        person = self._person_of_resident(resident)
-        if person is not None:
-            return self._current_number(person)
+        link = self.link_id(resident)
+        current = self._current_of_link(link)
+        if current is not None:
+            return current
         number, generation = self._free_number(resident, 0)
         self._db.execute(
-            "INSERT INTO numbers(number, person_id, generation, state) VALUES (?, ?, ?, 'current')",
-            (number, self._next_person_id(), generation),
+            "INSERT INTO numbers(number, link_id, generation, state) VALUES (?, ?, ?, 'current')",
+            (number, link, generation),
         )
         return number
 
@@ -291,9 +305,6 @@ class NumberAuthority:
                 raise
         return out
 
-    def _next_person_id(self) -> int:
-        return int(self._db.execute("SELECT coalesce(max(person_id), 0) + 1 FROM numbers").fetchone()[0])
-
     def _assign_many(self, residents: np.ndarray, numbers0: np.ndarray, out: np.ndarray) -> None:
         db = self._db
         # One JSON array per statement: SQLite's json_each walks it in C, so a million look-ups
@@ -303,9 +314,9 @@ class NumberAuthority:
             unique0 = unique0[np.concatenate(([True], unique0[1:] != unique0[:-1]))]
         as_json = "[" + ",".join(map(str, unique0.tolist())) + "]"
         taken = {
-            int(n): (int(p), int(g))
-            for n, p, g in db.execute(
-                "SELECT n.number, n.person_id, n.generation FROM json_each(?) j JOIN numbers n ON n.number = j.value",
+            int(n): (bytes(link), int(g))
+            for n, link, g in db.execute(
+                "SELECT n.number, n.link_id, n.generation FROM json_each(?) j JOIN numbers n ON n.number = j.value",
                 (as_json,),
             )
         }
@@ -313,20 +324,21 @@ class NumberAuthority:
         if taken:
             fresh = unique0[~np.isin(unique0, np.fromiter(taken, dtype=np.uint64, count=len(taken)))]
             as_json = "[" + ",".join(map(str, fresh.tolist())) + "]"
-        db.execute(
-            "INSERT INTO numbers(number, person_id, generation, state)"
-            " SELECT value, ? + key, 0, 'current' FROM json_each(?)",
-            (self._next_person_id(), as_json),
+        # The resident behind each fresh number, for its link id (FF1 is a permutation per
+        # generation, so a generation-0 number names exactly one resident of the batch).
+        resident_of = dict(zip(numbers0.tolist(), residents.tolist(), strict=True))
+        db.executemany(
+            "INSERT INTO numbers(number, link_id, generation, state) VALUES (?, ?, 0, 'current')",
+            ((v, self.link_id(resident_of[v])) for v in fresh.tolist()),
         )
         out[:] = numbers0
         if not taken:
             return
-        # Generation-0 hits are residents registered before (FF1 is a permutation per
-        # generation); other hits collide with someone's changed number and take the one-by-one
-        # path, which moves on to the next free generation.
+        # Generation-0 hits are residents registered before; other hits collide with someone's
+        # changed number and take the one-by-one path, which moves on to the next free generation.
         resolved = {
-            value: self._current_number(person) if generation == 0 else -1
-            for value, (person, generation) in taken.items()
+            value: self._current_of_link(link) if generation == 0 else -1
+            for value, (link, generation) in taken.items()
         }
         hits = np.nonzero(np.isin(numbers0, np.fromiter(resolved, dtype=np.uint64, count=len(resolved))))[0]
         for i in hits:
@@ -371,7 +383,7 @@ class NumberAuthority:
         row = self._row(value)
         if row is None:
             raise NotFoundError("no such individual number has been issued")
-        person, generation, state = int(row[0]), int(row[1]), str(row[2])
+        link, generation, state = bytes(row[0]), int(row[1]), str(row[2])
         if state != "current":
             raise FailedPreconditionError("this individual number was already changed")
         resident = self._map.resident_for(value, generation)
@@ -381,8 +393,8 @@ class NumberAuthority:
         stamp = when or _now()
         self._db.execute("UPDATE numbers SET state = 'former', changed_at = ? WHERE number = ?", (stamp, value))
         self._db.execute(
-            "INSERT INTO numbers(number, person_id, generation, state) VALUES (?, ?, ?, 'current')",
-            (new, person, new_generation),
+            "INSERT INTO numbers(number, link_id, generation, state) VALUES (?, ?, ?, 'current')",
+            (new, link, new_generation),
         )
         return new
 

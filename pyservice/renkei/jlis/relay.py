@@ -1,19 +1,15 @@
-"""The J-LIS side of code acquisition (番号法 第21条の2).
+"""J-LIS's step of code acquisition (番号法 第21条の2).
 
-An agency that wants its 機関別符号 for a person sends the person's My Number together with a
-one-off 取得番号 (acquisition number) to J-LIS. J-LIS resolves the number to the person and
-forwards only ``(取得番号, person id)`` to the linkage core, which answers ``(取得番号, code)``.
-The core therefore never receives a My Number or a resident code; this module is the only
-place on the acquisition path that does, and it keeps nothing: the 取得番号 lives only as long
-as the request (第21条の2 第3項・第4項).
-
-A 取得番号 here is 16 random bytes (``secrets``), which can never be mistaken for a 12-digit
-個人番号 or an 11-digit 住民票コード, as the law requires.
+An agency that wants its 機関別符号 for a person reserves a one-off 取得番号 at the linkage
+core, then sends (My Number, 取得番号) to J-LIS. J-LIS resolves each current number to the
+person's link id (連携用符号) and forwards only (取得番号, link id) to the core, which issues the
+code for the agency to collect. The core therefore never receives a My Number or a resident
+code, J-LIS never sees a code, and neither keeps the 取得番号 beyond the acquisition
+(第21条の2 第3項・第4項). This module is J-LIS's pure part; the service sends the forward.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,26 +17,26 @@ import numpy as np
 import numpy.typing as npt
 
 from renkei.errors import InvalidArgumentError
-from renkei.jlis.authority import NumberAuthority
+from renkei.jlis.authority import LINK_ID_LEN, NumberAuthority
 from renkei.numbers import parse_individual_number
 
 ACQUISITION_NUMBER_LEN = 16
-
-
-def new_acquisition_numbers(count: int) -> bytes:
-    """``count`` fresh 取得番号, packed 16 bytes each."""
-    return secrets.token_bytes(ACQUISITION_NUMBER_LEN * count)
+#: Per-pair statuses J-LIS decides itself (the rest come from the core): the proto's
+#: AcquisitionStatus NO_SUCH_NUMBER.
+NO_SUCH_NUMBER = 2
 
 
 @dataclass(frozen=True)
-class Forwarded:
-    """What J-LIS forwards to the core: acquisition numbers and person ids, nothing else.
-
-    ``person_ids[i]`` is -1 where J-LIS found no current My Number for request ``i``.
-    """
+class Forward:
+    """What J-LIS forwards to the core: the acquisition numbers and link ids of the pairs whose
+    number is current (``index`` says which of the request's pairs); ``statuses`` holds one
+    byte per pair, NO_SUCH_NUMBER where J-LIS found no current number, to be completed with
+    the core's answer."""
 
     acquisition_numbers: bytes
-    person_ids: npt.NDArray[np.int64]
+    link_ids: bytes
+    index: npt.NDArray[np.int64]
+    statuses: npt.NDArray[np.uint8]
 
 
 def my_numbers_array(numbers: Any) -> npt.NDArray[np.uint64]:
@@ -62,21 +58,22 @@ def my_numbers_array(numbers: Any) -> npt.NDArray[np.uint64]:
     return np.array(values, dtype=np.uint64)
 
 
-class AcquisitionRelay:
-    """J-LIS's relay: My Number + 取得番号 in, 取得番号 + person id out."""
+def resolve_pairs(jlis: NumberAuthority, numbers: Any, acquisition_numbers: bytes) -> Forward:
+    """Resolve (My Number, 取得番号) pairs to what the core may see.
 
-    def __init__(self, jlis: NumberAuthority) -> None:
-        self._jlis = jlis
+    Malformed numbers raise InvalidNumberError naming the index, never the number.
+    """
+    values = my_numbers_array(numbers)
+    if len(acquisition_numbers) != ACQUISITION_NUMBER_LEN * len(values):
+        raise InvalidArgumentError(
+            f"acquisition numbers (取得番号) must be {ACQUISITION_NUMBER_LEN} bytes per My Number, packed"
+        )
+    links, found = jlis.link_ids(values)
+    index = np.flatnonzero(found)
+    acq = np.frombuffer(acquisition_numbers, dtype=np.uint8).reshape(-1, ACQUISITION_NUMBER_LEN)
+    lk = np.frombuffer(links, dtype=np.uint8).reshape(-1, LINK_ID_LEN)
+    statuses = np.full(len(values), NO_SUCH_NUMBER, dtype=np.uint8)
+    return Forward(acq[index].tobytes(), lk[index].tobytes(), index, statuses)
 
-    def forward(self, numbers: Any, acquisition_numbers: bytes | None = None) -> Forwarded:
-        values = my_numbers_array(numbers)
-        if acquisition_numbers is None:
-            acquisition_numbers = new_acquisition_numbers(len(values))
-        if not isinstance(acquisition_numbers, bytes) or len(acquisition_numbers) != ACQUISITION_NUMBER_LEN * len(
-            values
-        ):
-            raise InvalidArgumentError(
-                f"acquisition numbers (取得番号) must be {ACQUISITION_NUMBER_LEN} bytes per My Number, packed"
-            )
-        person_ids = self._jlis.person_ids(values)  # raises InvalidNumberError naming an index, never a number
-        return Forwarded(acquisition_numbers, person_ids)
+
+__all__ = ["ACQUISITION_NUMBER_LEN", "Forward", "my_numbers_array", "resolve_pairs"]

@@ -1,66 +1,49 @@
-"""The linkage core (情報提供ネットワークシステム): agencies, PIAs, agency codes, holdings.
+"""The linkage core's registry (registry.sqlite3): agencies, their PIAs, code key epochs, card keys.
 
-:class:`Core` is the integrator's entry point::
+SQLite only — reading the registry never loads the holdings (see :mod:`renkei.linkage.codes`)::
 
-    core = renkei.Core("renkei-data")
-    city = core.register_agency("横浜市長", ["municipal_mayor"], "3000020141003", municipality_code="141003")
-    core.add_pia(city.agency_id, "住民基本台帳に関する事務 全項目評価書", approved_on="2025-04-01",
-                 expires_on="2030-03-31")
-    code = core.acquire(city.agency_id, "6214 9832 0257")   # 26-char 機関別符号
-    core.translate(city.agency_id, code, pension.agency_id) # the pension service's code
+    registry = AgencyRegistry(core_data_dir)
+    city = registry.register_agency("横浜市長", ["municipal_mayor"], "3000020141003", municipality_code="141003")
+    registry.add_pia(city.agency_id, "住民基本台帳に関する事務 全項目評価書", approved_on="2025-04-01",
+                     expires_on="2030-03-31")
 
-What lives where in the data directory:
+* agencies: name, types from 別表第二, 法人番号, municipality code, status;
+* their 特定個人情報保護評価 (PIA) records (番号法 第28条: no linkage without one);
+* the agency-code key epochs (rotation, retirement);
+* card keys J-LIS forwarded (for the person's own disclosure), by the core's person index.
 
-* ``registry.sqlite3``: agencies (name, types from 別表第二, 法人番号, municipality code,
-  status), their 特定個人情報保護評価 (PIA) records, and the agency-code key epochs.
-* ``holdings/``: the Rust-managed, journaled holdings (which agency holds which person).
-* ``keys/agency-code.key``: the AES-256 code key (0600).
-
-Acquisition follows 番号法 第21条の2: the My Numbers go to J-LIS (:mod:`renkei.acquisition`),
-which forwards only 取得番号 and person ids; the core's state, files, logs and errors never
-contain a My Number or a resident code.
+Nothing here is a My Number, a resident code or a J-LIS link id.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import json
 import logging
 import os
 import threading
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from renkei._core import codes as _codes
 from renkei.datadir import DataDir
 from renkei.errors import (
-    CodeRefusedError,
+    AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
     PiaNotApprovedError,
 )
-from renkei.jlis.authority import NumberAuthority
-from renkei.jlis.relay import ACQUISITION_NUMBER_LEN, AcquisitionRelay
 from renkei.numbers import format_corporate_number, parse_corporate_number
 
-log = logging.getLogger("renkei.core")
+log = logging.getLogger("renkei.linkage")
 
-CODE_LEN = 16
-STATUS_OK = 0
-STATUS_REFUSED = 1
-#: Acquisition status: J-LIS has no *current* My Number like this (never issued, or changed).
-STATUS_UNKNOWN_NUMBER = 2
+SERVICE = "core"
 
 AGENCY_STATUSES = ("active", "suspended", "retired")
 PIA_LEVELS = ("基礎項目評価", "重点項目評価", "全項目評価")
 PIA_STATUSES = ("submitted", "approved", "revoked")
+PIA_TITLE = "特定個人情報保護評価書"
 
 # Types whose agencies are local governments: they carry a 全国地方公共団体コード.
 LOCAL_TYPES = frozenset({
@@ -99,6 +82,13 @@ CREATE TABLE IF NOT EXISTS code_epochs (
     created_at TEXT NOT NULL,
     retired_at TEXT
 );
+-- Card keys (個人番号カード) J-LIS forwarded, by the core's own person index.
+CREATE TABLE IF NOT EXISTS card_keys (
+    card_key_id   BLOB PRIMARY KEY,
+    public_key    BLOB NOT NULL,
+    person        INTEGER NOT NULL,
+    registered_at TEXT NOT NULL
+);
 """
 
 
@@ -122,6 +112,14 @@ def parse_municipality_code(code: str) -> str:
     if len(code) == 6 and int(code[5]) != check:
         raise InvalidArgumentError("municipality code (全国地方公共団体コード) has a wrong check digit")
     return code[:5] + str(check)
+
+
+def local_government_corporate_number(code: str) -> str:
+    """The 法人番号 of a local public body (地方公共団体): check digit ‖ 000020 ‖ 団体コード."""
+    from renkei.numbers import corporate_check_digit
+
+    base = f"000020{parse_municipality_code(code)}"
+    return format_corporate_number(int(f"{corporate_check_digit(base)}{base}"))
 
 
 def _date(value: str | _dt.date, what: str) -> str:
@@ -173,98 +171,27 @@ class Epoch:
     retired_at: str | None
 
 
-def _code_bytes(code: str | bytes) -> tuple[bytes, bool]:
-    """(16 bytes, was_text)."""
-    if isinstance(code, str):
-        return _codes.code_from_text(code), True
-    if isinstance(code, (bytes, bytearray, memoryview)) and len(code) == CODE_LEN:
-        return bytes(code), False
-    raise InvalidArgumentError("an agency code is 16 bytes or its 26-character text")
+class AgencyRegistry:
+    """The core's agency and PIA registry. Thread-safe; SQLite (WAL) allows readers in other
+    processes while the core runs."""
 
-
-def _packed(codes: Any) -> bytes:
-    if isinstance(codes, bytes):
-        data = codes
-    elif isinstance(codes, (bytearray, memoryview)):
-        data = bytes(codes)
-    elif isinstance(codes, np.ndarray):
-        if codes.dtype != np.uint8 or not (codes.ndim == 1 or (codes.ndim == 2 and codes.shape[1] == CODE_LEN)):
-            raise InvalidArgumentError("codes as numpy must be uint8, shape (n*16,) or (n, 16)")
-        data = codes.tobytes()
-    else:
-        raise InvalidArgumentError("codes must be bytes or a uint8 numpy array, 16 bytes per code")
-    if len(data) % CODE_LEN:
-        raise InvalidArgumentError(f"codes must be packed 16 bytes each; got {len(data)} bytes")
-    return data
-
-
-class Core:
-    """The linkage core on a data directory. Thread-safe; one process per data directory."""
-
-    def __init__(
-        self,
-        data_dir: DataDir | str | os.PathLike[str] | None = None,
-        *,
-        jlis: NumberAuthority | None = None,
-        checkpoint_bytes: int | None = None,
-    ) -> None:
-        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
-        holdings = self.data_dir.file("holdings")
-        holdings.mkdir(mode=0o700, exist_ok=True)
-        # One process owns the journal; a second opener would interleave records.
-        self._lock_fd = os.open(holdings / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            raise FailedPreconditionError(f"{holdings} is in use by another process") from None
-        try:
-            self._open(holdings, checkpoint_bytes)
-        except BaseException:
-            os.close(self._lock_fd)
-            raise
-        self._jlis = jlis
-        self._types = agency_types()
-
-    def _open(self, holdings: Path, checkpoint_bytes: int | None) -> None:
+    def __init__(self, data_dir: DataDir | str | os.PathLike[str]) -> None:
+        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, SERVICE)
         self._db = self.data_dir.connect("registry.sqlite3")
         self._db.executescript(_SCHEMA)
         self._write = threading.Lock()
         if self._db.execute("SELECT count(*) FROM code_epochs").fetchone()[0] == 0:
             self._db.execute("INSERT INTO code_epochs(epoch, created_at) VALUES (1, ?)", (_now(),))
-        current, live = self._epoch_state()
-        kwargs = {} if checkpoint_bytes is None else {"checkpoint_bytes": checkpoint_bytes}
-        self._engine = _codes.CodeEngine(
-            self.data_dir.secret_key("agency-code"), str(holdings), current, live, **kwargs
-        )
-        report = self._engine.open_report()
-        if report["torn_bytes_dropped"]:
-            log.warning("holdings journal: dropped a torn tail of %d bytes (never acknowledged)",
-                        report["torn_bytes_dropped"])
-        log.info("holdings loaded: %d holdings (snapshot=%s, %d journal records replayed)",
-                 self._engine.total(), report["snapshot_loaded"], report["records_replayed"])
+        self._types = agency_types()
 
     def close(self) -> None:
         self._db.close()
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
 
-    def __enter__(self) -> Core:
+    def __enter__(self) -> AgencyRegistry:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def engine(self) -> _codes.CodeEngine:
-        """The Rust engine (person ids only), for the other parts of the core."""
-        return self._engine
-
-    def _relay(self) -> AcquisitionRelay:
-        if self._jlis is None:
-            self._jlis = NumberAuthority(self.data_dir)
-        return AcquisitionRelay(self._jlis)
 
     # -- agency registry ------------------------------------------------------------------
 
@@ -284,7 +211,7 @@ class Core:
             raise InvalidArgumentError("an agency needs at least one agency type (a list of type ids)")
         unknown = [t for t in types if t not in self._types]
         if unknown:
-            raise InvalidArgumentError(f"unknown agency type(s) {unknown}; see renkei.core.agency_types()")
+            raise InvalidArgumentError(f"unknown agency type(s) {unknown}; see renkei.linkage.registry.agency_types()")
         corp = format_corporate_number(parse_corporate_number(corporate_number))
         local = LOCAL_TYPES.intersection(types)
         if municipality_code is not None:
@@ -444,7 +371,44 @@ class Core:
             f"特定個人情報保護評価 (PIA) on file: {detail}"
         )
 
+    def pia_status(self, agency_id: int, *, today: _dt.date | None = None) -> str:
+        """One word for the agency's PIA state: approved (in force today), submitted, revoked or
+        not_submitted."""
+        pias = self.pias(agency_id)
+        try:
+            self.require_active(agency_id, today=today)
+            return "approved"
+        except FailedPreconditionError:
+            pass
+        if not pias:
+            return "not_submitted"
+        return "revoked" if pias[-1].status == "revoked" else "submitted"
+
+    def set_pia_status(self, agency_id: int, status: str) -> str:
+        """Record the operator's decision on an agency's PIA (approved / submitted / revoked)."""
+        self.agency(agency_id)
+        pias = self.pias(agency_id)
+        today = _dt.date.today()
+        if status == "approved":
+            pending = [p for p in pias if p.status == "submitted"]
+            pia = pending[-1] if pending else self.add_pia(
+                agency_id, PIA_TITLE, expires_on=today.replace(year=today.year + 5))
+            self.approve_pia(pia.pia_id, today)
+        elif status == "submitted":
+            self.add_pia(agency_id, PIA_TITLE, expires_on=today.replace(year=today.year + 5))
+        elif status == "revoked":
+            for p in pias:
+                if p.status != "revoked":
+                    self.revoke_pia(p.pia_id)
+        else:
+            raise InvalidArgumentError("pia status must be submitted, approved or revoked")
+        return self.pia_status(agency_id)
+
     # -- key epochs -------------------------------------------------------------------------
+
+    def epoch_state(self) -> tuple[int, list[int]]:
+        """(current epoch, live epochs): what the code engine needs."""
+        return self._epoch_state()
 
     def _epoch_state(self) -> tuple[int, list[int]]:
         live = [int(r[0]) for r in self._db.execute(
@@ -464,7 +428,6 @@ class Core:
         with self._write:
             new = int(self._db.execute("SELECT max(epoch) + 1 FROM code_epochs").fetchone()[0])
             self._db.execute("INSERT INTO code_epochs(epoch, created_at) VALUES (?, ?)", (new, _now()))
-            self._engine.set_epochs(*self._epoch_state())
         log.info("agency-code key epoch %d started", new)
         return new
 
@@ -478,144 +441,28 @@ class Core:
                 raise FailedPreconditionError(f"key epoch {epoch} is the current one; rotate first")
             if row[0] is None:
                 self._db.execute("UPDATE code_epochs SET retired_at = ? WHERE epoch = ?", (_now(), int(epoch)))
-            self._engine.set_epochs(*self._epoch_state())
         log.info("agency-code key epoch %d retired", epoch)
 
-    # -- acquisition (番号法 第21条の2) -----------------------------------------------------------
+    # -- card keys (for DisclosureService login) ----------------------------------------------
 
-    def acquire_batch(
-        self, agency_id: int, my_numbers: npt.NDArray[np.uint64] | Any, acquisition_numbers: bytes | None = None
-    ) -> tuple[bytes, npt.NDArray[np.uint8]]:
-        """Codes of ``agency_id`` for many persons, named by My Number.
+    def register_card_key(self, card_key_id: bytes, public_key: bytes, person: int) -> None:
+        """Remember a card key J-LIS forwarded; the same key again for the same person is a
+        no-op, for another person it is refused."""
+        with self._write:
+            row = self._db.execute("SELECT person FROM card_keys WHERE card_key_id = ?", (card_key_id,)).fetchone()
+            if row is not None and int(row[0]) != person:
+                raise AlreadyExistsError("this card key is registered to another person")
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO card_keys(card_key_id, public_key, person, registered_at) VALUES (?, ?, ?, ?)",
+                    (card_key_id, public_key, int(person), _now()),
+                )
 
-        The My Numbers go to J-LIS with one 取得番号 each; the core gets back only the 取得番号
-        and person ids. Returns the codes packed 16 bytes each (zeros where refused) and a
-        uint8 status per item: 0 issued, 2 no such current My Number at J-LIS.
-        """
-        agency = self.require_active(agency_id)
-        forwarded = self._relay().forward(my_numbers, acquisition_numbers)
-        acq, codes, status = self.issue(agency.agency_id, forwarded.acquisition_numbers, forwarded.person_ids)
-        if acq != forwarded.acquisition_numbers:  # the answer must pair up with the request
-            raise FailedPreconditionError("acquisition numbers (取得番号) do not match the request")
-        return codes, status
-
-    def acquire(self, agency_id: int, my_number: str | int, acquisition_number: bytes | None = None) -> str:
-        """The 26-character code of ``agency_id`` for one person, named by My Number."""
-        codes, status = self.acquire_batch(agency_id, [my_number], acquisition_number)
-        if status[0] != STATUS_OK:
-            raise NotFoundError("J-LIS has no current individual number (個人番号) like this")
-        return _codes.code_to_text(codes)
-
-    def issue(
-        self, agency_id: int, acquisition_numbers: bytes, person_ids: npt.NDArray[np.int64] | Any
-    ) -> tuple[bytes, bytes, npt.NDArray[np.uint8]]:
-        """The core side of acquisition: (取得番号, person ids) in, (取得番号, codes, status) out.
-
-        The holdings are durable before this returns. Person ids below 0 are requests J-LIS
-        could not resolve; they get status 2 and zero bytes.
-        """
-        agency = self.require_active(agency_id)
-        ids = np.asarray(person_ids)
-        if ids.ndim != 1 or ids.dtype.kind not in "ui":
-            raise InvalidArgumentError("person ids must be a 1-D integer array")
-        if len(acquisition_numbers) != ACQUISITION_NUMBER_LEN * len(ids):
-            raise InvalidArgumentError("one 16-byte acquisition number (取得番号) per person id")
-        found = ids >= 0
-        status = np.where(found, STATUS_OK, STATUS_UNKNOWN_NUMBER).astype(np.uint8)
-        issued = self._engine.acquire(agency.agency_id, ids[found].astype(np.uint64))
-        if found.all():
-            codes = issued
-        else:
-            out = np.zeros((len(ids), CODE_LEN), dtype=np.uint8)
-            out[found] = np.frombuffer(issued, dtype=np.uint8).reshape(-1, CODE_LEN)
-            codes = out.tobytes()
-        log.info("agency %d acquired %d codes (%d unresolved)", agency.agency_id, int(found.sum()),
-                 int((~found).sum()))
-        return acquisition_numbers, codes, status
-
-    def acquire_code(self, agency_id: int, individual_number: str | int, acquisition_number: bytes) -> bytes:
-        """One 16-byte code, with the agency's own 取得番号 (the gRPC ``LinkageEngine`` form)."""
-        codes, status = self.acquire_batch(agency_id, [individual_number], acquisition_number)
-        if status[0] != STATUS_OK:
-            raise NotFoundError("J-LIS has no current individual number (個人番号) like this")
-        return codes
-
-    def acquire_codes(self, agency_id: int, individual_numbers: npt.NDArray[np.uint64] | Any) -> bytes:
-        """Codes for many current My Numbers, all or nothing: if J-LIS cannot resolve one, nothing
-        is issued or recorded and NotFoundError names its index."""
-        agency = self.require_active(agency_id)
-        forwarded = self._relay().forward(individual_numbers)
-        missing = np.flatnonzero(forwarded.person_ids < 0)
-        if len(missing):
-            raise NotFoundError(
-                f"J-LIS has no current individual number (個人番号) like the one at index {int(missing[0])}"
-            )
-        _, codes, _ = self.issue(agency.agency_id, forwarded.acquisition_numbers, forwarded.person_ids)
-        return codes
-
-    def release_holding(self, agency_id: int, agency_code: bytes) -> None:
-        self.release(agency_id, agency_code)
-
-    # -- release ------------------------------------------------------------------------------
-
-    def release_batch(self, agency_id: int, codes: Any) -> npt.NDArray[np.uint8]:
-        """Release the holdings behind the agency's own codes; status per code (0 released)."""
-        agency = self.agency(agency_id)
-        removed, status = self._engine.release(agency.agency_id, _packed(codes))
-        log.info("agency %d released %d holdings", agency.agency_id, removed)
-        return status
-
-    def release(self, agency_id: int, code: str | bytes) -> None:
-        """Release one holding (the person moved away, the file was closed)."""
-        raw, _ = _code_bytes(code)
-        if self.release_batch(agency_id, raw)[0] != STATUS_OK:
-            raise CodeRefusedError("agency code (機関別符号) refused")
-
-    # -- translation --------------------------------------------------------------------------
-
-    def translate_batch(
-        self, from_agency: int, codes: Any, to_agency: int
-    ) -> tuple[bytes, npt.NDArray[np.uint8]]:
-        """Translate ``from_agency``'s codes to ``to_agency``'s (packed 16 bytes each).
-
-        Returns the translated codes (zeros where refused) and a uint8 status per item: 0
-        translated, 1 refused. A refusal is the same whatever its cause.
-        """
-        a = self.require_active(from_agency)
-        b = self.require_active(to_agency)
-        return self._engine.translate(a.agency_id, _packed(codes), b.agency_id)
-
-    def translate(self, from_agency: int, code: str | bytes, to_agency: int) -> str | bytes:
-        """One code; text in gives text out, bytes in gives bytes out. Refusal raises
-        :class:`~renkei.errors.CodeRefusedError` (a ``PermissionDeniedError``)."""
-        raw, was_text = _code_bytes(code)
-        out, status = self.translate_batch(from_agency, raw, to_agency)
-        if status[0] != STATUS_OK:
-            raise CodeRefusedError("agency code (機関別符号) refused")
-        return _codes.code_to_text(out) if was_text else out
-
-    # -- holdings queries ---------------------------------------------------------------------
-
-    def holders_of(
-        self, *, agency_id: int | None = None, code: str | bytes | None = None, person_id: int | None = None
-    ) -> list[int]:
-        """Agencies holding a person, named by an agency's code or (internally) by person id."""
-        if person_id is not None:
-            if agency_id is not None or code is not None:
-                raise InvalidArgumentError("give either person_id or agency_id with code")
-            return list(self._engine.holders_of_person(int(person_id)))
-        if agency_id is None or code is None:
-            raise InvalidArgumentError("give agency_id and code, or person_id")
-        raw, _ = _code_bytes(code)
-        return list(self._engine.holders_of_code(int(agency_id), raw))
-
-    def holdings_count(self, agency_id: int) -> int:
-        return int(self._engine.count(int(agency_id)))
-
-    def holdings_counts(self) -> dict[int, int]:
-        agencies, counts = self._engine.counts()
-        return dict(zip(agencies.tolist(), counts.tolist(), strict=True))
-
-    def checkpoint(self) -> None:
-        """Snapshot the holdings and start a fresh journal (restart then loads fast)."""
-        self._engine.checkpoint()
+    def card_key(self, card_key_id: bytes) -> tuple[bytes, int]:
+        """(public key, person index) of a registered card key."""
+        row = self._db.execute(
+            "SELECT public_key, person FROM card_keys WHERE card_key_id = ?", (bytes(card_key_id),)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError("no such card key")
+        return bytes(row[0]), int(row[1])

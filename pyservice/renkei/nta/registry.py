@@ -179,14 +179,22 @@ def _escape_like(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+SERVICE = "nta"
+
+
 class CorporateNumberRegistry:
     """NTA's 法人番号 registry: assignment, changes and the public look-ups."""
 
-    def __init__(self, data_dir: DataDir | str | os.PathLike[str] | None = None) -> None:
-        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+    def __init__(self, data_dir: DataDir | str | os.PathLike[str]) -> None:
+        self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, SERVICE)
         self._db = self.data_dir.connect("corporate.sqlite3")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str]) -> CorporateNumberRegistry:
+        """Create (or complete) an NTA data directory and open its registry."""
+        return cls(DataDir.init(path, SERVICE))
 
     def close(self) -> None:
         self._db.close()

@@ -1,11 +1,11 @@
 """Who is calling: the identity in a verified client certificate (mutual TLS).
 
-The mTLS port verifies client certificates against the development CA during the TLS
+The mTLS port verifies client certificates against the CA certificate during the TLS
 handshake (a caller without one, or with one from another CA, never gets a connection). The
 identity is then read from the certificate's subject alternative name URIs
 (``urn:renkei:role:…``, ``urn:renkei:agency:<id>``), never from a request field, and the
-certificate's serial must be the current one issued to that principal (``pki/clients.json``):
-a re-issued certificate replaces the old one, which then gets UNAUTHENTICATED. The public port
+certificate must not be on the CA's revocation list (``crl.pem``, re-read when it changes): a
+re-issued certificate revokes the old one, which then gets UNAUTHENTICATED. The public port
 asks for no certificate, so calls arriving there carry no identity at all.
 """
 
@@ -14,12 +14,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from cryptography import x509
 
 from renkei.errors import PermissionDeniedError, UnauthenticatedError
-from renkei.pki.ca import AGENCY_URI, ROLE_URI, ROLES, DevelopmentCA
+from renkei.pki.ca import AGENCY_URI, ROLE_URI, ROLES
 
 _RELOAD_SECONDS = 1.0
 _CACHE_LIMIT = 100_000
@@ -40,9 +41,9 @@ class Identity:
 class Authenticator:
     """Maps a call's TLS auth context to an :class:`Identity` (cached per certificate)."""
 
-    def __init__(self, ca: DevelopmentCA) -> None:
-        self._ca = ca
-        self._serials: dict[str, int] = {}
+    def __init__(self, crl_path: Path | None = None) -> None:
+        self._crl_path = crl_path
+        self._revoked: frozenset[int] = frozenset()
         self._loaded_mtime = -1.0
         self._checked_at = 0.0
         self._cache: dict[bytes, Identity | str] = {}
@@ -50,18 +51,20 @@ class Authenticator:
         self._reload()
 
     def _reload(self) -> None:
+        if self._crl_path is None:
+            return
         try:
-            mtime = self._ca.manifest_path.stat().st_mtime
+            mtime = self._crl_path.stat().st_mtime
         except FileNotFoundError:
             mtime = 0.0
         if mtime == self._loaded_mtime:
             return
-        serials = {}
-        for issued in self._ca.issued():
-            cert = x509.load_pem_x509_certificate(issued.certificate.read_bytes())
-            serials[issued.principal] = cert.serial_number
+        revoked: frozenset[int] = frozenset()
+        if mtime:
+            crl = x509.load_pem_x509_crl(self._crl_path.read_bytes())
+            revoked = frozenset(r.serial_number for r in crl)
         with self._lock:
-            self._serials, self._loaded_mtime = serials, mtime
+            self._revoked, self._loaded_mtime = revoked, mtime
             self._cache.clear()
 
     def identify(self, context: grpc.aio.ServicerContext) -> Identity:
@@ -77,8 +80,8 @@ class Authenticator:
         pem = pems[0]
         hit = self._cache.get(pem)
         if hit is None:
-            # A certificate not seen before may have just been issued (AdminService.CreateAgency):
-            # look at the manifest again (one stat) before judging it.
+            # A certificate not seen before may replace a revoked one: look at the CRL again
+            # (one stat) before judging it.
             self._reload()
             hit = self._verify(pem)
             with self._lock:
@@ -110,8 +113,8 @@ class Authenticator:
             principal = f"agency-{agency_id}"
         else:
             principal = role
-        if self._serials.get(principal) != cert.serial_number:
-            return "the client certificate is not the current certificate of a registered principal"
+        if cert.serial_number in self._revoked:
+            return "the client certificate has been revoked or replaced"
         return Identity(role, agency_id, principal)
 
     def require(self, context: grpc.aio.ServicerContext, *roles: str) -> Identity:

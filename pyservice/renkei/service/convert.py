@@ -7,9 +7,11 @@ import hashlib
 import struct
 from datetime import UTC, datetime
 
+import numpy as np
+import numpy.typing as npt
 from google.protobuf import timestamp_pb2
 
-from renkei.errors import InvalidArgumentError
+from renkei.errors import InvalidArgumentError, ResourceExhaustedError
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -67,3 +69,19 @@ def agency_id(value: int, what: str = "agency_id") -> int:
     if value == 0:
         raise InvalidArgumentError(f"{what} is required")
     return value
+
+
+class BatchTooLargeError(ResourceExhaustedError):
+    reason = "BATCH_TOO_LARGE"
+
+
+def unpack_u64(data: bytes, what: str, limit: int) -> npt.NDArray[np.uint64]:
+    """Little-endian uint64 values packed in ``data`` (8 bytes each)."""
+    if len(data) % 8:
+        raise InvalidArgumentError(f"{what} must be a multiple of 8 bytes (little-endian uint64 values)")
+    count = len(data) // 8
+    if count == 0:
+        raise InvalidArgumentError(f"{what} is empty")
+    if count > limit:
+        raise BatchTooLargeError(f"{what}: {count} values, at most {limit} a call")
+    return np.frombuffer(data, dtype="<u8").astype(np.uint64)

@@ -28,6 +28,8 @@ _BY_CLASS: dict[type[errors.RenkeiError], grpc.StatusCode] = {
     errors.ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.StorageError: grpc.StatusCode.DATA_LOSS,
     errors.KeyFileError: grpc.StatusCode.INTERNAL,
+    errors.UnavailableError: grpc.StatusCode.UNAVAILABLE,
+    errors.UnimplementedError: grpc.StatusCode.UNIMPLEMENTED,
 }
 _BY_NAME = {c.name: c for c in grpc.StatusCode}
 
@@ -70,6 +72,22 @@ def rich_status(
     return rpc_status.to_status(status)
 
 
+def error_from_rpc(error: grpc.RpcError, peer: str) -> errors.RenkeiError:
+    """The renkei error for a failed call to another renkei service (``peer`` names it), so that
+    it reaches this service's caller with the same status: UNAVAILABLE and DEADLINE_EXCEEDED
+    become :class:`~renkei.errors.UnavailableError`, the others keep their class."""
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
+    detail = error.details() if hasattr(error, "details") else ""  # type: ignore[attr-defined]
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+        return errors.UnavailableError(
+            f"{peer} cannot be reached ({code.name.lower()}); retry later (retrying is safe)"
+        )
+    for cls, status in _BY_CLASS.items():
+        if status is code and cls is not errors.KeyFileError:
+            return cls(f"{peer}: {detail}")
+    return errors.RenkeiError(f"{peer} failed ({code.name})")
+
+
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     """The ErrorInfo of a failed call (client side), or None."""
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
@@ -83,4 +101,4 @@ def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     return None
 
 
-__all__ = ["DOMAIN", "code_for", "error_info", "rich_status", "status_for"]
+__all__ = ["DOMAIN", "code_for", "error_from_rpc", "error_info", "rich_status", "status_for"]

@@ -1,1 +1,92 @@
-"""The core service process: its servicers and how they are wired."""
+"""The linkage core's process (``renkei core init|serve``): LinkageService, OversightService,
+AdminService and PersonLinkService on the mutual-TLS port, DisclosureService on the public port.
+
+Its data directory holds the agency-code, permit, ledger, pseudonym and acquisition-number
+keys, the registry, holdings and ledger — and nothing of J-LIS: no My Number, no resident
+code, no J-LIS key. J-LIS reaches it as the ``jlis`` principal with link ids only.
+"""
+
+from __future__ import annotations
+
+import os
+
+from renkei._proto.renkei.v1 import (
+    admin_service_pb2,
+    disclosure_service_pb2,
+    linkage_service_pb2,
+    oversight_service_pb2,
+    person_link_service_pb2,
+)
+from renkei.datadir import DataDir
+from renkei.ledger import Ledger
+from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
+from renkei.linkage.acquisition import AcquisitionDesk
+from renkei.linkage.codes import AgencyCodes
+from renkei.linkage.disclosure import PSEUDONYM_KEY, Disclosure
+from renkei.linkage.inquiry import Linkage
+from renkei.linkage.oversight import Oversight
+from renkei.linkage.registry import SERVICE, AgencyRegistry
+from renkei.permissions.store import PermissionStore
+from renkei.permissions.tables import PermissionTables
+from renkei.permits import KEY_NAME as PERMIT_KEY
+from renkei.permits import PermitIssuer
+from renkei.service.core.admin import AdminServicer
+from renkei.service.core.disclosure import DisclosureServicer
+from renkei.service.core.linkage import LinkageServicer
+from renkei.service.core.oversight import OversightServicer
+from renkei.service.core.person_link import PersonLinkServicer
+from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
+
+#: The core's keys (name → bytes), created by ``renkei core init`` only.
+KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, ACQUISITION_KEY: 32}
+
+
+def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False) -> DataDir:
+    """Create (or complete) the core's data directory: keys, registry, permission store, ledger;
+    with ``demo`` the demo agencies with approved PIAs."""
+    data_dir = DataDir.init(path, SERVICE, KEYS)
+    with AgencyRegistry(data_dir) as registry:
+        if demo:
+            from renkei.service.demo import register_demo_agencies
+
+            register_demo_agencies(registry)
+    PermissionStore(data_dir).close()
+    Ledger(data_dir).close()
+    return data_dir
+
+
+def build(config: ServiceConfig, data_dir: DataDir) -> ServiceProcess:
+    """The core's process on ``data_dir``. The shutdown hook (after in-flight calls have finished)
+    closes the ledger and checkpoints the holdings; the next start reopens both."""
+    process = ServiceProcess(config)
+    registry = AgencyRegistry(data_dir)
+    codes = AgencyCodes(data_dir, registry)
+    tables = PermissionTables.open(data_dir)
+    ledger = Ledger(data_dir)
+    pseudonym_key = data_dir.secret_key(PSEUDONYM_KEY)
+    linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key)
+    desk = AcquisitionDesk(data_dir.secret_key(ACQUISITION_KEY), registry, codes)
+    auth, offload = process.auth, process.offload
+    process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
+                        LinkageServicer(linkage, desk, auth, offload))
+    process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
+                        PersonLinkServicer(desk, codes, registry, auth, offload))
+    process.add_service(oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],
+                        OversightServicer(Oversight(ledger), auth, offload))
+    process.add_service(admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
+                        AdminServicer(registry, linkage, tables, auth, offload))
+    process.add_service(disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],
+                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), offload), PUBLIC)
+
+    def close_engines() -> None:
+        ledger.close()
+        codes.checkpoint()
+        codes.close()
+        registry.close()
+
+    process.add_shutdown_hook(close_engines)
+    return process
+
+
+
+__all__ = ["KEYS", "build", "init_data_dir"]

@@ -1,22 +1,23 @@
 """AdminService: agencies, PIA status and permission-table versions (needs the operator role).
 
-CreateAgency registers the agency in the registry and issues its client certificate from the
-development CA, so the new agency can connect at once.
+CreateAgency registers the agency; its client certificate comes from the PKI operator
+(``renkei pki issue``): the core holds no CA key.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 import grpc
 
 from renkei._proto.renkei.v1 import admin_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
-from renkei.pki.ca import DevelopmentCA
+from renkei.linkage.inquiry import Linkage
+from renkei.linkage.registry import Agency, AgencyRegistry, local_government_corporate_number
+from renkei.permissions.tables import PermissionTables, TableVersionRecord
 from renkei.service.auth import Authenticator
 from renkei.service.convert import agency_id, decode_page_token, encode_page_token, page_size, timestamp
-from renkei.service.engines import AgencyInfo, AgencyRegistry, PermissionTables, TableVersionInfo
 from renkei.service.runtime import Offload
 
 MAX_TABLE_BYTES = 8 * 1024 * 1024
@@ -31,20 +32,18 @@ _PIA = {
 _PIA_BACK = {v: k for k, v in _PIA.items()}
 
 
-def agency_message(a: AgencyInfo, certificate: str = "", key: str = "") -> pb.Agency:
+def agency_message(a: Agency, pia_status: str) -> pb.Agency:
     return pb.Agency(
         agency_id=a.agency_id,
         name=a.name,
-        type_ids=list(a.type_ids),
-        local_government_code=a.local_government_code,
-        pia_status=_PIA_BACK.get(a.pia_status, pb.PIA_STATUS_UNSPECIFIED),
-        create_time=timestamp(a.created_at),
-        certificate_path=certificate,
-        private_key_path=key,
+        type_ids=list(a.types),
+        local_government_code=a.municipality_code or "",
+        pia_status=_PIA_BACK.get(pia_status, pb.PIA_STATUS_UNSPECIFIED),
+        create_time=timestamp(datetime.fromisoformat(a.registered_at)),
     )
 
 
-def version_message(v: TableVersionInfo) -> pb.PermissionTableVersion:
+def version_message(v: TableVersionRecord) -> pb.PermissionTableVersion:
     return pb.PermissionTableVersion(
         version_hash=v.version_hash,
         effective_from=v.effective_from,
@@ -72,18 +71,17 @@ def _hash(value: str, what: str) -> str:
 
 class AdminServicer:
     def __init__(
-        self,
-        agencies: AgencyRegistry,
-        tables: PermissionTables,
-        ca: DevelopmentCA,
-        auth: Authenticator,
+        self, registry: AgencyRegistry, linkage: Linkage, tables: PermissionTables, auth: Authenticator,
         offload: Offload,
     ) -> None:
-        self._agencies = agencies
+        self._registry = registry
+        self._linkage = linkage
         self._tables = tables
-        self._ca = ca
         self._auth = auth
         self._offload = offload
+
+    def _message(self, agency_id: int) -> pb.Agency:
+        return agency_message(self._registry.agency(agency_id), self._registry.pia_status(agency_id))
 
     async def CreateAgency(
         self, request: pb.CreateAgencyRequest, context: grpc.aio.ServicerContext
@@ -96,21 +94,23 @@ class AdminServicer:
         if request.local_government_code and not _LG_CODE.match(request.local_government_code):
             raise InvalidArgumentError("local_government_code must be 6 digits (全国地方公共団体コード)")
 
-        def create() -> tuple[AgencyInfo, str, str]:
-            agency = self._agencies.create_agency(
-                request.name, list(request.type_ids), request.local_government_code, request.corporate_number
-            )
-            paths = self._ca.issue_agency_certificate(agency.agency_id, agency.name)
-            return agency, str(paths.certificate), str(paths.private_key)
+        def create() -> pb.Agency:
+            code = request.local_government_code or None
+            corporate = request.corporate_number
+            if not corporate:
+                if code is None:
+                    raise InvalidArgumentError(
+                        "corporate_number (法人番号) is required for an agency that is not a local government"
+                    )
+                corporate = local_government_corporate_number(code)
+            a = self._registry.register_agency(request.name, list(request.type_ids), corporate, municipality_code=code)
+            return self._message(a.agency_id)
 
-        agency, cert, key = await self._offload.call(create)
-        return agency_message(agency, cert, key)
+        return await self._offload.call(create)
 
     async def GetAgency(self, request: pb.GetAgencyRequest, context: grpc.aio.ServicerContext) -> pb.Agency:
         self._auth.require(context, "operator")
-        return agency_message(
-            await self._offload.call(self._agencies.get_agency, agency_id(request.agency_id))
-        )
+        return await self._offload.call(self._message, agency_id(request.agency_id))
 
     async def ListAgencies(
         self, request: pb.ListAgenciesRequest, context: grpc.aio.ServicerContext
@@ -118,11 +118,16 @@ class AdminServicer:
         self._auth.require(context, "operator")
         limit = page_size(request.page_size)
         after = decode_page_token(request.page_token, b"agencies") or 0
-        rows = list(await self._offload.call(self._agencies.list_agencies, after, limit + 1))
+
+        def page() -> list[pb.Agency]:
+            ids = [a.agency_id for a in self._registry.agencies() if a.agency_id > after][: limit + 1]
+            return [self._message(i) for i in ids]
+
+        rows = await self._offload.call(page)
         more = len(rows) > limit
         rows = rows[:limit]
         token = encode_page_token(rows[-1].agency_id, b"agencies") if more and rows else ""
-        return pb.ListAgenciesResponse(agencies=[agency_message(a) for a in rows], next_page_token=token)
+        return pb.ListAgenciesResponse(agencies=rows, next_page_token=token)
 
     async def SetPiaStatus(
         self, request: pb.SetPiaStatusRequest, context: grpc.aio.ServicerContext
@@ -131,8 +136,14 @@ class AdminServicer:
         status = _PIA.get(request.pia_status)
         if status is None:
             raise InvalidArgumentError("pia_status is required")
-        agency = await self._offload.call(self._agencies.set_pia_status, agency_id(request.agency_id), status)
-        return agency_message(agency)
+        agency = agency_id(request.agency_id)
+
+        def change() -> pb.Agency:
+            self._registry.set_pia_status(agency, status)
+            self._linkage.forget(agency)
+            return self._message(agency)
+
+        return await self._offload.call(change)
 
     async def LoadPermissionTable(
         self, request: pb.LoadPermissionTableRequest, context: grpc.aio.ServicerContext

@@ -10,9 +10,10 @@ import grpc
 
 from renkei._proto.renkei.v1 import disclosure_service_pb2 as pb
 from renkei.errors import InvalidArgumentError, UnauthenticatedError
+from renkei.ledger import StoredRecord
+from renkei.linkage.disclosure import Disclosure
 from renkei.service.convert import decode_page_token, encode_page_token, page_size, timestamp
 from renkei.service.core.oversight import checkpoint_message, inclusion_message, record_message
-from renkei.service.engines import DisclosureEngine
 from renkei.service.runtime import Offload
 
 CARD_KEY_ID_BYTES = 32
@@ -36,7 +37,7 @@ def session_token(context: grpc.aio.ServicerContext) -> str:
 
 
 class DisclosureServicer:
-    def __init__(self, engine: DisclosureEngine, offload: Offload) -> None:
+    def __init__(self, engine: Disclosure, offload: Offload) -> None:
         self._engine = engine
         self._offload = offload
 
@@ -64,13 +65,15 @@ class DisclosureServicer:
         page = await self._offload.call(self._engine.my_records, token, before, limit)
         return pb.ListMyRecordsResponse(
             records=[
-                pb.DisclosedRecord(record=record_message(r), inclusion_proof=inclusion_message(p))
-                for r, p in page.records
+                pb.DisclosedRecord(
+                    record=record_message(StoredRecord(r.record, r.entry)), inclusion_proof=inclusion_message(r.proof)
+                )
+                for r in page.records
             ],
             checkpoint=checkpoint_message(page.checkpoint),
             next_page_token=""
-            if page.next_after is None
-            else encode_page_token(page.next_after, b"my-records"),
+            if page.next_before is None
+            else encode_page_token(page.next_before, b"my-records"),
         )
 
 

@@ -1,30 +1,33 @@
 """LinkageService: agency codes and inquiries, for agencies' intermediate servers (中間サーバー).
 
 The requester is always the agency of the client certificate; no request field can name it.
+Code acquisition here is the agency's two steps at the core (reserve 取得番号, collect codes);
+J-LIS forwards in between (PersonLinkService).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import grpc
 
 from renkei._proto.renkei.v1 import linkage_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
+from renkei.linkage.acquisition import AcquisitionDesk
+from renkei.linkage.inquiry import Linkage
+from renkei.permits import WirePermit
 from renkei.service.auth import Authenticator
-from renkei.service.convert import agency_id, timestamp
-from renkei.service.engines import LinkageEngine, Permit
-from renkei.service.jlis.numbers import BatchTooLargeError, unpack_u64
+from renkei.service.convert import BatchTooLargeError, agency_id, timestamp
 from renkei.service.runtime import Coalescer, Offload
 
 CODE_BYTES = 16
-ACQUISITION_NUMBER_BYTES = 16
-MAX_ACQUIRE_CODES = 100_000
 #: The documented maximum of BatchInquireRequest (16 bytes a code: 1.6 MB of codes).
 MAX_BATCH_INQUIRE_ITEMS = 100_000
 MAX_INFORMATION_ITEMS = 64
 MAX_TEXT = 256
 
 
-def _permit(p: Permit) -> pb.Permit:
+def _permit(p: WirePermit) -> pb.Permit:
     return pb.Permit(body=p.body, signature=p.signature, key_id=p.key_id)
 
 
@@ -46,40 +49,34 @@ def _inquiry_fields(affair: str, items: list[str], request_id: str) -> None:
 
 
 class LinkageServicer:
-    def __init__(self, engine: LinkageEngine, auth: Authenticator, offload: Offload) -> None:
+    def __init__(self, engine: Linkage, desk: AcquisitionDesk, auth: Authenticator, offload: Offload) -> None:
         self._engine = engine
+        self._desk = desk
         self._auth = auth
         self._offload = offload
-        # Concurrent Inquire calls share one engine call and one ledger commit when the engine
-        # can take them together.
-        many = getattr(engine, "inquire_many", None)
-        self._inquiries = Coalescer(many, offload) if many is not None else None
+        # Concurrent Inquire calls share one engine call and one ledger commit.
+        self._inquiries = Coalescer(engine.inquire_many, offload)
 
     def _agency(self, context: grpc.aio.ServicerContext) -> int:
         who = self._auth.require(context, "agency")
         assert who.agency_id is not None  # role "agency" always carries one (see auth)
         return who.agency_id
 
-    async def AcquireCode(
-        self, request: pb.AcquireCodeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.AcquireCodeResponse:
+    async def ReserveAcquisitionNumbers(
+        self, request: pb.ReserveAcquisitionNumbersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReserveAcquisitionNumbersResponse:
         agency = self._agency(context)
-        if not request.individual_number:
-            raise InvalidArgumentError("individual_number is required")
-        if len(request.acquisition_number) != ACQUISITION_NUMBER_BYTES:
-            raise InvalidArgumentError(f"acquisition_number must be {ACQUISITION_NUMBER_BYTES} random bytes")
-        code = await self._offload.call(
-            self._engine.acquire_code, agency, request.individual_number, request.acquisition_number
+        r = await self._offload.call(self._desk.reserve, agency, request.count)
+        return pb.ReserveAcquisitionNumbersResponse(
+            acquisition_numbers=r.acquisition_numbers, expire_time=timestamp(datetime.fromtimestamp(r.expires_at, UTC))
         )
-        return pb.AcquireCodeResponse(agency_code=code)
 
-    async def AcquireCodes(
-        self, request: pb.AcquireCodesRequest, context: grpc.aio.ServicerContext
-    ) -> pb.AcquireCodesResponse:
+    async def CollectCodes(
+        self, request: pb.CollectCodesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CollectCodesResponse:
         agency = self._agency(context)
-        values = unpack_u64(request.individual_numbers, "individual_numbers", MAX_ACQUIRE_CODES)
-        codes = await self._offload.call(self._engine.acquire_codes, agency, values)
-        return pb.AcquireCodesResponse(agency_codes=codes)
+        codes, statuses = await self._offload.call(self._desk.collect, agency, request.acquisition_numbers)
+        return pb.CollectCodesResponse(agency_codes=codes, statuses=statuses.tobytes())
 
     async def ReleaseHolding(
         self, request: pb.ReleaseHoldingRequest, context: grpc.aio.ServicerContext
@@ -96,12 +93,7 @@ class LinkageServicer:
         provider = agency_id(request.provider_agency_id, "provider_agency_id")
         items = list(request.information_items)
         _inquiry_fields(request.affair, items, request.request_id)
-        if self._inquiries is not None:
-            r = await self._inquiries.submit((agency, code, request.affair, provider, items, request.request_id))
-        else:
-            r = await self._offload.call(
-                self._engine.inquire, agency, code, request.affair, provider, items, request.request_id
-            )
+        r = await self._inquiries.submit((agency, code, request.affair, provider, items, request.request_id))
         return pb.InquireResponse(
             permit=_permit(r.permit),
             provider_agency_code=r.provider_agency_code,

@@ -6,36 +6,37 @@ import grpc
 
 from renkei._proto.renkei.v1 import oversight_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
+from renkei.ledger import Checkpoint, InclusionProof, StoredRecord
+from renkei.linkage.oversight import Oversight
 from renkei.service.auth import Authenticator
 from renkei.service.convert import decode_page_token, encode_page_token, optional_time, page_size, timestamp
-from renkei.service.engines import CheckpointInfo, InclusionProofInfo, OversightEngine, RecordInfo
 from renkei.service.runtime import Offload
 
 
-def checkpoint_message(c: CheckpointInfo) -> pb.Checkpoint:
-    return pb.Checkpoint(note=c.note, origin=c.origin, tree_size=c.tree_size, root_hash=c.root_hash)
+def checkpoint_message(c: Checkpoint) -> pb.Checkpoint:
+    return pb.Checkpoint(note=c.note.encode(), origin=c.origin, tree_size=c.size, root_hash=c.root)
 
 
-def inclusion_message(p: InclusionProofInfo) -> pb.InclusionProof:
-    return pb.InclusionProof(
-        leaf_index=p.leaf_index, tree_size=p.tree_size, leaf_hash=p.leaf_hash, hashes=list(p.hashes)
-    )
+def inclusion_message(p: InclusionProof) -> pb.InclusionProof:
+    return pb.InclusionProof(leaf_index=p.seq, tree_size=p.size, leaf_hash=p.leaf_hash, hashes=list(p.hashes))
 
 
-def record_message(r: RecordInfo) -> pb.ProvisionRecord:
+def record_message(stored: StoredRecord) -> pb.ProvisionRecord:
+    r = stored.record
+    assert r.seq is not None and r.time is not None  # always set on records read back
     return pb.ProvisionRecord(
-        sequence=r.sequence,
+        sequence=r.seq,
         time=timestamp(r.time),
-        requester_agency_id=r.requester_agency_id,
-        provider_agency_id=r.provider_agency_id,
+        requester_agency_id=r.requester,
+        provider_agency_id=r.provider,
         affair=r.affair,
-        information_items=list(r.information_items),
-        table_version_hash=r.table_version_hash,
-        outcome=r.outcome,
+        information_items=list(r.items),
+        table_version_hash=r.table_hash,
+        outcome=stored.outcome,
         permit_id=r.permit_id,
-        person_pseudonym=r.person_pseudonym,
+        person_pseudonym=r.pseudonym,
         withheld=r.withheld,
-        leaf_data=r.leaf_data,
+        leaf_data=stored.entry,
     )
 
 
@@ -47,7 +48,7 @@ def _window(request: object) -> tuple[object, object]:
 
 
 class OversightServicer:
-    def __init__(self, engine: OversightEngine, auth: Authenticator, offload: Offload) -> None:
+    def __init__(self, engine: Oversight, auth: Authenticator, offload: Offload) -> None:
         self._engine = engine
         self._auth = auth
         self._offload = offload
@@ -110,7 +111,7 @@ class OversightServicer:
         )
         more = len(rows) > limit
         rows = list(rows)[:limit]
-        token = encode_page_token(rows[-1].sequence, query) if more and rows else ""
+        token = encode_page_token(rows[-1].record.seq or 0, query) if more and rows else ""
         return pb.ListRecordsResponse(records=[record_message(r) for r in rows], next_page_token=token)
 
     async def GetAgencyStatistics(

@@ -1,4 +1,8 @@
-"""NumberService (J-LIS) on :class:`renkei.NumberAuthority`."""
+"""NumberService: J-LIS's numbers, its step of code acquisition, and card-key registration.
+
+J-LIS talks to the linkage core only through :class:`~renkei.service.jlis.core_link.CoreLink`
+(PersonLinkService, as the ``jlis`` principal) and hands it link ids, never a My Number.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,16 @@ import numpy as np
 
 from renkei._core import numbers as _n
 from renkei._proto.renkei.v1 import number_service_pb2 as pb
-from renkei.errors import InvalidArgumentError, InvalidNumberError, ResourceExhaustedError
+from renkei.errors import InvalidArgumentError, InvalidNumberError, UnimplementedError
 from renkei.jlis.authority import NumberAuthority
+from renkei.jlis.relay import ACQUISITION_NUMBER_LEN, resolve_pairs
 from renkei.service.auth import Authenticator
+from renkei.service.convert import BatchTooLargeError, unpack_u64
+from renkei.service.jlis.core_link import CoreLink
 from renkei.service.runtime import Offload
 
 MAX_BATCH_ASSIGN = 100_000
+MAX_RELAY = 100_000
 MAX_VALIDATE = 10_000
 MAX_TEST_POPULATION = 100_000
 
@@ -23,22 +31,6 @@ _KINDS = {
     pb.NUMBER_KIND_CORPORATE: "corporate",
     pb.NUMBER_KIND_RESIDENT_CODE: "resident_code",
 }
-
-
-class BatchTooLargeError(ResourceExhaustedError):
-    reason = "BATCH_TOO_LARGE"
-
-
-def unpack_u64(data: bytes, what: str, limit: int) -> np.ndarray:
-    """Little-endian uint64 values packed in ``data`` (8 bytes each)."""
-    if len(data) % 8:
-        raise InvalidArgumentError(f"{what} must be a multiple of 8 bytes (little-endian uint64 values)")
-    count = len(data) // 8
-    if count == 0:
-        raise InvalidArgumentError(f"{what} is empty")
-    if count > limit:
-        raise BatchTooLargeError(f"{what}: {count} values, at most {limit} a call")
-    return np.frombuffer(data, dtype="<u8").astype(np.uint64)
 
 
 def synthetic_residents(count: int, seed: int) -> np.ndarray:
@@ -53,9 +45,11 @@ def synthetic_residents(count: int, seed: int) -> np.ndarray:
 class NumberServicer:
     """J-LIS over gRPC; all calls but ValidateNumbers need the ``jlis`` role."""
 
-    def __init__(self, authority: NumberAuthority, auth: Authenticator) -> None:
+    def __init__(self, authority: NumberAuthority, core: CoreLink, auth: Authenticator, *, demo: bool) -> None:
         self._jlis = authority
+        self._core = core
         self._auth = auth
+        self._demo = demo
         self._serial = Offload(1, "jlis")  # one SQLite connection: one thread
 
     def close(self) -> None:
@@ -121,6 +115,8 @@ class NumberServicer:
         self, request: pb.RegisterTestPopulationRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterTestPopulationResponse:
         self._auth.require(context, "jlis")
+        if not self._demo:
+            raise UnimplementedError("RegisterTestPopulation is test-only: start J-LIS with --demo")
         if request.count == 0:
             raise InvalidArgumentError("count must be at least 1")
         if request.count > MAX_TEST_POPULATION:
@@ -136,10 +132,26 @@ class NumberServicer:
         self, request: pb.RegisterCardKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterCardKeyResponse:
         self._auth.require(context, "jlis")
-        key_id = await self._serial.call(
+        key_id, link = await self._serial.call(
             self._jlis.register_card_key, request.individual_number, request.public_key
         )
+        await self._core.register_card_key(bytes(request.public_key), link)
         return pb.RegisterCardKeyResponse(card_key_id=key_id)
+
+    async def RelayAcquisitions(
+        self, request: pb.RelayAcquisitionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RelayAcquisitionsResponse:
+        self._auth.require(context, "agency")
+        numbers = unpack_u64(request.individual_numbers, "individual_numbers", MAX_RELAY)
+        if len(request.acquisition_numbers) != ACQUISITION_NUMBER_LEN * len(numbers):
+            raise InvalidArgumentError(
+                f"acquisition_numbers: one {ACQUISITION_NUMBER_LEN}-byte acquisition number per individual number"
+            )
+        forward = await self._serial.call(resolve_pairs, self._jlis, numbers, request.acquisition_numbers)
+        if forward.index.size:
+            issued = await self._core.issue_codes(forward.acquisition_numbers, forward.link_ids)
+            forward.statuses[forward.index] = np.frombuffer(issued, dtype=np.uint8)
+        return pb.RelayAcquisitionsResponse(statuses=forward.statuses.tobytes())
 
 
 __all__ = ["MAX_BATCH_ASSIGN", "MAX_TEST_POPULATION", "MAX_VALIDATE", "NumberServicer"]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1drenkei/v1/admin_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n\x06\x41gency\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08type_ids\x18\x03 \x03(\t\x12\x1d\n\x15local_government_code\x18\x04 \x01(\t\x12(\n\npia_status\x18\x05 \x01(\x0e\x32\x14.renkei.v1.PiaStatus\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x65rtificate_path\x18\x07 \x01(\t\x12\x18\n\x10private_key_path\x18\x08 \x01(\t\"n\n\x13\x43reateAgencyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08type_ids\x18\x02 \x03(\t\x12\x1d\n\x15local_government_code\x18\x03 \x01(\t\x12\x18\n\x10\x63orporate_number\x18\x04 \x01(\t\"%\n\x10GetAgencyRequest\x12\x11\n\tagency_id\x18\x01 \x01(\r\"<\n\x13ListAgenciesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x14ListAgenciesResponse\x12#\n\x08\x61gencies\x18\x01 \x03(\x0b\x32\x11.renkei.v1.Agency\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x13SetPiaStatusRequest\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12(\n\npia_status\x18\x02 \x01(\x0e\x32\x14.renkei.v1.PiaStatus\"\xb3\x01\n\x16PermissionTableVersion\x12\x14\n\x0cversion_hash\x18\x01 \x01(\t\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\t\x12\x14\n\x0c\x65\x66\x66\x65\x63tive_to\x18\x03 \x01(\t\x12\x11\n\trow_count\x18\x04 \x01(\r\x12-\n\tload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"s\n\x1aLoadPermissionTableRequest\x12\x12\n\ntable_json\x18\x01 \x01(\x0c\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\t\x12\x14\n\x0c\x65\x66\x66\x65\x63tive_to\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\x1d\n\x1bListPermissionTablesRequest\"S\n\x1cListPermissionTablesResponse\x12\x33\n\x08versions\x18\x01 \x03(\x0b\x32!.renkei.v1.PermissionTableVersion\"Q\n\x1b\x44iffPermissionTablesRequest\x12\x19\n\x11\x66rom_version_hash\x18\x01 \x01(\t\x12\x17\n\x0fto_version_hash\x18\x02 \x01(\t\"n\n\rPermissionRow\x12\x19\n\x11requester_type_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x02 \x01(\t\x12\x18\n\x10provider_type_id\x18\x03 \x01(\t\x12\x18\n\x10information_item\x18\x04 \x01(\t\"r\n\x1c\x44iffPermissionTablesResponse\x12\'\n\x05\x61\x64\x64\x65\x64\x18\x01 \x03(\x0b\x32\x18.renkei.v1.PermissionRow\x12)\n\x07removed\x18\x02 \x03(\x0b\x32\x18.renkei.v1.PermissionRow*\x90\x01\n\tPiaStatus\x12\x1a\n\x16PIA_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18PIA_STATUS_NOT_SUBMITTED\x10\x01\x12\x18\n\x14PIA_STATUS_SUBMITTED\x10\x02\x12\x17\n\x13PIA_STATUS_APPROVED\x10\x03\x12\x16\n\x12PIA_STATUS_REVOKED\x10\x04\x32\xd5\x04\n\x0c\x41\x64minService\x12\x41\n\x0c\x43reateAgency\x12\x1e.renkei.v1.CreateAgencyRequest\x1a\x11.renkei.v1.Agency\x12;\n\tGetAgency\x12\x1b.renkei.v1.GetAgencyRequest\x1a\x11.renkei.v1.Agency\x12O\n\x0cListAgencies\x12\x1e.renkei.v1.ListAgenciesRequest\x1a\x1f.renkei.v1.ListAgenciesResponse\x12\x41\n\x0cSetPiaStatus\x12\x1e.renkei.v1.SetPiaStatusRequest\x1a\x11.renkei.v1.Agency\x12_\n\x13LoadPermissionTable\x12%.renkei.v1.LoadPermissionTableRequest\x1a!.renkei.v1.PermissionTableVersion\x12g\n\x14ListPermissionTables\x12&.renkei.v1.ListPermissionTablesRequest\x1a\'.renkei.v1.ListPermissionTablesResponse\x12g\n\x14\x44iffPermissionTables\x12&.renkei.v1.DiffPermissionTablesRequest\x1a\'.renkei.v1.DiffPermissionTablesResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1drenkei/v1/admin_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x01\n\x06\x41gency\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08type_ids\x18\x03 \x03(\t\x12\x1d\n\x15local_government_code\x18\x04 \x01(\t\x12(\n\npia_status\x18\x05 \x01(\x0e\x32\x14.renkei.v1.PiaStatus\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x07\x10\x08J\x04\x08\x08\x10\tR\x10\x63\x65rtificate_pathR\x10private_key_path\"n\n\x13\x43reateAgencyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08type_ids\x18\x02 \x03(\t\x12\x1d\n\x15local_government_code\x18\x03 \x01(\t\x12\x18\n\x10\x63orporate_number\x18\x04 \x01(\t\"%\n\x10GetAgencyRequest\x12\x11\n\tagency_id\x18\x01 \x01(\r\"<\n\x13ListAgenciesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x14ListAgenciesResponse\x12#\n\x08\x61gencies\x18\x01 \x03(\x0b\x32\x11.renkei.v1.Agency\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x13SetPiaStatusRequest\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12(\n\npia_status\x18\x02 \x01(\x0e\x32\x14.renkei.v1.PiaStatus\"\xb3\x01\n\x16PermissionTableVersion\x12\x14\n\x0cversion_hash\x18\x01 \x01(\t\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\t\x12\x14\n\x0c\x65\x66\x66\x65\x63tive_to\x18\x03 \x01(\t\x12\x11\n\trow_count\x18\x04 \x01(\r\x12-\n\tload_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"s\n\x1aLoadPermissionTableRequest\x12\x12\n\ntable_json\x18\x01 \x01(\x0c\x12\x16\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x02 \x01(\t\x12\x14\n\x0c\x65\x66\x66\x65\x63tive_to\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\x1d\n\x1bListPermissionTablesRequest\"S\n\x1cListPermissionTablesResponse\x12\x33\n\x08versions\x18\x01 \x03(\x0b\x32!.renkei.v1.PermissionTableVersion\"Q\n\x1b\x44iffPermissionTablesRequest\x12\x19\n\x11\x66rom_version_hash\x18\x01 \x01(\t\x12\x17\n\x0fto_version_hash\x18\x02 \x01(\t\"n\n\rPermissionRow\x12\x19\n\x11requester_type_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x02 \x01(\t\x12\x18\n\x10provider_type_id\x18\x03 \x01(\t\x12\x18\n\x10information_item\x18\x04 \x01(\t\"r\n\x1c\x44iffPermissionTablesResponse\x12\'\n\x05\x61\x64\x64\x65\x64\x18\x01 \x03(\x0b\x32\x18.renkei.v1.PermissionRow\x12)\n\x07removed\x18\x02 \x03(\x0b\x32\x18.renkei.v1.PermissionRow*\x90\x01\n\tPiaStatus\x12\x1a\n\x16PIA_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18PIA_STATUS_NOT_SUBMITTED\x10\x01\x12\x18\n\x14PIA_STATUS_SUBMITTED\x10\x02\x12\x17\n\x13PIA_STATUS_APPROVED\x10\x03\x12\x16\n\x12PIA_STATUS_REVOKED\x10\x04\x32\xd5\x04\n\x0c\x41\x64minService\x12\x41\n\x0c\x43reateAgency\x12\x1e.renkei.v1.CreateAgencyRequest\x1a\x11.renkei.v1.Agency\x12;\n\tGetAgency\x12\x1b.renkei.v1.GetAgencyRequest\x1a\x11.renkei.v1.Agency\x12O\n\x0cListAgencies\x12\x1e.renkei.v1.ListAgenciesRequest\x1a\x1f.renkei.v1.ListAgenciesResponse\x12\x41\n\x0cSetPiaStatus\x12\x1e.renkei.v1.SetPiaStatusRequest\x1a\x11.renkei.v1.Agency\x12_\n\x13LoadPermissionTable\x12%.renkei.v1.LoadPermissionTableRequest\x1a!.renkei.v1.PermissionTableVersion\x12g\n\x14ListPermissionTables\x12&.renkei.v1.ListPermissionTablesRequest\x1a\'.renkei.v1.ListPermissionTablesResponse\x12g\n\x14\x44iffPermissionTables\x12&.renkei.v1.DiffPermissionTablesRequest\x1a\'.renkei.v1.DiffPermissionTablesResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,34 +33,34 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'renkei.v1.admin_service_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014jp.renkei.v1P\001'
-  _globals['_PIASTATUS']._serialized_start=1423
-  _globals['_PIASTATUS']._serialized_end=1567
+  _globals['_PIASTATUS']._serialized_start=1419
+  _globals['_PIASTATUS']._serialized_end=1563
   _globals['_AGENCY']._serialized_start=78
-  _globals['_AGENCY']._serialized_end=311
-  _globals['_CREATEAGENCYREQUEST']._serialized_start=313
-  _globals['_CREATEAGENCYREQUEST']._serialized_end=423
-  _globals['_GETAGENCYREQUEST']._serialized_start=425
-  _globals['_GETAGENCYREQUEST']._serialized_end=462
-  _globals['_LISTAGENCIESREQUEST']._serialized_start=464
-  _globals['_LISTAGENCIESREQUEST']._serialized_end=524
-  _globals['_LISTAGENCIESRESPONSE']._serialized_start=526
-  _globals['_LISTAGENCIESRESPONSE']._serialized_end=610
-  _globals['_SETPIASTATUSREQUEST']._serialized_start=612
-  _globals['_SETPIASTATUSREQUEST']._serialized_end=694
-  _globals['_PERMISSIONTABLEVERSION']._serialized_start=697
-  _globals['_PERMISSIONTABLEVERSION']._serialized_end=876
-  _globals['_LOADPERMISSIONTABLEREQUEST']._serialized_start=878
-  _globals['_LOADPERMISSIONTABLEREQUEST']._serialized_end=993
-  _globals['_LISTPERMISSIONTABLESREQUEST']._serialized_start=995
-  _globals['_LISTPERMISSIONTABLESREQUEST']._serialized_end=1024
-  _globals['_LISTPERMISSIONTABLESRESPONSE']._serialized_start=1026
-  _globals['_LISTPERMISSIONTABLESRESPONSE']._serialized_end=1109
-  _globals['_DIFFPERMISSIONTABLESREQUEST']._serialized_start=1111
-  _globals['_DIFFPERMISSIONTABLESREQUEST']._serialized_end=1192
-  _globals['_PERMISSIONROW']._serialized_start=1194
-  _globals['_PERMISSIONROW']._serialized_end=1304
-  _globals['_DIFFPERMISSIONTABLESRESPONSE']._serialized_start=1306
-  _globals['_DIFFPERMISSIONTABLESRESPONSE']._serialized_end=1420
-  _globals['_ADMINSERVICE']._serialized_start=1570
-  _globals['_ADMINSERVICE']._serialized_end=2167
+  _globals['_AGENCY']._serialized_end=307
+  _globals['_CREATEAGENCYREQUEST']._serialized_start=309
+  _globals['_CREATEAGENCYREQUEST']._serialized_end=419
+  _globals['_GETAGENCYREQUEST']._serialized_start=421
+  _globals['_GETAGENCYREQUEST']._serialized_end=458
+  _globals['_LISTAGENCIESREQUEST']._serialized_start=460
+  _globals['_LISTAGENCIESREQUEST']._serialized_end=520
+  _globals['_LISTAGENCIESRESPONSE']._serialized_start=522
+  _globals['_LISTAGENCIESRESPONSE']._serialized_end=606
+  _globals['_SETPIASTATUSREQUEST']._serialized_start=608
+  _globals['_SETPIASTATUSREQUEST']._serialized_end=690
+  _globals['_PERMISSIONTABLEVERSION']._serialized_start=693
+  _globals['_PERMISSIONTABLEVERSION']._serialized_end=872
+  _globals['_LOADPERMISSIONTABLEREQUEST']._serialized_start=874
+  _globals['_LOADPERMISSIONTABLEREQUEST']._serialized_end=989
+  _globals['_LISTPERMISSIONTABLESREQUEST']._serialized_start=991
+  _globals['_LISTPERMISSIONTABLESREQUEST']._serialized_end=1020
+  _globals['_LISTPERMISSIONTABLESRESPONSE']._serialized_start=1022
+  _globals['_LISTPERMISSIONTABLESRESPONSE']._serialized_end=1105
+  _globals['_DIFFPERMISSIONTABLESREQUEST']._serialized_start=1107
+  _globals['_DIFFPERMISSIONTABLESREQUEST']._serialized_end=1188
+  _globals['_PERMISSIONROW']._serialized_start=1190
+  _globals['_PERMISSIONROW']._serialized_end=1300
+  _globals['_DIFFPERMISSIONTABLESRESPONSE']._serialized_start=1302
+  _globals['_DIFFPERMISSIONTABLESRESPONSE']._serialized_end=1416
+  _globals['_ADMINSERVICE']._serialized_start=1566
+  _globals['_ADMINSERVICE']._serialized_end=2163
 # @@protoc_insertion_point(module_scope)

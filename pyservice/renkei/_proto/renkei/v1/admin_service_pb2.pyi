@@ -24,24 +24,20 @@ PIA_STATUS_APPROVED: PiaStatus
 PIA_STATUS_REVOKED: PiaStatus
 
 class Agency(_message.Message):
-    __slots__ = ("agency_id", "name", "type_ids", "local_government_code", "pia_status", "create_time", "certificate_path", "private_key_path")
+    __slots__ = ("agency_id", "name", "type_ids", "local_government_code", "pia_status", "create_time")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_IDS_FIELD_NUMBER: _ClassVar[int]
     LOCAL_GOVERNMENT_CODE_FIELD_NUMBER: _ClassVar[int]
     PIA_STATUS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
-    CERTIFICATE_PATH_FIELD_NUMBER: _ClassVar[int]
-    PRIVATE_KEY_PATH_FIELD_NUMBER: _ClassVar[int]
     agency_id: int
     name: str
     type_ids: _containers.RepeatedScalarFieldContainer[str]
     local_government_code: str
     pia_status: PiaStatus
     create_time: _timestamp_pb2.Timestamp
-    certificate_path: str
-    private_key_path: str
-    def __init__(self, agency_id: _Optional[int] = ..., name: _Optional[str] = ..., type_ids: _Optional[_Iterable[str]] = ..., local_government_code: _Optional[str] = ..., pia_status: _Optional[_Union[PiaStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., certificate_path: _Optional[str] = ..., private_key_path: _Optional[str] = ...) -> None: ...
+    def __init__(self, agency_id: _Optional[int] = ..., name: _Optional[str] = ..., type_ids: _Optional[_Iterable[str]] = ..., local_government_code: _Optional[str] = ..., pia_status: _Optional[_Union[PiaStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateAgencyRequest(_message.Message):
     __slots__ = ("name", "type_ids", "local_government_code", "corporate_number")

@@ -75,7 +75,8 @@ class AdminServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def CreateAgency(self, request, context):
-        """Registers an agency with its type(s) and issues its client certificate.
+        """Registers an agency with its type(s). Its client certificate comes from the PKI operator
+        (`renkei pki issue --role agency --agency-id N`), never from the core.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

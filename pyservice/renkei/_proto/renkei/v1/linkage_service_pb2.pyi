@@ -10,42 +10,55 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class AcquisitionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACQUISITION_STATUS_ISSUED: _ClassVar[AcquisitionStatus]
+    ACQUISITION_STATUS_REFUSED: _ClassVar[AcquisitionStatus]
+    ACQUISITION_STATUS_NO_SUCH_NUMBER: _ClassVar[AcquisitionStatus]
+    ACQUISITION_STATUS_PENDING: _ClassVar[AcquisitionStatus]
+
 class DenialCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DENIAL_CODE_UNSPECIFIED: _ClassVar[DenialCode]
     DENIAL_CODE_CODE_REFUSED: _ClassVar[DenialCode]
     DENIAL_CODE_ROW_NOT_PERMITTED: _ClassVar[DenialCode]
     DENIAL_CODE_PROVIDER_NOT_HOLDING: _ClassVar[DenialCode]
+ACQUISITION_STATUS_ISSUED: AcquisitionStatus
+ACQUISITION_STATUS_REFUSED: AcquisitionStatus
+ACQUISITION_STATUS_NO_SUCH_NUMBER: AcquisitionStatus
+ACQUISITION_STATUS_PENDING: AcquisitionStatus
 DENIAL_CODE_UNSPECIFIED: DenialCode
 DENIAL_CODE_CODE_REFUSED: DenialCode
 DENIAL_CODE_ROW_NOT_PERMITTED: DenialCode
 DENIAL_CODE_PROVIDER_NOT_HOLDING: DenialCode
 
-class AcquireCodeRequest(_message.Message):
-    __slots__ = ("individual_number", "acquisition_number")
-    INDIVIDUAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
-    ACQUISITION_NUMBER_FIELD_NUMBER: _ClassVar[int]
-    individual_number: str
-    acquisition_number: bytes
-    def __init__(self, individual_number: _Optional[str] = ..., acquisition_number: _Optional[bytes] = ...) -> None: ...
+class ReserveAcquisitionNumbersRequest(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
 
-class AcquireCodeResponse(_message.Message):
-    __slots__ = ("agency_code",)
-    AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
-    agency_code: bytes
-    def __init__(self, agency_code: _Optional[bytes] = ...) -> None: ...
+class ReserveAcquisitionNumbersResponse(_message.Message):
+    __slots__ = ("acquisition_numbers", "expire_time")
+    ACQUISITION_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    acquisition_numbers: bytes
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, acquisition_numbers: _Optional[bytes] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
-class AcquireCodesRequest(_message.Message):
-    __slots__ = ("individual_numbers",)
-    INDIVIDUAL_NUMBERS_FIELD_NUMBER: _ClassVar[int]
-    individual_numbers: bytes
-    def __init__(self, individual_numbers: _Optional[bytes] = ...) -> None: ...
+class CollectCodesRequest(_message.Message):
+    __slots__ = ("acquisition_numbers",)
+    ACQUISITION_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    acquisition_numbers: bytes
+    def __init__(self, acquisition_numbers: _Optional[bytes] = ...) -> None: ...
 
-class AcquireCodesResponse(_message.Message):
-    __slots__ = ("agency_codes",)
+class CollectCodesResponse(_message.Message):
+    __slots__ = ("agency_codes", "statuses")
     AGENCY_CODES_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
     agency_codes: bytes
-    def __init__(self, agency_codes: _Optional[bytes] = ...) -> None: ...
+    statuses: bytes
+    def __init__(self, agency_codes: _Optional[bytes] = ..., statuses: _Optional[bytes] = ...) -> None: ...
 
 class ReleaseHoldingRequest(_message.Message):
     __slots__ = ("agency_code",)

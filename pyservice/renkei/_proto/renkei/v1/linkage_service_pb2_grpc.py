@@ -34,15 +34,15 @@ class LinkageServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.AcquireCode = channel.unary_unary(
-                '/renkei.v1.LinkageService/AcquireCode',
-                request_serializer=renkei_dot_v1_dot_linkage__service__pb2.AcquireCodeRequest.SerializeToString,
-                response_deserializer=renkei_dot_v1_dot_linkage__service__pb2.AcquireCodeResponse.FromString,
+        self.ReserveAcquisitionNumbers = channel.unary_unary(
+                '/renkei.v1.LinkageService/ReserveAcquisitionNumbers',
+                request_serializer=renkei_dot_v1_dot_linkage__service__pb2.ReserveAcquisitionNumbersRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_linkage__service__pb2.ReserveAcquisitionNumbersResponse.FromString,
                 _registered_method=True)
-        self.AcquireCodes = channel.unary_unary(
-                '/renkei.v1.LinkageService/AcquireCodes',
-                request_serializer=renkei_dot_v1_dot_linkage__service__pb2.AcquireCodesRequest.SerializeToString,
-                response_deserializer=renkei_dot_v1_dot_linkage__service__pb2.AcquireCodesResponse.FromString,
+        self.CollectCodes = channel.unary_unary(
+                '/renkei.v1.LinkageService/CollectCodes',
+                request_serializer=renkei_dot_v1_dot_linkage__service__pb2.CollectCodesRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_linkage__service__pb2.CollectCodesResponse.FromString,
                 _registered_method=True)
         self.ReleaseHolding = channel.unary_unary(
                 '/renkei.v1.LinkageService/ReleaseHolding',
@@ -69,20 +69,24 @@ class LinkageServiceStub:
 class LinkageServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
-    def AcquireCode(self, request, context):
-        """Issues the caller's agency code for one person (code acquisition, 符号取得). The My Number
-        goes to the J-LIS component, which resolves it to the person under the one-off
-        acquisition number (取得番号); the linkage core sees only the acquisition number and the
-        person, never the number (番号法 第21条の2), and nothing records the number.
-        Errors: FAILED_PRECONDITION (reason PIA_NOT_APPROVED) without an approved PIA,
-        NOT_FOUND (no such current number), INVALID_ARGUMENT (malformed number).
+    def ReserveAcquisitionNumbers(self, request, context):
+        """Code acquisition (符号取得, 番号法 第21条の2) takes three calls, so that the core never sees a
+        My Number and J-LIS never sees a code (docs/arch/separation.md):
+        1. ReserveAcquisitionNumbers here: the core issues one-off 取得番号 bound to the caller;
+        2. NumberService.RelayAcquisitions at J-LIS: the agency sends (My Number, 取得番号) pairs;
+        J-LIS resolves each number to the person's link id (連携用符号) and forwards only
+        (取得番号, link id) to the core (PersonLinkService.IssueCodes), which issues the codes
+        and records the holdings durably;
+        3. CollectCodes here: the agency collects its codes by 取得番号 (single use).
+        `renkei.client.acquire_codes` does all three. Errors: FAILED_PRECONDITION (reason
+        PIA_NOT_APPROVED) without an approved PIA; RESOURCE_EXHAUSTED beyond 100,000 a call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def AcquireCodes(self, request, context):
-        """The same for many people in one call: at most 100,000 numbers (RESOURCE_EXHAUSTED beyond).
+    def CollectCodes(self, request, context):
+        """The codes J-LIS forwarded for the caller's acquisition numbers; each is handed out once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,15 +133,15 @@ class LinkageServiceServicer:
 
 def add_LinkageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'AcquireCode': grpc.unary_unary_rpc_method_handler(
-                    servicer.AcquireCode,
-                    request_deserializer=renkei_dot_v1_dot_linkage__service__pb2.AcquireCodeRequest.FromString,
-                    response_serializer=renkei_dot_v1_dot_linkage__service__pb2.AcquireCodeResponse.SerializeToString,
+            'ReserveAcquisitionNumbers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveAcquisitionNumbers,
+                    request_deserializer=renkei_dot_v1_dot_linkage__service__pb2.ReserveAcquisitionNumbersRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_linkage__service__pb2.ReserveAcquisitionNumbersResponse.SerializeToString,
             ),
-            'AcquireCodes': grpc.unary_unary_rpc_method_handler(
-                    servicer.AcquireCodes,
-                    request_deserializer=renkei_dot_v1_dot_linkage__service__pb2.AcquireCodesRequest.FromString,
-                    response_serializer=renkei_dot_v1_dot_linkage__service__pb2.AcquireCodesResponse.SerializeToString,
+            'CollectCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.CollectCodes,
+                    request_deserializer=renkei_dot_v1_dot_linkage__service__pb2.CollectCodesRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_linkage__service__pb2.CollectCodesResponse.SerializeToString,
             ),
             'ReleaseHolding': grpc.unary_unary_rpc_method_handler(
                     servicer.ReleaseHolding,
@@ -171,7 +175,7 @@ class LinkageService:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
-    def AcquireCode(request,
+    def ReserveAcquisitionNumbers(request,
             target,
             options=(),
             channel_credentials=None,
@@ -184,9 +188,9 @@ class LinkageService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/renkei.v1.LinkageService/AcquireCode',
-            renkei_dot_v1_dot_linkage__service__pb2.AcquireCodeRequest.SerializeToString,
-            renkei_dot_v1_dot_linkage__service__pb2.AcquireCodeResponse.FromString,
+            '/renkei.v1.LinkageService/ReserveAcquisitionNumbers',
+            renkei_dot_v1_dot_linkage__service__pb2.ReserveAcquisitionNumbersRequest.SerializeToString,
+            renkei_dot_v1_dot_linkage__service__pb2.ReserveAcquisitionNumbersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -198,7 +202,7 @@ class LinkageService:
             _registered_method=True)
 
     @staticmethod
-    def AcquireCodes(request,
+    def CollectCodes(request,
             target,
             options=(),
             channel_credentials=None,
@@ -211,9 +215,9 @@ class LinkageService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/renkei.v1.LinkageService/AcquireCodes',
-            renkei_dot_v1_dot_linkage__service__pb2.AcquireCodesRequest.SerializeToString,
-            renkei_dot_v1_dot_linkage__service__pb2.AcquireCodesResponse.FromString,
+            '/renkei.v1.LinkageService/CollectCodes',
+            renkei_dot_v1_dot_linkage__service__pb2.CollectCodesRequest.SerializeToString,
+            renkei_dot_v1_dot_linkage__service__pb2.CollectCodesResponse.FromString,
             options,
             channel_credentials,
             insecure,

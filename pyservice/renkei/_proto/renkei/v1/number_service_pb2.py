@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erenkei/v1/number_service.proto\x12\trenkei.v1\"G\n\x16RegisterCardKeyRequest\x12\x19\n\x11individual_number\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\".\n\x17RegisterCardKeyResponse\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\",\n\x13\x41ssignNumberRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\"1\n\x14\x41ssignNumberResponse\x12\x19\n\x11individual_number\x18\x01 \x01(\t\"3\n\x19\x42\x61tchAssignNumbersRequest\x12\x16\n\x0eresident_codes\x18\x01 \x01(\x0c\"8\n\x1a\x42\x61tchAssignNumbersResponse\x12\x1a\n\x12individual_numbers\x18\x01 \x01(\x0c\"E\n\x13\x43hangeNumberRequest\x12\x19\n\x11individual_number\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_date\x18\x02 \x01(\t\"1\n\x14\x43hangeNumberResponse\x12\x19\n\x11individual_number\x18\x01 \x01(\t\"3\n\x16GetNumberStatusRequest\x12\x19\n\x11individual_number\x18\x01 \x01(\t\"\x9c\x01\n\x0cNumberStatus\x12\x19\n\x11individual_number\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.renkei.v1.NumberStatus.State\"C\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_CURRENT\x10\x01\x12\x10\n\x0cSTATE_FORMER\x10\x02\"N\n\x16ValidateNumbersRequest\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.renkei.v1.NumberKind\x12\x0f\n\x07numbers\x18\x02 \x03(\t\"E\n\x17ValidateNumbersResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.renkei.v1.NumberValidity\"0\n\x0eNumberValidity\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0f\n\x07problem\x18\x02 \x01(\t\"<\n\x1dRegisterTestPopulationRequest\x12\r\n\x05\x63ount\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\"<\n\x1eRegisterTestPopulationResponse\x12\x1a\n\x12individual_numbers\x18\x01 \x01(\x0c*\x7f\n\nNumberKind\x12\x1b\n\x17NUMBER_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16NUMBER_KIND_INDIVIDUAL\x10\x01\x12\x19\n\x15NUMBER_KIND_CORPORATE\x10\x02\x12\x1d\n\x19NUMBER_KIND_RESIDENT_CODE\x10\x03\x32\x86\x05\n\rNumberService\x12O\n\x0c\x41ssignNumber\x12\x1e.renkei.v1.AssignNumberRequest\x1a\x1f.renkei.v1.AssignNumberResponse\x12\x61\n\x12\x42\x61tchAssignNumbers\x12$.renkei.v1.BatchAssignNumbersRequest\x1a%.renkei.v1.BatchAssignNumbersResponse\x12O\n\x0c\x43hangeNumber\x12\x1e.renkei.v1.ChangeNumberRequest\x1a\x1f.renkei.v1.ChangeNumberResponse\x12M\n\x0fGetNumberStatus\x12!.renkei.v1.GetNumberStatusRequest\x1a\x17.renkei.v1.NumberStatus\x12X\n\x0fValidateNumbers\x12!.renkei.v1.ValidateNumbersRequest\x1a\".renkei.v1.ValidateNumbersResponse\x12m\n\x16RegisterTestPopulation\x12(.renkei.v1.RegisterTestPopulationRequest\x1a).renkei.v1.RegisterTestPopulationResponse\x12X\n\x0fRegisterCardKey\x12!.renkei.v1.RegisterCardKeyRequest\x1a\".renkei.v1.RegisterCardKeyResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erenkei/v1/number_service.proto\x12\trenkei.v1\"G\n\x16RegisterCardKeyRequest\x12\x19\n\x11individual_number\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"S\n\x18RelayAcquisitionsRequest\x12\x1a\n\x12individual_numbers\x18\x01 \x01(\x0c\x12\x1b\n\x13\x61\x63quisition_numbers\x18\x02 \x01(\x0c\"-\n\x19RelayAcquisitionsResponse\x12\x10\n\x08statuses\x18\x01 \x01(\x0c\".\n\x17RegisterCardKeyResponse\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\",\n\x13\x41ssignNumberRequest\x12\x15\n\rresident_code\x18\x01 \x01(\t\"1\n\x14\x41ssignNumberResponse\x12\x19\n\x11individual_number\x18\x01 \x01(\t\"3\n\x19\x42\x61tchAssignNumbersRequest\x12\x16\n\x0eresident_codes\x18\x01 \x01(\x0c\"8\n\x1a\x42\x61tchAssignNumbersResponse\x12\x1a\n\x12individual_numbers\x18\x01 \x01(\x0c\"E\n\x13\x43hangeNumberRequest\x12\x19\n\x11individual_number\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_date\x18\x02 \x01(\t\"1\n\x14\x43hangeNumberResponse\x12\x19\n\x11individual_number\x18\x01 \x01(\t\"3\n\x16GetNumberStatusRequest\x12\x19\n\x11individual_number\x18\x01 \x01(\t\"\x9c\x01\n\x0cNumberStatus\x12\x19\n\x11individual_number\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.renkei.v1.NumberStatus.State\"C\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_CURRENT\x10\x01\x12\x10\n\x0cSTATE_FORMER\x10\x02\"N\n\x16ValidateNumbersRequest\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.renkei.v1.NumberKind\x12\x0f\n\x07numbers\x18\x02 \x03(\t\"E\n\x17ValidateNumbersResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.renkei.v1.NumberValidity\"0\n\x0eNumberValidity\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0f\n\x07problem\x18\x02 \x01(\t\"<\n\x1dRegisterTestPopulationRequest\x12\r\n\x05\x63ount\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\"<\n\x1eRegisterTestPopulationResponse\x12\x1a\n\x12individual_numbers\x18\x01 \x01(\x0c*\x7f\n\nNumberKind\x12\x1b\n\x17NUMBER_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16NUMBER_KIND_INDIVIDUAL\x10\x01\x12\x19\n\x15NUMBER_KIND_CORPORATE\x10\x02\x12\x1d\n\x19NUMBER_KIND_RESIDENT_CODE\x10\x03\x32\xe6\x05\n\rNumberService\x12O\n\x0c\x41ssignNumber\x12\x1e.renkei.v1.AssignNumberRequest\x1a\x1f.renkei.v1.AssignNumberResponse\x12\x61\n\x12\x42\x61tchAssignNumbers\x12$.renkei.v1.BatchAssignNumbersRequest\x1a%.renkei.v1.BatchAssignNumbersResponse\x12O\n\x0c\x43hangeNumber\x12\x1e.renkei.v1.ChangeNumberRequest\x1a\x1f.renkei.v1.ChangeNumberResponse\x12M\n\x0fGetNumberStatus\x12!.renkei.v1.GetNumberStatusRequest\x1a\x17.renkei.v1.NumberStatus\x12X\n\x0fValidateNumbers\x12!.renkei.v1.ValidateNumbersRequest\x1a\".renkei.v1.ValidateNumbersResponse\x12m\n\x16RegisterTestPopulation\x12(.renkei.v1.RegisterTestPopulationRequest\x1a).renkei.v1.RegisterTestPopulationResponse\x12X\n\x0fRegisterCardKey\x12!.renkei.v1.RegisterCardKeyRequest\x1a\".renkei.v1.RegisterCardKeyResponse\x12^\n\x11RelayAcquisitions\x12#.renkei.v1.RelayAcquisitionsRequest\x1a$.renkei.v1.RelayAcquisitionsResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,40 +32,44 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'renkei.v1.number_service_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014jp.renkei.v1P\001'
-  _globals['_NUMBERKIND']._serialized_start=1033
-  _globals['_NUMBERKIND']._serialized_end=1160
+  _globals['_NUMBERKIND']._serialized_start=1165
+  _globals['_NUMBERKIND']._serialized_end=1292
   _globals['_REGISTERCARDKEYREQUEST']._serialized_start=45
   _globals['_REGISTERCARDKEYREQUEST']._serialized_end=116
-  _globals['_REGISTERCARDKEYRESPONSE']._serialized_start=118
-  _globals['_REGISTERCARDKEYRESPONSE']._serialized_end=164
-  _globals['_ASSIGNNUMBERREQUEST']._serialized_start=166
-  _globals['_ASSIGNNUMBERREQUEST']._serialized_end=210
-  _globals['_ASSIGNNUMBERRESPONSE']._serialized_start=212
-  _globals['_ASSIGNNUMBERRESPONSE']._serialized_end=261
-  _globals['_BATCHASSIGNNUMBERSREQUEST']._serialized_start=263
-  _globals['_BATCHASSIGNNUMBERSREQUEST']._serialized_end=314
-  _globals['_BATCHASSIGNNUMBERSRESPONSE']._serialized_start=316
-  _globals['_BATCHASSIGNNUMBERSRESPONSE']._serialized_end=372
-  _globals['_CHANGENUMBERREQUEST']._serialized_start=374
-  _globals['_CHANGENUMBERREQUEST']._serialized_end=443
-  _globals['_CHANGENUMBERRESPONSE']._serialized_start=445
-  _globals['_CHANGENUMBERRESPONSE']._serialized_end=494
-  _globals['_GETNUMBERSTATUSREQUEST']._serialized_start=496
-  _globals['_GETNUMBERSTATUSREQUEST']._serialized_end=547
-  _globals['_NUMBERSTATUS']._serialized_start=550
-  _globals['_NUMBERSTATUS']._serialized_end=706
-  _globals['_NUMBERSTATUS_STATE']._serialized_start=639
-  _globals['_NUMBERSTATUS_STATE']._serialized_end=706
-  _globals['_VALIDATENUMBERSREQUEST']._serialized_start=708
-  _globals['_VALIDATENUMBERSREQUEST']._serialized_end=786
-  _globals['_VALIDATENUMBERSRESPONSE']._serialized_start=788
-  _globals['_VALIDATENUMBERSRESPONSE']._serialized_end=857
-  _globals['_NUMBERVALIDITY']._serialized_start=859
-  _globals['_NUMBERVALIDITY']._serialized_end=907
-  _globals['_REGISTERTESTPOPULATIONREQUEST']._serialized_start=909
-  _globals['_REGISTERTESTPOPULATIONREQUEST']._serialized_end=969
-  _globals['_REGISTERTESTPOPULATIONRESPONSE']._serialized_start=971
-  _globals['_REGISTERTESTPOPULATIONRESPONSE']._serialized_end=1031
-  _globals['_NUMBERSERVICE']._serialized_start=1163
-  _globals['_NUMBERSERVICE']._serialized_end=1809
+  _globals['_RELAYACQUISITIONSREQUEST']._serialized_start=118
+  _globals['_RELAYACQUISITIONSREQUEST']._serialized_end=201
+  _globals['_RELAYACQUISITIONSRESPONSE']._serialized_start=203
+  _globals['_RELAYACQUISITIONSRESPONSE']._serialized_end=248
+  _globals['_REGISTERCARDKEYRESPONSE']._serialized_start=250
+  _globals['_REGISTERCARDKEYRESPONSE']._serialized_end=296
+  _globals['_ASSIGNNUMBERREQUEST']._serialized_start=298
+  _globals['_ASSIGNNUMBERREQUEST']._serialized_end=342
+  _globals['_ASSIGNNUMBERRESPONSE']._serialized_start=344
+  _globals['_ASSIGNNUMBERRESPONSE']._serialized_end=393
+  _globals['_BATCHASSIGNNUMBERSREQUEST']._serialized_start=395
+  _globals['_BATCHASSIGNNUMBERSREQUEST']._serialized_end=446
+  _globals['_BATCHASSIGNNUMBERSRESPONSE']._serialized_start=448
+  _globals['_BATCHASSIGNNUMBERSRESPONSE']._serialized_end=504
+  _globals['_CHANGENUMBERREQUEST']._serialized_start=506
+  _globals['_CHANGENUMBERREQUEST']._serialized_end=575
+  _globals['_CHANGENUMBERRESPONSE']._serialized_start=577
+  _globals['_CHANGENUMBERRESPONSE']._serialized_end=626
+  _globals['_GETNUMBERSTATUSREQUEST']._serialized_start=628
+  _globals['_GETNUMBERSTATUSREQUEST']._serialized_end=679
+  _globals['_NUMBERSTATUS']._serialized_start=682
+  _globals['_NUMBERSTATUS']._serialized_end=838
+  _globals['_NUMBERSTATUS_STATE']._serialized_start=771
+  _globals['_NUMBERSTATUS_STATE']._serialized_end=838
+  _globals['_VALIDATENUMBERSREQUEST']._serialized_start=840
+  _globals['_VALIDATENUMBERSREQUEST']._serialized_end=918
+  _globals['_VALIDATENUMBERSRESPONSE']._serialized_start=920
+  _globals['_VALIDATENUMBERSRESPONSE']._serialized_end=989
+  _globals['_NUMBERVALIDITY']._serialized_start=991
+  _globals['_NUMBERVALIDITY']._serialized_end=1039
+  _globals['_REGISTERTESTPOPULATIONREQUEST']._serialized_start=1041
+  _globals['_REGISTERTESTPOPULATIONREQUEST']._serialized_end=1101
+  _globals['_REGISTERTESTPOPULATIONRESPONSE']._serialized_start=1103
+  _globals['_REGISTERTESTPOPULATIONRESPONSE']._serialized_end=1163
+  _globals['_NUMBERSERVICE']._serialized_start=1295
+  _globals['_NUMBERSERVICE']._serialized_end=2037
 # @@protoc_insertion_point(module_scope)

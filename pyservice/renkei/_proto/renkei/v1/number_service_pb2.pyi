@@ -26,6 +26,20 @@ class RegisterCardKeyRequest(_message.Message):
     public_key: bytes
     def __init__(self, individual_number: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
+class RelayAcquisitionsRequest(_message.Message):
+    __slots__ = ("individual_numbers", "acquisition_numbers")
+    INDIVIDUAL_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    ACQUISITION_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    individual_numbers: bytes
+    acquisition_numbers: bytes
+    def __init__(self, individual_numbers: _Optional[bytes] = ..., acquisition_numbers: _Optional[bytes] = ...) -> None: ...
+
+class RelayAcquisitionsResponse(_message.Message):
+    __slots__ = ("statuses",)
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    statuses: bytes
+    def __init__(self, statuses: _Optional[bytes] = ...) -> None: ...
+
 class RegisterCardKeyResponse(_message.Message):
     __slots__ = ("card_key_id",)
     CARD_KEY_ID_FIELD_NUMBER: _ClassVar[int]

@@ -69,6 +69,11 @@ class NumberServiceStub:
                 request_serializer=renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyResponse.FromString,
                 _registered_method=True)
+        self.RelayAcquisitions = channel.unary_unary(
+                '/renkei.v1.NumberService/RelayAcquisitions',
+                request_serializer=renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsResponse.FromString,
+                _registered_method=True)
 
 
 class NumberServiceServicer:
@@ -115,7 +120,8 @@ class NumberServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterTestPopulation(self, request, context):
-        """Registers a synthetic population for demonstrations and tests: `count` pseudo-random valid
+        """TEST ONLY: served only by a J-LIS started with --demo (UNIMPLEMENTED otherwise).
+        Registers a synthetic population for demonstrations and tests: `count` pseudo-random valid
         resident codes drawn from `seed` get My Numbers. The same seed gives the same population.
         At most 100,000 residents a call.
         """
@@ -128,7 +134,19 @@ class NumberServiceServicer:
         利用者証明用電子証明書): the holder of a current number gets a card key the
         DisclosureService accepts for login. The key id is SHA-256 of the public key.
         Errors: NOT_FOUND (no such current number), INVALID_ARGUMENT (not a 32-byte Ed25519 key),
-        ALREADY_EXISTS (the key is registered to another person).
+        ALREADY_EXISTS (the key is registered to another person). J-LIS forwards the key with the
+        person's link id to the linkage core (UNAVAILABLE when the core cannot be reached).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RelayAcquisitions(self, request, context):
+        """The J-LIS step of code acquisition (番号法 第21条の2; see LinkageService): for each
+        (My Number, 取得番号) pair of an agency, J-LIS resolves the current number to the person's
+        link id and forwards only (取得番号, link id) to the linkage core, which issues the codes.
+        J-LIS keeps neither. At most 100,000 pairs a call. UNAVAILABLE when the core cannot be
+        reached (nothing was issued then; retry with the same pairs).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,6 +189,11 @@ def add_NumberServiceServicer_to_server(servicer, server):
                     servicer.RegisterCardKey,
                     request_deserializer=renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyResponse.SerializeToString,
+            ),
+            'RelayAcquisitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RelayAcquisitions,
+                    request_deserializer=renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -362,6 +385,33 @@ class NumberService:
             '/renkei.v1.NumberService/RegisterCardKey',
             renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyRequest.SerializeToString,
             renkei_dot_v1_dot_number__service__pb2.RegisterCardKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RelayAcquisitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.NumberService/RelayAcquisitions',
+            renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsRequest.SerializeToString,
+            renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,100 @@
+"""``renkei core …``: the linkage core's service (情報提供ネットワークシステム).
+
+    renkei core init [--demo]             create the core's data directory (keys, registry, ledger);
+                                          --demo registers the demo agencies with approved PIAs
+    renkei core serve …                   Linkage/Oversight/Admin/PersonLink on mutual TLS, Disclosure public
+    renkei core status                    agencies, ledger size (reads files; works while it runs)
+    renkei agency add --name … --type …   register an agency, approve a PIA (demo) and issue its
+                                          certificate from the PKI directory
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from typing import Any
+
+from renkei.cli.common import (
+    add_serve_arguments,
+    box_root,
+    open_data_dir,
+    run_service,
+    service_config,
+    service_path,
+    setup_logging,
+)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from renkei.service.core import init_data_dir
+
+    d = init_data_dir(service_path(args, "core"), demo=args.demo)
+    print(f"core data directory ready: {d.path.resolve()}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from renkei.service.core import build
+
+    setup_logging(args)
+    data_dir = open_data_dir(args, "core")
+    return run_service(args, build(service_config(args, "core", data_dir), data_dir), [])
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from renkei.ledger import ledger_vkey, verify_checkpoint
+    from renkei.linkage.registry import AgencyRegistry
+
+    data_dir = open_data_dir(args, "core")
+    with AgencyRegistry(data_dir) as registry:
+        agencies = registry.agencies()
+    path, vkey = ledger_vkey(data_dir)
+    size = verify_checkpoint((path / "checkpoint").read_bytes(), vkey).size if (path / "checkpoint").exists() else 0
+    print(f"core {data_dir.path}: {len(agencies)} agencies, ledger of {size} records")
+    return 0
+
+
+def cmd_agency_add(args: argparse.Namespace) -> int:
+    from renkei.linkage.registry import AgencyRegistry, local_government_corporate_number
+    from renkei.pki.ca import DevelopmentCA
+
+    corp = args.corporate_number
+    if not corp:
+        if not args.municipality_code:
+            raise SystemExit("renkei: --corporate-number is required for an agency that is not a local government")
+        corp = local_government_corporate_number(args.municipality_code)
+    ca = DevelopmentCA(args.pki or box_root() / "pki")
+    with AgencyRegistry(open_data_dir(args, "core")) as registry:
+        a = registry.register_agency(args.name, args.type, corp, municipality_code=args.municipality_code)
+        if args.approve_pia:
+            today = dt.date.today()
+            registry.add_pia(a.agency_id, f"{a.name} 特定個人情報保護評価書", approved_on=today,
+                             expires_on=today.replace(year=today.year + 5))
+    paths = ca.issue_agency_certificate(a.agency_id, a.name)
+    print(json.dumps({"agency_id": a.agency_id, "name": a.name, "types": list(a.types),
+                      "pia_approved": bool(args.approve_pia), **paths.to_json()}, ensure_ascii=False))
+    return 0
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    g = sub.add_parser("core", help="the linkage core's service").add_subparsers(dest="sub", required=True)
+    i = g.add_parser("init", parents=[common], help="create the core's data directory and keys")
+    i.add_argument("--demo", action="store_true", help="register the demo agencies with approved PIAs")
+    i.set_defaults(func=cmd_init)
+    s = g.add_parser("serve", parents=[common], help="serve the core (mutual TLS + public port)")
+    add_serve_arguments(s, port=50051, public_port=50052)
+    s.set_defaults(func=cmd_serve)
+    g.add_parser("status", parents=[common], help="agencies and ledger size").set_defaults(func=cmd_status)
+
+
+def register_agency_add(agency_group: Any, common: argparse.ArgumentParser) -> None:
+    """``renkei agency add`` (added to the ``agency`` group)."""
+    p = agency_group.add_parser("add", parents=[common], help="register an agency and issue its certificate")
+    p.add_argument("--name", required=True)
+    p.add_argument("--type", action="append", required=True, help="a 別表第二 agency type id (repeatable)")
+    p.add_argument("--corporate-number", help="法人番号 (derived for local governments when omitted)")
+    p.add_argument("--municipality-code", help="全国地方公共団体コード (local governments)")
+    p.add_argument("--approve-pia", action="store_true", help="file and approve a PIA today (demo)")
+    p.add_argument("--pki", help="the PKI directory (default $RENKEI_DATA/pki)")
+    p.set_defaults(func=cmd_agency_add)

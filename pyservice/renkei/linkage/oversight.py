@@ -1,0 +1,152 @@
+"""The commission's (個人情報保護委員会) view of the provision ledger, behind OversightService.
+
+Checkpoints and proofs come straight from :class:`renkei.ledger.Ledger`; record queries by agency
+and time use a small in-memory index (sequence, time, agencies, affair, outcome) built from the
+ledger at first use and caught up with the records appended since before every query, so it
+never misses a record the ledger holds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from renkei.errors import InvalidArgumentError
+from renkei.ledger import Checkpoint, InclusionProof, Ledger, LedgerRecord, StoredRecord, outcome_token
+
+_SCAN_CHUNK = 65_536
+# Record layout v1 (docs/arch/ledger.md): time, requester, provider, outcome, denial code from
+# byte 9; the affair's length at byte 113, its text after.
+_HEADER = struct.Struct(">qIIBH")
+
+
+def _us(t: datetime | None) -> int | None:
+    return None if t is None else (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class AgencyStatistics:
+    """An agency's inquiries and denials (as requester) and provisions (as provider)."""
+
+    agency_id: int
+    inquiries: int
+    denials: int
+    provisions: int
+    by_affair: Sequence[tuple[str, int, int]]  # (affair, inquiries, denials)
+    denials_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class Oversight:
+    """The commission's (個人情報保護委員会) read side of the ledger.
+
+    The index (an in-memory SQLite table of sequence, time, agencies, affair and outcome) is
+    built from the ledger at first use and caught up with the records appended since before
+    every query, so it never misses a record the ledger holds.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.executescript(
+            "CREATE TABLE r (seq INTEGER PRIMARY KEY, t INTEGER, req INTEGER, prov INTEGER, affair TEXT,"
+            " denied INTEGER); CREATE INDEX r_req ON r(req, t); CREATE INDEX r_prov ON r(prov, t);"
+        )
+        self._indexed = 0
+        self._lock = threading.Lock()
+
+    def _catch_up(self) -> None:
+        with self._lock:
+            size = self._ledger.size
+            seq = max(self._indexed, self._ledger._l.min_index())
+            while seq < size:
+                end = min(size, seq + _SCAN_CHUNK)
+                rows = []
+                for k, entry in enumerate(self._ledger._l.entries(seq, end), seq):
+                    if entry is not None:
+                        t, req, prov, _outcome, code = _HEADER.unpack_from(entry, 9)
+                        n = entry[113]
+                        rows.append((k, t, req, prov, entry[114:114 + n].decode("ascii"), code))
+                self._db.executemany("INSERT OR REPLACE INTO r VALUES (?, ?, ?, ?, ?, ?)", rows)
+                seq = end
+            self._indexed = size
+
+    def latest_checkpoint(self) -> Checkpoint:
+        return self._ledger.checkpoint()
+
+    def checkpoint_at(self, tree_size: int) -> Checkpoint:
+        return self._ledger.checkpoint_at(tree_size)
+
+    def consistency_proof(self, first_size: int, second_size: int) -> Sequence[bytes]:
+        if not 0 < first_size <= second_size <= self._ledger.size:
+            raise InvalidArgumentError("need 0 < first_size <= second_size <= the tree size")
+        return self._ledger.prove_consistency(first_size, second_size).hashes
+
+    def inclusion_proof(self, leaf_index: int, tree_size: int | None) -> InclusionProof:
+        size = self._ledger.checkpoint().size if tree_size is None else tree_size
+        if not 0 <= leaf_index < size <= self._ledger.size:
+            raise InvalidArgumentError("need leaf_index < tree_size <= the tree size")
+        return self._ledger.prove_inclusion(leaf_index, size)
+
+    def _where(self, agency_id: int | None, start: datetime | None, end: datetime | None) -> tuple[str, list[int]]:
+        clauses, args = ["1"], []
+        if agency_id is not None:
+            clauses.append("(req = ? OR prov = ?)")
+            args += [agency_id, agency_id]
+        if start is not None:
+            clauses.append("t >= ?")
+            args.append(_us(start))
+        if end is not None:
+            clauses.append("t < ?")
+            args.append(_us(end))
+        return " AND ".join(clauses), args  # type: ignore[return-value]
+
+    def records(
+        self, agency_id: int | None, start: datetime | None, end: datetime | None, after_sequence: int, limit: int
+    ) -> Sequence[StoredRecord]:
+        self._catch_up()
+        where, args = self._where(agency_id, start, end)
+        with self._lock:
+            seqs = [s for (s,) in self._db.execute(
+                f"SELECT seq FROM r WHERE {where} AND seq > ? ORDER BY seq LIMIT ?", [*args, after_sequence, limit]
+            )]
+        if not seqs:
+            return []
+        # One scan over the span when it is dense (each bundle is read once), else one by one.
+        if seqs[-1] - seqs[0] < 4 * len(seqs) + 256:
+            span = self._ledger._l.entries(seqs[0], seqs[-1] + 1)
+            entries = [span[s - seqs[0]] for s in seqs]
+        else:
+            entries = [self._ledger._l.entry(s) for s in seqs]
+        return [StoredRecord(LedgerRecord.decode(en), bytes(en)) for en in entries if en is not None]
+
+    def agency_statistics(self, agency_id: int, start: datetime | None, end: datetime | None) -> AgencyStatistics:
+        """As requester: inquiries and denials (by affair, by reason); as provider: provisions."""
+        self._catch_up()
+        where, args = self._where(None, start, end)
+        with self._lock:
+            by_affair = self._db.execute(
+                f"SELECT affair, count(*), sum(denied != 0) FROM r WHERE {where} AND req = ? GROUP BY affair "
+                "ORDER BY affair", [*args, agency_id]
+            ).fetchall()
+            reasons = self._db.execute(
+                f"SELECT denied, count(*) FROM r WHERE {where} AND req = ? AND denied != 0 GROUP BY denied",
+                [*args, agency_id],
+            ).fetchall()
+            (provisions,) = self._db.execute(
+                f"SELECT count(*) FROM r WHERE {where} AND prov = ? AND denied = 0", [*args, agency_id]
+            ).fetchone()
+        return AgencyStatistics(
+            agency_id,
+            sum(n for _a, n, _d in by_affair),
+            sum(d for _a, _n, d in by_affair),
+            int(provisions),
+            [(a, int(n), int(d)) for a, n, d in by_affair],
+            {outcome_token(c): int(n) for c, n in reasons},
+        )
+
+
+__all__ = ["AgencyStatistics", "Oversight"]

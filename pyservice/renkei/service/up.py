@@ -1,0 +1,229 @@
+"""``renkei up``: the whole country in a box — every service as its own OS process.
+
+Under one directory (default ./renkei-data)::
+
+    pki/      the development CA (its key never leaves this folder)
+    core/     the linkage core's data directory (its own keys, tls/, registry, holdings, ledger)
+    jlis/     J-LIS's data directory (its own keys, tls/ with a client certificate for the core)
+    nta/      the NTA's data directory
+    run/      each service's ready file while the box runs
+
+A fresh directory is initialised first (each service's ``init``, certificates from the CA).
+Services start in dependency order (core, then J-LIS, which calls the core, then NTA), each
+health-checked through its ready file; Ctrl-C / SIGTERM stops them together, in reverse order,
+letting in-flight calls finish. A service that dies is reported and not restarted; the others
+keep serving (inquiries go on without J-LIS; acquisitions then fail with UNAVAILABLE).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from renkei.datadir import MARKER, make_private_dir, write_atomic
+from renkei.errors import FailedPreconditionError
+from renkei.pki.ca import DevelopmentCA
+
+START_TIMEOUT = 120.0
+STOP_TIMEOUT = 30.0
+
+
+@dataclass
+class Member:
+    """One service of the box."""
+
+    name: str
+    data_dir: Path
+    args: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ready_file(self) -> Path:
+        return self.data_dir.parent / "run" / f"{self.name}.json"
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _pump(name: str, stream: Any, out: TextIO) -> None:
+    """Copy a child's output line by line, prefixed with its name."""
+    for raw in iter(stream.readline, b""):
+        out.write(f"[{name}] {raw.decode(errors='replace')}")
+        out.flush()
+
+
+def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
+    """Initialise what is missing: the CA, each service's data directory and TLS material, and
+    (demo) the client certificates of the demo principals and agencies."""
+    from renkei.jlis.authority import NumberAuthority
+    from renkei.nta.registry import CorporateNumberRegistry
+    from renkei.service.core import init_data_dir
+    from renkei.service.nta import seed_demo
+
+    make_private_dir(root)
+    make_private_dir(root / "run")
+    ca = DevelopmentCA.init(root / "pki")
+    if not (root / "core" / MARKER).exists():
+        init_data_dir(root / "core", demo=demo)
+    if not (root / "jlis" / MARKER).exists():
+        NumberAuthority.init(root / "jlis").close()
+    if not (root / "nta" / MARKER).exists():
+        with CorporateNumberRegistry.init(root / "nta") as nta:
+            if demo:
+                seed_demo(nta)
+    for service, client_role in (("core", None), ("jlis", "jlis"), ("nta", None)):
+        if not (root / service / "tls" / "server.pem").exists():
+            ca.issue_service(service, root / service, client_role=client_role)
+    if demo:
+        from renkei.service.demo import DEMO_AGENCIES, SYSTEM_PRINCIPALS
+
+        have = {c.principal for c in ca.issued()}
+        for role, name in SYSTEM_PRINCIPALS:
+            if role not in have:
+                ca.issue_client_certificate(role, name)
+        for agency_id, name, *_ in DEMO_AGENCIES:
+            if f"agency-{agency_id}" not in have:
+                ca.issue_agency_certificate(agency_id, name)
+    return ca
+
+
+def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member]:
+    """The services in start order, with their command lines."""
+    def port(offset: int) -> str:
+        return str(base_port + offset if base_port else 0)
+
+    def metrics(offset: int) -> str:
+        return str(9464 + offset if base_port else 0)
+
+    crl = str(root / "pki" / "crl.pem")
+    common = ["--host", host, "--crl", crl]
+    core = Member("core", root / "core", ["core", "serve", "--port", port(0), "--public-port", port(1),
+                                         "--metrics-port", metrics(0), *common])
+    jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
+                                         *(["--demo"] if demo else [])])
+    nta = Member("nta", root / "nta", ["nta", "serve", "--port", port(3), "--metrics-port", metrics(2), *common])
+    return [core, jlis, nta]
+
+
+class Box:
+    """The running box: start, watch, stop."""
+
+    def __init__(self, root: Path, members: list[Member], out: TextIO = sys.stdout) -> None:
+        self.root = root
+        self.members = members
+        self.out = out
+        self._stopping = False
+
+    def _spawn(self, m: Member, extra: list[str]) -> None:
+        m.ready_file.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "renkei.cli", *m.args, *extra, "--data-dir", str(m.data_dir),
+               "--ready-file", str(m.ready_file)]
+        m.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  preexec_fn=_die_with_parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        threading.Thread(target=_pump, args=(m.name, m.proc.stdout, self.out), daemon=True).start()
+
+    def _await_ready(self, m: Member) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        assert m.proc is not None
+        while not m.ready_file.exists():
+            if m.proc.poll() is not None:
+                raise FailedPreconditionError(f"{m.name} exited with code {m.proc.returncode} while starting "
+                                              f"(its output is above)")
+            if time.monotonic() > deadline:
+                raise FailedPreconditionError(f"{m.name} did not become ready within {START_TIMEOUT:.0f} s")
+            time.sleep(0.05)
+        m.info = json.loads(m.ready_file.read_text())
+
+    def start(self) -> None:
+        try:
+            for m in self.members:
+                extra: list[str] = []
+                if m.name == "jlis":
+                    core = next(x for x in self.members if x.name == "core")
+                    extra = ["--core", str(core.info["grpc"])]
+                self._spawn(m, extra)
+                self._await_ready(m)
+        except BaseException:
+            self.stop()
+            raise
+
+    def ready_info(self) -> dict[str, Any]:
+        return {
+            "services": {m.name: {k: m.info.get(k) for k in ("pid", "data_dir", "grpc", "http", "public_grpc",
+                                                              "metrics")}
+                         for m in self.members},
+            "pki": str((self.root / "pki").resolve()),
+        }
+
+    def stop(self) -> None:
+        """SIGTERM to every running service in reverse start order; each lets its calls finish."""
+        self._stopping = True
+        for m in reversed(self.members):
+            if m.proc is not None and m.proc.poll() is None:
+                m.proc.send_signal(signal.SIGTERM)
+                try:
+                    m.proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    m.proc.kill()
+                    m.proc.wait()
+            m.ready_file.unlink(missing_ok=True)
+
+    def watch(self, stop: threading.Event, on_exit: Callable[[Member], None]) -> None:
+        """Until ``stop`` is set: report services that exit (they are not restarted)."""
+        reported: set[str] = set()
+        while not stop.wait(0.2):
+            for m in self.members:
+                if m.proc is not None and m.proc.poll() is not None and m.name not in reported:
+                    reported.add(m.name)
+                    on_exit(m)
+
+
+def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None) -> int:
+    prepare(root, demo=demo)
+    box = Box(root, members(root, host=host, base_port=base_port, demo=demo))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    box.start()
+    info = box.ready_info()
+    print(f"renkei up: {len(box.members)} services from {root.resolve()}"
+          + (" (demo country)" if demo else ""))
+    for name, s in info["services"].items():
+        ends = ", ".join(f"{k} {v}" for k, v in s.items() if k in ("grpc", "public_grpc", "http", "metrics") and v)
+        print(f"  {name:<6} pid {s['pid']:<7} {ends}")
+    print(f"  CA     {info['pki']}/ca.pem; client certificates in {info['pki']}/clients/")
+    sys.stdout.flush()
+    if ready_file:
+        write_atomic(Path(ready_file), json.dumps(info, ensure_ascii=False).encode(), 0o600)
+
+    def exited(m: Member) -> None:
+        assert m.proc is not None
+        print(f"renkei up: {m.name} exited with code {m.proc.returncode}; the other services keep running",
+              flush=True)
+
+    try:
+        box.watch(stop, exited)
+    finally:
+        print("renkei up: stopping", flush=True)
+        box.stop()
+        if ready_file:
+            Path(ready_file).unlink(missing_ok=True)
+    print("renkei up: stopped", flush=True)
+    return 0
+
+
+__all__ = ["Box", "members", "prepare", "run"]
