@@ -1,9 +1,12 @@
-# The two commands of the README: `make serve` (build, then run renkei on ./renkei-data) and
-# `make test` (build, then cargo test and pytest). Everything else they need is installed here.
+# The two commands of the README: `make serve` (build, then start the whole box — every service
+# its own process — on ./renkei-data) and `make test` (build, then cargo test, clippy, ruff, mypy,
+# stubtest and pytest). Everything else they need is installed here.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= renkei-data
+# Ports of the box: core mTLS = BASE_PORT, core public = +1, J-LIS = +2, NTA = +3 (0 = any free).
+BASE_PORT ?= 50051
 
 .PHONY: serve test install lint bench clean proto
 
@@ -15,17 +18,21 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-build-isolation -e '.[test,bench]'
 
 serve: install
-	$(BIN)/renkei serve --data-dir $(DATA)
+	$(BIN)/renkei up --dir $(DATA) --demo --base-port $(BASE_PORT)
 
 test: install
 	cargo test --workspace
 	cargo clippy --workspace --all-targets --features python -- -D warnings
 	$(BIN)/ruff check pyservice tests bench proto
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest renkei._core --allowlist pyservice/renkei/_core/stubtest.allowlist
 	$(BIN)/pytest
 
 lint: install
 	cargo clippy --workspace --all-targets --features python -- -D warnings
 	$(BIN)/ruff check pyservice tests bench proto
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest renkei._core --allowlist pyservice/renkei/_core/stubtest.allowlist
 
 bench: install
 	$(BIN)/python -m bench.micro

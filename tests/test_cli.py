@@ -29,6 +29,9 @@ def test_number_check_exit_codes_and_no_echo(capsys: pytest.CaptureFixture[str])
 
 
 def test_number_assign_and_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "number", "assign", "24727059608", "--data-dir", str(tmp_path))
+    assert code == 1 and "renkei jlis init" in err and not any(tmp_path.iterdir())  # nothing created
+    assert run(capsys, "jlis", "init", "--data-dir", str(tmp_path))[0] == 0
     code, out, _ = run(capsys, "number", "assign", "24727059608", "--data-dir", str(tmp_path))
     assert code == 0 and len(out.strip()) == 12
     number = out.strip()
@@ -42,6 +45,7 @@ def test_number_assign_and_change(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_corp_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = ["--data-dir", str(tmp_path)]
+    assert run(capsys, "nta", "init", *d)[0] == 0
     code, out, _ = run(capsys, "corp", "assign", "--name", "デジタル庁", "--kind", "101", "--prefecture-code", "13",
                        "--prefecture-name", "東京都", *d)
     assert code == 0
@@ -60,7 +64,12 @@ def test_corp_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_console_script_runs(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "renkei"
-    result = subprocess.run([str(script), "init", "--data-dir", str(tmp_path / "d")], capture_output=True,
+    result = subprocess.run([str(script), "jlis", "init", "--data-dir", str(tmp_path / "d")], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "J-LIS" in result.stdout and (tmp_path / "d" / "keys" / "jlis-number.key").exists()
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("renkei ")
+    status = subprocess.run([str(script), "status", "--dir", str(tmp_path / "typo")], capture_output=True,
+                            text=True, timeout=60)
+    assert status.returncode == 1 and not (tmp_path / "typo").exists()

@@ -25,6 +25,7 @@ from renkei.errors import (
     PiaNotApprovedError,
     StorageError,
 )
+from tests.datadirs import InProcess
 from tests.reference import codes_ref
 
 APPROVED = {"approved_on": "2025-01-01", "expires_on": "2099-12-31"}
@@ -38,8 +39,8 @@ def resident_codes(n: int, start: int = 1_000_000_000) -> np.ndarray:
 @pytest.fixture
 def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A core with J-LIS, 200 persons, a city and the pension service with approved PIAs."""
-    jlis = renkei.NumberAuthority(tmp_path / "data")
-    core = renkei.Core(tmp_path / "data", jlis=jlis)
+    jlis = renkei.NumberAuthority.init(tmp_path / "jlis")
+    core = InProcess(renkei.Core.init(tmp_path / "core"), jlis)
     mn = jlis.assign_batch(resident_codes(200))
     city = core.register_agency("横浜市長", ["municipal_mayor"], "3000020141003", municipality_code="141003")
     pension = core.register_agency("日本年金機構", ["japan_pension_service"], "5010405001703")
@@ -47,7 +48,6 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
         core.add_pia(a.agency_id, "全項目評価書", **APPROVED)
     yield core, jlis, mn, city.agency_id, pension.agency_id
     core.close()
-    jlis.close()
 
 
 # -- registry and PIA ---------------------------------------------------------------------
@@ -314,12 +314,13 @@ def test_no_my_number_or_resident_code_in_core_files_logs_or_errors(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    data = tmp_path / "data"
-    jlis = renkei.NumberAuthority(data)
+    data = tmp_path / "core"
+    jlis = renkei.NumberAuthority.init(tmp_path / "jlis")
     residents = resident_codes(300, start=4_321_000_000)
     mn = jlis.assign_batch(residents)
     errors: list[str] = []
-    with renkei.Core(data, jlis=jlis) as core:
+    core = InProcess(renkei.Core.init(data), jlis)
+    try:
         a = core.register_agency("大阪市長", ["municipal_mayor"], "6000020271004", municipality_code="271004")
         b = core.register_agency("日本年金機構", ["japan_pension_service"], "5010405001703")
         try:
@@ -348,12 +349,13 @@ def test_no_my_number_or_resident_code_in_core_files_logs_or_errors(
                 errors.append(repr(e))
         core.checkpoint()
         core.acquire_batch(a.agency_id, mn[:10])
-    jlis.close()
+    finally:
+        core.close()
     assert len(errors) >= 5
     needles_text = {f"{int(v):012d}" for v in mn} | {f"{int(v):011d}" for v in residents}
     needles_text |= {numbers.format_individual_number(int(v)) for v in mn}
     needles_bin = {int(v).to_bytes(8, "little") for v in list(mn) + list(residents)}
-    core_files = [p for p in data.rglob("*") if p.is_file() and not p.name.startswith("jlis.sqlite3")]
+    core_files = [p for p in data.rglob("*") if p.is_file()]
     assert any(p.parent.name == "holdings" for p in core_files)
     assert any(p.name == "registry.sqlite3" for p in core_files)
     for p in core_files:
@@ -362,7 +364,7 @@ def test_no_my_number_or_resident_code_in_core_files_logs_or_errors(
         assert not any(n in text for n in needles_text), p
         assert not any(n in blob for n in needles_bin), p
     logs = caplog.text + "\n".join(errors)
-    assert "acquired" in caplog.text
+    assert "holdings loaded" in caplog.text
     assert not any(n in logs for n in needles_text)
 
 
@@ -397,7 +399,7 @@ def test_damaged_snapshot_is_a_storage_error(tmp_path: Path) -> None:
 
 
 def test_second_opener_is_refused(tmp_path: Path) -> None:
-    with renkei.Core(tmp_path / "d"), pytest.raises(FailedPreconditionError, match="in use"):
+    with renkei.Core.init(tmp_path / "d"), pytest.raises(StorageError, match="in use"):
         renkei.Core(tmp_path / "d")
 
 
@@ -415,20 +417,16 @@ def test_engine_rejects_bad_arguments(tmp_path: Path) -> None:
         _codes.CodeEngine(b"short", str(tmp_path / "h2"), 1, [1])
 
 
-def test_linkage_engine_protocol_methods(world) -> None:  # type: ignore[no-untyped-def]
+def test_changed_numbers_are_not_current_at_jlis_and_release_works(world) -> None:  # type: ignore[no-untyped-def]
     core, jlis, mn, city, pension = world
-    code = core.acquire_code(city, int(mn[0]), secrets.token_bytes(16))
-    assert len(code) == 16 and core.engine.holds(city, jlis.person_id(int(mn[0])))
-    former = int(mn[7])
-    jlis.change(former)
-    batch = np.array([mn[5], former, mn[6]], dtype=np.uint64)
-    with pytest.raises(NotFoundError, match="index 1"):
-        core.acquire_codes(pension, batch)
-    assert core.holdings_count(pension) == 0  # all or nothing
-    codes = core.acquire_codes(pension, mn[:3])
-    assert len(codes) == 48
-    core.release_holding(pension, codes[:16])
+    before = core.acquire(city, int(mn[7]))
+    new = jlis.change(int(mn[7]))
+    codes, status = core.acquire_batch(pension, np.array([mn[5], mn[7], mn[6]], dtype=np.uint64))
+    assert status.tolist() == [0, 2, 0] and codes[16:32] == bytes(16)  # the former number is not current
+    assert core.acquire(city, new) == before  # same person, same link id, same code
     assert core.holdings_count(pension) == 2
+    core.release(pension, codes[:16])
+    assert core.holdings_count(pension) == 1
 
 
 def test_numpy_and_empty_batches(world) -> None:  # type: ignore[no-untyped-def]

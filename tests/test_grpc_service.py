@@ -1,5 +1,5 @@
-"""NumberService, CorporateNumberService, mTLS identity, errors, health, reflection, metrics:
-against a real ``renkei serve`` process on loopback with real TLS."""
+"""NumberService (J-LIS), CorporateNumberService (NTA), mTLS identity, errors, health, reflection,
+metrics: against a real box (``renkei up``, each service its own process) on loopback with real TLS."""
 
 from __future__ import annotations
 
@@ -17,18 +17,19 @@ from hypothesis import strategies as st
 
 from renkei import CorporateNumberRegistry, client, numbers
 from renkei._proto.renkei.v1 import corporate_number_service_pb2 as cpb
+from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei.pki.ca import DevelopmentCA
 from renkei.service.status import error_info
-from tests.grpc_server import RunningServer, start_server
+from tests.grpc_server import RunningBox, start_box
 
 T = 10  # seconds: every call gets a deadline
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    data = tmp_path_factory.mktemp("grpc") / "data"
-    with CorporateNumberRegistry(data) as nta:  # published before the server starts
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBox]:
+    root = tmp_path_factory.mktemp("grpc") / "box"
+    with CorporateNumberRegistry.init(root / "nta") as nta:  # published before the box starts
         nta.assign(
             name="デジタル庁",
             kind="101",
@@ -48,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
             assignment_date="2022-04-01",
         )
         nta.change_name("2010401000001", name="株式会社新テスト商事", change_date="2023-05-01")
-    s = start_server(data)
+    s = start_box(root)
     yield s
     _rc, out = s.terminate()
     print(out)
@@ -68,8 +69,8 @@ def _reason(e: grpc.RpcError) -> str:
 # -- corporate numbers: public, no client certificate ----------------------------------------------
 
 
-def test_corporate_lookups_need_no_client_certificate(server: RunningServer) -> None:
-    with server.public() as ch:
+def test_corporate_lookups_need_no_client_certificate(server: RunningBox) -> None:
+    with server.public("nta") as ch:
         stub = client.CorporateNumberServiceStub(ch)
         page = stub.SearchCorporations(cpb.SearchCorporationsRequest(name="でじたる"), timeout=T)
         assert page.total_count == 1 and page.corporations[0].name == "デジタル庁"
@@ -114,19 +115,37 @@ def test_corporate_lookups_need_no_client_certificate(server: RunningServer) -> 
         assert _code(e.value) is grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_corporate_lookups_also_work_over_mutual_tls(server: RunningServer) -> None:
-    with server.channel("agency-3") as ch:
+def test_each_port_serves_and_lists_only_its_own_services(server: RunningBox) -> None:
+    def listed(ch: grpc.Channel) -> set[str]:
+        refl = reflection_pb2_grpc.ServerReflectionStub(ch)
+        replies = list(refl.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=T))
+        return {s.name for s in replies[0].list_services_response.service} - {
+            "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+
+    with server.public("nta") as ch:
+        assert listed(ch) == {"renkei.v1.CorporateNumberService"}
         page = client.CorporateNumberServiceStub(ch).SearchCorporations(
             cpb.SearchCorporationsRequest(name="digital", target=cpb.NAME_TARGET_ENGLISH), timeout=T
         )
         assert page.total_count == 1
+    with server.public("core") as ch:
+        assert listed(ch) == {"renkei.v1.DisclosureService"}
+    with server.channel("operator", "core") as ch:
+        assert listed(ch) == {"renkei.v1.LinkageService", "renkei.v1.OversightService", "renkei.v1.AdminService",
+                              "renkei.v1.PersonLinkService"}
+    with server.channel("operator", "jlis") as ch:
+        assert listed(ch) == {"renkei.v1.NumberService"}
+        with pytest.raises(grpc.RpcError) as e:  # the core's services are not J-LIS's
+            client.LinkageServiceStub(ch).GetPublicKeys(lpb.GetPublicKeysRequest(), timeout=T)
+        assert _code(e.value) is grpc.StatusCode.UNIMPLEMENTED
 
 
 # -- NumberService with J-LIS and agency certificates -------------------------------------------------
 
 
-def test_number_service_as_jlis(server: RunningServer) -> None:
-    with server.channel("jlis") as ch:
+def test_number_service_as_jlis(server: RunningBox) -> None:
+    with server.channel("jlis", "jlis") as ch:
         stub = client.NumberServiceStub(ch)
         first = stub.AssignNumber(
             npb.AssignNumberRequest(resident_code="24727059608"), timeout=T
@@ -181,8 +200,8 @@ def test_number_service_as_jlis(server: RunningServer) -> None:
         assert error_info(e.value).metadata["problem"] == "wrong_check_digit"  # type: ignore[union-attr]
 
 
-def test_agency_may_validate_but_not_assign(server: RunningServer) -> None:
-    with server.channel("agency-1") as ch:
+def test_agency_may_validate_but_not_assign(server: RunningBox) -> None:
+    with server.channel("agency-1", "jlis") as ch:
         stub = client.NumberServiceStub(ch)
         res = stub.ValidateNumbers(
             npb.ValidateNumbersRequest(
@@ -208,16 +227,16 @@ def test_agency_may_validate_but_not_assign(server: RunningServer) -> None:
 # -- authentication ---------------------------------------------------------------------------------
 
 
-def test_public_port_calls_needing_identity_are_unauthenticated(server: RunningServer) -> None:
-    with server.public() as ch, pytest.raises(grpc.RpcError) as e:
-        client.NumberServiceStub(ch).ValidateNumbers(
-            npb.ValidateNumbersRequest(kind=npb.NUMBER_KIND_INDIVIDUAL, numbers=["621498320257"]), timeout=T
-        )
+def test_public_port_calls_needing_identity_are_unauthenticated(server: RunningBox) -> None:
+    from renkei._proto.renkei.v1 import disclosure_service_pb2 as dpb
+
+    with server.public("core") as ch, pytest.raises(grpc.RpcError) as e:
+        client.DisclosureServiceStub(ch).ListMyRecords(dpb.ListMyRecordsRequest(), timeout=T)
     assert _code(e.value) is grpc.StatusCode.UNAUTHENTICATED and _reason(e.value) == "UNAUTHENTICATED"
 
 
-def _refused_at_handshake(server: RunningServer, creds: grpc.ChannelCredentials) -> grpc.RpcError:
-    with grpc.secure_channel(server.target, creds) as ch, pytest.raises(grpc.RpcError) as e:
+def _refused_at_handshake(server: RunningBox, creds: grpc.ChannelCredentials) -> grpc.RpcError:
+    with grpc.secure_channel(server.target("jlis"), creds) as ch, pytest.raises(grpc.RpcError) as e:
         client.NumberServiceStub(ch).ValidateNumbers(
             npb.ValidateNumbersRequest(kind=npb.NUMBER_KIND_INDIVIDUAL, numbers=["621498320257"]), timeout=T
         )
@@ -225,14 +244,14 @@ def _refused_at_handshake(server: RunningServer, creds: grpc.ChannelCredentials)
 
 
 def test_mtls_port_refuses_callers_without_a_certificate_of_the_ca(
-    server: RunningServer, tmp_path: Path
+    server: RunningBox, tmp_path: Path
 ) -> None:
-    ca = (server.data_dir / "pki" / "ca.pem").read_bytes()
+    ca = (server.pki / "ca.pem").read_bytes()
     # grpcio's server credentials can only require-and-verify a client certificate, so these
     # callers are refused by the TLS handshake itself and never reach a handler.
     e = _refused_at_handshake(server, grpc.ssl_channel_credentials(ca))
     assert _code(e) is grpc.StatusCode.UNAVAILABLE
-    foreign = DevelopmentCA(tmp_path / "other").issue_agency_certificate(1, "千代田区長")
+    foreign = DevelopmentCA.init(tmp_path / "other").issue_agency_certificate(1, "千代田区長")
     e = _refused_at_handshake(
         server,
         grpc.ssl_channel_credentials(ca, foreign.private_key.read_bytes(), foreign.certificate.read_bytes()),
@@ -240,20 +259,21 @@ def test_mtls_port_refuses_callers_without_a_certificate_of_the_ca(
     assert _code(e) is grpc.StatusCode.UNAVAILABLE
 
 
-def test_replaced_certificate_is_unauthenticated(server: RunningServer, tmp_path: Path) -> None:
-    ca = DevelopmentCA(server.data_dir)
+def test_replaced_certificate_is_unauthenticated(server: RunningBox, tmp_path: Path) -> None:
+    ca = DevelopmentCA(server.pki)
     old = ca.client("agency-6")
     saved = tmp_path / "old"
     saved.mkdir()
     (saved / "cert.pem").write_bytes(old.certificate.read_bytes())
     (saved / "key.pem").write_bytes(old.private_key.read_bytes())
-    ca.issue_agency_certificate(6, "東京都知事")  # re-issue: the old certificate is no longer current
+    ca.issue_agency_certificate(6, "東京都知事")  # re-issue: the old certificate is revoked (crl.pem)
     import time
 
-    time.sleep(1.2)  # the server re-reads the issued list at most once a second
+    time.sleep(1.2)  # the services re-read the CRL at most once a second
     with (
         client.mtls_channel(
-            server.target, certificate=saved / "cert.pem", private_key=saved / "key.pem", ca=ca.ca_cert_path
+            server.target("jlis"), certificate=saved / "cert.pem", private_key=saved / "key.pem",
+            ca=ca.ca_cert_path
         ) as ch,
         pytest.raises(grpc.RpcError) as e,
     ):
@@ -264,7 +284,7 @@ def test_replaced_certificate_is_unauthenticated(server: RunningServer, tmp_path
             timeout=T,
         )
     assert _code(e.value) is grpc.StatusCode.UNAUTHENTICATED
-    with server.channel("agency-6") as ch:
+    with server.channel("agency-6", "jlis") as ch:
         assert (
             client.NumberServiceStub(ch)
             .ValidateNumbers(
@@ -279,8 +299,8 @@ def test_replaced_certificate_is_unauthenticated(server: RunningServer, tmp_path
 # -- malformed requests, health, reflection, metrics -------------------------------------------------
 
 
-def test_undecodable_request_bytes_are_invalid_argument(server: RunningServer) -> None:
-    with server.channel("jlis") as ch:
+def test_undecodable_request_bytes_are_invalid_argument(server: RunningBox) -> None:
+    with server.channel("jlis", "jlis") as ch:
         raw = ch.unary_unary("/renkei.v1.NumberService/AssignNumber")
         with pytest.raises(grpc.RpcError) as e:
             raw(b"\x0a\x05\xff\xfe\xfd\xfc\xfb", timeout=T)  # field 1 (string) that is not UTF-8
@@ -290,10 +310,10 @@ def test_undecodable_request_bytes_are_invalid_argument(server: RunningServer) -
         assert _code(e.value) is grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_health_reflection_and_metrics(server: RunningServer) -> None:
-    with server.public() as ch:
+def test_health_reflection_and_metrics(server: RunningBox) -> None:
+    with server.public("nta") as ch:
         health = health_pb2_grpc.HealthStub(ch)
-        for name in ("", "renkei.v1.NumberService", "renkei.v1.CorporateNumberService"):
+        for name in ("", "renkei.v1.CorporateNumberService"):
             assert (
                 health.Check(health_pb2.HealthCheckRequest(service=name), timeout=T).status
                 == health_pb2.HealthCheckResponse.SERVING
@@ -306,7 +326,6 @@ def test_health_reflection_and_metrics(server: RunningServer) -> None:
         )
         names = {s.name for s in replies[0].list_services_response.service}
         assert {
-            "renkei.v1.NumberService",
             "renkei.v1.CorporateNumberService",
             "grpc.health.v1.Health",
             "grpc.reflection.v1alpha.ServerReflection",
@@ -315,7 +334,7 @@ def test_health_reflection_and_metrics(server: RunningServer) -> None:
             cpb.ListCorporationChangesRequest(from_date="2020-01-01", to_date="2020-01-02"), timeout=T
         )
     body = (
-        urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=T).read().decode()
+        urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port('nta')}/metrics", timeout=T).read().decode()
     )
     assert (
         'renkei_grpc_requests_total{method="/renkei.v1.CorporateNumberService/ListCorporationChanges",code="OK"}'
@@ -410,18 +429,20 @@ def _corp_request(draw: st.DrawFn, method: str) -> bytes:
     return msg.SerializeToString()  # type: ignore[attr-defined]
 
 
-def _served(server: RunningServer) -> tuple[int, str]:
-    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
-    body = urllib.request.urlopen(url, timeout=T).read().decode()
+def _served(server: RunningBox) -> tuple[int, str]:
+    body = "".join(
+        urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port(s)}/metrics", timeout=T).read().decode()
+        for s in ("jlis", "nta")
+    )
     lines = body.splitlines()
     return sum(
         int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("renkei_grpc_requests_total{")
     ), body
 
 
-def test_fuzz_never_internal_and_server_stays_healthy(server: RunningServer) -> None:
+def test_fuzz_never_internal_and_server_stays_healthy(server: RunningBox) -> None:
     served_before, _ = _served(server)
-    with server.channel("jlis") as jlis, server.public() as public:
+    with server.channel("jlis", "jlis") as jlis, server.public("nta") as public:
         number_calls = {m: jlis.unary_unary(f"/renkei.v1.NumberService/{m}") for m in _NUMBER_METHODS}
         corp_calls = {m: public.unary_unary(f"/renkei.v1.CorporateNumberService/{m}") for m in _CORP_METHODS}
         every = [*number_calls.values(), *corp_calls.values()]
@@ -461,31 +482,40 @@ def test_fuzz_never_internal_and_server_stays_healthy(server: RunningServer) -> 
     assert served - served_before >= 10_000  # every generated request reached a handler
 
 
-def test_serve_provisioned_keys_0600_and_prints_where(server: RunningServer, tmp_path: Path) -> None:
-    pki = server.data_dir / "pki"
-    keys = [pki / "ca.key", pki / "server.key", *pki.glob("clients/*/key.pem")]
-    assert len(keys) == 2 + 9  # CA, server; J-LIS, oversight, operator, six demo agencies
-    assert all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
+def test_up_provisioned_keys_0600_and_pki_lists_them(server: RunningBox, tmp_path: Path) -> None:
+    pki = server.pki
+    keys = [pki / "ca.key", *pki.glob("clients/*/key.pem")]
+    assert len(keys) == 1 + 9  # CA; J-LIS, oversight, operator, six demo agencies
+    service_keys = [*server.root.glob("*/tls/*.key"), *server.root.glob("*/keys/*.key")]
+    assert len(service_keys) == 3 + 1 + 5 + 2  # server keys, J-LIS's client key, core keys, J-LIS keys
+    assert all(k.stat().st_mode & 0o777 == 0o600 for k in [*keys, *service_keys])
     import subprocess
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "renkei.cli", "pki", "list", "--data-dir", str(server.data_dir)],
+        [sys.executable, "-m", "renkei.cli", "pki", "list", "--dir", str(pki)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     assert "agency-4" in out and "厚生労働大臣" in out and str(pki / "ca.pem") in out
     bad = subprocess.run(
-        [sys.executable, "-m", "renkei.cli", "pki", "issue", "--data-dir", str(tmp_path), "--name", "x"],
+        [sys.executable, "-m", "renkei.cli", "pki", "issue", "--dir", str(pki), "--name", "x"],
         capture_output=True,
         text=True,
     )
     assert bad.returncode == 1 and "agency id" in bad.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "renkei.cli", "pki", "list", "--dir", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1 and "renkei pki init" in missing.stderr
+    assert not (tmp_path / "none").exists()
 
 
-def test_deadline_exceeded_and_no_deadline_both_handled(server: RunningServer) -> None:
-    with server.channel("jlis") as ch:
+def test_deadline_exceeded_and_no_deadline_both_handled(server: RunningBox) -> None:
+    with server.channel("jlis", "jlis") as ch:
         stub = client.NumberServiceStub(ch)
         with pytest.raises(grpc.RpcError) as e:
             stub.RegisterTestPopulation(

@@ -1,6 +1,8 @@
-"""The linkage core end to end against a real ``renkei serve`` process (loopback, real TLS).
+"""The linkage core end to end against a real box (``renkei up``: J-LIS, the core and the NTA as
+separate processes, loopback, real TLS).
 
-Two agencies acquire codes for the same people; the minister (厚生労働大臣) inquires of a mayor
+Two agencies acquire codes for the same people through J-LIS (取得番号 reserved at the core,
+relayed by J-LIS with link ids, codes collected at the core); the minister (厚生労働大臣) inquires of a mayor
 (千代田区長) under 別表第二 項1 (row B2.1.2, 地方税関係情報); the permit verifies offline with the
 key from GetPublicKeys; the record is in the ledger with a valid inclusion proof; the person
 lists it through DisclosureService; the commission sees it with a consistency proof across it.
@@ -35,13 +37,12 @@ from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei._proto.renkei.v1 import oversight_service_pb2 as opb
 from renkei.errors import PermitError, PermitReplayedError
-from renkei.jlis.relay import new_acquisition_numbers
 from renkei.ledger import verify_checkpoint, verify_consistency, verify_inclusion
-from renkei.linkage.registry import Core
-from renkei.linkage.services import login_message
+from renkei.linkage.disclosure import login_message
+from renkei.linkage.registry import AgencyRegistry
 from renkei.permits import PermitVerifier, from_wire
 from renkei.service.status import error_info
-from tests.grpc_server import RunningServer, start_server
+from tests.grpc_server import RunningBox, start_box
 
 T = 10
 MINISTER, CHIYODA, YOKOHAMA = 4, 1, 2
@@ -49,28 +50,27 @@ AFFAIR, ITEM = "B2.1", "B2.1.2.1"  # 別表第二 項1, 地方税関係情報 (r
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    s = start_server(tmp_path_factory.mktemp("linkage") / "data")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBox]:
+    s = start_box(tmp_path_factory.mktemp("linkage") / "box")
     yield s
     rc, out = s.terminate()
     assert rc == 0, out
 
 
 @pytest.fixture(scope="module")
-def people(server: RunningServer) -> list[str]:
-    with server.channel("jlis") as ch:
+def people(server: RunningBox) -> list[str]:
+    with server.channel("jlis", "jlis") as ch:
         raw = client.NumberServiceStub(ch).RegisterTestPopulation(
             npb.RegisterTestPopulationRequest(count=50, seed=7), timeout=T
         ).individual_numbers
     return [f"{int.from_bytes(raw[i:i + 8], 'little'):012d}" for i in range(0, len(raw), 8)]
 
 
-def _codes(server: RunningServer, principal: str, numbers: list[str]) -> list[bytes]:
-    packed = b"".join(int(n).to_bytes(8, "little") for n in numbers)
-    with server.channel(principal) as ch:
-        out = client.LinkageServiceStub(ch).AcquireCodes(
-            lpb.AcquireCodesRequest(individual_numbers=packed), timeout=T
-        ).agency_codes
+def _codes(server: RunningBox, principal: str, numbers: list[str]) -> list[bytes]:
+    with server.channel(principal) as core, server.channel(principal, "jlis") as jlis:
+        out, status = client.acquire_codes(client.LinkageServiceStub(core), client.NumberServiceStub(jlis), numbers,
+                                           timeout=T)
+    assert (status == 0).all(), status
     return [out[i:i + 16] for i in range(0, len(out), 16)]
 
 
@@ -90,7 +90,7 @@ def _inquire(stub: client.LinkageServiceStub, code: bytes, provider: int = CHIYO
     )
 
 
-def test_full_flow(server: RunningServer, people: list[str]) -> None:
+def test_full_flow(server: RunningBox, people: list[str]) -> None:
     mine = _codes(server, "agency-4", people[:10])
     theirs = _codes(server, "agency-1", people[:10])
     assert mine != theirs
@@ -150,11 +150,11 @@ def test_full_flow(server: RunningServer, people: list[str]) -> None:
     # The person lists it through DisclosureService after logging in with their card key.
     card = Ed25519PrivateKey.generate()
     public = card.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    with server.channel("jlis") as jch:
+    with server.channel("jlis", "jlis") as jch:
         key_id = client.NumberServiceStub(jch).RegisterCardKey(
             npb.RegisterCardKeyRequest(individual_number=people[3], public_key=public), timeout=T
         ).card_key_id
-    with server.public() as pch:
+    with server.public("core") as pch:
         disclosure = client.DisclosureServiceStub(pch)
         ch_ = disclosure.CreateChallenge(dpb.CreateChallengeRequest(card_key_id=key_id), timeout=T)
         sig = card.sign(login_message(ch_.challenge))
@@ -179,7 +179,7 @@ def test_full_flow(server: RunningServer, people: list[str]) -> None:
                grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
 
 
-def _denials(server: RunningServer, agency: int) -> tuple[int, dict[str, int]]:
+def _denials(server: RunningBox, agency: int) -> tuple[int, dict[str, int]]:
     with server.channel("oversight") as och:
         s = client.OversightServiceStub(och).GetAgencyStatistics(
             opb.GetAgencyStatisticsRequest(agency_id=agency), timeout=T
@@ -187,7 +187,7 @@ def _denials(server: RunningServer, agency: int) -> tuple[int, dict[str, int]]:
     return s.denials, dict(s.denials_by_reason)
 
 
-def test_refusals_are_recorded_and_uniform(server: RunningServer, people: list[str]) -> None:
+def test_refusals_are_recorded_and_uniform(server: RunningBox, people: list[str]) -> None:
     mine = _codes(server, "agency-4", people[10:20])
     chiyoda = _codes(server, "agency-1", people[10:20])
     denials0, reasons0 = _denials(server, MINISTER)
@@ -212,18 +212,20 @@ def test_refusals_are_recorded_and_uniform(server: RunningServer, people: list[s
     assert reasons.get("ROW_NOT_PERMITTED", 0) - reasons0.get("ROW_NOT_PERMITTED", 0) == 1
 
 
-def test_agency_without_pia_and_oversized_batch(server: RunningServer, people: list[str]) -> None:
+def test_agency_without_pia_and_oversized_batch(server: RunningBox, people: list[str]) -> None:
     with server.channel("operator") as ch:
         created = client.AdminServiceStub(ch).CreateAgency(
             apb.CreateAgencyRequest(name="府中市長", type_ids=["municipal_mayor"], local_government_code="132063"),
             timeout=T,
         )
     agency = created.agency_id
+    from renkei.pki.ca import DevelopmentCA
+
+    DevelopmentCA(server.pki).issue_agency_certificate(agency, "府中市長")  # the PKI operator, not the core
     with server.channel(f"agency-{agency}") as ch:
         stub = client.LinkageServiceStub(ch)
-        _fails(lambda: stub.AcquireCode(lpb.AcquireCodeRequest(
-            individual_number=people[0], acquisition_number=new_acquisition_numbers(1)), timeout=T),
-            grpc.StatusCode.FAILED_PRECONDITION, "PIA_NOT_APPROVED")
+        _fails(lambda: stub.ReserveAcquisitionNumbers(lpb.ReserveAcquisitionNumbersRequest(count=1), timeout=T),
+               grpc.StatusCode.FAILED_PRECONDITION, "PIA_NOT_APPROVED")
         _fails(lambda: _inquire(stub, bytes(16)), grpc.StatusCode.FAILED_PRECONDITION, "PIA_NOT_APPROVED")
     with server.channel("agency-4") as ch:
         stub = client.LinkageServiceStub(ch)
@@ -232,7 +234,7 @@ def test_agency_without_pia_and_oversized_batch(server: RunningServer, people: l
             information_items=[ITEM]), timeout=T), grpc.StatusCode.RESOURCE_EXHAUSTED, "BATCH_TOO_LARGE")
 
 
-def test_batch_inquire_one_permit_per_batch(server: RunningServer, people: list[str]) -> None:
+def test_batch_inquire_one_permit_per_batch(server: RunningBox, people: list[str]) -> None:
     mine = _codes(server, "agency-4", people[20:50])
     theirs = _codes(server, "agency-1", people[20:40])  # the last ten are not held by the provider
     codes = b"".join(mine)
@@ -252,13 +254,13 @@ def test_batch_inquire_one_permit_per_batch(server: RunningServer, people: list[
         verifier.verify_batch_item(token, 6, theirs[5], [ITEM], bytes(tree.proof(6)))
 
 
-def test_linkage_on_public_port_is_unauthenticated(server: RunningServer) -> None:
-    with server.public() as ch:
-        _fails(lambda: _inquire(client.LinkageServiceStub(ch), bytes(16)), grpc.StatusCode.UNAUTHENTICATED,
-               "UNAUTHENTICATED")
+def test_linkage_is_not_served_on_the_public_port(server: RunningBox) -> None:
+    with server.public("core") as ch, pytest.raises(grpc.RpcError) as e:
+        _inquire(client.LinkageServiceStub(ch), bytes(16))
+    assert e.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
-_METHODS = ["AcquireCode", "AcquireCodes", "ReleaseHolding", "Inquire", "BatchInquire", "GetPublicKeys"]
+_METHODS = ["ReserveAcquisitionNumbers", "CollectCodes", "ReleaseHolding", "Inquire", "BatchInquire", "GetPublicKeys"]
 
 
 def _malformed(rng: random.Random, method: str, code: bytes) -> bytes:
@@ -267,11 +269,11 @@ def _malformed(rng: random.Random, method: str, code: bytes) -> bytes:
         return rng.randbytes(rng.randrange(0, 64))
     junk = ["", "B2.1", "beppyo2-1", "B2.1.2.1", "x" * 300, "項", "\x00", "B2.999"]
     some_code = rng.choice([code, rng.randbytes(16), rng.randbytes(rng.randrange(0, 40)), b""])
-    if method == "AcquireCode":
-        return lpb.AcquireCodeRequest(individual_number=rng.choice(["", "123", "x" * 20, "621498320257"]),
-                                      acquisition_number=rng.randbytes(rng.choice([0, 15, 16, 17]))).SerializeToString()
-    if method == "AcquireCodes":
-        return lpb.AcquireCodesRequest(individual_numbers=rng.randbytes(rng.randrange(0, 33))).SerializeToString()
+    if method == "ReserveAcquisitionNumbers":
+        return lpb.ReserveAcquisitionNumbersRequest(count=rng.choice([0, 100_001, 2**32 - 1])).SerializeToString()
+    if method == "CollectCodes":
+        return lpb.CollectCodesRequest(acquisition_numbers=rng.randbytes(rng.choice([0, 15, 16, 17, 32]))
+                                       ).SerializeToString()
     if method == "ReleaseHolding":
         return lpb.ReleaseHoldingRequest(agency_code=rng.randbytes(rng.choice([0, 15, 17]))).SerializeToString()
     items = [rng.choice(junk) for _ in range(rng.randrange(0, 4))]
@@ -284,7 +286,7 @@ def _malformed(rng: random.Random, method: str, code: bytes) -> bytes:
     return lpb.GetPublicKeysRequest().SerializeToString()
 
 
-def test_10000_malformed_linkage_requests_never_internal(server: RunningServer, people: list[str]) -> None:
+def test_10000_malformed_linkage_requests_never_internal(server: RunningBox, people: list[str]) -> None:
     (code,) = _codes(server, "agency-4", people[:1])
     rng = random.Random(20261126)
     with server.channel("agency-4") as ch:
@@ -313,17 +315,21 @@ def test_10000_malformed_linkage_requests_never_internal(server: RunningServer, 
 
 
 def test_cli_agency_add_registers_and_issues_certificate(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    from renkei.pki.ca import DevelopmentCA
+    from renkei.service.core import init_data_dir
+
+    data = init_data_dir(tmp_path / "core").path
+    DevelopmentCA.init(tmp_path / "pki")
     out = subprocess.run(
-        [sys.executable, "-m", "renkei.cli", "agency", "add", "--data-dir", str(data), "--name", "中央区長",
-         "--type", "municipal_mayor", "--municipality-code", "131024", "--approve-pia"],
+        [sys.executable, "-m", "renkei.cli", "agency", "add", "--data-dir", str(data), "--pki", str(tmp_path / "pki"),
+         "--name", "中央区長", "--type", "municipal_mayor", "--municipality-code", "131024", "--approve-pia"],
         capture_output=True, text=True, check=True,
     ).stdout
     info = json.loads(out)
-    with Core(data) as core:
-        a = core.agency(info["agency_id"])
+    with AgencyRegistry(data) as registry:
+        a = registry.agency(info["agency_id"])
         assert a.corporate_number == "8000020131024" and a.municipality_code == "131024"
-        core.require_active(a.agency_id)  # the PIA is approved
+        registry.require_active(a.agency_id)  # the PIA is approved
     cert = x509.load_pem_x509_certificate(Path(info["certificate"]).read_bytes())
     uris = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
         x509.UniformResourceIdentifier)
@@ -338,9 +344,9 @@ def test_pseudonym_is_hmac_sha256_of_the_person_id(key: bytes, person: int) -> N
 
 
 def test_restart_keeps_agencies_codes_and_records(tmp_path: Path) -> None:
-    s = start_server(tmp_path / "data")
+    s = start_box(tmp_path / "box")
     try:
-        with s.channel("jlis") as ch:
+        with s.channel("jlis", "jlis") as ch:
             raw = client.NumberServiceStub(ch).RegisterTestPopulation(
                 npb.RegisterTestPopulationRequest(count=3, seed=11), timeout=T).individual_numbers
         people = [f"{int.from_bytes(raw[i:i + 8], 'little'):012d}" for i in range(0, len(raw), 8)]
@@ -350,7 +356,7 @@ def test_restart_keeps_agencies_codes_and_records(tmp_path: Path) -> None:
     finally:
         rc, out = s.terminate()
     assert rc == 0, out
-    s = start_server(tmp_path / "data")  # SIGTERM closed the ledger; the same directory again
+    s = start_box(tmp_path / "box")  # SIGTERM closed the ledger; the same directories again
     try:
         with s.channel("agency-4") as ch:
             again = _inquire(client.LinkageServiceStub(ch), mine[1])

@@ -29,6 +29,11 @@ _BY_CLASS: dict[type[errors.RenkeiError], grpc.StatusCode] = {
     errors.StorageError: grpc.StatusCode.DATA_LOSS,
     errors.KeyFileError: grpc.StatusCode.INTERNAL,
     errors.UnavailableError: grpc.StatusCode.UNAVAILABLE,
+    # A proof or signed note the caller sent that does not verify is bad input, not our bug.
+    errors.ProofError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NoteError: grpc.StatusCode.INVALID_ARGUMENT,
+    # A permit a provider must not honour: the caller may not have what it asked for.
+    errors.PermitError: grpc.StatusCode.PERMISSION_DENIED,
     errors.UnimplementedError: grpc.StatusCode.UNIMPLEMENTED,
 }
 _BY_NAME = {c.name: c for c in grpc.StatusCode}
