@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import numpy as np
@@ -43,7 +43,8 @@ _OPTIONS = [("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_m
 #: At most this many numbers go in one acquisition call (the services' limit).
 ACQUIRE_BATCH = 100_000
 
-Channel = grpc.Channel | grpc.aio.Channel
+#: A ``grpc.Channel`` or a ``grpc.aio.Channel`` (grpcio ships no type information).
+Channel: TypeAlias = Any
 
 
 def _channel(target: str, creds: grpc.ChannelCredentials, aio: bool) -> Channel:

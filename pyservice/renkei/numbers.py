@@ -20,7 +20,7 @@ bool array; they release the GIL while they run.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,11 @@ __all__ = [
     "validate_individual_numbers",
     "validate_resident_codes",
 ]
+
+
+
+#: The three identifiers, as the engine names them.
+NumberKind = Literal["individual", "corporate", "resident_code"]
 
 
 def _text(value: object, what: str) -> str:

@@ -17,13 +17,13 @@ from typing import Any
 
 from renkei.cli.common import (
     add_serve_arguments,
-    box_root,
     open_data_dir,
     run_service,
     service_config,
     service_path,
     setup_logging,
 )
+from renkei.datadir import box_root
 
 
 def cmd_init(args: argparse.Namespace) -> int:

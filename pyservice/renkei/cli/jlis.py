@@ -60,9 +60,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _classify(text: str) -> tuple[bool, str]:
     """(valid, explanation) for one number of whatever kind its digit count says."""
     from renkei._core import numbers as _n
+    from renkei.numbers import NumberKind
 
     digits = sum(ch.isdigit() for ch in text)
-    kind = {12: "individual", 13: "corporate", 11: "resident_code"}.get(digits)
+    kinds: dict[int, NumberKind] = {12: "individual", 13: "corporate", 11: "resident_code"}
+    kind = kinds.get(digits)
     label = {"individual": "個人番号", "corporate": "法人番号", "resident_code": "住民票コード"}
     if kind is None:
         return False, f"has {digits} digits: not a 個人番号 (12), 法人番号 (13) or 住民票コード (11)"

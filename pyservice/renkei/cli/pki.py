@@ -14,7 +14,7 @@ import argparse
 import json
 from typing import Any
 
-from renkei.cli.common import box_root
+from renkei.datadir import box_root
 
 
 def _dir(args: argparse.Namespace) -> str:

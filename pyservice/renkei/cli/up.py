@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from renkei.cli.common import box_root
+from renkei.datadir import box_root
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -173,9 +173,8 @@ class NumberAuthority:
     # -- look-ups -----------------------------------------------------------------------------
 
     def _row(self, number: int) -> tuple[bytes, int, str] | None:
-        return self._db.execute(
-            "SELECT link_id, generation, state FROM numbers WHERE number = ?", (number,)
-        ).fetchone()
+        row = self._db.execute("SELECT link_id, generation, state FROM numbers WHERE number = ?", (number,)).fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]), str(row[2]))
 
     def _current_of_link(self, link: bytes) -> int | None:
         row = self._db.execute(

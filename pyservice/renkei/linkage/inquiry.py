@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from renkei._core import inquiry as _inq
 from renkei.errors import (
@@ -124,10 +125,10 @@ class Linkage:
                 while len(self._done) > _IDEMPOTENCY_ENTRIES:
                     self._done.popitem(last=False)
 
-    def _answer(self, a: object) -> InquiryResult | Exception:
+    def _answer(self, a: Any) -> InquiryResult | Exception:
         if isinstance(a, Exception):
             return a
-        outcome, reason, pcode, seq, permit, exp = a  # type: ignore[misc]
+        outcome, reason, pcode, seq, permit, exp = a
         if outcome == 0:
             return InquiryResult(WirePermit(*permit), pcode, seq, _dt(exp))
         if outcome == 1:
@@ -143,7 +144,7 @@ class Linkage:
         in one Rust call and recorded in one durable commit; per request the answer or the
         error :meth:`inquire` would raise. The server batches concurrent Inquire calls here."""
         out: list[InquiryResult | Exception | None] = []
-        todo: list[tuple[int, tuple[object, ...]]] = []
+        todo: list[tuple[int, tuple[Any, ...]]] = []
         for rq_id, code, affair, pv_id, items, request_id in requests:
             prior = self._remembered(rq_id, request_id)
             if prior is not None:

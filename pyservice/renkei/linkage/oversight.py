@@ -92,17 +92,18 @@ class Oversight:
         return self._ledger.prove_inclusion(leaf_index, size)
 
     def _where(self, agency_id: int | None, start: datetime | None, end: datetime | None) -> tuple[str, list[int]]:
-        clauses, args = ["1"], []
+        clauses: list[str] = ["1"]
+        args: list[int] = []
         if agency_id is not None:
             clauses.append("(req = ? OR prov = ?)")
             args += [agency_id, agency_id]
         if start is not None:
             clauses.append("t >= ?")
-            args.append(_us(start))
+            args.append(_us(start) or 0)
         if end is not None:
             clauses.append("t < ?")
-            args.append(_us(end))
-        return " AND ".join(clauses), args  # type: ignore[return-value]
+            args.append(_us(end) or 0)
+        return " AND ".join(clauses), args
 
     def records(
         self, agency_id: int | None, start: datetime | None, end: datetime | None, after_sequence: int, limit: int

@@ -114,7 +114,7 @@ def build(rows_in: list[dict[str, Any]], types: list[dict[str, Any]], cats: list
                 if kind not in _CODE or not code or not _CODE[kind].fullmatch(code):
                     raise ValueError(f"{codes}:{n}: bad kind/code {kind!r} {code!r}")
                 table = affairs if kind == "affair" else items
-                if target not in table:
+                if not isinstance(target, str) or target not in table:
                     raise ValueError(f"{codes}:{n}: unknown {kind} {target!r}")
                 table[target]["codes"].append(code)
         for e in (*affairs.values(), *items.values()):

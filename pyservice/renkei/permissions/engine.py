@@ -320,4 +320,4 @@ def with_ordinance(base: dict[str, Any], *, municipality: str | int, label: str,
     doc["items"] += [dict(i) for i in items]
     doc["agency_types"] += [dict(t) for t in agency_types]
     doc["rows"] += [{**r, "municipality": muni} for r in rows]
-    return doc
+    return dict(doc)

@@ -261,7 +261,7 @@ class DevelopmentCA:
 
     def _manifest(self) -> dict[str, dict[str, object]]:
         if not self.manifest_path.exists():
-            return {"current": {}, "revoked": {}}  # type: ignore[dict-item]
+            return {"current": {}, "revoked": {}}
         return dict(json.loads(self.manifest_path.read_text()))
 
     def _record(self, paths: CertificatePaths) -> None:
@@ -299,7 +299,7 @@ class DevelopmentCA:
             if principal not in current:
                 raise NotFoundError(f"no certificate issued to {principal!r}")
             paths = CertificatePaths.from_json(current.pop(principal))
-            m.setdefault("revoked", {})[str(paths.serial)] = principal  # type: ignore[index]
+            m.setdefault("revoked", {})[str(paths.serial)] = principal
             write_atomic(self.manifest_path, json.dumps(m, ensure_ascii=False, indent=1).encode(), 0o600)
             self._write_crl(m)
         return paths

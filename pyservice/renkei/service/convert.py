@@ -32,7 +32,8 @@ def optional_time(message: object, name: str) -> datetime | None:
     ts: timestamp_pb2.Timestamp = getattr(message, name)
     if not 0 <= ts.nanos < 1_000_000_000 or not -62135596800 <= ts.seconds <= 253402300799:
         raise InvalidArgumentError(f"{name} is not a valid timestamp")
-    return ts.ToDatetime(tzinfo=UTC)
+    when: datetime = ts.ToDatetime(tzinfo=UTC)
+    return when
 
 
 def page_size(requested: int) -> int:

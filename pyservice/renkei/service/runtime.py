@@ -122,7 +122,8 @@ def _wrap(
                     )
                 )
             response = await fn(request, context)
-            return response.SerializeToString()
+            data: bytes = response.SerializeToString()
+            return data
         except asyncio.CancelledError:
             code = "CANCELLED"
             raise

@@ -44,7 +44,7 @@ def code_for(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.INTERNAL
     for cls in type(exc).__mro__:
         if cls in _BY_CLASS:
-            return _BY_CLASS[cls]  # type: ignore[index]
+            return _BY_CLASS[cls]
     return _BY_NAME.get(exc.reason, grpc.StatusCode.INTERNAL)
 
 
@@ -81,8 +81,8 @@ def error_from_rpc(error: grpc.RpcError, peer: str) -> errors.RenkeiError:
     """The renkei error for a failed call to another renkei service (``peer`` names it), so that
     it reaches this service's caller with the same status: UNAVAILABLE and DEADLINE_EXCEEDED
     become :class:`~renkei.errors.UnavailableError`, the others keep their class."""
-    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
-    detail = error.details() if hasattr(error, "details") else ""  # type: ignore[attr-defined]
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    detail = error.details() if hasattr(error, "details") else ""
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
         return errors.UnavailableError(
             f"{peer} cannot be reached ({code.name.lower()}); retry later (retrying is safe)"
@@ -95,7 +95,7 @@ def error_from_rpc(error: grpc.RpcError, peer: str) -> errors.RenkeiError:
 
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     """The ErrorInfo of a failed call (client side), or None."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     if status is None:
         return None
     for detail in status.details:

@@ -15,7 +15,7 @@ from renkei._proto.renkei.v1 import admin_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
 from renkei.linkage.inquiry import Linkage
 from renkei.linkage.registry import Agency, AgencyRegistry, local_government_corporate_number
-from renkei.permissions.tables import PermissionTables, TableVersionRecord
+from renkei.permissions.tables import PermissionTables, PermissionTuple, TableVersionRecord
 from renkei.service.auth import Authenticator
 from renkei.service.convert import agency_id, decode_page_token, encode_page_token, page_size, timestamp
 from renkei.service.runtime import Offload
@@ -177,7 +177,7 @@ class AdminServicer:
         b = _hash(request.to_version_hash, "to_version_hash")
         added, removed = await self._offload.call(self._tables.diff, a, b)
 
-        def rows(rs: object) -> list[pb.PermissionRow]:
+        def rows(rs: list[PermissionTuple]) -> list[pb.PermissionRow]:
             return [
                 pb.PermissionRow(
                     requester_type_id=r.requester_type_id,
@@ -186,7 +186,7 @@ class AdminServicer:
                     information_item=r.information_item,
                 )
                 for r in rs
-            ]  # type: ignore[attr-defined]
+            ]
 
         return pb.DiffPermissionTablesResponse(added=rows(added), removed=rows(removed))
 

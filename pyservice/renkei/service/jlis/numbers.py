@@ -10,12 +10,14 @@ from datetime import date
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 
 from renkei._core import numbers as _n
 from renkei._proto.renkei.v1 import number_service_pb2 as pb
 from renkei.errors import InvalidArgumentError, InvalidNumberError, UnimplementedError
 from renkei.jlis.authority import NumberAuthority
 from renkei.jlis.relay import ACQUISITION_NUMBER_LEN, resolve_pairs
+from renkei.numbers import NumberKind
 from renkei.service.auth import Authenticator
 from renkei.service.convert import BatchTooLargeError, unpack_u64
 from renkei.service.jlis.core_link import CoreLink
@@ -26,20 +28,21 @@ MAX_RELAY = 100_000
 MAX_VALIDATE = 10_000
 MAX_TEST_POPULATION = 100_000
 
-_KINDS = {
+_KINDS: dict[int, NumberKind] = {
     pb.NUMBER_KIND_INDIVIDUAL: "individual",
     pb.NUMBER_KIND_CORPORATE: "corporate",
     pb.NUMBER_KIND_RESIDENT_CODE: "resident_code",
 }
 
 
-def synthetic_residents(count: int, seed: int) -> np.ndarray:
+def synthetic_residents(count: int, seed: int) -> npt.NDArray[np.uint64]:
     """``count`` distinct pseudo-random valid 住民票コード drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     bodies = rng.choice(10**10, size=count, replace=False).astype(np.uint64)
     candidates = (bodies[:, None] * np.uint64(10) + np.arange(10, dtype=np.uint64)).ravel()
     valid = _n.validate_batch("resident_code", candidates).reshape(count, 10)
-    return bodies * np.uint64(10) + np.argmax(valid, axis=1).astype(np.uint64)
+    out: npt.NDArray[np.uint64] = bodies * np.uint64(10) + np.argmax(valid, axis=1).astype(np.uint64)
+    return out
 
 
 class NumberServicer:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import grpc
 
 from renkei._proto.renkei.v1 import corporate_number_service_pb2 as pb
@@ -40,7 +43,7 @@ def page_message(page: Page) -> pb.CorporationPage:
     )
 
 
-def _enum(table: dict[int, str], value: int, what: str) -> str:
+def _enum(table: Mapping[Any, str], value: int, what: str) -> str:
     if value not in table:
         raise InvalidArgumentError(f"unknown {what} {value}")
     return table[value]
