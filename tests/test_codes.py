@@ -397,8 +397,11 @@ def test_damaged_snapshot_is_a_storage_error(tmp_path: Path) -> None:
 
 
 def test_second_opener_is_refused(tmp_path: Path) -> None:
-    with renkei.Core(tmp_path / "d"), pytest.raises(FailedPreconditionError, match="in use"):
+    # The engine holds holdings/LOCK (renkei._core.fs.DirLock semantics): a StorageError.
+    with renkei.Core(tmp_path / "d"), pytest.raises(StorageError, match="in use by another process"):
         renkei.Core(tmp_path / "d")
+    with renkei.Core(tmp_path / "d"):  # released by close
+        pass
 
 
 def test_engine_rejects_bad_arguments(tmp_path: Path) -> None:

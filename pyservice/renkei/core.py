@@ -24,7 +24,6 @@ contain a My Number or a resident code.
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import json
 import logging
 import os
@@ -211,18 +210,8 @@ class Core:
         self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
         holdings = self.data_dir.file("holdings")
         holdings.mkdir(mode=0o700, exist_ok=True)
-        # One process owns the journal; a second opener would interleave records.
-        self._lock_fd = os.open(holdings / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            raise FailedPreconditionError(f"{holdings} is in use by another process") from None
-        try:
-            self._open(holdings, checkpoint_bytes)
-        except BaseException:
-            os.close(self._lock_fd)
-            raise
+        # The engine takes holdings/LOCK (one process owns the journal) and keeps it until close.
+        self._open(holdings, checkpoint_bytes)
         self._jlis = jlis
         self._types = agency_types()
 
@@ -234,9 +223,13 @@ class Core:
             self._db.execute("INSERT INTO code_epochs(epoch, created_at) VALUES (1, ?)", (_now(),))
         current, live = self._epoch_state()
         kwargs = {} if checkpoint_bytes is None else {"checkpoint_bytes": checkpoint_bytes}
-        self._engine = _codes.CodeEngine(
-            self.data_dir.secret_key("agency-code"), str(holdings), current, live, **kwargs
-        )
+        try:
+            self._engine = _codes.CodeEngine(
+                self.data_dir.secret_key("agency-code"), str(holdings), current, live, **kwargs
+            )
+        except BaseException:
+            self._db.close()
+            raise
         report = self._engine.open_report()
         if report["torn_bytes_dropped"]:
             log.warning("holdings journal: dropped a torn tail of %d bytes (never acknowledged)",
@@ -246,9 +239,7 @@ class Core:
 
     def close(self) -> None:
         self._db.close()
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+        self._engine.close()
 
     def __enter__(self) -> Core:
         return self

@@ -229,6 +229,12 @@ impl CodeEngine {
     pub fn checkpoint(&self) -> Result<()> {
         self.store.checkpoint()
     }
+
+    /// Release the holdings directory (its lock); later changes are refused. Dropping the
+    /// engine does the same.
+    pub fn close(&self) {
+        self.store.close()
+    }
 }
 
 #[cfg(test)]

@@ -25,12 +25,13 @@ pub mod snapshot;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 pub use set::PersonSet;
 
+use crate::durable::{self, fsync_dir, DirLock};
 use crate::error::{Error, Result};
 use journal::{Op, Record};
 
@@ -139,6 +140,21 @@ struct LogState {
     /// Set when an fsync failed: the page cache can no longer be trusted to reach the disk, so
     /// the store refuses everything until it is reopened (and replays what really is on disk).
     failed: Option<String>,
+    /// Set by `close`: the directory lock is released, so nothing may be written any more.
+    closed: bool,
+}
+
+impl LogState {
+    /// Whether a change may be written now.
+    fn writable(&self) -> Result<()> {
+        if self.closed {
+            return Err(Error::Storage("the holdings store is closed".into()));
+        }
+        if let Some(e) = &self.failed {
+            return Err(Error::Storage(format!("holdings journal unusable after an earlier failure: {e}")));
+        }
+        Ok(())
+    }
 }
 
 /// What opening found on disk.
@@ -158,14 +174,12 @@ pub struct HoldingsStore {
     /// Checkpoint automatically once the journal grows past this many bytes.
     checkpoint_bytes: u64,
     report: OpenReport,
+    /// The directory's writer lock (`LOCK`), held from open until drop or `close`.
+    lock: Mutex<DirLock>,
 }
 
 fn storage(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Storage(format!("{what} {}: {e}", path.display()))
-}
-
-pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| storage("cannot fsync directory", dir, e))
 }
 
 fn journal_path(dir: &Path, generation: u64) -> PathBuf {
@@ -197,7 +211,9 @@ impl HoldingsStore {
     /// Open (or create) the store in `dir`.
     pub fn open(dir: impl AsRef<Path>, checkpoint_bytes: u64) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| storage("cannot create", &dir, e))?;
+        durable::create_dir_private(&dir)?;
+        // One process owns the journal: a second writer would interleave records.
+        let lock = DirLock::acquire(&dir)?;
         let mut report = OpenReport::default();
         let (mut holdings, generation, mut last_seq) = match snapshot::read(&dir.join(snapshot::FILE))? {
             Some(s) => {
@@ -207,7 +223,7 @@ impl HoldingsStore {
             None => (Holdings::default(), 1, 0),
         };
         // A snapshot cut short by a crash before its rename is garbage; the old one stands.
-        let _ = fs::remove_file(dir.join(format!("{}.tmp", snapshot::FILE)));
+        durable::remove_temps(&dir)?;
         let gens = journals(&dir)?;
         for &g in gens.iter().filter(|&&g| g < generation) {
             let p = journal_path(&dir, g);
@@ -254,10 +270,12 @@ impl HoldingsStore {
                 durable: last_seq,
                 syncing: false,
                 failed: None,
+                closed: false,
             }),
             synced: Condvar::new(),
             checkpoint_bytes,
             report,
+            lock: Mutex::new(lock),
         })
     }
 
@@ -283,9 +301,7 @@ impl HoldingsStore {
 
     fn change(&self, op: Op, groups: Vec<(u32, Vec<u32>)>) -> Result<u64> {
         let mut st = lock(&self.log);
-        if let Some(e) = &st.failed {
-            return Err(Error::Storage(format!("holdings journal unusable after an earlier failure: {e}")));
-        }
+        st.writable()?;
         // Journal only what changes, so re-acquiring held persons costs no disk.
         let groups: Vec<(u32, Vec<u32>)> = {
             let h = self.read();
@@ -371,9 +387,7 @@ impl HoldingsStore {
         while st.syncing {
             st = self.synced.wait(st).unwrap_or_else(|e| e.into_inner());
         }
-        if let Some(e) = &st.failed {
-            return Err(Error::Storage(format!("holdings journal unusable after an earlier failure: {e}")));
-        }
+        st.writable()?;
         st.file.sync_data().map_err(|e| {
             st.failed = Some(e.to_string());
             Error::Storage(format!("holdings journal fsync failed: {e}"))
@@ -405,6 +419,17 @@ impl HoldingsStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Release the directory lock (another process may open the store from now on); every
+    /// later change is refused. Everything acknowledged is durable already. Idempotent.
+    pub fn close(&self) {
+        let mut st = lock(&self.log);
+        while st.syncing {
+            st = self.synced.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.closed = true;
+        lock(&self.lock).release();
     }
 }
 

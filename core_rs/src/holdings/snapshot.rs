@@ -14,13 +14,13 @@
 //! Written to a temporary file, fsynced, renamed over the old one, directory fsynced: a crash
 //! leaves either the old or the new snapshot, never a mix.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use super::set::{chunk_array, chunk_from_sorted, chunk_from_words, chunk_words, PersonSet};
-use super::{fsync_dir, Holdings};
+use super::Holdings;
+use crate::durable;
 use crate::error::{Error, Result};
 
 pub const FILE: &str = "snapshot.bin";
@@ -66,11 +66,8 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 }
 
 pub fn write(dir: &Path, h: &Holdings, generation: u64, last_seq: u64) -> Result<()> {
-    let tmp = dir.join(format!("{FILE}.tmp"));
-    let path = dir.join(FILE);
-    let file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(|e| io(&tmp, e))?;
-    let mut w = CrcWriter { inner: BufWriter::with_capacity(8 << 20, file), crc: crc32fast::Hasher::new() };
-    let write_all = |w: &mut CrcWriter<BufWriter<File>>| -> std::io::Result<()> {
+    durable::write_atomic_with(dir, FILE, 0o600, |out| {
+        let mut w = CrcWriter { inner: out, crc: crc32fast::Hasher::new() };
         w.write_all(&MAGIC)?;
         w.write_all(&generation.to_le_bytes())?;
         w.write_all(&last_seq.to_le_bytes())?;
@@ -101,14 +98,8 @@ pub fn write(dir: &Path, h: &Holdings, generation: u64, last_seq: u64) -> Result
             }
         }
         let crc = w.crc.clone().finalize();
-        w.inner.write_all(&crc.to_le_bytes())?;
-        w.inner.flush()?;
-        w.inner.get_ref().sync_all()
-    };
-    write_all(&mut w).map_err(|e| io(&tmp, e))?;
-    drop(w);
-    fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-    fsync_dir(dir)
+        w.inner.write_all(&crc.to_le_bytes())
+    })
 }
 
 fn read_u16(r: &mut impl Read) -> std::io::Result<u16> {

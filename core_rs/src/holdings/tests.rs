@@ -130,3 +130,22 @@ fn concurrent_acquisitions_share_fsyncs_and_all_land() {
     assert_eq!(s.open_report().records_replayed, 400);
     let _ = fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn one_store_per_directory_until_closed() {
+    let dir = tmp("lock");
+    let s = HoldingsStore::open(&dir, u64::MAX).unwrap();
+    s.acquire(vec![(1, vec![1])]).unwrap();
+    match HoldingsStore::open(&dir, u64::MAX) {
+        Err(Error::Storage(m)) => assert_eq!(m, format!("{} is in use by another process", dir.display())),
+        _ => panic!("a second store on the same directory must be refused"),
+    }
+    s.close();
+    assert!(matches!(s.acquire(vec![(1, vec![2])]), Err(Error::Storage(m)) if m.contains("closed")));
+    assert!(s.read().holds(1, 1), "reads still answer from memory");
+    let s2 = HoldingsStore::open(&dir, u64::MAX).unwrap();
+    assert_eq!(s2.read().total(), 1);
+    drop(s2);
+    drop(s);
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -28,6 +28,7 @@ use super::merkle::{self, leaf_hash, node_hash, Hash, NodeSource};
 use super::note::{last_signature, Checkpoint, NoteSigner, NoteVerifier};
 use super::record::{self, Record};
 use super::tiles::{self, bundle_path, level_tiles, tile_path, TILE_WIDTH};
+use crate::durable::{self, fsync_dir, DirLock};
 use crate::error::{Error, Result};
 
 const CHECKPOINT: &str = "checkpoint";
@@ -98,8 +99,10 @@ fn decode_run(b: &[u8]) -> std::result::Result<Vec<u32>, String> {
 }
 
 const RETENTION: &str = "retention";
+/// Left by versions that wrote `retention` under this fixed temporary name; removed on open.
 const RETENTION_TMP: &str = "retention.tmp";
-const LOCK: &str = "lock";
+/// The ledger's files are public data (tlog-tiles readers fetch them); the directory is 0700.
+const PUBLIC_MODE: u32 = 0o644;
 const HISTORY: &str = "checkpoints";
 /// Start of the binary history; the previous format (length-prefixed notes) never starts so.
 const HISTORY_MAGIC: &[u8; 8] = b"rkcph01\n";
@@ -113,10 +116,6 @@ const CACHE_TILES: usize = 4096;
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Storage(format!("{}: {e}", path.display()))
-}
-
-fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| io_err(dir, e))
 }
 
 fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
@@ -133,31 +132,6 @@ fn remove_opt(path: &Path) -> Result<()> {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err(path, e)),
     }
-}
-
-/// Write `data` to `path` via a temporary file, fsync, rename, fsync the directory.
-pub fn write_atomic(dir: &Path, name: &str, tmp: &str, data: &[u8]) -> Result<()> {
-    let tmp_path = dir.join(tmp);
-    {
-        let mut f = File::create(&tmp_path).map_err(|e| io_err(&tmp_path, e))?;
-        f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| io_err(&tmp_path, e))?;
-    }
-    fs::rename(&tmp_path, dir.join(name)).map_err(|e| io_err(&tmp_path, e))?;
-    fsync_dir(dir)
-}
-
-/// Take the directory's writer lock; released by the kernel when the process dies.
-fn lock_dir(dir: &Path) -> Result<File> {
-    let p = dir.join(LOCK);
-    let f = OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(|e| io_err(&p, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(Error::Storage(format!("{} is open in another process or handle", dir.display())));
-        }
-    }
-    Ok(f)
 }
 
 fn hashes_of(data: &[u8]) -> Vec<Hash> {
@@ -247,7 +221,7 @@ pub struct Store {
     /// The right-edge partial tiles, expanded; rebuilt lazily after each append.
     tail_cache: Mutex<Option<Arc<Vec<Expanded>>>>,
     /// Held (flock) while open: one writer per ledger directory.
-    _lock: File,
+    _lock: DirLock,
 }
 
 impl std::fmt::Debug for Store {
@@ -265,12 +239,14 @@ impl Store {
     /// Ed25519 key derived from `seed`. Recovers a torn tail left by a crash.
     pub fn open(dir: impl AsRef<Path>, origin: &str, seed: &[u8]) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
+        durable::create_dir_private(&dir)?;
         for sub in ["index/run", "index/tail"] {
             fs::create_dir_all(dir.join(sub)).map_err(|e| io_err(&dir, e))?;
         }
         let signer = NoteSigner::from_seed(origin, seed)?;
         let verifier = signer.verifier();
-        let lock = lock_dir(&dir)?;
+        let lock = DirLock::acquire(&dir)?;
+        durable::remove_temps(&dir)?;
         remove_opt(&dir.join(CHECKPOINT_TMP))?;
         remove_opt(&dir.join(RETENTION_TMP))?;
         let existing = read_opt(&dir.join(CHECKPOINT))?;
@@ -319,7 +295,7 @@ impl Store {
         s.recover()?;
         if fresh {
             // A new log publishes its empty tree, so every ledger directory has a checkpoint.
-            write_atomic(&s.dir, CHECKPOINT, CHECKPOINT_TMP, s.checkpoint_note.as_bytes())?;
+            durable::write_atomic(&s.dir, CHECKPOINT, s.checkpoint_note.as_bytes(), PUBLIC_MODE)?;
         }
         Ok(s)
     }
@@ -999,7 +975,7 @@ impl Store {
         }
         let new_min = b * TILE_WIDTH;
         if new_min > self.min_index {
-            write_atomic(&self.dir, RETENTION, RETENTION_TMP, format!("{new_min}\n").as_bytes())?;
+            durable::write_atomic(&self.dir, RETENTION, format!("{new_min}\n").as_bytes(), PUBLIC_MODE)?;
             self.min_index = new_min;
         }
         // Delete retired bundles, newest first, so an interruption leaves a contiguous run.

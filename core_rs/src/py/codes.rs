@@ -174,6 +174,12 @@ impl PyCodeEngine {
         Ok(py.detach(|| self.inner.checkpoint())?)
     }
 
+    /// Release the holdings directory (its `LOCK`) so another engine or process may open it;
+    /// later changes are refused.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.inner.close())
+    }
+
     fn open_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let r = self.inner.open_report();
         let d = PyDict::new(py);
