@@ -1,9 +1,11 @@
-//! The holdings snapshot (`snapshot.bin`):
+//! The holdings snapshot (`snapshot.bin`), format 2:
 //!
 //! ```text
-//!   magic       8  b"RKHSNAP1"
+//!   magic       8  b"RKHSNAP2"
 //!   generation  8  u64 LE: replay journals from this generation on
 //!   last_seq    8  u64 LE: the last journal record the snapshot includes
+//!   persons     4  u32 LE: person indices assigned (0..persons)
+//!   links       persons × 16 bytes: the link id of each person index, in index order
 //!   agencies    4  u32 LE
 //!   per agency:  agency u32, chunks u32
 //!     per chunk: key u16, kind u8 (0 array, 1 bitmap), count u32,
@@ -19,12 +21,14 @@ use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use super::set::{chunk_array, chunk_from_sorted, chunk_from_words, chunk_words, PersonSet};
+use super::links::PersonLinks;
 use super::Holdings;
 use crate::durable;
 use crate::error::{Error, Result};
 
 pub const FILE: &str = "snapshot.bin";
-const MAGIC: [u8; 8] = *b"RKHSNAP1";
+const MAGIC: [u8; 8] = *b"RKHSNAP2";
+const MAGIC_V1: [u8; 8] = *b"RKHSNAP1";
 
 pub struct Snapshot {
     pub holdings: Holdings,
@@ -71,6 +75,11 @@ pub fn write(dir: &Path, h: &Holdings, generation: u64, last_seq: u64) -> Result
         w.write_all(&MAGIC)?;
         w.write_all(&generation.to_le_bytes())?;
         w.write_all(&last_seq.to_le_bytes())?;
+        let links = h.links();
+        w.write_all(&(links.len() as u32).to_le_bytes())?;
+        for slice in links.slices() {
+            w.write_all(slice.as_flattened())?;
+        }
         let agencies: Vec<(&u32, &PersonSet)> = h.agencies().iter().filter(|(_, s)| !s.is_empty()).collect();
         w.write_all(&(agencies.len() as u32).to_le_bytes())?;
         let mut buf: Vec<u8> = Vec::with_capacity(8192);
@@ -126,17 +135,34 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>> {
         Err(e) => return Err(io(path, e)),
     };
     let bad = |what: &str| Error::Storage(format!("holdings snapshot {} is damaged: {what}", path.display()));
+    let size = file.metadata().map_err(|e| io(path, e))?.len();
     let mut r = CrcReader { inner: BufReader::with_capacity(8 << 20, file), crc: crc32fast::Hasher::new() };
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic).map_err(|_| bad("too short"))?;
+    if magic == MAGIC_V1 {
+        return Err(Error::Storage(format!(
+            "holdings snapshot {} is in format 1 (RKHSNAP1, persons by raw id), which this version does not read; \
+             rebuild the holdings from the acquisitions or restore the version that wrote them",
+            path.display()
+        )));
+    }
     if magic != MAGIC {
         return Err(bad("wrong magic"));
     }
     let rd = |e: std::io::Error| if e.kind() == std::io::ErrorKind::UnexpectedEof { bad("cut short") } else { io(path, e) };
     let generation = read_u64(&mut r).map_err(rd)?;
     let last_seq = read_u64(&mut r).map_err(rd)?;
+    let persons = read_u32(&mut r).map_err(rd)? as usize;
+    if persons as u64 * 16 > size {
+        // A damaged count must not make us reserve GiBs before the read fails.
+        return Err(bad("more persons than the file holds"));
+    }
+    let links = match PersonLinks::load(persons, |buf| r.read_exact(buf)).map_err(rd)? {
+        Ok(l) => l,
+        Err(i) => return Err(bad(&format!("person index {i} repeats an earlier link id"))),
+    };
     let n_agencies = read_u32(&mut r).map_err(rd)?;
-    let mut holdings = Holdings::default();
+    let mut holdings = Holdings { links, ..Holdings::default() };
     let mut bytes = vec![0u8; 8192];
     for _ in 0..n_agencies {
         let agency = read_u32(&mut r).map_err(rd)?;
