@@ -93,9 +93,8 @@ impl CodeEngine {
             return Err(Error::InvalidArgument("agencies, persons and output must have matching lengths".into()));
         }
         let pairs = Pairs::new(agencies);
-        let groups = pairs.groups(persons);
-        let new = self.store.acquire(groups.clone())?;
-        self.encode_pairs(&pairs, &groups, out);
+        let new = self.store.acquire(pairs.groups(persons))?;
+        self.encode_pairs(&pairs, persons, out);
         Ok(new)
     }
 
@@ -120,12 +119,8 @@ impl CodeEngine {
             return Err(Error::InvalidArgument("agencies, links and output must have matching lengths".into()));
         }
         let pairs = Pairs::new(agencies);
-        let mut groups = Vec::new();
-        let (_, new) = self.store.acquire_links(links, |persons| {
-            groups = pairs.groups(persons);
-            groups.clone()
-        })?;
-        self.encode_pairs(&pairs, &groups, out);
+        let (persons, new) = self.store.acquire_links(links, |persons| pairs.groups(persons))?;
+        self.encode_pairs(&pairs, &persons, out);
         Ok(new)
     }
 
@@ -146,12 +141,16 @@ impl CodeEngine {
         self.store.read().person_count()
     }
 
-    fn encode_pairs(&self, pairs: &Pairs, groups: &[(u32, Vec<u32>)], out: &mut [u8]) {
+    /// The codes of (agency, person) pairs, `persons` by input position, into `out` in input
+    /// order (one agency at a time, so the cipher runs in batches).
+    fn encode_pairs(&self, pairs: &Pairs, persons: &[u32], out: &mut [u8]) {
         let epoch = self.epochs().current();
-        let mut tmp = Vec::new();
-        for ((a, ps), &(_, s, e)) in groups.iter().zip(&pairs.spans) {
+        let (mut ps, mut tmp) = (Vec::new(), Vec::new());
+        for &(a, s, e) in &pairs.spans {
+            ps.clear();
+            ps.extend(pairs.order[s..e].iter().map(|&i| persons[i as usize]));
             tmp.resize(ps.len() * CODE_LEN, 0);
-            self.cipher.encode_batch(ps, *a, epoch, &mut tmp);
+            self.cipher.encode_batch(&ps, a, epoch, &mut tmp);
             for (code, &i) in tmp.chunks_exact(CODE_LEN).zip(&pairs.order[s..e]) {
                 let i = i as usize;
                 out[i * CODE_LEN..(i + 1) * CODE_LEN].copy_from_slice(code);

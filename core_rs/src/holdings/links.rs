@@ -31,6 +31,8 @@ const CHUNK: usize = 1 << CHUNK_BITS;
 const MIN_TABLE_BITS: u32 = 10;
 /// Index + 1 is stored in a `u32` slot (0 = empty), so the largest index is `u32::MAX - 1`.
 pub const MAX_PERSONS: u64 = u32::MAX as u64;
+/// "No index" in batch results (never an index: the largest is `u32::MAX - 1`).
+pub const NONE: u32 = u32::MAX;
 /// How many items ahead batch operations prefetch.
 const AHEAD: usize = 16;
 
@@ -127,9 +129,10 @@ impl PersonLinks {
         }
     }
 
-    /// `get` for many links; `out[i]` for `links[i]`. Prefetches the slot `2·AHEAD` items
-    /// ahead and the first candidate's link id `AHEAD` items ahead.
-    pub fn get_batch(&self, links: &[LinkId], out: &mut [Option<u32>]) {
+    /// `get` for many links; `out[i]` for `links[i]`, [`NONE`] where there is no index.
+    /// Prefetches the slot `2·AHEAD` items ahead and the first candidate's link id `AHEAD`
+    /// items ahead.
+    pub fn get_batch(&self, links: &[LinkId], out: &mut [u32]) {
         debug_assert_eq!(links.len(), out.len());
         let n = links.len();
         for i in 0..n {
@@ -139,7 +142,7 @@ impl PersonLinks {
             if i + AHEAD < n {
                 self.prefetch_candidate(&links[i + AHEAD]);
             }
-            out[i] = self.get(&links[i]);
+            out[i] = self.get(&links[i]).unwrap_or(NONE);
         }
     }
 
@@ -298,11 +301,11 @@ mod tests {
             // Some known, some unknown, in one batch.
             let mut probe: Vec<LinkId> = all.iter().step_by(7).copied().collect();
             probe.extend((0..300).map(|_| link(&mut seed)));
-            let mut out = vec![None; probe.len()];
+            let mut out = vec![0; probe.len()];
             p.get_batch(&probe, &mut out);
-            for (l, got) in probe.iter().zip(&out) {
-                assert_eq!(*got, reference.get(l).copied());
-                assert_eq!(p.get(l), *got);
+            for (l, &got) in probe.iter().zip(&out) {
+                assert_eq!(got, reference.get(l).copied().unwrap_or(NONE));
+                assert_eq!(p.get(l).unwrap_or(NONE), got);
             }
         }
         assert_eq!(p.len(), reference.len());

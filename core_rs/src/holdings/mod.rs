@@ -415,23 +415,19 @@ impl HoldingsStore {
         st.writable()?;
         let (persons, change) = {
             let h = self.read();
-            let mut found = vec![None; links.len()];
-            h.links.get_batch(links, &mut found);
+            let mut persons = vec![links::NONE; links.len()];
+            h.links.get_batch(links, &mut persons);
             let first_new = h.links.len();
             let mut new_links: Vec<LinkId> = Vec::new();
             let mut fresh: FxHashMap<LinkId, u32> = FxHashMap::default();
-            let persons: Vec<u32> = links
-                .iter()
-                .zip(found)
-                .map(|(link, f)| {
-                    f.unwrap_or_else(|| {
-                        *fresh.entry(*link).or_insert_with(|| {
-                            new_links.push(*link);
-                            (first_new + new_links.len() - 1) as u32
-                        })
-                    })
-                })
-                .collect();
+            for (link, p) in links.iter().zip(persons.iter_mut()) {
+                if *p == links::NONE {
+                    *p = *fresh.entry(*link).or_insert_with(|| {
+                        new_links.push(*link);
+                        (first_new + new_links.len() - 1) as u32
+                    });
+                }
+            }
             if !new_links.is_empty() {
                 if (first_new + new_links.len()) as u64 > links::MAX_PERSONS {
                     return Err(Error::InvalidArgument("the person index space (2^32 - 1 persons) is exhausted".into()));
@@ -457,8 +453,9 @@ impl HoldingsStore {
             let (persons, _) = self.acquire_links(links, |_| Vec::new())?;
             return Ok(persons.into_iter().map(Some).collect());
         }
-        let mut out = vec![None; links.len()];
-        self.read().links.get_batch(links, &mut out);
+        let mut found = vec![links::NONE; links.len()];
+        self.read().links.get_batch(links, &mut found);
+        let out: Vec<Option<u32>> = found.into_iter().map(|p| (p != links::NONE).then_some(p)).collect();
         if out.iter().any(Option::is_some) {
             // An index seen in memory may still be in the fsync window: durable before use.
             let st = lock(&self.log);
