@@ -12,10 +12,12 @@ Builds, in a fresh data directory, the population of DESIGN.md §8 through the r
   3 % who moved elsewhere), insured by one insurer (scattered, Zipf-sized), and held by each
   national agency with probability 0.8 (6 holdings per person on average).
 
-Persons are created directly as dense person ids: the core never sees a My Number (J-LIS turns
-My Numbers into person ids before anything reaches it), so going through J-LIS would measure
-J-LIS, not the core. Holdings go through the core's bulk acquisition (codes issued, journal
-records fsynced, automatic checkpoints), then a final checkpoint.
+Persons arrive as J-LIS hands them to the core: random 16-byte person link ids (連携用符号, a
+keyed PRF of the resident code), never My Numbers; going through J-LIS itself would measure
+J-LIS, not the core. Holdings go through the core's bulk acquisition by link id
+(`CodeEngine.acquire_link_pairs`: each link id is resolved to the core's own person index, new
+ones assigned in the same journal record; codes issued, journal records fsynced, automatic
+checkpoints), then a final checkpoint.
 
 Then a fresh process reloads the data directory (timed, RSS measured) and measures batch
 translation (1M codes, random persons, national agency → national agency) on the national
@@ -121,20 +123,27 @@ def build(data: Path, persons: int, chunk: int, seed: int) -> dict[str, float]:
         hi = min(persons, lo + chunk)
         pid = np.arange(lo, hi, dtype=np.uint64)
         n = hi - lo
+        links = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16)  # new persons
+        local = np.arange(n)
         m_idx = np.searchsorted(bounds, pid.astype(np.int64), side="right") - 1
         moved = rng.random(n) < MOVED
         m_idx[moved] = rng.choice(MUNICIPALITIES, size=int(moved.sum()), p=mun_p)
         i_idx = np.minimum(np.searchsorted(ins_cdf, rng.random(n)), n_ins - 1)
+        # The municipality's pairs come first, in person order: each new link id gets the
+        # next index there, so person index = position in the population (translation_sample).
         parts_a = [mun[m_idx], ins[i_idx]]
-        parts_p = [pid, pid]
+        parts_p = [local, local]
         for a in nat:
             keep = rng.random(n) < NATIONAL_COVERAGE
             parts_a.append(np.full(int(keep.sum()), a, dtype=np.uint64))
-            parts_p.append(pid[keep])
+            parts_p.append(local[keep])
         agencies = np.concatenate(parts_a)
-        people = np.concatenate(parts_p)
-        core.engine.acquire_pairs(agencies, people)  # codes issued; holdings journaled + fsynced
-        total += len(people)
+        pair_links = links[np.concatenate(parts_p)].tobytes()
+        del parts_a, parts_p
+        # codes issued; link ids resolved or assigned, holdings journaled + fsynced
+        core.engine.acquire_link_pairs(agencies, pair_links)
+        total += len(agencies)
+        del agencies, pair_links
         rss, _ = rss_mib()
         progress(hi, persons, start, f"{hi / 1e6:7.1f}M persons, {total / 1e6:6.1f}M holdings, RSS {rss:6.0f} MiB,")
     sys.stderr.write("\n")
@@ -145,6 +154,7 @@ def build(data: Path, persons: int, chunk: int, seed: int) -> dict[str, float]:
         "registry_s": t_registry,
         "build_s": t_build,
         "holdings": float(core.engine.total()),
+        "person_count": float(core.engine.person_count()),
         "heap_mib": core.engine.heap_bytes() / 2**20,
         "build_peak_rss_mib": peak,
         "snapshot_mib": (data / "holdings" / "snapshot.bin").stat().st_size / 2**20,
@@ -199,8 +209,10 @@ core = renkei.Core(sys.argv[1])
 reload_s = time.perf_counter() - t
 rss, peak = rss_mib()
 national, base = compare_translation(core.engine, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), 7)
+persons = core.engine.person_count()
 print(json.dumps({"reload_s": reload_s, "reload_rss_mib": rss, "reload_peak_rss_mib": peak,
-                  "holdings": core.engine.total(), "translate_rate": national, "baseline_rate": base}))
+                  "holdings": core.engine.total(), "person_count": persons,
+                  "translate_rate": national, "baseline_rate": base}))
 """
 
 
@@ -230,16 +242,18 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)
     ratio = r["translate_rate"] / base
+    if r["person_count"] != b["person_count"]:
+        sys.exit(f"reload found {r['person_count']} persons, the build assigned {b['person_count']}")
     print()
     print("| what | value | target |")
     print("| --- | ---: | --- |")
-    print(f"| persons | {args.persons:,} | 125,000,000 |")
+    print(f"| persons (random 16-byte link ids → person indices) | {int(b['person_count']):,} | 125,000,000 |")
     print(f"| agencies (registered, each with an approved PIA) | {AGENCIES:,} | 5,000 |")
     print(f"| holdings | {int(b['holdings']):,} | 750,000,000 |")
     print(f"| registry (agencies + PIAs) | {b['registry_s']:.0f} s | |")
     print(f"| build from scratch (registry, acquisitions, final snapshot) | {b['build_s']:.0f} s | ≤ 900 s |")
     print(f"| peak RSS while building | {b['build_peak_rss_mib']:,.0f} MiB | ≤ 6,144 MiB |")
-    print(f"| holdings in memory (engine heap) | {b['heap_mib']:,.0f} MiB | |")
+    print(f"| holdings and link-id map in memory (engine heap) | {b['heap_mib']:,.0f} MiB | |")
     print(f"| snapshot on disk | {b['snapshot_mib']:,.0f} MiB | |")
     print(f"| reload in a fresh process | {r['reload_s']:.1f} s | ≤ 120 s |")
     print(f"| RSS after reload | {r['reload_rss_mib']:,.0f} MiB | ≤ 6,144 MiB |")

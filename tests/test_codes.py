@@ -377,11 +377,43 @@ def test_torn_journal_tail_is_dropped(tmp_path: Path) -> None:
     eng.acquire(1, np.arange(100, dtype=np.uint64))
     del eng
     journal = sorted((tmp_path / "h").glob("journal.*"))[-1]
+    record = journal.read_bytes()  # one record
     with open(journal, "ab") as f:
-        f.write(b"RKJ1\x40\x00\x00\x00garbage-that-was-never-acknowledged")
+        f.write(record[:-7])  # an append cut short by a crash: never acknowledged
     eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1])
-    assert eng.open_report()["torn_bytes_dropped"] > 0
+    assert eng.open_report()["torn_bytes_dropped"] == len(record) - 7
     assert eng.total() == 100
+    del eng
+    # A complete record failing its checksum with more after it is damage, not a torn tail.
+    bad = bytearray(record)
+    bad[30] ^= 1
+    journal.write_bytes(bytes(bad) + record)
+    with pytest.raises(StorageError, match="damaged at byte 0"):
+        _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1])
+
+
+def test_person_link_ids(tmp_path: Path) -> None:
+    key = secrets.token_bytes(32)
+    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1])
+    links = secrets.token_bytes(16 * 5)
+    codes = eng.acquire_links(3, links + links[:16])  # the same new link twice: one index
+    assert len(codes) == 6 * 16 and codes[:16] == codes[80:]
+    assert eng.person_count() == 5
+    assert eng.persons_of_links(links, False).tolist() == [0, 1, 2, 3, 4]
+    unknown = secrets.token_bytes(16)
+    got = eng.persons_of_links(unknown + links[16:32], False)
+    assert got.dtype == np.int64 and got.tolist() == [-1, 1]
+    assert eng.persons_of_links(unknown, True).tolist() == [5]
+    assert eng.link_of(5) == unknown and eng.link_of(6) is None
+    pairs = eng.acquire_link_pairs(np.array([4, 3], dtype=np.uint64), links[:16] * 2)
+    assert pairs[16:] == codes[:16]
+    assert eng.translate_one(3, codes[:16], 4) == pairs[:16]
+    with pytest.raises(InvalidArgumentError, match="16 bytes each"):
+        eng.acquire_links(3, b"short")
+    del eng
+    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1])
+    assert eng.acquire_links(3, links) == codes[:80]
+    assert eng.person_count() == 6
 
 
 def test_damaged_snapshot_is_a_storage_error(tmp_path: Path) -> None:
@@ -399,8 +431,11 @@ def test_damaged_snapshot_is_a_storage_error(tmp_path: Path) -> None:
 
 
 def test_second_opener_is_refused(tmp_path: Path) -> None:
-    with renkei.Core.init(tmp_path / "d"), pytest.raises(StorageError, match="in use"):
+    # The engine holds holdings/LOCK (renkei._core.fs.DirLock semantics): a StorageError.
+    with renkei.Core.init(tmp_path / "d"), pytest.raises(StorageError, match="in use by another process"):
         renkei.Core(tmp_path / "d")
+    with renkei.Core(tmp_path / "d"):  # released by close
+        pass
 
 
 def test_engine_rejects_bad_arguments(tmp_path: Path) -> None:

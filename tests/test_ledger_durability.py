@@ -140,7 +140,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _ledger_files(root: Path) -> list[Path]:
     led = root / "ledger"
-    return sorted(p for p in led.rglob("*") if p.is_file() and p.name not in ("origin", "vkey", "lock"))
+    return sorted(p for p in led.rglob("*") if p.is_file() and p.name not in ("origin", "vkey", "lock", "LOCK"))
 
 
 def _flip_and_check(led: Path, p: Path, positions: list[int], rng: random.Random) -> int:

@@ -2,6 +2,7 @@
 //! bindings live in `py` and are built only with the `python` feature (maturin turns it on).
 
 pub mod codes;
+pub mod durable;
 pub mod error;
 pub mod holdings;
 pub mod inquiry;

@@ -1,13 +1,16 @@
 //! The code engine: the code key, the key epochs and the durable holdings, together. This is
-//! the core side of acquisition (番号法 第21条の2) and of translation; it knows persons only by
-//! their dense person id and never sees a My Number or a resident code.
+//! the core side of acquisition (番号法 第21条の2) and of translation. It knows persons by the
+//! person link id J-LIS hands it (連携用符号, 16 opaque bytes) and by its own dense person
+//! index, assigned to each link id on first sight (`holdings::links`); it never sees a My
+//! Number or a resident code. The person-index calls (`acquire`, `acquire_pairs`, …) address
+//! indices directly: for tests and benchmarks of the holdings themselves.
 
 use std::path::Path;
 use std::sync::RwLock;
 
 use super::{Code, CodeCipher, Decoded, Epochs, CODE_LEN, STATUS_OK, STATUS_REFUSED};
 use crate::error::{Error, Result};
-use crate::holdings::{self, HoldingsStore, OpenReport};
+use crate::holdings::{self, HoldingsStore, LinkId, OpenReport};
 
 /// How many items ahead translation prefetches holdings look-ups (≤ one cipher chunk).
 const PREFETCH_AHEAD: usize = 128;
@@ -21,6 +24,34 @@ pub struct CodeEngine {
 /// Person ids arrive as u64 (numpy, SQLite); the holdings index them as u32.
 pub fn person_u32(p: u64, index: usize) -> Result<u32> {
     u32::try_from(p).map_err(|_| Error::InvalidArgument(format!("person id at index {index} is out of range (0..2^32)")))
+}
+
+/// (agency, item) pairs grouped by agency: `order` sorts item positions by agency (input order
+/// within an agency), `spans` are (agency, start, end) ranges of `order`.
+struct Pairs {
+    order: Vec<u32>,
+    spans: Vec<(u32, usize, usize)>,
+}
+
+impl Pairs {
+    fn new(agencies: &[u32]) -> Self {
+        let mut order: Vec<u32> = (0..agencies.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| ((agencies[i as usize] as u64) << 32) | i as u64);
+        let mut spans: Vec<(u32, usize, usize)> = Vec::new();
+        for (k, &i) in order.iter().enumerate() {
+            let a = agencies[i as usize];
+            match spans.last_mut() {
+                Some((sa, _, end)) if *sa == a => *end = k + 1,
+                _ => spans.push((a, k, k + 1)),
+            }
+        }
+        Pairs { order, spans }
+    }
+
+    /// Per agency, its items' persons (`persons` by input position).
+    fn groups(&self, persons: &[u32]) -> Vec<(u32, Vec<u32>)> {
+        self.spans.iter().map(|&(a, s, e)| (a, self.order[s..e].iter().map(|&i| persons[i as usize]).collect())).collect()
+    }
 }
 
 impl CodeEngine {
@@ -61,33 +92,70 @@ impl CodeEngine {
         if agencies.len() != persons.len() || out.len() != persons.len() * CODE_LEN {
             return Err(Error::InvalidArgument("agencies, persons and output must have matching lengths".into()));
         }
-        // Group by agency (index as tie-break keeps each group in input order).
-        let mut order: Vec<u32> = (0..agencies.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| ((agencies[i as usize] as u64) << 32) | i as u64);
-        let mut spans: Vec<(u32, usize, usize)> = Vec::new();
-        for (k, &i) in order.iter().enumerate() {
-            let a = agencies[i as usize];
-            match spans.last_mut() {
-                Some((sa, _, end)) if *sa == a => *end = k + 1,
-                _ => spans.push((a, k, k + 1)),
-            }
+        let pairs = Pairs::new(agencies);
+        let new = self.store.acquire(pairs.groups(persons))?;
+        self.encode_pairs(&pairs, persons, out);
+        Ok(new)
+    }
+
+    /// Issue `agency`'s codes for the persons behind `links` (J-LIS's person link ids) and
+    /// record the holdings. A link id seen for the first time gets the next person index, in
+    /// the same durable journal record. Returns the number of new holdings once durable; `out`
+    /// gets 16 bytes per link, in order.
+    pub fn acquire_links(&self, agency: u32, links: &[LinkId], out: &mut [u8]) -> Result<u64> {
+        if out.len() != links.len() * CODE_LEN {
+            return Err(Error::InvalidArgument("output buffer has the wrong size".into()));
         }
-        let groups: Vec<(u32, Vec<u32>)> = spans
-            .iter()
-            .map(|&(a, s, e)| (a, order[s..e].iter().map(|&i| persons[i as usize]).collect()))
-            .collect();
-        let new = self.store.acquire(groups.clone())?;
+        let (persons, new) = self.store.acquire_links(links, |ps| vec![(agency, ps.to_vec())])?;
         let epoch = self.epochs().current();
-        let mut tmp = Vec::new();
-        for ((a, ps), &(_, s, e)) in groups.iter().zip(&spans) {
+        self.cipher.encode_batch(&persons, agency, epoch, out);
+        Ok(new)
+    }
+
+    /// `acquire_links` for many (agency, link id) pairs in one durable journal record (the
+    /// national build); codes in input order.
+    pub fn acquire_link_pairs(&self, agencies: &[u32], links: &[LinkId], out: &mut [u8]) -> Result<u64> {
+        if agencies.len() != links.len() || out.len() != links.len() * CODE_LEN {
+            return Err(Error::InvalidArgument("agencies, links and output must have matching lengths".into()));
+        }
+        let pairs = Pairs::new(agencies);
+        let (persons, new) = self.store.acquire_links(links, |persons| pairs.groups(persons))?;
+        self.encode_pairs(&pairs, &persons, out);
+        Ok(new)
+    }
+
+    /// The person index of each link id (`None`: never seen). With `assign`, link ids seen
+    /// for the first time get the next indices, durably, before this returns (J-LIS registers
+    /// a person's link id, e.g. with their card key, before any agency holds them).
+    pub fn persons_of_links(&self, links: &[LinkId], assign: bool) -> Result<Vec<Option<u32>>> {
+        self.store.persons_of_links(links, assign)
+    }
+
+    /// The link id of person index `person`, if assigned.
+    pub fn link_of(&self, person: u32) -> Option<LinkId> {
+        self.store.read().link_of(person)
+    }
+
+    /// Person indices assigned so far (`0..person_count`).
+    pub fn person_count(&self) -> u64 {
+        self.store.read().person_count()
+    }
+
+    /// The codes of (agency, person) pairs, `persons` by input position, into `out` in input
+    /// order (one agency at a time, so the cipher runs in batches).
+    fn encode_pairs(&self, pairs: &Pairs, persons: &[u32], out: &mut [u8]) {
+        let epoch = self.epochs().current();
+        let (mut ps, mut tmp) = (Vec::new(), Vec::new());
+        for &(a, s, e) in &pairs.spans {
+            ps.clear();
+            ps.extend(pairs.order[s..e].iter().map(|&i| persons[i as usize]));
             tmp.resize(ps.len() * CODE_LEN, 0);
-            self.cipher.encode_batch(ps, *a, epoch, &mut tmp);
-            for (code, &i) in tmp.chunks_exact(CODE_LEN).zip(&order[s..e]) {
+            self.cipher.encode_batch(&ps, a, epoch, &mut tmp);
+            for (code, &i) in tmp.chunks_exact(CODE_LEN).zip(&pairs.order[s..e]) {
                 let i = i as usize;
                 out[i * CODE_LEN..(i + 1) * CODE_LEN].copy_from_slice(code);
             }
         }
-        Ok(new)
     }
 
     #[inline(always)]
@@ -229,6 +297,12 @@ impl CodeEngine {
     pub fn checkpoint(&self) -> Result<()> {
         self.store.checkpoint()
     }
+
+    /// Release the holdings directory (its lock); later changes are refused. Dropping the
+    /// engine does the same.
+    pub fn close(&self) {
+        self.store.close()
+    }
 }
 
 #[cfg(test)]
@@ -365,6 +439,63 @@ mod tests {
             assert_eq!(&out[i * 16..i * 16 + 16], e.cipher.encode(persons[i], agencies[i], 1));
             assert!(e.holds(agencies[i], persons[i]));
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn links(n: usize, seed: u8) -> Vec<LinkId> {
+        (0..n).map(|i| {
+            let mut l = [seed; 16];
+            l[..8].copy_from_slice(&((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed as u64).to_le_bytes());
+            l
+        }).collect()
+    }
+
+    #[test]
+    fn link_ids_get_indices_and_codes_that_survive_reopen() {
+        let dir = tmp("links");
+        let a = links(300, 1);
+        let (codes_a, codes_pairs);
+        {
+            let e = engine(&dir);
+            let mut out = vec![0u8; a.len() * 16];
+            assert_eq!(e.acquire_links(7, &a, &mut out).unwrap(), 300);
+            codes_a = out;
+            for (i, code) in codes_a.chunks_exact(16).enumerate() {
+                assert_eq!(code, e.cipher.encode(i as u32, 7, 1), "index {i} in order of first sight");
+            }
+            // Pairs: known and new links across agencies, one record.
+            let b = links(50, 2);
+            let pl: Vec<LinkId> = b.iter().chain(&a[..50]).copied().collect();
+            let pa: Vec<u32> = (0..100).map(|i| [7u32, 8, 9][i % 3]).collect();
+            let mut out = vec![0u8; 100 * 16];
+            let new = e.acquire_link_pairs(&pa, &pl, &mut out).unwrap();
+            let p = e.persons_of_links(&pl, false).unwrap();
+            for i in 0..100 {
+                let person = p[i].unwrap();
+                assert_eq!(&out[i * 16..i * 16 + 16], e.cipher.encode(person, pa[i], 1));
+                assert!(e.holds(pa[i], person));
+            }
+            assert_eq!(new, 100 - (0..100).filter(|&i| i >= 50 && pa[i] == 7).count() as u64);
+            codes_pairs = out;
+            assert_eq!(e.person_count(), 350);
+            assert_eq!(e.link_of(300), Some(b[0]));
+            assert_eq!(e.persons_of_links(&links(2, 3), false).unwrap(), [None, None]);
+            assert_eq!(e.persons_of_links(&links(2, 3), true).unwrap(), [Some(350), Some(351)]);
+            // Translation works on indices assigned from links.
+            let c0: Code = codes_a[..16].try_into().unwrap();
+            assert_eq!(e.translate_one(7, &c0, 8).is_ok(), e.holds(8, 0));
+        }
+        let e = engine(&dir);
+        assert_eq!(e.person_count(), 352);
+        let mut out = vec![0u8; a.len() * 16];
+        assert_eq!(e.acquire_links(7, &a, &mut out).unwrap(), 0, "held already: nothing new");
+        assert_eq!(out, codes_a, "same indices, same codes after reopen");
+        let b = links(50, 2);
+        let pl: Vec<LinkId> = b.iter().chain(&a[..50]).copied().collect();
+        let pa: Vec<u32> = (0..100).map(|i| [7u32, 8, 9][i % 3]).collect();
+        let mut out = vec![0u8; 100 * 16];
+        assert_eq!(e.acquire_link_pairs(&pa, &pl, &mut out).unwrap(), 0);
+        assert_eq!(out, codes_pairs);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,44 +1,52 @@
-//! Holdings: which agency holds which person (acquired a code and not released it).
+//! Holdings: which agency holds which person (acquired a code and not released it), and the
+//! core's own person indices for J-LIS's person link ids (`links.rs`).
 //!
-//! In memory: one [`PersonSet`] per agency (compressed, see `set.rs`). On disk, in one
-//! directory:
+//! In memory: one [`PersonSet`] per agency (compressed, see `set.rs`) and the link-id ↔ index
+//! map. On disk, in one directory (one process at a time: `LOCK`, see `durable::DirLock`):
 //!
-//! * `journal.<gen>`: an append-only log of acquisitions and releases, one checksummed record
-//!   per call. An operation returns only after its record is fsynced; concurrent callers share
-//!   one fsync (group commit).
-//! * `snapshot.bin`: the whole state as of the start of journal `<gen>` (a checkpoint), written
-//!   to a temporary file, fsynced and renamed into place; older journals are then deleted.
+//! * `journal.<gen>`: an append-only log of acquisitions, releases and person assignments,
+//!   one checksummed record per call (`journal.rs`). A person index is assigned in the same
+//!   record as the acquisition that first needs it. An operation returns only after its record
+//!   is fsynced; concurrent callers share one fsync (group commit).
+//! * `snapshot.bin`: the whole state (link ids by index, then the sets) as of the start of
+//!   journal `<gen>` (a checkpoint), written atomically; older journals are then deleted.
 //!
-//! Opening loads the snapshot and replays the journals from its generation on. A record that
-//! is cut short or fails its checksum at the tail of the newest journal is a write that was
-//! never acknowledged (acknowledged records were fsynced before anything after them was
-//! written), so it and everything after it is dropped and the file truncated. The same damage
-//! anywhere else is corruption and refuses to open.
+//! Opening loads the snapshot and replays the journals from its generation on. Only an
+//! unacknowledged tail of the newest journal is dropped (the exact rule is in `journal.rs`);
+//! anything else that does not check refuses to open with `Error::Storage` naming the file
+//! (and byte offset): damage in an older journal, a journal missing from the generations the
+//! snapshot and the other journals imply, a snapshot missing while journals of a later
+//! generation exist, files in the earlier formats.
 //!
 //! A record is applied to memory in journal order under the journal lock and acknowledged only
 //! once durable; in the fsync window another thread may already see it (see ARCHITECTURE).
 
 pub mod dense;
 pub mod journal;
+pub mod links;
 pub mod set;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
+pub use links::{LinkId, PersonLinks};
 pub use set::PersonSet;
 
+use crate::durable::{self, fsync_dir, DirLock};
 use crate::error::{Error, Result};
-use journal::{Op, Record};
+use journal::{Change, Groups, Op, Record};
+use rustc_hash::FxHashMap;
 
 /// The in-memory holdings of every agency.
 #[derive(Default, Clone)]
 pub struct Holdings {
     agencies: BTreeMap<u32, PersonSet>,
     dense: dense::DenseRows,
+    links: PersonLinks,
 }
 
 impl Holdings {
@@ -70,10 +78,48 @@ impl Holdings {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.agencies.values().map(|s| s.heap_bytes()).sum::<usize>() + self.dense.heap_bytes()
+        self.agencies.values().map(|s| s.heap_bytes()).sum::<usize>() + self.dense.heap_bytes() + self.links.heap_bytes()
     }
 
-    fn apply(&mut self, op: Op, groups: &[(u32, Vec<u32>)]) -> u64 {
+    /// The person index assigned to `link`, if any.
+    pub fn person_of_link(&self, link: &LinkId) -> Option<u32> {
+        self.links.get(link)
+    }
+
+    /// The link id of person index `person`, if one is assigned.
+    pub fn link_of(&self, person: u32) -> Option<LinkId> {
+        self.links.link(person).copied()
+    }
+
+    /// Person indices assigned so far (they are `0..person_count`).
+    pub fn person_count(&self) -> u64 {
+        self.links.len() as u64
+    }
+
+    pub(crate) fn links(&self) -> &PersonLinks {
+        &self.links
+    }
+
+    /// Apply one journal record: assign its new persons, then change the holdings. A record
+    /// that contradicts the state (indices out of order, a link id assigned twice) is refused
+    /// with the reason, and nothing of it is applied.
+    fn apply(&mut self, change: &Change) -> std::result::Result<u64, String> {
+        if !change.new_links.is_empty() {
+            if change.first_new as usize != self.links.len() {
+                return Err(format!(
+                    "assigns person indices from {}, but {} are assigned",
+                    change.first_new,
+                    self.links.len()
+                ));
+            }
+            self.links
+                .extend(&change.new_links)
+                .map_err(|k| format!("new person {k} of the record has a link id that already has an index"))?;
+        }
+        Ok(self.apply_groups(change.op, &change.groups))
+    }
+
+    fn apply_groups(&mut self, op: Op, groups: &[(u32, Vec<u32>)]) -> u64 {
         let mut changed = 0;
         for (agency, persons) in groups {
             let column = self.dense.column(*agency);
@@ -87,6 +133,7 @@ impl Holdings {
                         None => {}
                     }
                 }
+                Op::Assign => {}
                 Op::Release => {
                     if let Some(set) = self.agencies.get_mut(agency) {
                         changed += persons.iter().map(|&p| set.remove(p) as u64).sum::<u64>();
@@ -139,6 +186,21 @@ struct LogState {
     /// Set when an fsync failed: the page cache can no longer be trusted to reach the disk, so
     /// the store refuses everything until it is reopened (and replays what really is on disk).
     failed: Option<String>,
+    /// Set by `close`: the directory lock is released, so nothing may be written any more.
+    closed: bool,
+}
+
+impl LogState {
+    /// Whether a change may be written now.
+    fn writable(&self) -> Result<()> {
+        if self.closed {
+            return Err(Error::Storage("the holdings store is closed".into()));
+        }
+        if let Some(e) = &self.failed {
+            return Err(Error::Storage(format!("holdings journal unusable after an earlier failure: {e}")));
+        }
+        Ok(())
+    }
 }
 
 /// What opening found on disk.
@@ -158,14 +220,12 @@ pub struct HoldingsStore {
     /// Checkpoint automatically once the journal grows past this many bytes.
     checkpoint_bytes: u64,
     report: OpenReport,
+    /// The directory's writer lock (`LOCK`), held from open until drop or `close`.
+    lock: Mutex<DirLock>,
 }
 
 fn storage(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Storage(format!("{what} {}: {e}", path.display()))
-}
-
-pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| storage("cannot fsync directory", dir, e))
 }
 
 fn journal_path(dir: &Path, generation: u64) -> PathBuf {
@@ -193,42 +253,86 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 1 << 30;
 
+/// Only what changes: re-acquiring held persons or releasing unheld ones costs no disk.
+fn effective(h: &Holdings, op: Op, groups: Groups) -> Groups {
+    groups
+        .into_iter()
+        .map(|(a, ps)| {
+            let keep: Vec<u32> = match (op, h.set(a)) {
+                (Op::Acquire, Some(s)) => ps.into_iter().filter(|&p| !s.contains(p)).collect(),
+                (Op::Acquire, None) => ps,
+                (Op::Release, Some(s)) => ps.into_iter().filter(|&p| s.contains(p)).collect(),
+                (Op::Release, None) | (Op::Assign, _) => Vec::new(),
+            };
+            (a, keep)
+        })
+        .filter(|(_, ps)| !ps.is_empty())
+        .collect()
+}
+
 impl HoldingsStore {
     /// Open (or create) the store in `dir`.
     pub fn open(dir: impl AsRef<Path>, checkpoint_bytes: u64) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| storage("cannot create", &dir, e))?;
+        durable::create_dir_private(&dir)?;
+        // One process owns the journal: a second writer would interleave records.
+        let lock = DirLock::acquire(&dir)?;
         let mut report = OpenReport::default();
-        let (mut holdings, generation, mut last_seq) = match snapshot::read(&dir.join(snapshot::FILE))? {
+        let snapshot_path = dir.join(snapshot::FILE);
+        let snap = snapshot::read(&snapshot_path)?;
+        // A snapshot cut short by a crash before its rename is garbage; the old one stands.
+        durable::remove_temps(&dir)?;
+        let gens = journals(&dir)?;
+        let (mut holdings, generation, mut last_seq) = match snap {
             Some(s) => {
                 report.snapshot_loaded = true;
                 (s.holdings, s.generation, s.last_seq)
             }
-            None => (Holdings::default(), 1, 0),
+            None => {
+                // Generation 1 is the first journal; a later one exists only after a checkpoint
+                // wrote a snapshot, so without the snapshot its state is unknown.
+                if let Some(&g) = gens.first().filter(|&&g| g > 1) {
+                    return Err(Error::Storage(format!(
+                        "holdings snapshot {} is missing, but {} exists (generation {g}), which starts from a snapshot",
+                        snapshot_path.display(),
+                        journal_path(&dir, g).display()
+                    )));
+                }
+                (Holdings::default(), 1, 0)
+            }
         };
-        // A snapshot cut short by a crash before its rename is garbage; the old one stands.
-        let _ = fs::remove_file(dir.join(format!("{}.tmp", snapshot::FILE)));
-        let gens = journals(&dir)?;
         for &g in gens.iter().filter(|&&g| g < generation) {
             let p = journal_path(&dir, g);
             fs::remove_file(&p).map_err(|e| storage("cannot remove old journal", &p, e))?;
         }
         let live: Vec<u64> = gens.into_iter().filter(|&g| g >= generation).collect();
+        // The journals from the snapshot's generation on, without gaps: each was created (and
+        // its directory entry fsynced) before anything that refers to it was written.
+        for (expect, &g) in (generation..).zip(live.iter()) {
+            if g != expect {
+                return Err(Error::Storage(format!(
+                    "holdings journal {} is missing (generation {expect}; {} follows it)",
+                    journal_path(&dir, expect).display(),
+                    journal_path(&dir, g).display()
+                )));
+            }
+        }
+        if report.snapshot_loaded && live.is_empty() {
+            return Err(Error::Storage(format!(
+                "holdings journal {} is missing (the snapshot {} continues in it)",
+                journal_path(&dir, generation).display(),
+                snapshot_path.display()
+            )));
+        }
         let newest = live.last().copied().unwrap_or(generation);
         for &g in &live {
             let path = journal_path(&dir, g);
-            let is_last = g == newest;
-            let r = journal::replay(&path, is_last, |rec: Record| {
+            let r = journal::replay(&path, g == newest, |rec: Record| {
                 if rec.seq <= last_seq {
-                    return Err(Error::Storage(format!(
-                        "journal {} repeats sequence {} (expected > {last_seq})",
-                        path.display(),
-                        rec.seq
-                    )));
+                    return Err(format!("repeats sequence {} (expected > {last_seq})", rec.seq));
                 }
                 last_seq = rec.seq;
-                holdings.apply(rec.op, &rec.groups);
-                Ok(())
+                holdings.apply(&rec.change).map(|_| ())
             })?;
             report.records_replayed += r.records;
             report.torn_bytes_dropped += r.torn_bytes;
@@ -254,10 +358,12 @@ impl HoldingsStore {
                 durable: last_seq,
                 syncing: false,
                 failed: None,
+                closed: false,
             }),
             synced: Condvar::new(),
             checkpoint_bytes,
             report,
+            lock: Mutex::new(lock),
         })
     }
 
@@ -272,44 +378,102 @@ impl HoldingsStore {
 
     /// Record that each agency holds the given persons; returns how many holdings are new.
     /// Returns once the change is durable.
-    pub fn acquire(&self, groups: Vec<(u32, Vec<u32>)>) -> Result<u64> {
+    pub fn acquire(&self, groups: Groups) -> Result<u64> {
         self.change(Op::Acquire, groups)
     }
 
     /// Remove holdings; returns how many were removed. Returns once the change is durable.
-    pub fn release(&self, groups: Vec<(u32, Vec<u32>)>) -> Result<u64> {
+    pub fn release(&self, groups: Groups) -> Result<u64> {
         self.change(Op::Release, groups)
     }
 
-    fn change(&self, op: Op, groups: Vec<(u32, Vec<u32>)>) -> Result<u64> {
-        let mut st = lock(&self.log);
-        if let Some(e) = &st.failed {
-            return Err(Error::Storage(format!("holdings journal unusable after an earlier failure: {e}")));
-        }
-        // Journal only what changes, so re-acquiring held persons costs no disk.
-        let groups: Vec<(u32, Vec<u32>)> = {
+    fn change(&self, op: Op, groups: Groups) -> Result<u64> {
+        let st = lock(&self.log);
+        st.writable()?;
+        let change = {
             let h = self.read();
-            groups
-                .into_iter()
-                .map(|(a, ps)| {
-                    let keep: Vec<u32> = match (op, h.set(a)) {
-                        (Op::Acquire, Some(s)) => ps.into_iter().filter(|&p| !s.contains(p)).collect(),
-                        (Op::Acquire, None) => ps,
-                        (Op::Release, Some(s)) => ps.into_iter().filter(|&p| s.contains(p)).collect(),
-                        (Op::Release, None) => Vec::new(),
-                    };
-                    (a, keep)
-                })
-                .filter(|(_, ps)| !ps.is_empty())
-                .collect()
+            let assigned = h.links.len();
+            if op == Op::Acquire && assigned > 0 {
+                // Once persons come from link ids, an index must have been assigned to be held.
+                if let Some(p) = groups.iter().flat_map(|(_, ps)| ps).find(|&&p| p as usize >= assigned) {
+                    return Err(Error::InvalidArgument(format!(
+                        "person index {p} is not assigned (this store assigns persons from link ids; {assigned} so far)"
+                    )));
+                }
+            }
+            Change { op, first_new: assigned as u32, new_links: Vec::new(), groups: effective(&h, op, groups) }
         };
-        if groups.is_empty() {
-            // Nothing to write, but what this caller saw must be durable before it relies on it.
+        self.commit(st, change)
+    }
+
+    /// Resolve each link id to its person index, assigning the next indices (durably) to link
+    /// ids seen for the first time, in order of first appearance; then record the holdings
+    /// `groups_of(persons)` gives, in the same journal record (one fsync for both). Returns the
+    /// person index of each link and the number of new holdings, once durable.
+    pub fn acquire_links(&self, links: &[LinkId], groups_of: impl FnOnce(&[u32]) -> Groups) -> Result<(Vec<u32>, u64)> {
+        let st = lock(&self.log);
+        st.writable()?;
+        let (persons, change) = {
+            let h = self.read();
+            let mut persons = vec![links::NONE; links.len()];
+            h.links.get_batch(links, &mut persons);
+            let first_new = h.links.len();
+            let mut new_links: Vec<LinkId> = Vec::new();
+            let mut fresh: FxHashMap<LinkId, u32> = FxHashMap::default();
+            for (link, p) in links.iter().zip(persons.iter_mut()) {
+                if *p == links::NONE {
+                    *p = *fresh.entry(*link).or_insert_with(|| {
+                        new_links.push(*link);
+                        (first_new + new_links.len() - 1) as u32
+                    });
+                }
+            }
+            if !new_links.is_empty() {
+                if (first_new + new_links.len()) as u64 > links::MAX_PERSONS {
+                    return Err(Error::InvalidArgument("the person index space (2^32 - 1 persons) is exhausted".into()));
+                }
+                if first_new == 0 && h.total() > 0 {
+                    return Err(Error::InvalidArgument(
+                        "this holdings store holds persons by raw person id; person link ids cannot be mixed in".into(),
+                    ));
+                }
+            }
+            let groups = effective(&h, Op::Acquire, groups_of(&persons));
+            let op = if groups.is_empty() { Op::Assign } else { Op::Acquire };
+            (persons, Change { op, first_new: first_new as u32, new_links, groups })
+        };
+        let new = self.commit(st, change)?;
+        Ok((persons, new))
+    }
+
+    /// The person index of each link id (`None`: never seen); with `assign`, link ids seen for
+    /// the first time get the next indices, durably, before this returns.
+    pub fn persons_of_links(&self, links: &[LinkId], assign: bool) -> Result<Vec<Option<u32>>> {
+        if assign {
+            let (persons, _) = self.acquire_links(links, |_| Vec::new())?;
+            return Ok(persons.into_iter().map(Some).collect());
+        }
+        let mut found = vec![links::NONE; links.len()];
+        self.read().links.get_batch(links, &mut found);
+        let out: Vec<Option<u32>> = found.into_iter().map(|p| (p != links::NONE).then_some(p)).collect();
+        if out.iter().any(Option::is_some) {
+            // An index seen in memory may still be in the fsync window: durable before use.
+            let st = lock(&self.log);
+            let seq = st.appended;
+            self.wait_durable(st, seq)?;
+        }
+        Ok(out)
+    }
+
+    /// Write `change` to the journal, apply it, and return once it is durable. Nothing to
+    /// write still waits until what the caller saw is durable.
+    fn commit<'a>(&'a self, mut st: MutexGuard<'a, LogState>, change: Change) -> Result<u64> {
+        if change.groups.is_empty() && change.new_links.is_empty() {
             let seq = st.appended;
             return self.wait_durable(st, seq).map(|_| 0);
         }
         let seq = st.appended + 1;
-        let bytes = journal::encode(seq, op, &groups);
+        let bytes = journal::encode(seq, &change)?;
         if let Err(e) = journal::append(&st.file, &bytes) {
             // Cut back a partial write so the next record starts on a record boundary.
             let cut = st.file.set_len(st.bytes);
@@ -321,9 +485,19 @@ impl HoldingsStore {
         }
         st.bytes += bytes.len() as u64;
         st.appended = seq;
-        let changed = {
+        let applied = {
             let mut h = self.holdings.write().unwrap_or_else(|e| e.into_inner());
-            h.apply(op, &groups)
+            h.apply(&change)
+        };
+        let changed = match applied {
+            Ok(n) => n,
+            Err(why) => {
+                // Checked before writing, so unreachable short of a bug; the journal now holds a
+                // record memory does not reflect, so stop writing until a reopen replays it.
+                let msg = format!("a journal record could not be applied: {why}");
+                st.failed = Some(msg.clone());
+                return Err(Error::Storage(msg));
+            }
         };
         let big = st.bytes > self.checkpoint_bytes;
         self.wait_durable(st, seq)?;
@@ -371,9 +545,7 @@ impl HoldingsStore {
         while st.syncing {
             st = self.synced.wait(st).unwrap_or_else(|e| e.into_inner());
         }
-        if let Some(e) = &st.failed {
-            return Err(Error::Storage(format!("holdings journal unusable after an earlier failure: {e}")));
-        }
+        st.writable()?;
         st.file.sync_data().map_err(|e| {
             st.failed = Some(e.to_string());
             Error::Storage(format!("holdings journal fsync failed: {e}"))
@@ -388,9 +560,16 @@ impl HoldingsStore {
             .open(&next_path)
             .map_err(|e| storage("cannot create journal", &next_path, e))?;
         fsync_dir(&self.dir)?;
-        {
+        let written = {
             let h = self.read();
-            snapshot::write(&self.dir, &h, next, st.appended)?;
+            snapshot::write(&self.dir, &h, next, st.appended)
+        };
+        if let Err(e) = written {
+            // Appends continue in the current journal, which must stay the newest one (only the
+            // newest may have a torn tail), so the empty next one goes.
+            drop(file);
+            let _ = fs::remove_file(&next_path).and_then(|_| File::open(&self.dir)?.sync_all());
+            return Err(e);
         }
         let old = journal_path(&self.dir, st.generation);
         st.file = Arc::new(file);
@@ -405,6 +584,17 @@ impl HoldingsStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Release the directory lock (another process may open the store from now on); every
+    /// later change is refused. Everything acknowledged is durable already. Idempotent.
+    pub fn close(&self) {
+        let mut st = lock(&self.log);
+        while st.syncing {
+            st = self.synced.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.closed = true;
+        lock(&self.lock).release();
     }
 }
 

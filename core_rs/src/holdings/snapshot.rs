@@ -1,9 +1,11 @@
-//! The holdings snapshot (`snapshot.bin`):
+//! The holdings snapshot (`snapshot.bin`), format 2:
 //!
 //! ```text
-//!   magic       8  b"RKHSNAP1"
+//!   magic       8  b"RKHSNAP2"
 //!   generation  8  u64 LE: replay journals from this generation on
 //!   last_seq    8  u64 LE: the last journal record the snapshot includes
+//!   persons     4  u32 LE: person indices assigned (0..persons)
+//!   links       persons × 16 bytes: the link id of each person index, in index order
 //!   agencies    4  u32 LE
 //!   per agency:  agency u32, chunks u32
 //!     per chunk: key u16, kind u8 (0 array, 1 bitmap), count u32,
@@ -14,17 +16,19 @@
 //! Written to a temporary file, fsynced, renamed over the old one, directory fsynced: a crash
 //! leaves either the old or the new snapshot, never a mix.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use super::set::{chunk_array, chunk_from_sorted, chunk_from_words, chunk_words, PersonSet};
-use super::{fsync_dir, Holdings};
+use super::links::PersonLinks;
+use super::Holdings;
+use crate::durable;
 use crate::error::{Error, Result};
 
 pub const FILE: &str = "snapshot.bin";
-const MAGIC: [u8; 8] = *b"RKHSNAP1";
+const MAGIC: [u8; 8] = *b"RKHSNAP2";
+const MAGIC_V1: [u8; 8] = *b"RKHSNAP1";
 
 pub struct Snapshot {
     pub holdings: Holdings,
@@ -66,14 +70,16 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 }
 
 pub fn write(dir: &Path, h: &Holdings, generation: u64, last_seq: u64) -> Result<()> {
-    let tmp = dir.join(format!("{FILE}.tmp"));
-    let path = dir.join(FILE);
-    let file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(|e| io(&tmp, e))?;
-    let mut w = CrcWriter { inner: BufWriter::with_capacity(8 << 20, file), crc: crc32fast::Hasher::new() };
-    let write_all = |w: &mut CrcWriter<BufWriter<File>>| -> std::io::Result<()> {
+    durable::write_atomic_with(dir, FILE, 0o600, |out| {
+        let mut w = CrcWriter { inner: out, crc: crc32fast::Hasher::new() };
         w.write_all(&MAGIC)?;
         w.write_all(&generation.to_le_bytes())?;
         w.write_all(&last_seq.to_le_bytes())?;
+        let links = h.links();
+        w.write_all(&(links.len() as u32).to_le_bytes())?;
+        for slice in links.slices() {
+            w.write_all(slice.as_flattened())?;
+        }
         let agencies: Vec<(&u32, &PersonSet)> = h.agencies().iter().filter(|(_, s)| !s.is_empty()).collect();
         w.write_all(&(agencies.len() as u32).to_le_bytes())?;
         let mut buf: Vec<u8> = Vec::with_capacity(8192);
@@ -101,14 +107,8 @@ pub fn write(dir: &Path, h: &Holdings, generation: u64, last_seq: u64) -> Result
             }
         }
         let crc = w.crc.clone().finalize();
-        w.inner.write_all(&crc.to_le_bytes())?;
-        w.inner.flush()?;
-        w.inner.get_ref().sync_all()
-    };
-    write_all(&mut w).map_err(|e| io(&tmp, e))?;
-    drop(w);
-    fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-    fsync_dir(dir)
+        w.inner.write_all(&crc.to_le_bytes())
+    })
 }
 
 fn read_u16(r: &mut impl Read) -> std::io::Result<u16> {
@@ -135,17 +135,34 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>> {
         Err(e) => return Err(io(path, e)),
     };
     let bad = |what: &str| Error::Storage(format!("holdings snapshot {} is damaged: {what}", path.display()));
+    let size = file.metadata().map_err(|e| io(path, e))?.len();
     let mut r = CrcReader { inner: BufReader::with_capacity(8 << 20, file), crc: crc32fast::Hasher::new() };
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic).map_err(|_| bad("too short"))?;
+    if magic == MAGIC_V1 {
+        return Err(Error::Storage(format!(
+            "holdings snapshot {} is in format 1 (RKHSNAP1, persons by raw id), which this version does not read; \
+             rebuild the holdings from the acquisitions or restore the version that wrote them",
+            path.display()
+        )));
+    }
     if magic != MAGIC {
         return Err(bad("wrong magic"));
     }
     let rd = |e: std::io::Error| if e.kind() == std::io::ErrorKind::UnexpectedEof { bad("cut short") } else { io(path, e) };
     let generation = read_u64(&mut r).map_err(rd)?;
     let last_seq = read_u64(&mut r).map_err(rd)?;
+    let persons = read_u32(&mut r).map_err(rd)? as usize;
+    if persons as u64 * 16 > size {
+        // A damaged count must not make us reserve GiBs before the read fails.
+        return Err(bad("more persons than the file holds"));
+    }
+    let links = match PersonLinks::load(persons, |buf| r.read_exact(buf)).map_err(rd)? {
+        Ok(l) => l,
+        Err(i) => return Err(bad(&format!("person index {i} repeats an earlier link id"))),
+    };
     let n_agencies = read_u32(&mut r).map_err(rd)?;
-    let mut holdings = Holdings::default();
+    let mut holdings = Holdings { links, ..Holdings::default() };
     let mut bytes = vec![0u8; 8192];
     for _ in 0..n_agencies {
         let agency = read_u32(&mut r).map_err(rd)?;

@@ -11,6 +11,7 @@ use super::arrays::{contiguous, readonly_u64};
 use super::errors::invalid_argument;
 use crate::codes::engine::{person_u32, CodeEngine};
 use crate::codes::{text, Code, Epochs, CODE_LEN};
+use crate::holdings::LinkId;
 
 fn agency_u32(a: u64) -> PyResult<u32> {
     u32::try_from(a).map_err(|_| invalid_argument("agency id out of range (0..2^32)"))
@@ -27,6 +28,16 @@ fn packed(codes: &[u8]) -> PyResult<usize> {
         return Err(invalid_argument(format!("codes must be packed 16 bytes each; got {} bytes", codes.len())));
     }
     Ok(codes.len() / CODE_LEN)
+}
+
+/// Packed 16-byte person link ids, viewed in place.
+fn link_ids(links: &[u8]) -> PyResult<&[LinkId]> {
+    if links.len() % 16 != 0 {
+        return Err(invalid_argument(format!("link ids must be packed 16 bytes each; got {} bytes", links.len())));
+    }
+    // SAFETY: [u8; 16] has size 16 and alignment 1, so any byte slice whose length is a
+    // multiple of 16 is a valid slice of them, borrowed for the same lifetime.
+    Ok(unsafe { std::slice::from_raw_parts(links.as_ptr().cast::<LinkId>(), links.len() / 16) })
 }
 
 fn one(code: &[u8]) -> PyResult<Code> {
@@ -89,6 +100,49 @@ impl PyCodeEngine {
         PyBytes::new_with(py, persons.len() * CODE_LEN, |out| {
             py.detach(|| self.inner.acquire_pairs(&agencies, &persons, out)).map(|_| ()).map_err(PyErr::from)
         })
+    }
+
+    /// Issue `agency`'s codes for the persons behind J-LIS's person link ids (16 bytes each,
+    /// packed) and record the holdings durably; a link id seen for the first time gets the
+    /// next person index in the same journal record. 16 bytes of code per link, in order.
+    fn acquire_links<'py>(&self, py: Python<'py>, agency: u64, links: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let agency = agency_u32(agency)?;
+        let links = link_ids(links)?;
+        PyBytes::new_with(py, links.len() * CODE_LEN, |out| {
+            py.detach(|| self.inner.acquire_links(agency, links, out)).map(|_| ()).map_err(PyErr::from)
+        })
+    }
+
+    /// Bulk: many (agency, link id) pairs in one durable record; codes in input order.
+    fn acquire_link_pairs<'py>(
+        &self,
+        py: Python<'py>,
+        agencies: &Bound<'py, PyAny>,
+        links: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let agencies = persons_of(agencies, "agency ids")?;
+        let links = link_ids(links)?;
+        PyBytes::new_with(py, links.len() * CODE_LEN, |out| {
+            py.detach(|| self.inner.acquire_link_pairs(&agencies, links, out)).map(|_| ()).map_err(PyErr::from)
+        })
+    }
+
+    /// The person index of each link id as an int64 array, -1 where none is assigned. With
+    /// `assign`, new link ids get the next indices, durably, before this returns.
+    fn persons_of_links<'py>(&self, py: Python<'py>, links: &[u8], assign: bool) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let links = link_ids(links)?;
+        let persons = py.detach(|| self.inner.persons_of_links(links, assign))?;
+        Ok(PyArray1::from_vec(py, persons.into_iter().map(|p| p.map_or(-1, i64::from)).collect()))
+    }
+
+    /// The link id of person index `person` (16 bytes), or None.
+    fn link_of<'py>(&self, py: Python<'py>, person: u64) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        Ok(u32::try_from(person).ok().and_then(|p| self.inner.link_of(p)).map(|l| PyBytes::new(py, &l)))
+    }
+
+    /// Person indices assigned so far from link ids (they are 0..person_count).
+    fn person_count(&self) -> u64 {
+        self.inner.person_count()
     }
 
     /// Release the holdings behind `agency`'s codes: (number released, per-code status).
@@ -172,6 +226,12 @@ impl PyCodeEngine {
     /// Write a snapshot and start a fresh journal.
     fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
         Ok(py.detach(|| self.inner.checkpoint())?)
+    }
+
+    /// Release the holdings directory (its `LOCK`) so another engine or process may open it;
+    /// later changes are refused.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.inner.close())
     }
 
     fn open_report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -4,6 +4,7 @@
 mod arrays;
 mod codes;
 mod errors;
+mod fs;
 mod inquiry;
 mod ledger;
 mod numbers;
@@ -35,5 +36,6 @@ fn renkei_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_submodule(m, "permissions", permissions::init)?;
     add_submodule(m, "permits", permits::init)?;
     add_submodule(m, "inquiry", inquiry::init)?;
+    add_submodule(m, "fs", fs::init)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 # Stub of the native module renkei._core (core_rs/src/py). One stub per Rust submodule.
 from renkei._core import codes as codes
+from renkei._core import fs as fs
 from renkei._core import inquiry as inquiry
 from renkei._core import ledger as ledger
 from renkei._core import numbers as numbers
