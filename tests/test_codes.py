@@ -490,7 +490,7 @@ def test_concurrent_acquisitions_and_translations(world) -> None:  # type: ignor
     eng = core.engine
 
     def acquire(i: int) -> bytes:
-        return eng.acquire(city, np.array([i + 1], dtype=np.uint64))
+        return eng.acquire(city, np.array([i], dtype=np.uint64))
 
     def translate(_: int) -> int:
         _, s = eng.translate(pension, pcodes, city)

@@ -13,8 +13,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
-
 import renkei
 
 CHILD = textwrap.dedent(
@@ -94,5 +92,5 @@ def test_holdings_survive_kill_9(tmp_path: Path) -> None:
             assert not any(eng.holds(a, index(p)) for a, p in released)
             # the store keeps working after the crash
             assert core.codes.holdings_count(1) >= 0
-            eng.acquire(1, np.array([10**6], dtype=np.uint64))
-            assert eng.holds(1, 10**6)
+            core.issue(1, _link(10**6))
+            assert eng.holds(1, index(10**6))

@@ -46,7 +46,7 @@ def test_sigterm_finishes_in_flight_calls(tmp_path: Path) -> None:
             results = [c.result() for c in calls]  # every in-flight call completed successfully
         assert all(len(np.frombuffer(r.individual_numbers, dtype="<u8")) == 100_000 for r in results)
         deadline = time.monotonic() + 30
-        while "renkei jlis stopped" not in server.output() and time.monotonic() < deadline:
+        while "jlis exited with code" not in server.output() and time.monotonic() < deadline:
             time.sleep(0.05)
         out = server.output()
         assert "[jlis] renkei jlis stopped" in out and "Traceback" not in out

@@ -249,12 +249,14 @@ class DevelopmentCA:
             self._record(CertificatePaths(f"service-{service}", "service", service, None, tls.server_cert,
                                           tls.server_key, cert.serial_number))
         if client_role is not None:
-            principal, ccert, ckey = self._client_leaf(client_role, client_name or service, None)
+            _role_principal, ccert, ckey = self._client_leaf(client_role, client_name or service, None)
             with _locked(self.root):
                 write_atomic(tls.client_key, ckey, 0o600)
                 write_atomic(tls.client_cert, ccert.public_bytes(serialization.Encoding.PEM), 0o600)
-                self._record(CertificatePaths(principal, client_role, client_name or service, None,
-                                              tls.client_cert, tls.client_key, ccert.serial_number))
+                # Recorded apart from the role's people (J-LIS's operators are "jlis" too): re-issuing
+                # one must not revoke the other.
+                self._record(CertificatePaths(f"service-{service}-client", client_role, client_name or service,
+                                              None, tls.client_cert, tls.client_key, ccert.serial_number))
         return tls
 
     # -- the record of what was issued, and revocation ------------------------------------------

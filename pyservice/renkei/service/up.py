@@ -91,7 +91,7 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     if demo:
         from renkei.service.demo import DEMO_AGENCIES, SYSTEM_PRINCIPALS
 
-        have = {c.principal for c in ca.issued()}
+        have = {c.principal for c in ca.issued() if c.certificate.parent.parent == ca.clients_dir}
         for role, name in SYSTEM_PRINCIPALS:
             if role not in have:
                 ca.issue_client_certificate(role, name)

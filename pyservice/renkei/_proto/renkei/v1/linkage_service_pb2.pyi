@@ -12,7 +12,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 class AcquisitionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    ACQUISITION_STATUS_ISSUED: _ClassVar[AcquisitionStatus]
+    ACQUISITION_STATUS_UNSPECIFIED: _ClassVar[AcquisitionStatus]
     ACQUISITION_STATUS_REFUSED: _ClassVar[AcquisitionStatus]
     ACQUISITION_STATUS_NO_SUCH_NUMBER: _ClassVar[AcquisitionStatus]
     ACQUISITION_STATUS_PENDING: _ClassVar[AcquisitionStatus]
@@ -23,7 +23,7 @@ class DenialCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DENIAL_CODE_CODE_REFUSED: _ClassVar[DenialCode]
     DENIAL_CODE_ROW_NOT_PERMITTED: _ClassVar[DenialCode]
     DENIAL_CODE_PROVIDER_NOT_HOLDING: _ClassVar[DenialCode]
-ACQUISITION_STATUS_ISSUED: AcquisitionStatus
+ACQUISITION_STATUS_UNSPECIFIED: AcquisitionStatus
 ACQUISITION_STATUS_REFUSED: AcquisitionStatus
 ACQUISITION_STATUS_NO_SUCH_NUMBER: AcquisitionStatus
 ACQUISITION_STATUS_PENDING: AcquisitionStatus
