@@ -74,9 +74,9 @@ class LedgerRecord:
     def permitted(self) -> bool:
         return self.denied_code == 0
 
-    def encode(self) -> bytes:
-        """The record in binary layout v1 (docs/arch/ledger.md)."""
-        return _l.encode_record(
+    def to_core(self) -> _l.Record:
+        """The engine's immutable record (checked as the layout requires)."""
+        return _l.Record(
             seq=self.seq or 0,
             time_us=0 if self.time is None else _us(self.time),
             requester=self.requester,
@@ -92,25 +92,31 @@ class LedgerRecord:
             disclose_after=None if self.disclose_after is None else _days(self.disclose_after),
         )
 
+    def encode(self) -> bytes:
+        """The record in binary layout v1 (docs/arch/ledger.md)."""
+        return self.to_core().encode()
+
+    @classmethod
+    def from_core(cls, r: _l.Record) -> LedgerRecord:
+        return cls(
+            requester=r.requester,
+            provider=r.provider,
+            affair=r.affair,
+            items=r.items,
+            table_hash=r.table_hash,
+            pseudonym=r.pseudonym,
+            permit_id=r.permit_id,
+            denied_code=r.denied_code,
+            reason=r.reason,
+            withheld=r.withheld,
+            disclose_after=None if r.disclose_after is None else _EPOCH + timedelta(days=r.disclose_after),
+            time=datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=r.time_us),
+            seq=r.seq,
+        )
+
     @classmethod
     def decode(cls, data: bytes) -> LedgerRecord:
-        d = _l.decode_record(data)
-        return cls(
-            requester=d["requester"],
-            provider=d["provider"],
-            affair=d["affair"],
-            items=tuple(d["items"]),
-            table_hash=d["table_hash"],
-            pseudonym=d["pseudonym"],
-            permit_id=d["permit_id"],
-            denied_code=d["denied_code"],
-            reason=d["reason"],
-            withheld=d["withheld"],
-            disclose_after=None if d["disclose_after"] is None
-            else _EPOCH + timedelta(days=d["disclose_after"]),
-            time=datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=d["time_us"]),
-            seq=d["seq"],
-        )
+        return cls.from_core(_l.decode_record(data))
 
 
 def pack_records(records: Iterable[LedgerRecord | bytes]) -> bytes:

@@ -568,7 +568,9 @@ impl HoldingsStore {
             // Appends continue in the current journal, which must stay the newest one (only the
             // newest may have a torn tail), so the empty next one goes.
             drop(file);
-            let _ = fs::remove_file(&next_path).and_then(|_| File::open(&self.dir)?.sync_all());
+            if fs::remove_file(&next_path).is_ok() {
+                let _ = fsync_dir(&self.dir);
+            }
             return Err(e);
         }
         let old = journal_path(&self.dir, st.generation);

@@ -35,13 +35,13 @@ pub const MAX_REASON_LEN: usize = 1024;
 pub const FLAG_WITHHELD: u8 = 1;
 pub const FLAG_DISCLOSE_AFTER: u8 = 2;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Permitted,
     Denied { code: u16, reason: String },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Record {
     pub seq: u64,
     pub time_us: i64,
@@ -276,6 +276,26 @@ pub fn check_encoded(b: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The fields an index of the ledger needs, read in place without building the record:
+/// (time µs, requester, provider, denial code (0 = permitted), affair). Checks only what it
+/// reads (layout version, header length, the affair's bounds and characters).
+pub fn index_fields(b: &[u8]) -> Result<(i64, u32, u32, u16, &str)> {
+    if b.len() < HEADER_LEN + 4 {
+        return Err(invalid(format!("record of {} bytes is shorter than the minimum", b.len())));
+    }
+    if b[0] != VERSION {
+        return Err(invalid(format!("unknown record layout version {}", b[0])));
+    }
+    let u32_at = |o: usize| u32::from_be_bytes(b[o..o + 4].try_into().expect("4"));
+    let alen = b[HEADER_LEN] as usize;
+    let affair = b
+        .get(HEADER_LEN + 1..HEADER_LEN + 1 + alen)
+        .filter(|a| !a.is_empty() && a.iter().all(|c| (0x21..=0x7e).contains(c)))
+        .ok_or_else(|| invalid("affair must be 1..=64 printable ASCII characters without spaces (or record is truncated)"))?;
+    let affair = std::str::from_utf8(affair).expect("printable ASCII");
+    Ok((time_of(b), u32_at(17), u32_at(21), u16::from_be_bytes([b[26], b[27]]), affair))
+}
+
 pub fn pseudonym_of(b: &[u8]) -> &[u8] {
     &b[PSEUDONYM_OFFSET..PSEUDONYM_OFFSET + 32]
 }
@@ -333,6 +353,20 @@ mod tests {
                 let cut = (seed >> 33) as usize % b.len();
                 assert_eq!(check_encoded(&b[..cut]).is_ok(), Record::decode(&b[..cut]).is_ok());
             }
+        }
+    }
+
+    #[test]
+    fn index_fields_agree_with_decode() {
+        for d in [false, true] {
+            let r = sample(d);
+            let b = r.encode().unwrap();
+            let code = match r.outcome {
+                Outcome::Permitted => 0,
+                Outcome::Denied { code, .. } => code,
+            };
+            assert_eq!(index_fields(&b).unwrap(), (r.time_us, r.requester, r.provider, code, "1-3"));
+            assert!(index_fields(&b[..HEADER_LEN + 2]).is_err());
         }
     }
 

@@ -6,7 +6,7 @@ use pyo3::buffer::PyBuffer;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::arrays::{contiguous, readonly_u64};
 use super::errors::invalid_argument;
@@ -29,12 +29,10 @@ fn buffer_bytes(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<
     buf.to_vec(py)
 }
 
-/// Encode one record in layout v1. `denied_code` 0 means permitted.
-#[pyfunction]
-#[pyo3(signature = (*, seq, time_us, requester, provider, affair, items, table_hash, denied_code, reason, permit_id, pseudonym, withheld, disclose_after))]
+/// A record from its Python fields, checked as `encode_record` checks them (the layout's rules
+/// included). `denied_code` 0 means permitted.
 #[allow(clippy::too_many_arguments)]
-fn encode_record<'py>(
-    py: Python<'py>,
+fn build_record(
     seq: u64,
     time_us: i64,
     requester: u32,
@@ -48,7 +46,7 @@ fn encode_record<'py>(
     pseudonym: &[u8],
     withheld: bool,
     disclose_after: Option<u32>,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<Record> {
     let outcome = if denied_code == 0 {
         if !reason.is_empty() {
             return Err(invalid_argument("a permitted record has no reason text"));
@@ -71,32 +69,198 @@ fn encode_record<'py>(
         withheld,
         disclose_after,
     };
+    r.validate()?;
+    Ok(r)
+}
+
+/// Encode one record in layout v1. `denied_code` 0 means permitted.
+#[pyfunction]
+#[pyo3(signature = (*, seq, time_us, requester, provider, affair, items, table_hash, denied_code, reason, permit_id, pseudonym, withheld, disclose_after))]
+#[allow(clippy::too_many_arguments)]
+fn encode_record<'py>(
+    py: Python<'py>,
+    seq: u64,
+    time_us: i64,
+    requester: u32,
+    provider: u32,
+    affair: String,
+    items: Vec<String>,
+    table_hash: &[u8],
+    denied_code: u16,
+    reason: String,
+    permit_id: &[u8],
+    pseudonym: &[u8],
+    withheld: bool,
+    disclose_after: Option<u32>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let r = build_record(
+        seq, time_us, requester, provider, affair, items, table_hash, denied_code, reason, permit_id, pseudonym, withheld,
+        disclose_after,
+    )?;
     Ok(PyBytes::new(py, &r.encode()?))
 }
 
-/// Decode a v1 record into a dict of its fields.
+/// One provision record (情報提供等記録, layout v1), immutable. Built from keyword arguments
+/// (checked as the layout requires) or decoded from the ledger; `encode()` gives its bytes.
+#[pyclass(frozen, eq, hash, module = "renkei._core.ledger", name = "Record")]
+#[derive(PartialEq, Eq, Hash)]
+pub(crate) struct PyRecord {
+    pub(crate) inner: Record,
+}
+
+/// The first bytes of a value as hex, for `repr` (never a whole pseudonym).
+fn short_hex(b: &[u8]) -> String {
+    let h: String = b.iter().take(4).map(|x| format!("{x:02x}")).collect();
+    format!("{h}…")
+}
+
+#[pymethods]
+impl PyRecord {
+    #[new]
+    #[pyo3(signature = (*, requester, provider, affair, items, table_hash, pseudonym, permit_id=None, denied_code=0, reason=String::new(), withheld=false, disclose_after=None, time_us=0, seq=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        requester: u32,
+        provider: u32,
+        affair: String,
+        items: Vec<String>,
+        table_hash: &[u8],
+        pseudonym: &[u8],
+        permit_id: Option<&[u8]>,
+        denied_code: u16,
+        reason: String,
+        withheld: bool,
+        disclose_after: Option<u32>,
+        time_us: i64,
+        seq: u64,
+    ) -> PyResult<Self> {
+        let inner = build_record(
+            seq,
+            time_us,
+            requester,
+            provider,
+            affair,
+            items,
+            table_hash,
+            denied_code,
+            reason,
+            permit_id.unwrap_or(&[0; 16]),
+            pseudonym,
+            withheld,
+            disclose_after,
+        )?;
+        Ok(PyRecord { inner })
+    }
+
+    /// Sequence number (= leaf index) once in the ledger; 0 on a record not yet appended.
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.inner.seq
+    }
+    /// Time, µs since 1970-01-01 UTC; 0 on append means the ledger's clock.
+    #[getter]
+    fn time_us(&self) -> i64 {
+        self.inner.time_us
+    }
+    /// 情報照会者: the requesting agency's id.
+    #[getter]
+    fn requester(&self) -> u32 {
+        self.inner.requester
+    }
+    /// 情報提供者: the providing agency's id.
+    #[getter]
+    fn provider(&self) -> u32 {
+        self.inner.provider
+    }
+    #[getter]
+    fn affair(&self) -> &str {
+        &self.inner.affair
+    }
+    #[getter]
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.inner.items)
+    }
+    /// The permission-table version hash (32 bytes).
+    #[getter]
+    fn table_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.table_hash)
+    }
+    /// 0 when permitted, else the denial reason code.
+    #[getter]
+    fn denied_code(&self) -> u16 {
+        match self.inner.outcome {
+            Outcome::Permitted => 0,
+            Outcome::Denied { code, .. } => code,
+        }
+    }
+    #[getter]
+    fn reason(&self) -> &str {
+        match &self.inner.outcome {
+            Outcome::Permitted => "",
+            Outcome::Denied { reason, .. } => reason,
+        }
+    }
+    #[getter]
+    fn permitted(&self) -> bool {
+        self.inner.outcome == Outcome::Permitted
+    }
+    /// The permit id (16 bytes; zero for a denial).
+    #[getter]
+    fn permit_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.permit_id)
+    }
+    /// The person's 32-byte portal pseudonym.
+    #[getter]
+    fn pseudonym<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.pseudonym)
+    }
+    /// 不開示: withheld from the person's view (until `disclose_after`, if set).
+    #[getter]
+    fn withheld(&self) -> bool {
+        self.inner.withheld
+    }
+    /// Days since 1970-01-01 from which a withheld record is shown, or None.
+    #[getter]
+    fn disclose_after(&self) -> Option<u32> {
+        self.inner.disclose_after
+    }
+
+    /// The record in binary layout v1.
+    fn encode<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.inner.encode()?))
+    }
+
+    /// Its RFC 9162 leaf hash (of `encode()`).
+    fn leaf_hash<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &merkle::leaf_hash(&self.inner.encode()?)))
+    }
+
+    fn __repr__(&self) -> String {
+        let r = &self.inner;
+        format!(
+            "Record(seq={}, time_us={}, requester={}, provider={}, affair={:?}, items={:?}, table_hash={}, \
+             denied_code={}, reason={:?}, permit_id={}, pseudonym={}, withheld={}, disclose_after={})",
+            r.seq,
+            r.time_us,
+            r.requester,
+            r.provider,
+            r.affair,
+            r.items,
+            short_hex(&r.table_hash),
+            self.denied_code(),
+            self.reason(),
+            short_hex(&r.permit_id),
+            short_hex(&r.pseudonym),
+            if r.withheld { "True" } else { "False" },
+            r.disclose_after.map_or("None".to_string(), |d| d.to_string()),
+        )
+    }
+}
+
+/// Decode a v1 record.
 #[pyfunction]
-fn decode_record<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyDict>> {
-    let r = Record::decode(b)?;
-    let d = PyDict::new(py);
-    d.set_item("seq", r.seq)?;
-    d.set_item("time_us", r.time_us)?;
-    d.set_item("requester", r.requester)?;
-    d.set_item("provider", r.provider)?;
-    d.set_item("affair", r.affair)?;
-    d.set_item("items", r.items)?;
-    d.set_item("table_hash", PyBytes::new(py, &r.table_hash))?;
-    let (code, reason) = match r.outcome {
-        Outcome::Permitted => (0u16, String::new()),
-        Outcome::Denied { code, reason } => (code, reason),
-    };
-    d.set_item("denied_code", code)?;
-    d.set_item("reason", reason)?;
-    d.set_item("permit_id", PyBytes::new(py, &r.permit_id))?;
-    d.set_item("pseudonym", PyBytes::new(py, &r.pseudonym))?;
-    d.set_item("withheld", r.withheld)?;
-    d.set_item("disclose_after", r.disclose_after)?;
-    Ok(d)
+fn decode_record(b: &[u8]) -> PyResult<PyRecord> {
+    Ok(PyRecord { inner: Record::decode(b)? })
 }
 
 /// Pack encoded records into the batch form (uint16-BE length-prefixed, as in entry bundles).
@@ -212,6 +376,28 @@ pub(crate) fn ledger_of(obj: &Bound<'_, PyAny>) -> PyResult<Arc<Ledger>> {
     l.get().get()
 }
 
+/// The oversight index's columns, as `Ledger.index_columns` returns them.
+type IndexColumns<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u16>>,
+    Bound<'py, PyList>,
+);
+
+#[derive(Default)]
+struct Columns {
+    seq: Vec<i64>,
+    time: Vec<i64>,
+    requester: Vec<u32>,
+    provider: Vec<u32>,
+    denied: Vec<u16>,
+    /// Distinct affairs, and each record's position among them.
+    affairs: Vec<String>,
+    affair_of: Vec<u32>,
+}
+
 /// The durable ledger: tlog-tiles files, group commit, signed checkpoints.
 #[pyclass(module = "renkei._core.ledger", name = "Ledger", frozen)]
 struct PyLedger {
@@ -290,6 +476,54 @@ impl PyLedger {
         let l = self.get()?;
         let e = py.detach(|| l.store().entry(seq))?;
         Ok(e.map(|e| PyBytes::new(py, &e)))
+    }
+
+    /// Records `start..end` decoded (None where retention dropped the body); the files are
+    /// read and the records decoded without the GIL.
+    fn records(&self, py: Python<'_>, start: u64, end: u64) -> PyResult<Vec<Option<PyRecord>>> {
+        let l = self.get()?;
+        let recs = py.detach(|| -> Result<Vec<Option<Record>>, Error> {
+            l.store().entries(start, end)?.into_iter().map(|e| e.map(|e| Record::decode(&e)).transpose()).collect()
+        })?;
+        Ok(recs.into_iter().map(|r| r.map(|inner| PyRecord { inner })).collect())
+    }
+
+    /// The oversight index's columns for records `start..end` whose bodies are kept: (seq
+    /// int64, time_us int64, requester uint32, provider uint32, denied_code uint16, affairs
+    /// list of str). Read without the GIL; equal affairs share one str object.
+    fn index_columns<'py>(&self, py: Python<'py>, start: u64, end: u64) -> PyResult<IndexColumns<'py>> {
+        let l = self.get()?;
+        let c = py.detach(|| -> Result<Columns, Error> {
+            let mut c = Columns::default();
+            let mut known: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+            for (seq, e) in (start..).zip(l.store().entries(start, end)?) {
+                let Some(e) = e else { continue };
+                let (t, req, prov, code, affair) = crate::ledger::record::index_fields(&e)
+                    .map_err(|err| Error::Storage(format!("ledger record {seq}: {err}")))?;
+                c.seq.push(seq as i64);
+                c.time.push(t);
+                c.requester.push(req);
+                c.provider.push(prov);
+                c.denied.push(code);
+                let next = c.affairs.len() as u32;
+                let k = *known.entry(affair.to_string()).or_insert_with(|| {
+                    c.affairs.push(affair.to_string());
+                    next
+                });
+                c.affair_of.push(k);
+            }
+            Ok(c)
+        })?;
+        let names: Vec<Bound<'py, PyString>> = c.affairs.iter().map(|a| PyString::new(py, a)).collect();
+        let affairs = PyList::new(py, c.affair_of.iter().map(|&k| names[k as usize].clone()))?;
+        Ok((
+            PyArray1::from_vec(py, c.seq),
+            PyArray1::from_vec(py, c.time),
+            PyArray1::from_vec(py, c.requester),
+            PyArray1::from_vec(py, c.provider),
+            PyArray1::from_vec(py, c.denied),
+            affairs,
+        ))
     }
 
     /// Records `start..end` (None where retention dropped the body), each bundle read once.
@@ -414,6 +648,7 @@ pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vkey_for, m)?)?;
     m.add_function(wrap_pyfunction!(verify_dir, m)?)?;
     m.add_class::<PyMemTree>()?;
+    m.add_class::<PyRecord>()?;
     m.add_class::<PyLedger>()?;
     Ok(())
 }

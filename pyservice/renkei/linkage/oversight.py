@@ -9,7 +9,6 @@ never misses a record the ledger holds.
 from __future__ import annotations
 
 import sqlite3
-import struct
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,9 +18,6 @@ from renkei.errors import InvalidArgumentError
 from renkei.ledger import Checkpoint, InclusionProof, Ledger, LedgerRecord, StoredRecord, outcome_token
 
 _SCAN_CHUNK = 65_536
-# Record layout v1 (docs/arch/ledger.md): time, requester, provider, outcome, denial code from
-# byte 9; the affair's length at byte 113, its text after.
-_HEADER = struct.Struct(">qIIBH")
 
 
 def _us(t: datetime | None) -> int | None:
@@ -64,12 +60,9 @@ class Oversight:
             seq = max(self._indexed, self._ledger._l.min_index())
             while seq < size:
                 end = min(size, seq + _SCAN_CHUNK)
-                rows = []
-                for k, entry in enumerate(self._ledger._l.entries(seq, end), seq):
-                    if entry is not None:
-                        t, req, prov, _outcome, code = _HEADER.unpack_from(entry, 9)
-                        n = entry[113]
-                        rows.append((k, t, req, prov, entry[114:114 + n].decode("ascii"), code))
+                seqs, times, reqs, provs, denied, affairs = self._ledger._l.index_columns(seq, end)
+                rows = zip(seqs.tolist(), times.tolist(), reqs.tolist(), provs.tolist(), affairs, denied.tolist(),
+                           strict=True)
                 self._db.executemany("INSERT OR REPLACE INTO r VALUES (?, ?, ?, ?, ?, ?)", rows)
                 seq = end
             self._indexed = size
