@@ -265,8 +265,9 @@ class Ledger:
         form (``bytes`` or a uint8 array, see :func:`pack_records`). The GIL is released."""
         if isinstance(records, np.ndarray) and records.dtype != np.uint8:
             raise InvalidArgumentError(f"packed records must be a uint8 array, got {records.dtype}")
-        raw = isinstance(records, bytes | bytearray | memoryview | np.ndarray)
-        packed = records if raw else pack_records(records)  # type: ignore[arg-type]
+        packed: bytes | np.ndarray = (
+            records if isinstance(records, bytes | np.ndarray) else pack_records(records)
+        )
         first, count, note = self._l.append_packed(packed)
         return Appended(first, count, Checkpoint.from_note(note))
 

@@ -8,3 +8,5 @@ from renkei._core import permissions as permissions
 from renkei._core import permits as permits
 
 __version__: str
+
+__all__ = ["__version__", "codes", "fs", "inquiry", "ledger", "numbers", "permissions", "permits"]

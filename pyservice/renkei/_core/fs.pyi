@@ -2,6 +2,7 @@
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
+from typing import Self, final
 
 LOCK_FILE: str
 
@@ -12,11 +13,12 @@ def write_atomic(path: str | PathLike[str], data: bytes, mode: int = 0o600) -> N
 def fsync_dir(path: str | PathLike[str]) -> None:
     """Make the directory entries in ``path`` durable."""
 
+@final
 class DirLock:
     """Exclusive, non-blocking ``flock`` on ``<path>/LOCK`` (0600); ``StorageError`` "<path> is in
     use by another process" when held elsewhere (also by another DirLock of this process)."""
 
-    def __init__(self, path: str | PathLike[str]) -> None: ...
+    def __new__(cls, path: str | PathLike[str]) -> Self: ...
     def release(self) -> None: ...
     @property
     def held(self) -> bool: ...
@@ -29,3 +31,5 @@ class DirLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool: ...
+
+__all__ = ["LOCK_FILE", "DirLock", "fsync_dir", "write_atomic"]

@@ -1,5 +1,7 @@
 """The inquiry path (情報照会) in one call without the GIL (``core_rs/src/inquiry``)."""
 
+from typing import Self, final
+
 from renkei._core.codes import CodeEngine
 from renkei._core.ledger import Ledger
 from renkei._core.permissions import Engine
@@ -10,10 +12,10 @@ MAX_BATCH_ITEMS: int
 _Party = tuple[int, list[str], str | None]
 _Wire = tuple[bytes, bytes, str]  # the gRPC Permit: body, signature, key id
 
+@final
 class InquiryPath:
-    def __init__(
-        self, codes: CodeEngine, permissions: Engine, signer: Signer, ledger: Ledger, pseudonym_key: bytes
-    ) -> None: ...
+    def __new__(cls, codes: CodeEngine, permissions: Engine, signer: Signer, ledger: Ledger, pseudonym_key: bytes
+    ) -> Self: ...
     def inquire(
         self, requester: _Party, provider: _Party, code: bytes, affair: str, items: list[str], lifetime_s: int = 300
     ) -> tuple[int, str, bytes, int, _Wire | None, int]: ...
@@ -25,3 +27,5 @@ class InquiryPath:
     ) -> tuple[bytes, bytes, int, _Wire | None, int]: ...
 
 def pseudonym(key: bytes, person: int) -> bytes: ...
+
+__all__ = ["MAX_BATCH_ITEMS", "InquiryPath", "pseudonym"]

@@ -1,5 +1,5 @@
 # Stub of renkei._core.numbers (core_rs/src/py/numbers.rs).
-from typing import Any, Literal
+from typing import Any, Literal, Self, final
 
 import numpy as np
 import numpy.typing as npt
@@ -14,8 +14,20 @@ def resident_check_digit(body: int) -> int: ...
 def is_valid(kind: _Kind, n: int) -> bool: ...
 def validate_batch(kind: _Kind, a: npt.NDArray[np.uint64] | Any) -> npt.NDArray[np.bool_]: ...
 
+@final
 class NumberMap:
-    def __init__(self, key: bytes) -> None: ...
+    def __new__(cls, key: bytes) -> Self: ...
     def number_for(self, resident: int, generation: int) -> int: ...
     def resident_for(self, number: int, generation: int) -> int | None: ...
     def numbers_for_batch(self, residents: npt.NDArray[np.uint64] | Any, generation: int) -> npt.NDArray[np.uint64]: ...
+
+__all__ = [
+    "NumberMap",
+    "corporate_check_digit",
+    "individual_check_digit",
+    "is_valid",
+    "parse_digits",
+    "parse_valid",
+    "resident_check_digit",
+    "validate_batch",
+]

@@ -1,5 +1,5 @@
 # Stub of renkei._core.permissions (core_rs/src/py/permissions.rs).
-from typing import Any
+from typing import Any, Self, final
 
 import numpy as np
 
@@ -7,8 +7,9 @@ UNKNOWN: int
 NO_ROW: int
 OUTCOMES: dict[int, str]
 
+@final
 class Engine:
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def load_json(self, data: bytes) -> dict[str, Any]: ...
     def unload(self, label: str) -> bool: ...
     def versions(self) -> list[dict[str, Any]]: ...
@@ -29,6 +30,7 @@ class Engine:
         self, queries: np.ndarray, at_us: int
     ) -> tuple[np.ndarray, np.ndarray, Version | None]: ...
 
+@final
 class Version:
     @property
     def label(self) -> str: ...
@@ -41,3 +43,5 @@ class Version:
 
 def instant_us(s: str) -> int: ...
 def content_hash(data: bytes) -> bytes: ...
+
+__all__ = ["NO_ROW", "OUTCOMES", "UNKNOWN", "Engine", "Version", "content_hash", "instant_us"]
