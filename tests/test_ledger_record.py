@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from renkei._core import ledger as _l
-from renkei.datadir import DataDir
 from renkei.errors import InvalidArgumentError, InvalidRecordError
 from renkei.ledger import Ledger, LedgerRecord
+from tests.datadirs import core_dir
 from tests.ledger_helpers import make_record
 
 
@@ -57,7 +57,7 @@ def test_record_is_checked_like_encode_record() -> None:
 
 
 def test_records_and_index_columns_match_the_entries(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    lg = Ledger(DataDir(tmp_path))
+    lg = Ledger(core_dir(tmp_path))
     old = datetime(2018, 1, 1, tzinfo=UTC)
     lg.append_batch([make_record(i, denied=i % 3 == 0, time=old) for i in range(300)])
     lg.append_batch([make_record(i, time=datetime(2026, 1, 1, tzinfo=UTC)) for i in range(300, 320)])
