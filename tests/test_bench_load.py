@@ -153,3 +153,10 @@ def test_report_carries_the_country_rows() -> None:
     assert "| Inquire | 16 | 2,000 | 2,000 |" in text
     assert "252.4" in text  # 30.29 million inquiries at 2,000/s: 252.4 minutes
     assert "Failed requests: 0." in text
+
+
+def test_bench_grpc_starts_the_box() -> None:
+    from bench import bench_grpc
+
+    assert bench_grpc.start_box.__module__ == "grpc_server"  # tests/grpc_server.py: renkei up --demo
+    assert callable(bench_grpc.prepare) and callable(bench_grpc.run)
