@@ -1,16 +1,16 @@
 """The ceiling: a plain grpc.aio driver (no gevent, no locust) over the same prepared population.
 
 Locust spends most of a core on its own bookkeeping and gevent; on a 2-core machine it saturates
-before the server does (stack.md §2). This driver keeps ``c`` calls outstanding on one channel
-per principal for a fixed time at each of a rising series of concurrencies, one workload at a
-time, and records every call's latency. The peak rate whose p99 stays under the bound is the
+before the box does (stack.md §2). This driver keeps ``c`` calls outstanding on one channel
+per principal and service (an agency's to the core and to J-LIS; the NTA's public port) for a
+fixed time at each of a rising series of concurrencies, one workload at a time, and records
+every call's latency (an acquisition's three calls as one). The peak rate whose p99 stays under the bound is the
 figure the country comparison uses. Any refused or failed call is counted and fails the run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import statistics
 import time
@@ -21,10 +21,11 @@ from typing import Any
 
 import grpc
 
-from bench.loadprep import INQUIRY_PLANS, Prep, batch_outcome_error
+from bench.loadprep import INQUIRY_PLANS, Prep, acquisition_error, batch_outcome_error
 from renkei import client
-from renkei._proto.renkei.v1 import corporate_number_service_pb2 as cpb
-from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
+from renkei.proto import corporate as cpb
+from renkei.proto import linkage as lpb
+from renkei.proto import numbers as npb
 
 TIMEOUT = 30.0
 #: Workload name → (needs LinkageService, items per call is the batch size).
@@ -61,12 +62,15 @@ def _percentiles(latencies: list[float]) -> tuple[float, float, float]:
 
 
 Call = Callable[[], Awaitable[str | None]]
+#: The agency whose acquisitions the AcquireCode workload makes (横浜市長, new residents).
+ACQUIRING_AGENCY = 2
 
 
-def _make_call(workload: str, prep: Prep, channels: dict[str | int, Any]) -> tuple[Call, int]:
-    """An async function doing one call of ``workload`` (None or a failure text) and its items."""
+def _make_call(workload: str, prep: Prep, channels: dict[str, Any]) -> tuple[Call, int]:
+    """An async function doing one call of ``workload`` (None or a failure text) and its items.
+    ``channels``: "nta" (public), "core-<agency>" and "jlis-<agency>" (mutual TLS as the agency)."""
     if workload == "BatchGetCorporations":
-        corp = client.CorporateNumberServiceStub(channels["public"])
+        corp = client.CorporateNumberServiceStub(channels["nta"])
 
         async def lookup() -> str | None:
             r = await corp.BatchGetCorporations(
@@ -78,7 +82,7 @@ def _make_call(workload: str, prep: Prep, channels: dict[str | int, Any]) -> tup
         return lookup, 1
     if workload == "Inquire":
         plan = INQUIRY_PLANS["nhi-local-tax"]
-        linkage = client.LinkageServiceStub(channels[plan.requester])
+        linkage = client.LinkageServiceStub(channels[f"core-{plan.requester}"])
         codes = prep.codes(plan.requester)
 
         async def inquire() -> str | None:
@@ -95,7 +99,7 @@ def _make_call(workload: str, prep: Prep, channels: dict[str | int, Any]) -> tup
         return inquire, 1
     if workload == "BatchInquire":
         plan = INQUIRY_PLANS["local-tax-pension"]
-        linkage = client.LinkageServiceStub(channels[plan.requester])
+        linkage = client.LinkageServiceStub(channels[f"core-{plan.requester}"])
         codes = prep.codes(plan.requester)
         size = prep.batch_size
 
@@ -114,17 +118,23 @@ def _make_call(workload: str, prep: Prep, channels: dict[str | int, Any]) -> tup
         return batch, size
     if workload == "AcquireCode":
         numbers = prep.numbers
-        linkage = client.LinkageServiceStub(channels[2])
+        core = client.LinkageServiceStub(channels[f"core-{ACQUIRING_AGENCY}"])
+        jlis = client.NumberServiceStub(channels[f"jlis-{ACQUIRING_AGENCY}"])
+        reserve = lpb.ReserveAcquisitionNumbersRequest(count=1)
 
         async def acquire() -> str | None:
-            await linkage.AcquireCode(
-                lpb.AcquireCodeRequest(
-                    individual_number=f"{int(numbers[random.randrange(len(numbers))]):012d}",
-                    acquisition_number=os.urandom(16),
-                ),
-                timeout=TIMEOUT,
+            # The three calls of one acquisition (client.acquire_codes, asynchronously).
+            acq = (await core.ReserveAcquisitionNumbers(reserve, timeout=TIMEOUT)).acquisition_numbers
+            number = int(numbers[random.randrange(len(numbers))]).to_bytes(8, "little")
+            relayed = await jlis.RelayAcquisitions(
+                npb.RelayAcquisitionsRequest(individual_numbers=number, acquisition_numbers=acq), timeout=TIMEOUT
             )
-            return None
+            problem = acquisition_error(relayed.statuses, 1)
+            if problem is not None:
+                return f"J-LIS: {problem}"
+            collected = await core.CollectCodes(lpb.CollectCodesRequest(acquisition_numbers=acq), timeout=TIMEOUT)
+            problem = acquisition_error(collected.statuses, 1)
+            return None if problem is None else f"core: {problem}"
 
         return acquire, 1
     raise ValueError(f"unknown workload {workload!r}")
@@ -161,12 +171,11 @@ async def _step(call: Call, items: int, workload: str,
 async def ramp(prep: Prep, workloads: list[str], levels: list[int], step_seconds: float,
                progress: Callable[[Step], None] | None = None) -> list[Step]:
     """Every workload at every concurrency of ``levels``, ``step_seconds`` each, in order."""
-    channels: dict[str | int, Any] = {
-        "public": client.public_channel(prep.public_target, ca=prep.ca, aio=True),
-    }
+    channels: dict[str, Any] = {"nta": prep.nta_channel(aio=True)}
     if prep.linkage:
         for agency in (1, 2):
-            channels[agency] = client.agency_channel(agency, data_dir=prep.data_dir, target=prep.target, aio=True)
+            channels[f"core-{agency}"] = prep.core_channel(agency, aio=True)
+        channels[f"jlis-{ACQUIRING_AGENCY}"] = prep.jlis_channel(ACQUIRING_AGENCY, aio=True)
     steps: list[Step] = []
     try:
         for workload in workloads:

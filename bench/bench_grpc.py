@@ -1,17 +1,21 @@
-"""gRPC baseline: a trivial RPC vs real renkei RPCs, same client, same mutual TLS, same run.
+"""gRPC baseline: a trivial RPC vs real renkei RPCs, same client, same TLS, same run.
 
     python -m bench.bench_grpc [--seconds 5] [--concurrency 64] [--rounds 5] [--batch-seconds 6]
 
-Starts ``renkei serve`` on a temporary data directory (loopback, free ports), connects once
-as J-LIS over mutual TLS with a grpc.aio channel, and for each RPC keeps ``concurrency`` calls
+Starts a box (``renkei up --demo``: the linkage core, J-LIS and the NTA, each its own process)
+on a temporary directory (loopback, free ports) and drives it from one grpc.aio client, one
+channel per service: to the core as agency 4 and to J-LIS as J-LIS's operator over mutual TLS,
+to the NTA's public port over server TLS. For each RPC it keeps ``concurrency`` calls
 outstanding for ``seconds``, split into interleaved rounds so that load from elsewhere on the
-machine hits every RPC alike; the median round counts. The baseline is
-``grpc.health.v1.Health/Check``: served by grpc's own health servicer, it is the cheapest unary
-RPC the same server offers (the "echo"). Prints a Markdown table: calls/s, ratio to the
-baseline, median and p99 latency (over all rounds).
+machine hits every RPC alike; the median round counts. Each service has its baseline,
+``grpc.health.v1.Health/Check`` on the same channel: served by grpc's own health servicer, it is
+the cheapest unary RPC that process offers (the "echo"), and every row's ratio is to the
+baseline of its own service. Prints a Markdown table: calls/s, ratio to the baseline, median
+and p99 latency (over all rounds).
 
 The linkage rows call as the minister (agency 4) of a mayor (agency 1) under 別表第二 項1 with
-codes both hold (100,000 people): each Inquire decodes the code, checks holdings and the table,
+codes both hold (100,000 people registered by J-LIS, codes acquired by each agency through
+``client.acquire_codes``): each Inquire decodes the code, checks holdings and the table,
 translates, appends its provision record durably (group commit) and signs a permit. The
 BatchInquire table then sends batches of 100,000 codes (2 in flight) for ``--batch-seconds``
 and reports inquiries/s end to end: every record durable before each answer.
@@ -36,12 +40,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from grpc_server import start_server
+from grpc_server import start_box
 
 from renkei import client
-from renkei._proto.renkei.v1 import corporate_number_service_pb2 as cpb
-from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
-from renkei._proto.renkei.v1 import number_service_pb2 as npb
+from renkei.proto import corporate as cpb
+from renkei.proto import linkage as lpb
+from renkei.proto import numbers as npb
 
 Call = Callable[[], Awaitable[object]]
 
@@ -67,12 +71,23 @@ PEOPLE = 100_000
 AFFAIR, ITEM, MINISTER, MAYOR = "B2.1", "B2.1.2.1", 4, 1
 
 
-async def acquire(data: Path, target: str, principal: str, numbers: bytes) -> bytes:
-    async with client.principal_channel(principal, data_dir=data, target=target, aio=True) as ch:
-        r = await client.LinkageServiceStub(ch).AcquireCodes(
-            lpb.AcquireCodesRequest(individual_numbers=numbers), timeout=300
+def prepare(box: client.Box) -> bytes:
+    """J-LIS registers PEOPLE residents; the minister and the mayor acquire their codes (reserve
+    at the core, relay through J-LIS, collect). Returns the minister's codes (16 bytes each)."""
+    with box.jlis("jlis") as ch:
+        people = client.NumberServiceStub(ch).RegisterTestPopulation(
+            npb.RegisterTestPopulationRequest(count=PEOPLE, seed=2), timeout=300
         )
-        return r.agency_codes
+    numbers = np.frombuffer(people.individual_numbers, dtype="<u8")
+    held = {}
+    for agency in (MINISTER, MAYOR):
+        with box.core(f"agency-{agency}") as core, box.jlis(f"agency-{agency}") as jlis:
+            codes, statuses = client.acquire_codes(client.LinkageServiceStub(core), client.NumberServiceStub(jlis),
+                                                   numbers, timeout=300)
+        if np.count_nonzero(statuses):
+            raise RuntimeError(f"agency {agency}: {np.count_nonzero(statuses)} of {len(numbers)} codes not issued")
+        held[agency] = codes
+    return held[MINISTER]
 
 
 async def batch_rate(linkage: client.LinkageServiceStub, codes: bytes, seconds: float) -> tuple[float, int]:
@@ -97,17 +112,12 @@ async def batch_rate(linkage: client.LinkageServiceStub, codes: bytes, seconds: 
 
 
 async def run(
-    data: Path, target: str, seconds: float, concurrency: int, rounds: int, batch_seconds: float
-) -> tuple[list[tuple[str, float, list[float]]], tuple[float, int]]:
-    async with client.principal_channel("jlis", data_dir=data, target=target, aio=True) as jch:
-        people = await client.NumberServiceStub(jch).RegisterTestPopulation(
-            npb.RegisterTestPopulationRequest(count=PEOPLE, seed=2), timeout=300
-        )
-    mine = await acquire(data, target, "agency-4", people.individual_numbers)
-    await acquire(data, target, "agency-1", people.individual_numbers)
-    async with client.principal_channel("agency-4", data_dir=data, target=target, aio=True) as ach, \
-            client.principal_channel("jlis", data_dir=data, target=target, aio=True) as ch:
-        linkage = client.LinkageServiceStub(ach)
+    box: client.Box, mine: bytes, seconds: float, concurrency: int, rounds: int, batch_seconds: float
+) -> tuple[list[tuple[str, str, float, list[float]]], tuple[float, int]]:
+    """(row, its service's baseline row, median calls/s, latencies) per RPC, and the batch rate."""
+    async with box.core(f"agency-{MINISTER}", aio=True) as core_ch, box.jlis("jlis", aio=True) as jlis_ch, \
+            box.nta(aio=True) as nta_ch:
+        linkage = client.LinkageServiceStub(core_ch)
         inquiries = [
             lpb.InquireRequest(agency_code=mine[i * 16:(i + 1) * 16], affair=AFFAIR, provider_agency_id=MAYOR,
                                information_items=[ITEM])
@@ -118,9 +128,10 @@ async def run(
         def inquire() -> Awaitable[object]:
             return linkage.Inquire(inquiries[next(nth) % PEOPLE], timeout=10)
 
-        health = health_pb2_grpc.HealthStub(ch)
-        numbers = client.NumberServiceStub(ch)
-        corp = client.CorporateNumberServiceStub(ch)
+        health = {name: health_pb2_grpc.HealthStub(ch) for name, ch in
+                  (("core", core_ch), ("jlis", jlis_ch), ("nta", nta_ch))}
+        numbers = client.NumberServiceStub(jlis_ch)
+        corp = client.CorporateNumberServiceStub(nta_ch)
         population = await numbers.RegisterTestPopulation(
             npb.RegisterTestPopulationRequest(count=1000, seed=1), timeout=30
         )
@@ -129,33 +140,42 @@ async def run(
         validate = npb.ValidateNumbersRequest(kind=npb.NUMBER_KIND_INDIVIDUAL, numbers=["621498320257"])
         status = npb.GetNumberStatusRequest(individual_number=one)
         lookup = cpb.BatchGetCorporationsRequest(corporate_numbers=["5835678256246"])
-        cases: list[tuple[str, Call]] = [
-            ("Health/Check (baseline)", lambda: health.Check(check, timeout=10)),
+        base = {"core": "Health/Check at the core (baseline, mutual TLS)",
+                "jlis": "Health/Check at J-LIS (baseline, mutual TLS)",
+                "nta": "Health/Check at the NTA (baseline, public port)"}
+
+        def health_check(service: str) -> Call:
+            return lambda: health[service].Check(check, timeout=10)
+
+        cases: list[tuple[str, str, Call]] = [
+            (base["core"], "core", health_check("core")),
+            ("LinkageService/Inquire (as agency 4; durable record + permit)", "core", inquire),
+            (base["jlis"], "jlis", health_check("jlis")),
             (
-                "NumberService/ValidateNumbers (1 number, no engine thread)",
+                "NumberService/ValidateNumbers (1 number, no engine thread)", "jlis",
                 lambda: numbers.ValidateNumbers(validate, timeout=10),
             ),
             (
-                "NumberService/GetNumberStatus (registry on a worker thread)",
+                "NumberService/GetNumberStatus (registry on a worker thread)", "jlis",
                 lambda: numbers.GetNumberStatus(status, timeout=10),
             ),
+            (base["nta"], "nta", health_check("nta")),
             (
-                "CorporateNumberService/BatchGetCorporations (1 number)",
+                "CorporateNumberService/BatchGetCorporations (1 number)", "nta",
                 lambda: corp.BatchGetCorporations(lookup, timeout=10),
             ),
-            ("LinkageService/Inquire (as agency 4; durable record + permit)", inquire),
         ]
         # Rounds interleave the cases so that load from elsewhere on the machine hits them alike;
         # each case reports its median round.
-        rates: dict[str, list[float]] = {name: [] for name, _ in cases}
-        lats: dict[str, list[float]] = {name: [] for name, _ in cases}
+        rates: dict[str, list[float]] = {name: [] for name, _, _ in cases}
+        lats: dict[str, list[float]] = {name: [] for name, _, _ in cases}
         for _ in range(rounds):
-            for name, call in cases:
+            for name, _, call in cases:
                 rate, lat = await measure(call, seconds / rounds, concurrency)
                 rates[name].append(rate)
                 lats[name] += lat
         batch = await batch_rate(linkage, mine, batch_seconds)
-        return [(name, statistics.median(rates[name]), lats[name]) for name, _ in cases], batch
+        return [(name, base[service], statistics.median(rates[name]), lats[name]) for name, service, _ in cases], batch
 
 
 def main() -> int:
@@ -166,26 +186,29 @@ def main() -> int:
     ap.add_argument("--batch-seconds", type=float, default=6.0, help="BatchInquire run time")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp) / "data")
+        running = start_box(Path(tmp) / "box")
         try:
+            mine = prepare(running.box)
             results, (batch, batch_items) = asyncio.run(
-                run(server.data_dir, server.target, args.seconds, args.concurrency, args.rounds,
-                    args.batch_seconds)
+                run(running.box, mine, args.seconds, args.concurrency, args.rounds, args.batch_seconds)
             )
         finally:
-            server.terminate()
-    base = results[0][1]
+            code, output = running.terminate()
+            if code != 0:
+                print(f"renkei up exited with status {code}:\n{output[-3000:]}", file=sys.stderr)
+    rate_of = {name: rate for name, _, rate, _ in results}
     print(
         f"`python -m bench.bench_grpc --seconds {args.seconds:g} --concurrency {args.concurrency} "
         f"--rounds {args.rounds} --batch-seconds {args.batch_seconds:g}` — {os.cpu_count()} CPUs "
         f"(load average {os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}, "
-        f"grpcio {grpc.__version__}, client and server on one machine over loopback mutual TLS\n"
+        f"grpcio {grpc.__version__}, client and the box (core, J-LIS, NTA: one process each) on one machine "
+        f"over loopback TLS (mutual; the NTA's public port server-only)\n"
     )
-    print("| RPC | calls/s | vs baseline | p50 ms | p99 ms |")
+    print("| RPC | calls/s | vs its service's baseline | p50 ms | p99 ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, rate, lat in results:
+    for name, baseline, rate, lat in results:
         q = statistics.quantiles(lat, n=100)
-        print(f"| {name} | {rate:,.0f} | {rate / base:.0%} | {q[49] * 1e3:.2f} | {q[98] * 1e3:.2f} |")
+        print(f"| {name} | {rate:,.0f} | {rate / rate_of[baseline]:.0%} | {q[49] * 1e3:.2f} | {q[98] * 1e3:.2f} |")
     print()
     print("| BatchInquire (100,000 codes a call, 2 in flight, records durable) | inquiries/s | inquiries |")
     print("| --- | ---: | ---: |")

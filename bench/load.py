@@ -2,17 +2,20 @@
 
     .venv/bin/python -m bench.load [--users 20] [--seconds 60] [--persons 200000]
 
-1. A fresh temporary data directory: corporations assigned, then ``renkei serve`` on free
-   loopback ports (pinned to CPU 0 when there are two or more).
+1. A fresh temporary box directory: corporations assigned in its NTA data directory, then
+   ``renkei up --demo`` on free loopback ports — the linkage core, J-LIS and the NTA, each its
+   own process, all pinned to CPU 0 when there are two or more CPUs.
 2. J-LIS registers the population over gRPC; every demo agency of the mix acquires codes for it
-   in bulk (``bench.loadprep``).
+   in bulk, reserving at the core, relaying through J-LIS and collecting at the core
+   (``bench.loadprep``).
 3. locust, headless, ``--users`` simulated clients for ``--seconds`` (pinned to CPU 1), the
    weighted mix of ``bench/locustfile.py``.
 4. The grpc.aio driver (``bench.aiodriver``): each workload alone at rising concurrency, for the
    ceiling and the peak rate whose p99 stays under 50 ms.
 5. Everything is stopped (also on failure or Ctrl-C) and the temporary directory removed;
-   ``bench/results/`` gets the locust CSV and HTML, ``summary.json``, PNG plots and
-   ``report.md`` (the table docs/BENCHMARKS.md quotes). Exit status 1 if any request failed.
+   ``bench/results/`` gets the locust CSV and HTML, ``summary.json``, ``box.log`` (the
+   services' output, each line prefixed with its service), PNG plots and ``report.md`` (the
+   table docs/BENCHMARKS.md quotes). Exit status 1 if any request failed.
 """
 
 from __future__ import annotations
@@ -56,15 +59,20 @@ DEFAULT_RESULTS = REPO / "bench" / "results"
 #: (会計検査院 (Board of Audit of Japan), report of 2024 on the My Number linkage system).
 FY2022_INQUIRIES = 30_290_000
 #: What a run writes to the results directory (and removes first); micro.md is bench.micro's.
-OUTPUTS = ("locust*", "summary.json", "report.md", "server.log", "locust_*.png", "aio_ramp.png")
+OUTPUTS = ("locust*", "summary.json", "report.md", "box.log", "server.log", "locust_*.png", "aio_ramp.png")
 P99_BOUND_MS = 50.0
 SECONDS_PER_YEAR = 365 * 24 * 3600
+#: Calls each port of a service started by ``renkei up`` takes at once (``--max-concurrent-rpcs``'s
+#: default); more are refused with RESOURCE_EXHAUSTED, so neither the users nor a level may exceed it.
+MAX_CONCURRENT_RPCS = 1000
+#: How long the box may take to initialise (keys, certificates) and start its three services.
+BOX_START_TIMEOUT = 240.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="python -m bench.load",
-        description="National-scale load benchmark: renkei serve under locust and a grpc.aio driver",
+        description="National-scale load benchmark: the box of renkei up under locust and a grpc.aio driver",
     )
     ap.add_argument("--users", type=int, default=20, help="locust users (default 20)")
     ap.add_argument("--spawn-rate", type=float, default=None, help="users started per second (default users/5)")
@@ -78,8 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-locust", action="store_true", help="skip the locust phase")
     ap.add_argument("--no-aio", action="store_true", help="skip the grpc.aio phase")
-    ap.add_argument("--no-pin", action="store_true", help="do not pin server and clients to separate CPUs")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin the services and the clients to separate CPUs")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary box directory")
     args = ap.parse_args(argv)
     if args.users < 1 or args.seconds < 1 or args.persons < args.batch_size or args.batch_size < 1:
         ap.error("--users, --seconds, --batch-size must be positive and --persons at least --batch-size")
@@ -91,6 +99,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--levels must be comma-separated integers")
     if not args.levels or min(args.levels) < 1:
         ap.error("--levels must be positive")
+    if args.users > MAX_CONCURRENT_RPCS or max(args.levels) > MAX_CONCURRENT_RPCS:
+        ap.error(f"--users and --levels may not exceed {MAX_CONCURRENT_RPCS:,} (calls a service port takes at once)")
     if args.spawn_rate is None:
         args.spawn_rate = max(1.0, args.users / 5)
     return args
@@ -116,66 +126,74 @@ def _pin_prefix(cpu: int, pin: bool) -> list[str]:
     return []
 
 
-class Server:
-    """``renkei serve`` as a child process on free ports; stopped by :meth:`stop`."""
+def box_command(root: Path, ready: Path, pin: bool) -> list[str]:
+    """``renkei up --demo`` on ``root`` with free loopback ports, pinned to CPU 0: the core, J-LIS
+    and the NTA it starts inherit the pinning (the clients get CPU 1)."""
+    return [*_pin_prefix(0, pin), sys.executable, "-m", "renkei.cli", "up", "--dir", str(root), "--demo",
+            "--host", "127.0.0.1", "--base-port", "0", "--ready-file", str(ready)]
 
-    def __init__(self, data_dir: Path, log: Path, pin: bool) -> None:
-        self.ready = data_dir.parent / "ready.json"
+
+class BoxProcess:
+    """``renkei up`` as a child process (core, J-LIS, NTA: one process each); stopped by :meth:`stop`."""
+
+    def __init__(self, root: Path, log: Path, pin: bool) -> None:
+        self.ready = root.parent / "box.json"
         self.log = log
         self._log_file = log.open("w")
         self.proc = subprocess.Popen(
-            [*_pin_prefix(0, pin), sys.executable, "-m", "renkei.cli", "serve", "--data-dir", str(data_dir),
-             "--port", "0", "--public-port", "0", "--metrics-port", "0", "--ready-file", str(self.ready),
-             "--max-concurrent-rpcs", "4000"],
-            stdout=self._log_file, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,  # Ctrl-C reaches us; we stop the server ourselves, gracefully
+            box_command(root, self.ready, pin),
+            stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # Ctrl-C reaches us; we stop the box ourselves, gracefully
             preexec_fn=_die_with_parent,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + BOX_START_TIMEOUT
         while not self.ready.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"renkei serve did not start; see {log}:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"renkei up did not start; see {log}:\n{log.read_text()[-3000:]}")
             time.sleep(0.05)
-        info = json.loads(self.ready.read_text())
-        self.target = f"localhost:{info['port']}"
-        self.public_target = f"localhost:{info['public_port']}"
-        self.ca = info["ca"]
+        self.box = client.Box.from_ready_file(self.ready)
+        self.core_target = self.box.endpoint("core")
+        self.jlis_target = self.box.endpoint("jlis")
+        self.nta_target = self.box.endpoint("nta", "public_grpc")
 
-    def stop(self, grace: float = 30) -> int | None:
+    def stop(self, grace: float = 120) -> int | None:
+        """SIGTERM to ``renkei up``, which stops NTA, J-LIS and core in turn, letting calls finish."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(grace)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self.proc.kill()  # its services die with it (PR_SET_PDEATHSIG)
                 self.proc.wait()
         self._log_file.close()
         return self.proc.returncode
 
 
-def prepare(args: argparse.Namespace, work: Path, server: Server, corporations: list[str]) -> Prep:
-    data_dir = work / "data"
+def prepare(args: argparse.Namespace, work: Path, running: BoxProcess, corporations: list[str]) -> Prep:
+    box = running.box
     t = time.perf_counter()
-    with client.principal_channel("jlis", data_dir=data_dir, target=server.target) as jlis:
-        numbers = register_population(jlis, args.persons, args.seed)  # type: ignore[arg-type]
+    with box.jlis("jlis") as jlis:
+        numbers = register_population(jlis, args.persons, args.seed)
     np.save(work / "numbers.npy", numbers)
     print(f"  J-LIS registered {len(numbers):,} residents in {time.perf_counter() - t:.1f} s", flush=True)
-    with client.agency_channel(1, data_dir=data_dir, target=server.target) as ch:
-        linkage = linkage_available(ch)  # type: ignore[arg-type]
+    with box.core("agency-1") as ch:
+        linkage = linkage_available(ch)
     if linkage:
         for agency in HOLDING_AGENCIES:
             t = time.perf_counter()
-            with client.agency_channel(agency, data_dir=data_dir, target=server.target) as ch:
-                codes = acquire_codes(ch, numbers)  # type: ignore[arg-type]
+            with box.core(f"agency-{agency}") as core, box.jlis(f"agency-{agency}") as jlis:
+                codes = acquire_codes(core, jlis, numbers)
             np.save(work / f"codes-{agency}.npy", codes)
             print(f"  agency {agency} acquired {len(codes):,} codes in {time.perf_counter() - t:.1f} s", flush=True)
     else:
-        print("  !! the server does not serve LinkageService (UNIMPLEMENTED): Inquire, BatchInquire and "
+        print("  !! the core does not serve LinkageService (UNIMPLEMENTED): Inquire, BatchInquire and "
               "AcquireCode are left out of this run", flush=True)
     return Prep(
-        target=server.target, public_target=server.public_target, data_dir=str(data_dir), ca=server.ca,
-        batch_size=args.batch_size, corporate_numbers=corporations, linkage=linkage, directory=str(work),
+        core_target=running.core_target, jlis_target=running.jlis_target, nta_target=running.nta_target,
+        pki=str(box.pki), ca=str(box.pki / "ca.pem"), batch_size=args.batch_size,
+        corporate_numbers=corporations, linkage=linkage, directory=str(work),
     )
 
 
@@ -228,8 +246,10 @@ def _plan_text(name: str) -> str:
 WORKLOAD_TEXT = {
     "Inquire": f"one person a call; {_plan_text('nhi-local-tax')}",
     "BatchInquire": f"batches of --batch-size persons; {_plan_text('local-tax-pension')}",
-    "AcquireCode": "agency 2 acquires a code for a random registered resident (already held: code re-issued)",
-    "BatchGetCorporations": "3 random registered 法人番号 a call, public port",
+    "AcquireCode": "agency 2 acquires a code for a random registered resident: ReserveAcquisitionNumbers at the "
+                   "core, RelayAcquisitions at J-LIS, CollectCodes at the core, timed together (already held: "
+                   "code re-issued)",
+    "BatchGetCorporations": "3 random registered 法人番号 a call, the NTA's public port",
 }
 
 
@@ -249,7 +269,8 @@ def report(summary: dict[str, Any]) -> str:
     lines = [
         f"`{summary['command']}` — "
         f"{summary['machine']}; load average {summary['load_average_end']:.1f} at the end; "
-        + ("server on CPU 0, clients on CPU 1" if summary["pinned"] else "server and clients not pinned")
+        + ("core, J-LIS and NTA on CPU 0, clients on CPU 1" if summary["pinned"]
+           else "services and clients not pinned")
         + f"; wall time {summary['wall_seconds']:.0f} s",
         "",
         f"Population: {summary.get('persons', 0):,} residents registered by J-LIS, each held by agencies "
@@ -260,8 +281,9 @@ def report(summary: dict[str, Any]) -> str:
     loc = summary.get("locust")
     if loc:
         lines += [
-            f"**locust** ({a['users']} users, {a['seconds']} s, weighted mix; one channel per user: "
-            "mutual TLS as its agency, or the public port):",
+            f"**locust** ({a['users']} users, {a['seconds']} s, weighted mix; each user its own channels: "
+            "mutual TLS as its agency to the core and J-LIS, server TLS to the NTA's public port; "
+            "AcquireCode is one event for its three calls):",
             "",
             "| RPC | requests | failures | req/s | p50 ms | p95 ms | p99 ms |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -276,7 +298,7 @@ def report(summary: dict[str, Any]) -> str:
     steps = summary.get("aio")
     if steps:
         lines += [
-            "**grpc.aio driver** (no gevent; each workload alone, one channel, c calls outstanding):",
+            "**grpc.aio driver** (no gevent; each workload alone, one channel per service, c calls outstanding):",
             "",
             *[f"- {w}: {d}" for w, d in WORKLOAD_TEXT.items()],
             "",
@@ -347,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             old.unlink()
     pinned = not args.no_pin and bool(_pin_prefix(0, True))
     work = Path(tempfile.mkdtemp(prefix="renkei-load-"))
-    server: Server | None = None
+    running: BoxProcess | None = None
     summary: dict[str, Any] = {
         "command": shlex.join(["python", "-m", "bench.load", *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine(),
@@ -358,13 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     failed = 0
     try:
-        print(f"[1/4] data directory {work}/data: {args.corporations} corporations", flush=True)
-        (work / "data").mkdir()
-        corporations = assign_corporations(work / "data", args.corporations, args.seed)
-        print("[1/4] starting renkei serve", flush=True)
-        server = Server(work / "data", work / "server.log", pin=not args.no_pin)
-        print(f"[2/4] preparing {args.persons:,} residents on {server.target}", flush=True)
-        prep = prepare(args, work, server, corporations)
+        print(f"[1/4] box directory {work}/box: {args.corporations} corporations in its NTA", flush=True)
+        corporations = assign_corporations(work / "box" / "nta", args.corporations, args.seed)
+        print("[1/4] starting renkei up (core, J-LIS, NTA)", flush=True)
+        running = BoxProcess(work / "box", work / "box.log", pin=not args.no_pin)
+        print(f"[2/4] preparing {args.persons:,} residents: core {running.core_target}, J-LIS "
+              f"{running.jlis_target}, NTA {running.nta_target}", flush=True)
+        prep = prepare(args, work, running, corporations)
         prep_path = prep.save()
         summary["linkage_served"] = prep.linkage
         summary["persons"] = len(prep.numbers)
@@ -403,9 +425,10 @@ def main(argv: list[str] | None = None) -> int:
         failed = failed or 1
         summary["interrupted"] = True
     finally:
-        if server is not None:
-            summary["server_exit_code"] = server.stop()
-            shutil.copy(server.log, results / "server.log")
+        if running is not None:
+            summary["box_exit_code"] = running.stop()
+        if (work / "box.log").exists():
+            shutil.copy(work / "box.log", results / "box.log")
         if args.keep:
             print(f"kept {work}")
         else:

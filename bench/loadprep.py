@@ -3,16 +3,19 @@
 Used by ``bench.load`` (the orchestrator) and read by ``bench.locustfile`` and the grpc.aio
 driver. Everything the load touches exists before the clock starts:
 
-* corporations are assigned through ``CorporateNumberRegistry`` on the data directory before the
-  server opens it (public look-ups then find real records);
-* the residents are registered by J-LIS over gRPC (``NumberService.RegisterTestPopulation``,
-  100,000 a call), the same path a deployment uses;
-* every demo agency in the mix acquires codes for the whole population over gRPC
-  (``LinkageService.AcquireCodes``, 100,000 a call), so each inquiry names a held person whose
-  provider holds them too: the load is all real work, none of it refused.
+* corporations are assigned through ``CorporateNumberRegistry`` in the box's NTA data directory
+  before the NTA starts (public look-ups then find real records);
+* the residents are registered by J-LIS over gRPC (``NumberService.RegisterTestPopulation`` of
+  a J-LIS started with ``--demo``, 100,000 a call), the same path a deployment uses;
+* every demo agency in the mix acquires codes for the whole population over gRPC with its own
+  certificate (``renkei.client.acquire_codes``: ``ReserveAcquisitionNumbers`` at the core,
+  ``RelayAcquisitions`` at J-LIS, ``CollectCodes`` at the core; 100,000 a round), so each
+  inquiry names a held person whose provider holds them too: the load is all real work, none of
+  it refused.
 
-The result is a small JSON file plus ``.npy`` arrays in the run's temporary directory; the
-locust processes find it through the ``RENKEI_BENCH_PREP`` environment variable.
+The result is a small JSON file (the core's, J-LIS's and the NTA's endpoints, the box's PKI
+directory and CA) plus ``.npy`` arrays in the run's temporary directory; the locust processes
+find it through the ``RENKEI_BENCH_PREP`` environment variable.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from renkei import client
-from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
-from renkei._proto.renkei.v1 import number_service_pb2 as npb
+from renkei.proto import linkage as lpb
+from renkei.proto import numbers as npb
 
 CODE_BYTES = 16
 MAX_PER_CALL = 100_000
@@ -46,7 +49,7 @@ class InquiryPlan:
     row: str  # the 別表第二 row that permits it, for the report
 
 
-#: Combinations permitted by the bundled 2015 別表第二 for the demo agencies of ``renkei serve``
+#: Combinations permitted by the bundled 2015 別表第二 for the demo agencies of ``renkei up --demo``
 #: (1 千代田区長, 2 横浜市長: municipal_mayor; 3 日本年金機構; 5 全国健康保険協会). Affairs and
 #: items by their table ids (the engine also takes the B2.* codes).
 INQUIRY_PLANS: dict[str, InquiryPlan] = {
@@ -80,20 +83,45 @@ def batch_outcome_error(response: lpb.BatchInquireResponse) -> str | None:
     return None
 
 
+def acquisition_error(statuses: bytes | npt.NDArray[np.uint8], expected: int) -> str | None:
+    """None when all ``expected`` codes were issued (AcquisitionStatus 0 each); otherwise what
+    went wrong (a failed request: the population is J-LIS's own)."""
+    values = np.frombuffer(statuses, dtype=np.uint8) if isinstance(statuses, bytes) else statuses
+    if values.size != expected:
+        return f"{values.size} acquisition statuses for {expected} numbers"
+    bad = values[values != 0]
+    if bad.size:
+        return f"{bad.size} of {expected} codes not issued (acquisition statuses {np.unique(bad).tolist()})"
+    return None
+
+
 @dataclass
 class Prep:
-    """What a load client needs: where the server is and the prepared population."""
+    """What a load client needs: where the box's services are and the prepared population."""
 
-    target: str
-    public_target: str
-    data_dir: str
-    ca: str
+    core_target: str  # the linkage core's mutual-TLS endpoint (LinkageService)
+    jlis_target: str  # J-LIS's mutual-TLS endpoint (NumberService: the acquisitions' relay)
+    nta_target: str  # the NTA's public endpoint (CorporateNumberService, no client certificate)
+    pki: str  # the box's PKI directory: clients/<principal>/{cert,key,ca}.pem
+    ca: str  # the box's CA certificate (server TLS of the public port)
     batch_size: int
     corporate_numbers: list[str]
     linkage: bool
     directory: str
     _numbers: npt.NDArray[np.uint64] | None = field(default=None, repr=False)
     _codes: dict[int, npt.NDArray[np.uint8]] = field(default_factory=dict, repr=False)
+
+    def core_channel(self, agency_id: int, *, aio: bool = False) -> client.Channel:
+        """Mutual TLS to the core as agency ``agency_id`` (its demo certificate)."""
+        return client.agency_channel(agency_id, self.core_target, pki=self.pki, aio=aio)
+
+    def jlis_channel(self, agency_id: int, *, aio: bool = False) -> client.Channel:
+        """Mutual TLS to J-LIS as agency ``agency_id`` (RelayAcquisitions takes the agency's certificate)."""
+        return client.agency_channel(agency_id, self.jlis_target, pki=self.pki, aio=aio)
+
+    def nta_channel(self, *, aio: bool = False) -> client.Channel:
+        """Server TLS to the NTA's public port."""
+        return client.public_channel(self.nta_target, ca=self.ca, aio=aio)
 
     @property
     def numbers(self) -> npt.NDArray[np.uint64]:
@@ -119,14 +147,15 @@ class Prep:
         return cls(**values)
 
 
-def assign_corporations(data_dir: Path, count: int, seed: int) -> list[str]:
-    """Assign ``count`` companies (株式会社, Tokyo) in the registry before the server opens it."""
+def assign_corporations(nta_dir: Path, count: int, seed: int) -> list[str]:
+    """Assign ``count`` companies (株式会社, Tokyo) in a new NTA data directory before the NTA
+    starts (``renkei up`` then only starts it)."""
     from renkei.nta.registry import CorporateNumberRegistry
 
     rng = random.Random(seed)
     bases = rng.sample(range(10**11, 6 * 10**11), count)  # 会社法人等番号: first digit 1–5
     numbers: list[str] = []
-    with CorporateNumberRegistry(str(data_dir)) as registry:
+    with CorporateNumberRegistry.init(nta_dir) as registry:
         for i, base in enumerate(bases):
             record = registry.assign(
                 name=f"株式会社ベンチマーク{i:05d}", kind="301", base=f"{base:012d}",
@@ -156,7 +185,7 @@ def register_population(channel: grpc.Channel, persons: int, seed: int) -> npt.N
 
 
 def linkage_available(channel: grpc.Channel) -> bool:
-    """Whether the server serves LinkageService (UNIMPLEMENTED before the engines are wired)."""
+    """Whether the core serves LinkageService (UNIMPLEMENTED before the engines are wired)."""
     try:
         client.LinkageServiceStub(channel).GetPublicKeys(lpb.GetPublicKeysRequest(), timeout=30)
     except grpc.RpcError as e:
@@ -166,15 +195,14 @@ def linkage_available(channel: grpc.Channel) -> bool:
     return True
 
 
-def acquire_codes(channel: grpc.Channel, numbers: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
-    """The calling agency's codes for every number (bulk AcquireCodes), as an (n, 16) array."""
-    stub = client.LinkageServiceStub(channel)
-    parts = []
-    for start in range(0, len(numbers), MAX_PER_CALL):
-        chunk = numbers[start : start + MAX_PER_CALL].astype("<u8")
-        r = stub.AcquireCodes(lpb.AcquireCodesRequest(individual_numbers=chunk.tobytes()), timeout=300)
-        parts.append(np.frombuffer(r.agency_codes, dtype=np.uint8).reshape(-1, CODE_BYTES))
-    codes = np.concatenate(parts)
-    if len(codes) != len(numbers):
-        raise RuntimeError(f"AcquireCodes returned {len(codes)} codes for {len(numbers)} numbers")
-    return codes
+def acquire_codes(core: grpc.Channel, jlis: grpc.Channel, numbers: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
+    """The calling agency's codes for every number, as an (n, 16) array: ``client.acquire_codes``
+    (reserve at the core, relay through J-LIS, collect at the core) over the agency's channels to
+    the core and to J-LIS. Any number not issued is an error: the population is J-LIS's own."""
+    codes, statuses = client.acquire_codes(
+        client.LinkageServiceStub(core), client.NumberServiceStub(jlis), numbers, timeout=300
+    )
+    problem = acquisition_error(statuses, len(numbers))
+    if problem is not None or len(codes) != CODE_BYTES * len(numbers):
+        raise RuntimeError(problem or f"{len(codes) // CODE_BYTES} codes for {len(numbers)} numbers")
+    return np.frombuffer(codes, dtype=np.uint8).reshape(-1, CODE_BYTES)

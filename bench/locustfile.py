@@ -1,14 +1,17 @@
-"""Locust users for a running renkei server: agencies over mutual TLS and public look-ups.
+"""Locust users for a running renkei box: agencies over mutual TLS and public look-ups.
 
     RENKEI_BENCH_PREP=/path/prep.json locust -f bench/locustfile.py --headless ...
 
 Normally started by ``python -m bench.load``, which prepares the population, writes the
 preparation file (``bench.loadprep``) and picks the user classes. Following the locust gRPC
 example (stack.md §2): grpc is patched for gevent before any channel exists, each simulated
-user owns one channel (its agency's client certificate) and sync stubs, and every call fires one
-locust request event with its outcome. A BatchInquire whose items are not all permitted counts
-as a failure: the prepared population holds every person at both ends, so a refusal means the
-server got something wrong.
+user owns its channels and sync stubs — an agency's to the linkage core and to J-LIS with its
+client certificate, and one to the NTA's public port (no certificate) — and every call fires one
+locust request event with its outcome. A code acquisition is three calls (ReserveAcquisitionNumbers
+at the core, RelayAcquisitions at J-LIS, CollectCodes at the core) and fires one event,
+``AcquireCode``, for the three together. A BatchInquire whose items are not all permitted, or an
+acquisition not issued, counts as a failure: the prepared population holds every person at both
+ends, so a refusal means the box got something wrong.
 
 Users, each a closed loop (the next call leaves when the answer arrives), with the 別表第二
 combinations of ``bench.loadprep.INQUIRY_PLANS``:
@@ -26,8 +29,8 @@ combinations of ``bench.loadprep.INQUIRY_PLANS``:
 * ``PensionServiceUser`` — 日本年金機構 (agency 3): not a requester in the 2015 別表第二 (it
   provides), so its load is code acquisition for new insured persons plus 法人番号 look-ups of
   employers (厚生年金 enrolment).
-* ``CorporateLookupUser`` — anyone (banks, businesses, the public) on the public port: the
-  法人番号 look-up the National Tax Agency publishes.
+* ``CorporateLookupUser`` — anyone (banks, businesses, the public) on the NTA's public port:
+  the 法人番号 look-up the National Tax Agency publishes.
 """
 
 from __future__ import annotations
@@ -50,11 +53,12 @@ from bench.loadprep import (  # noqa: E402
     INQUIRY_PLANS,
     InquiryPlan,
     Prep,
+    acquisition_error,
     batch_outcome_error,
 )
 from renkei import client  # noqa: E402
-from renkei._proto.renkei.v1 import corporate_number_service_pb2 as cpb  # noqa: E402
-from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb  # noqa: E402
+from renkei.proto import corporate as cpb  # noqa: E402
+from renkei.proto import linkage as lpb  # noqa: E402
 
 TIMEOUT = 30.0
 _prep: Prep | None = None
@@ -72,7 +76,7 @@ def prep() -> Prep:
 
 
 class RenkeiUser(User):
-    """One simulated client with its own channel; subclasses name the principal."""
+    """One simulated client with its own channels; subclasses name the principal."""
 
     abstract = True
     wait_time = constant(0)
@@ -81,18 +85,22 @@ class RenkeiUser(User):
 
     def on_start(self) -> None:
         p = prep()
-        if self.public:
-            self.channel = client.public_channel(p.public_target, ca=p.ca)
-        else:
-            self.channel = client.agency_channel(self.agency_id, data_dir=p.data_dir, target=p.target)
-        self.linkage = client.LinkageServiceStub(self.channel)
-        self.corporate = client.CorporateNumberServiceStub(self.channel)
+        # Channels connect on their first call: a user opens only the connections its tasks use.
+        self.channels = [p.nta_channel()]
+        self.corporate = client.CorporateNumberServiceStub(self.channels[0])
+        if not self.public:
+            core, jlis = p.core_channel(self.agency_id), p.jlis_channel(self.agency_id)
+            self.channels += [core, jlis]
+            self.linkage = client.LinkageServiceStub(core)
+            self.numbers = client.NumberServiceStub(jlis)
 
     def on_stop(self) -> None:
-        self.channel.close()
+        for channel in self.channels:
+            channel.close()
 
     def _call(
-        self, name: str, fn: Callable[..., Any], request: Any, check: Callable[[Any], str | None] | None = None
+        self, name: str, fn: Callable[..., Any], request: Any, check: Callable[[Any], str | None] | None = None,
+        length: Callable[[Any], int] = lambda r: int(r.ByteSize()),
     ) -> Any:
         """Call, time and report to locust: one request event per call."""
         start = time.perf_counter()
@@ -109,7 +117,7 @@ class RenkeiUser(User):
             request_type="grpc",
             name=name,
             response_time=(time.perf_counter() - start) * 1000.0,
-            response_length=response.ByteSize() if response is not None else 0,
+            response_length=length(response) if response is not None else 0,
             response=response,
             context=None,
             exception=exception,
@@ -150,12 +158,16 @@ class RenkeiUser(User):
         self._call(f"BatchInquire[{p.batch_size}]", self.linkage.BatchInquire, request, batch_outcome_error)
 
     def acquire_code(self) -> None:
+        """One code for a random registered resident: reserve at the core, relay through J-LIS
+        (as this agency), collect at the core — one locust event for the three calls."""
         numbers = prep().numbers
-        request = lpb.AcquireCodeRequest(
-            individual_number=f"{int(numbers[random.randrange(len(numbers))]):012d}",
-            acquisition_number=os.urandom(16),
-        )
-        self._call("AcquireCode", self.linkage.AcquireCode, request)
+        i = random.randrange(len(numbers))
+
+        def acquire(request: Any, timeout: float) -> tuple[bytes, Any]:
+            return client.acquire_codes(self.linkage, self.numbers, request, timeout=timeout)
+
+        self._call("AcquireCode", acquire, numbers[i : i + 1], lambda r: acquisition_error(r[1], 1),
+                   length=lambda r: len(r[0]))
 
     def corporate_lookup(self) -> None:
         corporations = prep().corporate_numbers

@@ -12,8 +12,16 @@ import pytest
 
 from bench import load, micro
 from bench.aiodriver import Step, peak_under
-from bench.loadprep import AGENCY_USERS, INQUIRY_PLANS, PUBLIC_USERS, Prep, batch_outcome_error
-from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
+from bench.loadprep import (
+    AGENCY_USERS,
+    INQUIRY_PLANS,
+    PUBLIC_USERS,
+    Prep,
+    acquisition_error,
+    assign_corporations,
+    batch_outcome_error,
+)
+from renkei.proto import linkage as lpb
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,7 +61,8 @@ def test_load_arguments() -> None:
     args = load.parse_args(["--users", "8", "--seconds", "5", "--levels", "1,2,8"])
     assert (args.users, args.seconds, args.levels, args.spawn_rate) == (8, 5, [1, 2, 8], 1.6)
     assert load.parse_args([]).users == 20
-    for bad in (["--users", "0"], ["--levels", "1,x"], ["--levels", "0"], ["--persons", "10"]):
+    for bad in (["--users", "0"], ["--levels", "1,x"], ["--levels", "0"], ["--persons", "10"],
+                ["--users", "1001"], ["--levels", "1,2000"]):
         with pytest.raises(SystemExit):
             load.parse_args(bad)
 
@@ -81,13 +90,44 @@ def test_batch_outcomes() -> None:
     assert batch_outcome_error(bad) == "3 of 5 items refused (denial codes [4, 5])"
 
 
+def test_acquisition_outcomes() -> None:
+    assert acquisition_error(bytes(3), 3) is None
+    assert acquisition_error(np.zeros(1, dtype=np.uint8), 1) is None
+    assert acquisition_error(bytes([0, 2, 2]), 3) == "2 of 3 codes not issued (acquisition statuses [2])"
+    assert acquisition_error(b"", 1) == "0 acquisition statuses for 1 numbers"
+
+
 def test_prep_round_trip(tmp_path: Path) -> None:
     np.save(tmp_path / "numbers.npy", np.arange(3, dtype=np.uint64))
     np.save(tmp_path / "codes-1.npy", np.zeros((3, 16), dtype=np.uint8))
-    p = Prep("localhost:1", "localhost:2", "/d", "/ca.pem", 10, ["1"], True, str(tmp_path))
-    q = Prep.load(p.save())
-    assert (q.target, q.batch_size, q.linkage) == ("localhost:1", 10, True)
+    p = Prep(core_target="127.0.0.1:1", jlis_target="127.0.0.1:2", nta_target="127.0.0.1:3", pki="/box/pki",
+             ca="/box/pki/ca.pem", batch_size=10, corporate_numbers=["1"], linkage=True, directory=str(tmp_path))
+    saved = json.loads(p.save().read_text())
+    assert {"core_target", "jlis_target", "nta_target", "pki", "ca"} <= set(saved)
+    q = Prep.load(tmp_path / "prep.json")
+    assert (q.core_target, q.jlis_target, q.nta_target, q.pki, q.batch_size, q.linkage) == (
+        "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "/box/pki", 10, True)
     assert q.numbers.tolist() == [0, 1, 2] and q.codes(1).shape == (3, 16)
+
+
+def test_box_is_renkei_up_pinned_to_cpu_0(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load.shutil, "which", lambda name: "/usr/bin/taskset")
+    monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
+    cmd = load.box_command(tmp_path / "box", tmp_path / "box.json", pin=True)
+    assert cmd[:3] == ["taskset", "-c", "0"]  # the services renkei up starts inherit the CPU
+    up = cmd[cmd.index("renkei.cli") + 1:]
+    assert up[0] == "up" and "--demo" in up
+    assert up[up.index("--base-port") + 1] == "0" and up[up.index("--dir") + 1] == str(tmp_path / "box")
+    assert load.box_command(tmp_path / "box", tmp_path / "box.json", pin=False)[0] == sys.executable
+
+
+def test_corporations_are_assigned_in_the_boxs_nta_directory(tmp_path: Path) -> None:
+    from renkei.nta.registry import CorporateNumberRegistry
+
+    numbers = assign_corporations(tmp_path / "box" / "nta", 3, seed=1)
+    assert len(set(numbers)) == 3
+    with CorporateNumberRegistry(tmp_path / "box" / "nta") as nta:
+        assert sorted(r.corporate_number for r in nta.get(numbers)) == sorted(numbers)
 
 
 def test_micro_headlines_take_rows_with_ratios() -> None:
@@ -113,3 +153,10 @@ def test_report_carries_the_country_rows() -> None:
     assert "| Inquire | 16 | 2,000 | 2,000 |" in text
     assert "252.4" in text  # 30.29 million inquiries at 2,000/s: 252.4 minutes
     assert "Failed requests: 0." in text
+
+
+def test_bench_grpc_starts_the_box() -> None:
+    from bench import bench_grpc
+
+    assert bench_grpc.start_box.__module__ == "grpc_server"  # tests/grpc_server.py: renkei up --demo
+    assert callable(bench_grpc.prepare) and callable(bench_grpc.run)
