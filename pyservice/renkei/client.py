@@ -164,6 +164,32 @@ def acquire_codes(
     return b"".join(codes), (np.concatenate(statuses) if statuses else np.zeros(0, dtype=np.uint8))
 
 
+async def acquire_codes_aio(
+    core: LinkageServiceStub, jlis: NumberServiceStub, individual_numbers: Any, *, timeout: float = 60.0
+) -> tuple[bytes, npt.NDArray[np.uint8]]:
+    """:func:`acquire_codes` on ``grpc.aio`` stubs (an intermediate server's event loop)."""
+    from renkei.jlis.relay import my_numbers_array
+
+    numbers = my_numbers_array(individual_numbers)
+    codes, statuses = [], []
+    for start in range(0, len(numbers), ACQUIRE_BATCH):
+        chunk = numbers[start:start + ACQUIRE_BATCH]
+        acq = (await core.ReserveAcquisitionNumbers(
+            linkage_service_pb2.ReserveAcquisitionNumbersRequest(count=len(chunk)), timeout=timeout
+        )).acquisition_numbers
+        relayed = np.frombuffer((await jlis.RelayAcquisitions(
+            number_service_pb2.RelayAcquisitionsRequest(individual_numbers=chunk.astype("<u8").tobytes(),
+                                                        acquisition_numbers=acq), timeout=timeout
+        )).statuses, dtype=np.uint8)
+        collected = await core.CollectCodes(linkage_service_pb2.CollectCodesRequest(acquisition_numbers=acq),
+                                            timeout=timeout)
+        status = np.frombuffer(collected.statuses, dtype=np.uint8).copy()
+        status[relayed != 0] = relayed[relayed != 0]
+        codes.append(collected.agency_codes)
+        statuses.append(status)
+    return b"".join(codes), (np.concatenate(statuses) if statuses else np.zeros(0, dtype=np.uint8))
+
+
 __all__ = [
     "AdminServiceStub",
     "Box",
@@ -174,6 +200,7 @@ __all__ = [
     "OversightServiceStub",
     "PersonLinkServiceStub",
     "acquire_codes",
+    "acquire_codes_aio",
     "agency_channel",
     "mtls_channel",
     "principal_channel",

@@ -17,7 +17,8 @@ and, for agencies, ``urn:renkei:agency:<id>``) and in the subject (CN = name, OU
 agency id); a server reads the identity from there (:mod:`renkei.service.auth`), never from a
 request field. Issuing a principal again revokes its previous certificate (``crl.pem``).
 
-Roles: ``agency`` (an agency's intermediate server, 中間サーバー), ``jlis`` (J-LIS),
+Roles: ``agency`` (an agency's intermediate server, 中間サーバー, toward the core), ``business``
+(an agency's business systems, toward its intermediate server), ``jlis`` (J-LIS),
 ``oversight`` (the Personal Information Protection Commission), ``operator`` (administration).
 """
 
@@ -43,9 +44,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from renkei.datadir import make_private_dir, write_atomic
 from renkei.errors import InvalidArgumentError, NotFoundError, NotInitializedError
 
-ROLES = ("agency", "jlis", "oversight", "operator")
+ROLES = ("agency", "business", "jlis", "oversight", "operator")
 AGENCY_URI = "urn:renkei:agency:"
 ROLE_URI = "urn:renkei:role:"
+#: Roles that act for one agency: its intermediate server toward the core ("agency") and its
+#: business systems toward its intermediate server ("business").
+AGENCY_ROLES = ("agency", "business")
 SERVICE_URI = "urn:renkei:service:"
 MAX_AGENCY_ID = 2**32 - 1
 _CA_YEARS = 10
@@ -192,10 +196,10 @@ class DevelopmentCA:
             raise InvalidArgumentError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
         if not isinstance(name, str) or not name.strip() or len(name) > 64:
             raise InvalidArgumentError("name must be a non-empty string of at most 64 characters")
-        if role == "agency":
+        if role in AGENCY_ROLES:
             if isinstance(agency_id, bool) or not isinstance(agency_id, int) or not 0 < agency_id <= MAX_AGENCY_ID:
-                raise InvalidArgumentError("an agency certificate needs an agency id 1..2^32-1")
-            principal = f"agency-{agency_id}"
+                raise InvalidArgumentError(f"a {role} certificate needs an agency id 1..2^32-1")
+            principal = f"{role}-{agency_id}"
         else:
             if agency_id is not None:
                 raise InvalidArgumentError(f"a {role} certificate carries no agency id")

@@ -20,7 +20,7 @@ import grpc
 from cryptography import x509
 
 from renkei.errors import PermissionDeniedError, UnauthenticatedError
-from renkei.pki.ca import AGENCY_URI, ROLE_URI, ROLES
+from renkei.pki.ca import AGENCY_ROLES, AGENCY_URI, ROLE_URI, ROLES
 
 _RELOAD_SECONDS = 1.0
 _CACHE_LIMIT = 100_000
@@ -106,11 +106,11 @@ class Authenticator:
             return "the client certificate names no renkei role"
         role = roles[0]
         agency_id: int | None = None
-        if role == "agency":
+        if role in AGENCY_ROLES:
             if len(agencies) != 1 or not agencies[0].isdigit():
-                return "the agency certificate names no agency id"
+                return f"the {role} certificate names no agency id"
             agency_id = int(agencies[0])
-            principal = f"agency-{agency_id}"
+            principal = f"{role}-{agency_id}"
         else:
             principal = role
         if cert.serial_number in self._revoked:

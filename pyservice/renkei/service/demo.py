@@ -7,6 +7,8 @@ agencies through AdminService and get certificates from their own PKI.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 from renkei.linkage.registry import AgencyRegistry
 from renkei.numbers import corporate_check_digit, format_corporate_number
@@ -51,4 +53,113 @@ def register_demo_agencies(registry: AgencyRegistry) -> None:
                          expires_on=today.replace(year=today.year + 5))
 
 
-__all__ = ["DEMO_AGENCIES", "SYSTEM_PRINCIPALS", "demo_corporate_number", "register_demo_agencies"]
+
+#: Intermediate servers of the demo country: (name, hosted agency ids). A municipal platform
+#: hosts the municipalities and the prefecture; a national one the pension service, the ministry
+#: and the insurer.
+DEMO_MIDS: list[tuple[str, tuple[int, ...]]] = [("municipal", (1, 2, 6)), ("national", (3, 4, 5))]
+#: Persons of the demo population (registered by J-LIS with RegisterTestPopulation, seed 2026).
+DEMO_PERSONS = 1000
+DEMO_SEED = 2026
+
+
+def demo_tenants(agency_ids: tuple[int, ...]) -> list[Any]:
+    from renkei.mid.platform import Tenant
+
+    by_id = {a: (name, types) for a, name, types, _c, _k in DEMO_AGENCIES}
+    return [Tenant(a, by_id[a][0], by_id[a][1]) for a in agency_ids]
+
+
+def atena_number(agency_id: int, person: int) -> str:
+    """The demo 団体内統合宛名番号 of a person at an agency (15 digits)."""
+    return f"{agency_id:03d}{person:012d}"
+
+
+def residents_of(agency_id: int) -> range:
+    """Which demo persons an agency holds: 千代田区 (and 東京都) the first half, 横浜市 the second
+    half, the national bodies everyone."""
+    half = DEMO_PERSONS // 2
+    return {1: range(0, half), 6: range(0, half), 2: range(half, DEMO_PERSONS)}.get(agency_id, range(DEMO_PERSONS))
+
+
+def _duplicates(agency_id: int, persons: range) -> list[Any]:
+    """Realistic 副本 of the demo agencies: local tax per fiscal year and resident records at the
+    municipalities, pension benefits at the pension service, medical benefits at the insurer."""
+    import json
+    import random
+
+    from renkei._proto.renkei.v1 import intermediate_service_pb2 as ipb
+
+    out = []
+    for p in persons:
+        rng = random.Random(p * 7919 + agency_id)
+        atena = atena_number(agency_id, p)
+        if agency_id in (1, 2):
+            income = rng.randrange(0, 9_000_000, 1000)
+            for year in (2024, 2025):
+                taxable = max(0, income - 430_000 - rng.randrange(0, 1_500_000, 1000))
+                tax = taxable // 10 + (5000 if income > 450_000 else 0)
+                out.append(ipb.DuplicateRecord(
+                    integrated_address_number=atena, item="local_tax_info", dataset="0001", version=1,
+                    record_key=f"T{year}-{p:06d}", valid_from=f"{year}-06-01", fiscal_year=year,
+                    published=f"{year}-06-01", payload_json=json.dumps(
+                        {"課税年度": year, "総所得金額": income, "課税標準額": taxable, "所得割額": tax - 5000
+                         if tax >= 5000 else 0, "均等割額": 5000 if income > 450_000 else 0, "市町村民税額": tax},
+                        ensure_ascii=False)))
+                income = int(income * rng.uniform(0.9, 1.1)) // 1000 * 1000
+            out.append(ipb.DuplicateRecord(
+                integrated_address_number=atena, item="resident_record_info", dataset="0001", version=1,
+                record_key=f"R-{p:06d}", valid_from="2020-04-01", published="2020-04-01", payload_json=json.dumps(
+                    {"続柄": "世帯主" if p % 3 == 0 else "世帯員", "住民となった日": "2020-04-01",
+                     "住所": "東京都千代田区千代田1-1" if agency_id == 1 else "神奈川県横浜市中区港町1-1"},
+                    ensure_ascii=False), null_reasons={"転出予定日": "該当なし"}))
+        elif agency_id == 3:
+            out.append(ipb.DuplicateRecord(
+                integrated_address_number=atena, item="pension_benefit_info", dataset="0001", version=1,
+                record_key=f"P-{p:06d}", valid_from="2025-04-01", published="2025-04-01", payload_json=json.dumps(
+                    {"年金の種類": "老齢基礎年金", "年金額": rng.randrange(600_000, 831_700, 100),
+                     "支給開始年月": "2025-04"}, ensure_ascii=False)))
+        elif agency_id == 5:
+            out.append(ipb.DuplicateRecord(
+                integrated_address_number=atena, item="medical_insurance_benefit_info", dataset="0001", version=1,
+                record_key=f"M-{p:06d}", valid_from="2025-04-01", published="2025-04-01", payload_json=json.dumps(
+                    {"保険者名称": "全国健康保険協会", "資格取得日": "2019-04-01", "被保険者区分": "被保険者"},
+                    ensure_ascii=False)))
+    return out
+
+
+def seed_country(services: dict[str, dict[str, Any]], pki: Path) -> dict[str, Any]:
+    """Register the demo population through the running services, as a country would: J-LIS
+    assigns the numbers; each agency's business system registers its residents at its
+    intermediate server, which acquires the codes; the providers register their 副本."""
+    import numpy as np
+
+    from renkei import client
+    from renkei._proto.renkei.v1 import intermediate_service_pb2 as ipb
+    from renkei._proto.renkei.v1 import number_service_pb2 as npb
+    from renkei._proto.renkei.v1.intermediate_service_pb2_grpc import IntermediateServiceStub
+
+    box = client.Box(services, pki)
+    with box.jlis("jlis") as ch:
+        raw = client.NumberServiceStub(ch).RegisterTestPopulation(
+            npb.RegisterTestPopulationRequest(count=DEMO_PERSONS, seed=DEMO_SEED), timeout=60).individual_numbers
+    numbers = np.frombuffer(raw, dtype="<u8")
+    summary: dict[str, Any] = {"persons": DEMO_PERSONS, "agencies": {}}
+    for name, agencies in DEMO_MIDS:
+        for agency in agencies:
+            with box.channel(f"mid-{name}", f"business-{agency}") as ch:
+                mid = IntermediateServiceStub(ch)
+                persons = residents_of(agency)
+                mid.RegisterAddressees(ipb.RegisterAddresseesRequest(addressees=[
+                    ipb.Addressee(integrated_address_number=atena_number(agency, p), business_ids=[f"B{p:08d}"],
+                                  individual_number=f"{int(numbers[p]):012d}") for p in persons]), timeout=60)
+                acquired = mid.AcquireCodes(ipb.MidAcquireCodesRequest(), timeout=120).acquired
+                dups = _duplicates(agency, persons)
+                for k in range(0, len(dups), 5000):
+                    mid.RegisterDuplicates(ipb.RegisterDuplicatesRequest(records=dups[k:k + 5000]), timeout=120)
+                summary["agencies"][agency] = {"persons": len(persons), "codes": acquired, "duplicates": len(dups)}
+    return summary
+
+
+__all__ = ["DEMO_AGENCIES", "DEMO_MIDS", "SYSTEM_PRINCIPALS", "atena_number", "demo_corporate_number",
+           "register_demo_agencies", "residents_of", "seed_country"]

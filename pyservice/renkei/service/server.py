@@ -117,6 +117,7 @@ class ServiceProcess:
         self.services: list[Service] = []
         self._shutdown_hooks: list[Hook] = []
         self._closers: list[Hook] = []
+        self._starters: list[Callable[[], Awaitable[None]]] = []
         self._servers: dict[str, grpc.aio.Server] = {}
         self._health: dict[str, health.aio.HealthServicer] = {}
         self._metrics_http: MetricsHTTPServer | None = None
@@ -137,6 +138,10 @@ class ServiceProcess:
 
     def add_closer(self, close: Hook) -> None:
         self._closers.append(close)
+
+    def add_starter(self, start: Callable[[], Awaitable[None]]) -> None:
+        """Run on the serving event loop once the ports listen (e.g. outbound streams)."""
+        self._starters.append(start)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -182,6 +187,8 @@ class ServiceProcess:
         if cfg.metrics_port is not None:
             self._metrics_http = MetricsHTTPServer(self.metrics, cfg.metrics_host, cfg.metrics_port)
             self._metrics_http.start()
+        for starter in self._starters:
+            await starter()
 
     async def _stop_servers(self, grace: float) -> None:
         for hs in self._health.values():

@@ -3,6 +3,7 @@
 Under one directory (default ./renkei-data)::
 
     pki/      the development CA (its key never leaves this folder)
+    mid-*/    intermediate servers (demo: mid-municipal, mid-national), each hosting agencies
     core/     the linkage core's data directory (its own keys, tls/, registry, holdings, ledger)
     jlis/     J-LIS's data directory (its own keys, tls/ with a client certificate for the core)
     nta/      the NTA's data directory
@@ -89,7 +90,8 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         if not (root / service / "tls" / "server.pem").exists():
             ca.issue_service(service, root / service, client_role=client_role)
     if demo:
-        from renkei.service.demo import DEMO_AGENCIES, SYSTEM_PRINCIPALS
+        from renkei.mid.platform import Platform
+        from renkei.service.demo import DEMO_AGENCIES, DEMO_MIDS, SYSTEM_PRINCIPALS, demo_tenants
 
         have = {c.principal for c in ca.issued() if c.certificate.parent.parent == ca.clients_dir}
         for role, name in SYSTEM_PRINCIPALS:
@@ -98,6 +100,17 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         for agency_id, name, *_ in DEMO_AGENCIES:
             if f"agency-{agency_id}" not in have:
                 ca.issue_agency_certificate(agency_id, name)
+            if f"business-{agency_id}" not in have:
+                ca.issue_client_certificate("business", f"{name} 業務システム", agency_id)
+        for mid_name, agencies in DEMO_MIDS:
+            folder = root / f"mid-{mid_name}"
+            if not (folder / MARKER).exists():
+                tenants = demo_tenants(agencies)
+                data_dir = Platform.init(folder, tenants)
+                for t in tenants:
+                    ca.export_client(t.principal, data_dir.path / "tenants" / t.principal)
+            if not (folder / "tls" / "server.pem").exists():
+                ca.issue_service(f"mid-{mid_name}", folder)
     return ca
 
 
@@ -116,7 +129,14 @@ def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
                                          *(["--demo"] if demo else [])])
     nta = Member("nta", root / "nta", ["nta", "serve", "--port", port(3), "--metrics-port", metrics(2), *common])
-    return [core, jlis, nta]
+    mids = []
+    if demo:
+        from renkei.service.demo import DEMO_MIDS
+
+        for k, (mid_name, _agencies) in enumerate(DEMO_MIDS):
+            mids.append(Member(f"mid-{mid_name}", root / f"mid-{mid_name}",
+                               ["mid", "serve", "--port", port(4 + k), "--metrics-port", metrics(3 + k), *common]))
+    return [core, jlis, nta, *mids]
 
 
 class Box:
@@ -152,9 +172,12 @@ class Box:
         try:
             for m in self.members:
                 extra: list[str] = []
+                core = next(x for x in self.members if x.name == "core")
                 if m.name == "jlis":
-                    core = next(x for x in self.members if x.name == "core")
                     extra = ["--core", str(core.info["grpc"])]
+                elif m.name.startswith("mid-"):
+                    jlis = next(x for x in self.members if x.name == "jlis")
+                    extra = ["--core", str(core.info["grpc"]), "--jlis", str(jlis.info["grpc"])]
                 self._spawn(m, extra)
                 self._await_ready(m)
         except BaseException:
@@ -200,6 +223,17 @@ def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | 
         signal.signal(sig, lambda *_: stop.set())
     box.start()
     info = box.ready_info()
+    marker = root / "demo-country.json"
+    if demo and not marker.exists():
+        from renkei.service.demo import seed_country
+
+        try:
+            summary = seed_country(info["services"], root / "pki")
+        except BaseException:
+            box.stop()
+            raise
+        write_atomic(marker, json.dumps(summary).encode(), 0o600)
+        print(f"renkei up: demo country seeded ({summary['persons']} persons, 副本 at the intermediate servers)")
     print(f"renkei up: {len(box.members)} services from {root.resolve()}"
           + (" (demo country)" if demo else ""))
     for name, s in info["services"].items():

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frenkei/v1/linkage_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n ReserveAcquisitionNumbersRequest\x12\r\n\x05\x63ount\x18\x01 \x01(\r\"q\n!ReserveAcquisitionNumbersResponse\x12\x1b\n\x13\x61\x63quisition_numbers\x18\x01 \x01(\x0c\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x13\x43ollectCodesRequest\x12\x1b\n\x13\x61\x63quisition_numbers\x18\x01 \x01(\x0c\">\n\x14\x43ollectCodesResponse\x12\x14\n\x0c\x61gency_codes\x18\x01 \x01(\x0c\x12\x10\n\x08statuses\x18\x02 \x01(\x0c\",\n\x15ReleaseHoldingRequest\x12\x13\n\x0b\x61gency_code\x18\x01 \x01(\x0c\"\x18\n\x16ReleaseHoldingResponse\"\x80\x01\n\x0eInquireRequest\x12\x13\n\x0b\x61gency_code\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x02 \x01(\t\x12\x1a\n\x12provider_agency_id\x18\x03 \x01(\r\x12\x19\n\x11information_items\x18\x04 \x03(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"9\n\x06Permit\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"\x9b\x01\n\x0fInquireResponse\x12!\n\x06permit\x18\x01 \x01(\x0b\x32\x11.renkei.v1.Permit\x12\x1c\n\x14provider_agency_code\x18\x02 \x01(\x0c\x12\x17\n\x0frecord_sequence\x18\x03 \x01(\x04\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x86\x01\n\x13\x42\x61tchInquireRequest\x12\x14\n\x0c\x61gency_codes\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x02 \x01(\t\x12\x1a\n\x12provider_agency_id\x18\x03 \x01(\r\x12\x19\n\x11information_items\x18\x04 \x03(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"\xb9\x01\n\x14\x42\x61tchInquireResponse\x12!\n\x06permit\x18\x01 \x01(\x0b\x32\x11.renkei.v1.Permit\x12\x1d\n\x15provider_agency_codes\x18\x02 \x01(\x0c\x12\x10\n\x08outcomes\x18\x03 \x01(\x0c\x12\x1d\n\x15\x66irst_record_sequence\x18\x04 \x01(\x04\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x16\n\x14GetPublicKeysRequest\"\xcd\x01\n\tPublicKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x11\n\talgorithm\x18\x03 \x01(\t\x12\x12\n\npublic_key\x18\x04 \x01(\x0c\x12\x19\n\x11note_verifier_key\x18\x05 \x01(\t\x12.\n\nnot_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tnot_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x15GetPublicKeysResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.renkei.v1.PublicKey*\x9e\x01\n\x11\x41\x63quisitionStatus\x12\"\n\x1e\x41\x43QUISITION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41\x43QUISITION_STATUS_REFUSED\x10\x01\x12%\n!ACQUISITION_STATUS_NO_SUCH_NUMBER\x10\x02\x12\x1e\n\x1a\x41\x43QUISITION_STATUS_PENDING\x10\x03*\xcc\x01\n\nDenialCode\x12\x1b\n\x17\x44\x45NIAL_CODE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45NIAL_CODE_CODE_REFUSED\x10\x01\x12!\n\x1d\x44\x45NIAL_CODE_ROW_NOT_PERMITTED\x10\x04\x12$\n DENIAL_CODE_PROVIDER_NOT_HOLDING\x10\x05\"\x04\x08\x02\x10\x02\"\x04\x08\x03\x10\x03*\x18\x44\x45NIAL_CODE_FOREIGN_CODE*\x14\x44\x45NIAL_CODE_NOT_HELD2\x97\x04\n\x0eLinkageService\x12v\n\x19ReserveAcquisitionNumbers\x12+.renkei.v1.ReserveAcquisitionNumbersRequest\x1a,.renkei.v1.ReserveAcquisitionNumbersResponse\x12O\n\x0c\x43ollectCodes\x12\x1e.renkei.v1.CollectCodesRequest\x1a\x1f.renkei.v1.CollectCodesResponse\x12U\n\x0eReleaseHolding\x12 .renkei.v1.ReleaseHoldingRequest\x1a!.renkei.v1.ReleaseHoldingResponse\x12@\n\x07Inquire\x12\x19.renkei.v1.InquireRequest\x1a\x1a.renkei.v1.InquireResponse\x12O\n\x0c\x42\x61tchInquire\x12\x1e.renkei.v1.BatchInquireRequest\x1a\x1f.renkei.v1.BatchInquireResponse\x12R\n\rGetPublicKeys\x12\x1f.renkei.v1.GetPublicKeysRequest\x1a .renkei.v1.GetPublicKeysResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frenkei/v1/linkage_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n ReserveAcquisitionNumbersRequest\x12\r\n\x05\x63ount\x18\x01 \x01(\r\"q\n!ReserveAcquisitionNumbersResponse\x12\x1b\n\x13\x61\x63quisition_numbers\x18\x01 \x01(\x0c\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x13\x43ollectCodesRequest\x12\x1b\n\x13\x61\x63quisition_numbers\x18\x01 \x01(\x0c\">\n\x14\x43ollectCodesResponse\x12\x14\n\x0c\x61gency_codes\x18\x01 \x01(\x0c\x12\x10\n\x08statuses\x18\x02 \x01(\x0c\",\n\x15ReleaseHoldingRequest\x12\x13\n\x0b\x61gency_code\x18\x01 \x01(\x0c\"\x18\n\x16ReleaseHoldingResponse\"\x87\x01\n\x0eProvisionTerms\x12\x1c\n\x14recipient_public_key\x18\x01 \x01(\x0c\x12\x13\n\x0b\x66iscal_year\x18\x02 \x01(\r\x12\r\n\x05\x61s_of\x18\x03 \x01(\t\x12\x16\n\x0ewithheld_until\x18\x04 \x01(\t\x12\x1b\n\x13\x64\x65legator_agency_id\x18\x05 \x01(\r\"U\n\x0fSealedProvision\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x0e\n\x06header\x18\x02 \x01(\x0c\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"\xaa\x01\n\x0eInquireRequest\x12\x13\n\x0b\x61gency_code\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x02 \x01(\t\x12\x1a\n\x12provider_agency_id\x18\x03 \x01(\r\x12\x19\n\x11information_items\x18\x04 \x03(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12(\n\x05terms\x18\x06 \x01(\x0b\x32\x19.renkei.v1.ProvisionTerms\"9\n\x06Permit\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"\x9e\x02\n\x0fInquireResponse\x12\x17\n\x0frecord_sequence\x18\x03 \x01(\x04\x12-\n\tprovision\x18\x05 \x01(\x0b\x32\x1a.renkei.v1.SealedProvision\x12 \n\x18provider_certificate_pem\x18\x06 \x01(\x0c\x12\x11\n\tpermit_id\x18\x07 \x01(\x0c\x12!\n\x19provision_record_sequence\x18\x08 \x01(\x04\x12/\n\x0bprovided_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03J\x04\x08\x04\x10\x05R\x06permitR\x14provider_agency_codeR\nexpires_at\"\xb0\x01\n\x13\x42\x61tchInquireRequest\x12\x14\n\x0c\x61gency_codes\x18\x01 \x01(\x0c\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x02 \x01(\t\x12\x1a\n\x12provider_agency_id\x18\x03 \x01(\r\x12\x19\n\x11information_items\x18\x04 \x03(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12(\n\x05terms\x18\x06 \x01(\x0b\x32\x19.renkei.v1.ProvisionTerms\"\xbc\x02\n\x14\x42\x61tchInquireResponse\x12\x10\n\x08outcomes\x18\x03 \x01(\x0c\x12\x1d\n\x15\x66irst_record_sequence\x18\x04 \x01(\x04\x12-\n\tprovision\x18\x06 \x01(\x0b\x32\x1a.renkei.v1.SealedProvision\x12 \n\x18provider_certificate_pem\x18\x07 \x01(\x0c\x12\x11\n\tpermit_id\x18\x08 \x01(\x0c\x12!\n\x19provision_record_sequence\x18\t \x01(\x04\x12/\n\x0bprovided_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03J\x04\x08\x05\x10\x06R\x06permitR\x15provider_agency_codesR\nexpires_at\"\x16\n\x14GetPublicKeysRequest\"\xcd\x01\n\tPublicKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x11\n\talgorithm\x18\x03 \x01(\t\x12\x12\n\npublic_key\x18\x04 \x01(\x0c\x12\x19\n\x11note_verifier_key\x18\x05 \x01(\t\x12.\n\nnot_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tnot_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x15GetPublicKeysResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.renkei.v1.PublicKey*\x9e\x01\n\x11\x41\x63quisitionStatus\x12\"\n\x1e\x41\x43QUISITION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41\x43QUISITION_STATUS_REFUSED\x10\x01\x12%\n!ACQUISITION_STATUS_NO_SUCH_NUMBER\x10\x02\x12\x1e\n\x1a\x41\x43QUISITION_STATUS_PENDING\x10\x03*\xcc\x01\n\nDenialCode\x12\x1b\n\x17\x44\x45NIAL_CODE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45NIAL_CODE_CODE_REFUSED\x10\x01\x12!\n\x1d\x44\x45NIAL_CODE_ROW_NOT_PERMITTED\x10\x04\x12$\n DENIAL_CODE_PROVIDER_NOT_HOLDING\x10\x05\"\x04\x08\x02\x10\x02\"\x04\x08\x03\x10\x03*\x18\x44\x45NIAL_CODE_FOREIGN_CODE*\x14\x44\x45NIAL_CODE_NOT_HELD2\x97\x04\n\x0eLinkageService\x12v\n\x19ReserveAcquisitionNumbers\x12+.renkei.v1.ReserveAcquisitionNumbersRequest\x1a,.renkei.v1.ReserveAcquisitionNumbersResponse\x12O\n\x0c\x43ollectCodes\x12\x1e.renkei.v1.CollectCodesRequest\x1a\x1f.renkei.v1.CollectCodesResponse\x12U\n\x0eReleaseHolding\x12 .renkei.v1.ReleaseHoldingRequest\x1a!.renkei.v1.ReleaseHoldingResponse\x12@\n\x07Inquire\x12\x19.renkei.v1.InquireRequest\x1a\x1a.renkei.v1.InquireResponse\x12O\n\x0c\x42\x61tchInquire\x12\x1e.renkei.v1.BatchInquireRequest\x1a\x1f.renkei.v1.BatchInquireResponse\x12R\n\rGetPublicKeys\x12\x1f.renkei.v1.GetPublicKeysRequest\x1a .renkei.v1.GetPublicKeysResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'renkei.v1.linkage_service_p
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014jp.renkei.v1P\001'
-  _globals['_ACQUISITIONSTATUS']._serialized_start=1400
-  _globals['_ACQUISITIONSTATUS']._serialized_end=1558
-  _globals['_DENIALCODE']._serialized_start=1561
-  _globals['_DENIALCODE']._serialized_end=1765
+  _globals['_ACQUISITIONSTATUS']._serialized_start=1971
+  _globals['_ACQUISITIONSTATUS']._serialized_end=2129
+  _globals['_DENIALCODE']._serialized_start=2132
+  _globals['_DENIALCODE']._serialized_end=2336
   _globals['_RESERVEACQUISITIONNUMBERSREQUEST']._serialized_start=79
   _globals['_RESERVEACQUISITIONNUMBERSREQUEST']._serialized_end=128
   _globals['_RESERVEACQUISITIONNUMBERSRESPONSE']._serialized_start=130
@@ -49,22 +49,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RELEASEHOLDINGREQUEST']._serialized_end=405
   _globals['_RELEASEHOLDINGRESPONSE']._serialized_start=407
   _globals['_RELEASEHOLDINGRESPONSE']._serialized_end=431
-  _globals['_INQUIREREQUEST']._serialized_start=434
-  _globals['_INQUIREREQUEST']._serialized_end=562
-  _globals['_PERMIT']._serialized_start=564
-  _globals['_PERMIT']._serialized_end=621
-  _globals['_INQUIRERESPONSE']._serialized_start=624
-  _globals['_INQUIRERESPONSE']._serialized_end=779
-  _globals['_BATCHINQUIREREQUEST']._serialized_start=782
-  _globals['_BATCHINQUIREREQUEST']._serialized_end=916
-  _globals['_BATCHINQUIRERESPONSE']._serialized_start=919
-  _globals['_BATCHINQUIRERESPONSE']._serialized_end=1104
-  _globals['_GETPUBLICKEYSREQUEST']._serialized_start=1106
-  _globals['_GETPUBLICKEYSREQUEST']._serialized_end=1128
-  _globals['_PUBLICKEY']._serialized_start=1131
-  _globals['_PUBLICKEY']._serialized_end=1336
-  _globals['_GETPUBLICKEYSRESPONSE']._serialized_start=1338
-  _globals['_GETPUBLICKEYSRESPONSE']._serialized_end=1397
-  _globals['_LINKAGESERVICE']._serialized_start=1768
-  _globals['_LINKAGESERVICE']._serialized_end=2303
+  _globals['_PROVISIONTERMS']._serialized_start=434
+  _globals['_PROVISIONTERMS']._serialized_end=569
+  _globals['_SEALEDPROVISION']._serialized_start=571
+  _globals['_SEALEDPROVISION']._serialized_end=656
+  _globals['_INQUIREREQUEST']._serialized_start=659
+  _globals['_INQUIREREQUEST']._serialized_end=829
+  _globals['_PERMIT']._serialized_start=831
+  _globals['_PERMIT']._serialized_end=888
+  _globals['_INQUIRERESPONSE']._serialized_start=891
+  _globals['_INQUIRERESPONSE']._serialized_end=1177
+  _globals['_BATCHINQUIREREQUEST']._serialized_start=1180
+  _globals['_BATCHINQUIREREQUEST']._serialized_end=1356
+  _globals['_BATCHINQUIRERESPONSE']._serialized_start=1359
+  _globals['_BATCHINQUIRERESPONSE']._serialized_end=1675
+  _globals['_GETPUBLICKEYSREQUEST']._serialized_start=1677
+  _globals['_GETPUBLICKEYSREQUEST']._serialized_end=1699
+  _globals['_PUBLICKEY']._serialized_start=1702
+  _globals['_PUBLICKEY']._serialized_end=1907
+  _globals['_GETPUBLICKEYSRESPONSE']._serialized_start=1909
+  _globals['_GETPUBLICKEYSRESPONSE']._serialized_end=1968
+  _globals['_LINKAGESERVICE']._serialized_start=2339
+  _globals['_LINKAGESERVICE']._serialized_end=2874
 # @@protoc_insertion_point(module_scope)

@@ -70,19 +70,47 @@ class ReleaseHoldingResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ProvisionTerms(_message.Message):
+    __slots__ = ("recipient_public_key", "fiscal_year", "as_of", "withheld_until", "delegator_agency_id")
+    RECIPIENT_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    FISCAL_YEAR_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    DELEGATOR_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    recipient_public_key: bytes
+    fiscal_year: int
+    as_of: str
+    withheld_until: str
+    delegator_agency_id: int
+    def __init__(self, recipient_public_key: _Optional[bytes] = ..., fiscal_year: _Optional[int] = ..., as_of: _Optional[str] = ..., withheld_until: _Optional[str] = ..., delegator_agency_id: _Optional[int] = ...) -> None: ...
+
+class SealedProvision(_message.Message):
+    __slots__ = ("call_id", "header", "sealed", "signature")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    header: bytes
+    sealed: bytes
+    signature: bytes
+    def __init__(self, call_id: _Optional[int] = ..., header: _Optional[bytes] = ..., sealed: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
 class InquireRequest(_message.Message):
-    __slots__ = ("agency_code", "affair", "provider_agency_id", "information_items", "request_id")
+    __slots__ = ("agency_code", "affair", "provider_agency_id", "information_items", "request_id", "terms")
     AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
     AFFAIR_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     INFORMATION_ITEMS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
     agency_code: bytes
     affair: str
     provider_agency_id: int
     information_items: _containers.RepeatedScalarFieldContainer[str]
     request_id: str
-    def __init__(self, agency_code: _Optional[bytes] = ..., affair: _Optional[str] = ..., provider_agency_id: _Optional[int] = ..., information_items: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    terms: ProvisionTerms
+    def __init__(self, agency_code: _Optional[bytes] = ..., affair: _Optional[str] = ..., provider_agency_id: _Optional[int] = ..., information_items: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., terms: _Optional[_Union[ProvisionTerms, _Mapping]] = ...) -> None: ...
 
 class Permit(_message.Message):
     __slots__ = ("body", "signature", "key_id")
@@ -95,44 +123,54 @@ class Permit(_message.Message):
     def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class InquireResponse(_message.Message):
-    __slots__ = ("permit", "provider_agency_code", "record_sequence", "expires_at")
-    PERMIT_FIELD_NUMBER: _ClassVar[int]
-    PROVIDER_AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("record_sequence", "provision", "provider_certificate_pem", "permit_id", "provision_record_sequence", "provided_at")
     RECORD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
-    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
-    permit: Permit
-    provider_agency_code: bytes
+    PROVISION_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    PERMIT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVISION_RECORD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDED_AT_FIELD_NUMBER: _ClassVar[int]
     record_sequence: int
-    expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, permit: _Optional[_Union[Permit, _Mapping]] = ..., provider_agency_code: _Optional[bytes] = ..., record_sequence: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    provision: SealedProvision
+    provider_certificate_pem: bytes
+    permit_id: bytes
+    provision_record_sequence: int
+    provided_at: _timestamp_pb2.Timestamp
+    def __init__(self, record_sequence: _Optional[int] = ..., provision: _Optional[_Union[SealedProvision, _Mapping]] = ..., provider_certificate_pem: _Optional[bytes] = ..., permit_id: _Optional[bytes] = ..., provision_record_sequence: _Optional[int] = ..., provided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class BatchInquireRequest(_message.Message):
-    __slots__ = ("agency_codes", "affair", "provider_agency_id", "information_items", "request_id")
+    __slots__ = ("agency_codes", "affair", "provider_agency_id", "information_items", "request_id", "terms")
     AGENCY_CODES_FIELD_NUMBER: _ClassVar[int]
     AFFAIR_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     INFORMATION_ITEMS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
     agency_codes: bytes
     affair: str
     provider_agency_id: int
     information_items: _containers.RepeatedScalarFieldContainer[str]
     request_id: str
-    def __init__(self, agency_codes: _Optional[bytes] = ..., affair: _Optional[str] = ..., provider_agency_id: _Optional[int] = ..., information_items: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    terms: ProvisionTerms
+    def __init__(self, agency_codes: _Optional[bytes] = ..., affair: _Optional[str] = ..., provider_agency_id: _Optional[int] = ..., information_items: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., terms: _Optional[_Union[ProvisionTerms, _Mapping]] = ...) -> None: ...
 
 class BatchInquireResponse(_message.Message):
-    __slots__ = ("permit", "provider_agency_codes", "outcomes", "first_record_sequence", "expires_at")
-    PERMIT_FIELD_NUMBER: _ClassVar[int]
-    PROVIDER_AGENCY_CODES_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("outcomes", "first_record_sequence", "provision", "provider_certificate_pem", "permit_id", "provision_record_sequence", "provided_at")
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     FIRST_RECORD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
-    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
-    permit: Permit
-    provider_agency_codes: bytes
+    PROVISION_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    PERMIT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVISION_RECORD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDED_AT_FIELD_NUMBER: _ClassVar[int]
     outcomes: bytes
     first_record_sequence: int
-    expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, permit: _Optional[_Union[Permit, _Mapping]] = ..., provider_agency_codes: _Optional[bytes] = ..., outcomes: _Optional[bytes] = ..., first_record_sequence: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    provision: SealedProvision
+    provider_certificate_pem: bytes
+    permit_id: bytes
+    provision_record_sequence: int
+    provided_at: _timestamp_pb2.Timestamp
+    def __init__(self, outcomes: _Optional[bytes] = ..., first_record_sequence: _Optional[int] = ..., provision: _Optional[_Union[SealedProvision, _Mapping]] = ..., provider_certificate_pem: _Optional[bytes] = ..., permit_id: _Optional[bytes] = ..., provision_record_sequence: _Optional[int] = ..., provided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetPublicKeysRequest(_message.Message):
     __slots__ = ()

@@ -101,13 +101,15 @@ class LinkageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Inquire(self, request, context):
-        """One inquiry (情報照会): checks the code and holding, the permission table (別表第二 or an
-        ordinance), that the provider holds the person; records the provision (情報提供等記録)
-        durably; returns a signed permit the provider verifies offline.
-        Errors: PERMISSION_DENIED (reasons CODE_REFUSED — one reason for a forged, corrupted,
-        another agency's, retired, released or not held code, so that the answer is no oracle —,
-        ROW_NOT_PERMITTED, PROVIDER_NOT_HOLDING; the denial is recorded too), FAILED_PRECONDITION
-        (PIA_NOT_APPROVED).
+        """One inquiry (情報照会) and its provision (情報提供): checks the code and holding, the
+        permission table (別表第二 or an ordinance), that the provider holds the person; records the
+        照会 durably; forwards to the provider's intermediate server; relays its sealed answer and
+        records the 提供. Errors: PERMISSION_DENIED (reasons CODE_REFUSED — one reason for a forged,
+        corrupted, another agency's, retired, released or not held code, so that the answer is no
+        oracle —, ROW_NOT_PERMITTED, PROVIDER_NOT_HOLDING; the denial is recorded too),
+        FAILED_PRECONDITION (PIA_NOT_APPROVED), UNAVAILABLE (PROVIDER_UNAVAILABLE: its intermediate
+        server is not attending), DEADLINE_EXCEEDED (PROVIDER_TIMED_OUT), and the provider's refusal
+        (e.g. PERMISSION_DENIED with PERMIT_REPLAYED) — each one recorded as the provision's outcome.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

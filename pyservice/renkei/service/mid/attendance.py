@@ -1,0 +1,96 @@
+"""The provider side: one attendance stream per tenant to the core's ProvisionService.
+
+The core sends a ProvisionCall down the stream for each permitted inquiry of which the tenant
+is the provider; the tenant answers from its 副本 (verify the permit offline, seal, sign) on a
+worker thread and sends the SealedProvision back. A broken stream is re-opened with backoff;
+until it is, the core answers requesters "provider unavailable" (and records it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+
+from renkei._proto.renkei.v1 import provision_service_pb2 as pb
+from renkei.errors import RenkeiError
+from renkei.mid.platform import Platform
+from renkei.permits import from_wire
+from renkei.service.mid.links import TenantLinks
+from renkei.service.runtime import Offload
+
+log = logging.getLogger("renkei.mid")
+BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Attendance:
+    def __init__(self, platform: Platform, links: TenantLinks, offload: Offload) -> None:
+        self._platform = platform
+        self._links = links
+        self._offload = offload
+        self._tasks: list[asyncio.Task[None]] = []
+        self.connected: dict[int, bool] = {}
+
+    async def start(self) -> None:
+        for agency in self._platform.tenants:
+            self._tasks.append(asyncio.create_task(self._attend(agency), name=f"attend-{agency}"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+
+    async def _attend(self, agency: int) -> None:
+        attempt = 0
+        certificate = self._platform.credentials(agency).certificate.read_bytes()
+        while True:
+            try:
+                self._platform.set_permit_key(await self._links.permit_key(agency))
+                outbox: asyncio.Queue[pb.ProviderMessage | None] = asyncio.Queue()
+                await outbox.put(pb.ProviderMessage(ready=pb.ProviderReady(certificate_pem=certificate)))
+
+                async def messages() -> object:
+                    while True:
+                        m = await outbox.get()
+                        if m is None:
+                            return
+                        yield m
+
+                call = self._links.of(agency).provision.Attend(messages())
+                self.connected[agency] = True
+                attempt = 0
+                log.info("agency %d attends the core for provision", agency)
+                async for request in call:
+                    asyncio.create_task(self._answer(agency, request, outbox))
+            except asyncio.CancelledError:
+                raise
+            except (grpc.RpcError, RenkeiError, OSError) as e:
+                log.warning("agency %d: attendance stream down (%s); retrying", agency, type(e).__name__)
+            self.connected[agency] = False
+            await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            attempt += 1
+
+    async def _answer(self, agency: int, c: pb.ProvisionCall, outbox: asyncio.Queue[pb.ProviderMessage | None]) -> None:
+        try:
+            token = from_wire(c.permit.body, c.permit.signature, c.permit.key_id)
+            header, sealed, signature, _outcome = await self._offload.call(
+                lambda: self._platform.answer(
+                    agency, permit_token=token, permit_id=bytes(c.permit_id), requester=c.requester_agency_id,
+                    affair=c.affair, items=list(c.items), codes=bytes(c.provider_agency_codes),
+                    fiscal_year=c.fiscal_year, as_of=c.as_of, recipient_public_key=bytes(c.recipient_public_key)))
+            await outbox.put(pb.ProviderMessage(answer=pb.SealedProvision(
+                call_id=c.call_id, header=header, sealed=sealed, signature=signature)))
+        except RenkeiError as e:
+            log.info("agency %d refused provision call %d: %s", agency, c.call_id, e.reason)
+            await outbox.put(pb.ProviderMessage(failure=pb.ProvisionFailure(call_id=c.call_id, reason=e.reason)))
+        except Exception:
+            log.exception("agency %d: provision call %d failed", agency, c.call_id)
+            await outbox.put(pb.ProviderMessage(failure=pb.ProvisionFailure(call_id=c.call_id, reason="INTERNAL")))
+
+
+__all__ = ["Attendance"]

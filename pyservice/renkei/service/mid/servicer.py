@@ -1,0 +1,209 @@
+"""IntermediateService: what a tenant's business systems call (role ``business``, for their agency)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import grpc
+import numpy as np
+
+from renkei._proto.renkei.v1 import intermediate_service_pb2 as pb
+from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
+from renkei.client import acquire_codes_aio
+from renkei.errors import InvalidArgumentError, ResourceExhaustedError
+from renkei.mid.platform import Platform
+from renkei.mid.sealing import new_recipient_key
+from renkei.mid.store import Duplicate, check_atena
+from renkei.numbers import parse_individual_number
+from renkei.service.auth import Authenticator
+from renkei.service.convert import page_size, timestamp
+from renkei.service.mid.links import TenantLinks
+from renkei.service.runtime import Offload
+from renkei.service.status import error_from_rpc
+
+MAX_DUPLICATES = 10_000
+MAX_ADDRESSEES = 100_000
+MAX_BATCH = 100_000
+#: How long the core may take to bring back a provision (seconds), unless the caller's deadline is shorter.
+INQUIRY_TIMEOUT = 30.0
+
+
+def _record(r: dict[str, object]) -> pb.ProvidedRecord:
+    return pb.ProvidedRecord(
+        item=str(r["item"]), dataset=str(r["dataset"]), version=int(r["version"]),  # type: ignore[call-overload]
+        record_key=str(r["record_key"]), valid_from=str(r["valid_from"]), valid_until=str(r["valid_until"] or ""),
+        fiscal_year=int(r["fiscal_year"] or 0), published=str(r["published"]),  # type: ignore[call-overload]
+        payload_json=json.dumps(r["values"], ensure_ascii=False), null_reasons=dict(r["null_reasons"]),  # type: ignore[call-overload]
+    )
+
+
+class IntermediateServicer:
+    def __init__(self, platform: Platform, links: TenantLinks, auth: Authenticator, offload: Offload) -> None:
+        self._p = platform
+        self._links = links
+        self._auth = auth
+        self._offload = offload
+        self._ca = None if not platform.tenants else platform.credentials(next(iter(platform.tenants))).ca.read_bytes()
+
+    def _tenant(self, context: grpc.aio.ServicerContext) -> int:
+        who = self._auth.require(context, "business")
+        assert who.agency_id is not None
+        return self._p.tenant(who.agency_id).agency_id
+
+    async def RegisterAddressees(
+        self, request: pb.RegisterAddresseesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterAddresseesResponse:
+        tenant = self._tenant(context)
+        if len(request.addressees) > MAX_ADDRESSEES:
+            raise ResourceExhaustedError(f"at most {MAX_ADDRESSEES} addressees a call")
+        rows = []
+        for i, a in enumerate(request.addressees):
+            try:
+                number = parse_individual_number(a.individual_number) if a.individual_number else None
+            except InvalidArgumentError:
+                raise InvalidArgumentError(f"addressee {i}: not a valid individual number (個人番号)") from None
+            rows.append((a.integrated_address_number, list(a.business_ids), number))
+        new = await self._offload.call(self._p.store.register_addressees, tenant, rows)
+        return pb.RegisterAddresseesResponse(registered=new)
+
+    async def AcquireCodes(
+        self, request: pb.MidAcquireCodesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MidAcquireCodesResponse:
+        tenant = self._tenant(context)
+        wanted = list(request.integrated_address_numbers) or None
+        pending = await self._offload.call(self._p.store.awaiting_codes, tenant, wanted, MAX_ADDRESSEES)
+        if not pending:
+            return pb.MidAcquireCodesResponse(acquired=0)
+        link = self._links.of(tenant)
+        numbers = np.array([n for _a, n in pending], dtype=np.uint64)
+        try:
+            codes, statuses = await acquire_codes_aio(link.linkage, link.numbers, numbers, timeout=60)
+        except grpc.RpcError as e:
+            raise error_from_rpc(e, "the linkage core or J-LIS") from None
+        got = [(a, codes[i * 16:(i + 1) * 16]) for i, (a, _n) in enumerate(pending) if statuses[i] == 0]
+        missing = [a for i, (a, _n) in enumerate(pending) if statuses[i] == 2]
+        await self._offload.call(self._p.store.set_codes, tenant, got)
+        await self._offload.call(self._p.store.forget_number, tenant, [a for a, _c in got])
+        return pb.MidAcquireCodesResponse(acquired=len(got), no_such_number=missing)
+
+    async def RegisterDuplicates(
+        self, request: pb.RegisterDuplicatesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterDuplicatesResponse:
+        tenant = self._tenant(context)
+        if len(request.records) > MAX_DUPLICATES:
+            raise ResourceExhaustedError(f"at most {MAX_DUPLICATES} records a call")
+        records = []
+        for r in request.records:
+            try:
+                item = self._p.catalog.item(r.item)
+                payload = json.loads(r.payload_json or "{}")
+                if not isinstance(payload, dict):
+                    raise ValueError
+            except (InvalidArgumentError, ValueError):
+                item, payload = "", {"__invalid__": True}
+            records.append(Duplicate(r.integrated_address_number, item, r.dataset, r.version, r.record_key,
+                                     r.valid_from, payload, r.published, r.valid_until or None,
+                                     r.fiscal_year or None, dict(r.null_reasons)))
+        providable = self._p.catalog.providable(self._p.tenant(tenant).types)
+        statuses = await self._offload.call(self._p.store.register_duplicates, tenant, records, providable)
+        return pb.RegisterDuplicatesResponse(statuses=statuses, registered=sum(1 for s in statuses if s == 0))
+
+    def _inquiry(self, tenant: int, codes: bytes, request: pb.MidInquireRequest | pb.MidBatchInquireRequest,
+                 public_key: bytes) -> tuple[str, list[str], lpb.ProvisionTerms]:
+        affair = self._p.catalog.affair(request.affair)
+        items = [self._p.catalog.item(i) for i in request.items]
+        if not items:
+            raise InvalidArgumentError("items: name at least one 特定個人情報")
+        terms = lpb.ProvisionTerms(
+            recipient_public_key=public_key, fiscal_year=request.conditions.fiscal_year,
+            as_of=request.conditions.as_of, withheld_until=request.withheld_until,
+            delegator_agency_id=request.delegator_agency_id)
+        return affair, items, terms
+
+    async def Inquire(self, request: pb.MidInquireRequest, context: grpc.aio.ServicerContext) -> pb.MidInquireResponse:
+        tenant = self._tenant(context)
+        atena = check_atena(request.integrated_address_number)
+        code = await self._offload.call(self._p.store.code_of, tenant, atena)
+        private, public = new_recipient_key()
+        affair, items, terms = self._inquiry(tenant, code, request, public)
+        timeout = min(INQUIRY_TIMEOUT, context.time_remaining() or INQUIRY_TIMEOUT)
+        try:
+            r = await self._links.of(tenant).linkage.Inquire(lpb.InquireRequest(
+                agency_code=code, affair=affair, provider_agency_id=request.provider_agency_id,
+                information_items=items, request_id=request.request_id, terms=terms), timeout=timeout)
+        except grpc.RpcError as e:
+            raise error_from_rpc(e, "the linkage core") from None
+        p = r.provision
+        assert self._ca is not None
+        header, answer = await self._offload.call(
+            self._p.open_answer, p.header, p.sealed, p.signature, r.provider_certificate_pem, self._ca, private,
+            permit_id=bytes(r.permit_id), requester=tenant, provider=request.provider_agency_id)
+        records = answer["persons"][0]["records"] if answer["persons"] else []
+        await self._offload.call(self._p.store.record_exchange, tenant, "requester", request.provider_agency_id,
+                                 affair, items, atena, 1, header.outcome, r.provision_record_sequence,
+                                 bytes(r.permit_id), None)
+        return pb.MidInquireResponse(outcome=header.outcome, records=[_record(x) for x in records],
+                                     inquiry_record_sequence=r.record_sequence,
+                                     provision_record_sequence=r.provision_record_sequence,
+                                     provided_at=r.provided_at)
+
+    async def BatchInquire(
+        self, request: pb.MidBatchInquireRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MidBatchInquireResponse:
+        tenant = self._tenant(context)
+        atenas = [check_atena(a) for a in request.integrated_address_numbers]
+        if not atenas:
+            raise InvalidArgumentError("integrated_address_numbers: at least one")
+        if len(atenas) > MAX_BATCH:
+            raise ResourceExhaustedError(f"at most {MAX_BATCH} persons a batch")
+        codes = await self._offload.call(self._p.store.codes_of, tenant, atenas)
+        have = [i for i, c in enumerate(codes) if c is not None]
+        answers = [pb.PersonAnswer(integrated_address_number=a, outcome="CODE_NOT_ACQUIRED") for a in atenas]
+        if not have:
+            return pb.MidBatchInquireResponse(answers=answers)
+        private, public = new_recipient_key()
+        packed = b"".join(codes[i] for i in have)  # type: ignore[misc]
+        affair, items, terms = self._inquiry(tenant, packed, request, public)
+        timeout = min(INQUIRY_TIMEOUT * 4, context.time_remaining() or INQUIRY_TIMEOUT * 4)
+        try:
+            r = await self._links.of(tenant).linkage.BatchInquire(lpb.BatchInquireRequest(
+                agency_codes=packed, affair=affair, provider_agency_id=request.provider_agency_id,
+                information_items=items, request_id=request.request_id, terms=terms), timeout=timeout)
+        except grpc.RpcError as e:
+            raise error_from_rpc(e, "the linkage core") from None
+        outcomes = {0: "", 1: "CODE_REFUSED", 4: "ROW_NOT_PERMITTED", 5: "PROVIDER_NOT_HOLDING"}
+        for k, i in enumerate(have):
+            answers[i].outcome = outcomes.get(r.outcomes[k], "REFUSED") or "no data"
+        if r.HasField("provision"):
+            p = r.provision
+            assert self._ca is not None
+            header, answer = await self._offload.call(
+                self._p.open_answer, p.header, p.sealed, p.signature, r.provider_certificate_pem, self._ca, private,
+                permit_id=bytes(r.permit_id), requester=tenant, provider=request.provider_agency_id)
+            for person in answer["persons"]:
+                target = answers[have[int(person["index"])]]
+                if person["records"]:
+                    target.outcome = "provided"
+                    target.records.extend(_record(x) for x in person["records"])
+            await self._offload.call(self._p.store.record_exchange, tenant, "requester", request.provider_agency_id,
+                                     affair, items, None, len(have), header.outcome, r.provision_record_sequence,
+                                     bytes(r.permit_id), None)
+        return pb.MidBatchInquireResponse(answers=answers, first_inquiry_record_sequence=r.first_record_sequence,
+                                          provision_record_sequence=r.provision_record_sequence)
+
+    async def ListExchanges(
+        self, request: pb.ListExchangesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListExchangesResponse:
+        tenant = self._tenant(context)
+        rows = await self._offload.call(self._p.store.exchanges, tenant, request.after_sequence,
+                                        page_size(request.page_size))
+        return pb.ListExchangesResponse(records=[pb.ExchangeRecord(
+            sequence=e.seq, time=timestamp(datetime.fromisoformat(e.at).astimezone(UTC)), role=e.role,
+            counterpart_agency_id=e.counterpart, affair=e.affair, items=list(e.items),
+            integrated_address_number=e.atena or "", persons=e.persons, outcome=e.outcome,
+            ledger_sequence=e.ledger_seq or 0, permit_id=e.permit_id or b"",
+            ciphertext_sha256=e.ciphertext_sha256 or b"") for e in rows])
+
+
+__all__ = ["IntermediateServicer"]
