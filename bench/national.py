@@ -100,7 +100,7 @@ def register(core, n_mun: int, n_ins: int) -> tuple[np.ndarray, np.ndarray, np.n
     return np.array(mun, dtype=np.uint64), np.array(nat, dtype=np.uint64), np.array(ins, dtype=np.uint64)
 
 
-def build(data: Path, persons: int, chunk: int, seed: int) -> dict[str, float]:
+def build(data: Path, persons: int, chunk: int, seed: int, person_ids: bool = False) -> dict[str, float]:
     import renkei
 
     rng = np.random.default_rng(seed)
@@ -138,12 +138,16 @@ def build(data: Path, persons: int, chunk: int, seed: int) -> dict[str, float]:
             parts_a.append(np.full(int(keep.sum()), a, dtype=np.uint64))
             parts_p.append(local[keep])
         agencies = np.concatenate(parts_a)
-        pair_links = links[np.concatenate(parts_p)].tobytes()
+        parts_p_kept = parts_p if person_ids else []
+        pair_links = b"" if person_ids else links[np.concatenate(parts_p)].tobytes()
         del parts_a, parts_p
         # codes issued; link ids resolved or assigned, holdings journaled + fsynced
-        core.engine.acquire_link_pairs(agencies, pair_links)
+        if person_ids:  # as before link ids: persons by their index directly
+            core.engine.acquire_pairs(agencies, pid[np.concatenate(parts_p_kept)])
+        else:
+            core.engine.acquire_link_pairs(agencies, pair_links)
         total += len(agencies)
-        del agencies, pair_links
+        del agencies, pair_links, parts_p_kept
         rss, _ = rss_mib()
         progress(hi, persons, start, f"{hi / 1e6:7.1f}M persons, {total / 1e6:6.1f}M holdings, RSS {rss:6.0f} MiB,")
     sys.stderr.write("\n")
@@ -219,10 +223,12 @@ print(json.dumps({"reload_s": reload_s, "reload_rss_mib": rss, "reload_peak_rss_
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--persons", type=int, default=125_000_000)
-    p.add_argument("--chunk", type=int, default=2_000_000)
+    p.add_argument("--chunk", type=int, default=1_000_000)
     p.add_argument("--data-dir", default=None, help="where to build (default: a fresh directory under /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the data directory afterwards")
     p.add_argument("--seed", type=int, default=125)
+    p.add_argument("--person-ids", action="store_true",
+                   help="create persons as dense person indices directly (as before link ids), for comparison")
     args = p.parse_args()
     data = Path(args.data_dir or tempfile.mkdtemp(prefix="renkei-national-"))
     if data.exists() and any(data.iterdir()):
@@ -230,7 +236,7 @@ def main() -> None:
     try:
         print(f"machine: {machine()}")
         print(f"building {args.persons:,} persons across {AGENCIES:,} agencies in {data}", flush=True)
-        b = build(data, args.persons, args.chunk, args.seed)
+        b = build(data, args.persons, args.chunk, args.seed, args.person_ids)
         reload = subprocess.run(
             [sys.executable, "-c", RELOAD, str(data), str(int(b["national_a"])), str(int(b["national_b"])),
              str(args.persons)],
@@ -247,7 +253,10 @@ def main() -> None:
     print()
     print("| what | value | target |")
     print("| --- | ---: | --- |")
-    print(f"| persons (random 16-byte link ids → person indices) | {int(b['person_count']):,} | 125,000,000 |")
+    if args.person_ids:
+        print(f"| persons (dense person indices, no link ids) | {args.persons:,} | 125,000,000 |")
+    else:
+        print(f"| persons (random 16-byte link ids → person indices) | {int(b['person_count']):,} | 125,000,000 |")
     print(f"| agencies (registered, each with an approved PIA) | {AGENCIES:,} | 5,000 |")
     print(f"| holdings | {int(b['holdings']):,} | 750,000,000 |")
     print(f"| registry (agencies + PIAs) | {b['registry_s']:.0f} s | |")

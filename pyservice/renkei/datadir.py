@@ -26,6 +26,7 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+from renkei._core import fs as _fs
 from renkei.errors import KeyFileError, NotInitializedError
 
 MARKER = "renkei-service.json"
@@ -40,26 +41,15 @@ def box_root(value: str | os.PathLike[str] | None = None) -> Path:
 
 def fsync_dir(path: Path) -> None:
     """Make a directory entry (a create or rename inside ``path``) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fs.fsync_dir(path)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` so a crash leaves the old or the new file, never a mix:
-    a temporary file with ``mode``, fsynced, renamed, the directory fsynced."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask must not widen or narrow it
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    """Write ``data`` to ``path`` so a crash leaves the old or the new file, never a mix: a
+    temporary file with ``mode`` (whatever the umask), fsynced, renamed, the directory fsynced.
+    The engine's one implementation (``core_rs/src/durable.rs``), shared with the ledger and
+    the holdings."""
+    _fs.write_atomic(path, data, mode)
 
 
 def make_private_dir(path: Path) -> Path:
