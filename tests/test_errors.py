@@ -29,6 +29,11 @@ EXPECTED = {
     "ResourceExhaustedError": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "UnimplementedError": grpc.StatusCode.UNIMPLEMENTED,
     "UnavailableError": grpc.StatusCode.UNAVAILABLE,
+    "ProviderUnavailableError": grpc.StatusCode.UNAVAILABLE,
+    "DeadlineExceededError": grpc.StatusCode.DEADLINE_EXCEEDED,
+    "ProviderTimedOutError": grpc.StatusCode.DEADLINE_EXCEEDED,
+    "ProviderRefusedError": grpc.StatusCode.PERMISSION_DENIED,
+    "ProvisionTamperedError": grpc.StatusCode.DATA_LOSS,
     "KeyFileError": grpc.StatusCode.INTERNAL,  # a service with a bad key file must not start at all
     "StorageError": grpc.StatusCode.DATA_LOSS,
     "LedgerDamageError": grpc.StatusCode.DATA_LOSS,

@@ -133,6 +133,39 @@ class UnavailableError(RenkeiError):
     reason = "UNAVAILABLE"
 
 
+class ProviderUnavailableError(UnavailableError):
+    """The provider agency's intermediate server is not attending the core: the inquiry was
+    recorded with the outcome "provider unavailable"; retry later."""
+
+    reason = "PROVIDER_UNAVAILABLE"
+
+
+class DeadlineExceededError(RenkeiError):
+    """Something this call waited for did not answer in time."""
+
+    reason = "DEADLINE_EXCEEDED"
+
+
+class ProviderTimedOutError(DeadlineExceededError):
+    """The provider's intermediate server did not answer in time (recorded as "timed out")."""
+
+    reason = "PROVIDER_TIMED_OUT"
+
+
+class ProviderRefusedError(PermissionDeniedError):
+    """The provider's intermediate server refused to answer (e.g. it did not honour the permit);
+    the provider's reason token is in the message and recorded."""
+
+    reason = "PROVIDER_REFUSED"
+
+
+class ProvisionTamperedError(RenkeiError):
+    """A sealed provision that does not open or whose signature does not verify: changed on the
+    way, or not from the agency it names."""
+
+    reason = "PROVISION_TAMPERED"
+
+
 class StorageError(RenkeiError):
     """A data-directory file is damaged or truncated."""
 

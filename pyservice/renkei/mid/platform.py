@@ -25,7 +25,7 @@ from renkei.errors import InvalidArgumentError, NotFoundError, PermitError
 from renkei.mid import sealing
 from renkei.mid.store import MidStore
 from renkei.permissions.engine import default_table_path
-from renkei.permits import PermitVerifier
+from renkei.permits import PermitVerifier, VerifiedPermit
 
 SERVICE = "mid"
 CODE_LEN = 16
@@ -151,7 +151,8 @@ class Platform:
                items: list[str], codes: bytes, fiscal_year: int, as_of: str,
                recipient_public_key: bytes) -> tuple[bytes, bytes, bytes, str]:
         """Answer a provision call: verify the permit offline, find the persons by the tenant's
-        codes, read their 副本 in force, seal to the requester and sign.
+        codes, read their 副本 in force, seal to the requester and sign. ``items`` are as the
+        permit names them (its short codes).
 
         Returns (header, sealed, signature, outcome). Raises :class:`PermitError` for a permit
         the tenant must not honour.
@@ -162,11 +163,16 @@ class Platform:
         n = len(codes) // CODE_LEN
         if n == 0 or len(codes) % CODE_LEN:
             raise InvalidArgumentError("provider codes must be 16 bytes each")
-        claims = self._verifier.verify(permit_token) if n == 1 else None
-        if claims is not None and (claims.provider != str(tenant.agency_id) or claims.person != codes):
-            raise PermitError("the permit names another provider or person")
-        if n > 1:
-            self._verify_batch(permit_token, tenant.agency_id, codes, items)
+        if n == 1:
+            claims = self._verifier.verify(permit_token)
+            if claims.person != codes or list(claims.items) != list(items):
+                raise PermitError("the permit names another person or other items")
+        else:
+            claims = self._verify_batch(permit_token, codes, items)  # each leaf binds the items
+        # The core forwards what the permit says; a call that differs from it is not honoured.
+        if claims.provider != str(tenant.agency_id) or self.catalog.affair(claims.affair) != affair:
+            raise PermitError("the call does not match its permit (provider or affair)")
+        items = [self.catalog.item(i) for i in items]
         persons = [codes[i * CODE_LEN:(i + 1) * CODE_LEN] for i in range(n)]
         atenas = self.store.atenas_of_codes(tenant.agency_id, [c for c in persons if any(c)])
         held = iter(atenas)
@@ -186,16 +192,21 @@ class Platform:
                                    hashlib.sha256(sealed).digest())
         return header.encode(), sealed, signature, outcome
 
-    def _verify_batch(self, token: str, provider: int, codes: bytes, items: list[str]) -> None:
+    def _verify_batch(self, token: str, codes: bytes, items: list[str]) -> VerifiedPermit:
+        """A batch permit covers exactly these codes and items: its root is the tree rebuilt
+        from them (one signature check, not one per person)."""
         from renkei._core.permits import BatchTree
 
         assert self._verifier is not None
         tree = BatchTree(codes, items)
-        first = next(i for i in range(len(codes) // CODE_LEN) if any(codes[i * CODE_LEN:(i + 1) * CODE_LEN]))
+        first = next((i for i in range(len(codes) // CODE_LEN) if any(codes[i * CODE_LEN:(i + 1) * CODE_LEN])), None)
+        if first is None:
+            raise PermitError("a batch with no permitted person")
         claims = self._verifier.verify_batch_item(token, first, codes[first * CODE_LEN:(first + 1) * CODE_LEN],
                                                   items, bytes(tree.proof(first)))
-        if claims.provider != str(provider) or claims.root != bytes(tree.root):
+        if claims.root != bytes(tree.root):
             raise PermitError("the batch permit does not cover these persons")
+        return claims
 
     # -- requester side -----------------------------------------------------------------------
 

@@ -28,20 +28,13 @@ from cryptography.hazmat.primitives import hashes, hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from renkei.errors import InvalidArgumentError, PermissionDeniedError
+from renkei.errors import InvalidArgumentError, ProvisionTamperedError
 from renkei.pki.ca import AGENCY_URI
 
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
 PUBLIC_KEY_LEN = 32
 _INFO = b"renkei/v1/provision\0"
 _SIGNED = b"renkei/v1/provision-signature\0"
-
-
-class ProvisionTamperedError(PermissionDeniedError):
-    """A sealed provision that does not open or whose signature does not verify: changed on the
-    way, or not from the agency it names."""
-
-    reason = "PROVISION_TAMPERED"
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,39 @@ def _wrap(
     return handle
 
 
+def _serialize(m: message.Message) -> bytes:
+    data: bytes = m.SerializeToString()
+    return data
+
+
+def _wrap_stream(full_name: str, fn: Any, metrics: Metrics) -> Any:
+    """A bidirectional stream (an attendance): errors map to a status like unary calls."""
+
+    async def handle(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        start = time.perf_counter()
+        metrics.in_flight += 1
+        code = "OK"
+        try:
+            async for response in fn(requests, context):
+                yield response
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            status = status_for(exc)
+            code = status.code.name
+            if status.code is grpc.StatusCode.INTERNAL:
+                log.exception("internal error in %s", full_name)
+            await context.abort_with_status(status)
+        finally:
+            metrics.in_flight -= 1
+            metrics.observe(full_name, code, time.perf_counter() - start)
+
+    return handle
+
+
 def method_handlers(
     service: descriptor.ServiceDescriptor, servicer: object, metrics: Metrics
 ) -> grpc.GenericRpcHandler:
@@ -154,6 +187,12 @@ def method_handlers(
         fn = getattr(servicer, method.name)
         request_cls = GetMessageClass(method.input_type)
         full_name = f"/{service.full_name}/{method.name}"
+        if method.client_streaming and method.server_streaming:
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(full_name, fn, metrics), request_deserializer=request_cls.FromString,
+                response_serializer=_serialize,
+            )
+            continue
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             _wrap(full_name, request_cls, fn, metrics), request_deserializer=None, response_serializer=None
         )

@@ -35,6 +35,9 @@ _BY_CLASS: dict[type[errors.RenkeiError], grpc.StatusCode] = {
     # A permit a provider must not honour: the caller may not have what it asked for.
     errors.PermitError: grpc.StatusCode.PERMISSION_DENIED,
     errors.UnimplementedError: grpc.StatusCode.UNIMPLEMENTED,
+    errors.DeadlineExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
+    # A provision that does not open or verify: the bytes were corrupted or forged on the way.
+    errors.ProvisionTamperedError: grpc.StatusCode.DATA_LOSS,
 }
 _BY_NAME = {c.name: c for c in grpc.StatusCode}
 
