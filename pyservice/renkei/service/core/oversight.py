@@ -7,14 +7,23 @@ import grpc
 from renkei._proto.renkei.v1 import oversight_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
 from renkei.ledger import Checkpoint, InclusionProof, StoredRecord
+from renkei.linkage.cosigning import CosignedCheckpoint, Cosigner
 from renkei.linkage.oversight import Oversight
 from renkei.service.auth import Authenticator
 from renkei.service.convert import decode_page_token, encode_page_token, optional_time, page_size, timestamp
 from renkei.service.runtime import Offload
 
 
-def checkpoint_message(c: Checkpoint) -> pb.Checkpoint:
-    return pb.Checkpoint(note=c.note.encode(), origin=c.origin, tree_size=c.size, root_hash=c.root)
+def checkpoint_message(c: Checkpoint | CosignedCheckpoint) -> pb.Checkpoint:
+    witnesses = c.witnesses if isinstance(c, CosignedCheckpoint) else ()
+    c = c.checkpoint if isinstance(c, CosignedCheckpoint) else c
+    cosignatures = []
+    for name, t in witnesses:
+        cs = pb.Cosignature(witness=name)
+        cs.time.FromSeconds(t)
+        cosignatures.append(cs)
+    return pb.Checkpoint(note=c.note.encode(), origin=c.origin, tree_size=c.size, root_hash=c.root,
+                         cosignatures=cosignatures)
 
 
 def inclusion_message(p: InclusionProof) -> pb.InclusionProof:
@@ -48,16 +57,23 @@ def _window(request: object) -> tuple[object, object]:
 
 
 class OversightServicer:
-    def __init__(self, engine: Oversight, auth: Authenticator, offload: Offload) -> None:
+    def __init__(self, engine: Oversight, auth: Authenticator, offload: Offload,
+                 cosigner: Cosigner | None = None) -> None:
         self._engine = engine
         self._auth = auth
         self._offload = offload
+        self._cosigner = cosigner
+
+    async def _latest(self) -> Checkpoint | CosignedCheckpoint:
+        if self._cosigner is not None:
+            return await self._cosigner.latest()
+        return await self._offload.call(self._engine.latest_checkpoint)
 
     async def GetLatestCheckpoint(
         self, request: pb.GetLatestCheckpointRequest, context: grpc.aio.ServicerContext
     ) -> pb.Checkpoint:
         self._auth.require(context, "oversight")
-        return checkpoint_message(await self._offload.call(self._engine.latest_checkpoint))
+        return checkpoint_message(await self._latest())
 
     async def GetCheckpoint(
         self, request: pb.GetCheckpointRequest, context: grpc.aio.ServicerContext
@@ -65,6 +81,10 @@ class OversightServicer:
         self._auth.require(context, "oversight")
         if request.tree_size == 0:
             raise InvalidArgumentError("tree_size must be > 0")
+        if self._cosigner is not None:
+            kept = await self._offload.call(self._cosigner.stored, request.tree_size)
+            if kept is not None:
+                return checkpoint_message(kept)
         return checkpoint_message(await self._offload.call(self._engine.checkpoint_at, request.tree_size))
 
     async def GetConsistencyProof(
@@ -86,9 +106,11 @@ class OversightServicer:
         self._auth.require(context, "oversight")
         if request.tree_size and request.leaf_index >= request.tree_size:
             raise InvalidArgumentError("leaf_index must be below tree_size")
-        proof = await self._offload.call(
-            self._engine.inclusion_proof, request.leaf_index, request.tree_size or None
-        )
+        size = request.tree_size
+        if not size and self._cosigner is not None:
+            latest = await self._latest()
+            size = (latest.checkpoint if isinstance(latest, CosignedCheckpoint) else latest).size
+        proof = await self._offload.call(self._engine.inclusion_proof, request.leaf_index, size or None)
         return inclusion_message(proof)
 
     async def ListRecords(

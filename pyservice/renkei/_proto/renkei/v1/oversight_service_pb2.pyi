@@ -20,16 +20,26 @@ class GetCheckpointRequest(_message.Message):
     def __init__(self, tree_size: _Optional[int] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ("note", "origin", "tree_size", "root_hash")
+    __slots__ = ("note", "origin", "tree_size", "root_hash", "cosignatures")
     NOTE_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    COSIGNATURES_FIELD_NUMBER: _ClassVar[int]
     note: bytes
     origin: str
     tree_size: int
     root_hash: bytes
-    def __init__(self, note: _Optional[bytes] = ..., origin: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ...) -> None: ...
+    cosignatures: _containers.RepeatedCompositeFieldContainer[Cosignature]
+    def __init__(self, note: _Optional[bytes] = ..., origin: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., cosignatures: _Optional[_Iterable[_Union[Cosignature, _Mapping]]] = ...) -> None: ...
+
+class Cosignature(_message.Message):
+    __slots__ = ("witness", "time")
+    WITNESS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    witness: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, witness: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetConsistencyProofRequest(_message.Message):
     __slots__ = ("first_size", "second_size")

@@ -70,7 +70,9 @@ class OversightServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetLatestCheckpoint(self, request, context):
-        """The latest signed checkpoint (signed tree head).
+        """The latest signed checkpoint (signed tree head). When the core submits to witnesses: the
+        newest checkpoint cosigned by them (the core waits a moment for them to reach the ledger's
+        current size; if they do not, the ledger's latest with the cosignatures it has).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
