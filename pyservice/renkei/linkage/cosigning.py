@@ -87,6 +87,10 @@ class CosignatureStore:
                 if len(sizes) == 2 and sizes[0] < size and sizes[0] - sizes[1] < SPACING:
                     self._db.execute("DELETE FROM cosignature WHERE size = ?", (sizes[0],))
                     self._db.execute("DELETE FROM checkpoint WHERE size = ?", (sizes[0],))
+                row = self._db.execute("SELECT note FROM checkpoint WHERE size = ?", (size,)).fetchone()
+                if row is not None and row[0] != note:  # cosignatures of another root for this size go
+                    self._db.execute("DELETE FROM cosignature WHERE size = ?", (size,))
+                    self._db.execute("DELETE FROM checkpoint WHERE size = ?", (size,))
                 self._db.execute("INSERT OR IGNORE INTO checkpoint VALUES (?, ?)", (size, note))
                 self._db.execute("INSERT OR REPLACE INTO cosignature VALUES (?, ?, ?, ?)",
                                  (size, vkey, lines, timestamp))
@@ -133,6 +137,8 @@ def _cosigned(note: str, sigs: Sequence[tuple[str, int]]) -> CosignedCheckpoint:
 class _Witness:
     endpoint: WitnessEndpoint
     size: int
+    root: bytes | None  # of the checkpoint it last cosigned, when known
+    alarmed: tuple[int, bytes] | None = None  # the checkpoint last refused as a split view
     failures: int = 0
     next_try: float = 0.0
 
@@ -144,7 +150,7 @@ class Cosigner:
                  metrics: Metrics, *, quorum: int = 1, interval: float = 1.0, timeout: float = 10.0) -> None:
         self._ledger = ledger
         self._store = store
-        self._witnesses = [_Witness(w, store.witness_size(w.vkey)) for w in witnesses]
+        self._witnesses = [self._known(w) for w in witnesses]
         self._metrics = metrics
         self.quorum = max(1, min(quorum, len(witnesses)))
         self._interval = interval
@@ -159,6 +165,11 @@ class Cosigner:
         for w in self._witnesses:
             metrics.count(SPLIT_VIEW, {"witness": w.endpoint.name}, 0)
 
+    def _known(self, endpoint: WitnessEndpoint) -> _Witness:
+        size = self._store.witness_size(endpoint.vkey)
+        stored = self._store.cosigned(size) if size else None
+        return _Witness(endpoint, size, None if stored is None else Checkpoint.from_note(stored[0]).root)
+
     @property
     def witnesses(self) -> list[WitnessEndpoint]:
         return [w.endpoint for w in self._witnesses]
@@ -170,14 +181,18 @@ class Cosigner:
     # -- readers -------------------------------------------------------------------------------
 
     def stored(self, size: int) -> CosignedCheckpoint | None:
-        """The cosigned checkpoint of ``size`` when one is kept (blocking read)."""
+        """The cosigned checkpoint of ``size`` when one is kept and it is of this ledger (its
+        root is the ledger's at that size: cosignatures of a fork are never served); blocking."""
         stored = self._store.cosigned(size)
-        return None if stored is None else _cosigned(stored[0], stored[1])
+        if stored is None or not 0 < size <= self._ledger.size:
+            return None
+        cc = _cosigned(stored[0], stored[1])
+        return cc if cc.checkpoint.root == self._ledger._l.root_at(size) else None
 
     def at(self, checkpoint: Checkpoint) -> CosignedCheckpoint:
-        """``checkpoint`` with whatever cosignatures were gathered for its size (blocking read)."""
+        """``checkpoint`` with the cosignatures gathered for exactly it (blocking read)."""
         stored = self._store.cosigned(checkpoint.size)
-        if stored is None:
+        if stored is None or Checkpoint.from_note(stored[0]).root != checkpoint.root:
             return CosignedCheckpoint(checkpoint, ())
         return _cosigned(checkpoint.note, stored[1])
 
@@ -197,9 +212,9 @@ class Cosigner:
         loop = asyncio.get_running_loop()
         newest = self._newest
         if newest is not None and newest >= target:
-            stored = await loop.run_in_executor(None, self._store.cosigned, newest)
-            if stored is not None:
-                return _cosigned(stored[0], stored[1])
+            cosigned = await loop.run_in_executor(None, self.stored, newest)
+            if cosigned is not None:
+                return cosigned
         return await loop.run_in_executor(None, lambda: self.at(self._ledger.checkpoint()))
 
     def attach(self, page: PersonPage, cosigned: CosignedCheckpoint) -> PersonPage:
@@ -232,7 +247,9 @@ class Cosigner:
         loop = asyncio.get_running_loop()
         cp = await loop.run_in_executor(None, self._ledger.checkpoint)
         now = time.monotonic()
-        due = [w for w in self._witnesses if w.size != cp.size and w.next_try <= now]
+        # A witness that cosigned this size with another root is shown this one too: it refuses (a
+        # split view), which is what the alarm is for.
+        due = [w for w in self._witnesses if (w.size, w.root) != (cp.size, cp.root) and w.next_try <= now]
         if not due:
             return
         await asyncio.gather(*(self._submit(client, w, cp) for w in due))
@@ -243,6 +260,10 @@ class Cosigner:
                 self._changed.notify_all()
 
     def _alarm(self, w: _Witness, cp: Checkpoint, why: str) -> None:
+        if w.alarmed == (cp.size, cp.root):  # counted once per refused checkpoint, retried with backoff
+            log.warning("witness %s still refuses ledger checkpoint %d (split view)", w.endpoint.name, cp.size)
+            return
+        w.alarmed = (cp.size, cp.root)
         self._metrics.count(SPLIT_VIEW, {"witness": w.endpoint.name})
         log.error("SPLIT VIEW ALARM: witness %s refused ledger checkpoint %d (%s): the ledger has shown "
                   "inconsistent checkpoints or was rolled back", w.endpoint.name, cp.size, why)
@@ -273,7 +294,7 @@ class Cosigner:
             if isinstance(outcome, Cosigned):
                 await loop.run_in_executor(None, self._store.record, w.endpoint.vkey, cp.size, cp.note,
                                            outcome.lines, outcome.timestamp)
-                w.size, w.failures, w.next_try = cp.size, 0, 0.0
+                w.size, w.root, w.failures, w.next_try = cp.size, cp.root, 0, 0.0
                 self._metrics.count(SUBMISSIONS, {"witness": w.endpoint.name, "outcome": "cosigned"})
                 return
             if isinstance(outcome, Conflict):
@@ -282,7 +303,7 @@ class Cosigner:
                     self._failed(w, "split_view")
                     return
                 self._metrics.count(SUBMISSIONS, {"witness": w.endpoint.name, "outcome": "conflict"})
-                w.size = outcome.size
+                w.size, w.root = outcome.size, None
                 await loop.run_in_executor(None, self._store.set_witness_size, w.endpoint.vkey, outcome.size)
                 continue
             assert isinstance(outcome, Refused)

@@ -85,7 +85,7 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
                         PersonLinkServicer(desk, codes, registry, auth, offload))
     process.add_service(oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],
-                        OversightServicer(Oversight(ledger), auth, offload, cosigner))
+                        OversightServicer(Oversight(ledger), auth, offload, cosigner, registry))
     process.add_service(admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
                         AdminServicer(registry, linkage, tables, auth, offload))
     process.add_service(disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],

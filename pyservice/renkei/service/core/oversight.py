@@ -5,10 +5,11 @@ from __future__ import annotations
 import grpc
 
 from renkei._proto.renkei.v1 import oversight_service_pb2 as pb
-from renkei.errors import InvalidArgumentError
+from renkei.errors import InvalidArgumentError, UnimplementedError
 from renkei.ledger import Checkpoint, InclusionProof, StoredRecord
 from renkei.linkage.cosigning import CosignedCheckpoint, Cosigner
 from renkei.linkage.oversight import Oversight
+from renkei.linkage.registry import AgencyRegistry
 from renkei.service.auth import Authenticator
 from renkei.service.convert import decode_page_token, encode_page_token, optional_time, page_size, timestamp
 from renkei.service.runtime import Offload
@@ -58,8 +59,9 @@ def _window(request: object) -> tuple[object, object]:
 
 class OversightServicer:
     def __init__(self, engine: Oversight, auth: Authenticator, offload: Offload,
-                 cosigner: Cosigner | None = None) -> None:
+                 cosigner: Cosigner | None = None, registry: AgencyRegistry | None = None) -> None:
         self._engine = engine
+        self._registry = registry
         self._auth = auth
         self._offload = offload
         self._cosigner = cosigner
@@ -152,6 +154,27 @@ class OversightServicer:
             by_affair=[pb.AffairCount(affair=a, inquiries=i, denials=d) for a, i, d in s.by_affair],
             denials_by_reason=dict(s.denials_by_reason),
         )
+
+    async def ListAgencyFacts(
+        self, request: pb.ListAgencyFactsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAgencyFactsResponse:
+        self._auth.require(context, "oversight")
+        if self._registry is None:
+            raise UnimplementedError("this core serves no agency listing")
+        registry = self._registry
+        limit = page_size(request.page_size)
+        after = decode_page_token(request.page_token, b"agency-facts") or 0
+
+        def page() -> list[pb.AgencyFacts]:
+            return [pb.AgencyFacts(agency_id=a.agency_id, name=a.name, type_ids=list(a.types),
+                                   local_government_code=a.municipality_code or "", status=a.status)
+                    for a in registry.agencies() if a.agency_id > after][: limit + 1]
+
+        rows = await self._offload.call(page)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        token = encode_page_token(rows[-1].agency_id, b"agency-facts") if more and rows else ""
+        return pb.ListAgencyFactsResponse(agencies=rows, next_page_token=token)
 
 
 __all__ = ["OversightServicer", "checkpoint_message", "inclusion_message", "record_message"]
