@@ -65,7 +65,7 @@ def _plots(out: Path, profiles: dict[int, AgencyProfile], agencies: dict[int, Ag
         fig, axes = plt.subplots(len(busiest), 1, figsize=(11, 2.3 * len(busiest) + 0.8), sharex=True, squeeze=False)
         for ax, p in zip(axes[:, 0], busiest, strict=True):
             hours, counts = hourly_series(p)
-            ax.step(hours, counts, where="post", color="#1f77b4", linewidth=1.2, label="inquiries per hour")
+            ax.bar(hours, counts, width=1 / 24, align="edge", color="#1f77b4", label="inquiries per hour")
             if p.threshold:
                 ax.axhline(p.threshold, color="#d62728", linestyle="--", linewidth=1,
                            label=f"burst threshold ({p.threshold:g})")
@@ -79,7 +79,7 @@ def _plots(out: Path, profiles: dict[int, AgencyProfile], agencies: dict[int, Ag
             ax.legend(loc="upper right", fontsize=8)
         axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=JST))  # type: ignore[no-untyped-call]
         axes[-1, 0].set_xlabel("hour (JST)")
-        fig.suptitle("Inquiries per hour by requesting agency (情報照会者)", x=0.01, ha="left")
+        fig.suptitle("Inquiries per hour by requesting agency" + (" (情報照会者)" if cjk else ""), x=0.01, ha="left")
         fig.tight_layout()
         paths.append(out / "volume.png")
         fig.savefig(paths[-1])
