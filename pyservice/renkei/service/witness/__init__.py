@@ -119,7 +119,9 @@ async def serve(data_dir: DataDir, logs: list[TrustedLog], host: str, port: int,
     witness = Witness(open_key(data_dir), logs, state)
     metrics = Metrics()
     app = build_app(witness, metrics, workers)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only then (else every
+    # answer written in two parts waits out the peer's delayed ACK, ~40 ms).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
