@@ -38,7 +38,9 @@ async def noop(request):
     await request.body()
     return Response(b"ok\\n", headers={"content-type": "text/plain"})
 app = Starlette(routes=[Route("/add-checkpoint", noop, methods=["POST"])])
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1], flush=True)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
 uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")).run(sockets=[s])
 """
 

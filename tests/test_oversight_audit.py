@@ -109,7 +109,7 @@ def test_the_tree_and_the_signatures_are_checked(tmp_path: Path) -> None:
     with pytest.raises(NoteError, match="only 49"):
         check_tree(cp, entries[:49])
     other = CosignatureKey("ppc.test/other", bytes([8]) * 32)
-    with pytest.raises(NoteError, match="no valid cosignature of ppc.test/other"):
+    with pytest.raises(NoteError, match=r"no valid cosignature of ppc\.test/other"):
         audit(note, log_vkey, [witness.vkey, other.vkey], entries, AGENCIES, ENGINE)
     with pytest.raises(NoteError):
         audit(note, _l.vkey_for(ORIGIN, bytes(32)), [witness.vkey], entries, AGENCIES, ENGINE)
