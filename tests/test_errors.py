@@ -41,6 +41,10 @@ EXPECTED = {
     "PermitExpiredError": grpc.StatusCode.PERMISSION_DENIED,
     "PermitReplayedError": grpc.StatusCode.PERMISSION_DENIED,
     "PermitNotInBatchError": grpc.StatusCode.PERMISSION_DENIED,
+    "UnknownLogError": grpc.StatusCode.NOT_FOUND,
+    "UntrustedCheckpointError": grpc.StatusCode.PERMISSION_DENIED,
+    "CheckpointConflictError": grpc.StatusCode.ABORTED,
+    "InconsistentCheckpointError": grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 

@@ -220,3 +220,35 @@ class PermitNotInBatchError(PermitError):
 
     reason = "PERMIT_NOT_IN_BATCH"
     defect = "not_in_batch"
+
+
+class UnknownLogError(NotFoundError):
+    """A witness was sent a checkpoint of an origin (log) it is not configured to trust."""
+
+    reason = "UNKNOWN_LOG"
+
+
+class UntrustedCheckpointError(PermissionDeniedError):
+    """A checkpoint carries no valid signature of a key the witness trusts for its origin, or a
+    trusted key's signature on it fails (C2SP tlog-witness: 403)."""
+
+    reason = "CHECKPOINT_UNTRUSTED"
+
+
+class CheckpointConflictError(RenkeiError):
+    """The ``old`` size of a witness request is not the size the witness last cosigned for the
+    log (C2SP tlog-witness: 409). ``size`` is the witness's size."""
+
+    reason = "CHECKPOINT_CONFLICT"
+
+    def __init__(self, message: str, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class InconsistentCheckpointError(ProofError):
+    """A checkpoint that is not consistent with what the witness cosigned before: a consistency
+    proof that does not verify, or the same size with another root (a split view; C2SP
+    tlog-witness: 422)."""
+
+    reason = "CHECKPOINT_INCONSISTENT"

@@ -6,6 +6,8 @@
     renkei core init|serve|status       the linkage core        (data dir renkei-data/core)
     renkei jlis init|serve|status       J-LIS                   (renkei-data/jlis)
     renkei nta init|serve               the NTA                 (renkei-data/nta)
+    renkei witness init|vkey|serve      the commission's C2SP witness (renkei-data/witness)
+    renkei oversight audit|agencies     the commission's audit of the ledger (through OversightService)
     renkei number check|assign|change   個人番号 / 法人番号 / 住民票コード; J-LIS's registry
     renkei corp get|search|changes|assign   法人番号 registry (NTA)
     renkei agency …, renkei codes …     the core's agencies, PIAs, codes and holdings
@@ -27,7 +29,7 @@ from renkei.errors import RenkeiError
 
 def build_parser() -> argparse.ArgumentParser:
     from renkei import __version__
-    from renkei.cli import agency, core, jlis, ledger, nta, permissions, pki, up
+    from renkei.cli import agency, core, jlis, ledger, nta, oversight, permissions, pki, up, witness
     from renkei.cli.common import common_parser
 
     common = common_parser()
@@ -42,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     agency.register(sub, common)
     permissions.register(sub, common)
     ledger.register(sub, common)
+    witness.register(sub, common)
+    oversight.register(sub)
     return p
 
 

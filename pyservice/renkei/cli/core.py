@@ -36,10 +36,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.service.core import build
+    from renkei.witness.client import WitnessEndpoint
 
     setup_logging(args)
     data_dir = open_data_dir(args, "core")
-    return run_service(args, build(service_config(args, "core", data_dir), data_dir), [])
+    witnesses = [WitnessEndpoint.parse(w) for w in args.witness or []]
+    process = build(service_config(args, "core", data_dir), data_dir, witnesses,
+                    witness_quorum=args.witness_quorum, witness_interval=args.witness_interval)
+    return run_service(args, process, [f"witness    {w.url} ({w.name})" for w in witnesses])
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -84,6 +88,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     i.set_defaults(func=cmd_init)
     s = g.add_parser("serve", parents=[common], help="serve the core (mutual TLS + public port)")
     add_serve_arguments(s, port=50051, public_port=50052)
+    s.add_argument("--witness", action="append", metavar="URL=VKEY",
+                   help="a C2SP witness to submit checkpoints to: its URL prefix and cosignature/v1 verifier key "
+                        "(repeatable)")
+    s.add_argument("--witness-quorum", type=int, default=1,
+                   help="cosignatures a checkpoint needs before readers are given it (default 1)")
+    s.add_argument("--witness-interval", type=float, default=1.0,
+                   help="seconds between submissions of a growing ledger (sooner when a reader waits)")
     s.set_defaults(func=cmd_serve)
     g.add_parser("status", parents=[common], help="agencies and ledger size").set_defaults(func=cmd_status)
 

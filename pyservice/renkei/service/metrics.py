@@ -19,7 +19,27 @@ class Metrics:
         self._outcomes: dict[tuple[str, str], int] = defaultdict(int)
         self._buckets: dict[str, list[int]] = {}
         self._sums: dict[str, float] = defaultdict(float)
+        self._counters: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
+        self._help: dict[str, str] = {}
         self.in_flight = 0
+
+    def declare(self, name: str, help_text: str) -> None:
+        """A counter family, rendered (empty) from the start so that alerts can rely on it."""
+        with self._lock:
+            self._help[name] = help_text
+            self._counters.setdefault(name, {})
+
+    def count(self, name: str, labels: dict[str, str] | None = None, n: int = 1) -> None:
+        """Add ``n`` to counter ``name`` with ``labels`` (declare the family first)."""
+        key = tuple(sorted((labels or {}).items()))
+        with self._lock:
+            family = self._counters.setdefault(name, {})
+            family[key] = family.get(key, 0) + n
+
+    def counter(self, name: str, labels: dict[str, str] | None = None) -> int:
+        key = tuple(sorted((labels or {}).items()))
+        with self._lock:
+            return self._counters.get(name, {}).get(key, 0)
 
     def observe(self, method: str, code: str, seconds: float) -> None:
         with self._lock:
@@ -36,6 +56,8 @@ class Metrics:
             buckets = {m: list(c) for m, c in self._buckets.items()}
             sums = dict(self._sums)
             in_flight = self.in_flight
+            counters = {name: dict(family) for name, family in self._counters.items()}
+            helps = dict(self._help)
         lines = [
             "# HELP renkei_grpc_requests_total RPCs finished, by method and status code.",
             "# TYPE renkei_grpc_requests_total counter",
@@ -60,6 +82,11 @@ class Metrics:
             "# TYPE renkei_grpc_in_flight gauge",
             f"renkei_grpc_in_flight {in_flight}",
         ]
+        for name in sorted(counters):
+            lines += [f"# HELP {name} {helps.get(name, name)}", f"# TYPE {name} counter"]
+            for key, n in sorted(counters[name].items()):
+                labels = ",".join(f'{k}="{v}"' for k, v in key)
+                lines.append(f"{name}{{{labels}}} {n}" if labels else f"{name} {n}")
         return "\n".join(lines) + "\n"
 
 

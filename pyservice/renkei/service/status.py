@@ -35,6 +35,8 @@ _BY_CLASS: dict[type[errors.RenkeiError], grpc.StatusCode] = {
     # A permit a provider must not honour: the caller may not have what it asked for.
     errors.PermitError: grpc.StatusCode.PERMISSION_DENIED,
     errors.UnimplementedError: grpc.StatusCode.UNIMPLEMENTED,
+    # A witness's compare-and-set lost: the caller retries from the size it is told.
+    errors.CheckpointConflictError: grpc.StatusCode.ABORTED,
 }
 _BY_NAME = {c.name: c for c in grpc.StatusCode}
 

@@ -6,10 +6,12 @@ Under one directory (default ./renkei-data)::
     core/     the linkage core's data directory (its own keys, tls/, registry, holdings, ledger)
     jlis/     J-LIS's data directory (its own keys, tls/ with a client certificate for the core)
     nta/      the NTA's data directory
+    witness/  the commission's C2SP witness (its key, its state)
     run/      each service's ready file while the box runs
 
 A fresh directory is initialised first (each service's ``init``, certificates from the CA).
-Services start in dependency order (core, then J-LIS, which calls the core, then NTA), each
+Services start in dependency order (the witness, trusted for the core's ledger; the core,
+pointed at the witness; J-LIS, which calls the core; then NTA), each
 health-checked through its ready file; Ctrl-C / SIGTERM stops them together, in reverse order,
 letting in-flight calls finish. A service that dies is reported and not restarted; the others
 keep serving (inquiries go on without J-LIS; acquisitions then fail with UNAVAILABLE).
@@ -36,6 +38,8 @@ from renkei.errors import FailedPreconditionError
 from renkei.pki.ca import DevelopmentCA
 
 START_TIMEOUT = 120.0
+#: The key name of the box's witness (the commission's, 個人情報保護委員会).
+WITNESS_NAME = "ppc.renkei.example/witness"
 STOP_TIMEOUT = 30.0
 
 
@@ -73,6 +77,7 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     from renkei.nta.registry import CorporateNumberRegistry
     from renkei.service.core import init_data_dir
     from renkei.service.nta import seed_demo
+    from renkei.service.witness import init_data_dir as init_witness
 
     make_private_dir(root)
     make_private_dir(root / "run")
@@ -81,6 +86,8 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         init_data_dir(root / "core", demo=demo)
     if not (root / "jlis" / MARKER).exists():
         NumberAuthority.init(root / "jlis").close()
+    if not (root / "witness" / MARKER).exists():
+        init_witness(root / "witness", WITNESS_NAME)
     if not (root / "nta" / MARKER).exists():
         with CorporateNumberRegistry.init(root / "nta") as nta:
             if demo:
@@ -109,14 +116,21 @@ def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member
     def metrics(offset: int) -> str:
         return str(9464 + offset if base_port else 0)
 
+    from renkei.datadir import DataDir
+    from renkei.ledger import ledger_vkey
+
     crl = str(root / "pki" / "crl.pem")
     common = ["--host", host, "--crl", crl]
+    _path, log_vkey = ledger_vkey(DataDir(root / "core", "core"))
+    origin = (root / "core" / "ledger" / "origin").read_text().strip()
+    witness = Member("witness", root / "witness", ["witness", "serve", "--host", host, "--port", port(4),
+                                                   "--log", f"{origin}={log_vkey}"])
     core = Member("core", root / "core", ["core", "serve", "--port", port(0), "--public-port", port(1),
                                          "--metrics-port", metrics(0), *common])
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
                                          *(["--demo"] if demo else [])])
     nta = Member("nta", root / "nta", ["nta", "serve", "--port", port(3), "--metrics-port", metrics(2), *common])
-    return [core, jlis, nta]
+    return [witness, core, jlis, nta]
 
 
 class Box:
@@ -155,6 +169,9 @@ class Box:
                 if m.name == "jlis":
                     core = next(x for x in self.members if x.name == "core")
                     extra = ["--core", str(core.info["grpc"])]
+                if m.name == "core":
+                    extra = [arg for w in self.members if w.name == "witness"
+                             for arg in ("--witness", f"http://{w.info['http']}={w.info['vkey']}")]
                 self._spawn(m, extra)
                 self._await_ready(m)
         except BaseException:
@@ -164,7 +181,7 @@ class Box:
     def ready_info(self) -> dict[str, Any]:
         return {
             "services": {m.name: {k: m.info.get(k) for k in ("pid", "data_dir", "grpc", "http", "public_grpc",
-                                                              "metrics")}
+                                                              "metrics", "vkey")}
                          for m in self.members},
             "pki": str((self.root / "pki").resolve()),
         }
@@ -204,7 +221,7 @@ def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | 
           + (" (demo country)" if demo else ""))
     for name, s in info["services"].items():
         ends = ", ".join(f"{k} {v}" for k, v in s.items() if k in ("grpc", "public_grpc", "http", "metrics") and v)
-        print(f"  {name:<6} pid {s['pid']:<7} {ends}")
+        print(f"  {name:<7} pid {s['pid']:<7} {ends}")
     print(f"  CA     {info['pki']}/ca.pem; client certificates in {info['pki']}/clients/")
     sys.stdout.flush()
     if ready_file:
