@@ -22,14 +22,50 @@ def open_data_dir(args: argparse.Namespace, service: str) -> DataDir:
     return DataDir(service_path(args, service), service)
 
 
+DATA_DIR_HELP = "the service's data directory (default $RENKEI_DATA/<service>, i.e. ./renkei-data/<service>)"
+#: Options every command also takes before its group (``renkei --json agency list``): the
+#: value given after the command wins.
+GLOBAL_OPTIONS = ("data_dir", "json", "target", "ready_file", "pki")
+
+
 def common_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--data-dir", default=None,
-        help="the service's data directory (default $RENKEI_DATA/<service>, i.e. ./renkei-data/<service>)",
-    )
+    common.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    common.add_argument("--json", action="store_true", default=None,
+                        help="machine-readable output: one JSON object a line")
     return common
 
+
+def client_parser() -> argparse.ArgumentParser:
+    """Where a running service is (see renkei.cli.live): for commands that go through it."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--target", help="the running core's mutual-TLS endpoint HOST:PORT (default: from the ready "
+                                    "file renkei up keeps in <box>/run/)")
+    p.add_argument("--ready-file", help="the ready file of `renkei up` (or of `renkei core serve`)")
+    p.add_argument("--pki", help="the PKI directory with clients/operator/ (default <box>/pki)")
+    return p
+
+
+def add_global_options(p: argparse.ArgumentParser) -> None:
+    """The options accepted before the command group too (stored apart, merged by
+    :func:`merge_global_options`)."""
+    p.add_argument("--data-dir", dest="global_data_dir", metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--json", dest="global_json", action="store_true", default=None,
+                   help="machine-readable output: one JSON object a line")
+    p.add_argument("--target", dest="global_target", metavar="HOST:PORT", help="the running core's endpoint")
+    p.add_argument("--ready-file", dest="global_ready_file", metavar="FILE", help="the ready file of `renkei up`")
+    p.add_argument("--pki", dest="global_pki", metavar="DIR", help="the PKI directory (default <box>/pki)")
+
+
+def merge_global_options(args: argparse.Namespace) -> argparse.Namespace:
+    for name in GLOBAL_OPTIONS:
+        given = getattr(args, f"global_{name}", None)
+        if given is not None and getattr(args, name, None) in (None, False):
+            setattr(args, name, given)
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    args.json = bool(args.json)
+    return args
 
 
 

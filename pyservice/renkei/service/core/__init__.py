@@ -74,7 +74,7 @@ def build(config: ServiceConfig, data_dir: DataDir) -> ServiceProcess:
     process.add_service(oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],
                         OversightServicer(Oversight(ledger), auth, offload))
     process.add_service(admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
-                        AdminServicer(registry, linkage, tables, auth, offload))
+                        AdminServicer(registry, linkage, tables, auth, offload, codes))
     process.add_service(disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],
                         DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), offload), PUBLIC)
 
