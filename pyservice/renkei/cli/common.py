@@ -108,12 +108,36 @@ def service_config(args: argparse.Namespace, name: str, data_dir: DataDir) -> Se
     )
 
 
+def check_ports_free(host: str, ports: dict[str, int | None]) -> None:
+    """Refuse a port another process listens on, before grpc tries (and logs its own lines)."""
+    import socket
+
+    from renkei.errors import FailedPreconditionError
+
+    for what, port in ports.items():
+        if not port:
+            continue
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError as e:
+                raise FailedPreconditionError(
+                    f"{host}:{port} ({what}) is in use or not available ({e.strerror}); choose another port "
+                    f"(0 = any free port) or stop what listens there") from None
+
+
 def run_service(args: argparse.Namespace, process: ServiceProcess, banner: list[str]) -> int:
     """Serve until SIGTERM/SIGINT; print where, and write the ready file once serving."""
     import asyncio
     import sys
 
     from renkei.service.server import write_ready_file
+
+    cfg = process.config
+    check_ports_free(cfg.host, {f"mutual-TLS port of {cfg.name}": cfg.port,
+                                f"public port of {cfg.name}": cfg.public_port})
+    check_ports_free(cfg.metrics_host, {f"metrics port of {cfg.name}": cfg.metrics_port})
 
     def ready(p: ServiceProcess) -> None:
         info = p.endpoints()
