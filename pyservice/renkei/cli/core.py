@@ -37,7 +37,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.service.core import build
 
-    setup_logging(args)
+    setup_logging(args, "core")
     data_dir = open_data_dir(args, "core")
     return run_service(args, build(service_config(args, "core", data_dir), data_dir), [])
 

@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.pki.ca import ServiceTls
     from renkei.service.jlis import build
 
-    setup_logging(args)
+    setup_logging(args, "jlis")
     data_dir = open_data_dir(args, "jlis")
     authority = NumberAuthority(data_dir)
     config = service_config(args, "jlis", data_dir)

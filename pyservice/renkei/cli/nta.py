@@ -42,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.nta.registry import CorporateNumberRegistry
     from renkei.service.nta import build
 
-    setup_logging(args)
+    setup_logging(args, "nta")
     data_dir = open_data_dir(args, "nta")
     process = build(service_config(args, "nta", data_dir), CorporateNumberRegistry(data_dir))
     return run_service(args, process, [])

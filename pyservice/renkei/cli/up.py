@@ -15,7 +15,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from renkei.service.up import run
 
     return run(box_root(args.dir or args.data_dir), demo=args.demo, host=args.host, base_port=args.base_port,
-               ready_file=args.ready_file)
+               ready_file=args.ready_file, log=["--log-level", args.log_level, "--log-format", args.log_format])
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -63,6 +63,9 @@ def register(sub: Any) -> None:
     p.add_argument("--base-port", type=int, default=50051,
                    help="core mTLS = base, core public = base+1, J-LIS = base+2, NTA = base+3 (0 = any free ports)")
     p.add_argument("--ready-file", help="write the endpoints here (JSON) once every service is serving")
+    from renkei.cli.common import add_log_arguments
+
+    add_log_arguments(p)
     p.set_defaults(func=cmd_up)
     s = sub.add_parser("status", help="which services of the box are initialised and running")
     s.add_argument("--dir", "--data-dir", dest="dir", help="the box directory (default $RENKEI_DATA or ./renkei-data)")

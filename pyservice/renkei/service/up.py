@@ -60,9 +60,11 @@ def _die_with_parent() -> None:
 
 
 def _pump(name: str, stream: Any, out: TextIO) -> None:
-    """Copy a child's output line by line, prefixed with its name."""
+    """Copy a child's output line by line, prefixed with its name (JSON log lines, which name
+    their service, unchanged)."""
     for raw in iter(stream.readline, b""):
-        out.write(f"[{name}] {raw.decode(errors='replace')}")
+        line = raw.decode(errors="replace")
+        out.write(line if line.startswith("{") else f"[{name}] {line}")
         out.flush()
 
 
@@ -101,7 +103,7 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     return ca
 
 
-def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member]:
+def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str] | None = None) -> list[Member]:
     """The services in start order, with their command lines."""
     def port(offset: int) -> str:
         return str(base_port + offset if base_port else 0)
@@ -110,7 +112,7 @@ def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member
         return str(9464 + offset if base_port else 0)
 
     crl = str(root / "pki" / "crl.pem")
-    common = ["--host", host, "--crl", crl]
+    common = ["--host", host, "--crl", crl, *(log or [])]
     core = Member("core", root / "core", ["core", "serve", "--port", port(0), "--public-port", port(1),
                                          "--metrics-port", metrics(0), *common])
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
@@ -192,9 +194,10 @@ class Box:
                     on_exit(m)
 
 
-def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None) -> int:
+def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None,
+        log: list[str] | None = None) -> int:
     prepare(root, demo=demo)
-    box = Box(root, members(root, host=host, base_port=base_port, demo=demo))
+    box = Box(root, members(root, host=host, base_port=base_port, demo=demo, log=log))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

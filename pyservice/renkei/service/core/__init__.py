@@ -33,6 +33,7 @@ from renkei.permits import PermitIssuer
 from renkei.service.core.admin import AdminServicer
 from renkei.service.core.disclosure import DisclosureServicer
 from renkei.service.core.linkage import LinkageServicer
+from renkei.service.core.metrics import CoreMetrics
 from renkei.service.core.oversight import OversightServicer
 from renkei.service.core.person_link import PersonLinkServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
@@ -67,8 +68,9 @@ def build(config: ServiceConfig, data_dir: DataDir) -> ServiceProcess:
     linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key)
     desk = AcquisitionDesk(data_dir.secret_key(ACQUISITION_KEY), registry, codes)
     auth, offload = process.auth, process.offload
+    metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
-                        LinkageServicer(linkage, desk, auth, offload))
+                        LinkageServicer(linkage, desk, auth, offload, metrics))
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
                         PersonLinkServicer(desk, codes, registry, auth, offload))
     process.add_service(oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],
