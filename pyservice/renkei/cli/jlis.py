@@ -3,8 +3,8 @@
     renkei jlis init [--data-dir D]         create J-LIS's data directory (keys: jlis-number, jlis-link)
     renkei jlis serve --core HOST:PORT …    NumberService on mutual TLS; forwards link ids to the core
     renkei jlis status                      what the registry holds
-    renkei number check N...                validate 個人番号 / 法人番号 / 住民票コード (no data directory)
-    renkei number assign CODE... [--stdin]  assign My Numbers to resident codes
+    renkei number check N... [--stdin] [--file F]     validate 個人番号 / 法人番号 / 住民票コード (no data directory)
+    renkei number assign CODE... [--stdin] [--file F] assign My Numbers to resident codes
     renkei number change N                  designate a new number for a leaked one
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from renkei.cli.common import (
@@ -22,7 +23,7 @@ from renkei.cli.common import (
     service_path,
     setup_logging,
 )
-from renkei.errors import RenkeiError
+from renkei.errors import InvalidArgumentError, RenkeiError
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -76,7 +77,15 @@ def _classify(text: str) -> tuple[bool, str]:
 
 
 def _inputs(args: argparse.Namespace, name: str) -> list[str]:
+    """The numbers of the command line, then of ``--file`` and of stdin (one a line): the last two
+    keep them out of the shell's history and the process list."""
     values = list(getattr(args, name))
+    for path in getattr(args, "file", None) or ():
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise InvalidArgumentError(f"cannot read {path}: {e.strerror or e}; check the path") from None
+        values += [line.strip() for line in text.splitlines() if line.strip()]
     if getattr(args, "stdin", False):
         values += [line.strip() for line in sys.stdin if line.strip()]
     return values
@@ -123,10 +132,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     c = num.add_parser("check", help="validate numbers (kind from the digit count)")
     c.add_argument("numbers", nargs="*")
     c.add_argument("--stdin", action="store_true", help="also read numbers from stdin, one a line")
+    c.add_argument("--file", action="append", help="also read numbers from this file, one a line (repeatable)")
     c.set_defaults(func=cmd_number_check)
     a = num.add_parser("assign", parents=[common], help="J-LIS: My Numbers for resident codes")
     a.add_argument("codes", nargs="*")
     a.add_argument("--stdin", action="store_true", help="also read resident codes from stdin, one a line")
+    a.add_argument("--file", action="append", help="also read resident codes from this file, one a line")
     a.set_defaults(func=cmd_number_assign)
     ch = num.add_parser("change", parents=[common], help="J-LIS: a new number for a leaked one")
     ch.add_argument("number")
