@@ -180,3 +180,19 @@ def test_admin_commands_work_while_the_core_runs(box: RunningBox, minister_code:
     ready = box.root.parent / f"{box.root.name}.ready.json"
     code, out, _ = cli(capsys, box, "--ready-file", str(ready), "--json", "codes", "epochs")
     assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_number_commands_go_through_the_running_jlis(box: RunningBox, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "codes.txt"
+    f.write_text("24727059608\n", encoding="utf-8")
+    jlis = ["--data-dir", str(box.data_dir("jlis"))]
+    assert main(["number", "assign", "--file", str(f), *jlis]) == 0
+    number = capsys.readouterr().out.strip()
+    assert len(number) == 12 and number.isdigit()
+    with box.channel("jlis", "jlis") as ch:  # the running J-LIS knows it at once
+        status = client.NumberServiceStub(ch).GetNumberStatus(
+            proto.numbers.GetNumberStatusRequest(individual_number=number), timeout=T)
+        assert status.state == proto.numbers.NumberStatus.STATE_CURRENT
+    assert main(["number", "change", number, *jlis]) == 0
+    assert capsys.readouterr().out.strip() != number

@@ -17,12 +17,14 @@ from typing import Any
 
 from renkei.cli.common import (
     add_serve_arguments,
+    client_parser,
     open_data_dir,
     run_service,
     service_config,
     service_path,
     setup_logging,
 )
+from renkei.cli.live import Live, running
 from renkei.errors import InvalidArgumentError, RenkeiError
 
 
@@ -101,18 +103,39 @@ def cmd_number_check(args: argparse.Namespace) -> int:
     return 0 if ok_all else 1
 
 
+def _number_service(live: Live, method: str, request: Any) -> Any:
+    from renkei.client import NumberServiceStub
+
+    return live.call("jlis", NumberServiceStub, method, request)
+
+
 def cmd_number_assign(args: argparse.Namespace) -> int:
+    """Through the running J-LIS (NumberService, as its operator ``jlis``) when it is up, else on
+    its registry directly."""
+    from renkei._proto.renkei.v1 import number_service_pb2 as pb
     from renkei.jlis.authority import NumberAuthority
 
+    codes = _inputs(args, "codes")
+    live = running(args, "jlis")
+    if live is not None:
+        for code in codes:
+            print(_number_service(live, "AssignNumber", pb.AssignNumberRequest(resident_code=code)).individual_number)
+        return 0
     with NumberAuthority(open_data_dir(args, "jlis")) as jlis:
-        for code in _inputs(args, "codes"):
+        for code in codes:
             print(jlis.assign(code))
     return 0
 
 
 def cmd_number_change(args: argparse.Namespace) -> int:
+    from renkei._proto.renkei.v1 import number_service_pb2 as pb
     from renkei.jlis.authority import NumberAuthority
 
+    live = running(args, "jlis")
+    if live is not None:
+        print(_number_service(live, "ChangeNumber", pb.ChangeNumberRequest(individual_number=args.number))
+              .individual_number)
+        return 0
     with NumberAuthority(open_data_dir(args, "jlis")) as jlis:
         print(jlis.change(args.number))
     return 0
@@ -134,11 +157,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     c.add_argument("--stdin", action="store_true", help="also read numbers from stdin, one a line")
     c.add_argument("--file", action="append", help="also read numbers from this file, one a line (repeatable)")
     c.set_defaults(func=cmd_number_check)
-    a = num.add_parser("assign", parents=[common], help="J-LIS: My Numbers for resident codes")
+    a = num.add_parser("assign", parents=[common, client_parser()], help="J-LIS: My Numbers for resident codes")
     a.add_argument("codes", nargs="*")
     a.add_argument("--stdin", action="store_true", help="also read resident codes from stdin, one a line")
     a.add_argument("--file", action="append", help="also read resident codes from this file, one a line")
     a.set_defaults(func=cmd_number_assign)
-    ch = num.add_parser("change", parents=[common], help="J-LIS: a new number for a leaked one")
+    ch = num.add_parser("change", parents=[common, client_parser()], help="J-LIS: a new number for a leaked one")
     ch.add_argument("number")
     ch.set_defaults(func=cmd_number_change)

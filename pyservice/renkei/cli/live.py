@@ -13,6 +13,8 @@ Where the running core is, first match wins:
 3. ``<box>/run/core.json``, the ready file ``renkei up`` keeps next to the data directory
    (``<box>/core``), when the process it names is alive and serves that directory.
 
+J-LIS (``number assign|change``, as ``jlis``) is found the same way (``run/jlis.json``).
+
 The certificates come from ``--pki`` (default ``<box>/pki``, or the ready file's).
 """
 
