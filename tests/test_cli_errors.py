@@ -181,3 +181,17 @@ def test_serve_on_a_port_in_use_is_one_line(prepared: Path) -> None:
     _one_line(r.returncode, r.stderr)
     assert f"127.0.0.1:{port}" in r.stderr and "in use" in r.stderr
     assert _tree(prepared / "nta") == before
+
+
+def test_global_options_work_before_the_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "typo"
+    code = main(["--data-dir", str(missing), "agency", "list"])
+    _, err = capsys.readouterr()
+    _one_line(code, err)
+    assert str(missing) in err and not missing.exists()
+    code = main(["--data-dir", str(missing), "status"])
+    _, err = capsys.readouterr()
+    _one_line(code, err)
+    assert main(["--json", "agency", "types"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("{") and "type_id" in first
