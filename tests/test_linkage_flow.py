@@ -334,8 +334,9 @@ def test_cli_agency_add_registers_and_issues_certificate(tmp_path: Path) -> None
     data = init_data_dir(tmp_path / "core").path
     DevelopmentCA.init(tmp_path / "pki")
     out = subprocess.run(
-        [sys.executable, "-m", "renkei.cli", "agency", "add", "--data-dir", str(data), "--pki", str(tmp_path / "pki"),
-         "--name", "中央区長", "--type", "municipal_mayor", "--municipality-code", "131024", "--approve-pia"],
+        [sys.executable, "-m", "renkei.cli", "--json", "agency", "add", "--data-dir", str(data),
+         "--pki", str(tmp_path / "pki"), "--name", "中央区長", "--type", "municipal_mayor",
+         "--municipality-code", "131024", "--approve-pia"],
         capture_output=True, text=True, check=True,
     ).stdout
     info = json.loads(out)

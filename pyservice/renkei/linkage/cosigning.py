@@ -159,11 +159,13 @@ class Cosigner:
         self._changed = asyncio.Condition()
         self._newest = store.newest(self.quorum)
         self._stopping = False
-        metrics.declare(SPLIT_VIEW, "Witnesses that refused a checkpoint as inconsistent with one they cosigned "
-                                    "(a split view or rollback of the ledger): investigate at once.")
-        metrics.declare(SUBMISSIONS, "Checkpoint submissions to witnesses, by witness and outcome.")
+        self._split_views = metrics.counter(
+            SPLIT_VIEW, "Witnesses that refused a checkpoint as inconsistent with one they cosigned "
+                        "(a split view or rollback of the ledger): investigate at once.", ("witness",))
+        self._submissions = metrics.counter(
+            SUBMISSIONS, "Checkpoint submissions to witnesses, by witness and outcome.", ("witness", "outcome"))
         for w in self._witnesses:
-            metrics.count(SPLIT_VIEW, {"witness": w.endpoint.name}, 0)
+            self._split_views.inc(w.endpoint.name, n=0)
 
     def _known(self, endpoint: WitnessEndpoint) -> _Witness:
         size = self._store.witness_size(endpoint.vkey)
@@ -264,12 +266,12 @@ class Cosigner:
             log.warning("witness %s still refuses ledger checkpoint %d (split view)", w.endpoint.name, cp.size)
             return
         w.alarmed = (cp.size, cp.root)
-        self._metrics.count(SPLIT_VIEW, {"witness": w.endpoint.name})
+        self._split_views.inc(w.endpoint.name)
         log.error("SPLIT VIEW ALARM: witness %s refused ledger checkpoint %d (%s): the ledger has shown "
                   "inconsistent checkpoints or was rolled back", w.endpoint.name, cp.size, why)
 
     def _failed(self, w: _Witness, outcome: str) -> None:
-        self._metrics.count(SUBMISSIONS, {"witness": w.endpoint.name, "outcome": outcome})
+        self._submissions.inc(w.endpoint.name, outcome)
         w.failures += 1
         w.next_try = time.monotonic() + min(30.0, 0.5 * 2 ** min(w.failures, 6))
 
@@ -295,14 +297,14 @@ class Cosigner:
                 await loop.run_in_executor(None, self._store.record, w.endpoint.vkey, cp.size, cp.note,
                                            outcome.lines, outcome.timestamp)
                 w.size, w.root, w.failures, w.next_try = cp.size, cp.root, 0, 0.0
-                self._metrics.count(SUBMISSIONS, {"witness": w.endpoint.name, "outcome": "cosigned"})
+                self._submissions.inc(w.endpoint.name, "cosigned")
                 return
             if isinstance(outcome, Conflict):
                 if outcome.size is None:
                     self._alarm(w, cp, "409 without a size: another root for the same size")
                     self._failed(w, "split_view")
                     return
-                self._metrics.count(SUBMISSIONS, {"witness": w.endpoint.name, "outcome": "conflict"})
+                self._submissions.inc(w.endpoint.name, "conflict")
                 w.size, w.root = outcome.size, None
                 await loop.run_in_executor(None, self._store.set_witness_size, w.endpoint.vkey, outcome.size)
                 continue

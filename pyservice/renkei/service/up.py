@@ -64,9 +64,11 @@ def _die_with_parent() -> None:
 
 
 def _pump(name: str, stream: Any, out: TextIO) -> None:
-    """Copy a child's output line by line, prefixed with its name."""
+    """Copy a child's output line by line, prefixed with its name (JSON log lines, which name
+    their service, unchanged)."""
     for raw in iter(stream.readline, b""):
-        out.write(f"[{name}] {raw.decode(errors='replace')}")
+        line = raw.decode(errors="replace")
+        out.write(line if line.startswith("{") else f"[{name}] {line}")
         out.flush()
 
 
@@ -108,7 +110,7 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     return ca
 
 
-def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member]:
+def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str] | None = None) -> list[Member]:
     """The services in start order, with their command lines."""
     def port(offset: int) -> str:
         return str(base_port + offset if base_port else 0)
@@ -120,7 +122,7 @@ def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member
     from renkei.ledger import ledger_vkey
 
     crl = str(root / "pki" / "crl.pem")
-    common = ["--host", host, "--crl", crl]
+    common = ["--host", host, "--crl", crl, *(log or [])]
     _path, log_vkey = ledger_vkey(DataDir(root / "core", "core"))
     origin = (root / "core" / "ledger" / "origin").read_text().strip()
     witness = Member("witness", root / "witness", ["witness", "serve", "--host", host, "--port", port(4),
@@ -209,9 +211,10 @@ class Box:
                     on_exit(m)
 
 
-def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None) -> int:
+def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None,
+        log: list[str] | None = None) -> int:
     prepare(root, demo=demo)
-    box = Box(root, members(root, host=host, base_port=base_port, demo=demo))
+    box = Box(root, members(root, host=host, base_port=base_port, demo=demo, log=log))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -35,6 +35,7 @@ from renkei.permits import PermitIssuer
 from renkei.service.core.admin import AdminServicer
 from renkei.service.core.disclosure import DisclosureServicer
 from renkei.service.core.linkage import LinkageServicer
+from renkei.service.core.metrics import CoreMetrics
 from renkei.service.core.oversight import OversightServicer
 from renkei.service.core.person_link import PersonLinkServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
@@ -80,14 +81,15 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
                             interval=witness_interval)
         process.add_background(cosigner.run)
         process.add_closer(store.close)
+    metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
-                        LinkageServicer(linkage, desk, auth, offload))
+                        LinkageServicer(linkage, desk, auth, offload, metrics))
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
                         PersonLinkServicer(desk, codes, registry, auth, offload))
     process.add_service(oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],
                         OversightServicer(Oversight(ledger), auth, offload, cosigner, registry))
     process.add_service(admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
-                        AdminServicer(registry, linkage, tables, auth, offload))
+                        AdminServicer(registry, linkage, tables, auth, offload, codes))
     process.add_service(disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],
                         DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), offload, cosigner), PUBLIC)
 

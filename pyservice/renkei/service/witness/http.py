@@ -75,10 +75,10 @@ async def _body(request: Request) -> bytes:
 
 def build_app(witness: Witness, metrics: Metrics, workers: int = 4) -> Starlette:
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="witness")
-    metrics.declare(REQUESTS, "add-checkpoint answers of the witness, by HTTP status.")
+    requests = metrics.counter(REQUESTS, "add-checkpoint answers of the witness, by HTTP status.", ("status",))
 
     def answered(status: int, started: float) -> None:
-        metrics.count(REQUESTS, {"status": str(status)})
+        requests.inc(str(status))
         metrics.observe("/add-checkpoint", str(status), time.perf_counter() - started)
 
     async def add_checkpoint(request: Request) -> Response:
