@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from renkei.errors import InvalidArgumentError
+
 
 def _box(args: argparse.Namespace) -> tuple[str, Path, dict[str, Any]]:
     info = json.loads(Path(args.box).read_text())
@@ -32,7 +34,7 @@ def _source(args: argparse.Namespace) -> Any:
         return OversightSource(target, pki)
     if args.core:
         if not args.pki:
-            raise SystemExit("renkei: --core needs --pki (the directory with clients/oversight/)")
+            raise InvalidArgumentError("--core needs --pki (the directory with clients/oversight/)")
         return OversightSource(args.core, args.pki)
     return None
 
@@ -100,7 +102,7 @@ def cmd_agencies(args: argparse.Namespace) -> int:
 
     src = _source(args)
     if src is None:
-        raise SystemExit("renkei: give --box or --core with --pki")
+        raise InvalidArgumentError("give --box (a running box's directory) or --core with --pki")
     try:
         print(agencies_json(src.agencies()))
     finally:

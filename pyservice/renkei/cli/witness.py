@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from renkei.cli.common import open_data_dir, service_path, setup_logging
+from renkei.cli.common import add_log_arguments, open_data_dir, service_path, setup_logging
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.service.server import write_ready_file
     from renkei.service.witness import parse_log_option, read_logs_file, serve, trusted_logs, witness_name
 
-    setup_logging(args)
+    setup_logging(args, "witness")
     data_dir = open_data_dir(args, "witness")
     if args.name is not None and args.name != witness_name(data_dir):
         raise InvalidArgumentError(f"this witness is named {witness_name(data_dir)!r}, not {args.name!r}")
@@ -76,5 +76,5 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--logs-file", action="append", help="a file of 'ORIGIN VKEY' lines (repeatable)")
     s.add_argument("--ready-file", help="write JSON (pid, http, vkey) here once serving")
     s.add_argument("--workers", type=int, default=4, help="threads checking and cosigning")
-    s.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_log_arguments(s)
     s.set_defaults(func=cmd_serve)

@@ -163,7 +163,7 @@ class Cosigner:
             SPLIT_VIEW, "Witnesses that refused a checkpoint as inconsistent with one they cosigned "
                         "(a split view or rollback of the ledger): investigate at once.", ("witness",))
         self._submissions = metrics.counter(
-            SUBMISSIONS, "Checkpoint submissions to witnesses, by witness and outcome.", ("witness", "outcome"))
+            SUBMISSIONS, "Checkpoint submissions to witnesses, by witness and outcome.", ("outcome", "witness"))
         for w in self._witnesses:
             self._split_views.inc(w.endpoint.name, n=0)
 
@@ -271,7 +271,7 @@ class Cosigner:
                   "inconsistent checkpoints or was rolled back", w.endpoint.name, cp.size, why)
 
     def _failed(self, w: _Witness, outcome: str) -> None:
-        self._submissions.inc(w.endpoint.name, outcome)
+        self._submissions.inc(outcome, w.endpoint.name)
         w.failures += 1
         w.next_try = time.monotonic() + min(30.0, 0.5 * 2 ** min(w.failures, 6))
 
@@ -297,14 +297,14 @@ class Cosigner:
                 await loop.run_in_executor(None, self._store.record, w.endpoint.vkey, cp.size, cp.note,
                                            outcome.lines, outcome.timestamp)
                 w.size, w.root, w.failures, w.next_try = cp.size, cp.root, 0, 0.0
-                self._submissions.inc(w.endpoint.name, "cosigned")
+                self._submissions.inc("cosigned", w.endpoint.name)
                 return
             if isinstance(outcome, Conflict):
                 if outcome.size is None:
                     self._alarm(w, cp, "409 without a size: another root for the same size")
                     self._failed(w, "split_view")
                     return
-                self._submissions.inc(w.endpoint.name, "conflict")
+                self._submissions.inc("conflict", w.endpoint.name)
                 w.size, w.root = outcome.size, None
                 await loop.run_in_executor(None, self._store.set_witness_size, w.endpoint.vkey, outcome.size)
                 continue

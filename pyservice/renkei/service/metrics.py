@@ -208,8 +208,6 @@ class Metrics:
             buckets = {m: list(c) for m, c in self._buckets.items()}
             sums = dict(self._sums)
             in_flight = self.in_flight
-            counters = {name: dict(family) for name, family in self._counters.items()}
-            helps = dict(self._help)
         lines = [
             "# HELP renkei_grpc_requests_total RPCs finished, by method and status code.",
             "# TYPE renkei_grpc_requests_total counter",

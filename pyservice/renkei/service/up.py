@@ -126,7 +126,7 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
     _path, log_vkey = ledger_vkey(DataDir(root / "core", "core"))
     origin = (root / "core" / "ledger" / "origin").read_text().strip()
     witness = Member("witness", root / "witness", ["witness", "serve", "--host", host, "--port", port(4),
-                                                   "--log", f"{origin}={log_vkey}"])
+                                                   "--log", f"{origin}={log_vkey}", *(log or [])])
     core = Member("core", root / "core", ["core", "serve", "--port", port(0), "--public-port", port(1),
                                          "--metrics-port", metrics(0), *common])
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
