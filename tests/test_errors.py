@@ -41,6 +41,14 @@ EXPECTED = {
     "PermitExpiredError": grpc.StatusCode.PERMISSION_DENIED,
     "PermitReplayedError": grpc.StatusCode.PERMISSION_DENIED,
     "PermitNotInBatchError": grpc.StatusCode.PERMISSION_DENIED,
+    "WrongPinError": grpc.StatusCode.UNAUTHENTICATED,
+    "PinLockedError": grpc.StatusCode.FAILED_PRECONDITION,
+    "CardRejectedError": grpc.StatusCode.UNAUTHENTICATED,
+    "CardSignatureError": grpc.StatusCode.UNAUTHENTICATED,
+    "CardUntrustedError": grpc.StatusCode.UNAUTHENTICATED,
+    "CardExpiredError": grpc.StatusCode.UNAUTHENTICATED,
+    "CardRevokedError": grpc.StatusCode.UNAUTHENTICATED,
+    "RevocationUnavailableError": grpc.StatusCode.UNAVAILABLE,
 }
 
 

@@ -27,7 +27,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"renkei: {root} does not exist; `renkei up --dir {root}` creates a box there")
         return 1
     print(f"box {root.resolve()}")
-    for service in ("pki", "core", "jlis", "nta"):
+    for service in ("pki", "core", "jlis", "nta", "jpki"):
         folder = root / service
         marker = (folder / "ca.pem") if service == "pki" else (folder / MARKER)
         print(f"  {service:<5} {'ready' if marker.exists() else 'not initialised'}  {folder}")
@@ -40,7 +40,8 @@ def register(sub: Any) -> None:
     p.add_argument("--demo", action="store_true", help="demo agencies, principals and corporations; test-only calls")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--base-port", type=int, default=50051,
-                   help="core mTLS = base, core public = base+1, J-LIS = base+2, NTA = base+3 (0 = any free ports)")
+                   help="core mTLS = base, core public = base+1, J-LIS = base+2, NTA = base+3, JPKI HTTP = base+9 "
+                        "(0 = any free ports)")
     p.add_argument("--ready-file", help="write the endpoints here (JSON) once every service is serving")
     p.set_defaults(func=cmd_up)
     s = sub.add_parser("status", help="which services of the box are initialised")

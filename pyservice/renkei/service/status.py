@@ -35,6 +35,12 @@ _BY_CLASS: dict[type[errors.RenkeiError], grpc.StatusCode] = {
     # A permit a provider must not honour: the caller may not have what it asked for.
     errors.PermitError: grpc.StatusCode.PERMISSION_DENIED,
     errors.UnimplementedError: grpc.StatusCode.UNIMPLEMENTED,
+    # JPKI cards: a wrong PIN or a refused certificate means the caller is not who they claim;
+    # a locked key needs the municipality first; no usable revocation status is an outage.
+    errors.WrongPinError: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PinLockedError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.CardRejectedError: grpc.StatusCode.UNAUTHENTICATED,
+    errors.RevocationUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 _BY_NAME = {c.name: c for c in grpc.StatusCode}
 
@@ -51,7 +57,7 @@ def code_for(exc: BaseException) -> grpc.StatusCode:
 def metadata_for(exc: BaseException) -> dict[str, str]:
     """ErrorInfo metadata: the structured fields of an error (never a number's value)."""
     out: dict[str, str] = {}
-    for attr in ("kind", "problem", "index", "field", "component", "rule"):
+    for attr in ("kind", "problem", "index", "field", "component", "rule", "remaining", "revocation_reason"):
         value = getattr(exc, attr, None)
         if value is not None:
             out[attr] = str(value)

@@ -6,6 +6,8 @@ Under one directory (default ./renkei-data)::
     core/     the linkage core's data directory (its own keys, tls/, registry, holdings, ledger)
     jlis/     J-LIS's data directory (its own keys, tls/ with a client certificate for the core)
     nta/      the NTA's data directory
+    jpki/     J-LIS's JPKI (公的個人認証): both CAs, the registry, CRLs; its responder serves HTTP
+    cards/    (demo) software-token cards of the demo holders
     run/      each service's ready file while the box runs
 
 A fresh directory is initialised first (each service's ``init``, certificates from the CA).
@@ -70,6 +72,7 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     """Initialise what is missing: the CA, each service's data directory and TLS material, and
     (demo) the client certificates of the demo principals and agencies."""
     from renkei.jlis.authority import NumberAuthority
+    from renkei.jpki.ca import Jpki
     from renkei.nta.registry import CorporateNumberRegistry
     from renkei.service.core import init_data_dir
     from renkei.service.nta import seed_demo
@@ -81,6 +84,8 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         init_data_dir(root / "core", demo=demo)
     if not (root / "jlis" / MARKER).exists():
         NumberAuthority.init(root / "jlis").close()
+    if not (root / "jpki" / MARKER).exists():
+        Jpki.init(root / "jpki").close()
     if not (root / "nta" / MARKER).exists():
         with CorporateNumberRegistry.init(root / "nta") as nta:
             if demo:
@@ -98,6 +103,9 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         for agency_id, name, *_ in DEMO_AGENCIES:
             if f"agency-{agency_id}" not in have:
                 ca.issue_agency_certificate(agency_id, name)
+        from renkei.jpki.demo import issue_demo_cards
+
+        issue_demo_cards(root / "jpki", root / "cards")
     return ca
 
 
@@ -116,7 +124,8 @@ def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
                                          *(["--demo"] if demo else [])])
     nta = Member("nta", root / "nta", ["nta", "serve", "--port", port(3), "--metrics-port", metrics(2), *common])
-    return [core, jlis, nta]
+    jpki = Member("jpki", root / "jpki", ["jpki", "serve", "--port", port(9), "--host", host])
+    return [core, jlis, nta, jpki]
 
 
 class Box:
@@ -206,6 +215,8 @@ def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | 
         ends = ", ".join(f"{k} {v}" for k, v in s.items() if k in ("grpc", "public_grpc", "http", "metrics") and v)
         print(f"  {name:<6} pid {s['pid']:<7} {ends}")
     print(f"  CA     {info['pki']}/ca.pem; client certificates in {info['pki']}/clients/")
+    if demo:
+        print(f"  cards  {(root / 'cards').resolve()} (demo PINs: docs/arch/jpki.md)")
     sys.stdout.flush()
     if ready_file:
         write_atomic(Path(ready_file), json.dumps(info, ensure_ascii=False).encode(), 0o600)
