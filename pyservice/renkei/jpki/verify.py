@@ -175,10 +175,11 @@ class OcspChecker:
         with self._lock:
             self._cache.clear()
 
-    def check(self, cert: x509.Certificate, issuer: x509.Certificate) -> RevocationStatus:
-        """The revocation status of ``cert`` (issued by ``issuer``); raises when it is revoked,
-        unknown, or cannot be established."""
-        key = (issuer.fingerprint(hashes.SHA256()), cert.serial_number)
+    def check(self, cert: x509.Certificate, issuer: x509.Certificate,
+              issuer_fingerprint: bytes | None = None) -> RevocationStatus:
+        """The revocation status of ``cert`` (issued by ``issuer``, whose SHA-256 fingerprint may be
+        passed precomputed); raises when it is revoked, unknown, or cannot be established."""
+        key = (issuer_fingerprint or issuer.fingerprint(hashes.SHA256()), cert.serial_number)
         now = self.clock()
         with self._lock:
             cached = self._cache.get(key)
@@ -328,30 +329,58 @@ def load_pinned(ca_pem: bytes | str | Sequence[x509.Certificate]) -> list[x509.C
     return cas
 
 
+@dataclass(frozen=True)
+class _Pinned:
+    cert: x509.Certificate
+    fingerprint: bytes
+    name: str
+
+
+@dataclass(frozen=True)
+class _Chained:
+    """A certificate that passed the chain and kind checks (immutable facts, cached by DER)."""
+
+    cert: x509.Certificate
+    issuer: _Pinned
+    key: rsa.RSAPublicKey
+    common_name: str
+
+
 class _CardVerifier:
     kind = AUTH
+    #: Certificates whose chain and kind were checked, by SHA-256 of their DER (validity and
+    #: revocation are checked on every call).
+    chain_cache_entries = 100_000
 
     def __init__(self, ca_pem: bytes | str | Sequence[x509.Certificate], ocsp_url: str,
                  cache_seconds: float = DEFAULT_CACHE_SECONDS, grace_seconds: float = DEFAULT_GRACE_SECONDS, *,
                  nonce: bool = False, timeout: float = DEFAULT_TIMEOUT, clock: Clock | None = None) -> None:
         self.cas = load_pinned(ca_pem)
+        self._pinned = [_Pinned(ca, ca.fingerprint(hashes.SHA256()), ca.subject.rfc4514_string()) for ca in self.cas]
         self.clock = clock or _utc_now
         self.ocsp = OcspChecker(ocsp_url, cache_seconds, grace_seconds, nonce=nonce, timeout=timeout,
                                 clock=self.clock)
+        self._chained: OrderedDict[bytes, _Chained] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def _certificate(self, certificate_der: bytes) -> tuple[x509.Certificate, x509.Certificate]:
-        """Steps 1–3: parsed, issued by a pinned CA, of the right kind, within validity."""
+    def _chain(self, der: bytes, fingerprint: bytes) -> _Chained:
+        """Steps 1–2: parsed, issued by a pinned CA, of the right kind (cached by fingerprint)."""
+        with self._lock:
+            hit = self._chained.get(fingerprint)
+            if hit is not None:
+                self._chained.move_to_end(fingerprint)
+                return hit
         try:
-            cert = x509.load_der_x509_certificate(bytes(certificate_der))
+            cert = x509.load_der_x509_certificate(der)
         except (ValueError, TypeError):
             raise CardUntrustedError("not a DER certificate") from None
         issuer = None
-        for ca in self.cas:
+        for pinned in self._pinned:
             try:
-                cert.verify_directly_issued_by(ca)
+                cert.verify_directly_issued_by(pinned.cert)
             except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
                 continue
-            issuer = ca
+            issuer = pinned
             break
         if issuer is None:
             raise CardUntrustedError("the certificate is not issued by a pinned JPKI CA")
@@ -363,8 +392,23 @@ class _CardVerifier:
             raise CardUntrustedError(f"not a {what} certificate (policy or key usage missing)") from None
         if profile.POLICY[self.kind] not in {p.policy_identifier for p in policies} or not usage.digital_signature:
             raise CardUntrustedError(f"not a {what} certificate")
-        if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+        key = cert.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
             raise CardUntrustedError("the certificate's key is not RSA")
+        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        chained = _Chained(cert, issuer, key, str(cn[0].value) if cn else "")
+        with self._lock:
+            self._chained[fingerprint] = chained
+            while len(self._chained) > self.chain_cache_entries:
+                self._chained.popitem(last=False)
+        return chained
+
+    def _certificate(self, certificate_der: bytes) -> tuple[_Chained, bytes]:
+        """Steps 1–3: the chain and kind (cached), then validity now; with the DER's SHA-256."""
+        der = bytes(certificate_der)
+        fingerprint = hashlib.sha256(der).digest()
+        chained = self._chain(der, fingerprint)
+        cert, issuer = chained.cert, chained.issuer.cert
         now = self.clock()
         if now < cert.not_valid_before_utc:
             raise CardExpiredError("the certificate is not valid yet")
@@ -372,14 +416,12 @@ class _CardVerifier:
             raise CardExpiredError("the certificate has expired")
         if not issuer.not_valid_before_utc <= now <= issuer.not_valid_after_utc:
             raise CardExpiredError("the issuing CA certificate is outside its validity")
-        return cert, issuer
+        return chained, fingerprint
 
     @staticmethod
-    def _check_signature(cert: x509.Certificate, message: bytes, signature: bytes) -> None:
-        key = cert.public_key()
-        assert isinstance(key, rsa.RSAPublicKey)
+    def _check_signature(chained: _Chained, message: bytes, signature: bytes) -> None:
         try:
-            key.verify(bytes(signature), bytes(message), padding.PKCS1v15(), hashes.SHA256())
+            chained.key.verify(bytes(signature), bytes(message), padding.PKCS1v15(), hashes.SHA256())
         except InvalidSignature:
             raise CardSignatureError("the signature does not verify with the certificate's key") from None
 
@@ -397,13 +439,12 @@ class AuthVerifier(_CardVerifier):
     def verify_login(self, challenge: bytes, signature: bytes, certificate_der: bytes) -> VerifiedCard:
         if not isinstance(challenge, bytes) or len(challenge) < 16:
             raise InvalidArgumentError("a login challenge is at least 16 bytes")
-        cert, issuer = self._certificate(certificate_der)
-        self._check_signature(cert, challenge, signature)
-        status = self.ocsp.check(cert, issuer)
-        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return VerifiedCard(cert.serial_number, issuer.subject.rfc4514_string(), str(cn[0].value) if cn else "",
-                            cert.not_valid_before_utc, cert.not_valid_after_utc,
-                            hashlib.sha256(bytes(certificate_der)).digest(), status)
+        chained, fingerprint = self._certificate(certificate_der)
+        self._check_signature(chained, challenge, signature)
+        cert, issuer = chained.cert, chained.issuer
+        status = self.ocsp.check(cert, issuer.cert, issuer.fingerprint)
+        return VerifiedCard(cert.serial_number, issuer.name, chained.common_name, cert.not_valid_before_utc,
+                            cert.not_valid_after_utc, fingerprint, status)
 
 
 class SignVerifier(_CardVerifier):
@@ -414,16 +455,16 @@ class SignVerifier(_CardVerifier):
     kind = SIGN
 
     def verify_signature(self, data: bytes, signature: bytes, certificate_der: bytes) -> VerifiedSignature:
-        cert, issuer = self._certificate(certificate_der)
-        self._check_signature(cert, data, signature)
+        chained, fingerprint = self._certificate(certificate_der)
+        self._check_signature(chained, data, signature)
+        cert, issuer = chained.cert, chained.issuer
         try:
             facts = profile.signing_facts(cert)
         except InvalidArgumentError as e:
             raise CardUntrustedError(f"the 署名用 certificate's 基本4情報 are malformed: {e}") from None
-        status = self.ocsp.check(cert, issuer)
-        return VerifiedSignature(cert.serial_number, issuer.subject.rfc4514_string(), facts,
-                                 cert.not_valid_before_utc, cert.not_valid_after_utc,
-                                 hashlib.sha256(bytes(certificate_der)).digest(), status)
+        status = self.ocsp.check(cert, issuer.cert, issuer.fingerprint)
+        return VerifiedSignature(cert.serial_number, issuer.name, facts, cert.not_valid_before_utc,
+                                 cert.not_valid_after_utc, fingerprint, status)
 
 
 __all__ = [
