@@ -184,7 +184,7 @@ def test_data_directory_modes_and_opening_never_creates(tmp_path: Path) -> None:
     Jpki.init(root).close()  # idempotent: the CA is kept
     assert (root / "ca" / "auth-ca.pem").read_bytes() == ca_pem
     os.unlink(root / "keys" / "sign-ca.pem")
-    with pytest.raises(KeyFileError, match="sign-ca.pem is missing"):
+    with pytest.raises(KeyFileError, match=r"sign-ca\.pem is missing"):
         Jpki(root)
     with pytest.raises(KeyFileError):
         Jpki.init(root)  # a deleted CA key is never replaced
