@@ -8,6 +8,8 @@
     renkei nta init|serve               the NTA                 (renkei-data/nta)
     renkei witness init|vkey|serve      the commission's C2SP witness (renkei-data/witness)
     renkei oversight audit|agencies     the commission's audit of the ledger (through OversightService)
+    renkei jpki init|serve|revoke|change-facts|crl|status   J-LIS's JPKI: CAs, OCSP/CRLs (renkei-data/jpki)
+    renkei card issue|sign-challenge|sign|status|reset-pin|verify-login   JPKI cards (software tokens)
     renkei number check|assign|change   個人番号 / 法人番号 / 住民票コード; J-LIS's registry
     renkei corp get|search|changes|assign   法人番号 registry (NTA)
     renkei agency …, renkei codes …     the core's agencies, PIAs, codes and holdings
@@ -37,7 +39,7 @@ from renkei.errors import RenkeiError
 
 def build_parser() -> argparse.ArgumentParser:
     from renkei import __version__
-    from renkei.cli import agency, core, jlis, ledger, nta, oversight, permissions, pki, up, witness
+    from renkei.cli import agency, card, core, jlis, jpki, ledger, nta, oversight, permissions, pki, up, witness
     from renkei.cli.common import add_global_options, common_parser
 
     common = common_parser()
@@ -50,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     core.register(sub, common)
     jlis.register(sub, common)
     nta.register(sub, common)
+    jpki.register(sub, common)
+    card.register(sub)
     agency.register(sub, common)
     permissions.register(sub, common)
     ledger.register(sub, common)

@@ -7,6 +7,8 @@ Under one directory (default ./renkei-data)::
     jlis/     J-LIS's data directory (its own keys, tls/ with a client certificate for the core)
     nta/      the NTA's data directory
     witness/  the commission's C2SP witness (its key, its state)
+    jpki/     J-LIS's JPKI (公的個人認証): both CAs, the registry, CRLs; its responder serves HTTP
+    cards/    (demo) software-token cards of the demo holders
     run/      each service's ready file while the box runs
 
 A fresh directory is initialised first (each service's ``init``, certificates from the CA).
@@ -76,6 +78,7 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     """Initialise what is missing: the CA, each service's data directory and TLS material, and
     (demo) the client certificates of the demo principals and agencies."""
     from renkei.jlis.authority import NumberAuthority
+    from renkei.jpki.ca import Jpki
     from renkei.nta.registry import CorporateNumberRegistry
     from renkei.service.core import init_data_dir
     from renkei.service.nta import seed_demo
@@ -90,6 +93,8 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         NumberAuthority.init(root / "jlis").close()
     if not (root / "witness" / MARKER).exists():
         init_witness(root / "witness", WITNESS_NAME)
+    if not (root / "jpki" / MARKER).exists():
+        Jpki.init(root / "jpki").close()
     if not (root / "nta" / MARKER).exists():
         with CorporateNumberRegistry.init(root / "nta") as nta:
             if demo:
@@ -107,6 +112,9 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         for agency_id, name, *_ in DEMO_AGENCIES:
             if f"agency-{agency_id}" not in have:
                 ca.issue_agency_certificate(agency_id, name)
+        from renkei.jpki.demo import issue_demo_cards
+
+        issue_demo_cards(root / "jpki", root / "cards")
     return ca
 
 
@@ -132,7 +140,8 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
                                          *(["--demo"] if demo else [])])
     nta = Member("nta", root / "nta", ["nta", "serve", "--port", port(3), "--metrics-port", metrics(2), *common])
-    return [witness, core, jlis, nta]
+    jpki = Member("jpki", root / "jpki", ["jpki", "serve", "--port", port(9), "--host", host])
+    return [witness, core, jlis, nta, jpki]
 
 
 class Box:
@@ -226,6 +235,8 @@ def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | 
         ends = ", ".join(f"{k} {v}" for k, v in s.items() if k in ("grpc", "public_grpc", "http", "metrics") and v)
         print(f"  {name:<7} pid {s['pid']:<7} {ends}")
     print(f"  CA     {info['pki']}/ca.pem; client certificates in {info['pki']}/clients/")
+    if demo:
+        print(f"  cards  {(root / 'cards').resolve()} (demo PINs: docs/arch/jpki.md)")
     sys.stdout.flush()
     if ready_file:
         write_atomic(Path(ready_file), json.dumps(info, ensure_ascii=False).encode(), 0o600)
