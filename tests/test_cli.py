@@ -28,6 +28,16 @@ def test_number_check_exit_codes_and_no_echo(capsys: pytest.CaptureFixture[str])
     assert "621498320258" not in out and "621498320257" not in out
 
 
+def test_numbers_from_a_file_stay_off_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "numbers.txt"
+    f.write_text("6214 9832 0257\n\n621498320258\n", encoding="utf-8")
+    code, out, _ = run(capsys, "number", "check", "--file", str(f))
+    assert code == 1 and out.splitlines()[0].startswith("#1: OK") and "BAD" in out.splitlines()[1]
+    assert "621498320258" not in out and len(out.splitlines()) == 2
+    code, _, err = run(capsys, "number", "check", "--file", str(tmp_path / "missing.txt"))
+    assert code == 1 and err.startswith("renkei: cannot read") and err.count("\n") == 1
+
+
 def test_number_assign_and_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "number", "assign", "24727059608", "--data-dir", str(tmp_path))
     assert code == 1 and "renkei jlis init" in err and not any(tmp_path.iterdir())  # nothing created
@@ -56,6 +66,10 @@ def test_corp_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 1
     code, out, err = run(capsys, "corp", "search", "デジタル", "--json", *d)
     assert code == 0 and '"name": "デジタル庁"' in out and "1 found" in err
+    code, out, err = run(capsys, "corp", "search", "デジタル", *d)  # people get the columns explained
+    header, row = out.splitlines()
+    assert header.startswith("法人番号") and "種別 (kind)" in header and "101 国の機関" in row
+    assert "columns: 法人番号 = corporate number" in err
     code, out, err = run(capsys, "corp", "changes", "2000-01-01", "2999-12-31", *d)
     assert code == 0 and "1 records" in err
     code, _, err = run(capsys, "corp", "get", "2835678256246", *d)

@@ -24,7 +24,7 @@ def test_agency_pia_codes_round_trip(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, _, err = run(capsys, "agency", "list", *d)
     assert code == 1 and "renkei core init" in err and not (tmp_path / "core").exists()
     assert run(capsys, "core", "init", *d)[0] == 0
-    code, out, _ = run(capsys, "agency", "register", "--name", "横浜市長", "--type", "municipal_mayor",
+    code, out, _ = run(capsys, "--json", "agency", "register", "--name", "横浜市長", "--type", "municipal_mayor",
                        "--corporate-number", "3000020141003", "--municipality-code", "141003", *d)
     assert code == 0 and json.loads(out)["agency_id"] == 1
     run(capsys, "agency", "register", "--name", "日本年金機構", "--type", "japan_pension_service",
@@ -43,9 +43,10 @@ def test_agency_pia_codes_round_trip(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, out, _ = run(capsys, "codes", "translate", "1", city_code, "2", *d)
     assert code == 0 and len(out.strip()) == 26 and out.strip() != city_code
     code, out, _ = run(capsys, "codes", "holders", "1", city_code, *d)
-    assert out.split() == ["1", "2"]
-    code, out, _ = run(capsys, "codes", "stats", *d)
-    assert out.split() == ["1", "1", "2", "1"]
+    assert out.split() == ["HOLDER", "1", "2"]
+    code, out, _ = run(capsys, "codes", "stats", "--json", *d)
+    assert [json.loads(line) for line in out.splitlines()] == [{"agency_id": 1, "holdings": 1},
+                                                                {"agency_id": 2, "holdings": 1}]
     code, out, _ = run(capsys, "codes", "rotate-epoch", *d)
     assert code == 0 and "2" in out
     code, _, _ = run(capsys, "codes", "retire-epoch", "1", *d)
@@ -54,10 +55,10 @@ def test_agency_pia_codes_round_trip(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 1 and "refused" in err
     code, out, _ = run(capsys, "codes", "epochs", *d)
     assert "retired" in out and "current" in out
-    code, out, _ = run(capsys, "agency", "show", "1", *d)
+    code, out, _ = run(capsys, "agency", "show", "1", "--json", *d)
     assert json.loads(out)["pia_status"] == "approved"
     code, out, _ = run(capsys, "agency", "list", *d)
-    assert len(out.splitlines()) == 2
+    assert len(out.splitlines()) == 3 and out.splitlines()[0].split()[:3] == ["ID", "STATUS", "PIA"]
     assert run(capsys, "codes", "checkpoint", *d)[0] == 0
     code, _, err = run(capsys, "agency", "register", "--name", "x", "--type", "nope",
                        "--corporate-number", "5010405001703", *d)

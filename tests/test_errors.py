@@ -46,6 +46,18 @@ EXPECTED = {
     "PermitExpiredError": grpc.StatusCode.PERMISSION_DENIED,
     "PermitReplayedError": grpc.StatusCode.PERMISSION_DENIED,
     "PermitNotInBatchError": grpc.StatusCode.PERMISSION_DENIED,
+    "UnknownLogError": grpc.StatusCode.NOT_FOUND,
+    "UntrustedCheckpointError": grpc.StatusCode.PERMISSION_DENIED,
+    "CheckpointConflictError": grpc.StatusCode.ABORTED,
+    "InconsistentCheckpointError": grpc.StatusCode.INVALID_ARGUMENT,
+    "WrongPinError": grpc.StatusCode.UNAUTHENTICATED,
+    "PinLockedError": grpc.StatusCode.FAILED_PRECONDITION,
+    "CardRejectedError": grpc.StatusCode.UNAUTHENTICATED,
+    "CardSignatureError": grpc.StatusCode.UNAUTHENTICATED,
+    "CardUntrustedError": grpc.StatusCode.UNAUTHENTICATED,
+    "CardExpiredError": grpc.StatusCode.UNAUTHENTICATED,
+    "CardRevokedError": grpc.StatusCode.UNAUTHENTICATED,
+    "RevocationUnavailableError": grpc.StatusCode.UNAVAILABLE,
 }
 
 

@@ -16,6 +16,7 @@ import json
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from renkei.linkage.registry import AgencyRegistry
 from renkei.permits import PermitVerifier, from_wire
 from renkei.service.status import error_info
 from tests.grpc_server import RunningBox, start_box
+from tests.tlog_witness_spec import WitnessKey
 
 T = 10
 MINISTER, CHIYODA, YOKOHAMA = 4, 1, 2
@@ -122,6 +124,8 @@ def test_full_flow(server: RunningBox, people: list[str]) -> None:
         cp = oversight.GetLatestCheckpoint(opb.GetLatestCheckpointRequest(), timeout=T)
         checked = verify_checkpoint(cp.note, log_key.note_verifier_key)
         assert checked.size == cp.tree_size > answer.record_sequence and checked.root == cp.root_hash
+        # ... and cosigned by the box's witness (C2SP cosignature/v1, checked from the spec).
+        _cosigned_by_the_witness(server, cp)
         proof = oversight.GetInclusionProof(
             opb.GetInclusionProofRequest(leaf_index=answer.record_sequence, tree_size=cp.tree_size), timeout=T
         )
@@ -168,6 +172,7 @@ def test_full_flow(server: RunningBox, people: list[str]) -> None:
             dpb.ListMyRecordsRequest(page_size=10), timeout=T,
             metadata=[("authorization", f"Bearer {session.session_token}")],
         )
+        _cosigned_by_the_witness(server, mine_page.checkpoint)
         seqs = [d.record.sequence for d in mine_page.records]
         assert answer.record_sequence in seqs and seqs == sorted(seqs, reverse=True)
         for d in mine_page.records:
@@ -177,6 +182,14 @@ def test_full_flow(server: RunningBox, people: list[str]) -> None:
         _fails(lambda: disclosure.ListMyRecords(dpb.ListMyRecordsRequest(), timeout=T,
                                                 metadata=[("authorization", "Bearer nope")]),
                grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
+
+
+def _cosigned_by_the_witness(server: RunningBox, cp: opb.Checkpoint) -> None:
+    witness = WitnessKey.from_vkey(server.service("witness")["vkey"])
+    note = cp.note.decode()
+    text, sigs = note[: note.rindex("\n\n") + 1], note[note.rindex("\n\n") + 2:]
+    [ts] = witness.verify_cosignatures(sigs.encode(), text, now=time.time())
+    assert [(c.witness, c.time.seconds) for c in cp.cosignatures] == [(witness.name, ts)]
 
 
 def _denials(server: RunningBox, agency: int) -> tuple[int, dict[str, int]]:
@@ -321,8 +334,9 @@ def test_cli_agency_add_registers_and_issues_certificate(tmp_path: Path) -> None
     data = init_data_dir(tmp_path / "core").path
     DevelopmentCA.init(tmp_path / "pki")
     out = subprocess.run(
-        [sys.executable, "-m", "renkei.cli", "agency", "add", "--data-dir", str(data), "--pki", str(tmp_path / "pki"),
-         "--name", "中央区長", "--type", "municipal_mayor", "--municipality-code", "131024", "--approve-pia"],
+        [sys.executable, "-m", "renkei.cli", "--json", "agency", "add", "--data-dir", str(data),
+         "--pki", str(tmp_path / "pki"), "--name", "中央区長", "--type", "municipal_mayor",
+         "--municipality-code", "131024", "--approve-pia"],
         capture_output=True, text=True, check=True,
     ).stdout
     info = json.loads(out)

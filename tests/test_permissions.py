@@ -417,7 +417,8 @@ def test_installed_versions_are_durable_with_history(tmp_path: Path, bundled: di
     capsys.readouterr()
     assert cli.main(["permissions", "history", "--data-dir", str(d.path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 2 and "install chiyoda-2021" in out[0] and "remove chiyoda-2021" in out[1]
+    assert len(out) == 3 and out[0].split()[:4] == ["#", "TIME", "ACTION", "LABEL"]
+    assert out[1].split()[4:6] == ["install", "chiyoda-2021"] and out[2].split()[4:6] == ["remove", "chiyoda-2021"]
     assert cli.main(["permissions", "remove", "chiyoda-2021", "--actor", "ops", "--data-dir", str(d.path)]) == 1
     f = tmp_path / "chiyoda.json"
     f.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")

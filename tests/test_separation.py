@@ -83,18 +83,20 @@ def test_full_flow_across_processes_and_an_insider_with_one_directory_links_noth
     rc, _ = box.terminate()
     assert rc == 0
 
-    core, jlis, nta, pki = (box.root / n for n in ("core", "jlis", "nta", "pki"))
+    core, jlis, nta, pki, witness = (box.root / n for n in ("core", "jlis", "nta", "pki", "witness"))
     # Each service holds exactly its own keys; no service holds the CA key.
     assert sorted(p.name for p in (core / "keys").iterdir()) == sorted(
         f"{k}.key" for k in ("agency-code", "permit-signing", "ledger-log", "portal-pseudonym", "acquisition-number"))
     assert sorted(p.name for p in (jlis / "keys").iterdir()) == ["jlis-link.key", "jlis-number.key"]
     assert not (nta / "keys").exists() or not any((nta / "keys").iterdir())
+    assert [p.name for p in (witness / "keys").iterdir()] == ["witness-key.key"]
     ca_key = (pki / "ca.key").read_bytes()
     secrets = {
         "core": [(core / "keys" / f).read_bytes() for f in os.listdir(core / "keys")],
         "jlis": [(jlis / "keys" / f).read_bytes() for f in os.listdir(jlis / "keys")],
+        "witness": [(witness / "keys" / "witness-key.key").read_bytes()],
     }
-    for service, folder in (("core", core), ("jlis", jlis), ("nta", nta)):
+    for service, folder in (("core", core), ("jlis", jlis), ("nta", nta), ("witness", witness)):
         assert {p.name for p in (folder / "tls").iterdir()} <= {"ca.pem", "server.pem", "server.key", "client.pem",
                                                                  "client.key"}
         others = [k for s, ks in secrets.items() if s != service for k in ks]
@@ -117,6 +119,10 @@ def test_full_flow_across_processes_and_an_insider_with_one_directory_links_noth
     for f in _files(jlis):
         data = f.read_bytes()
         assert not any(c in data for c in all_codes), f"{f} holds an agency code"
+    # The witness's directory: checkpoints only — no number, no code.
+    for f in _files(witness):
+        data = f.read_bytes()
+        assert not any(x in data for x in needles) and not any(c in data for c in all_codes), f
 
     # What an insider with the core's directory alone can do: decrypt a code to the core's
     # person index and find the link id the holdings keep for it. The link id is J-LIS's keyed

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from renkei._core import fs as _fs
-from renkei.errors import KeyFileError, NotInitializedError
+from renkei.errors import KeyFileError, NotInitializedError, StorageError
 
 MARKER = "renkei-service.json"
 FORMAT = 1
@@ -147,13 +147,21 @@ class DataDir:
 
 
 def connect_sqlite(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
-    if read_only:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-    else:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    """A connection to ``path``; ``read_only`` never writes or creates anything. A file that is
+    not an SQLite database is a :class:`StorageError` naming it."""
+    try:
+        if read_only:
+            if not path.exists():
+                raise NotInitializedError(f"{path} is missing; restore it from the backup of its data directory")
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise StorageError(f"{path} is not a usable SQLite database ({e}); restore it from the backup") from None
     return conn
 
 

@@ -253,3 +253,102 @@ class PermitNotInBatchError(PermitError):
 
     reason = "PERMIT_NOT_IN_BATCH"
     defect = "not_in_batch"
+
+
+class UnknownLogError(NotFoundError):
+    """A witness was sent a checkpoint of an origin (log) it is not configured to trust."""
+
+    reason = "UNKNOWN_LOG"
+
+
+class UntrustedCheckpointError(PermissionDeniedError):
+    """A checkpoint carries no valid signature of a key the witness trusts for its origin, or a
+    trusted key's signature on it fails (C2SP tlog-witness: 403)."""
+
+    reason = "CHECKPOINT_UNTRUSTED"
+
+
+class CheckpointConflictError(RenkeiError):
+    """The ``old`` size of a witness request is not the size the witness last cosigned for the
+    log (C2SP tlog-witness: 409). ``size`` is the witness's size."""
+
+    reason = "CHECKPOINT_CONFLICT"
+
+    def __init__(self, message: str, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class InconsistentCheckpointError(ProofError):
+    """A checkpoint that is not consistent with what the witness cosigned before: a consistency
+    proof that does not verify, or the same size with another root (a split view; C2SP
+    tlog-witness: 422)."""
+
+    reason = "CHECKPOINT_INCONSISTENT"
+
+
+class WrongPinError(UnauthenticatedError):
+    """A card PIN (暗証番号) that does not match; the card's counter counted it. ``remaining`` is
+    the number of tries left before the key locks (0: it is locked now)."""
+
+    reason = "WRONG_PIN"
+
+    def __init__(self, message: str, remaining: int | None = None) -> None:
+        super().__init__(message)
+        self.remaining = remaining
+
+
+class PinLockedError(FailedPreconditionError):
+    """The card key is locked after too many wrong PINs (3 for 利用者証明用, 5 for 署名用): only
+    the municipality's reset (``renkei card reset-pin``) unlocks it."""
+
+    reason = "PIN_LOCKED"
+
+
+class CardRejectedError(UnauthenticatedError):
+    """A relying party refused a card's certificate or signature (JPKI). The subclass says why;
+    ``defect`` is the same as a short token."""
+
+    reason = "CARD_REJECTED"
+    defect = "invalid"
+
+
+class CardSignatureError(CardRejectedError):
+    """The signature over the challenge (or data) does not verify with the certificate's key."""
+
+    reason = "CARD_BAD_SIGNATURE"
+    defect = "bad_signature"
+
+
+class CardUntrustedError(CardRejectedError):
+    """The certificate is malformed, not issued by the pinned JPKI CA, of the wrong kind, or
+    unknown to the CA's responder."""
+
+    reason = "CARD_UNTRUSTED"
+    defect = "untrusted"
+
+
+class CardExpiredError(CardRejectedError):
+    """The certificate is outside its validity period (or its CA is)."""
+
+    reason = "CARD_EXPIRED"
+    defect = "expired"
+
+
+class CardRevokedError(CardRejectedError):
+    """The certificate is revoked or suspended (OCSP); ``revocation_reason`` names the reason
+    (e.g. ``key_compromise``, ``affiliation_changed``, ``certificate_hold``)."""
+
+    reason = "CARD_REVOKED"
+    defect = "revoked"
+
+    def __init__(self, message: str, revocation_reason: str | None = None) -> None:
+        super().__init__(message)
+        self.revocation_reason = revocation_reason
+
+
+class RevocationUnavailableError(UnavailableError):
+    """No fresh revocation status could be had: the OCSP responder did not answer usably and no
+    cached good answer is within the grace period."""
+
+    reason = "REVOCATION_UNAVAILABLE"

@@ -11,19 +11,19 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 from typing import Any
 
 from renkei.cli.common import (
     add_serve_arguments,
+    client_parser,
     open_data_dir,
     run_service,
     service_config,
     service_path,
     setup_logging,
 )
-from renkei.datadir import box_root
+from renkei.cli.live import running
+from renkei.cli.output import emit_one
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -36,44 +36,43 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.service.core import build
+    from renkei.witness.client import WitnessEndpoint
 
-    setup_logging(args)
+    setup_logging(args, "core")
     data_dir = open_data_dir(args, "core")
-    return run_service(args, build(service_config(args, "core", data_dir), data_dir), [])
+    witnesses = [WitnessEndpoint.parse(w) for w in args.witness or []]
+    process = build(service_config(args, "core", data_dir), data_dir, witnesses,
+                    witness_quorum=args.witness_quorum, witness_interval=args.witness_interval)
+    return run_service(args, process, [f"witness    {w.url} ({w.name})" for w in witnesses])
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Read-only (no lock, nothing created): works while the core runs."""
     from renkei.ledger import ledger_vkey, verify_checkpoint
     from renkei.linkage.registry import AgencyRegistry
 
     data_dir = open_data_dir(args, "core")
-    with AgencyRegistry(data_dir) as registry:
+    with AgencyRegistry(data_dir, read_only=True) as registry:
         agencies = registry.agencies()
+        epoch = registry.current_epoch()
     path, vkey = ledger_vkey(data_dir)
     size = verify_checkpoint((path / "checkpoint").read_bytes(), vkey).size if (path / "checkpoint").exists() else 0
-    print(f"core {data_dir.path}: {len(agencies)} agencies, ledger of {size} records")
+    live = running(args)
+    emit_one(args.json, {"core": str(data_dir.path.resolve()), "running": str(live) if live else "no",
+                         "agencies": len(agencies), "key_epoch": epoch, "ledger_records": size})
     return 0
 
 
 def cmd_agency_add(args: argparse.Namespace) -> int:
-    from renkei.linkage.registry import AgencyRegistry, local_government_corporate_number
+    """Register an agency (through the running core when it is up), approve a PIA (demo) and
+    issue its client certificate from the PKI directory."""
+    from renkei.cli.agency import agency_row, create_agency
     from renkei.pki.ca import DevelopmentCA
 
-    corp = args.corporate_number
-    if not corp:
-        if not args.municipality_code:
-            raise SystemExit("renkei: --corporate-number is required for an agency that is not a local government")
-        corp = local_government_corporate_number(args.municipality_code)
-    ca = DevelopmentCA(args.pki or box_root() / "pki")
-    with AgencyRegistry(open_data_dir(args, "core")) as registry:
-        a = registry.register_agency(args.name, args.type, corp, municipality_code=args.municipality_code)
-        if args.approve_pia:
-            today = dt.date.today()
-            registry.add_pia(a.agency_id, f"{a.name} 特定個人情報保護評価書", approved_on=today,
-                             expires_on=today.replace(year=today.year + 5))
+    ca = DevelopmentCA(args.pki or service_path(args, "core").parent / "pki")
+    a = create_agency(args, args.name, args.type, args.corporate_number, args.municipality_code, args.approve_pia)
     paths = ca.issue_agency_certificate(a.agency_id, a.name)
-    print(json.dumps({"agency_id": a.agency_id, "name": a.name, "types": list(a.types),
-                      "pia_approved": bool(args.approve_pia), **paths.to_json()}, ensure_ascii=False))
+    emit_one(args.json, {**agency_row(a), **paths.to_json()})
     return 0
 
 
@@ -84,17 +83,24 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     i.set_defaults(func=cmd_init)
     s = g.add_parser("serve", parents=[common], help="serve the core (mutual TLS + public port)")
     add_serve_arguments(s, port=50051, public_port=50052)
+    s.add_argument("--witness", action="append", metavar="URL=VKEY",
+                   help="a C2SP witness to submit checkpoints to: its URL prefix and cosignature/v1 verifier key "
+                        "(repeatable)")
+    s.add_argument("--witness-quorum", type=int, default=1,
+                   help="cosignatures a checkpoint needs before readers are given it (default 1)")
+    s.add_argument("--witness-interval", type=float, default=1.0,
+                   help="seconds between submissions of a growing ledger (sooner when a reader waits)")
     s.set_defaults(func=cmd_serve)
-    g.add_parser("status", parents=[common], help="agencies and ledger size").set_defaults(func=cmd_status)
+    g.add_parser("status", parents=[common, client_parser()], help="agencies and ledger size").set_defaults(
+        func=cmd_status)
 
 
-def register_agency_add(agency_group: Any, common: argparse.ArgumentParser) -> None:
+def register_agency_add(agency_group: Any, parents: list[argparse.ArgumentParser]) -> None:
     """``renkei agency add`` (added to the ``agency`` group)."""
-    p = agency_group.add_parser("add", parents=[common], help="register an agency and issue its certificate")
+    p = agency_group.add_parser("add", parents=parents, help="register an agency and issue its certificate")
     p.add_argument("--name", required=True)
     p.add_argument("--type", action="append", required=True, help="a 別表第二 agency type id (repeatable)")
     p.add_argument("--corporate-number", help="法人番号 (derived for local governments when omitted)")
     p.add_argument("--municipality-code", help="全国地方公共団体コード (local governments)")
     p.add_argument("--approve-pia", action="store_true", help="file and approve a PIA today (demo)")
-    p.add_argument("--pki", help="the PKI directory (default $RENKEI_DATA/pki)")
     p.set_defaults(func=cmd_agency_add)

@@ -3,8 +3,8 @@
     renkei jlis init [--data-dir D]         create J-LIS's data directory (keys: jlis-number, jlis-link)
     renkei jlis serve --core HOST:PORT …    NumberService on mutual TLS; forwards link ids to the core
     renkei jlis status                      what the registry holds
-    renkei number check N...                validate 個人番号 / 法人番号 / 住民票コード (no data directory)
-    renkei number assign CODE... [--stdin]  assign My Numbers to resident codes
+    renkei number check N... [--stdin] [--file F]     validate 個人番号 / 法人番号 / 住民票コード (no data directory)
+    renkei number assign CODE... [--stdin] [--file F] assign My Numbers to resident codes
     renkei number change N                  designate a new number for a leaked one
 """
 
@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from renkei.cli.common import (
     add_serve_arguments,
+    client_parser,
     open_data_dir,
     run_service,
     service_config,
     service_path,
     setup_logging,
 )
-from renkei.errors import RenkeiError
+from renkei.cli.live import Live, running
+from renkei.errors import InvalidArgumentError, RenkeiError
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -38,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.pki.ca import ServiceTls
     from renkei.service.jlis import build
 
-    setup_logging(args)
+    setup_logging(args, "jlis")
     data_dir = open_data_dir(args, "jlis")
     authority = NumberAuthority(data_dir)
     config = service_config(args, "jlis", data_dir)
@@ -76,7 +79,15 @@ def _classify(text: str) -> tuple[bool, str]:
 
 
 def _inputs(args: argparse.Namespace, name: str) -> list[str]:
+    """The numbers of the command line, then of ``--file`` and of stdin (one a line): the last two
+    keep them out of the shell's history and the process list."""
     values = list(getattr(args, name))
+    for path in getattr(args, "file", None) or ():
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise InvalidArgumentError(f"cannot read {path}: {e.strerror or e}; check the path") from None
+        values += [line.strip() for line in text.splitlines() if line.strip()]
     if getattr(args, "stdin", False):
         values += [line.strip() for line in sys.stdin if line.strip()]
     return values
@@ -92,18 +103,39 @@ def cmd_number_check(args: argparse.Namespace) -> int:
     return 0 if ok_all else 1
 
 
+def _number_service(live: Live, method: str, request: Any) -> Any:
+    from renkei.client import NumberServiceStub
+
+    return live.call("jlis", NumberServiceStub, method, request)
+
+
 def cmd_number_assign(args: argparse.Namespace) -> int:
+    """Through the running J-LIS (NumberService, as its operator ``jlis``) when it is up, else on
+    its registry directly."""
+    from renkei._proto.renkei.v1 import number_service_pb2 as pb
     from renkei.jlis.authority import NumberAuthority
 
+    codes = _inputs(args, "codes")
+    live = running(args, "jlis")
+    if live is not None:
+        for code in codes:
+            print(_number_service(live, "AssignNumber", pb.AssignNumberRequest(resident_code=code)).individual_number)
+        return 0
     with NumberAuthority(open_data_dir(args, "jlis")) as jlis:
-        for code in _inputs(args, "codes"):
+        for code in codes:
             print(jlis.assign(code))
     return 0
 
 
 def cmd_number_change(args: argparse.Namespace) -> int:
+    from renkei._proto.renkei.v1 import number_service_pb2 as pb
     from renkei.jlis.authority import NumberAuthority
 
+    live = running(args, "jlis")
+    if live is not None:
+        print(_number_service(live, "ChangeNumber", pb.ChangeNumberRequest(individual_number=args.number))
+              .individual_number)
+        return 0
     with NumberAuthority(open_data_dir(args, "jlis")) as jlis:
         print(jlis.change(args.number))
     return 0
@@ -123,11 +155,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     c = num.add_parser("check", help="validate numbers (kind from the digit count)")
     c.add_argument("numbers", nargs="*")
     c.add_argument("--stdin", action="store_true", help="also read numbers from stdin, one a line")
+    c.add_argument("--file", action="append", help="also read numbers from this file, one a line (repeatable)")
     c.set_defaults(func=cmd_number_check)
-    a = num.add_parser("assign", parents=[common], help="J-LIS: My Numbers for resident codes")
+    a = num.add_parser("assign", parents=[common, client_parser()], help="J-LIS: My Numbers for resident codes")
     a.add_argument("codes", nargs="*")
     a.add_argument("--stdin", action="store_true", help="also read resident codes from stdin, one a line")
+    a.add_argument("--file", action="append", help="also read resident codes from this file, one a line")
     a.set_defaults(func=cmd_number_assign)
-    ch = num.add_parser("change", parents=[common], help="J-LIS: a new number for a leaked one")
+    ch = num.add_parser("change", parents=[common, client_parser()], help="J-LIS: a new number for a leaked one")
     ch.add_argument("number")
     ch.set_defaults(func=cmd_number_change)

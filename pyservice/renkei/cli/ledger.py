@@ -5,7 +5,10 @@
     renkei ledger prove-inclusion SEQ [--size N]
     renkei ledger prove-consistency OLD NEW
 
-``verify`` exits 1 and names the first damaged record or file.
+``verify`` exits 1 and names the first damaged record or file. While the core runs,
+``checkpoint`` and the proofs come from its OversightService (as ``oversight``, see
+renkei.cli.live) and are verified here; with the core stopped they are read from the ledger's
+files (read-only for ``verify`` and ``checkpoint``).
 """
 
 from __future__ import annotations
@@ -15,13 +18,32 @@ import json
 import sys
 from typing import Any
 
-from renkei.cli.common import open_data_dir
+from renkei._proto.renkei.v1 import oversight_service_pb2 as pb
+from renkei.cli.common import client_parser, open_data_dir
+from renkei.cli.live import Live, need_down, running
 from renkei.datadir import DataDir
-from renkei.errors import LedgerDamageError
+from renkei.errors import LedgerDamageError, NotFoundError
 
 
 def _data_dir(args: argparse.Namespace) -> DataDir:
-    return open_data_dir(args, "core")
+    data_dir = open_data_dir(args, "core")
+    if not (data_dir.path / "ledger").is_dir():
+        raise NotFoundError(f"{data_dir.path} has no ledger/; restore it from the backup (`renkei core init` "
+                            f"creates it)")
+    return data_dir
+
+
+def _oversight(live: Live, method: str, request: Any) -> Any:
+    from renkei.client import OversightServiceStub
+
+    return live.call("oversight", OversightServiceStub, method, request)
+
+
+def _root_at(live: Live, size: int) -> bytes:
+    latest = _oversight(live, "GetLatestCheckpoint", pb.GetLatestCheckpointRequest())
+    if size == latest.tree_size:
+        return bytes(latest.root_hash)
+    return bytes(_oversight(live, "GetCheckpoint", pb.GetCheckpointRequest(tree_size=size)).root_hash)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -43,9 +65,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     from renkei.ledger import ledger_vkey, verify_checkpoint
 
-    # Read-only: works while a server holds the ledger open.
+    live = running(args)
+    if live is not None:
+        note = bytes(_oversight(live, "GetLatestCheckpoint", pb.GetLatestCheckpointRequest()).note).decode()
+    else:
+        note = None
+    # The note is checked against the core's ledger key either way (read-only).
     path, vkey = ledger_vkey(_data_dir(args))
-    sys.stdout.write(verify_checkpoint((path / "checkpoint").read_bytes(), vkey).note)
+    text = note if note is not None else (path / "checkpoint").read_text()
+    sys.stdout.write(verify_checkpoint(text.encode(), vkey).note)
     return 0
 
 
@@ -54,20 +82,36 @@ def _print(d: dict[str, Any]) -> None:
 
 
 def cmd_prove_inclusion(args: argparse.Namespace) -> int:
-    from renkei.ledger import Ledger
+    from renkei.ledger import InclusionProof, Ledger
 
-    with Ledger(_data_dir(args)) as lg:
-        p = lg.prove_inclusion(args.seq, args.size)
+    live = running(args)
+    if live is not None:
+        r = _oversight(live, "GetInclusionProof", pb.GetInclusionProofRequest(leaf_index=args.seq,
+                                                                                tree_size=args.size or 0))
+        p = InclusionProof(r.leaf_index, r.tree_size, bytes(r.leaf_hash), [bytes(h) for h in r.hashes],
+                           _root_at(live, r.tree_size))
+    else:
+        need_down(args, "`ledger prove-inclusion`")
+        with Ledger(_data_dir(args)) as lg:
+            p = lg.prove_inclusion(args.seq, args.size)
     p.verify()
     _print(p.to_dict())
     return 0
 
 
 def cmd_prove_consistency(args: argparse.Namespace) -> int:
-    from renkei.ledger import Ledger
+    from renkei.ledger import ConsistencyProof, Ledger
 
-    with Ledger(_data_dir(args)) as lg:
-        p = lg.prove_consistency(args.old, args.new)
+    live = running(args)
+    if live is not None:
+        r = _oversight(live, "GetConsistencyProof", pb.GetConsistencyProofRequest(first_size=args.old,
+                                                                                    second_size=args.new))
+        p = ConsistencyProof(args.old, args.new, _root_at(live, args.old), _root_at(live, args.new),
+                             [bytes(h) for h in r.hashes])
+    else:
+        need_down(args, "`ledger prove-consistency`")
+        with Ledger(_data_dir(args)) as lg:
+            p = lg.prove_consistency(args.old, args.new)
     p.verify()
     _print(p.to_dict())
     return 0
@@ -78,13 +122,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     led = top.add_subparsers(dest="sub", required=True)
     v = led.add_parser("verify", parents=[common], help="recheck every record, tile and checkpoint")
     v.set_defaults(func=cmd_verify)
-    led.add_parser("checkpoint", parents=[common], help="print the latest signed checkpoint").set_defaults(
+    client = client_parser()
+    led.add_parser("checkpoint", parents=[common, client], help="print the latest signed checkpoint").set_defaults(
         func=cmd_checkpoint)
-    i = led.add_parser("prove-inclusion", parents=[common], help="inclusion proof of a record")
+    i = led.add_parser("prove-inclusion", parents=[common, client], help="inclusion proof of a record")
     i.add_argument("seq", type=int)
     i.add_argument("--size", type=int, default=None, help="tree size (default: latest)")
     i.set_defaults(func=cmd_prove_inclusion)
-    c = led.add_parser("prove-consistency", parents=[common], help="consistency proof between two tree sizes")
+    c = led.add_parser("prove-consistency", parents=[common, client],
+                       help="consistency proof between two tree sizes")
     c.add_argument("old", type=int)
     c.add_argument("new", type=int)
     c.set_defaults(func=cmd_prove_consistency)

@@ -25,6 +25,7 @@ from renkei.cli.common import (
     service_path,
     setup_logging,
 )
+from renkei.cli.output import emit
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -42,21 +43,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.nta.registry import CorporateNumberRegistry
     from renkei.service.nta import build
 
-    setup_logging(args)
+    setup_logging(args, "nta")
     data_dir = open_data_dir(args, "nta")
     process = build(service_config(args, "nta", data_dir), CorporateNumberRegistry(data_dir))
     return run_service(args, process, [])
 
 
+CORP_COLUMNS = [("corporate_number", "法人番号"), ("name", "商号又は名称 (name)"), ("kind", "種別 (kind)"),
+                ("address", "所在地 (address)"), ("process", "最終更新 (last change)"), ("closed", "閉鎖 (closed)")]
+LEGEND = ("columns: 法人番号 = corporate number (13 digits, check digit first); 種別 = kind "
+          "(101 国の機関, 201 地方公共団体, 301 株式会社, 302 有限会社, 303 合名会社, 304 合資会社, 305 合同会社, "
+          "399 その他の設立登記法人, 401 外国会社等, 499 その他); 最終更新 = the last change recorded (NTA Web-API "
+          "process code and name, with its date); 閉鎖 = the date the corporation closed, if it did")
+
+
 def _print_records(records: Sequence[object], as_json: bool) -> None:
+    from renkei.nta.registry import KINDS, PROCESSES
+
+    rows = []
     for r in records:
         d = r.to_dict()  # type: ignore[attr-defined]
         if as_json:
             print(json.dumps(d, ensure_ascii=False))
-        else:
-            closed = f" closed {d['close_date']}" if d["close_date"] else ""
-            print(f"{d['corporate_number']} [{d['process']}] {d['name']} ({d['kind']}) "
-                  f"{d['prefecture_name']}{d['city_name']}{d['street_number']}{closed}")
+            continue
+        rows.append({
+            "corporate_number": d["corporate_number"], "name": d["name"],
+            "kind": f"{d['kind']} {KINDS.get(d['kind'], '')}".strip(),
+            "address": f"{d['prefecture_name']}{d['city_name']}{d['street_number']}",
+            "process": f"{d['process']} {PROCESSES.get(d['process'], '')} {d.get('change_date') or ''}".strip(),
+            "closed": d["close_date"] or "",
+        })
+    if not as_json:
+        emit(False, rows, CORP_COLUMNS, empty="(none)")
 
 
 def cmd_corp_get(args: argparse.Namespace) -> int:
@@ -82,6 +100,8 @@ def cmd_corp_search(args: argparse.Namespace) -> int:
                           include_former_names=args.former_names, page=args.page)
     _print_records(page.corporations, args.json)
     print(f"{page.count} found, page {page.divide_number}/{page.divide_size}", file=sys.stderr)
+    if not args.json and page.corporations:
+        print(LEGEND, file=sys.stderr)
     return 0
 
 
@@ -122,7 +142,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     g = corp.add_parser("get", parents=[common], help="look up up to 10 corporate numbers")
     g.add_argument("numbers", nargs="+")
     g.add_argument("--history", action="store_true")
-    g.add_argument("--json", action="store_true")
     g.set_defaults(func=cmd_corp_get)
     s = corp.add_parser("search", parents=[common], help="search by name")
     s.add_argument("name")
@@ -133,7 +152,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--exclude-closed", action="store_true")
     s.add_argument("--former-names", action="store_true")
     s.add_argument("--page", type=int, default=1)
-    s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_corp_search)
     d = corp.add_parser("changes", parents=[common], help="records updated in a date range")
     d.add_argument("date_from", metavar="FROM")
@@ -141,7 +159,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     d.add_argument("--prefecture")
     d.add_argument("--kind", action="append")
     d.add_argument("--page", type=int, default=1)
-    d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_corp_changes)
     n = corp.add_parser("assign", parents=[common], help="assign a corporate number")
     n.add_argument("--name", required=True)

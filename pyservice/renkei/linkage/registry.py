@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from renkei.datadir import DataDir
+from renkei.datadir import DataDir, connect_sqlite
 from renkei.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -175,14 +175,18 @@ class AgencyRegistry:
     """The core's agency and PIA registry. Thread-safe; SQLite (WAL) allows readers in other
     processes while the core runs."""
 
-    def __init__(self, data_dir: DataDir | str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: DataDir | str | os.PathLike[str], *, read_only: bool = False) -> None:
+        """``read_only`` opens the file without writing or creating anything (the CLI's reads)."""
         self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, SERVICE)
+        self._write = threading.Lock()
+        self._types = agency_types()
+        if read_only:
+            self._db = connect_sqlite(self.data_dir.file("registry.sqlite3"), read_only=True)
+            return
         self._db = self.data_dir.connect("registry.sqlite3")
         self._db.executescript(_SCHEMA)
-        self._write = threading.Lock()
         if self._db.execute("SELECT count(*) FROM code_epochs").fetchone()[0] == 0:
             self._db.execute("INSERT INTO code_epochs(epoch, created_at) VALUES (1, ?)", (_now(),))
-        self._types = agency_types()
 
     def close(self) -> None:
         self._db.close()

@@ -146,9 +146,14 @@ class DevelopmentCA:
         self.crl_path = self.root / "crl.pem"
         self.manifest_path = self.root / "issued.json"
         self.clients_dir = self.root / "clients"
-        if not self.ca_cert_path.exists() or not self.ca_key_path.exists():
+        if self.ca_cert_path.exists() and not self.ca_key_path.exists():
             raise NotInitializedError(
-                f"{self.root} holds no development CA: run `renkei pki init --dir {self.root}` first"
+                f"{self.ca_key_path} is missing; restore it from the backup (a new CA would invalidate every "
+                f"certificate issued)"
+            )
+        if not self.ca_cert_path.exists():
+            raise NotInitializedError(
+                f"{self.root} holds no development CA; run `renkei pki init --dir {self.root}` first"
             )
         self._ca_key = serialization.load_pem_private_key(self.ca_key_path.read_bytes(), None)
         self._ca_cert = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())

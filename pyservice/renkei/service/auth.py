@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from cryptography import x509
 
 from renkei.errors import PermissionDeniedError, UnauthenticatedError
 from renkei.pki.ca import AGENCY_ROLES, AGENCY_URI, ROLE_URI, ROLES
+
+#: The caller of the call being handled, once a handler identified it (for the call's log line
+#: and metrics in renkei.service.runtime; each call runs in its own task context).
+current_identity: ContextVar[Identity | None] = ContextVar("renkei_identity", default=None)
 
 _RELOAD_SECONDS = 1.0
 _CACHE_LIMIT = 100_000
@@ -90,6 +95,7 @@ class Authenticator:
                 self._cache[pem] = hit
         if isinstance(hit, str):
             raise UnauthenticatedError(hit)
+        current_identity.set(hit)
         return hit
 
     def _verify(self, pem: bytes) -> Identity | str:
@@ -127,4 +133,4 @@ class Authenticator:
         return who
 
 
-__all__ = ["Authenticator", "Identity"]
+__all__ = ["Authenticator", "Identity", "current_identity"]

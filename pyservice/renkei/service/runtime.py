@@ -6,6 +6,11 @@ INVALID_ARGUMENT (reason ``MALFORMED_REQUEST``) rather than grpc's INTERNAL. The
 checks the deadline, calls the servicer's ``async def Method(request, context)``, records
 metrics, and maps every exception through :func:`renkei.service.status.status_for`.
 
+Each call has a request id (the caller's ``x-request-id`` metadata when it is a short token,
+else a fresh one). The call's log line (logger ``renkei.access``, at DEBUG: no line per call at
+INFO) carries the request id, method, agency id (or role), status and latency, never anything
+from the request itself; an internal error is logged at ERROR with the same fields.
+
 Engine calls are made with :meth:`Offload.call`, which runs them on a bounded thread pool:
 never on the event-loop thread. Engines that are not safe for concurrent use (the SQLite
 registries) get a pool of one thread of their own.
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +31,14 @@ import grpc
 from google.protobuf import descriptor, message
 from google.protobuf.message_factory import GetMessageClass
 
-from renkei.errors import InvalidArgumentError
+from renkei.errors import InvalidArgumentError, RenkeiError
+from renkei.service.auth import current_identity
 from renkei.service.metrics import Metrics
 from renkei.service.status import rich_status, status_for
 
 log = logging.getLogger("renkei.service")
+access = logging.getLogger("renkei.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 T = TypeVar("T")
 
 
@@ -97,6 +107,21 @@ class Coalescer:
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[message.Message]]
 
 
+def request_id(context: grpc.aio.ServicerContext) -> str:
+    """The caller's ``x-request-id`` when it is a short plain token, else a fresh one."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and _REQUEST_ID.match(value):
+            return value
+    return secrets.token_hex(8)
+
+
+def _caller() -> str:
+    who = current_identity.get()
+    if who is None:
+        return ""
+    return str(who.agency_id) if who.agency_id is not None else who.role
+
+
 def _wrap(
     full_name: str, request_cls: type[message.Message], fn: Handler, metrics: Metrics
 ) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
@@ -104,6 +129,8 @@ def _wrap(
         start = time.perf_counter()
         metrics.in_flight += 1
         code = "OK"
+        rid = request_id(context)
+        current_identity.set(None)
         try:
             try:
                 request = request_cls.FromString(raw)
@@ -135,12 +162,18 @@ def _wrap(
             status = status_for(exc)
             code = status.code.name
             if status.code is grpc.StatusCode.INTERNAL:
-                log.exception("internal error in %s", full_name)
+                log.exception("internal error in %s", full_name, extra=_fields(rid, full_name, code, start))
+            elif status.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                metrics.limits_hit.inc(exc.reason if isinstance(exc, RenkeiError) else "RESOURCE_EXHAUSTED")
             await context.abort_with_status(status)
             raise AssertionError("unreachable") from None  # abort_with_status always raises
         finally:
             metrics.in_flight -= 1
-            metrics.observe(full_name, code, time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            metrics.observe(full_name, code, elapsed)
+            if access.isEnabledFor(logging.DEBUG):
+                access.debug("%s %s %.1f ms", full_name, code, elapsed * 1000,
+                             extra=_fields(rid, full_name, code, start))
 
     return handle
 
@@ -176,6 +209,10 @@ def _wrap_stream(full_name: str, fn: Any, metrics: Metrics) -> Any:
             metrics.observe(full_name, code, time.perf_counter() - start)
 
     return handle
+def _fields(rid: str, method: str, code: str, start: float) -> dict[str, Any]:
+    """The structured fields of a call's log line (see renkei.cli.common.JsonFormatter)."""
+    return {"request_id": rid, "method": method, "agency": _caller(), "status": code,
+            "latency_ms": round((time.perf_counter() - start) * 1000, 3)}
 
 
 def method_handlers(
@@ -199,4 +236,4 @@ def method_handlers(
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
-__all__ = ["MalformedRequestError", "Offload", "method_handlers"]
+__all__ = ["MalformedRequestError", "Offload", "method_handlers", "request_id"]

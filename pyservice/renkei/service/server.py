@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,7 +117,8 @@ class ServiceProcess:
         self.services: list[Service] = []
         self._shutdown_hooks: list[Hook] = []
         self._closers: list[Hook] = []
-        self._starters: list[Callable[[], Awaitable[None]]] = []
+        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._servers: dict[str, grpc.aio.Server] = {}
         self._health: dict[str, health.aio.HealthServicer] = {}
         self._metrics_http: MetricsHTTPServer | None = None
@@ -139,9 +140,9 @@ class ServiceProcess:
     def add_closer(self, close: Hook) -> None:
         self._closers.append(close)
 
-    def add_starter(self, start: Callable[[], Awaitable[None]]) -> None:
-        """Run on the serving event loop once the ports listen (e.g. outbound streams)."""
-        self._starters.append(start)
+    def add_background(self, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """A task started once the ports serve and cancelled when the calls have finished."""
+        self._background.append(run)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -187,8 +188,7 @@ class ServiceProcess:
         if cfg.metrics_port is not None:
             self._metrics_http = MetricsHTTPServer(self.metrics, cfg.metrics_host, cfg.metrics_port)
             self._metrics_http.start()
-        for starter in self._starters:
-            await starter()
+        self._tasks = [asyncio.create_task(run()) for run in self._background]
 
     async def _stop_servers(self, grace: float) -> None:
         for hs in self._health.values():
@@ -201,6 +201,9 @@ class ServiceProcess:
         if not self._servers:
             return
         await self._stop_servers(self.config.grace_seconds)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         loop = asyncio.get_running_loop()
         for hook in [*self._shutdown_hooks, *self._closers]:
             if inspect.iscoroutinefunction(hook):

@@ -38,6 +38,14 @@ _BY_CLASS: dict[type[errors.RenkeiError], grpc.StatusCode] = {
     errors.DeadlineExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
     # A provision that does not open or verify: the bytes were corrupted or forged on the way.
     errors.ProvisionTamperedError: grpc.StatusCode.DATA_LOSS,
+    # A witness's compare-and-set lost: the caller retries from the size it is told.
+    errors.CheckpointConflictError: grpc.StatusCode.ABORTED,
+    # JPKI cards: a wrong PIN or a refused certificate means the caller is not who they claim;
+    # a locked key needs the municipality first; no usable revocation status is an outage.
+    errors.WrongPinError: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PinLockedError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.CardRejectedError: grpc.StatusCode.UNAUTHENTICATED,
+    errors.RevocationUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 _BY_NAME = {c.name: c for c in grpc.StatusCode}
 
@@ -54,7 +62,7 @@ def code_for(exc: BaseException) -> grpc.StatusCode:
 def metadata_for(exc: BaseException) -> dict[str, str]:
     """ErrorInfo metadata: the structured fields of an error (never a number's value)."""
     out: dict[str, str] = {}
-    for attr in ("kind", "problem", "index", "field", "component", "rule"):
+    for attr in ("kind", "problem", "index", "field", "component", "rule", "remaining", "revocation_reason"):
         value = getattr(exc, attr, None)
         if value is not None:
             out[attr] = str(value)

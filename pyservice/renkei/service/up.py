@@ -7,10 +7,14 @@ Under one directory (default ./renkei-data)::
     core/     the linkage core's data directory (its own keys, tls/, registry, holdings, ledger)
     jlis/     J-LIS's data directory (its own keys, tls/ with a client certificate for the core)
     nta/      the NTA's data directory
+    witness/  the commission's C2SP witness (its key, its state)
+    jpki/     J-LIS's JPKI (公的個人認証): both CAs, the registry, CRLs; its responder serves HTTP
+    cards/    (demo) software-token cards of the demo holders
     run/      each service's ready file while the box runs
 
 A fresh directory is initialised first (each service's ``init``, certificates from the CA).
-Services start in dependency order (core, then J-LIS, which calls the core, then NTA), each
+Services start in dependency order (the witness, trusted for the core's ledger; the core,
+pointed at the witness; J-LIS, which calls the core; then NTA), each
 health-checked through its ready file; Ctrl-C / SIGTERM stops them together, in reverse order,
 letting in-flight calls finish. A service that dies is reported and not restarted; the others
 keep serving (inquiries go on without J-LIS; acquisitions then fail with UNAVAILABLE).
@@ -37,6 +41,8 @@ from renkei.errors import FailedPreconditionError
 from renkei.pki.ca import DevelopmentCA
 
 START_TIMEOUT = 120.0
+#: The key name of the box's witness (the commission's, 個人情報保護委員会).
+WITNESS_NAME = "ppc.renkei.example/witness"
 STOP_TIMEOUT = 30.0
 
 
@@ -61,9 +67,11 @@ def _die_with_parent() -> None:
 
 
 def _pump(name: str, stream: Any, out: TextIO) -> None:
-    """Copy a child's output line by line, prefixed with its name."""
+    """Copy a child's output line by line, prefixed with its name (JSON log lines, which name
+    their service, unchanged)."""
     for raw in iter(stream.readline, b""):
-        out.write(f"[{name}] {raw.decode(errors='replace')}")
+        line = raw.decode(errors="replace")
+        out.write(line if line.startswith("{") else f"[{name}] {line}")
         out.flush()
 
 
@@ -71,9 +79,11 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     """Initialise what is missing: the CA, each service's data directory and TLS material, and
     (demo) the client certificates of the demo principals and agencies."""
     from renkei.jlis.authority import NumberAuthority
+    from renkei.jpki.ca import Jpki
     from renkei.nta.registry import CorporateNumberRegistry
     from renkei.service.core import init_data_dir
     from renkei.service.nta import seed_demo
+    from renkei.service.witness import init_data_dir as init_witness
 
     make_private_dir(root)
     make_private_dir(root / "run")
@@ -82,6 +92,10 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         init_data_dir(root / "core", demo=demo)
     if not (root / "jlis" / MARKER).exists():
         NumberAuthority.init(root / "jlis").close()
+    if not (root / "witness" / MARKER).exists():
+        init_witness(root / "witness", WITNESS_NAME)
+    if not (root / "jpki" / MARKER).exists():
+        Jpki.init(root / "jpki").close()
     if not (root / "nta" / MARKER).exists():
         with CorporateNumberRegistry.init(root / "nta") as nta:
             if demo:
@@ -111,10 +125,13 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
                     ca.export_client(t.principal, data_dir.path / "tenants" / t.principal)
             if not (folder / "tls" / "server.pem").exists():
                 ca.issue_service(f"mid-{mid_name}", folder)
+        from renkei.jpki.demo import issue_demo_cards
+
+        issue_demo_cards(root / "jpki", root / "cards")
     return ca
 
 
-def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member]:
+def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str] | None = None) -> list[Member]:
     """The services in start order, with their command lines."""
     def port(offset: int) -> str:
         return str(base_port + offset if base_port else 0)
@@ -122,21 +139,29 @@ def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member
     def metrics(offset: int) -> str:
         return str(9464 + offset if base_port else 0)
 
+    from renkei.datadir import DataDir
+    from renkei.ledger import ledger_vkey
+
     crl = str(root / "pki" / "crl.pem")
-    common = ["--host", host, "--crl", crl]
+    common = ["--host", host, "--crl", crl, *(log or [])]
+    _path, log_vkey = ledger_vkey(DataDir(root / "core", "core"))
+    origin = (root / "core" / "ledger" / "origin").read_text().strip()
+    witness = Member("witness", root / "witness", ["witness", "serve", "--host", host, "--port", port(4),
+                                                   "--log", f"{origin}={log_vkey}", *(log or [])])
     core = Member("core", root / "core", ["core", "serve", "--port", port(0), "--public-port", port(1),
                                          "--metrics-port", metrics(0), *common])
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
                                          *(["--demo"] if demo else [])])
     nta = Member("nta", root / "nta", ["nta", "serve", "--port", port(3), "--metrics-port", metrics(2), *common])
+    jpki = Member("jpki", root / "jpki", ["jpki", "serve", "--port", port(9), "--host", host])
     mids = []
     if demo:
         from renkei.service.demo import DEMO_MIDS
 
         for k, (mid_name, _agencies) in enumerate(DEMO_MIDS):
             mids.append(Member(f"mid-{mid_name}", root / f"mid-{mid_name}",
-                               ["mid", "serve", "--port", port(4 + k), "--metrics-port", metrics(3 + k), *common]))
-    return [core, jlis, nta, *mids]
+                               ["mid", "serve", "--port", port(5 + k), "--metrics-port", metrics(3 + k), *common]))
+    return [witness, core, jlis, nta, jpki, *mids]
 
 
 class Box:
@@ -172,12 +197,15 @@ class Box:
         try:
             for m in self.members:
                 extra: list[str] = []
-                core = next(x for x in self.members if x.name == "core")
+                core = next((x for x in self.members if x.name == "core"), m)
                 if m.name == "jlis":
                     extra = ["--core", str(core.info["grpc"])]
                 elif m.name.startswith("mid-"):
                     jlis = next(x for x in self.members if x.name == "jlis")
                     extra = ["--core", str(core.info["grpc"]), "--jlis", str(jlis.info["grpc"])]
+                elif m.name == "core":
+                    extra = [arg for w in self.members if w.name == "witness"
+                             for arg in ("--witness", f"http://{w.info['http']}={w.info['vkey']}")]
                 self._spawn(m, extra)
                 self._await_ready(m)
         except BaseException:
@@ -187,7 +215,7 @@ class Box:
     def ready_info(self) -> dict[str, Any]:
         return {
             "services": {m.name: {k: m.info.get(k) for k in ("pid", "data_dir", "grpc", "http", "public_grpc",
-                                                              "metrics")}
+                                                              "metrics", "vkey")}
                          for m in self.members},
             "pki": str((self.root / "pki").resolve()),
         }
@@ -215,9 +243,10 @@ class Box:
                     on_exit(m)
 
 
-def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None) -> int:
+def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None,
+        log: list[str] | None = None) -> int:
     prepare(root, demo=demo)
-    box = Box(root, members(root, host=host, base_port=base_port, demo=demo))
+    box = Box(root, members(root, host=host, base_port=base_port, demo=demo, log=log))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -238,8 +267,10 @@ def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | 
           + (" (demo country)" if demo else ""))
     for name, s in info["services"].items():
         ends = ", ".join(f"{k} {v}" for k, v in s.items() if k in ("grpc", "public_grpc", "http", "metrics") and v)
-        print(f"  {name:<6} pid {s['pid']:<7} {ends}")
+        print(f"  {name:<7} pid {s['pid']:<7} {ends}")
     print(f"  CA     {info['pki']}/ca.pem; client certificates in {info['pki']}/clients/")
+    if demo:
+        print(f"  cards  {(root / 'cards').resolve()} (demo PINs: docs/arch/jpki.md)")
     sys.stdout.flush()
     if ready_file:
         write_atomic(Path(ready_file), json.dumps(info, ensure_ascii=False).encode(), 0o600)

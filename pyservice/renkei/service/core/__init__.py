@@ -9,6 +9,7 @@ code, no J-LIS key. J-LIS reaches it as the ``jlis`` principal with link ids onl
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from renkei._proto.renkei.v1 import (
     admin_service_pb2,
@@ -22,6 +23,7 @@ from renkei.ledger import Ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
 from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.codes import AgencyCodes
+from renkei.linkage.cosigning import CosignatureStore, Cosigner
 from renkei.linkage.disclosure import PSEUDONYM_KEY, Disclosure
 from renkei.linkage.inquiry import Linkage
 from renkei.linkage.oversight import Oversight
@@ -33,9 +35,11 @@ from renkei.permits import PermitIssuer
 from renkei.service.core.admin import AdminServicer
 from renkei.service.core.disclosure import DisclosureServicer
 from renkei.service.core.linkage import LinkageServicer
+from renkei.service.core.metrics import CoreMetrics
 from renkei.service.core.oversight import OversightServicer
 from renkei.service.core.person_link import PersonLinkServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
+from renkei.witness.client import WitnessEndpoint
 
 #: The core's keys (name → bytes), created by ``renkei core init`` only.
 KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, ACQUISITION_KEY: 32}
@@ -55,9 +59,12 @@ def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False) -> DataDi
     return data_dir
 
 
-def build(config: ServiceConfig, data_dir: DataDir) -> ServiceProcess:
+def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessEndpoint] = (), *,
+          witness_quorum: int = 1, witness_interval: float = 1.0) -> ServiceProcess:
     """The core's process on ``data_dir``. The shutdown hook (after in-flight calls have finished)
-    closes the ledger and checkpoints the holdings; the next start reopens both."""
+    closes the ledger and checkpoints the holdings; the next start reopens both. With
+    ``witnesses``, a background task gathers their cosignatures on the ledger's checkpoints
+    (renkei.linkage.cosigning) and readers get cosigned checkpoints."""
     process = ServiceProcess(config)
     registry = AgencyRegistry(data_dir)
     codes = AgencyCodes(data_dir, registry)
@@ -67,16 +74,24 @@ def build(config: ServiceConfig, data_dir: DataDir) -> ServiceProcess:
     linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key)
     desk = AcquisitionDesk(data_dir.secret_key(ACQUISITION_KEY), registry, codes)
     auth, offload = process.auth, process.offload
+    cosigner: Cosigner | None = None
+    if witnesses:
+        store = CosignatureStore(data_dir)
+        cosigner = Cosigner(ledger, store, witnesses, process.metrics, quorum=witness_quorum,
+                            interval=witness_interval)
+        process.add_background(cosigner.run)
+        process.add_closer(store.close)
+    metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
-                        LinkageServicer(linkage, desk, auth, offload))
+                        LinkageServicer(linkage, desk, auth, offload, metrics))
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
                         PersonLinkServicer(desk, codes, registry, auth, offload))
     process.add_service(oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],
-                        OversightServicer(Oversight(ledger), auth, offload))
+                        OversightServicer(Oversight(ledger), auth, offload, cosigner, registry))
     process.add_service(admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
-                        AdminServicer(registry, linkage, tables, auth, offload))
+                        AdminServicer(registry, linkage, tables, auth, offload, codes))
     process.add_service(disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],
-                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), offload), PUBLIC)
+                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), offload, cosigner), PUBLIC)
 
     def close_engines() -> None:
         ledger.close()

@@ -1,26 +1,32 @@
-"""AdminService: agencies, PIA status and permission-table versions (needs the operator role).
+"""AdminService: agencies, PIA status, permission-table versions, key epochs and holdings
+statistics (needs the operator role). The ``renkei`` command calls it when the core runs.
 
 CreateAgency registers the agency; its client certificate comes from the PKI operator
-(``renkei pki issue``): the core holds no CA key.
+(``renkei pki issue``): the core holds no CA key. Table installs, activations and removals take
+effect for the next inquiry (the engine swaps its table set atomically) and are recorded in
+``permissions.sqlite3``'s history with the caller's principal.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import grpc
 
 from renkei._proto.renkei.v1 import admin_service_pb2 as pb
-from renkei.errors import InvalidArgumentError
+from renkei.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from renkei.linkage.codes import AgencyCodes
 from renkei.linkage.inquiry import Linkage
-from renkei.linkage.registry import Agency, AgencyRegistry, local_government_corporate_number
+from renkei.linkage.registry import AGENCY_STATUSES, Agency, AgencyRegistry, Epoch, local_government_corporate_number
+from renkei.permissions.store import HistoryEntry
 from renkei.permissions.tables import PermissionTables, PermissionTuple, TableVersionRecord
-from renkei.service.auth import Authenticator
+from renkei.service.auth import Authenticator, Identity
 from renkei.service.convert import agency_id, decode_page_token, encode_page_token, page_size, timestamp
 from renkei.service.runtime import Offload
 
 MAX_TABLE_BYTES = 8 * 1024 * 1024
+MAX_TEXT = 256
 _LG_CODE = re.compile(r"^\d{6}$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _PIA = {
@@ -40,18 +46,50 @@ def agency_message(a: Agency, pia_status: str) -> pb.Agency:
         local_government_code=a.municipality_code or "",
         pia_status=_PIA_BACK.get(pia_status, pb.PIA_STATUS_UNSPECIFIED),
         create_time=timestamp(datetime.fromisoformat(a.registered_at)),
+        status=a.status,
+        corporate_number=a.corporate_number,
     )
 
 
 def version_message(v: TableVersionRecord) -> pb.PermissionTableVersion:
-    return pb.PermissionTableVersion(
+    m = pb.PermissionTableVersion(
         version_hash=v.version_hash,
         effective_from=v.effective_from,
         effective_to=v.effective_to,
         row_count=v.row_count,
         load_time=timestamp(v.loaded_at),
         description=v.description,
+        label=v.label,
+        active=v.active,
+        in_force=v.in_force,
     )
+    if v.effective_from_at is not None:
+        m.effective_from_time.CopyFrom(timestamp(v.effective_from_at))
+    if v.effective_to_at is not None:
+        m.effective_to_time.CopyFrom(timestamp(v.effective_to_at))
+    return m
+
+
+def change_message(h: HistoryEntry) -> pb.PermissionTableChange:
+    return pb.PermissionTableChange(
+        sequence=h.seq, time=timestamp(datetime.fromtimestamp(h.at, UTC)), action=h.action, label=h.label,
+        version_hash=bytes(h.hash).hex() if h.hash else "", actor=h.actor, note=h.note or "",
+    )
+
+
+def epoch_message(e: Epoch, current: int) -> pb.KeyEpoch:
+    m = pb.KeyEpoch(epoch=e.epoch, create_time=timestamp(datetime.fromisoformat(e.created_at)),
+                    current=e.epoch == current)
+    if e.retired_at:
+        m.retire_time.CopyFrom(timestamp(datetime.fromisoformat(e.retired_at)))
+    return m
+
+
+def _actor(who: Identity, given: str) -> str:
+    """Who changed a table, for the history: the person named in the request, and the
+    certificate's principal that made the call."""
+    given = given.strip()[:MAX_TEXT]
+    return f"{given} ({who.principal})" if given else who.principal
 
 
 def _date(value: str, what: str, required: bool) -> str:
@@ -63,6 +101,12 @@ def _date(value: str, what: str, required: bool) -> str:
         raise InvalidArgumentError(f"{what} must be a date YYYY-MM-DD") from None
 
 
+def _label(value: str) -> str:
+    if not value or len(value) > MAX_TEXT:
+        raise InvalidArgumentError("label is required (a table version's label, see ListPermissionTables)")
+    return value
+
+
 def _hash(value: str, what: str) -> str:
     if not _HASH.match(value):
         raise InvalidArgumentError(f"{what} must be a 64-digit lower-case hex SHA-256")
@@ -72,9 +116,10 @@ def _hash(value: str, what: str) -> str:
 class AdminServicer:
     def __init__(
         self, registry: AgencyRegistry, linkage: Linkage, tables: PermissionTables, auth: Authenticator,
-        offload: Offload,
+        offload: Offload, codes: AgencyCodes | None = None,
     ) -> None:
         self._registry = registry
+        self._codes = codes
         self._linkage = linkage
         self._tables = tables
         self._auth = auth
@@ -145,22 +190,74 @@ class AdminServicer:
 
         return await self._offload.call(change)
 
+    async def SetAgencyStatus(
+        self, request: pb.SetAgencyStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Agency:
+        self._auth.require(context, "operator")
+        if request.status not in AGENCY_STATUSES:
+            raise InvalidArgumentError(f"status must be one of {', '.join(AGENCY_STATUSES)}")
+        agency = agency_id(request.agency_id)
+
+        def change() -> pb.Agency:
+            self._registry.set_agency_status(agency, request.status)
+            self._linkage.forget(agency)
+            return self._message(agency)
+
+        return await self._offload.call(change)
+
     async def LoadPermissionTable(
         self, request: pb.LoadPermissionTableRequest, context: grpc.aio.ServicerContext
     ) -> pb.PermissionTableVersion:
-        self._auth.require(context, "operator")
+        who = self._auth.require(context, "operator")
         if not request.table_json:
             raise InvalidArgumentError("table_json is required")
         if len(request.table_json) > MAX_TABLE_BYTES:
             raise InvalidArgumentError(f"table_json is larger than {MAX_TABLE_BYTES} bytes")
-        start = _date(request.effective_from, "effective_from", required=True)
+        start = _date(request.effective_from, "effective_from", required=False)
         end = _date(request.effective_to, "effective_to", required=False)
+        if end and not start:
+            raise InvalidArgumentError("effective_to needs effective_from")
         if end and end <= start:
             raise InvalidArgumentError("effective_to must be after effective_from")
-        version = await self._offload.call(
-            self._tables.load, request.table_json, start, end, request.description
-        )
-        return version_message(version)
+
+        def load() -> TableVersionRecord:
+            return self._tables.load(request.table_json, start, end, request.description,
+                                     actor=_actor(who, request.actor), note=request.note[:MAX_TEXT] or None,
+                                     staged=request.staged)
+
+        return version_message(await self._offload.call(load))
+
+    async def ActivatePermissionTable(
+        self, request: pb.ActivatePermissionTableRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PermissionTableVersion:
+        who = self._auth.require(context, "operator")
+        label = _label(request.label)
+
+        def activate() -> TableVersionRecord:
+            return self._tables.activate(label, actor=_actor(who, request.actor), note=request.note[:MAX_TEXT] or None)
+
+        return version_message(await self._offload.call(activate))
+
+    async def RemovePermissionTable(
+        self, request: pb.RemovePermissionTableRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RemovePermissionTableResponse:
+        who = self._auth.require(context, "operator")
+        label = _label(request.label)
+
+        def remove() -> TableVersionRecord | None:
+            return self._tables.remove(label, actor=_actor(who, request.actor), note=request.note[:MAX_TEXT] or None)
+
+        current = await self._offload.call(remove)
+        if current is None:
+            return pb.RemovePermissionTableResponse()
+        return pb.RemovePermissionTableResponse(in_force=version_message(current))
+
+    async def ListPermissionTableHistory(
+        self, request: pb.ListPermissionTableHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListPermissionTableHistoryResponse:
+        self._auth.require(context, "operator")
+        changes = await self._offload.call(self._tables.history)
+        return pb.ListPermissionTableHistoryResponse(changes=[change_message(h) for h in changes])
 
     async def ListPermissionTables(
         self, request: pb.ListPermissionTablesRequest, context: grpc.aio.ServicerContext
@@ -189,6 +286,68 @@ class AdminServicer:
             ]
 
         return pb.DiffPermissionTablesResponse(added=rows(added), removed=rows(removed))
+
+    # -- key epochs and holdings --------------------------------------------------------------
+
+    def _epochs(self) -> list[pb.KeyEpoch]:
+        current = self._registry.current_epoch()
+        return [epoch_message(e, current) for e in self._registry.epochs()]
+
+    def _epoch(self, epoch: int) -> pb.KeyEpoch:
+        found = [e for e in self._epochs() if e.epoch == epoch]
+        if not found:
+            raise NotFoundError(f"no key epoch {epoch}")
+        return found[0]
+
+    def _need_codes(self) -> AgencyCodes:
+        if self._codes is None:
+            raise FailedPreconditionError("this core serves no holdings")
+        return self._codes
+
+    async def ListKeyEpochs(
+        self, request: pb.ListKeyEpochsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListKeyEpochsResponse:
+        self._auth.require(context, "operator")
+        return pb.ListKeyEpochsResponse(epochs=await self._offload.call(self._epochs))
+
+    async def RotateKeyEpoch(
+        self, request: pb.RotateKeyEpochRequest, context: grpc.aio.ServicerContext
+    ) -> pb.KeyEpoch:
+        self._auth.require(context, "operator")
+        codes = self._need_codes()
+
+        def rotate() -> pb.KeyEpoch:
+            epoch = self._registry.rotate_epoch()
+            codes.refresh_epochs()
+            return self._epoch(epoch)
+
+        return await self._offload.call(rotate)
+
+    async def RetireKeyEpoch(
+        self, request: pb.RetireKeyEpochRequest, context: grpc.aio.ServicerContext
+    ) -> pb.KeyEpoch:
+        self._auth.require(context, "operator")
+        if request.epoch == 0:
+            raise InvalidArgumentError("epoch is required")
+        codes = self._need_codes()
+
+        def retire() -> pb.KeyEpoch:
+            self._registry.retire_epoch(request.epoch)
+            codes.refresh_epochs()
+            return self._epoch(request.epoch)
+
+        return await self._offload.call(retire)
+
+    async def GetHoldingsStatistics(
+        self, request: pb.GetHoldingsStatisticsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HoldingsStatistics:
+        self._auth.require(context, "operator")
+        codes = self._need_codes()
+
+        def stats() -> pb.HoldingsStatistics:
+            return pb.HoldingsStatistics(holdings_by_agency=codes.holdings_counts(), persons=codes.person_count())
+
+        return await self._offload.call(stats)
 
 
 __all__ = ["AdminServicer"]

@@ -10,7 +10,8 @@ import grpc
 
 from renkei._proto.renkei.v1 import disclosure_service_pb2 as pb
 from renkei.errors import InvalidArgumentError, UnauthenticatedError
-from renkei.ledger import StoredRecord
+from renkei.ledger import Checkpoint, StoredRecord
+from renkei.linkage.cosigning import CosignedCheckpoint, Cosigner
 from renkei.linkage.disclosure import Disclosure
 from renkei.service.convert import decode_page_token, encode_page_token, page_size, timestamp
 from renkei.service.core.oversight import checkpoint_message, inclusion_message, record_message
@@ -37,9 +38,10 @@ def session_token(context: grpc.aio.ServicerContext) -> str:
 
 
 class DisclosureServicer:
-    def __init__(self, engine: Disclosure, offload: Offload) -> None:
+    def __init__(self, engine: Disclosure, offload: Offload, cosigner: Cosigner | None = None) -> None:
         self._engine = engine
         self._offload = offload
+        self._cosigner = cosigner
 
     async def CreateChallenge(
         self, request: pb.CreateChallengeRequest, context: grpc.aio.ServicerContext
@@ -63,6 +65,12 @@ class DisclosureServicer:
         limit = page_size(request.page_size)
         before = decode_page_token(request.page_token, b"my-records")
         page = await self._offload.call(self._engine.my_records, token, before, limit)
+        checkpoint: Checkpoint | CosignedCheckpoint = page.checkpoint
+        if self._cosigner is not None:
+            cosigned = await self._cosigner.latest()
+            page = await self._offload.call(self._cosigner.attach, page, cosigned)
+            if page.checkpoint is cosigned.checkpoint:
+                checkpoint = cosigned
         return pb.ListMyRecordsResponse(
             records=[
                 pb.DisclosedRecord(
@@ -70,7 +78,7 @@ class DisclosureServicer:
                 )
                 for r in page.records
             ],
-            checkpoint=checkpoint_message(page.checkpoint),
+            checkpoint=checkpoint_message(checkpoint),
             next_page_token=""
             if page.next_before is None
             else encode_page_token(page.next_before, b"my-records"),

@@ -18,6 +18,7 @@ from renkei.linkage.inquiry import Linkage
 from renkei.permits import WirePermit
 from renkei.service.auth import Authenticator
 from renkei.service.convert import BatchTooLargeError, agency_id, timestamp
+from renkei.service.core.metrics import CoreMetrics
 from renkei.service.runtime import Coalescer, Offload
 
 CODE_BYTES = 16
@@ -49,13 +50,17 @@ def _inquiry_fields(affair: str, items: list[str], request_id: str) -> None:
 
 
 class LinkageServicer:
-    def __init__(self, engine: Linkage, desk: AcquisitionDesk, auth: Authenticator, offload: Offload) -> None:
+    def __init__(self, engine: Linkage, desk: AcquisitionDesk, auth: Authenticator, offload: Offload,
+                 metrics: CoreMetrics | None = None) -> None:
         self._engine = engine
         self._desk = desk
         self._auth = auth
         self._offload = offload
+        self._metrics = metrics
         # Concurrent Inquire calls share one engine call and one ledger commit.
-        self._inquiries = Coalescer(engine.inquire_many, offload)
+        many = metrics.timed(engine.inquire_many) if metrics is not None else engine.inquire_many
+        self._batch_inquire = metrics.timed(engine.batch_inquire) if metrics is not None else engine.batch_inquire
+        self._inquiries = Coalescer(many, offload)
 
     def _agency(self, context: grpc.aio.ServicerContext) -> int:
         who = self._auth.require(context, "agency")
@@ -76,6 +81,8 @@ class LinkageServicer:
     ) -> pb.CollectCodesResponse:
         agency = self._agency(context)
         codes, statuses = await self._offload.call(self._desk.collect, agency, request.acquisition_numbers)
+        if self._metrics is not None:
+            self._metrics.collected(agency, statuses)
         return pb.CollectCodesResponse(agency_codes=codes, statuses=statuses.tobytes())
 
     async def ReleaseHolding(
@@ -93,7 +100,14 @@ class LinkageServicer:
         provider = agency_id(request.provider_agency_id, "provider_agency_id")
         items = list(request.information_items)
         _inquiry_fields(request.affair, items, request.request_id)
-        r = await self._inquiries.submit((agency, code, request.affair, provider, items, request.request_id))
+        try:
+            r = await self._inquiries.submit((agency, code, request.affair, provider, items, request.request_id))
+        except Exception as exc:
+            if self._metrics is not None:
+                self._metrics.inquiry_failed(agency, provider, exc)
+            raise
+        if self._metrics is not None:
+            self._metrics.inquiry(agency, provider, "permitted")
         return pb.InquireResponse(
             permit=_permit(r.permit),
             provider_agency_code=r.provider_agency_code,
@@ -116,8 +130,10 @@ class LinkageServicer:
         items = list(request.information_items)
         _inquiry_fields(request.affair, items, request.request_id)
         r = await self._offload.call(
-            self._engine.batch_inquire, agency, codes, request.affair, provider, items, request.request_id
+            self._batch_inquire, agency, codes, request.affair, provider, items, request.request_id
         )
+        if self._metrics is not None:
+            self._metrics.batch(agency, provider, r.outcomes)
         return pb.BatchInquireResponse(
             permit=_permit(r.permit),
             provider_agency_codes=r.provider_agency_codes,

@@ -5,16 +5,26 @@ from __future__ import annotations
 import grpc
 
 from renkei._proto.renkei.v1 import oversight_service_pb2 as pb
-from renkei.errors import InvalidArgumentError
+from renkei.errors import InvalidArgumentError, UnimplementedError
 from renkei.ledger import Checkpoint, InclusionProof, StoredRecord
+from renkei.linkage.cosigning import CosignedCheckpoint, Cosigner
 from renkei.linkage.oversight import Oversight
+from renkei.linkage.registry import AgencyRegistry
 from renkei.service.auth import Authenticator
 from renkei.service.convert import decode_page_token, encode_page_token, optional_time, page_size, timestamp
 from renkei.service.runtime import Offload
 
 
-def checkpoint_message(c: Checkpoint) -> pb.Checkpoint:
-    return pb.Checkpoint(note=c.note.encode(), origin=c.origin, tree_size=c.size, root_hash=c.root)
+def checkpoint_message(c: Checkpoint | CosignedCheckpoint) -> pb.Checkpoint:
+    witnesses = c.witnesses if isinstance(c, CosignedCheckpoint) else ()
+    c = c.checkpoint if isinstance(c, CosignedCheckpoint) else c
+    cosignatures = []
+    for name, t in witnesses:
+        cs = pb.Cosignature(witness=name)
+        cs.time.FromSeconds(t)
+        cosignatures.append(cs)
+    return pb.Checkpoint(note=c.note.encode(), origin=c.origin, tree_size=c.size, root_hash=c.root,
+                         cosignatures=cosignatures)
 
 
 def inclusion_message(p: InclusionProof) -> pb.InclusionProof:
@@ -48,16 +58,24 @@ def _window(request: object) -> tuple[object, object]:
 
 
 class OversightServicer:
-    def __init__(self, engine: Oversight, auth: Authenticator, offload: Offload) -> None:
+    def __init__(self, engine: Oversight, auth: Authenticator, offload: Offload,
+                 cosigner: Cosigner | None = None, registry: AgencyRegistry | None = None) -> None:
         self._engine = engine
+        self._registry = registry
         self._auth = auth
         self._offload = offload
+        self._cosigner = cosigner
+
+    async def _latest(self) -> Checkpoint | CosignedCheckpoint:
+        if self._cosigner is not None:
+            return await self._cosigner.latest()
+        return await self._offload.call(self._engine.latest_checkpoint)
 
     async def GetLatestCheckpoint(
         self, request: pb.GetLatestCheckpointRequest, context: grpc.aio.ServicerContext
     ) -> pb.Checkpoint:
         self._auth.require(context, "oversight")
-        return checkpoint_message(await self._offload.call(self._engine.latest_checkpoint))
+        return checkpoint_message(await self._latest())
 
     async def GetCheckpoint(
         self, request: pb.GetCheckpointRequest, context: grpc.aio.ServicerContext
@@ -65,6 +83,10 @@ class OversightServicer:
         self._auth.require(context, "oversight")
         if request.tree_size == 0:
             raise InvalidArgumentError("tree_size must be > 0")
+        if self._cosigner is not None:
+            kept = await self._offload.call(self._cosigner.stored, request.tree_size)
+            if kept is not None:
+                return checkpoint_message(kept)
         return checkpoint_message(await self._offload.call(self._engine.checkpoint_at, request.tree_size))
 
     async def GetConsistencyProof(
@@ -86,9 +108,11 @@ class OversightServicer:
         self._auth.require(context, "oversight")
         if request.tree_size and request.leaf_index >= request.tree_size:
             raise InvalidArgumentError("leaf_index must be below tree_size")
-        proof = await self._offload.call(
-            self._engine.inclusion_proof, request.leaf_index, request.tree_size or None
-        )
+        size = request.tree_size
+        if not size and self._cosigner is not None:
+            latest = await self._latest()
+            size = (latest.checkpoint if isinstance(latest, CosignedCheckpoint) else latest).size
+        proof = await self._offload.call(self._engine.inclusion_proof, request.leaf_index, size or None)
         return inclusion_message(proof)
 
     async def ListRecords(
@@ -130,6 +154,27 @@ class OversightServicer:
             by_affair=[pb.AffairCount(affair=a, inquiries=i, denials=d) for a, i, d in s.by_affair],
             denials_by_reason=dict(s.denials_by_reason),
         )
+
+    async def ListAgencyFacts(
+        self, request: pb.ListAgencyFactsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAgencyFactsResponse:
+        self._auth.require(context, "oversight")
+        if self._registry is None:
+            raise UnimplementedError("this core serves no agency listing")
+        registry = self._registry
+        limit = page_size(request.page_size)
+        after = decode_page_token(request.page_token, b"agency-facts") or 0
+
+        def page() -> list[pb.AgencyFacts]:
+            return [pb.AgencyFacts(agency_id=a.agency_id, name=a.name, type_ids=list(a.types),
+                                   local_government_code=a.municipality_code or "", status=a.status)
+                    for a in registry.agencies() if a.agency_id > after][: limit + 1]
+
+        rows = await self._offload.call(page)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        token = encode_page_token(rows[-1].agency_id, b"agency-facts") if more and rows else ""
+        return pb.ListAgencyFactsResponse(agencies=rows, next_page_token=token)
 
 
 __all__ = ["OversightServicer", "checkpoint_message", "inclusion_message", "record_message"]

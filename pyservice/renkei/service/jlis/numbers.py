@@ -21,6 +21,7 @@ from renkei.numbers import NumberKind
 from renkei.service.auth import Authenticator
 from renkei.service.convert import BatchTooLargeError, unpack_u64
 from renkei.service.jlis.core_link import CoreLink
+from renkei.service.metrics import Metrics
 from renkei.service.runtime import Offload
 
 MAX_BATCH_ASSIGN = 100_000
@@ -48,11 +49,15 @@ def synthetic_residents(count: int, seed: int) -> npt.NDArray[np.uint64]:
 class NumberServicer:
     """J-LIS over gRPC; all calls but ValidateNumbers need the ``jlis`` role."""
 
-    def __init__(self, authority: NumberAuthority, core: CoreLink, auth: Authenticator, *, demo: bool) -> None:
+    def __init__(self, authority: NumberAuthority, core: CoreLink, auth: Authenticator, *, demo: bool,
+                 metrics: Metrics | None = None) -> None:
         self._jlis = authority
         self._core = core
         self._auth = auth
         self._demo = demo
+        self._relayed = None if metrics is None else metrics.counter(
+            "renkei_jlis_relayed_total",
+            "My Numbers relayed to the core for code acquisition (J-LIS's step), by outcome.", ("status",))
         self._serial = Offload(1, "jlis")  # one SQLite connection: one thread
 
     def close(self) -> None:
@@ -154,7 +159,15 @@ class NumberServicer:
         if forward.index.size:
             issued = await self._core.issue_codes(forward.acquisition_numbers, forward.link_ids)
             forward.statuses[forward.index] = np.frombuffer(issued, dtype=np.uint8)
+        if self._relayed is not None:
+            counts = np.bincount(forward.statuses.astype(np.uint8), minlength=1)
+            for code in np.flatnonzero(counts):
+                self._relayed.inc(RELAY_STATUSES.get(int(code), str(int(code))), n=int(counts[code]))
         return pb.RelayAcquisitionsResponse(statuses=forward.statuses.tobytes())
+
+
+#: Status bytes of RelayAcquisitionsResponse (the proto's AcquisitionStatus) as metric labels.
+RELAY_STATUSES = {0: "issued", 1: "refused", 2: "no_such_number", 3: "pending"}
 
 
 __all__ = ["MAX_BATCH_ASSIGN", "MAX_TEST_POPULATION", "MAX_VALIDATE", "NumberServicer"]

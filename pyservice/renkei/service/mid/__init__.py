@@ -19,8 +19,7 @@ def build(config: ServiceConfig, platform: Platform, core_target: str, jlis_targ
     attendance = Attendance(platform, links, process.offload)
     process.add_service(intermediate_service_pb2.DESCRIPTOR.services_by_name["IntermediateService"],
                         IntermediateServicer(platform, links, process.auth, process.offload))
-    process.add_starter(attendance.start)
-    process.add_closer(attendance.stop)
+    process.add_background(attendance.run)
     process.add_closer(links.close)
     process.add_closer(platform.close)
     return process

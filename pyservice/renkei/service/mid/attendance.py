@@ -9,7 +9,6 @@ until it is, the core answers requesters "provider unavailable" (and records it)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import grpc
@@ -30,20 +29,11 @@ class Attendance:
         self._platform = platform
         self._links = links
         self._offload = offload
-        self._tasks: list[asyncio.Task[None]] = []
         self.connected: dict[int, bool] = {}
 
-    async def start(self) -> None:
-        for agency in self._platform.tenants:
-            self._tasks.append(asyncio.create_task(self._attend(agency), name=f"attend-{agency}"))
-
-    async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._tasks.clear()
+    async def run(self) -> None:
+        """Attend for every tenant until cancelled (the process's shutdown cancels it)."""
+        await asyncio.gather(*(self._attend(agency) for agency in self._platform.tenants))
 
     async def _attend(self, agency: int) -> None:
         attempt = 0

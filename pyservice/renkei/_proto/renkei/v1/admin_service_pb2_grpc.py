@@ -54,20 +54,60 @@ class AdminServiceStub:
                 request_serializer=renkei_dot_v1_dot_admin__service__pb2.SetPiaStatusRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_admin__service__pb2.Agency.FromString,
                 _registered_method=True)
+        self.SetAgencyStatus = channel.unary_unary(
+                '/renkei.v1.AdminService/SetAgencyStatus',
+                request_serializer=renkei_dot_v1_dot_admin__service__pb2.SetAgencyStatusRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_admin__service__pb2.Agency.FromString,
+                _registered_method=True)
         self.LoadPermissionTable = channel.unary_unary(
                 '/renkei.v1.AdminService/LoadPermissionTable',
                 request_serializer=renkei_dot_v1_dot_admin__service__pb2.LoadPermissionTableRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_admin__service__pb2.PermissionTableVersion.FromString,
+                _registered_method=True)
+        self.ActivatePermissionTable = channel.unary_unary(
+                '/renkei.v1.AdminService/ActivatePermissionTable',
+                request_serializer=renkei_dot_v1_dot_admin__service__pb2.ActivatePermissionTableRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_admin__service__pb2.PermissionTableVersion.FromString,
+                _registered_method=True)
+        self.RemovePermissionTable = channel.unary_unary(
+                '/renkei.v1.AdminService/RemovePermissionTable',
+                request_serializer=renkei_dot_v1_dot_admin__service__pb2.RemovePermissionTableRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_admin__service__pb2.RemovePermissionTableResponse.FromString,
                 _registered_method=True)
         self.ListPermissionTables = channel.unary_unary(
                 '/renkei.v1.AdminService/ListPermissionTables',
                 request_serializer=renkei_dot_v1_dot_admin__service__pb2.ListPermissionTablesRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_admin__service__pb2.ListPermissionTablesResponse.FromString,
                 _registered_method=True)
+        self.ListPermissionTableHistory = channel.unary_unary(
+                '/renkei.v1.AdminService/ListPermissionTableHistory',
+                request_serializer=renkei_dot_v1_dot_admin__service__pb2.ListPermissionTableHistoryRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_admin__service__pb2.ListPermissionTableHistoryResponse.FromString,
+                _registered_method=True)
         self.DiffPermissionTables = channel.unary_unary(
                 '/renkei.v1.AdminService/DiffPermissionTables',
                 request_serializer=renkei_dot_v1_dot_admin__service__pb2.DiffPermissionTablesRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_admin__service__pb2.DiffPermissionTablesResponse.FromString,
+                _registered_method=True)
+        self.ListKeyEpochs = channel.unary_unary(
+                '/renkei.v1.AdminService/ListKeyEpochs',
+                request_serializer=renkei_dot_v1_dot_admin__service__pb2.ListKeyEpochsRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_admin__service__pb2.ListKeyEpochsResponse.FromString,
+                _registered_method=True)
+        self.RotateKeyEpoch = channel.unary_unary(
+                '/renkei.v1.AdminService/RotateKeyEpoch',
+                request_serializer=renkei_dot_v1_dot_admin__service__pb2.RotateKeyEpochRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_admin__service__pb2.KeyEpoch.FromString,
+                _registered_method=True)
+        self.RetireKeyEpoch = channel.unary_unary(
+                '/renkei.v1.AdminService/RetireKeyEpoch',
+                request_serializer=renkei_dot_v1_dot_admin__service__pb2.RetireKeyEpochRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_admin__service__pb2.KeyEpoch.FromString,
+                _registered_method=True)
+        self.GetHoldingsStatistics = channel.unary_unary(
+                '/renkei.v1.AdminService/GetHoldingsStatistics',
+                request_serializer=renkei_dot_v1_dot_admin__service__pb2.GetHoldingsStatisticsRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_admin__service__pb2.HoldingsStatistics.FromString,
                 _registered_method=True)
 
 
@@ -102,21 +142,80 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAgencyStatus(self, request, context):
+        """Activates, suspends or retires an agency; its next call sees the new status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def LoadPermissionTable(self, request, context):
-        """Loads a permission-table version (JSON rows) atomically; the server keeps serving.
+        """Stores a permission-table version (permissions.sqlite3, with a history entry) and, unless
+        staged, puts it into force atomically: the next inquiry is decided by it. The server keeps
+        serving; the version survives restarts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ActivatePermissionTable(self, request, context):
+        """Puts a staged version into force (atomically; recorded in the history).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePermissionTable(self, request, context):
+        """Takes an installed version out of force and out of the store (recorded in the history);
+        the bundled table cannot be removed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListPermissionTables(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every version the core knows (the bundled table, installed and staged versions).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPermissionTableHistory(self, request, context):
+        """Installs, activations and removals, oldest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DiffPermissionTables(self, request, context):
         """Rows added and removed between two versions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKeyEpochs(self, request, context):
+        """Key epochs of the agency codes (機関別符号): list, start a new one, retire an old one. A
+        retired epoch's codes are refused from the next call on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateKeyEpoch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetireKeyEpoch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHoldingsStatistics(self, request, context):
+        """Holdings (who holds a code of how many persons) per agency.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,20 +244,60 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=renkei_dot_v1_dot_admin__service__pb2.SetPiaStatusRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_admin__service__pb2.Agency.SerializeToString,
             ),
+            'SetAgencyStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAgencyStatus,
+                    request_deserializer=renkei_dot_v1_dot_admin__service__pb2.SetAgencyStatusRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_admin__service__pb2.Agency.SerializeToString,
+            ),
             'LoadPermissionTable': grpc.unary_unary_rpc_method_handler(
                     servicer.LoadPermissionTable,
                     request_deserializer=renkei_dot_v1_dot_admin__service__pb2.LoadPermissionTableRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_admin__service__pb2.PermissionTableVersion.SerializeToString,
+            ),
+            'ActivatePermissionTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivatePermissionTable,
+                    request_deserializer=renkei_dot_v1_dot_admin__service__pb2.ActivatePermissionTableRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_admin__service__pb2.PermissionTableVersion.SerializeToString,
+            ),
+            'RemovePermissionTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePermissionTable,
+                    request_deserializer=renkei_dot_v1_dot_admin__service__pb2.RemovePermissionTableRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_admin__service__pb2.RemovePermissionTableResponse.SerializeToString,
             ),
             'ListPermissionTables': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPermissionTables,
                     request_deserializer=renkei_dot_v1_dot_admin__service__pb2.ListPermissionTablesRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_admin__service__pb2.ListPermissionTablesResponse.SerializeToString,
             ),
+            'ListPermissionTableHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPermissionTableHistory,
+                    request_deserializer=renkei_dot_v1_dot_admin__service__pb2.ListPermissionTableHistoryRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_admin__service__pb2.ListPermissionTableHistoryResponse.SerializeToString,
+            ),
             'DiffPermissionTables': grpc.unary_unary_rpc_method_handler(
                     servicer.DiffPermissionTables,
                     request_deserializer=renkei_dot_v1_dot_admin__service__pb2.DiffPermissionTablesRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_admin__service__pb2.DiffPermissionTablesResponse.SerializeToString,
+            ),
+            'ListKeyEpochs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKeyEpochs,
+                    request_deserializer=renkei_dot_v1_dot_admin__service__pb2.ListKeyEpochsRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_admin__service__pb2.ListKeyEpochsResponse.SerializeToString,
+            ),
+            'RotateKeyEpoch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateKeyEpoch,
+                    request_deserializer=renkei_dot_v1_dot_admin__service__pb2.RotateKeyEpochRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_admin__service__pb2.KeyEpoch.SerializeToString,
+            ),
+            'RetireKeyEpoch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetireKeyEpoch,
+                    request_deserializer=renkei_dot_v1_dot_admin__service__pb2.RetireKeyEpochRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_admin__service__pb2.KeyEpoch.SerializeToString,
+            ),
+            'GetHoldingsStatistics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHoldingsStatistics,
+                    request_deserializer=renkei_dot_v1_dot_admin__service__pb2.GetHoldingsStatisticsRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_admin__service__pb2.HoldingsStatistics.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -280,6 +419,33 @@ class AdminService:
             _registered_method=True)
 
     @staticmethod
+    def SetAgencyStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.AdminService/SetAgencyStatus',
+            renkei_dot_v1_dot_admin__service__pb2.SetAgencyStatusRequest.SerializeToString,
+            renkei_dot_v1_dot_admin__service__pb2.Agency.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def LoadPermissionTable(request,
             target,
             options=(),
@@ -296,6 +462,60 @@ class AdminService:
             '/renkei.v1.AdminService/LoadPermissionTable',
             renkei_dot_v1_dot_admin__service__pb2.LoadPermissionTableRequest.SerializeToString,
             renkei_dot_v1_dot_admin__service__pb2.PermissionTableVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivatePermissionTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.AdminService/ActivatePermissionTable',
+            renkei_dot_v1_dot_admin__service__pb2.ActivatePermissionTableRequest.SerializeToString,
+            renkei_dot_v1_dot_admin__service__pb2.PermissionTableVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePermissionTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.AdminService/RemovePermissionTable',
+            renkei_dot_v1_dot_admin__service__pb2.RemovePermissionTableRequest.SerializeToString,
+            renkei_dot_v1_dot_admin__service__pb2.RemovePermissionTableResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -334,6 +554,33 @@ class AdminService:
             _registered_method=True)
 
     @staticmethod
+    def ListPermissionTableHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.AdminService/ListPermissionTableHistory',
+            renkei_dot_v1_dot_admin__service__pb2.ListPermissionTableHistoryRequest.SerializeToString,
+            renkei_dot_v1_dot_admin__service__pb2.ListPermissionTableHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def DiffPermissionTables(request,
             target,
             options=(),
@@ -350,6 +597,114 @@ class AdminService:
             '/renkei.v1.AdminService/DiffPermissionTables',
             renkei_dot_v1_dot_admin__service__pb2.DiffPermissionTablesRequest.SerializeToString,
             renkei_dot_v1_dot_admin__service__pb2.DiffPermissionTablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKeyEpochs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.AdminService/ListKeyEpochs',
+            renkei_dot_v1_dot_admin__service__pb2.ListKeyEpochsRequest.SerializeToString,
+            renkei_dot_v1_dot_admin__service__pb2.ListKeyEpochsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateKeyEpoch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.AdminService/RotateKeyEpoch',
+            renkei_dot_v1_dot_admin__service__pb2.RotateKeyEpochRequest.SerializeToString,
+            renkei_dot_v1_dot_admin__service__pb2.KeyEpoch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetireKeyEpoch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.AdminService/RetireKeyEpoch',
+            renkei_dot_v1_dot_admin__service__pb2.RetireKeyEpochRequest.SerializeToString,
+            renkei_dot_v1_dot_admin__service__pb2.KeyEpoch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHoldingsStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.AdminService/GetHoldingsStatistics',
+            renkei_dot_v1_dot_admin__service__pb2.GetHoldingsStatisticsRequest.SerializeToString,
+            renkei_dot_v1_dot_admin__service__pb2.HoldingsStatistics.FromString,
             options,
             channel_credentials,
             insecure,

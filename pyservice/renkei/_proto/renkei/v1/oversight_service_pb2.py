@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!renkei/v1/oversight_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1c\n\x1aGetLatestCheckpointRequest\")\n\x14GetCheckpointRequest\x12\x11\n\ttree_size\x18\x01 \x01(\x04\"P\n\nCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\x0c\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x11\n\ttree_size\x18\x03 \x01(\x04\x12\x11\n\troot_hash\x18\x04 \x01(\x0c\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\"K\n\x10\x43onsistencyProof\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"Z\n\x0eInclusionProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\x0e\n\x06hashes\x18\x04 \x03(\x0c\"\xb0\x02\n\x0fProvisionRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13requester_agency_id\x18\x03 \x01(\r\x12\x1a\n\x12provider_agency_id\x18\x04 \x01(\r\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x05 \x01(\t\x12\x19\n\x11information_items\x18\x06 \x03(\t\x12\x1a\n\x12table_version_hash\x18\x07 \x01(\x0c\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x11\n\tpermit_id\x18\t \x01(\x0c\x12\x18\n\x10person_pseudonym\x18\n \x01(\x0c\x12\x10\n\x08withheld\x18\x0b \x01(\x08\x12\x11\n\tleaf_data\x18\x0c \x01(\x0c\"\xac\x01\n\x12ListRecordsRequest\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"[\n\x13ListRecordsResponse\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.renkei.v1.ProvisionRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8d\x01\n\x1aGetAgencyStatisticsRequest\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x0b\x41\x66\x66\x61irCount\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x01 \x01(\t\x12\x11\n\tinquiries\x18\x02 \x01(\x04\x12\x0f\n\x07\x64\x65nials\x18\x03 \x01(\x04\"\x8d\x02\n\x10\x41gencyStatistics\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12\x11\n\tinquiries\x18\x02 \x01(\x04\x12\x0f\n\x07\x64\x65nials\x18\x03 \x01(\x04\x12\x12\n\nprovisions\x18\x04 \x01(\x04\x12)\n\tby_affair\x18\x05 \x03(\x0b\x32\x16.renkei.v1.AffairCount\x12K\n\x11\x64\x65nials_by_reason\x18\x06 \x03(\x0b\x32\x30.renkei.v1.AgencyStatistics.DenialsByReasonEntry\x1a\x36\n\x14\x44\x65nialsByReasonEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\x89\x04\n\x10OversightService\x12S\n\x13GetLatestCheckpoint\x12%.renkei.v1.GetLatestCheckpointRequest\x1a\x15.renkei.v1.Checkpoint\x12G\n\rGetCheckpoint\x12\x1f.renkei.v1.GetCheckpointRequest\x1a\x15.renkei.v1.Checkpoint\x12Y\n\x13GetConsistencyProof\x12%.renkei.v1.GetConsistencyProofRequest\x1a\x1b.renkei.v1.ConsistencyProof\x12S\n\x11GetInclusionProof\x12#.renkei.v1.GetInclusionProofRequest\x1a\x19.renkei.v1.InclusionProof\x12L\n\x0bListRecords\x12\x1d.renkei.v1.ListRecordsRequest\x1a\x1e.renkei.v1.ListRecordsResponse\x12Y\n\x13GetAgencyStatistics\x12%.renkei.v1.GetAgencyStatisticsRequest\x1a\x1b.renkei.v1.AgencyStatisticsB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!renkei/v1/oversight_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1c\n\x1aGetLatestCheckpointRequest\")\n\x14GetCheckpointRequest\x12\x11\n\ttree_size\x18\x01 \x01(\x04\"~\n\nCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\x0c\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x11\n\ttree_size\x18\x03 \x01(\x04\x12\x11\n\troot_hash\x18\x04 \x01(\x0c\x12,\n\x0c\x63osignatures\x18\x05 \x03(\x0b\x32\x16.renkei.v1.Cosignature\"H\n\x0b\x43osignature\x12\x0f\n\x07witness\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\"K\n\x10\x43onsistencyProof\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"Z\n\x0eInclusionProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\x0e\n\x06hashes\x18\x04 \x03(\x0c\"\xb0\x02\n\x0fProvisionRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13requester_agency_id\x18\x03 \x01(\r\x12\x1a\n\x12provider_agency_id\x18\x04 \x01(\r\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x05 \x01(\t\x12\x19\n\x11information_items\x18\x06 \x03(\t\x12\x1a\n\x12table_version_hash\x18\x07 \x01(\x0c\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x11\n\tpermit_id\x18\t \x01(\x0c\x12\x18\n\x10person_pseudonym\x18\n \x01(\x0c\x12\x10\n\x08withheld\x18\x0b \x01(\x08\x12\x11\n\tleaf_data\x18\x0c \x01(\x0c\"\xac\x01\n\x12ListRecordsRequest\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"[\n\x13ListRecordsResponse\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.renkei.v1.ProvisionRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8d\x01\n\x1aGetAgencyStatisticsRequest\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x0b\x41\x66\x66\x61irCount\x12\x0e\n\x06\x61\x66\x66\x61ir\x18\x01 \x01(\t\x12\x11\n\tinquiries\x18\x02 \x01(\x04\x12\x0f\n\x07\x64\x65nials\x18\x03 \x01(\x04\"\x8d\x02\n\x10\x41gencyStatistics\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12\x11\n\tinquiries\x18\x02 \x01(\x04\x12\x0f\n\x07\x64\x65nials\x18\x03 \x01(\x04\x12\x12\n\nprovisions\x18\x04 \x01(\x04\x12)\n\tby_affair\x18\x05 \x03(\x0b\x32\x16.renkei.v1.AffairCount\x12K\n\x11\x64\x65nials_by_reason\x18\x06 \x03(\x0b\x32\x30.renkei.v1.AgencyStatistics.DenialsByReasonEntry\x1a\x36\n\x14\x44\x65nialsByReasonEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"?\n\x16ListAgencyFactsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"o\n\x0b\x41gencyFacts\x12\x11\n\tagency_id\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08type_ids\x18\x03 \x03(\t\x12\x1d\n\x15local_government_code\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\"\\\n\x17ListAgencyFactsResponse\x12(\n\x08\x61gencies\x18\x01 \x03(\x0b\x32\x16.renkei.v1.AgencyFacts\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xe3\x04\n\x10OversightService\x12S\n\x13GetLatestCheckpoint\x12%.renkei.v1.GetLatestCheckpointRequest\x1a\x15.renkei.v1.Checkpoint\x12G\n\rGetCheckpoint\x12\x1f.renkei.v1.GetCheckpointRequest\x1a\x15.renkei.v1.Checkpoint\x12Y\n\x13GetConsistencyProof\x12%.renkei.v1.GetConsistencyProofRequest\x1a\x1b.renkei.v1.ConsistencyProof\x12S\n\x11GetInclusionProof\x12#.renkei.v1.GetInclusionProofRequest\x1a\x19.renkei.v1.InclusionProof\x12L\n\x0bListRecords\x12\x1d.renkei.v1.ListRecordsRequest\x1a\x1e.renkei.v1.ListRecordsResponse\x12Y\n\x13GetAgencyStatistics\x12%.renkei.v1.GetAgencyStatisticsRequest\x1a\x1b.renkei.v1.AgencyStatistics\x12X\n\x0fListAgencyFacts\x12!.renkei.v1.ListAgencyFactsRequest\x1a\".renkei.v1.ListAgencyFactsResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,29 +40,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCHECKPOINTREQUEST']._serialized_start=111
   _globals['_GETCHECKPOINTREQUEST']._serialized_end=152
   _globals['_CHECKPOINT']._serialized_start=154
-  _globals['_CHECKPOINT']._serialized_end=234
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=236
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=305
-  _globals['_CONSISTENCYPROOF']._serialized_start=307
-  _globals['_CONSISTENCYPROOF']._serialized_end=382
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=384
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=449
-  _globals['_INCLUSIONPROOF']._serialized_start=451
-  _globals['_INCLUSIONPROOF']._serialized_end=541
-  _globals['_PROVISIONRECORD']._serialized_start=544
-  _globals['_PROVISIONRECORD']._serialized_end=848
-  _globals['_LISTRECORDSREQUEST']._serialized_start=851
-  _globals['_LISTRECORDSREQUEST']._serialized_end=1023
-  _globals['_LISTRECORDSRESPONSE']._serialized_start=1025
-  _globals['_LISTRECORDSRESPONSE']._serialized_end=1116
-  _globals['_GETAGENCYSTATISTICSREQUEST']._serialized_start=1119
-  _globals['_GETAGENCYSTATISTICSREQUEST']._serialized_end=1260
-  _globals['_AFFAIRCOUNT']._serialized_start=1262
-  _globals['_AFFAIRCOUNT']._serialized_end=1327
-  _globals['_AGENCYSTATISTICS']._serialized_start=1330
-  _globals['_AGENCYSTATISTICS']._serialized_end=1599
-  _globals['_AGENCYSTATISTICS_DENIALSBYREASONENTRY']._serialized_start=1545
-  _globals['_AGENCYSTATISTICS_DENIALSBYREASONENTRY']._serialized_end=1599
-  _globals['_OVERSIGHTSERVICE']._serialized_start=1602
-  _globals['_OVERSIGHTSERVICE']._serialized_end=2123
+  _globals['_CHECKPOINT']._serialized_end=280
+  _globals['_COSIGNATURE']._serialized_start=282
+  _globals['_COSIGNATURE']._serialized_end=354
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=356
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=425
+  _globals['_CONSISTENCYPROOF']._serialized_start=427
+  _globals['_CONSISTENCYPROOF']._serialized_end=502
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=504
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=569
+  _globals['_INCLUSIONPROOF']._serialized_start=571
+  _globals['_INCLUSIONPROOF']._serialized_end=661
+  _globals['_PROVISIONRECORD']._serialized_start=664
+  _globals['_PROVISIONRECORD']._serialized_end=968
+  _globals['_LISTRECORDSREQUEST']._serialized_start=971
+  _globals['_LISTRECORDSREQUEST']._serialized_end=1143
+  _globals['_LISTRECORDSRESPONSE']._serialized_start=1145
+  _globals['_LISTRECORDSRESPONSE']._serialized_end=1236
+  _globals['_GETAGENCYSTATISTICSREQUEST']._serialized_start=1239
+  _globals['_GETAGENCYSTATISTICSREQUEST']._serialized_end=1380
+  _globals['_AFFAIRCOUNT']._serialized_start=1382
+  _globals['_AFFAIRCOUNT']._serialized_end=1447
+  _globals['_AGENCYSTATISTICS']._serialized_start=1450
+  _globals['_AGENCYSTATISTICS']._serialized_end=1719
+  _globals['_AGENCYSTATISTICS_DENIALSBYREASONENTRY']._serialized_start=1665
+  _globals['_AGENCYSTATISTICS_DENIALSBYREASONENTRY']._serialized_end=1719
+  _globals['_LISTAGENCYFACTSREQUEST']._serialized_start=1721
+  _globals['_LISTAGENCYFACTSREQUEST']._serialized_end=1784
+  _globals['_AGENCYFACTS']._serialized_start=1786
+  _globals['_AGENCYFACTS']._serialized_end=1897
+  _globals['_LISTAGENCYFACTSRESPONSE']._serialized_start=1899
+  _globals['_LISTAGENCYFACTSRESPONSE']._serialized_end=1991
+  _globals['_OVERSIGHTSERVICE']._serialized_start=1994
+  _globals['_OVERSIGHTSERVICE']._serialized_end=2605
 # @@protoc_insertion_point(module_scope)

@@ -20,16 +20,26 @@ class GetCheckpointRequest(_message.Message):
     def __init__(self, tree_size: _Optional[int] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ("note", "origin", "tree_size", "root_hash")
+    __slots__ = ("note", "origin", "tree_size", "root_hash", "cosignatures")
     NOTE_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    COSIGNATURES_FIELD_NUMBER: _ClassVar[int]
     note: bytes
     origin: str
     tree_size: int
     root_hash: bytes
-    def __init__(self, note: _Optional[bytes] = ..., origin: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ...) -> None: ...
+    cosignatures: _containers.RepeatedCompositeFieldContainer[Cosignature]
+    def __init__(self, note: _Optional[bytes] = ..., origin: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., cosignatures: _Optional[_Iterable[_Union[Cosignature, _Mapping]]] = ...) -> None: ...
+
+class Cosignature(_message.Message):
+    __slots__ = ("witness", "time")
+    WITNESS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    witness: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, witness: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetConsistencyProofRequest(_message.Message):
     __slots__ = ("first_size", "second_size")
@@ -161,3 +171,33 @@ class AgencyStatistics(_message.Message):
     by_affair: _containers.RepeatedCompositeFieldContainer[AffairCount]
     denials_by_reason: _containers.ScalarMap[str, int]
     def __init__(self, agency_id: _Optional[int] = ..., inquiries: _Optional[int] = ..., denials: _Optional[int] = ..., provisions: _Optional[int] = ..., by_affair: _Optional[_Iterable[_Union[AffairCount, _Mapping]]] = ..., denials_by_reason: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class ListAgencyFactsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class AgencyFacts(_message.Message):
+    __slots__ = ("agency_id", "name", "type_ids", "local_government_code", "status")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_IDS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_GOVERNMENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    agency_id: int
+    name: str
+    type_ids: _containers.RepeatedScalarFieldContainer[str]
+    local_government_code: str
+    status: str
+    def __init__(self, agency_id: _Optional[int] = ..., name: _Optional[str] = ..., type_ids: _Optional[_Iterable[str]] = ..., local_government_code: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+
+class ListAgencyFactsResponse(_message.Message):
+    __slots__ = ("agencies", "next_page_token")
+    AGENCIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    agencies: _containers.RepeatedCompositeFieldContainer[AgencyFacts]
+    next_page_token: str
+    def __init__(self, agencies: _Optional[_Iterable[_Union[AgencyFacts, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

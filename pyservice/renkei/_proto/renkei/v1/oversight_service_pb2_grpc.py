@@ -64,13 +64,20 @@ class OversightServiceStub:
                 request_serializer=renkei_dot_v1_dot_oversight__service__pb2.GetAgencyStatisticsRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_oversight__service__pb2.AgencyStatistics.FromString,
                 _registered_method=True)
+        self.ListAgencyFacts = channel.unary_unary(
+                '/renkei.v1.OversightService/ListAgencyFacts',
+                request_serializer=renkei_dot_v1_dot_oversight__service__pb2.ListAgencyFactsRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_oversight__service__pb2.ListAgencyFactsResponse.FromString,
+                _registered_method=True)
 
 
 class OversightServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetLatestCheckpoint(self, request, context):
-        """The latest signed checkpoint (signed tree head).
+        """The latest signed checkpoint (signed tree head). When the core submits to witnesses: the
+        newest checkpoint cosigned by them (the core waits a moment for them to reach the ledger's
+        current size; if they do not, the ledger's latest with the cosignatures it has).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -113,6 +120,15 @@ class OversightServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAgencyFacts(self, request, context):
+        """The registered agencies with what the permission table needs of them (their 別表 agency
+        types and municipality code), read-only, oldest first, paged: the commission re-checks
+        every record against the table in force (`renkei oversight audit`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OversightServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +161,11 @@ def add_OversightServiceServicer_to_server(servicer, server):
                     servicer.GetAgencyStatistics,
                     request_deserializer=renkei_dot_v1_dot_oversight__service__pb2.GetAgencyStatisticsRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_oversight__service__pb2.AgencyStatistics.SerializeToString,
+            ),
+            'ListAgencyFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgencyFacts,
+                    request_deserializer=renkei_dot_v1_dot_oversight__service__pb2.ListAgencyFactsRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_oversight__service__pb2.ListAgencyFactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -309,6 +330,33 @@ class OversightService:
             '/renkei.v1.OversightService/GetAgencyStatistics',
             renkei_dot_v1_dot_oversight__service__pb2.GetAgencyStatisticsRequest.SerializeToString,
             renkei_dot_v1_dot_oversight__service__pb2.AgencyStatistics.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgencyFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.OversightService/ListAgencyFacts',
+            renkei_dot_v1_dot_oversight__service__pb2.ListAgencyFactsRequest.SerializeToString,
+            renkei_dot_v1_dot_oversight__service__pb2.ListAgencyFactsResponse.FromString,
             options,
             channel_credentials,
             insecure,
