@@ -19,7 +19,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let codes = CodeEngine::open(&[7u8; 32], dir.path().join("holdings"), Epochs::new(1, &[1]).unwrap(), 1 << 30).unwrap();
+    let codes = CodeEngine::create(&[7u8; 32], dir.path().join("holdings"), Epochs::new(1, &[1]).unwrap(), 1 << 30).unwrap();
     let perms = PermissionEngine::new();
     perms.load(&Document::from_json(TABLE.as_bytes()).unwrap()).unwrap();
     let signer = PermitSigner::from_seed(&[9u8; 32]).unwrap();

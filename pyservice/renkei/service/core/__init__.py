@@ -9,6 +9,7 @@ code, no J-LIS key. J-LIS reaches it as the ``jlis`` principal with link ids onl
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from renkei._proto.renkei.v1 import (
     admin_service_pb2,
@@ -17,7 +18,7 @@ from renkei._proto.renkei.v1 import (
     oversight_service_pb2,
     person_link_service_pb2,
 )
-from renkei.datadir import DataDir
+from renkei.datadir import MARKER, DataDir
 from renkei.ledger import Ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
 from renkei.linkage.acquisition import AcquisitionDesk
@@ -42,10 +43,17 @@ KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, 
 
 
 def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False) -> DataDir:
-    """Create (or complete) the core's data directory: keys, registry, permission store, ledger;
-    with ``demo`` the demo agencies with approved PIAs."""
+    """Create (or complete) the core's data directory: keys, registry, holdings, permission
+    store, ledger; with ``demo`` the demo agencies with approved PIAs.
+
+    The holdings store is created only while the directory is new (its marker not yet
+    written, so an interrupted init is finished by running it again): completing an
+    initialised directory never replaces an emptied ``holdings/`` with an empty one."""
+    fresh = not (Path(path) / MARKER).exists()
     data_dir = DataDir.init(path, SERVICE, KEYS)
     with AgencyRegistry(data_dir) as registry:
+        if fresh:
+            AgencyCodes(data_dir, registry, create=True).close()
         if demo:
             from renkei.service.demo import register_demo_agencies
 
