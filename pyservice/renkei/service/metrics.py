@@ -13,6 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+Labels = tuple[tuple[str, str], ...]
+
+
 class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -20,6 +23,23 @@ class Metrics:
         self._buckets: dict[str, list[int]] = {}
         self._sums: dict[str, float] = defaultdict(float)
         self.in_flight = 0
+        # Further series (limits, refusals, budgets): name -> (type, help), name -> labels -> value.
+        self._described: dict[str, tuple[str, str]] = {}
+        self._series: dict[str, dict[Labels, float]] = defaultdict(dict)
+
+    def describe(self, name: str, kind: str, help_text: str) -> None:
+        """Declare a series (``kind`` "counter" or "gauge") before it is updated."""
+        with self._lock:
+            self._described[name] = (kind, help_text)
+
+    def inc(self, name: str, labels: Labels = (), n: float = 1) -> None:
+        with self._lock:
+            series = self._series[name]
+            series[labels] = series.get(labels, 0) + n
+
+    def set(self, name: str, labels: Labels, value: float) -> None:
+        with self._lock:
+            self._series[name][labels] = value
 
     def observe(self, method: str, code: str, seconds: float) -> None:
         with self._lock:
@@ -60,7 +80,21 @@ class Metrics:
             "# TYPE renkei_grpc_in_flight gauge",
             f"renkei_grpc_in_flight {in_flight}",
         ]
+        with self._lock:
+            described = dict(self._described)
+            series = {name: dict(values) for name, values in self._series.items()}
+        for name in sorted(series):
+            kind, help_text = described.get(name, ("gauge", name))
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+            for labels, value in sorted(series[name].items()):
+                text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                number = f"{value:.0f}" if float(value).is_integer() else f"{value:.6g}"
+                lines.append(f"{name}{{{text}}} {number}" if text else f"{name} {number}")
         return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class MetricsHTTPServer:
