@@ -126,7 +126,7 @@ class Server:
         self.proc = subprocess.Popen(
             [*_pin_prefix(0, pin), sys.executable, "-m", "renkei.cli", "serve", "--data-dir", str(data_dir),
              "--port", "0", "--public-port", "0", "--metrics-port", "0", "--ready-file", str(self.ready),
-             "--max-concurrent-rpcs", "4000"],
+            ],
             stdout=self._log_file, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,  # Ctrl-C reaches us; we stop the server ourselves, gracefully
             preexec_fn=_die_with_parent,

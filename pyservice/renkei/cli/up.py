@@ -1,6 +1,6 @@
 """``renkei up``: start the whole system, every service as its own process (see renkei.service.up).
 
-    renkei up [--dir renkei-data] [--demo] [--base-port 50051] [--host 127.0.0.1] [--ready-file F]
+    renkei up [--dir renkei-data] [--demo] [--base-port 50051] [--host 127.0.0.1] [--ready-file F] [--limits F]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from renkei.service.up import run
 
     return run(box_root(args.dir), demo=args.demo, host=args.host, base_port=args.base_port,
-               ready_file=args.ready_file)
+               ready_file=args.ready_file, limits=args.limits)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -42,6 +42,7 @@ def register(sub: Any) -> None:
     p.add_argument("--base-port", type=int, default=50051,
                    help="core mTLS = base, core public = base+1, J-LIS = base+2, NTA = base+3 (0 = any free ports)")
     p.add_argument("--ready-file", help="write the endpoints here (JSON) once every service is serving")
+    p.add_argument("--limits", help="TOML file of limits for every service (docs/arch/limits.md)")
     p.set_defaults(func=cmd_up)
     s = sub.add_parser("status", help="which services of the box are initialised")
     s.add_argument("--dir", help="the box directory (default $RENKEI_DATA or ./renkei-data)")

@@ -101,8 +101,9 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     return ca
 
 
-def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member]:
-    """The services in start order, with their command lines."""
+def members(root: Path, *, host: str, base_port: int, demo: bool, limits: str | None = None) -> list[Member]:
+    """The services in start order, with their command lines (``limits``: a TOML file of
+    limits every service reads, see docs/arch/limits.md)."""
     def port(offset: int) -> str:
         return str(base_port + offset if base_port else 0)
 
@@ -110,7 +111,7 @@ def members(root: Path, *, host: str, base_port: int, demo: bool) -> list[Member
         return str(9464 + offset if base_port else 0)
 
     crl = str(root / "pki" / "crl.pem")
-    common = ["--host", host, "--crl", crl]
+    common = ["--host", host, "--crl", crl, *(["--limits", str(Path(limits).resolve())] if limits else [])]
     core = Member("core", root / "core", ["core", "serve", "--port", port(0), "--public-port", port(1),
                                          "--metrics-port", metrics(0), *common])
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
@@ -192,9 +193,15 @@ class Box:
                     on_exit(m)
 
 
-def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None) -> int:
+def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None,
+        limits: str | None = None) -> int:
+    if limits is not None:
+        from renkei.service.limits import Limits
+
+        for service in ("core", "jlis", "nta"):
+            Limits.load(limits, service)  # refuse a bad file before anything starts
     prepare(root, demo=demo)
-    box = Box(root, members(root, host=host, base_port=base_port, demo=demo))
+    box = Box(root, members(root, host=host, base_port=base_port, demo=demo, limits=limits))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -72,19 +72,21 @@ def build(config: ServiceConfig, data_dir: DataDir) -> ServiceProcess:
     tables = PermissionTables.open(data_dir)
     ledger = Ledger(data_dir)
     pseudonym_key = data_dir.secret_key(PSEUDONYM_KEY)
-    linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key)
+    linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key,
+                      limits=config.limits.core, metrics=process.metrics)
     desk = AcquisitionDesk(data_dir.secret_key(ACQUISITION_KEY), registry, codes)
-    auth, offload = process.auth, process.offload
+    offload = process.offload
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
-                        LinkageServicer(linkage, desk, auth, offload))
+                        LinkageServicer(linkage, desk, offload))
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
-                        PersonLinkServicer(desk, codes, registry, auth, offload))
+                        PersonLinkServicer(desk, codes, registry, offload))
     process.add_service(oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],
-                        OversightServicer(Oversight(ledger), auth, offload))
+                        OversightServicer(Oversight(ledger), offload))
     process.add_service(admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
-                        AdminServicer(registry, linkage, tables, auth, offload))
+                        AdminServicer(registry, linkage, tables, offload))
+    # The public port's work runs on its own threads: it can never occupy the agencies' ones.
     process.add_service(disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],
-                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), offload), PUBLIC)
+                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), process.public_offload), PUBLIC)
 
     def close_engines() -> None:
         ledger.close()

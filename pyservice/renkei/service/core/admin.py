@@ -14,11 +14,11 @@ import grpc
 from renkei._proto.renkei.v1 import admin_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
 from renkei.linkage.inquiry import Linkage
-from renkei.linkage.registry import Agency, AgencyRegistry, local_government_corporate_number
+from renkei.linkage.registry import Agency, AgencyRegistry, agency_name, local_government_corporate_number
 from renkei.permissions.tables import PermissionTables, PermissionTuple, TableVersionRecord
-from renkei.service.auth import Authenticator
 from renkei.service.convert import agency_id, decode_page_token, encode_page_token, page_size, timestamp
-from renkei.service.runtime import Offload
+from renkei.service.limits import MIB
+from renkei.service.runtime import Offload, rpc
 
 MAX_TABLE_BYTES = 8 * 1024 * 1024
 _LG_CODE = re.compile(r"^\d{6}$")
@@ -71,24 +71,21 @@ def _hash(value: str, what: str) -> str:
 
 class AdminServicer:
     def __init__(
-        self, registry: AgencyRegistry, linkage: Linkage, tables: PermissionTables, auth: Authenticator,
-        offload: Offload,
+        self, registry: AgencyRegistry, linkage: Linkage, tables: PermissionTables, offload: Offload,
     ) -> None:
         self._registry = registry
         self._linkage = linkage
         self._tables = tables
-        self._auth = auth
         self._offload = offload
 
     def _message(self, agency_id: int) -> pb.Agency:
         return agency_message(self._registry.agency(agency_id), self._registry.pia_status(agency_id))
 
+    @rpc("operator")
     async def CreateAgency(
         self, request: pb.CreateAgencyRequest, context: grpc.aio.ServicerContext
     ) -> pb.Agency:
-        self._auth.require(context, "operator")
-        if not request.name.strip() or len(request.name) > 64:
-            raise InvalidArgumentError("name: 1 to 64 characters")
+        agency_name(request.name)  # a clear refusal before the registry thread is involved
         if not request.type_ids:
             raise InvalidArgumentError("type_ids must name at least one agency type")
         if request.local_government_code and not _LG_CODE.match(request.local_government_code):
@@ -108,14 +105,14 @@ class AdminServicer:
 
         return await self._offload.call(create)
 
+    @rpc("operator")
     async def GetAgency(self, request: pb.GetAgencyRequest, context: grpc.aio.ServicerContext) -> pb.Agency:
-        self._auth.require(context, "operator")
         return await self._offload.call(self._message, agency_id(request.agency_id))
 
+    @rpc("operator")
     async def ListAgencies(
         self, request: pb.ListAgenciesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAgenciesResponse:
-        self._auth.require(context, "operator")
         limit = page_size(request.page_size)
         after = decode_page_token(request.page_token, b"agencies") or 0
 
@@ -129,10 +126,10 @@ class AdminServicer:
         token = encode_page_token(rows[-1].agency_id, b"agencies") if more and rows else ""
         return pb.ListAgenciesResponse(agencies=rows, next_page_token=token)
 
+    @rpc("operator")
     async def SetPiaStatus(
         self, request: pb.SetPiaStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.Agency:
-        self._auth.require(context, "operator")
         status = _PIA.get(request.pia_status)
         if status is None:
             raise InvalidArgumentError("pia_status is required")
@@ -145,10 +142,10 @@ class AdminServicer:
 
         return await self._offload.call(change)
 
+    @rpc("operator", max_request=9 * MIB)  # an 8 MiB table with room for the fields
     async def LoadPermissionTable(
         self, request: pb.LoadPermissionTableRequest, context: grpc.aio.ServicerContext
     ) -> pb.PermissionTableVersion:
-        self._auth.require(context, "operator")
         if not request.table_json:
             raise InvalidArgumentError("table_json is required")
         if len(request.table_json) > MAX_TABLE_BYTES:
@@ -162,17 +159,17 @@ class AdminServicer:
         )
         return version_message(version)
 
+    @rpc("operator")
     async def ListPermissionTables(
         self, request: pb.ListPermissionTablesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListPermissionTablesResponse:
-        self._auth.require(context, "operator")
         versions = await self._offload.call(self._tables.versions)
         return pb.ListPermissionTablesResponse(versions=[version_message(v) for v in versions])
 
+    @rpc("operator")
     async def DiffPermissionTables(
         self, request: pb.DiffPermissionTablesRequest, context: grpc.aio.ServicerContext
     ) -> pb.DiffPermissionTablesResponse:
-        self._auth.require(context, "operator")
         a = _hash(request.from_version_hash, "from_version_hash")
         b = _hash(request.to_version_hash, "to_version_hash")
         added, removed = await self._offload.call(self._tables.diff, a, b)

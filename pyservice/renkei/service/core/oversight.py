@@ -8,9 +8,8 @@ from renkei._proto.renkei.v1 import oversight_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
 from renkei.ledger import Checkpoint, InclusionProof, StoredRecord
 from renkei.linkage.oversight import Oversight
-from renkei.service.auth import Authenticator
 from renkei.service.convert import decode_page_token, encode_page_token, optional_time, page_size, timestamp
-from renkei.service.runtime import Offload
+from renkei.service.runtime import Offload, rpc
 
 
 def checkpoint_message(c: Checkpoint) -> pb.Checkpoint:
@@ -48,29 +47,28 @@ def _window(request: object) -> tuple[object, object]:
 
 
 class OversightServicer:
-    def __init__(self, engine: Oversight, auth: Authenticator, offload: Offload) -> None:
+    def __init__(self, engine: Oversight, offload: Offload) -> None:
         self._engine = engine
-        self._auth = auth
         self._offload = offload
 
+    @rpc("oversight")
     async def GetLatestCheckpoint(
         self, request: pb.GetLatestCheckpointRequest, context: grpc.aio.ServicerContext
     ) -> pb.Checkpoint:
-        self._auth.require(context, "oversight")
         return checkpoint_message(await self._offload.call(self._engine.latest_checkpoint))
 
+    @rpc("oversight")
     async def GetCheckpoint(
         self, request: pb.GetCheckpointRequest, context: grpc.aio.ServicerContext
     ) -> pb.Checkpoint:
-        self._auth.require(context, "oversight")
         if request.tree_size == 0:
             raise InvalidArgumentError("tree_size must be > 0")
         return checkpoint_message(await self._offload.call(self._engine.checkpoint_at, request.tree_size))
 
+    @rpc("oversight")
     async def GetConsistencyProof(
         self, request: pb.GetConsistencyProofRequest, context: grpc.aio.ServicerContext
     ) -> pb.ConsistencyProof:
-        self._auth.require(context, "oversight")
         if not 0 < request.first_size <= request.second_size:
             raise InvalidArgumentError("need 0 < first_size <= second_size")
         hashes = await self._offload.call(
@@ -80,10 +78,10 @@ class OversightServicer:
             first_size=request.first_size, second_size=request.second_size, hashes=list(hashes)
         )
 
+    @rpc("oversight")
     async def GetInclusionProof(
         self, request: pb.GetInclusionProofRequest, context: grpc.aio.ServicerContext
     ) -> pb.InclusionProof:
-        self._auth.require(context, "oversight")
         if request.tree_size and request.leaf_index >= request.tree_size:
             raise InvalidArgumentError("leaf_index must be below tree_size")
         proof = await self._offload.call(
@@ -91,10 +89,10 @@ class OversightServicer:
         )
         return inclusion_message(proof)
 
+    @rpc("oversight")
     async def ListRecords(
         self, request: pb.ListRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListRecordsResponse:
-        self._auth.require(context, "oversight")
         start, end = _window(request)
         limit = page_size(request.page_size)
         query = pb.ListRecordsRequest(
@@ -114,10 +112,10 @@ class OversightServicer:
         token = encode_page_token(rows[-1].record.seq or 0, query) if more and rows else ""
         return pb.ListRecordsResponse(records=[record_message(r) for r in rows], next_page_token=token)
 
+    @rpc("oversight")
     async def GetAgencyStatistics(
         self, request: pb.GetAgencyStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AgencyStatistics:
-        self._auth.require(context, "oversight")
         if request.agency_id == 0:
             raise InvalidArgumentError("agency_id is required")
         start, end = _window(request)
