@@ -59,6 +59,11 @@ class PortLimits:
     #: Connections are closed (after a grace period for their calls) at this age (0 = never;
     #: ``grpc.max_connection_age_ms``).
     connection_age_seconds: float
+    #: A caller whose requests were this many times larger than their method accepts within
+    #: ``penalty_seconds`` ...
+    oversize_strikes: int = 4
+    #: ... has its calls refused before their body is read (RATE_LIMITED) for this long.
+    penalty_seconds: float = 10.0
 
     def grpc_options(self) -> list[tuple[str, int]]:
         opts = [

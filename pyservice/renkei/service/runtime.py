@@ -8,7 +8,8 @@ the request's body. So, for each call, before a byte of the body is read:
    must hold one of the roles the method declares with :func:`rpc` (UNAUTHENTICATED /
    PERMISSION_DENIED otherwise);
 2. the caller's calls in progress on the port are counted against ``calls_per_caller``
-   (the principal on the mutual-TLS port, the IP address on the public port);
+   (the principal on the mutual-TLS port, the IP address on the public port), and a caller
+   that kept sending oversized bodies waits out its penalty;
 3. the body is then read under two gates — ``reads_per_caller`` for this caller and
    ``concurrent_reads`` for the port, which with the port's message limit bound the memory
    bodies in flight can take — and must arrive within ``arrival_seconds`` of the call's start;
@@ -47,6 +48,7 @@ from google.protobuf.message_factory import GetMessageClass
 from renkei.errors import (
     InvalidArgumentError,
     PermissionDeniedError,
+    RateLimitedError,
     RequestTimeoutError,
     RequestTooLargeError,
     TooManyCallsError,
@@ -230,6 +232,9 @@ class PortGate:
         self._calls: dict[str, int] = {}
         self._reads: asyncio.Semaphore | None = None
         self._caller_reads: dict[str, asyncio.Semaphore] = {}
+        # Callers that sent oversized bodies: when each strike was, and until when they wait.
+        self._strikes: dict[str, list[float]] = {}
+        self._benched: dict[str, float] = {}
         metrics.describe("renkei_refused_total", "counter",
                          "Calls refused by a limit of the port before their body was parsed, by port and reason.")
         metrics.describe("renkei_port_calls", "gauge", "Calls in progress on the port (all callers).")
@@ -238,7 +243,35 @@ class PortGate:
     def refused(self, reason: str) -> None:
         self._metrics.inc("renkei_refused_total", (("port", self.name), ("reason", reason)))
 
+    def strike(self, key: str) -> None:
+        """``key`` sent a body larger than its method accepts. After ``oversize_strikes`` within
+        ``penalty_seconds`` its calls are refused before their body is read for
+        ``penalty_seconds``: a caller streaming junk must not keep the port decrypting it."""
+        now = time.monotonic()
+        window = self.limits.penalty_seconds
+        recent = [t for t in self._strikes.get(key, []) if now - t < window]
+        recent.append(now)
+        if len(recent) >= self.limits.oversize_strikes:
+            self._benched[key] = now + window
+            self._strikes.pop(key, None)
+            self.refused("PENALIZED")
+        else:
+            self._strikes[key] = recent
+        if len(self._strikes) > 100_000:  # many addresses on the public port: forget the oldest
+            for k in list(self._strikes)[: len(self._strikes) // 2]:
+                del self._strikes[k]
+
     def enter(self, key: str, who: str) -> None:
+        until = self._benched.get(key)
+        if until is not None:
+            if time.monotonic() < until:
+                self.refused("PENALIZED")
+                raise RateLimitedError(
+                    f"{who} sent {self.limits.oversize_strikes} requests larger than their methods accept within "
+                    f"{self.limits.penalty_seconds:g} s; its calls are refused until {until - time.monotonic():.0f} s "
+                    f"from now"
+                )
+            del self._benched[key]
         n = self._calls.get(key, 0)
         if n >= self.limits.calls_per_caller:
             self.refused("TOO_MANY_CALLS")
@@ -343,6 +376,7 @@ def _wrap(
             if size > max_bytes:
                 raw = None
                 gate.refused("REQUEST_TOO_LARGE")
+                gate.strike(key)
                 raise RequestTooLargeError(
                     f"the request has {size} bytes; {full_name.rsplit('/', 1)[-1]} accepts at most {max_bytes}"
                 )
