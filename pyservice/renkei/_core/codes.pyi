@@ -50,4 +50,13 @@ class CodeEngine:
     def open_report(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
-__all__ = ["CODE_LEN", "STATUS_OK", "STATUS_REFUSED", "CodeEngine", "code_from_text", "code_to_text"]
+__all__ = [
+    "CODE_LEN",
+    "STATUS_OK",
+    "STATUS_REFUSED",
+    "CodeEngine",
+    "code_from_text",
+    "code_to_text",
+    "repair_holdings",
+    "verify_holdings",
+]
