@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -26,6 +27,7 @@ class Metrics:
         # Further series (limits, refusals, budgets): name -> (type, help), name -> labels -> value.
         self._described: dict[str, tuple[str, str]] = {}
         self._series: dict[str, dict[Labels, float]] = defaultdict(dict)
+        self._gauge_fns: dict[tuple[str, Labels], Callable[[], float]] = {}
 
     def describe(self, name: str, kind: str, help_text: str) -> None:
         """Declare a series (``kind`` "counter" or "gauge") before it is updated."""
@@ -40,6 +42,11 @@ class Metrics:
     def set(self, name: str, labels: Labels, value: float) -> None:
         with self._lock:
             self._series[name][labels] = value
+
+    def gauge_fn(self, name: str, labels: Labels, fn: Callable[[], float]) -> None:
+        """A gauge read from ``fn`` when the metrics are rendered (nothing to update per call)."""
+        with self._lock:
+            self._gauge_fns[(name, labels)] = fn
 
     def observe(self, method: str, code: str, seconds: float) -> None:
         with self._lock:
@@ -83,6 +90,9 @@ class Metrics:
         with self._lock:
             described = dict(self._described)
             series = {name: dict(values) for name, values in self._series.items()}
+            fns = dict(self._gauge_fns)
+        for (name, labels), fn in fns.items():
+            series.setdefault(name, {})[labels] = float(fn())
         for name in sorted(series):
             kind, help_text = described.get(name, ("gauge", name))
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]

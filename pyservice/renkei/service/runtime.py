@@ -239,6 +239,10 @@ class PortGate:
                          "Calls refused by a limit of the port before their body was parsed, by port and reason.")
         metrics.describe("renkei_port_calls", "gauge", "Calls in progress on the port (all callers).")
         metrics.describe("renkei_port_callers", "gauge", "Callers with calls in progress on the port.")
+        self._in_progress = 0
+        # Read when the metrics are rendered: a call pays no metrics lock for them.
+        metrics.gauge_fn("renkei_port_calls", (("port", name),), lambda: self._in_progress)
+        metrics.gauge_fn("renkei_port_callers", (("port", name),), lambda: len(self._calls))
 
     def refused(self, reason: str) -> None:
         self._metrics.inc("renkei_refused_total", (("port", self.name), ("reason", reason)))
@@ -279,7 +283,7 @@ class PortGate:
                 f"{who} has {n} calls in progress on this port, the most it may; retry when one finishes"
             )
         self._calls[key] = n + 1
-        self._gauges()
+        self._in_progress += 1
 
     def leave(self, key: str) -> None:
         n = self._calls.get(key, 1) - 1
@@ -287,11 +291,7 @@ class PortGate:
             self._calls[key] = n
         else:
             self._calls.pop(key, None)
-        self._gauges()
-
-    def _gauges(self) -> None:
-        self._metrics.set("renkei_port_calls", (("port", self.name),), sum(self._calls.values()))
-        self._metrics.set("renkei_port_callers", (("port", self.name),), len(self._calls))
+        self._in_progress -= 1
 
     async def read(self, context: grpc.aio.ServicerContext, key: str, started: float) -> bytes | None:
         """The request body, read under the gates, within the arrival bound (or the caller's
