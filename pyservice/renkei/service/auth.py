@@ -6,7 +6,9 @@ identity is then read from the certificate's subject alternative name URIs
 (``urn:renkei:role:…``, ``urn:renkei:agency:<id>``), never from a request field, and the
 certificate must not be on the CA's revocation list (``crl.pem``, re-read when it changes): a
 re-issued certificate revokes the old one, which then gets UNAUTHENTICATED. The public port
-asks for no certificate, so calls arriving there carry no identity at all.
+asks for no certificate, so calls arriving there carry no identity at all. Which roles may call
+a method is declared on the method (``@rpc``) and checked by the wrapper in
+:mod:`renkei.service.runtime` before the request's body is read.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import grpc
 from cryptography import x509
 
-from renkei.errors import PermissionDeniedError, UnauthenticatedError
+from renkei.errors import UnauthenticatedError
 from renkei.pki.ca import AGENCY_URI, ROLE_URI, ROLES
 
 _RELOAD_SECONDS = 1.0
@@ -116,15 +118,6 @@ class Authenticator:
         if cert.serial_number in self._revoked:
             return "the client certificate has been revoked or replaced"
         return Identity(role, agency_id, principal)
-
-    def require(self, context: grpc.aio.ServicerContext, *roles: str) -> Identity:
-        """The caller, who must hold one of ``roles``."""
-        who = self.identify(context)
-        if who.role not in roles:
-            raise PermissionDeniedError(
-                f"{who.principal} may not call this method (needs role {' or '.join(roles)})"
-            )
-        return who
 
 
 __all__ = ["Authenticator", "Identity"]
