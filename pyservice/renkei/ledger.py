@@ -182,7 +182,15 @@ class ConsistencyProof:
 
 
 #: Denial codes of the record layout → the reason tokens shown to the commission and the person.
-OUTCOME_TOKENS = {0: "permitted", 1: "CODE_REFUSED", 4: "ROW_NOT_PERMITTED", 5: "PROVIDER_NOT_HOLDING"}
+OUTCOME_TOKENS = {
+    0: "permitted",
+    1: "CODE_REFUSED",
+    4: "ROW_NOT_PERMITTED",
+    5: "PROVIDER_NOT_HOLDING",
+    6: "PROVIDER_UNAVAILABLE",
+    7: "REQUESTER_NOT_ELIGIBLE",
+    8: "REQUEST_ID_REUSED",
+}
 
 
 def outcome_token(denied_code: int) -> str:

@@ -92,11 +92,11 @@ impl Store {
         let mut opened: Vec<(PathBuf, File)> = Vec::with_capacity(files.len());
         for (p, data) in &files {
             let path = self.dir.join(p);
-            let f = match File::create(&path) {
+            let f = match durable::create_private(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    fs::create_dir_all(path.parent().expect("tile paths have parents")).map_err(|e| io_err(&path, e))?;
-                    File::create(&path).map_err(|e| io_err(&path, e))?
+                    durable::create_dir_private(path.parent().expect("tile paths have parents"))?;
+                    durable::create_private(&path).map_err(|e| io_err(&path, e))?
                 }
                 Err(e) => return Err(io_err(&path, e)),
             };
@@ -106,7 +106,7 @@ impl Store {
         }
         if sealed {
             let p = self.dir.join(tail_path(seq / SEGMENT));
-            let mut f = File::create(&p).map_err(|e| io_err(&p, e))?;
+            let mut f = durable::create_private(&p).map_err(|e| io_err(&p, e))?;
             f.write_all(&index_add).map_err(|e| io_err(&p, e))?;
             opened.push((p, f));
         } else {
@@ -119,7 +119,7 @@ impl Store {
         // The new checkpoint goes to a temporary name now, so the one flush below makes it
         // durable together with the records and tiles; only then is it renamed into place.
         let tmp_path = self.dir.join(CHECKPOINT_TMP);
-        let mut tmp = File::create(&tmp_path).map_err(|e| io_err(&tmp_path, e))?;
+        let mut tmp = durable::create_private(&tmp_path).map_err(|e| io_err(&tmp_path, e))?;
         tmp.write_all(note.as_bytes()).map_err(|e| io_err(&tmp_path, e))?;
         opened.push((tmp_path.clone(), tmp));
         // The history entry (if this checkpoint is stored) is flushed by the same syncfs;

@@ -109,7 +109,7 @@ impl Store {
         for k in (0..cur).filter(|k| !have.contains(k)) {
             let run = encode_run(&self.prefixes(k * SEGMENT, (k + 1) * SEGMENT, legacy.as_deref())?);
             let p = self.dir.join(run_path(k));
-            File::create(&p).and_then(|mut f| f.write_all(&run).and_then(|_| f.sync_all())).map_err(|e| io_err(&p, e))?;
+            durable::create_private(&p).and_then(|mut f| f.write_all(&run).and_then(|_| f.sync_all())).map_err(|e| io_err(&p, e))?;
             wrote = true;
         }
         if wrote {
@@ -122,7 +122,7 @@ impl Store {
             }
         }
         let p = self.dir.join(tail_path(cur));
-        self.index_file = OpenOptions::new().create(true).read(true).append(true).open(&p).map_err(|e| io_err(&p, e))?;
+        self.index_file = durable::open_append_private(&p).map_err(|e| io_err(&p, e))?;
         let mut b = Vec::new();
         File::open(&p).and_then(|mut f| f.read_to_end(&mut b)).map_err(|e| io_err(&p, e))?;
         let want = (self.size % SEGMENT) as usize * 4;

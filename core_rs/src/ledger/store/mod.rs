@@ -55,7 +55,9 @@ const RETENTION: &str = "retention";
 /// Left by versions that wrote `retention` under this fixed temporary name; removed on open.
 const RETENTION_TMP: &str = "retention.tmp";
 /// The ledger's files are public data (tlog-tiles readers fetch them); the directory is 0700.
-const PUBLIC_MODE: u32 = 0o644;
+/// Every file a service writes is 0600 (the checkpoint is public, but it is served over gRPC,
+/// not read from this directory).
+const PUBLIC_MODE: u32 = 0o600;
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Storage(format!("{}: {e}", path.display()))
@@ -167,7 +169,7 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         durable::create_dir_private(&dir)?;
         for sub in ["index/run", "index/tail"] {
-            fs::create_dir_all(dir.join(sub)).map_err(|e| io_err(&dir, e))?;
+            durable::create_dir_private(&dir.join(sub))?;
         }
         let signer = NoteSigner::from_seed(origin, seed)?;
         let verifier = signer.verifier();
@@ -190,11 +192,9 @@ impl Store {
             }
         };
         let index_path = dir.join(tail_path(checkpoint.size / SEGMENT));
-        let index_file = OpenOptions::new().create(true).read(true).append(true).open(&index_path)
-            .map_err(|e| io_err(&index_path, e))?;
+        let index_file = durable::open_append_private(&index_path).map_err(|e| io_err(&index_path, e))?;
         let history_path = dir.join(HISTORY);
-        let history_file = OpenOptions::new().create(true).read(true).append(true).open(&history_path)
-            .map_err(|e| io_err(&history_path, e))?;
+        let history_file = durable::open_append_private(&history_path).map_err(|e| io_err(&history_path, e))?;
         let min_index = match read_opt(&dir.join(RETENTION))? {
             Some(b) => std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse().ok())
                 .ok_or_else(|| Error::Storage(format!("{}: not a record number", dir.join(RETENTION).display())))?,
@@ -335,6 +335,38 @@ mod tests {
         }
         .encode()
         .unwrap()
+    }
+
+    /// Every file the ledger writes is 0600 and every folder 0700, whatever the umask (the
+    /// old `File::create` / `create_dir_all` gave 0644 / 0755 under the usual 022).
+    #[test]
+    fn files_are_private_whatever_the_umask() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ledger");
+        let mut s = Store::open(&root, "renkei.test/ledger", &[4; 32]).unwrap();
+        // Past a segment and a stored checkpoint: tiles, partial tiles, index runs, history.
+        let recs: Vec<Vec<u8>> = (0..(SEGMENT + 300)).map(rec).collect();
+        for chunk in recs.chunks(1000) {
+            let refs: Vec<&[u8]> = chunk.iter().map(|r| r.as_slice()).collect();
+            s.append(&refs).unwrap();
+        }
+        drop(s);
+        let mut seen = 0;
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            assert_eq!(fs::metadata(&d).unwrap().mode() & 0o777, 0o700, "{}", d.display());
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600, "{}", p.display());
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 5, "{seen} files");
     }
 
     #[test]
