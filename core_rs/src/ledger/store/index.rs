@@ -1,11 +1,11 @@
-//! The per-person index: segments of `SEGMENT` records, a flat tail for the current segment and
-//! a sorted run per full segment; loading (torn tails removed, runs rebuilt, legacy migration),
-//! look-ups, the per-person view, and the checks `verify` runs on runs and tails.
+//! The per-person index (private): segments of `SEGMENT` records; the current segment's
+//! pseudonym prefixes in memory (from its openings file), a sorted run per full segment;
+//! loading (runs of segments beyond the base removed, missing runs rebuilt from the openings),
+//! look-ups, the per-person view, and the check `verify` runs on runs.
 
+use super::recovery::prefix_of_opening;
 use super::*;
 
-/// The flat index of the format before segment runs; migrated on open.
-pub(super) const LEGACY_INDEX: &str = "index/pseudonym";
 /// Records per index segment; offsets within one fit a u16.
 pub const SEGMENT: u64 = 1 << 16;
 /// A run: 257 u32 BE bucket starts by the prefix's top byte, then per record (prefix's low 24
@@ -16,10 +16,6 @@ pub(super) const RUN_LEN: usize = RUN_HEADER + SEGMENT as usize * RUN_ENTRY;
 
 pub(super) fn run_path(k: u64) -> String {
     format!("index/run/{k}")
-}
-
-pub(super) fn tail_path(k: u64) -> String {
-    format!("index/tail/{k}")
 }
 
 /// The sorted run of one full segment from its records' pseudonym prefixes (by offset).
@@ -69,32 +65,20 @@ pub(super) fn decode_run(b: &[u8]) -> std::result::Result<Vec<u32>, String> {
     Ok(out.into_iter().map(|p| p.expect("a partition of SEGMENT distinct offsets covers all")).collect())
 }
 
-impl Store {
-    /// Pseudonym prefixes of records `start..end` from their bodies; retired bodies from the
-    /// legacy flat index when there is one, else 0 (they are never served).
-    pub(super) fn prefixes(&self, start: u64, end: u64, legacy: Option<&[u8]>) -> Result<Vec<u32>> {
-        let mut out = Vec::with_capacity((end - start) as usize);
-        let mut seq = start;
-        while seq < end {
-            let stop = end.min(seq + 16 * TILE_WIDTH);
-            for (k, e) in self.entries(seq, stop)?.into_iter().enumerate() {
-                let at = (seq as usize + k) * 4;
-                out.push(match e {
-                    Some(e) => u32::from_be_bytes(record::pseudonym_of(&e)[..4].try_into().expect("4")),
-                    None => legacy.and_then(|l| l.get(at..at + 4)).map(|c| u32::from_be_bytes(c.try_into().expect("4"))).unwrap_or(0),
-                });
-            }
-            seq = stop;
-        }
-        Ok(out)
+/// The pseudonym prefixes of full segment `k` from its openings file.
+pub(super) fn segment_prefixes(dir: &Path, k: u64) -> Result<Vec<u32>> {
+    let rel = open_path(k);
+    let b = read_opt(&dir.join(&rel))?.ok_or_else(|| Error::from(damage(&rel, Some(k * SEGMENT), "openings file is missing")))?;
+    if b.len() != SEGMENT as usize * OPENING_LEN {
+        return Err(damage(&rel, None, format!("{} bytes, a full segment's openings are {}", b.len(), SEGMENT as usize * OPENING_LEN)).into());
     }
+    Ok(b.chunks_exact(OPENING_LEN).map(prefix_of_opening).collect())
+}
 
-    /// The index is derived data: runs of full segments beyond the checkpoint and tails of
-    /// other segments are a torn tail (removed), missing runs and the current tail's missing
-    /// entries are rebuilt from the records, and a legacy flat index is migrated.
-    pub(super) fn load_index(&mut self) -> Result<()> {
-        let cur = self.size / SEGMENT;
-        let legacy = read_opt(&self.dir.join(LEGACY_INDEX))?;
+impl Store {
+    /// Runs of segments at or beyond `cur` are removed (never durable); a missing run of a full
+    /// segment is rebuilt from its openings.
+    pub(super) fn load_runs(&mut self, cur: u64) -> Result<()> {
         let run_dir = self.dir.join("index/run");
         let mut have = std::collections::HashSet::new();
         for e in fs::read_dir(&run_dir).map_err(|e| io_err(&run_dir, e))?.flatten() {
@@ -105,43 +89,12 @@ impl Store {
                 _ => remove_opt(&e.path())?,
             }
         }
-        let mut wrote = false;
         for k in (0..cur).filter(|k| !have.contains(k)) {
-            let run = encode_run(&self.prefixes(k * SEGMENT, (k + 1) * SEGMENT, legacy.as_deref())?);
-            let p = self.dir.join(run_path(k));
-            File::create(&p).and_then(|mut f| f.write_all(&run).and_then(|_| f.sync_all())).map_err(|e| io_err(&p, e))?;
-            wrote = true;
-        }
-        if wrote {
-            fsync_dir(&run_dir)?;
-        }
-        let tail_dir = self.dir.join("index/tail");
-        for e in fs::read_dir(&tail_dir).map_err(|e| io_err(&tail_dir, e))?.flatten() {
-            if e.file_name().to_str() != Some(&cur.to_string()) {
-                remove_opt(&e.path())?;
+            if (k + 1) * SEGMENT <= self.min_index {
+                continue;
             }
-        }
-        let p = self.dir.join(tail_path(cur));
-        self.index_file = OpenOptions::new().create(true).read(true).append(true).open(&p).map_err(|e| io_err(&p, e))?;
-        let mut b = Vec::new();
-        File::open(&p).and_then(|mut f| f.read_to_end(&mut b)).map_err(|e| io_err(&p, e))?;
-        let want = (self.size % SEGMENT) as usize * 4;
-        if b.len() > want {
-            self.index_file.set_len(want as u64).map_err(|e| io_err(&p, e))?;
-            b.truncate(want);
-        }
-        self.tail_index = b.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4"))).collect();
-        let have_to = cur * SEGMENT + self.tail_index.len() as u64;
-        if have_to < self.size {
-            let add = self.prefixes(have_to, self.size, legacy.as_deref())?;
-            let bytes: Vec<u8> = add.iter().flat_map(|p| p.to_be_bytes()).collect();
-            self.index_file.write_all(&bytes).and_then(|_| self.index_file.sync_all()).map_err(|e| io_err(&p, e))?;
-            self.tail_index.extend(add);
-        }
-        fsync_dir(&tail_dir)?;
-        if legacy.is_some() {
-            remove_opt(&self.dir.join(LEGACY_INDEX))?;
-            fsync_dir(&self.dir.join("index"))?;
+            let run = encode_run(&segment_prefixes(&self.dir, k)?);
+            durable::write_atomic(&run_dir, &k.to_string(), &run, 0o600)?;
         }
         Ok(())
     }
@@ -171,8 +124,8 @@ impl Store {
     }
 
     /// A person's records, newest first, below `before` (exclusive), at most `limit`, each with
-    /// an inclusion proof against the current checkpoint. 不開示 records are held back unless
-    /// their disclose-after date is on or before `today` (days since 1970-01-01).
+    /// its opening and an inclusion proof against the current checkpoint. 不開示 records are held
+    /// back unless their disclose-after date is on or before `today` (days since 1970-01-01).
     pub fn records_for_pseudonym(&self, pseudonym: &[u8; 32], before: Option<u64>, limit: usize, today: u32) -> Result<PersonPage> {
         let prefix = u32::from_be_bytes(pseudonym[..4].try_into().expect("4"));
         let start = before.unwrap_or(self.size).min(self.size);
@@ -196,11 +149,12 @@ impl Store {
                 if seq < self.min_index {
                     break 'segments;
                 }
-                let Some(e) = self.entry(seq)? else { continue };
-                if record::pseudonym_of(&e) != pseudonym {
+                let Some(o) = self.openings(seq, seq + 1)?.pop().flatten() else { continue };
+                if o[record::SALT_LEN..] != pseudonym[..] {
                     continue;
                 }
-                let r = Record::decode(&e)?;
+                let Some(leaf) = self.entry(seq)? else { continue };
+                let r = record::open_leaf(&leaf, &o).map_err(|e| Error::from(damage(open_path(seg), Some(seq), e.to_string())))?;
                 if r.withheld && r.disclose_after.is_none_or(|d| d > today) {
                     continue;
                 }
@@ -209,7 +163,7 @@ impl Store {
                     break 'segments;
                 }
                 let proof = self.inclusion_proof(seq, self.size)?;
-                records.push((seq, e, proof));
+                records.push((seq, leaf, o, proof));
             }
         }
         Ok(PersonPage { records, next_before, checkpoint: self.checkpoint_note.clone() })
@@ -236,22 +190,6 @@ pub(super) fn check_run(dir: &Path, k: u64, prefixes: &[Option<u32>]) -> std::re
         .map(|(i, p)| p.unwrap_or_else(|| stated.as_ref().map_or(0, |s| s[i]))).collect();
     if encode_run(&merged) != b {
         return Ok(Some(damage(&rel, None, "index run differs from the records' pseudonyms")));
-    }
-    Ok(None)
-}
-
-/// The current segment's flat tail index against its records' prefixes. Bytes beyond are a
-/// torn tail that the next open truncates.
-pub(super) fn check_tail(dir: &Path, k: u64, prefixes: &[Option<u32>]) -> std::result::Result<Option<Damage>, Damage> {
-    let rel = tail_path(k);
-    let b = read_opt(&dir.join(&rel)).map_err(|e| damage(&rel, None, e.to_string()))?.unwrap_or_default();
-    if b.len() < prefixes.len() * 4 {
-        return Ok(Some(damage(&rel, None, format!("holds {} entries, the checkpoint covers {}", b.len() / 4, prefixes.len()))));
-    }
-    for (i, p) in prefixes.iter().enumerate() {
-        if p.is_some_and(|p| b[i * 4..i * 4 + 4] != p.to_be_bytes()) {
-            return Ok(Some(damage(&rel, Some(k * SEGMENT + i as u64), "pseudonym index entry differs from the record")));
-        }
     }
     Ok(None)
 }
@@ -291,7 +229,7 @@ mod tests {
             s.append(&refs).unwrap();
         }
         assert_eq!(s.size(), n);
-        assert!(dir.path().join("index/run/1").exists() && !dir.path().join("index/tail/0").exists());
+        assert!(dir.path().join("index/run/1").exists() && !dir.path().join("index/run/2").exists());
         let check = |s: &Store| {
             for p in [0u64, 3, 15, 16] {
                 for today in [0u32, 200] {
@@ -316,14 +254,14 @@ mod tests {
         drop(s);
         // Torn index files beyond the checkpoint are removed; a missing run is rebuilt.
         fs::write(dir.path().join("index/run/2"), b"torn").unwrap();
-        fs::write(dir.path().join("index/tail/3"), b"torn").unwrap();
+        fs::write(dir.path().join("open/3"), b"torn").unwrap();
         fs::remove_file(dir.path().join("index/run/0")).unwrap();
         let s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
-        assert!(!dir.path().join("index/run/2").exists() && !dir.path().join("index/tail/3").exists());
+        assert!(!dir.path().join("index/run/2").exists() && !dir.path().join("open/3").exists());
         check(&s);
         s.verify().unwrap();
-        // Damage in a run or the tail is named.
-        for (rel, at) in [("index/run/1", 3usize), ("index/run/0", RUN_HEADER + 17), ("index/tail/2", 40)] {
+        // Damage in a run or an openings file is named.
+        for (rel, at) in [("index/run/1", 3usize), ("index/run/0", RUN_HEADER + 17), ("open/2", 40), ("open/0", 7)] {
             let p = dir.path().join(rel);
             let good = fs::read(&p).unwrap();
             let mut bad = good.clone();
@@ -332,17 +270,6 @@ mod tests {
             assert_eq!(s.verify().unwrap_err().path, rel);
             fs::write(&p, &good).unwrap();
         }
-        s.verify().unwrap();
-        drop(s);
-        // A ledger from before segment runs (one flat index) is migrated on open.
-        for sub in ["index/run", "index/tail"] {
-            fs::remove_dir_all(dir.path().join(sub)).unwrap();
-        }
-        let flat: Vec<u8> = (0..n).flat_map(|i| person(owner(i))[..4].to_vec()).collect();
-        fs::write(dir.path().join(LEGACY_INDEX), flat).unwrap();
-        let s = Store::open(dir.path(), "o", &[4; 32]).unwrap();
-        assert!(!dir.path().join(LEGACY_INDEX).exists() && dir.path().join("index/run/1").exists());
-        check(&s);
         s.verify().unwrap();
     }
 }
