@@ -168,8 +168,8 @@ def test_tamper_any_byte_is_named(built: Path) -> None:
     led = built / "ledger"
     files = _ledger_files(built)
     rels = {str(p.relative_to(led)) for p in files}
-    want = {"checkpoint", "checkpoints", "index/tail/0", "tile/entries/005.p/220", "tile/0/005.p/220",
-            "tile/1/000.p/5"}
+    want = {"checkpoint", "checkpoints", "format", "open/0", "wal/" + "0" * 20, "tile/entries/005.p/220",
+            "tile/0/005.p/220", "tile/1/000.p/5"}
     assert want <= rels
     flips = 0
     for p in files:
@@ -188,7 +188,7 @@ def test_tamper_upper_tile_levels(tmp_path: Path) -> None:
     rng = random.Random(7)
     files = _ledger_files(d)
     rels = [str(p.relative_to(led)) for p in files]
-    assert {"tile/1/000", "tile/1/001.p/17", "tile/2/000.p/1", "tile/0/273.p/112", "index/run/0", "index/tail/1",
+    assert {"tile/1/000", "tile/1/001.p/17", "tile/2/000.p/1", "tile/0/273.p/112", "index/run/0", "open/1",
             "checkpoints"} <= set(rels)
     upper = [p for p, r in zip(files, rels, strict=True) if not r.startswith(("tile/0/", "tile/entries/"))]
     some = rng.sample([p for p in files if p not in upper], 6)

@@ -259,7 +259,7 @@ impl Store {
             let (slot, data) = if replay { (slot + skip, &data[skip as usize * OPENING_LEN..]) } else { (*slot, &data[..]) };
             let path = self.dir.join(open_path(*k));
             let f = fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(|e| io_err(&path, e))?;
-            if slot == 0 {
+            if slot == 0 && !replay {
                 // A new segment: nothing of an earlier, never committed attempt stays behind.
                 self.io.set_len(&f, 0).map_err(|e| io_err(&path, e))?;
             }

@@ -15,8 +15,8 @@ pub(super) const HISTORY_ENTRY: usize = 8 + 32 + 64;
 pub const HISTORY_SPACING: u64 = 256;
 
 impl Store {
-    /// The history as of the write-ahead log's base: the leading entries up to the base size are
-    /// kept (made durable before the base), later bytes are cut (replay appends them again).
+    /// The history as of the write-ahead log's base: the leading entries up to the base size
+    /// (made durable before the base); the replay writes the later ones again.
     /// The last kept entry must be the one the log's header says was stored last.
     pub(super) fn recover_history(&mut self, history_last: u64) -> Result<()> {
         let p = self.dir.join(HISTORY);
@@ -46,11 +46,7 @@ impl Store {
             return Err(damage(HISTORY, None, format!(
                 "does not end with the checkpoint of tree size {history_last} that the write-ahead log says was stored last")).into());
         }
-        let keep = HISTORY_MAGIC.len() + n * HISTORY_ENTRY;
-        if keep < b.len() {
-            let f = fs::OpenOptions::new().write(true).open(&p).map_err(|e| io_err(&p, e))?;
-            self.io.set_len(&f, keep as u64).map_err(|e| io_err(&p, e))?;
-        }
+        // Entries beyond are rewritten by the replay and cut after it (`finish_files`).
         self.history = sizes;
         Ok(())
     }

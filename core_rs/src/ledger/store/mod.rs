@@ -41,6 +41,8 @@ use crate::durable::{self, DirLock};
 use crate::error::{Error, Result};
 
 mod commit;
+#[cfg(test)]
+mod faults;
 mod history;
 mod index;
 pub mod io;

@@ -157,28 +157,26 @@ impl Store {
         Ok(())
     }
 
+    /// Nothing is cut here (a replay that stops at damage must leave the files as it found
+    /// them); `finish_files` trims what replay did not rewrite.
     fn load_base_files(&mut self, base: &Base) -> Result<()> {
         let cur = self.size / SEGMENT;
-        // Openings: the current segment's file cut to the base; later segments' files removed.
-        let open_dir = self.dir.join(OPEN_DIR);
-        for e in fs::read_dir(&open_dir).map_err(|e| io_err(&open_dir, e))?.flatten() {
-            if e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()).is_none_or(|k| k > cur) {
-                remove_opt(&e.path())?;
-            }
-        }
         let rel = open_path(cur);
         let want = (self.size % SEGMENT) * OPENING_LEN as u64;
         let p = self.dir.join(&rel);
-        let f = fs::OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&p).map_err(|e| io_err(&p, e))?;
-        let have = f.metadata().map_err(|e| io_err(&p, e))?.len();
-        if have < want {
-            return Err(damage(&rel, Some(cur * SEGMENT + have / OPENING_LEN as u64), format!("holds {} openings, the durable log {}", have / OPENING_LEN as u64, want / OPENING_LEN as u64)).into());
-        }
-        if have > want {
-            self.io.set_len(&f, want).map_err(|e| io_err(&p, e))?;
-        }
         let mut b = vec![0u8; want as usize];
-        f.read_exact_at(&mut b, 0).map_err(|e| io_err(&p, e))?;
+        if want > 0 {
+            let f = File::open(&p).map_err(|e| match e.kind() {
+                ErrorKind::NotFound => Error::from(damage(&rel, Some(cur * SEGMENT), "openings file is missing")),
+                _ => io_err(&p, e),
+            })?;
+            let have = f.metadata().map_err(|e| io_err(&p, e))?.len();
+            if have < want {
+                return Err(damage(&rel, Some(cur * SEGMENT + have / OPENING_LEN as u64),
+                    format!("holds {} openings, the durable log {}", have / OPENING_LEN as u64, want / OPENING_LEN as u64)).into());
+            }
+            f.read_exact_at(&mut b, 0).map_err(|e| io_err(&p, e))?;
+        }
         self.tail_index = b.chunks_exact(OPENING_LEN).map(prefix_of_opening).collect();
         self.load_runs(cur)?;
         self.recover_history(base.history_last)
@@ -219,9 +217,29 @@ impl Store {
         Ok(())
     }
 
-    /// After replay: the partial files of the final size written, nothing beyond it left.
+    /// After replay: the partial files of the final size written, nothing beyond it left (tiles,
+    /// bundles, openings, history entries).
     fn finish_files(&mut self, base_size: u64) -> Result<()> {
         let n = self.size;
+        let cur = n / SEGMENT;
+        let open_dir = self.dir.join(OPEN_DIR);
+        for e in fs::read_dir(&open_dir).map_err(|e| io_err(&open_dir, e))?.flatten() {
+            if e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()).is_none_or(|k| k > cur) {
+                remove_opt(&e.path())?;
+            }
+        }
+        let p = self.dir.join(open_path(cur));
+        let f = fs::OpenOptions::new().create(true).write(true).truncate(false).open(&p).map_err(|e| io_err(&p, e))?;
+        let want = (n % SEGMENT) * OPENING_LEN as u64;
+        if f.metadata().map_err(|e| io_err(&p, e))?.len() != want {
+            self.io.set_len(&f, want).map_err(|e| io_err(&p, e))?;
+        }
+        let hp = self.dir.join(HISTORY);
+        let keep = (HISTORY_MAGIC.len() + self.history.len() * HISTORY_ENTRY) as u64;
+        let hf = fs::OpenOptions::new().write(true).open(&hp).map_err(|e| io_err(&hp, e))?;
+        if hf.metadata().map_err(|e| io_err(&hp, e))?.len() > keep {
+            self.io.set_len(&hf, keep).map_err(|e| io_err(&hp, e))?;
+        }
         for level in 0..8u32 {
             let (full, width) = level_tiles(n, level);
             let (from, _) = level_tiles(base_size, level);

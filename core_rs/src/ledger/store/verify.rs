@@ -157,6 +157,9 @@ pub(super) fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8], opts: 
     let mut first_record_mismatch: Option<Damage> = None;
     let mut first_tile_mismatch: Option<Damage> = None;
     let mut first_index_mismatch: Option<Damage> = None;
+    // An opening that does not open its record: blamed only once the records agree with the
+    // signed root (else the record is to blame).
+    let mut first_opening_mismatch: Option<Damage> = None;
     let mut level0_all: Vec<Hash> = Vec::new(); // only the last (partial) tile's leaves are kept
     for b in 0..bundles {
         let width = if b < full0 { TILE_WIDTH } else { width0 };
@@ -222,8 +225,8 @@ pub(super) fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8], opts: 
                         }
                         seg_prefixes.push(None);
                     } else {
-                        if !record::opens(e, o) {
-                            return Err(damage(open_path(seq / SEGMENT), Some(seq), "opening does not open the record's person commitment"));
+                        if !record::opens(e, o) && first_opening_mismatch.is_none() {
+                            first_opening_mismatch = Some(damage(open_path(seq / SEGMENT), Some(seq), "opening does not open the record's person commitment"));
                         }
                         report.openings_checked += 1;
                         seg_prefixes.push(Some(super::recovery::prefix_of_opening(o)));
@@ -284,7 +287,7 @@ pub(super) fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8], opts: 
         return Err(first_record_mismatch.or(first_tile_mismatch)
             .unwrap_or_else(|| damage(CHECKPOINT, None, "the records do not hash to the signed root")));
     }
-    if let Some(d) = first_tile_mismatch.or(first_index_mismatch) {
+    if let Some(d) = first_tile_mismatch.or(first_opening_mismatch).or(first_index_mismatch) {
         return Err(d);
     }
     if renkei && (opts.private || dir.join(HISTORY).exists()) {
