@@ -118,7 +118,7 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
             r = subprocess.run(cmd, capture_output=True, text=True, env=_env())
             assert r.returncode == 0, r.stderr
     assert acked_end > SEGMENT + 2000
-    assert (tmp_path / "ledger" / "index" / "run" / "0").exists()
+    assert (tmp_path / "ledger" / "index" / "run" / "0-1").exists(), sorted(os.listdir(tmp_path / "ledger" / "index" / "run"))
     assert len(checkpoints) > CYCLES  # the kills landed at many different moments
 
 
@@ -188,7 +188,7 @@ def test_tamper_upper_tile_levels(tmp_path: Path) -> None:
     rng = random.Random(7)
     files = _ledger_files(d)
     rels = [str(p.relative_to(led)) for p in files]
-    assert {"tile/1/000", "tile/1/001.p/17", "tile/2/000.p/1", "tile/0/273.p/112", "index/run/0", "open/1",
+    assert {"tile/1/000", "tile/1/001.p/17", "tile/2/000.p/1", "tile/0/273.p/112", "index/run/0-1", "open/1",
             "checkpoints"} <= set(rels)
     upper = [p for p, r in zip(files, rels, strict=True) if not r.startswith(("tile/0/", "tile/entries/"))]
     some = rng.sample([p for p in files if p not in upper], 6)

@@ -21,6 +21,8 @@ pub(super) struct Built {
     pub open_writes: Vec<(u64, u64, Vec<u8>)>,
     pub old_partials: Vec<String>,
     pub new_partials: Vec<String>,
+    /// Index segments this batch filled (their runs are among `files`).
+    pub sealed: Vec<u64>,
 }
 
 /// The per-record salts of one commit: AES-256 under a key drawn for this commit alone and then
@@ -163,6 +165,9 @@ impl Store {
         self.checkpoint = cp;
         self.checkpoint_note = note;
         *self.tail_cache.lock().expect("cache lock") = None;
+        for &k in &built.sealed {
+            self.register_run(k, 1).map_err(durable)?;
+        }
         for p in &built.old_partials {
             if !built.new_partials.contains(p) {
                 // Superseded partial tiles: not needed by any committed state.
@@ -202,8 +207,9 @@ impl Store {
                 built.open_writes.push((seq / SEGMENT - 1, seg_start.0 % SEGMENT, openings[seg_start.1..op].to_vec()));
                 seg_start = (seq, op);
                 built.holds_until.resize(built.files.len(), 0);
-                built.files.push((run_path(seq / SEGMENT - 1), encode_run(&self.tail_index)));
+                built.files.push((run_path(seq / SEGMENT - 1, 1), encode_run(&self.tail_index)));
                 built.holds_until.push(seq);
+                built.sealed.push(seq / SEGMENT - 1);
                 self.tail_index.clear();
             }
             if seq % TILE_WIDTH == 0 {
@@ -240,6 +246,9 @@ impl Store {
             let path = self.dir.join(rel);
             if replay {
                 if built.holds_until.get(i).is_some_and(|&e| e != 0 && e <= self.min_index) {
+                    continue;
+                }
+                if rel.starts_with("index/run/") && built.sealed.iter().any(|&k| rel == &run_path(k, 1) && self.merger.covers(k)) {
                     continue;
                 }
                 if built.new_partials.contains(rel) || rel.contains(".p/") {

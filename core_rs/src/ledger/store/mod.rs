@@ -207,6 +207,8 @@ pub struct Store {
     cache: Mutex<HashMap<(u32, u64), Arc<Expanded>>>,
     /// The right-edge partial tiles, expanded; rebuilt lazily after each append.
     tail_cache: Mutex<Option<Arc<Vec<Expanded>>>>,
+    /// The per-person index's runs and their background merger.
+    merger: Merger,
     /// Held (flock) while open: one writer per ledger directory.
     _lock: DirLock,
 }
@@ -291,6 +293,7 @@ impl Store {
                 durable::write_atomic(&dir, FORMAT, FORMAT_V2, PUBLIC_MODE)?;
             }
         }
+        let dir_for_merger = dir.clone();
         let empty = Checkpoint { origin: origin.to_string(), size: 0, root: merkle::empty_root(), extensions: vec![] };
         let note = signer.sign(&empty.body())?;
         let mut s = Store {
@@ -313,6 +316,7 @@ impl Store {
             poisoned: None,
             cache: Mutex::new(HashMap::new()),
             tail_cache: Mutex::new(None),
+            merger: Merger::start(&dir_for_merger),
             _lock: lock,
         };
         s.recover()?;

@@ -85,6 +85,7 @@ impl Store {
         self.wal = Some(w);
         self.wal_base = segs[last];
         self.finish_files(base.size)?;
+        self.trim_runs()?;
         if read_opt(&self.dir.join(CHECKPOINT))?.as_deref() != Some(self.checkpoint_note.as_bytes()) {
             durable::write_atomic(&self.dir, CHECKPOINT, self.checkpoint_note.as_bytes(), PUBLIC_MODE)?;
         }
@@ -207,6 +208,11 @@ impl Store {
             return Err("its records do not hash to its signed checkpoint".into());
         }
         self.write_derived(&built, true).map_err(|e| e.to_string())?;
+        for &k in &built.sealed {
+            if (k + 1) * SEGMENT > self.min_index && !self.merger.covers(k) {
+                self.register_run(k, 1).map_err(|e| e.to_string())?;
+            }
+        }
         if self.size - self.history.last().copied().unwrap_or(0) >= HISTORY_SPACING {
             self.write_history_entry(&history_entry(&cp, &note).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
             self.history.push(self.size);

@@ -48,7 +48,11 @@ impl Store {
         let m = self.min_index;
         for k in 0..m / SEGMENT {
             remove_opt(&self.dir.join(open_path(k)))?;
-            remove_opt(&self.dir.join(run_path(k)))?;
+        }
+        // Runs wholly below the minimum (their entries are of retired records only).
+        let (runs, _, _) = covering_runs(&self.dir, m / SEGMENT).map_err(|e| io_err(&self.dir, e))?;
+        for (first, count) in runs.into_iter().filter(|&(f, c)| f + c <= m / SEGMENT) {
+            remove_opt(&self.dir.join(run_path(first, count)))?;
         }
         if m % SEGMENT != 0 {
             let k = m / SEGMENT;

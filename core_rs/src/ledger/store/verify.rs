@@ -149,8 +149,11 @@ pub(super) fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8], opts: 
     let mut report = VerifyReport { size: n, renkei, ..Default::default() };
     let (full0, width0) = level_tiles(n, 0);
     let bundles = full0 + (width0 > 0) as u64;
-    // Pseudonym prefixes of the current index segment (None where a body was retired).
-    let mut seg_prefixes: Vec<Option<u32>> = Vec::with_capacity(if private { SEGMENT as usize } else { 0 });
+    // The index runs covering the full segments, fed each record's prefix as we go.
+    let mut index = if private { Some(IndexCheck::new(dir, n / SEGMENT)?) } else { None };
+    if let Some(k) = index.as_ref().and_then(|ix| ix.uncovered(n / SEGMENT).into_iter().find(|&k| (k + 1) * SEGMENT > min_index)) {
+        return Err(damage("index/run", Some(k * SEGMENT), format!("no index run covers segment {k}")));
+    }
     // Phase 1: leaf hashes from the bundles (from level-0 tiles where bodies were retired),
     // compared with the level-0 tiles as we go.
     let mut row: Vec<Hash> = Vec::new(); // level-1 hashes computed from the bodies
@@ -181,7 +184,9 @@ pub(super) fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8], opts: 
                         return Err(damage(open_path(b * TILE_WIDTH / SEGMENT), Some(b * TILE_WIDTH), "openings of retired records are kept"));
                     }
                 }
-                seg_prefixes.extend((0..width).map(|_| None));
+                if let Some(ix) = index.as_mut() {
+                    (b * TILE_WIDTH..b * TILE_WIDTH + width).for_each(|s| ix.add(s, None));
+                }
             }
             match &tile_hashes {
                 Some(h) => h.clone(),
@@ -223,13 +228,17 @@ pub(super) fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8], opts: 
                         if o.iter().any(|&x| x != 0) {
                             return Err(damage(open_path(seq / SEGMENT), Some(seq), "opening of a retired record is kept"));
                         }
-                        seg_prefixes.push(None);
+                        if let Some(ix) = index.as_mut() {
+                            ix.add(seq, None);
+                        }
                     } else {
                         if !record::opens(e, o) && first_opening_mismatch.is_none() {
                             first_opening_mismatch = Some(damage(open_path(seq / SEGMENT), Some(seq), "opening does not open the record's person commitment"));
                         }
                         report.openings_checked += 1;
-                        seg_prefixes.push(Some(super::recovery::prefix_of_opening(o)));
+                        if let Some(ix) = index.as_mut() {
+                            ix.add(seq, Some(super::recovery::prefix_of_opening(o)));
+                        }
                     }
                 }
                 leaves.push(h);
@@ -241,14 +250,6 @@ pub(super) fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8], opts: 
             first_tile_mismatch = Some(damage(&tpath, None, "level-0 tile differs from the records' hashes"));
         }
         report.tiles_checked += 1;
-        if private && seg_prefixes.len() as u64 == SEGMENT {
-            let k = (b + 1) * TILE_WIDTH / SEGMENT - 1;
-            let all_retired = seg_prefixes.iter().all(Option::is_none);
-            if first_index_mismatch.is_none() && !(all_retired && !dir.join(run_path(k)).exists()) {
-                first_index_mismatch = check_run(dir, k, &seg_prefixes)?;
-            }
-            seg_prefixes.clear();
-        }
         if width == TILE_WIDTH {
             row.push(subtree(&leaves));
         } else {
@@ -280,6 +281,9 @@ pub(super) fn verify_at(dir: &Path, verifier: &NoteVerifier, note: &[u8], opts: 
         rows.push(current[(full * TILE_WIDTH) as usize..].to_vec());
         current = next;
         level += 1;
+    }
+    if let Some(ix) = &index {
+        first_index_mismatch = ix.finish(dir, min_index)?;
     }
     let root = edge_root_of(&rows);
     if root != cp.root {
@@ -371,7 +375,7 @@ fn verify_wal(dir: &Path, verifier: &NoteVerifier, cp: &Checkpoint, required: bo
                             return Err(frame_bad("its checkpoint is not the tree's".into()));
                         }
                         checked += 1;
-                    } else if !signed(f.size, &f.root, &f.sig) && !(last && at + len == data.len()) {
+                    } else if !(signed(f.size, &f.root, &f.sig) || (last && at + len == data.len())) {
                         return Err(frame_bad("bad signature".into()));
                     }
                     size = f.size;
