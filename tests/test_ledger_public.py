@@ -52,7 +52,9 @@ def _flips_named(root: Path, rels: list[str], vkey: str, rng: random.Random, per
     return n
 
 
-def test_a_log_written_by_tessera_verifies_from_its_public_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_log_written_by_tessera_verifies_from_its_public_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     d = tmp_path / "log"
     shutil.copytree(TESSERA, d)
     assert _verify_cli(d, TESSERA_VKEY) == 0
@@ -149,7 +151,8 @@ def test_the_public_copy_names_no_person_and_verifies_from_the_public_key(tmp_pa
     assert not ledger.opens(leaves[6], o) and not ledger.opens(leaves[5], o[:16] + pseudonym(0))
     page = lg.records_for_pseudonym(pseudonym(1), page_size=5)
     for r in page.records:
-        assert ledger.opens(r.entry, r.opening) and r.opening[16:] == pseudonym(1) and r.record.pseudonym == pseudonym(1)
+        assert ledger.opens(r.entry, r.opening) and r.opening[16:] == pseudonym(1)
+        assert r.record.pseudonym == pseudonym(1)
         r.proof.verify()
     lg.close()
 

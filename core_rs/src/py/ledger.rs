@@ -635,6 +635,19 @@ impl PyLedger {
         Ok((recs, page.next_before, page.checkpoint))
     }
 
+    /// The number of runs of the per-person index (at most popcount of the full segments once
+    /// merged).
+    fn index_runs(&self) -> PyResult<usize> {
+        Ok(self.get()?.store().index_runs())
+    }
+
+    /// Wait until the background merges of the per-person index are done (benches, tests).
+    fn settle_index(&self, py: Python<'_>) -> PyResult<()> {
+        let l = self.get()?;
+        py.detach(|| l.store().settle_index());
+        Ok(())
+    }
+
     /// Drop bodies of records older than `cutoff_us`; returns how many were dropped now.
     fn retain(&self, py: Python<'_>, cutoff_us: i64) -> PyResult<u64> {
         let l = self.get()?;
