@@ -123,3 +123,24 @@ fn a_torn_write_ahead_frame_is_cut_only_when_never_acknowledged() {
     s.verify().unwrap();
     check_records(&s, 320);
 }
+
+#[test]
+fn private_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path(), "o", &SEED).unwrap();
+    s.set_wal_limit(1);
+    append(&mut s, &batch(0, SEGMENT + 300)).unwrap();
+    append(&mut s, &batch(SEGMENT + 300, 10)).unwrap();
+    drop(s);
+    let mut seen = 0;
+    for sub in ["wal", "open", "index/run"] {
+        assert_eq!(fs::metadata(dir.path().join(sub)).unwrap().permissions().mode() & 0o777, 0o700, "{sub}");
+        for e in fs::read_dir(dir.path().join(sub)).unwrap() {
+            let e = e.unwrap();
+            assert_eq!(e.metadata().unwrap().permissions().mode() & 0o777, 0o600, "{:?}", e.path());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4);
+}

@@ -8,7 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,6 +37,24 @@ impl Fault {
     pub fn fired(&self) -> bool {
         self.seen() >= self.at
     }
+}
+
+const PRIVATE: u32 = 0o600;
+
+/// The mode of a ledger file: the write-ahead log, openings and index are private (0600),
+/// the C2SP files and the history public (0644).
+pub(crate) fn mode_of(path: &Path) -> u32 {
+    let private = path.components().any(|c| matches!(c.as_os_str().to_str(), Some("wal" | "open" | "index")));
+    if private { PRIVATE } else { 0o644 }
+}
+
+/// Open (creating with the ledger's mode when missing) for positioned writes.
+pub(crate) fn open_rw(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new().create(true).read(true).write(true).truncate(false).mode(mode_of(path)).open(path)?;
+    if mode_of(path) == PRIVATE {
+        f.set_permissions(fs::Permissions::from_mode(PRIVATE))?;
+    }
+    Ok(f)
 }
 
 #[derive(Clone, Default, Debug)]
@@ -106,16 +124,23 @@ impl Io {
     }
 
     /// Create (or truncate) `path` and write `data` (a missing parent directory is created).
+    /// The file gets `mode_of(path)`: 0644 for the public files, 0600 for the private ones.
     pub(crate) fn create(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         let hit = self.hit();
-        let mut f = match File::create(path) {
+        let mode = mode_of(path);
+        let open = || OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path);
+        let mut f = match open() {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 fs::create_dir_all(path.parent().expect("store paths have parents"))?;
-                File::create(path)?
+                open()?
             }
             Err(e) => return Err(e),
         };
+        if mode == PRIVATE {
+            // Whatever the umask (the public files' 0644 is only ever narrowed by it).
+            f.set_permissions(fs::Permissions::from_mode(PRIVATE))?;
+        }
         match hit {
             Hit::Pass => f.write_all(data),
             Hit::Fail(e, persist) => {

@@ -269,9 +269,11 @@ impl Store {
     fn open_with(dir: &Path, origin: &str, seed: &[u8], io: Io) -> Result<Self> {
         let dir = dir.to_path_buf();
         durable::create_dir_private(&dir)?;
-        for sub in ["index/run", OPEN_DIR, wal::WAL_DIR, "tile"] {
-            fs::create_dir_all(dir.join(sub)).map_err(|e| io_err(&dir, e))?;
+        // The private parts 0700 whatever the umask; `tile/` is public.
+        for sub in ["index/run", OPEN_DIR, wal::WAL_DIR] {
+            durable::create_dir_private(&dir.join(sub))?;
         }
+        fs::create_dir_all(dir.join("tile")).map_err(|e| io_err(&dir, e))?;
         let signer = NoteSigner::from_seed(origin, seed)?;
         let verifier = signer.verifier();
         let lock = DirLock::acquire(&dir)?;

@@ -235,7 +235,7 @@ impl Store {
             }
         }
         let p = self.dir.join(open_path(cur));
-        let f = fs::OpenOptions::new().create(true).write(true).truncate(false).open(&p).map_err(|e| io_err(&p, e))?;
+        let f = io::open_rw(&p).map_err(|e| io_err(&p, e))?;
         let want = (n % SEGMENT) * OPENING_LEN as u64;
         if f.metadata().map_err(|e| io_err(&p, e))?.len() != want {
             self.io.set_len(&f, want).map_err(|e| io_err(&p, e))?;
