@@ -261,4 +261,13 @@ def test_retention_drops_openings_with_the_bodies(tmp_path: Path) -> None:
     assert (tmp_path / "ledger" / "open" / "0").read_bytes()[: 512 * 48] == bytes(512 * 48)
     assert not (tmp_path / "ledger" / "tile" / "entries" / "000").exists()
     lg.verify()
+    vkey = lg.vkey
     lg.close()
+    # The public copy (with `retention`, which says which bodies are retired) still verifies.
+    pub = tmp_path / "public"
+    pub.mkdir()
+    for name in ("checkpoint", "format", "checkpoints", "retention"):
+        shutil.copy(tmp_path / "ledger" / name, pub / name)
+    shutil.copytree(tmp_path / "ledger" / "tile", pub / "tile")
+    rep = ledger.verify_log_dir(pub, vkey)
+    assert (rep["records_retained_away"], rep["records_checked"]) == (512, 98)
