@@ -1,7 +1,7 @@
 """Crash and tamper tests of the provision ledger.
 
-Crash: a real writer process is killed with SIGKILL at random moments during batched appends
-(its write-ahead log rotating every MiB), 50 times. After each restart every acknowledged record is present and verifies, the tree is
+Crash: a real writer process (its write-ahead log rotating every MiB) is killed with SIGKILL at
+random moments during batched appends, 50 times. After each restart every acknowledged record is present and verifies, the tree is
 consistent with every checkpoint published before, and `renkei ledger verify` passes.
 
 Tamper: flipping any single byte of any entry bundle, tile, checkpoint (and index) file is
@@ -123,7 +123,8 @@ def test_sigkill_during_batched_appends(tmp_path: Path) -> None:
     lg._l.settle_index()
     full = lg.size // SEGMENT
     lg.close()
-    runs = sorted((int(a), int(b)) for a, b in (n.split("-") for n in os.listdir(tmp_path / "ledger" / "index" / "run")))
+    names = os.listdir(tmp_path / "ledger" / "index" / "run")
+    runs = sorted((int(a), int(b)) for a, b in (n.split("-") for n in names))
     assert sum(c for _f, c in runs) == full and len(runs) <= bin(full).count("1"), runs
     assert len(checkpoints) > CYCLES  # the kills landed at many different moments
 
