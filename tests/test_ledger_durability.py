@@ -1,8 +1,9 @@
 """Crash and tamper tests of the provision ledger.
 
 Crash: a real writer process (its write-ahead log rotating every MiB) is killed with SIGKILL at
-random moments during batched appends, 50 times. After each restart every acknowledged record is present and verifies, the tree is
-consistent with every checkpoint published before, and `renkei ledger verify` passes.
+random moments during batched appends, 50 times. After each restart every acknowledged record
+is present and verifies, the tree is consistent with every checkpoint published before, and
+`renkei ledger verify` passes.
 
 Tamper: flipping any single byte of any entry bundle, tile, checkpoint (and index) file is
 caught by `renkei ledger verify`, which names the damaged record or file.
