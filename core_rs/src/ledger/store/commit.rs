@@ -349,7 +349,6 @@ impl Store {
         let switched = self.io.fsync_dir(&wal_dir).and_then(|_| self.io.open_append(&self.dir.join(&rel), false));
         match switched {
             Ok(f) => {
-                let old = self.wal_base;
                 self.wal = Some(f);
                 self.wal_base = self.size;
                 self.wal_len = header.len() as u64;
@@ -360,7 +359,6 @@ impl Store {
                         removed = true;
                     }
                 }
-                let _ = old;
                 if removed {
                     let _ = self.io.fsync_dir(&wal_dir);
                 }

@@ -278,12 +278,8 @@ impl Store {
             let full_p = self.dir.join(path(i, TILE_WIDTH));
             let pdir = self.dir.join(format!("{}.p", path(i, TILE_WIDTH)));
             let mut any = full_p.exists();
-            if i > full || width == 0 {
-                remove_opt(&full_p)?;
-            } else {
-                // The committed partial's index has no full tile yet.
-                remove_opt(&full_p)?;
-            }
+            // At `full` and beyond there is no full tile yet.
+            remove_opt(&full_p)?;
             if let Ok(rd) = fs::read_dir(&pdir) {
                 any = true;
                 for e in rd.flatten() {
