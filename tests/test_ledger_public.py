@@ -144,6 +144,13 @@ def test_the_public_copy_names_no_person_and_verifies_from_the_public_key(tmp_pa
     _origin, _size, _root, leaves = tiles_ref.read_log(pub)
     commitments = [e[81:113] for e in leaves]
     assert len(set(commitments)) == 720  # the same person never shows the same value twice
+    # Everything but the person is public: the audit re-checks records from the bundles alone.
+    for seq in (0, 356, 719):
+        public, commitment = ledger.LedgerRecord.decode_public(leaves[seq])
+        want = make_record(seq, person=seq % 3 if seq < 700 else 1)
+        assert commitment == commitments[seq] and public.pseudonym == bytes(32) and public.seq == seq
+        fields = ("requester", "provider", "affair", "items", "table_hash", "permit_id", "time")
+        assert [getattr(public, f) for f in fields] == [getattr(want, f) for f in fields]
     # The opening (private) ties a leaf to its person; any other person's does not.
     lg = Ledger(core_dir(tmp_path / "core"))
     o = lg._l.openings(5, 6)[0]

@@ -122,6 +122,14 @@ class LedgerRecord:
         """A layout-1 record, or a public leaf (layout 2) with its opening (checked)."""
         return cls.from_core(_l.decode_record(data, opening))
 
+    @classmethod
+    def decode_public(cls, leaf: bytes) -> tuple[LedgerRecord, bytes]:
+        """A public leaf (layout 2, as the entry bundles hold it) without its opening: the record
+        with an all-zero pseudonym, and its 32-byte person commitment. What anyone reading the
+        public files (e.g. the commission's audit) sees of a record."""
+        r, commitment = _l.decode_public_record(leaf)
+        return cls.from_core(r), commitment
+
 
 def pack_records(records: Iterable[LedgerRecord | bytes]) -> bytes:
     """The packed batch form: uint16-BE length-prefixed v1 records (as in entry bundles)."""
