@@ -144,3 +144,78 @@ fn private_files_are_private() {
     }
     assert!(seen >= 4);
 }
+
+#[test]
+fn a_missing_write_ahead_log_is_refused_and_nothing_is_removed() {
+    let files = |d: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut v: Vec<(PathBuf, Vec<u8>)> = walk(d).into_iter().map(|p| { let b = fs::read(&p).unwrap(); (p, b) }).collect();
+        v.sort();
+        v
+    };
+    // A log cut at a frame boundary (a whole acknowledged frame gone): it ends before the
+    // published checkpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path(), "o", &SEED).unwrap();
+    for k in 0..3 {
+        append(&mut s, &batch(k * 200, 200)).unwrap();
+    }
+    drop(s);
+    let seg = dir.path().join(wal::segment_path(0));
+    let data = fs::read(&seg).unwrap();
+    let (_, mut at) = wal::decode_header(&data).unwrap();
+    let mut ends = vec![];
+    while let wal::Parsed::Frame(_, n) = wal::parse_frame(&data[at..]) {
+        at += n;
+        ends.push(at);
+    }
+    assert_eq!(ends.len(), 3);
+    let before = files(&dir.path().join("tile"));
+    fs::write(&seg, &data[..ends[1]]).unwrap();
+    match Store::open(dir.path(), "o", &SEED).unwrap_err() {
+        Error::LedgerDamage { path, message, .. } => assert!(path == wal::segment_path(0) && message.contains("before the published"), "{message}"),
+        e => panic!("{e}"),
+    }
+    assert_eq!(files(&dir.path().join("tile")), before, "nothing removed");
+    fs::write(&seg, &data).unwrap();
+    assert_eq!(Store::open(dir.path(), "o", &SEED).unwrap().size(), 600);
+    // No segment at all (after rotations).
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path(), "o", &SEED).unwrap();
+    s.set_wal_limit(30_000);
+    for k in 0..4 {
+        append(&mut s, &batch(k * 200, 200)).unwrap();
+    }
+    drop(s);
+    let wal_dir = dir.path().join(wal::WAL_DIR);
+    let segs = wal::list_segments(&wal_dir).unwrap();
+    assert!(!segs.is_empty() && segs[0] > 0, "{segs:?}");
+    let before = files(&dir.path().join("tile"));
+    let saved: Vec<(PathBuf, Vec<u8>)> = segs.iter().map(|b| wal_dir.join(format!("{b:020}"))).map(|p| { let d = fs::read(&p).unwrap(); (p, d) }).collect();
+    for (p, _) in &saved {
+        fs::remove_file(p).unwrap();
+    }
+    match Store::open(dir.path(), "o", &SEED).unwrap_err() {
+        Error::LedgerDamage { path, .. } => assert_eq!(path, "wal"),
+        e => panic!("{e}"),
+    }
+    assert_eq!(files(&dir.path().join("tile")), before, "nothing removed");
+    for (p, d) in saved {
+        fs::write(p, d).unwrap();
+    }
+    let s = Store::open(dir.path(), "o", &SEED).unwrap();
+    assert_eq!(s.size(), 800);
+    s.verify().unwrap();
+}
+
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -16,6 +16,12 @@ impl Store {
         remove_opt(&self.dir.join(CHECKPOINT_TMP))?;
         let wal_dir = self.dir.join(wal::WAL_DIR);
         let mut segs = wal::list_segments(&wal_dir).map_err(|e| io_err(&wal_dir, e))?;
+        let published = self.published_size();
+        if segs.is_empty() && published > 0 {
+            return Err(damage(wal::WAL_DIR, None, format!(
+                "no write-ahead log segment, but the published checkpoint covers {published} records; \
+                 restore wal/ from a backup (the ledger is not opened, nothing is changed)")).into());
+        }
         if segs.is_empty() {
             // A new ledger: the empty tree's edge.
             let base = Base {
@@ -39,7 +45,6 @@ impl Store {
         self.min_index = read_retention(&self.dir)?;
         self.check_durable_edge()?;
         self.load_base_files(&base)?;
-        let published = self.published_size();
         let last = segs.len() - 1;
         'segments: for (i, &b) in segs.iter().enumerate() {
             let rel = wal::segment_path(b);
@@ -78,6 +83,13 @@ impl Store {
                 self.io.set_len(&f, at as u64).and_then(|_| self.io.fdatasync(&f)).map_err(|e| io_err(&p, e))?;
                 break 'segments;
             }
+        }
+        if published > self.size {
+            // The log is the truth, and it ends before what was published: a segment is missing
+            // or cut. Refuse rather than remove the derived files of acknowledged records.
+            return Err(damage(wal::segment_path(segs[last]), None, format!(
+                "the write-ahead log ends at record {}, before the published checkpoint's {published}; \
+                 restore the missing segment (the ledger is not opened, nothing is changed)", self.size)).into());
         }
         let active = self.dir.join(wal::segment_path(segs[last]));
         let w = self.io.open_append(&active, false).map_err(|e| io_err(&active, e))?;
