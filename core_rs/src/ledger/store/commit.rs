@@ -44,12 +44,6 @@ impl Salts {
     }
 }
 
-/// Whether two partial paths are of the same level (or both bundles).
-fn same_kind(a: &str, b: &str) -> bool {
-    let kind = |p: &str| p.splitn(3, '/').take(2).collect::<Vec<_>>().join("/");
-    kind(a) == kind(b)
-}
-
 /// A failed commit, and whether its write-ahead frame is durable (then it must not be cut).
 pub(super) struct Failed {
     pub error: Error,
@@ -143,18 +137,18 @@ impl Store {
                 let io = &self.io;
                 let wr = &w;
                 let h = sc.spawn(move || io.fdatasync(wr));
-                let d = self.write_derived(&built, false).and_then(|recycled| {
+                let d = self.write_derived(&built, false).and_then(|()| {
                     let tmp = self.dir.join(CHECKPOINT_TMP);
                     self.io.create(&tmp, note.as_bytes()).map_err(|e| io_err(&tmp, e))?;
                     if stored {
                         self.write_history_entry(&history_entry(&cp, &note)?)?;
                     }
-                    Ok(recycled)
+                    Ok(())
                 });
                 (h.join().expect("fdatasync thread"), d)
             })
         } else {
-            (Ok(()), Ok(Vec::new()))
+            (Ok(()), Ok(()))
         };
         self.wal = Some(w);
         wrote.map_err(|e| fail(io_err(&wal_path, e)))?;
@@ -162,7 +156,7 @@ impl Store {
         self.wal_len += frame.len() as u64;
         // The frame is durable: from here on the batch survives a crash (replay re-derives).
         let durable = |error: Error| Failed { error, frame_durable: true };
-        let recycled = derived.map_err(durable)?;
+        derived.map_err(durable)?;
         let tmp = self.dir.join(CHECKPOINT_TMP);
         self.io.rename(&tmp, &self.dir.join(CHECKPOINT)).map_err(|e| durable(io_err(&tmp, e)))?;
         if stored {
@@ -175,8 +169,9 @@ impl Store {
             self.register_run(k, 1).map_err(durable)?;
         }
         for p in &built.old_partials {
-            if !built.new_partials.contains(p) && !recycled.contains(p) {
-                // Superseded partial tiles: not needed by any committed state.
+            if !built.new_partials.contains(p) {
+                // Superseded partial tiles, deleted only now: until the new checkpoint was
+                // published, readers following the old one fetched exactly these.
                 self.io.remove(&self.dir.join(p)).map_err(|e| durable(io_err(&self.dir.join(p), e)))?;
             }
         }
@@ -247,12 +242,7 @@ impl Store {
     /// Write what `build` derived. On replay (`replay`), files already holding the right bytes
     /// are left alone and others are replaced atomically (readers may be reading them), and
     /// partial files are left to `finish_files`.
-    pub(super) fn write_derived(&self, built: &Built, replay: bool) -> Result<Vec<String>> {
-        // Superseded partials of the same level are renamed into the new partials' places
-        // (creating a file costs far more than renaming one on most file systems); a reader of
-        // the previous checkpoint finds the old width as a prefix of the new one meanwhile.
-        let mut spare: Vec<&String> = built.old_partials.iter().filter(|p| !built.new_partials.contains(p)).collect();
-        let mut recycled = Vec::new();
+    pub(super) fn write_derived(&self, built: &Built, replay: bool) -> Result<()> {
         for (i, (rel, data)) in built.files.iter().enumerate() {
             let path = self.dir.join(rel);
             if replay {
@@ -266,10 +256,6 @@ impl Store {
                     continue;
                 }
                 self.replace_if_different(&path, data)?;
-            } else if let Some(j) = built.new_partials.contains(rel).then(|| spare.iter().position(|o| same_kind(o, rel))).flatten() {
-                let old = spare.swap_remove(j);
-                self.recycle(&self.dir.join(old), &path, data)?;
-                recycled.push(old.clone());
             } else {
                 self.io.create(&path, data).map_err(|e| io_err(&path, e))?;
             }
@@ -289,21 +275,7 @@ impl Store {
             }
             self.io.write_at(&f, data, slot * OPENING_LEN as u64).map_err(|e| io_err(&path, e))?;
         }
-        Ok(recycled)
-    }
-
-    /// Move the superseded partial `old` to `path` and make it hold `data`.
-    fn recycle(&self, old: &Path, path: &Path, data: &[u8]) -> Result<()> {
-        let renamed = match self.io.rename(old, path) {
-            Err(e) if e.kind() == ErrorKind::NotFound && !path.parent().is_some_and(Path::exists) => {
-                fs::create_dir_all(path.parent().expect("partials have parents")).map_err(|e| io_err(path, e))?;
-                self.io.rename(old, path)
-            }
-            r => r,
-        };
-        renamed.map_err(|e| io_err(path, e))?;
-        let f = fs::OpenOptions::new().write(true).open(path).map_err(|e| io_err(path, e))?;
-        self.io.write_at(&f, data, 0).and_then(|_| self.io.set_len(&f, data.len() as u64)).map_err(|e| io_err(path, e))
+        Ok(())
     }
 
     /// Replace `path` with `data` unless it already holds exactly that (tmp + rename, no sync).
