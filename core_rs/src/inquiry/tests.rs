@@ -64,7 +64,7 @@ fn permitted_inquiry_records_then_signs() {
     assert_eq!(claims.ledger_seq, a.record_seq);
     assert_eq!(claims.affair, "B2.1");
     assert_eq!(claims.body, Body::Single { person: theirs, items: vec!["B2.1.2.1".into()] });
-    let rec = Record::decode(&f.ledger.store().entry(a.record_seq).unwrap().unwrap()).unwrap();
+    let rec = f.ledger.store().record(a.record_seq).unwrap().unwrap();
     assert_eq!(rec.outcome, RecordOutcome::Permitted);
     assert_eq!(&rec.permit_id[..12], &claims.permit_id);
     assert_eq!(rec.pseudonym, pseudonym(b"pseudonym key", 42));
@@ -94,7 +94,7 @@ fn refusals_are_uniform_and_recorded() {
     assert!(b.provider_codes[..48].iter().all(|&x| x == 0));
     assert_eq!(f.ledger.store().size(), 4);
     for (i, want) in [CODE_REFUSED, CODE_REFUSED, PROVIDER_NOT_HOLDING].into_iter().enumerate() {
-        let rec = Record::decode(&f.ledger.store().entry(b.first_seq + i as u64).unwrap().unwrap()).unwrap();
+        let rec = f.ledger.store().record(b.first_seq + i as u64).unwrap().unwrap();
         assert!(matches!(rec.outcome, RecordOutcome::Denied { code, .. } if code == want as u16));
     }
     // released code: refused the same way
@@ -117,7 +117,7 @@ fn row_not_in_table_is_denied_and_recorded() {
     let a = f.path().inquire(&req, &code).unwrap();
     assert_eq!(a.outcome, ROW_NOT_PERMITTED);
     assert!(a.reason.starts_with("requester_not_entitled"), "{}", a.reason);
-    let rec = Record::decode(&f.ledger.store().entry(a.record_seq).unwrap().unwrap()).unwrap();
+    let rec = f.ledger.store().record(a.record_seq).unwrap().unwrap();
     assert_eq!(rec.pseudonym, pseudonym(b"pseudonym key", 5));
     assert!(matches!(rec.outcome, RecordOutcome::Denied { code: 4, .. }));
 }
@@ -209,7 +209,7 @@ fn refusals_before_the_table_are_recorded_for_every_item() {
     assert_eq!((a.outcome, a.reason.as_str(), a.permit.is_none()), (PROVIDER_UNAVAILABLE, "PROVIDER_UNAVAILABLE", true));
     assert_eq!(a.provider_code, [0; 16]);
     assert_eq!(f.ledger.store().size(), before + 1);
-    let rec = Record::decode(&f.ledger.store().entry(a.record_seq).unwrap().unwrap()).unwrap();
+    let rec = f.ledger.store().records(a.record_seq, a.record_seq + 1).unwrap().remove(0).unwrap();
     assert_eq!(rec.outcome, RecordOutcome::Denied { code: PROVIDER_UNAVAILABLE as u16, reason: "provider 77: no such agency".into() });
     assert_eq!(rec.pseudonym, pseudonym(b"pseudonym key", 42), "the person is named when the code is valid");
     // A batch refused the same way: every item recorded with the refusal, no permit.

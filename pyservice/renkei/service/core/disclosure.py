@@ -78,7 +78,8 @@ class DisclosureServicer:
         return pb.ListMyRecordsResponse(
             records=[
                 pb.DisclosedRecord(
-                    record=record_message(StoredRecord(r.record, r.entry)), inclusion_proof=inclusion_message(r.proof)
+                    record=record_message(StoredRecord(r.record, r.entry, r.opening)),
+                    inclusion_proof=inclusion_message(r.proof),
                 )
                 for r in page.records
             ],

@@ -46,6 +46,7 @@ def record_message(stored: StoredRecord) -> pb.ProvisionRecord:
         person_pseudonym=r.pseudonym,
         withheld=r.withheld,
         leaf_data=stored.entry,
+        person_opening=stored.opening,
     )
 
 
