@@ -134,3 +134,49 @@ class ProviderDesk:
 
 
 __all__ = ["OUTCOME_NAMES", "Answer", "Attendee", "ProviderDesk"]
+
+
+@dataclass(frozen=True)
+class Provision:
+    """What the requester gets back: the relayed answer and the 提供 record."""
+
+    answer: Answer | None
+    provider_certificate: bytes
+    permit_id: bytes
+    record_sequence: int  # the 提供 record (the first one for a batch)
+    provided_at: float  # unix seconds (提供日時)
+    outcome: int
+
+
+class Mediator:
+    """連携の媒介: after the inquiry path has decided and recorded the 照会 and signed the permit,
+    forward the call to the provider, wait for its sealed answer, record the 提供 (outcome,
+    提供日時, SHA-256 of the ciphertext) and give the answer back, unopened."""
+
+    def __init__(self, desk: ProviderDesk, record: Any, timeout: float = PROVIDER_TIMEOUT_S) -> None:
+        self._desk = desk
+        self._record = record  # async (outcome, digest) -> (first sequence, unix seconds)
+        self._timeout = timeout
+
+    async def provide(self, provider: int, make_call: Any, permit_id: bytes, deadline: float | None) -> Provision:
+        timeout = self._timeout if deadline is None else max(0.0, min(self._timeout, deadline))
+        answer: Answer | None = None
+        certificate = b""
+        failure: Exception | None = None
+        try:
+            answer, certificate = await self._desk.call(provider, make_call, timeout)
+            outcome = answer.outcome
+        except ProviderUnavailableError as e:
+            outcome, failure = PROVIDER_UNAVAILABLE, e
+        except ProviderTimedOutError as e:
+            outcome, failure = TIMED_OUT, e
+        except ProviderRefusedError as e:
+            outcome, failure = REFUSED, e
+        digest = answer.digest if answer is not None else b""
+        seq, at = await self._record(outcome, digest)
+        if failure is not None:
+            raise failure  # recorded first: every decided exchange is in the ledger
+        return Provision(answer, certificate, permit_id, seq, at, outcome)
+
+
+__all__ += ["Mediator", "Provision"]

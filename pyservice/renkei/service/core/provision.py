@@ -12,19 +12,20 @@ from renkei._proto.renkei.v1 import provision_service_pb2 as pb
 from renkei.errors import InvalidArgumentError, UnauthenticatedError
 from renkei.linkage.provision import NO_DATA, PROVIDED, Answer, Attendee, ProviderDesk
 from renkei.mid.sealing import ProvisionHeader
-from renkei.service.auth import Authenticator
+from renkei.service.limits import MIB
+from renkei.service.runtime import caller_agency, rpc
 
 
 class ProvisionServicer:
-    def __init__(self, desk: ProviderDesk, auth: Authenticator) -> None:
+    def __init__(self, desk: ProviderDesk) -> None:
         self._desk = desk
-        self._auth = auth
 
+    # Each message is one sealed answer; a batch's answer comes in parts below the port's limit.
+    @rpc("agency", max_request=16 * MIB)
     async def Attend(
         self, requests: AsyncIterator[pb.ProviderMessage], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProvisionCall]:
-        who = self._auth.require(context, "agency")
-        assert who.agency_id is not None
+        agency = caller_agency()
         # The certificate requesters verify answers against is the one this stream presented in
         # the TLS handshake, never one a message claims.
         pems = context.auth_context().get("x509_pem_cert") or []
@@ -33,7 +34,7 @@ class ProvisionServicer:
         first = await anext(aiter(requests), None)
         if first is None or not first.HasField("ready"):
             raise InvalidArgumentError("the first message on an attendance stream is ProviderReady")
-        a = self._desk.attend(who.agency_id, bytes(pems[0]))
+        a = self._desk.attend(agency, bytes(pems[0]))
         reader = asyncio.create_task(self._read(a, requests))
         try:
             while True:

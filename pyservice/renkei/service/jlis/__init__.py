@@ -19,7 +19,7 @@ def build(config: ServiceConfig, authority: NumberAuthority, core_target: str, t
     process = ServiceProcess(config)
     core = CoreLink(core_target, tls)
     process.add_service(number_service_pb2.DESCRIPTOR.services_by_name["NumberService"],
-                        NumberServicer(authority, core, process.auth, demo=demo, metrics=process.metrics))
+                        NumberServicer(authority, core, process.offload, demo=demo, metrics=process.metrics))
     process.add_closer(core.close)
     process.add_closer(authority.close)
     return process

@@ -18,7 +18,7 @@ def build(config: ServiceConfig, platform: Platform, core_target: str, jlis_targ
     links = TenantLinks(platform, core_target, jlis_target)
     attendance = Attendance(platform, links, process.offload)
     process.add_service(intermediate_service_pb2.DESCRIPTOR.services_by_name["IntermediateService"],
-                        IntermediateServicer(platform, links, process.auth, process.offload))
+                        IntermediateServicer(platform, links, process.offload))
     process.add_background(attendance.run)
     process.add_closer(links.close)
     process.add_closer(platform.close)

@@ -16,10 +16,10 @@ from renkei.mid.platform import Platform
 from renkei.mid.sealing import new_recipient_key
 from renkei.mid.store import Duplicate, check_atena
 from renkei.numbers import parse_individual_number
-from renkei.service.auth import Authenticator
 from renkei.service.convert import page_size, timestamp
 from renkei.service.mid.links import TenantLinks
-from renkei.service.runtime import Offload
+from renkei.service.limits import KIB, MIB
+from renkei.service.runtime import Offload, caller_agency, rpc
 from renkei.service.status import error_from_rpc
 
 MAX_DUPLICATES = 10_000
@@ -39,18 +39,17 @@ def _record(r: dict[str, object]) -> pb.ProvidedRecord:
 
 
 class IntermediateServicer:
-    def __init__(self, platform: Platform, links: TenantLinks, auth: Authenticator, offload: Offload) -> None:
+    def __init__(self, platform: Platform, links: TenantLinks, offload: Offload) -> None:
         self._p = platform
         self._links = links
-        self._auth = auth
         self._offload = offload
         self._ca = None if not platform.tenants else platform.credentials(next(iter(platform.tenants))).ca.read_bytes()
 
     def _tenant(self, context: grpc.aio.ServicerContext) -> int:
-        who = self._auth.require(context, "business")
-        assert who.agency_id is not None
-        return self._p.tenant(who.agency_id).agency_id
+        """The tenant the calling business system belongs to (its certificate names the agency)."""
+        return self._p.tenant(caller_agency()).agency_id
 
+    @rpc("business", max_request=16 * MIB)
     async def RegisterAddressees(
         self, request: pb.RegisterAddresseesRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterAddresseesResponse:
@@ -67,6 +66,7 @@ class IntermediateServicer:
         new = await self._offload.call(self._p.store.register_addressees, tenant, rows)
         return pb.RegisterAddresseesResponse(registered=new)
 
+    @rpc("business", max_request=4 * MIB)
     async def AcquireCodes(
         self, request: pb.MidAcquireCodesRequest, context: grpc.aio.ServicerContext
     ) -> pb.MidAcquireCodesResponse:
@@ -87,6 +87,7 @@ class IntermediateServicer:
         await self._offload.call(self._p.store.forget_number, tenant, [a for a, _c in got])
         return pb.MidAcquireCodesResponse(acquired=len(got), no_such_number=missing)
 
+    @rpc("business", max_request=16 * MIB)
     async def RegisterDuplicates(
         self, request: pb.RegisterDuplicatesRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterDuplicatesResponse:
@@ -121,6 +122,7 @@ class IntermediateServicer:
             delegator_agency_id=request.delegator_agency_id)
         return affair, items, terms
 
+    @rpc("business", max_request=64 * KIB)
     async def Inquire(self, request: pb.MidInquireRequest, context: grpc.aio.ServicerContext) -> pb.MidInquireResponse:
         tenant = self._tenant(context)
         atena = check_atena(request.integrated_address_number)
@@ -148,6 +150,7 @@ class IntermediateServicer:
                                      provision_record_sequence=r.provision_record_sequence,
                                      provided_at=r.provided_at)
 
+    @rpc("business", max_request=4 * MIB)
     async def BatchInquire(
         self, request: pb.MidBatchInquireRequest, context: grpc.aio.ServicerContext
     ) -> pb.MidBatchInquireResponse:
@@ -192,6 +195,7 @@ class IntermediateServicer:
         return pb.MidBatchInquireResponse(answers=answers, first_inquiry_record_sequence=r.first_record_sequence,
                                           provision_record_sequence=r.provision_record_sequence)
 
+    @rpc("business")
     async def ListExchanges(
         self, request: pb.ListExchangesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListExchangesResponse:
