@@ -36,7 +36,7 @@ EXPECTED = {
     "RequestIdReusedError": grpc.StatusCode.ALREADY_EXISTS,
     "UnimplementedError": grpc.StatusCode.UNIMPLEMENTED,
     "UnavailableError": grpc.StatusCode.UNAVAILABLE,
-    "ProviderUnavailableError": grpc.StatusCode.UNAVAILABLE,
+    "ProviderOfflineError": grpc.StatusCode.UNAVAILABLE,
     "DeadlineExceededError": grpc.StatusCode.DEADLINE_EXCEEDED,
     "ProviderTimedOutError": grpc.StatusCode.DEADLINE_EXCEEDED,
     "ProviderRefusedError": grpc.StatusCode.PERMISSION_DENIED,

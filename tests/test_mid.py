@@ -31,8 +31,8 @@ ATENA = "001000000000007"
 
 def _tax(atena: str = ATENA, version: int = 1, key: str = "T2025-7", year: int = 2025, income: int = 4_000_000,
          item: str = "local_tax_info") -> Duplicate:
-    return Duplicate(atena, item, "0001", version, key, f"{year}-06-01", {"総所得金額": income, "市町村民税額": 300_000},
-                     f"{year}-06-01", fiscal_year=year)
+    return Duplicate(atena, item, "0001", version, key, f"{year}-06-01",
+                     {"総所得金額": income, "市町村民税額": 300_000}, f"{year}-06-01", fiscal_year=year)
 
 
 @pytest.fixture
@@ -160,5 +160,11 @@ def test_catalog_resolves_ids_codes_and_aliases() -> None:
     c = Catalog()
     assert c.item("B2.1.2.1") == c.item("local_tax_info") == "local_tax_info"
     assert c.affair("B2.1") == "beppyo2-1"
+    # Operational codes: TM00000000000002 is the code seen in use for 地方税関係情報.
+    assert c.item("TM00000000000002") == "local_tax_info" and c.operational["local_tax_info"] == "TM00000000000002"
+    assert c.affair("JT01010000000001") == "beppyo2-1"
+    assert len({c.operational[i] for i in c.operational}) == len(c.operational) == 82 + 120  # one code each
     with pytest.raises(InvalidArgumentError):
         c.item("TM99999999999999")
+    with pytest.raises(InvalidArgumentError):
+        c.affair("TM00000000000002")  # an item's code is not an affair

@@ -180,11 +180,12 @@ class UnavailableError(RenkeiError):
     reason = "UNAVAILABLE"
 
 
-class ProviderUnavailableError(UnavailableError):
-    """The provider agency's intermediate server is not attending the core: the inquiry was
-    recorded with the outcome "provider unavailable"; retry later."""
+class ProviderOfflineError(UnavailableError):
+    """The provider agency's intermediate server is not attending the core (or has too many
+    calls waiting): the provision was recorded with the outcome "provider unavailable"; retry
+    later."""
 
-    reason = "PROVIDER_UNAVAILABLE"
+    reason = "PROVIDER_OFFLINE"
 
 
 class DeadlineExceededError(RenkeiError):

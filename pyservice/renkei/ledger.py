@@ -48,10 +48,23 @@ def _us(t: datetime) -> int:
     return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
+#: 提供 outcome codes (a provision record's ``provision``).
+PROVIDED, NO_DATA, PROVIDER_UNAVAILABLE, TIMED_OUT, REFUSED = range(5)
+PROVISION_TOKENS = {PROVIDED: "provided", NO_DATA: "no data", PROVIDER_UNAVAILABLE: "provider unavailable",
+                    TIMED_OUT: "timed out", REFUSED: "refused by provider"}
+
+
 @dataclass(frozen=True)
 class LedgerRecord:
-    """One provision record. ``denied_code`` 0 means permitted (then ``permit_id`` is the
-    permit's 16 bytes); a denial has a non-zero code, a short ``reason`` and a zero permit id.
+    """One record of the ledger: a 照会 (inquiry) or the 提供 (provision) that answers one.
+
+    A 照会: ``denied_code`` 0 means permitted (then ``permit_id`` is the permit's 16 bytes); a
+    denial has a non-zero code, a short ``reason`` and a zero permit id. Its ``time`` is 照会日時.
+
+    A 提供 (``provision`` set: its outcome code, ``PROVIDED`` … ``REFUSED``) copies the parties,
+    affair, items, table version, permit id, person, 不開示 and 委任元 of the 照会 at
+    ``inquiry_seq``; its ``time`` is 提供日時, ``reason`` says why it failed, and
+    ``ciphertext_sha256`` is the hash of the answer the core relayed (zero when none).
 
     ``pseudonym`` is the person's 32-byte portal pseudonym, a keyed value the caller computes
     (never a My Number or an agency code). ``withheld`` is the 不開示 flag: the record is not
@@ -72,10 +85,20 @@ class LedgerRecord:
     disclose_after: date | None = None
     time: datetime | None = None
     seq: int | None = None
+    #: 委任元: the agency the requester acted for.
+    delegator: int | None = None
+    provision: int | None = None
+    inquiry_seq: int | None = None
+    ciphertext_sha256: bytes | None = None
 
     @property
     def permitted(self) -> bool:
-        return self.denied_code == 0
+        """A permitted 照会."""
+        return self.provision is None and self.denied_code == 0
+
+    @property
+    def is_provision(self) -> bool:
+        return self.provision is not None
 
     def to_core(self) -> _l.Record:
         """The engine's immutable record (checked as the layout requires)."""
@@ -93,6 +116,9 @@ class LedgerRecord:
             pseudonym=self.pseudonym,
             withheld=self.withheld,
             disclose_after=None if self.disclose_after is None else _days(self.disclose_after),
+            delegator=self.delegator,
+            provision=None if self.provision is None else (
+                self.provision, self.inquiry_seq or 0, self.ciphertext_sha256 or bytes(32)),
         )
 
     def encode(self) -> bytes:
@@ -115,6 +141,10 @@ class LedgerRecord:
             disclose_after=None if r.disclose_after is None else _EPOCH + timedelta(days=r.disclose_after),
             time=datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=r.time_us),
             seq=r.seq,
+            delegator=r.delegator,
+            provision=None if r.provision is None else r.provision[0],
+            inquiry_seq=None if r.provision is None else r.provision[1],
+            ciphertext_sha256=None if r.provision is None else r.provision[2],
         )
 
     @classmethod
@@ -129,6 +159,14 @@ class LedgerRecord:
         public files (e.g. the commission's audit) sees of a record."""
         r, commitment = _l.decode_public_record(leaf)
         return cls.from_core(r), commitment
+
+
+def provision_records(inquiries: bytes, first_seq: int, outcome: int, detail: str = "",
+                      ciphertext_sha256: bytes = bytes(32), at: datetime | None = None) -> bytes:
+    """The 提供 records (packed) answering packed 照会 records whose first is at ``first_seq``:
+    one per permitted inquiry (the GIL is released)."""
+    at = at or datetime.now(UTC)
+    return _l.provision_records(inquiries, first_seq, _us(at), outcome, detail, ciphertext_sha256)
 
 
 def pack_records(records: Iterable[LedgerRecord | bytes]) -> bytes:
@@ -221,6 +259,8 @@ class StoredRecord:
 
     @property
     def outcome(self) -> str:
+        if self.record.provision is not None:
+            return PROVISION_TOKENS.get(self.record.provision, f"PROVISION_{self.record.provision}")
         return outcome_token(self.record.denied_code)
 
 

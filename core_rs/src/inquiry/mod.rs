@@ -137,6 +137,11 @@ pub struct Request<'a> {
     pub lifetime_s: u32,
     /// Refused before the table check (recorded all the same); `None` for a normal inquiry.
     pub refusal: Option<&'a Refusal>,
+    /// 照会側不開示 (番号法 第23条): the person is not shown the records before this day
+    /// (days since 1970-01-01).
+    pub withheld_until: Option<u32>,
+    /// 委任元: the agency the requester acts for.
+    pub delegator: Option<u32>,
 }
 
 /// The engines the path composes; all are shared with the rest of the core.
@@ -160,6 +165,8 @@ pub struct SingleAnswer {
     pub permit: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// Its 照会 record (uint16-BE length-prefixed layout 1), for the 提供 record that answers it.
+    pub records: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +178,8 @@ pub struct BatchAnswer {
     /// One batch permit over all items (refused items carry a zero code), when any was permitted.
     pub permit: Option<String>,
     pub expires_at: i64,
+    /// Its 照会 records, packed (as `SingleAnswer::records`).
+    pub records: Vec<u8>,
 }
 
 /// Per item: outcome bytes, provider codes (16 bytes each), the person when the code was valid.
@@ -302,8 +311,9 @@ impl InquiryPath<'_> {
             outcome: RecordOutcome::Permitted,
             permit_id: pid16,
             pseudonym: [0; 32],
-            withheld: false,
-            disclose_after: None,
+            withheld: req.withheld_until.is_some(),
+            disclose_after: req.withheld_until,
+            delegator: req.delegator,
         };
         let mut buf = Vec::with_capacity(256);
         let mac = Hmac::new(self.pseudonym_key);
@@ -384,9 +394,10 @@ impl InquiryPath<'_> {
                 let v = self.verdict(req, t)?;
                 let (outcomes, provider_codes, persons) = self.decide(req, code, v.allowed)?;
                 let permit_id = permits::new_permit_id()?;
-                packed.extend_from_slice(&self.records(req, &v, &outcomes, &persons, &permit_id, t)?);
+                let records = self.records(req, &v, &outcomes, &persons, &permit_id, t)?;
+                packed.extend_from_slice(&records);
                 let provider_code: Code = provider_codes[..CODE_LEN].try_into().expect("16 bytes");
-                Ok((v, outcomes[0], provider_code, permit_id))
+                Ok((v, outcomes[0], provider_code, permit_id, records))
             })();
             decided.push(one.map(|d| {
                 recorded += 1;
@@ -400,14 +411,22 @@ impl InquiryPath<'_> {
         reqs.iter()
             .zip(decided)
             .map(|((req, _), d)| {
-                let ((v, outcome, provider_code, permit_id), index) = d?;
+                let ((v, outcome, provider_code, permit_id, records), index) = d?;
                 let seq = first + index;
                 if outcome != PERMITTED {
                     let reason = match outcome {
                         ROW_NOT_PERMITTED => v.reason,
                         o => outcome_token(o).to_string(),
                     };
-                    return Ok(SingleAnswer { outcome, reason, provider_code, record_seq: seq, permit: None, expires_at: 0 });
+                    return Ok(SingleAnswer {
+                        outcome,
+                        reason,
+                        provider_code,
+                        record_seq: seq,
+                        permit: None,
+                        expires_at: 0,
+                        records,
+                    });
                 }
                 let body = Body::Single { person: provider_code, items: v.item_codes.clone() };
                 let claims = self.claims(req, &v, permit_id, seq, now_s, body);
@@ -419,6 +438,7 @@ impl InquiryPath<'_> {
                     record_seq: seq,
                     permit: Some(token),
                     expires_at: claims.expires_at,
+                    records,
                 })
             })
             .collect()
@@ -454,7 +474,7 @@ impl InquiryPath<'_> {
         let (first_seq, _, _) = self.ledger.append_packed(&packed)?;
         let now_s = t.div_euclid(1_000_000);
         if !outcomes.contains(&PERMITTED) {
-            return Ok(BatchAnswer { outcomes, provider_codes, first_seq, permit: None, expires_at: 0 });
+            return Ok(BatchAnswer { outcomes, provider_codes, first_seq, permit: None, expires_at: 0, records: packed });
         }
         let items: Vec<&str> = v.item_codes.iter().map(|s| s.as_str()).collect();
         let mut leaves = Vec::with_capacity(n);
@@ -467,7 +487,14 @@ impl InquiryPath<'_> {
         let root = merkle::root(&levels).expect("non-empty batch");
         let claims = self.claims(req, &v, permit_id, first_seq, now_s, Body::Batch { count: n as u64, root });
         let token = self.signer.sign(&claims)?;
-        Ok(BatchAnswer { outcomes, provider_codes, first_seq, permit: Some(token), expires_at: claims.expires_at })
+        Ok(BatchAnswer {
+            outcomes,
+            provider_codes,
+            first_seq,
+            permit: Some(token),
+            expires_at: claims.expires_at,
+            records: packed,
+        })
     }
 }
 

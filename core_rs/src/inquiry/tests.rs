@@ -56,7 +56,7 @@ fn permitted_inquiry_records_then_signs() {
     let code: Code = f.acquire(1, &[42]).try_into().unwrap();
     let theirs: Code = f.acquire(2, &[42]).try_into().unwrap();
     let items = vec!["tax".to_string()];
-    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None };
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None, withheld_until: None, delegator: None };
     let a = f.path().inquire(&req, &code).unwrap();
     assert_eq!(a.outcome, PERMITTED);
     assert_eq!(a.provider_code, theirs);
@@ -86,7 +86,7 @@ fn refusals_are_uniform_and_recorded() {
     let mut forged = mine[..16].to_vec();
     forged[5] ^= 1;
     let items = vec!["tax".to_string()];
-    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None };
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None, withheld_until: None, delegator: None };
     // forged, another agency's, provider not holding person 2, permitted
     let codes = [forged.as_slice(), &other_agency, &mine[16..32], &mine[..16]].concat();
     let b = f.path().batch_inquire(&req, &codes, usize::MAX).unwrap();
@@ -113,7 +113,7 @@ fn row_not_in_table_is_denied_and_recorded() {
     f.acquire(1, &[5]);
     let items = vec!["tax".to_string()];
     // the mayor may not ask the minister under a1
-    let req = Request { requester: &pv, provider: &rq, affair: "a1", items: &items, lifetime_s: 300, refusal: None };
+    let req = Request { requester: &pv, provider: &rq, affair: "a1", items: &items, lifetime_s: 300, refusal: None, withheld_until: None, delegator: None };
     let a = f.path().inquire(&req, &code).unwrap();
     assert_eq!(a.outcome, ROW_NOT_PERMITTED);
     assert!(a.reason.starts_with("requester_not_entitled"), "{}", a.reason);
@@ -130,7 +130,7 @@ fn batch_permit_covers_every_item() {
     let mine = f.acquire(1, &persons);
     let theirs = f.acquire(2, &persons);
     let items = vec!["B2.1.2.1".to_string()];
-    let req = Request { requester: &rq, provider: &pv, affair: "B2.1", items: &items, lifetime_s: 60, refusal: None };
+    let req = Request { requester: &rq, provider: &pv, affair: "B2.1", items: &items, lifetime_s: 60, refusal: None, withheld_until: None, delegator: None };
     let b = f.path().batch_inquire(&req, &mine, usize::MAX).unwrap();
     assert!(b.outcomes.iter().all(|&o| o == PERMITTED));
     assert_eq!(b.provider_codes, theirs);
@@ -161,10 +161,10 @@ fn bad_requests_are_refused_before_recording() {
     let f = fixture();
     let (rq, pv) = parties();
     let items: Vec<String> = vec![];
-    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60, refusal: None };
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60, refusal: None, withheld_until: None, delegator: None };
     assert!(f.path().batch_inquire(&req, &[0u8; 16], usize::MAX).is_err());
     let items = vec!["tax".to_string()];
-    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60, refusal: None };
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60, refusal: None, withheld_until: None, delegator: None };
     assert!(f.path().batch_inquire(&req, &[0u8; 15], usize::MAX).is_err());
     assert!(f.path().batch_inquire(&req, &[], usize::MAX).is_err());
     assert_eq!(f.ledger.store().size(), 0);
@@ -178,8 +178,8 @@ fn many_inquiries_share_one_commit_and_keep_their_own_answers() {
     f.acquire(2, &[1, 3]);
     let items = vec!["tax".to_string()];
     let none: Vec<String> = vec![];
-    let ok = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None };
-    let bad = Request { requester: &rq, provider: &pv, affair: "a1", items: &none, lifetime_s: 300, refusal: None };
+    let ok = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None, withheld_until: None, delegator: None };
+    let bad = Request { requester: &rq, provider: &pv, affair: "a1", items: &none, lifetime_s: 300, refusal: None, withheld_until: None, delegator: None };
     let code = |i: usize| -> Code { mine[i * 16..(i + 1) * 16].try_into().unwrap() };
     let answers = f.path().inquire_many(&[(ok.clone(), code(0)), (bad, code(0)), (ok.clone(), code(1)), (ok, code(2))]);
     let a0 = answers[0].as_ref().unwrap();
@@ -203,7 +203,7 @@ fn refusals_before_the_table_are_recorded_for_every_item() {
     // An unknown provider: no types, refused before the table, recorded all the same.
     let unknown = Party { id: 77, types: vec![], municipality: 0 };
     let why = Refusal { outcome: PROVIDER_UNAVAILABLE, reason: "provider 77: no such agency".into() };
-    let req = Request { requester: &rq, provider: &unknown, affair: "a1", items: &items, lifetime_s: 60, refusal: Some(&why) };
+    let req = Request { requester: &rq, provider: &unknown, affair: "a1", items: &items, lifetime_s: 60, refusal: Some(&why), withheld_until: None, delegator: None };
     let before = f.ledger.store().size();
     let a = f.path().inquire(&req, &code).unwrap();
     assert_eq!((a.outcome, a.reason.as_str(), a.permit.is_none()), (PROVIDER_UNAVAILABLE, "PROVIDER_UNAVAILABLE", true));
@@ -232,7 +232,7 @@ fn a_batch_beyond_the_denial_budget_records_nothing() {
     let mine = f.acquire(1, &[1, 2, 3]);
     f.acquire(2, &[1]);
     let items = vec!["tax".to_string()];
-    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60, refusal: None };
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60, refusal: None, withheld_until: None, delegator: None };
     let forged = vec![9u8; 16 * 5];
     let codes = [mine.clone(), forged].concat();
     let before = f.ledger.store().size();
@@ -245,4 +245,25 @@ fn a_batch_beyond_the_denial_budget_records_nothing() {
     let b = f.path().batch_inquire(&req, &codes, 7).unwrap();
     assert_eq!(b.outcomes.iter().filter(|&&o| o != PERMITTED).count(), 7);
     assert_eq!(f.ledger.store().size(), before + 8);
+}
+
+#[test]
+fn terms_are_recorded_and_the_inquiry_record_comes_back_for_its_provision() {
+    let f = fixture();
+    let (rq, pv) = parties();
+    let code: Code = f.acquire(1, &[42]).try_into().unwrap();
+    f.acquire(2, &[42]);
+    let items = vec!["tax".to_string()];
+    let req = Request {
+        requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None,
+        withheld_until: Some(20_500), delegator: Some(131_024),
+    };
+    let a = f.path().inquire(&req, &code).unwrap();
+    let rec = f.ledger.store().record(a.record_seq).unwrap().unwrap();
+    assert_eq!((rec.withheld, rec.disclose_after, rec.delegator), (true, Some(20_500), Some(131_024)));
+    // The returned packed record is the one in the ledger; its 提供 copies the person and terms.
+    assert_eq!(Record::decode(&a.records[2..]).unwrap(), Record { seq: 0, ..rec.clone() });
+    let p = crate::ledger::record::provisions_of_packed(&a.records, a.record_seq, 5, 0, "", [7; 32]).unwrap();
+    let p = Record::decode(&p[2..]).unwrap();
+    assert_eq!((p.pseudonym, p.permit_id, p.delegator, p.withheld), (rec.pseudonym, rec.permit_id, rec.delegator, true));
 }

@@ -132,7 +132,7 @@ mod tests {
         let rec = Record {
             seq: 0, time_us: 0, requester: 1, provider: 2, affair: "1-3".into(), items: vec![],
             table_hash: [0; 32], outcome: Outcome::Denied { code: 3, reason: "x".into() }, permit_id: [0; 16],
-            pseudonym: [9; 32], withheld: false, disclose_after: None,
+            pseudonym: [9; 32], withheld: false, disclose_after: None, delegator: None,
         }.encode().unwrap();
         let hs: Vec<_> = (0..4).map(|_| {
             let l = l.clone();

@@ -49,6 +49,8 @@ type PyRefusal = Option<(u8, String)>;
 fn refusal(r: PyRefusal) -> Option<Refusal> {
     r.map(|(outcome, reason)| Refusal { outcome, reason })
 }
+/// (照会側不開示 until, days since 1970-01-01; 委任元 agency id).
+type Terms = (Option<u32>, Option<u32>);
 type WirePermit<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>, String);
 
 /// The permit as gRPC wants it (body, signature, key id), made here rather than in Python.
@@ -59,6 +61,23 @@ fn wire<'py>(py: Python<'py>, token: Option<String>) -> PyResult<Option<WirePerm
             Ok((PyBytes::new(py, &body), PyBytes::new(py, &sig), kid))
         })
         .transpose()
+}
+
+/// What `inquire` returns (see there).
+type Single<'py> = (u8, String, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64, Bound<'py, PyBytes>);
+/// What `batch_inquire` returns (see there).
+type Batch<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64, Bound<'py, PyBytes>);
+
+fn single(py: Python<'_>, a: crate::inquiry::SingleAnswer) -> PyResult<Single<'_>> {
+    Ok((
+        a.outcome,
+        a.reason,
+        PyBytes::new(py, &a.provider_code),
+        a.record_seq,
+        wire(py, a.permit)?,
+        a.expires_at,
+        PyBytes::new(py, &a.records),
+    ))
 }
 
 impl PyInquiryPath {
@@ -72,6 +91,7 @@ impl PyInquiryPath {
         items: Vec<String>,
         lifetime_s: u32,
         refused: Option<Refusal>,
+        terms: Terms,
         f: impl FnOnce(&InquiryPath<'_>, &Request<'_>) -> crate::Result<T> + Send,
     ) -> PyResult<T> {
         let rq = party(requester.0, requester.1, requester.2.as_deref(), refused.is_some())?;
@@ -84,7 +104,16 @@ impl PyInquiryPath {
             ledger: &self.ledger,
             pseudonym_key: &self.pseudonym_key,
         };
-        let req = Request { requester: &rq, provider: &pv, affair: &affair, items: &items, lifetime_s, refusal: refused.as_ref() };
+        let req = Request {
+            requester: &rq,
+            provider: &pv,
+            affair: &affair,
+            items: &items,
+            lifetime_s,
+            refusal: refused.as_ref(),
+            withheld_until: terms.0,
+            delegator: terms.1,
+        };
         Ok(py.detach(|| f(&path, &req))?)
     }
 }
@@ -106,10 +135,12 @@ impl PyInquiryPath {
     }
 
     /// One inquiry. Returns (outcome byte, reason, provider code, record sequence, permit as
-    /// (body, signature, key id) or None, expiry in Unix seconds); the record is durable when
-    /// this returns. `refusal`: (outcome, reason) decided before the table (still recorded).
+    /// (body, signature, key id) or None, expiry in Unix seconds, its packed 照会 record); the
+    /// record is durable when this returns. `refusal`: (outcome, reason) decided before the
+    /// table (still recorded); `withheld_until` (days since 1970-01-01) and `delegator` are
+    /// recorded with it (照会側不開示, 委任元).
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    #[pyo3(signature = (requester, provider, code, affair, items, lifetime_s=300, *, refusal=None))]
+    #[pyo3(signature = (requester, provider, code, affair, items, lifetime_s=300, *, refusal=None, withheld_until=None, delegator=None))]
     fn inquire<'py>(
         &self,
         py: Python<'py>,
@@ -120,14 +151,20 @@ impl PyInquiryPath {
         items: Vec<String>,
         lifetime_s: u32,
         refusal: PyRefusal,
-    ) -> PyResult<(u8, String, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64)> {
+        withheld_until: Option<u32>,
+        delegator: Option<u32>,
+    ) -> PyResult<Single<'py>> {
         let code: Code = code.try_into().map_err(|_| invalid_argument(format!("an agency code is {CODE_LEN} bytes")))?;
-        let a = self.run(py, requester, provider, affair, items, lifetime_s, self::refusal(refusal), |p, r| p.inquire(r, &code))?;
-        Ok((a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, wire(py, a.permit)?, a.expires_at))
+        let terms = (withheld_until, delegator);
+        let a = self.run(py, requester, provider, affair, items, lifetime_s, self::refusal(refusal), terms, |p, r| {
+            p.inquire(r, &code)
+        })?;
+        single(py, a)
     }
 
     /// Independent single inquiries, recorded in one durable commit: `requests` holds
-    /// (requester, provider, code, affair, items, refusal) tuples (refusal as in `inquire`).
+    /// (requester, provider, code, affair, items, refusal, withheld_until, delegator) tuples
+    /// (as in `inquire`).
     /// Returns, per request, the tuple `inquire` returns or the exception it would raise (as a
     /// value, not raised).
     #[allow(clippy::type_complexity)]
@@ -135,19 +172,19 @@ impl PyInquiryPath {
     fn inquire_many<'py>(
         &self,
         py: Python<'py>,
-        requests: Vec<(Parties, Parties, Vec<u8>, String, Vec<String>, PyRefusal)>,
+        requests: Vec<(Parties, Parties, Vec<u8>, String, Vec<String>, PyRefusal, Option<u32>, Option<u32>)>,
         lifetime_s: u32,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        type Parsed = (Party, Party, Code, String, Vec<String>, Option<Refusal>);
+        type Parsed = (Party, Party, Code, String, Vec<String>, Option<Refusal>, Terms);
         // Malformed requests are answered without reaching the path.
         let mut parsed: Vec<Result<Parsed, PyErr>> = Vec::with_capacity(requests.len());
-        for (rq, pv, code, affair, items, refused) in requests {
+        for (rq, pv, code, affair, items, refused, withheld_until, delegator) in requests {
             parsed.push((|| {
                 let code: Code =
                     code.as_slice().try_into().map_err(|_| invalid_argument(format!("an agency code is {CODE_LEN} bytes")))?;
                 let r = refused.is_some();
                 let (rq, pv) = (party(rq.0, rq.1, rq.2.as_deref(), r)?, party(pv.0, pv.1, pv.2.as_deref(), r)?);
-                Ok((rq, pv, code, affair, items, refusal(refused)))
+                Ok((rq, pv, code, affair, items, refusal(refused), (withheld_until, delegator)))
             })());
         }
         let ok: Vec<&Parsed> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
@@ -162,8 +199,18 @@ impl PyInquiryPath {
         let answers = py.detach(|| {
             let reqs: Vec<(Request<'_>, Code)> = ok
                 .iter()
-                .map(|(rq, pv, code, affair, items, refused)| {
-                    (Request { requester: rq, provider: pv, affair, items, lifetime_s, refusal: refused.as_ref() }, *code)
+                .map(|(rq, pv, code, affair, items, refused, terms)| {
+                    let req = Request {
+                        requester: rq,
+                        provider: pv,
+                        affair,
+                        items,
+                        lifetime_s,
+                        refusal: refused.as_ref(),
+                        withheld_until: terms.0,
+                        delegator: terms.1,
+                    };
+                    (req, *code)
                 })
                 .collect();
             path.inquire_many(&reqs)
@@ -175,11 +222,7 @@ impl PyInquiryPath {
                 Err(e) => e.into_value(py).into_any().into_bound(py),
                 Ok(_) => match answers.next().expect("one answer per parsed request") {
                     Err(e) => PyErr::from(e).into_value(py).into_any().into_bound(py),
-                    Ok(a) => {
-                        (a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, wire(py, a.permit)?, a.expires_at)
-                            .into_pyobject(py)?
-                            .into_any()
-                    }
+                    Ok(a) => single(py, a)?.into_pyobject(py)?.into_any(),
                 },
             };
             out.push(item);
@@ -188,11 +231,11 @@ impl PyInquiryPath {
     }
 
     /// Many inquiries (codes packed 16 bytes each). Returns (outcome bytes, provider codes,
-    /// first record sequence, batch permit as (body, signature, key id) or None, expiry);
-    /// every record is durable. A batch that would record more than `max_denials` denials is
-    /// refused whole (`RateLimitedError`), recording nothing.
+    /// first record sequence, batch permit as (body, signature, key id) or None, expiry, the
+    /// packed 照会 records); every record is durable. A batch that would record more than
+    /// `max_denials` denials is refused whole (`RateLimitedError`), recording nothing.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    #[pyo3(signature = (requester, provider, codes, affair, items, lifetime_s=300, *, refusal=None, max_denials=None))]
+    #[pyo3(signature = (requester, provider, codes, affair, items, lifetime_s=300, *, refusal=None, max_denials=None, withheld_until=None, delegator=None))]
     fn batch_inquire<'py>(
         &self,
         py: Python<'py>,
@@ -204,12 +247,22 @@ impl PyInquiryPath {
         lifetime_s: u32,
         refusal: PyRefusal,
         max_denials: Option<usize>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64)> {
+        withheld_until: Option<u32>,
+        delegator: Option<u32>,
+    ) -> PyResult<Batch<'py>> {
         let max = max_denials.unwrap_or(usize::MAX);
-        let a = self.run(py, requester, provider, affair, items, lifetime_s, self::refusal(refusal), |p, r| {
+        let terms = (withheld_until, delegator);
+        let a = self.run(py, requester, provider, affair, items, lifetime_s, self::refusal(refusal), terms, |p, r| {
             p.batch_inquire(r, codes, max)
         })?;
-        Ok((PyBytes::new(py, &a.outcomes), PyBytes::new(py, &a.provider_codes), a.first_seq, wire(py, a.permit)?, a.expires_at))
+        Ok((
+            PyBytes::new(py, &a.outcomes),
+            PyBytes::new(py, &a.provider_codes),
+            a.first_seq,
+            wire(py, a.permit)?,
+            a.expires_at,
+            PyBytes::new(py, &a.records),
+        ))
     }
 
     fn __repr__(&self) -> &'static str {

@@ -13,7 +13,7 @@ use super::errors::invalid_argument;
 use crate::error::Error;
 use crate::ledger::merkle::{self, Hash, MemTree};
 use crate::ledger::note::{self, Checkpoint, NoteSigner, NoteVerifier};
-use crate::ledger::record::{self, Outcome, Record};
+use crate::ledger::record::{self, Outcome, Provision, Record};
 use crate::ledger::{tiles, Ledger};
 
 fn fixed<const N: usize>(b: &[u8], what: &str) -> PyResult<[u8; N]> {
@@ -29,8 +29,12 @@ fn buffer_bytes(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<
     buf.to_vec(py)
 }
 
+/// What makes a record a 提供 record: (outcome code, the 照会's sequence, ciphertext SHA-256).
+type ProvisionFields<'a> = Option<(u16, u64, &'a [u8])>;
+
 /// A record from its Python fields, checked as `encode_record` checks them (the layout's rules
-/// included). `denied_code` 0 means permitted.
+/// included). `denied_code` 0 means permitted; with `provision` it is a 提供 record (its detail
+/// in `reason`).
 #[allow(clippy::too_many_arguments)]
 fn build_record(
     seq: u64,
@@ -46,8 +50,20 @@ fn build_record(
     pseudonym: &[u8],
     withheld: bool,
     disclose_after: Option<u32>,
+    delegator: Option<u32>,
+    provision: ProvisionFields<'_>,
 ) -> PyResult<Record> {
-    let outcome = if denied_code == 0 {
+    let outcome = if let Some((code, inquiry_seq, digest)) = provision {
+        if denied_code != 0 {
+            return Err(invalid_argument("a provision record has no denial code"));
+        }
+        Outcome::Provision(Provision {
+            code,
+            detail: reason,
+            inquiry_seq,
+            ciphertext_sha256: fixed(digest, "ciphertext_sha256")?,
+        })
+    } else if denied_code == 0 {
         if !reason.is_empty() {
             return Err(invalid_argument("a permitted record has no reason text"));
         }
@@ -68,14 +84,16 @@ fn build_record(
         pseudonym: fixed(pseudonym, "pseudonym")?,
         withheld,
         disclose_after,
+        delegator,
     };
     r.validate()?;
     Ok(r)
 }
 
-/// Encode one record in layout v1. `denied_code` 0 means permitted.
+/// Encode one record in layout v1. `denied_code` 0 means permitted; `provision` (outcome code,
+/// 照会 sequence, ciphertext SHA-256) makes it a 提供 record.
 #[pyfunction]
-#[pyo3(signature = (*, seq, time_us, requester, provider, affair, items, table_hash, denied_code, reason, permit_id, pseudonym, withheld, disclose_after))]
+#[pyo3(signature = (*, seq, time_us, requester, provider, affair, items, table_hash, denied_code, reason, permit_id, pseudonym, withheld, disclose_after, delegator=None, provision=None))]
 #[allow(clippy::too_many_arguments)]
 fn encode_record<'py>(
     py: Python<'py>,
@@ -92,10 +110,12 @@ fn encode_record<'py>(
     pseudonym: &[u8],
     withheld: bool,
     disclose_after: Option<u32>,
+    delegator: Option<u32>,
+    provision: ProvisionFields<'_>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let r = build_record(
         seq, time_us, requester, provider, affair, items, table_hash, denied_code, reason, permit_id, pseudonym, withheld,
-        disclose_after,
+        disclose_after, delegator, provision,
     )?;
     Ok(PyBytes::new(py, &r.encode()?))
 }
@@ -117,7 +137,7 @@ fn short_hex(b: &[u8]) -> String {
 #[pymethods]
 impl PyRecord {
     #[new]
-    #[pyo3(signature = (*, requester, provider, affair, items, table_hash, pseudonym, permit_id=None, denied_code=0, reason=String::new(), withheld=false, disclose_after=None, time_us=0, seq=0))]
+    #[pyo3(signature = (*, requester, provider, affair, items, table_hash, pseudonym, permit_id=None, denied_code=0, reason=String::new(), withheld=false, disclose_after=None, time_us=0, seq=0, delegator=None, provision=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         requester: u32,
@@ -133,6 +153,8 @@ impl PyRecord {
         disclose_after: Option<u32>,
         time_us: i64,
         seq: u64,
+        delegator: Option<u32>,
+        provision: ProvisionFields<'_>,
     ) -> PyResult<Self> {
         let inner = build_record(
             seq,
@@ -148,6 +170,8 @@ impl PyRecord {
             pseudonym,
             withheld,
             disclose_after,
+            delegator,
+            provision,
         )?;
         Ok(PyRecord { inner })
     }
@@ -185,20 +209,36 @@ impl PyRecord {
     fn table_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.table_hash)
     }
-    /// 0 when permitted, else the denial reason code.
+    /// 0 when permitted (and on a 提供 record), else the denial reason code.
     #[getter]
     fn denied_code(&self) -> u16 {
         match self.inner.outcome {
-            Outcome::Permitted => 0,
+            Outcome::Permitted | Outcome::Provision(_) => 0,
             Outcome::Denied { code, .. } => code,
         }
     }
+    /// A denial's reason; a 提供 record's failure detail.
     #[getter]
     fn reason(&self) -> &str {
         match &self.inner.outcome {
             Outcome::Permitted => "",
             Outcome::Denied { reason, .. } => reason,
+            Outcome::Provision(p) => &p.detail,
         }
+    }
+    /// A 提供 record: (outcome code, the 照会 record's sequence, ciphertext SHA-256); None on a
+    /// 照会 record.
+    #[getter]
+    fn provision<'py>(&self, py: Python<'py>) -> Option<(u16, u64, Bound<'py, PyBytes>)> {
+        match &self.inner.outcome {
+            Outcome::Provision(p) => Some((p.code, p.inquiry_seq, PyBytes::new(py, &p.ciphertext_sha256))),
+            _ => None,
+        }
+    }
+    /// 委任元: the agency the requester acted for, or None.
+    #[getter]
+    fn delegator(&self) -> Option<u32> {
+        self.inner.delegator
     }
     #[getter]
     fn permitted(&self) -> bool {
@@ -239,7 +279,8 @@ impl PyRecord {
         let r = &self.inner;
         format!(
             "Record(seq={}, time_us={}, requester={}, provider={}, affair={:?}, items={:?}, table_hash={}, \
-             denied_code={}, reason={:?}, permit_id={}, pseudonym={}, withheld={}, disclose_after={})",
+             denied_code={}, reason={:?}, permit_id={}, pseudonym={}, withheld={}, disclose_after={}, delegator={}, \
+             provision={})",
             r.seq,
             r.time_us,
             r.requester,
@@ -253,6 +294,11 @@ impl PyRecord {
             short_hex(&r.pseudonym),
             if r.withheld { "True" } else { "False" },
             r.disclose_after.map_or("None".to_string(), |d| d.to_string()),
+            r.delegator.map_or("None".to_string(), |d| d.to_string()),
+            match &r.outcome {
+                Outcome::Provision(p) => format!("({}, {}, {})", p.code, p.inquiry_seq, short_hex(&p.ciphertext_sha256)),
+                _ => "None".to_string(),
+            },
         )
     }
 }
@@ -285,6 +331,24 @@ fn decode_public_record<'py>(py: Python<'py>, leaf: &[u8]) -> PyResult<(PyRecord
 #[pyfunction]
 fn opens(leaf: &[u8], opening: &[u8]) -> bool {
     record::opens(leaf, opening)
+}
+
+/// The 提供 records answering packed 照会 records (layout 1, uint16-BE length-prefixed, the
+/// first at sequence `first_seq`): one per permitted inquiry, packed the same way, each with
+/// `time_us`, outcome `code`, `detail` and the relayed ciphertext's SHA-256 (all zero: none).
+#[pyfunction]
+fn provision_records<'py>(
+    py: Python<'py>,
+    inquiries: &[u8],
+    first_seq: u64,
+    time_us: i64,
+    code: u16,
+    detail: &str,
+    ciphertext_sha256: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let digest = fixed::<32>(ciphertext_sha256, "ciphertext_sha256")?;
+    let out = py.detach(|| record::provisions_of_packed(inquiries, first_seq, time_us, code, detail, digest))?;
+    Ok(PyBytes::new(py, &out))
 }
 
 /// Pack encoded records into the batch form (uint16-BE length-prefixed, as in entry bundles).
@@ -721,6 +785,7 @@ pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(opens, m)?)?;
     m.add_function(wrap_pyfunction!(verify_public, m)?)?;
     m.add_function(wrap_pyfunction!(pack_records, m)?)?;
+    m.add_function(wrap_pyfunction!(provision_records, m)?)?;
     m.add_function(wrap_pyfunction!(leaf_hash, m)?)?;
     m.add_function(wrap_pyfunction!(verify_inclusion, m)?)?;
     m.add_function(wrap_pyfunction!(verify_consistency, m)?)?;

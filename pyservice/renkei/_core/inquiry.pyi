@@ -15,6 +15,8 @@ REQUEST_ID_REUSED: int
 _Party = tuple[int, list[str], str | None]
 _Wire = tuple[bytes, bytes, str]  # the gRPC Permit: body, signature, key id
 _Refusal = tuple[int, str] | None  # (outcome, reason for the record), decided before the table
+# outcome, reason, provider code, record sequence, permit, expiry, the packed 照会 record
+_Single = tuple[int, str, bytes, int, _Wire | None, int, bytes]
 
 @final
 class InquiryPath:
@@ -30,10 +32,14 @@ class InquiryPath:
         lifetime_s: int = 300,
         *,
         refusal: _Refusal = None,
-    ) -> tuple[int, str, bytes, int, _Wire | None, int]: ...
+        withheld_until: int | None = None,
+        delegator: int | None = None,
+    ) -> _Single: ...
     def inquire_many(
-        self, requests: list[tuple[_Party, _Party, bytes, str, list[str], _Refusal]], lifetime_s: int = 300
-    ) -> list[tuple[int, str, bytes, int, _Wire | None, int] | Exception]: ...
+        self,
+        requests: list[tuple[_Party, _Party, bytes, str, list[str], _Refusal, int | None, int | None]],
+        lifetime_s: int = 300,
+    ) -> list[_Single | Exception]: ...
     def batch_inquire(
         self,
         requester: _Party,
@@ -45,7 +51,9 @@ class InquiryPath:
         *,
         refusal: _Refusal = None,
         max_denials: int | None = None,
-    ) -> tuple[bytes, bytes, int, _Wire | None, int]: ...
+        withheld_until: int | None = None,
+        delegator: int | None = None,
+    ) -> tuple[bytes, bytes, int, _Wire | None, int, bytes]: ...
 
 def pseudonym(key: bytes, person: int) -> bytes: ...
 

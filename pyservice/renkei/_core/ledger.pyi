@@ -21,11 +21,16 @@ def encode_record(
     pseudonym: bytes,
     withheld: bool,
     disclose_after: int | None,
+    delegator: int | None = None,
+    provision: tuple[int, int, bytes] | None = None,
 ) -> bytes: ...
 def decode_record(b: bytes, opening: bytes | None = None) -> Record: ...
 def decode_public_record(leaf: bytes) -> tuple[Record, bytes]: ...
 def opens(leaf: bytes, opening: bytes) -> bool: ...
 def pack_records(records: list[bytes]) -> bytes: ...
+def provision_records(
+    inquiries: bytes, first_seq: int, time_us: int, code: int, detail: str, ciphertext_sha256: bytes
+) -> bytes: ...
 def leaf_hash(entry: bytes) -> bytes: ...
 def verify_inclusion(index: int, size: int, leaf_hash: bytes, proof: list[bytes], root: bytes) -> None: ...
 def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes]) -> None: ...
@@ -59,6 +64,8 @@ class Record:
         disclose_after: int | None = None,
         time_us: int = 0,
         seq: int = 0,
+        delegator: int | None = None,
+        provision: tuple[int, int, bytes] | None = None,
     ) -> Self: ...
     @property
     def seq(self) -> int: ...
@@ -89,6 +96,12 @@ class Record:
     @property
     def disclose_after(self) -> int | None:
         """Days since 1970-01-01, or None."""
+    @property
+    def delegator(self) -> int | None:
+        """委任元: the agency the requester acted for."""
+    @property
+    def provision(self) -> tuple[int, int, bytes] | None:
+        """A 提供 record's (outcome code, 照会 sequence, ciphertext SHA-256); None on a 照会."""
     def encode(self) -> bytes: ...
     def leaf_hash(self) -> bytes: ...
     def __eq__(self, other: object, /) -> bool: ...
@@ -155,6 +168,7 @@ __all__ = [
     "pack_records",
     "parse_checkpoint",
     "parse_vkey",
+    "provision_records",
     "sign_note",
     "verify_consistency",
     "verify_dir",

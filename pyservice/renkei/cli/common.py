@@ -208,3 +208,5 @@ def setup_logging(args: argparse.Namespace, service: str = "renkei") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, getattr(args, "log_level", "INFO")))
+    # One line per HTTP request of the witness client would drown the service's own lines.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -31,13 +31,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from renkei._core import inquiry as _inq
 from renkei.errors import (
     CodeRefusedError,
     FailedPreconditionError,
+    InvalidArgumentError,
     NotFoundError,
     PiaNotApprovedError,
     ProviderNotHoldingError,
@@ -71,14 +72,33 @@ def _dt(unix_s: int | float) -> datetime:
     return datetime.fromtimestamp(unix_s, UTC)
 
 
+#: (requester, code, affair, provider, items, request id, 照会側不開示 until, 委任元)
+InquiryRequest = tuple[int, bytes, str, int, Sequence[str], str, "date | None", "int | None"]
+
+
+def _day(d: date | None) -> int | None:
+    """照会側不開示 until ``d``: days since 1970-01-01 as the record keeps it."""
+    return None if d is None else (d - date(1970, 1, 1)).days
+
+
+def _delegator(agency: int | None) -> int | None:
+    if agency is None or agency == 0:
+        return None
+    if not 0 < agency < 2**32:
+        raise InvalidArgumentError("delegator_agency_id out of range")
+    return agency
+
+
 @dataclass(frozen=True)
 class InquiryResult:
-    """A permitted inquiry: the permit, the provider's code, the record's sequence number."""
+    """A permitted inquiry: the permit, the provider's code, the 照会 record's sequence number
+    and its bytes (packed), from which the 提供 record that answers it is made."""
 
     permit: WirePermit
     provider_agency_code: bytes
     record_sequence: int
     expires_at: datetime
+    record: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,7 @@ class BatchInquiryResult:
     outcomes: bytes  # one DenialCode byte per item, 0 = permitted
     first_record_sequence: int
     expires_at: datetime
+    records: bytes = b""  # the 照会 records, packed
 
 
 @dataclass(frozen=True)
@@ -351,9 +372,9 @@ class Linkage:
     def _answer(self, a: Any, err: Exception | None) -> InquiryResult | Exception:
         if isinstance(a, Exception):
             return a
-        outcome, reason, pcode, seq, permit, exp = a
+        outcome, reason, pcode, seq, permit, exp, record = a
         if outcome == 0:
-            return InquiryResult(WirePermit(*permit), pcode, seq, _dt(exp))
+            return InquiryResult(WirePermit(*permit), pcode, seq, _dt(exp), record)
         if err is not None:
             return err  # refused before the table: the error prepared for the requester
         if outcome == 1:
@@ -363,17 +384,20 @@ class Linkage:
         return ProviderNotHoldingError("the provider holds no record of this person")
 
     def inquire_many(
-        self, requests: Sequence[tuple[int, bytes, str, int, Sequence[str], str]]
+        self, requests: Sequence[tuple[int, bytes, str, int, Sequence[str], str] | InquiryRequest]
     ) -> list[InquiryResult | Exception]:
-        """Independent inquiries (requester, code, affair, provider, items, request id) decided
-        in one Rust call and recorded in one durable commit; per request the answer or the
-        error :meth:`inquire` would raise. The server batches concurrent Inquire calls here."""
+        """Independent inquiries (requester, code, affair, provider, items, request id[,
+        照会側不開示 until, 委任元]) decided in one Rust call and recorded in one durable commit;
+        per request the answer or the error :meth:`inquire` would raise. The server batches
+        concurrent Inquire calls here."""
         out: list[Any] = [None] * len(requests)
         todo: list[tuple[int, tuple[Any, ...], Exception | None]] = []
         claimed: dict[int, tuple[tuple[int, str], _Remembered]] = {}
         in_group: dict[tuple[int, str], int] = {}
         copies: list[tuple[int, int]] = []
-        for i, (rq_id, code, affair, pv_id, items, request_id) in enumerate(requests):
+        for i, one in enumerate(requests):
+            rq_id, code, affair, pv_id, items, request_id = one[:6]
+            withheld_until, delegator = (one[6], one[7]) if len(one) == 8 else (None, None)
             try:
                 refusal: _Refusal | None = None
                 err: Exception | None = None
@@ -404,7 +428,8 @@ class Linkage:
                 if refusal is None and why is not None:
                     refusal, err = why, problem
                 self._budgets.admit(rq_id, 1)
-                todo.append((i, (rq, pv, bytes(code), affair, list(items), refusal), err))
+                todo.append((i, (rq, pv, bytes(code), affair, list(items), refusal, _day(withheld_until),
+                                 _delegator(delegator)), err))
             except Exception as exc:
                 out[i] = exc
         if todo:
@@ -432,9 +457,12 @@ class Linkage:
         provider_agency_id: int,
         information_items: Sequence[str],
         request_id: str,
+        withheld_until: date | None = None,
+        delegator: int | None = None,
     ) -> InquiryResult:
         (answer,) = self.inquire_many(
-            [(requester_agency_id, agency_code, affair, provider_agency_id, information_items, request_id)]
+            [(requester_agency_id, agency_code, affair, provider_agency_id, information_items, request_id,
+              withheld_until, delegator)]
         )
         if isinstance(answer, Exception):
             raise answer
@@ -448,6 +476,8 @@ class Linkage:
         provider_agency_id: int,
         information_items: Sequence[str],
         request_id: str,
+        withheld_until: date | None = None,
+        delegator: int | None = None,
     ) -> BatchInquiryResult:
         rq_id, codes, items = requester_agency_id, bytes(agency_codes), list(information_items)
         refusal: _Refusal | None = None
@@ -477,8 +507,9 @@ class Linkage:
             n = len(codes) // 16
             may_deny = self._budgets.admit(rq_id, n)
             try:
-                outcomes, pcodes, first, parts, exp = self._path.batch_inquire(
-                    rq, pv, codes, affair, items, PERMIT_LIFETIME_S, refusal=refusal, max_denials=may_deny
+                outcomes, pcodes, first, parts, exp, records = self._path.batch_inquire(
+                    rq, pv, codes, affair, items, PERMIT_LIFETIME_S, refusal=refusal, max_denials=may_deny,
+                    withheld_until=_day(withheld_until), delegator=_delegator(delegator),
                 )
             except Exception:
                 self._budgets.charge(rq_id, 0, unused_items=n)
@@ -488,7 +519,7 @@ class Linkage:
                 answer = err
                 raise err
             permit = WirePermit(*parts) if parts is not None else WirePermit(b"", b"", "")
-            result = BatchInquiryResult(permit, bytes(pcodes), bytes(outcomes), first, _dt(exp))
+            result = BatchInquiryResult(permit, bytes(pcodes), bytes(outcomes), first, _dt(exp), bytes(records))
             answer = result
             return result
         finally:

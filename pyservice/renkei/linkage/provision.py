@@ -14,10 +14,23 @@ import asyncio
 import hashlib
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from renkei.errors import ProviderRefusedError, ProviderTimedOutError, ProviderUnavailableError
+from renkei.errors import ProviderOfflineError, ProviderRefusedError, ProviderTimedOutError
+from renkei.ledger import (
+    NO_DATA,
+    PROVIDED,
+    PROVIDER_UNAVAILABLE,
+    PROVISION_TOKENS,
+    REFUSED,
+    TIMED_OUT,
+    Ledger,
+    provision_records,
+)
+from renkei.service.runtime import Coalescer, Offload
 
 log = logging.getLogger("renkei.linkage")
 
@@ -26,14 +39,10 @@ PROVIDER_TIMEOUT_S = 10.0
 #: Calls waiting at one provider at a time; beyond, requesters get "provider unavailable".
 MAX_IN_FLIGHT = 10_000
 
+#: Seconds kept back from the requester's deadline for recording the 提供 and answering.
+RECORD_MARGIN_S = 0.25
 # Provision outcomes as the ledger records them (the 提供 record's outcome code).
-PROVIDED = 0
-NO_DATA = 1
-PROVIDER_UNAVAILABLE = 2
-TIMED_OUT = 3
-REFUSED = 4
-OUTCOME_NAMES = {PROVIDED: "provided", NO_DATA: "no data", PROVIDER_UNAVAILABLE: "provider unavailable",
-                 TIMED_OUT: "timed out", REFUSED: "refused by provider"}
+OUTCOME_NAMES = PROVISION_TOKENS
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ class ProviderDesk:
             del self._attending[a.agency_id]
         for fut in a.waiting.values():
             if not fut.done():
-                fut.set_exception(ProviderUnavailableError(
+                fut.set_exception(ProviderOfflineError(
                     f"agency {a.agency_id}'s intermediate server left before answering"))
         a.waiting.clear()
         a.outbox.put_nowait(None)
@@ -96,18 +105,18 @@ class ProviderDesk:
     def certificate(self, agency_id: int) -> bytes:
         a = self._attending.get(agency_id)
         if a is None:
-            raise ProviderUnavailableError(f"agency {agency_id}'s intermediate server is not attending")
+            raise ProviderOfflineError(f"agency {agency_id}'s intermediate server is not attending")
         return a.certificate_pem
 
     async def call(self, agency_id: int, make_call: Any, timeout: float) -> tuple[Answer, bytes]:
         """Send a call (``make_call(call_id)`` builds the message) to the provider and wait for its
-        answer: (answer, provider certificate). Raises ProviderUnavailableError,
+        answer: (answer, provider certificate). Raises ProviderOfflineError,
         ProviderTimedOutError or ProviderRefusedError."""
         a = self._attending.get(agency_id)
         if a is None or a.closed:
-            raise ProviderUnavailableError(f"agency {agency_id}'s intermediate server is not attending")
+            raise ProviderOfflineError(f"agency {agency_id}'s intermediate server is not attending")
         if len(a.waiting) >= MAX_IN_FLIGHT:
-            raise ProviderUnavailableError(f"agency {agency_id}'s intermediate server has too many calls waiting")
+            raise ProviderOfflineError(f"agency {agency_id}'s intermediate server has too many calls waiting")
         call_id = next(self._ids)
         fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         a.waiting[call_id] = fut
@@ -133,50 +142,108 @@ class ProviderDesk:
                 f"agency {a.agency_id}'s intermediate server refused: {(refusal or 'no reason')[:64]}"))
 
 
-__all__ = ["OUTCOME_NAMES", "Answer", "Attendee", "ProviderDesk"]
+__all__ = ["NO_DATA", "OUTCOME_NAMES", "PROVIDED", "PROVIDER_UNAVAILABLE", "REFUSED", "TIMED_OUT", "Answer",
+           "Attendee", "ProviderDesk"]
 
 
 @dataclass(frozen=True)
 class Provision:
-    """What the requester gets back: the relayed answer and the 提供 record."""
+    """What the requester gets back: the relayed answer and the 提供 record(s)."""
 
-    answer: Answer | None
+    answer: Answer
     provider_certificate: bytes
     permit_id: bytes
     record_sequence: int  # the 提供 record (the first one for a batch)
-    provided_at: float  # unix seconds (提供日時)
+    provided_at: datetime  # 提供日時
     outcome: int
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A decided, recorded 照会 to forward: the call for the provider (without its call id),
+    the packed 照会 records (one per person) and the first one's sequence number."""
+
+    provider: int
+    call: Any  # a ProvisionCall message; the mediator sets call_id
+    inquiries: bytes
+    first_sequence: int
+
+
+def _count(packed: bytes) -> int:
+    n = at = 0
+    while at < len(packed):
+        at += 2 + int.from_bytes(packed[at:at + 2], "big")
+        n += 1
+    return n
 
 
 class Mediator:
     """連携の媒介: after the inquiry path has decided and recorded the 照会 and signed the permit,
     forward the call to the provider, wait for its sealed answer, record the 提供 (outcome,
-    提供日時, SHA-256 of the ciphertext) and give the answer back, unopened."""
+    提供日時, SHA-256 of the ciphertext) and give the answer back, unopened.
 
-    def __init__(self, desk: ProviderDesk, record: Any, timeout: float = PROVIDER_TIMEOUT_S) -> None:
+    The 提供 records of concurrent exchanges share one durable commit (a :class:`Coalescer` on
+    the engine threads). ``tamper`` is a fault seam for tests (a core that alters what it
+    relays): requesters must detect it.
+    """
+
+    def __init__(self, desk: ProviderDesk, ledger: Ledger, offload: Offload, timeout: float = PROVIDER_TIMEOUT_S,
+                 tamper: Callable[[bytes], bytes] | None = None) -> None:
         self._desk = desk
-        self._record = record  # async (outcome, digest) -> (first sequence, unix seconds)
+        self._ledger = ledger
         self._timeout = timeout
+        self._tamper = tamper
+        self._records = Coalescer(self._record_many, offload)
 
-    async def provide(self, provider: int, make_call: Any, permit_id: bytes, deadline: float | None) -> Provision:
-        timeout = self._timeout if deadline is None else max(0.0, min(self._timeout, deadline))
+    def _record_many(self, items: list[tuple[bytes, int, int, str, bytes, datetime]]) -> list[int | Exception]:
+        """Append the 提供 records of many exchanges in one commit; per exchange its first sequence."""
+        parts: list[bytes] = []
+        counts: list[int] = []
+        out: list[int | Exception] = []
+        for inquiries, first, outcome, detail, digest, at in items:
+            packed = provision_records(inquiries, first, outcome, detail[:1024], digest, at)
+            parts.append(packed)
+            counts.append(_count(packed))
+        appended = self._ledger.append_batch(b"".join(parts))
+        seq = appended.first_seq
+        for n in counts:
+            out.append(seq)
+            seq += n
+        return out
+
+    async def provide(self, exchange: Exchange, deadline: float | None) -> Provision:
+        """Forward, wait, record, answer. ``deadline``: seconds the requester still waits (the
+        provider gets that less a margin for recording, at most the mediator's timeout).
+        Raises ProviderOfflineError, ProviderTimedOutError or ProviderRefusedError — after
+        the failure is recorded."""
+        timeout = self._timeout if deadline is None else max(0.0, min(self._timeout, deadline - RECORD_MARGIN_S))
         answer: Answer | None = None
         certificate = b""
         failure: Exception | None = None
+        outcome, detail = PROVIDED, ""
+
+        def make_call(call_id: int) -> Any:
+            exchange.call.call_id = call_id
+            return exchange.call
+
         try:
-            answer, certificate = await self._desk.call(provider, make_call, timeout)
+            answer, certificate = await self._desk.call(exchange.provider, make_call, timeout)
             outcome = answer.outcome
-        except ProviderUnavailableError as e:
-            outcome, failure = PROVIDER_UNAVAILABLE, e
+        except ProviderOfflineError as e:
+            outcome, failure, detail = PROVIDER_UNAVAILABLE, e, str(e)
         except ProviderTimedOutError as e:
-            outcome, failure = TIMED_OUT, e
+            outcome, failure, detail = TIMED_OUT, e, str(e)
         except ProviderRefusedError as e:
-            outcome, failure = REFUSED, e
-        digest = answer.digest if answer is not None else b""
-        seq, at = await self._record(outcome, digest)
+            outcome, failure, detail = REFUSED, e, str(e)
+        digest = answer.digest if answer is not None else bytes(32)
+        at = datetime.now(UTC)
+        seq = await self._records.submit((exchange.inquiries, exchange.first_sequence, outcome, detail, digest, at))
         if failure is not None:
             raise failure  # recorded first: every decided exchange is in the ledger
-        return Provision(answer, certificate, permit_id, seq, at, outcome)
+        assert answer is not None
+        if self._tamper is not None:
+            answer = Answer(answer.header, self._tamper(answer.sealed), answer.signature, answer.outcome)
+        return Provision(answer, certificate, bytes(exchange.call.permit_id), seq, at, outcome)
 
 
-__all__ += ["Mediator", "Provision"]
+__all__ += ["Exchange", "Mediator", "Provision"]

@@ -8,9 +8,11 @@ provision calls.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -55,11 +57,31 @@ class TenantCredentials:
     ca: Path
 
 
+#: The operational codes (TM… 特定個人情報名コード, JT… 事務手続コード) of the bundled table.
+OPERATIONAL_CODES = Path(__file__).resolve().parent.parent / "data" / "mid" / "operational_codes.csv"
+_OPERATIONAL = re.compile(r"^(TM|JT)[0-9]{14}$")
+
+
+def read_operational_codes(path: Path = OPERATIONAL_CODES) -> list[tuple[str, str, str]]:
+    """(kind "item"/"affair", code, table id) rows of an operational-code file (``#`` comments)."""
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
+    out = []
+    for row in csv.DictReader(lines):
+        kind, code = row["kind"], row["code"]
+        family = "TM" if kind == "item" else "JT"
+        if kind not in ("item", "affair") or not _OPERATIONAL.match(code) or code[:2] != family:
+            raise InvalidArgumentError(f"{path}: {code!r} is not a {kind} operational code (TM/JT + 14 digits)")
+        out.append((kind, code, row["id"]))
+    return out
+
+
 class Catalog:
     """Items and affairs of the permission table by id, 別表第二 code or operational alias
-    (JT… 事務手続コード, TM… 特定個人情報名コード), and what an agency type may provide."""
+    (JT… 事務手続コード, TM… 特定個人情報名コード, from ``data/mid/operational_codes.csv`` for the
+    bundled table), and what an agency type may provide."""
 
     def __init__(self, document: dict[str, Any] | None = None) -> None:
+        bundled = document is None
         doc = document if document is not None else json.loads(default_table_path().read_text(encoding="utf-8"))
         self._items: dict[str, str] = {}
         self._affairs: dict[str, str] = {}
@@ -72,6 +94,14 @@ class Catalog:
             for key in (af["id"], af["code"], *af.get("codes", ())):
                 self._affairs[key] = af["id"]
         self._rows = doc["rows"]
+        self.operational: dict[str, str] = {}  # table id -> its operational code
+        if bundled:
+            for kind, code, ident in read_operational_codes():
+                table = self._items if kind == "item" else self._affairs
+                if ident not in table:
+                    raise InvalidArgumentError(f"{OPERATIONAL_CODES}: {code} names {ident!r}, not in the table")
+                table[code] = ident
+                self.operational[ident] = code
 
     def item(self, name: str) -> str:
         try:
@@ -170,8 +200,10 @@ class Platform:
         else:
             claims = self._verify_batch(permit_token, codes, items)  # each leaf binds the items
         # The core forwards what the permit says; a call that differs from it is not honoured.
-        if claims.provider != str(tenant.agency_id) or self.catalog.affair(claims.affair) != affair:
-            raise PermitError("the call does not match its permit (provider or affair)")
+        if (claims.provider != str(tenant.agency_id) or claims.requester != str(requester)
+                or claims.permit_id != permit_id or self.catalog.affair(claims.affair) != self.catalog.affair(affair)):
+            raise PermitError("the call does not match its permit (parties, permit id or affair)")
+        affair = self.catalog.affair(affair)
         items = [self.catalog.item(i) for i in items]
         persons = [codes[i * CODE_LEN:(i + 1) * CODE_LEN] for i in range(n)]
         atenas = self.store.atenas_of_codes(tenant.agency_id, [c for c in persons if any(c)])

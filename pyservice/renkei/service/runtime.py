@@ -505,7 +505,8 @@ def _wrap_stream(
                     if len(raw) > max_bytes:
                         gate.refused("REQUEST_TOO_LARGE")
                         raise RequestTooLargeError(
-                            f"a message has {len(raw)} bytes; {full_name.rsplit('/', 1)[-1]} accepts at most {max_bytes}"
+                            f"a message has {len(raw)} bytes; {full_name.rsplit('/', 1)[-1]} accepts at most "
+                            f"{max_bytes}"
                         )
                     try:
                         yield request_cls.FromString(raw)

@@ -509,6 +509,7 @@ mod tests {
             pseudonym: [(i % 7) as u8; 32],
             withheld: false,
             disclose_after: None,
+            delegator: None,
         }
         .encode()
         .unwrap()

@@ -1,5 +1,6 @@
-"""The linkage core's process (``renkei core init|serve``): LinkageService, OversightService,
-AdminService and PersonLinkService on the mutual-TLS port, DisclosureService on the public port.
+"""The linkage core's process (``renkei core init|serve``): LinkageService, ProvisionService,
+OversightService, AdminService and PersonLinkService on the mutual-TLS port, DisclosureService
+on the public port.
 
 Its data directory holds the agency-code, permit, ledger, pseudonym and acquisition-number
 keys, the registry, holdings and ledger — and nothing of J-LIS: no My Number, no resident
@@ -8,8 +9,9 @@ code, no J-LIS key. J-LIS reaches it as the ``jlis`` principal with link ids onl
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from renkei._proto.renkei.v1 import (
@@ -18,6 +20,7 @@ from renkei._proto.renkei.v1 import (
     linkage_service_pb2,
     oversight_service_pb2,
     person_link_service_pb2,
+    provision_service_pb2,
 )
 from renkei.datadir import MARKER, DataDir
 from renkei.ledger import Ledger
@@ -28,6 +31,7 @@ from renkei.linkage.cosigning import CosignatureStore, Cosigner
 from renkei.linkage.disclosure import PSEUDONYM_KEY, Disclosure
 from renkei.linkage.inquiry import Linkage
 from renkei.linkage.oversight import Oversight
+from renkei.linkage.provision import Mediator, ProviderDesk
 from renkei.linkage.registry import SERVICE, AgencyRegistry
 from renkei.permissions.store import PermissionStore
 from renkei.permissions.tables import PermissionTables
@@ -39,8 +43,11 @@ from renkei.service.core.linkage import LinkageServicer
 from renkei.service.core.metrics import CoreMetrics
 from renkei.service.core.oversight import OversightServicer
 from renkei.service.core.person_link import PersonLinkServicer
+from renkei.service.core.provision import ProvisionServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
 from renkei.witness.client import WitnessEndpoint
+
+log = logging.getLogger("renkei.core")
 
 #: The core's keys (name → bytes), created by ``renkei core init`` only.
 KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, ACQUISITION_KEY: 32}
@@ -67,6 +74,24 @@ def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False) -> DataDi
     return data_dir
 
 
+#: A fault seam for tests: the core flips a byte of every answer it relays (a malicious core),
+#: which requesters must detect. Never set in production; the core warns at start when it is.
+RELAY_FAULT_ENV = "RENKEI_FAULT_TAMPER_RELAY"
+
+
+def _relay_fault() -> Callable[[bytes], bytes] | None:
+    if os.environ.get(RELAY_FAULT_ENV) != "1":
+        return None
+    log.warning("%s=1: this core alters every answer it relays (a test of requesters' checks)", RELAY_FAULT_ENV)
+
+    def flip(sealed: bytes) -> bytes:
+        b = bytearray(sealed)
+        b[len(b) // 2] ^= 0x01
+        return bytes(b)
+
+    return flip
+
+
 def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessEndpoint] = (), *,
           witness_quorum: int = 1, witness_interval: float = 1.0) -> ServiceProcess:
     """The core's process on ``data_dir``. The shutdown hook (after in-flight calls have finished)
@@ -91,8 +116,12 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
         process.add_background(cosigner.run)
         process.add_closer(store.close)
     metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
+    providers = ProviderDesk()
+    mediator = Mediator(providers, ledger, offload, tamper=_relay_fault())
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
-                        LinkageServicer(linkage, desk, offload, metrics))
+                        LinkageServicer(linkage, desk, offload, mediator, metrics))
+    process.add_service(provision_service_pb2.DESCRIPTOR.services_by_name["ProvisionService"],
+                        ProvisionServicer(providers))
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
                         PersonLinkServicer(desk, codes, registry, offload))
     process.add_service(oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],

@@ -3,18 +3,28 @@
 The requester is always the agency of the client certificate; no request field can name it.
 Code acquisition here is the agency's two steps at the core (reserve 取得番号, collect codes);
 J-LIS forwards in between (PersonLinkService).
+
+An inquiry is decided and its 照会 recorded by the engine; a permitted one is then forwarded to
+the provider's intermediate server (:class:`renkei.linkage.provision.Mediator`), whose sealed
+answer comes back unopened with the 提供 recorded. The requester never sees the provider's code
+(docs/arch/provision.md).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import grpc
 
 from renkei._proto.renkei.v1 import linkage_service_pb2 as pb
+from renkei._proto.renkei.v1 import provision_service_pb2 as ppb
 from renkei.errors import InvalidArgumentError
+from renkei.ledger import LedgerRecord
 from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.inquiry import Linkage
+from renkei.linkage.provision import OUTCOME_NAMES, Exchange, Mediator, Provision
 from renkei.permits import WirePermit
 from renkei.service.convert import BatchTooLargeError, agency_id, timestamp
 from renkei.service.core.metrics import CoreMetrics
@@ -22,8 +32,10 @@ from renkei.service.limits import KIB, MIB
 from renkei.service.runtime import ANY_ROLE, Coalescer, Offload, caller_agency, rpc
 
 CODE_BYTES = 16
-#: The documented maximum of BatchInquireRequest (16 bytes a code: 1.6 MB of codes).
-MAX_BATCH_INQUIRE_ITEMS = 100_000
+#: The documented maximum of BatchInquireRequest: a batch's sealed answer must fit one message
+#: (16 MiB) on the provider's stream and back to the requester; larger runs go as several batches.
+MAX_BATCH_INQUIRE_ITEMS = 10_000
+RECIPIENT_KEY_BYTES = 32
 MAX_INFORMATION_ITEMS = 64
 MAX_TEXT = 256
 
@@ -49,12 +61,70 @@ def _inquiry_fields(affair: str, items: list[str], request_id: str) -> None:
         raise InvalidArgumentError("request_id is too long")
 
 
+@dataclass(frozen=True)
+class _Terms:
+    recipient_public_key: bytes
+    fiscal_year: int
+    as_of: str
+    withheld_until: date | None
+    delegator: int | None
+
+
+def _terms(t: pb.ProvisionTerms) -> _Terms:
+    """The provision terms, checked before anything is decided or recorded."""
+    if len(t.recipient_public_key) != RECIPIENT_KEY_BYTES:
+        raise InvalidArgumentError(
+            f"terms.recipient_public_key must be the requester's X25519 public key ({RECIPIENT_KEY_BYTES} bytes)")
+    for name, value in (("as_of", t.as_of), ("withheld_until", t.withheld_until)):
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise InvalidArgumentError(f"terms.{name} must be a date YYYY-MM-DD") from None
+    if t.fiscal_year and not 1900 <= t.fiscal_year <= 2999:
+        raise InvalidArgumentError("terms.fiscal_year must be a year (年度) or 0")
+    return _Terms(bytes(t.recipient_public_key), t.fiscal_year, t.as_of,
+                  date.fromisoformat(t.withheld_until) if t.withheld_until else None,
+                  t.delegator_agency_id or None)
+
+
+def _first_permitted(packed: bytes) -> LedgerRecord:
+    """The first permitted 照会 of packed records (its affair and items are the permit's codes)."""
+    at = 0
+    while at < len(packed):
+        n = int.from_bytes(packed[at:at + 2], "big")
+        rec = LedgerRecord.decode(packed[at + 2:at + 2 + n])
+        if rec.permitted:
+            return rec
+        at += 2 + n
+    raise AssertionError("an exchange without a permitted inquiry")
+
+
+def _exchange(requester: int, provider: int, permit: WirePermit, inquiries: bytes, first: int,
+              provider_codes: bytes, terms: _Terms) -> Exchange:
+    """The call for the provider: the permit and what it names (affair and items in the
+    permit's codes, the provider's own codes), the conditions and the requester's key — never
+    the requester's code."""
+    rec = _first_permitted(inquiries)
+    call = ppb.ProvisionCall(
+        permit=_permit(permit), requester_agency_id=requester, affair=rec.affair,
+        items=list(rec.items), provider_agency_codes=provider_codes, fiscal_year=terms.fiscal_year,
+        as_of=terms.as_of, recipient_public_key=terms.recipient_public_key,
+        permit_id=rec.permit_id[:12])
+    return Exchange(provider, call, inquiries, first)
+
+
+def _sealed(p: Provision) -> pb.SealedProvision:
+    return pb.SealedProvision(header=p.answer.header, sealed=p.answer.sealed, signature=p.answer.signature)
+
+
 class LinkageServicer:
-    def __init__(self, engine: Linkage, desk: AcquisitionDesk, offload: Offload,
+    def __init__(self, engine: Linkage, desk: AcquisitionDesk, offload: Offload, mediator: Mediator,
                  metrics: CoreMetrics | None = None) -> None:
         self._engine = engine
         self._desk = desk
         self._offload = offload
+        self._mediator = mediator
         self._metrics = metrics
         # Concurrent Inquire calls share one engine call and one ledger commit.
         many = metrics.timed(engine.inquire_many) if metrics is not None else engine.inquire_many
@@ -98,22 +168,38 @@ class LinkageServicer:
         provider = agency_id(request.provider_agency_id, "provider_agency_id")
         items = list(request.information_items)
         _inquiry_fields(request.affair, items, request.request_id)
+        terms = _terms(request.terms)
         try:
-            r = await self._inquiries.submit((agency, code, request.affair, provider, items, request.request_id))
+            r = await self._inquiries.submit((agency, code, request.affair, provider, items, request.request_id,
+                                              terms.withheld_until, terms.delegator))
         except Exception as exc:
             if self._metrics is not None:
                 self._metrics.inquiry_failed(agency, provider, exc)
             raise
         if self._metrics is not None:
             self._metrics.inquiry(agency, provider, "permitted")
+        exchange = _exchange(agency, provider, r.permit, r.record, r.record_sequence, r.provider_agency_code, terms)
+        p = await self._provide(exchange, 1, context)
         return pb.InquireResponse(
-            permit=_permit(r.permit),
-            provider_agency_code=r.provider_agency_code,
-            record_sequence=r.record_sequence,
-            expires_at=timestamp(r.expires_at),
-        )
+            record_sequence=r.record_sequence, provision=_sealed(p), provider_certificate_pem=p.provider_certificate,
+            permit_id=p.permit_id, provision_record_sequence=p.record_sequence, provided_at=timestamp(p.provided_at))
 
-    @rpc("agency", max_request=2 * MIB)  # 100,000 codes of 16 bytes and 64 items
+    async def _provide(self, exchange: Exchange, persons: int, context: grpc.aio.ServicerContext) -> Provision:
+        start = time.perf_counter()
+        outcome = "provided"
+        try:
+            p = await self._mediator.provide(exchange, context.time_remaining())
+            outcome = OUTCOME_NAMES[p.outcome]
+            return p
+        except Exception as exc:
+            outcome = {"PROVIDER_OFFLINE": OUTCOME_NAMES[2], "PROVIDER_TIMED_OUT": OUTCOME_NAMES[3],
+                       "PROVIDER_REFUSED": OUTCOME_NAMES[4]}.get(getattr(exc, "reason", ""), "error")
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.exchanged(exchange.provider, outcome, persons, time.perf_counter() - start)
+
+    @rpc("agency", max_request=256 * KIB)  # 10,000 codes of 16 bytes and 64 items
     async def BatchInquire(
         self, request: pb.BatchInquireRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchInquireResponse:
@@ -128,18 +214,27 @@ class LinkageServicer:
         provider = agency_id(request.provider_agency_id, "provider_agency_id")
         items = list(request.information_items)
         _inquiry_fields(request.affair, items, request.request_id)
+        terms = _terms(request.terms)
         r = await self._offload.call(
-            self._batch_inquire, agency, codes, request.affair, provider, items, request.request_id
+            self._batch_inquire, agency, codes, request.affair, provider, items, request.request_id,
+            terms.withheld_until, terms.delegator,
         )
         if self._metrics is not None:
             self._metrics.batch(agency, provider, r.outcomes)
-        return pb.BatchInquireResponse(
-            permit=_permit(r.permit),
-            provider_agency_codes=r.provider_agency_codes,
-            outcomes=r.outcomes,
-            first_record_sequence=r.first_record_sequence,
-            expires_at=timestamp(r.expires_at),
-        )
+        out = pb.BatchInquireResponse(outcomes=r.outcomes, first_record_sequence=r.first_record_sequence)
+        permitted = r.outcomes.count(0)
+        if permitted:
+            # The provider gets the batch permit and its own codes (zero where refused: the
+            # permit's tree has a leaf per item, refused ones with a zero code).
+            exchange = _exchange(agency, provider, r.permit, r.records, r.first_record_sequence,
+                                 r.provider_agency_codes, terms)
+            p = await self._provide(exchange, permitted, context)
+            out.provision.CopyFrom(_sealed(p))
+            out.provider_certificate_pem = p.provider_certificate
+            out.permit_id = p.permit_id
+            out.provision_record_sequence = p.record_sequence
+            out.provided_at.CopyFrom(timestamp(p.provided_at))
+        return out
 
     @rpc(ANY_ROLE)
     async def GetPublicKeys(

@@ -48,6 +48,14 @@ class CoreMetrics:
             "renkei_provisions_total",
             "Provision records by provider agency and outcome (permitted or the denial reason).",
             ("provider", "outcome"))
+        self.exchanges = metrics.counter(
+            "renkei_provision_exchanges_total",
+            "提供 records by provider agency and outcome (provided, no data, provider unavailable, timed out, "
+            "refused by provider).", ("provider", "outcome"))
+        self.provider_seconds = metrics.histogram(
+            "renkei_provision_seconds",
+            "Time from forwarding a permitted inquiry to its provider's intermediate server to recording its "
+            "answer (or failure).", APPEND_BUCKETS)
         self.acquisitions = metrics.counter(
             "renkei_acquisitions_total",
             "Agency codes collected by agencies (番号法 第21条の2), by agency and status.",
@@ -117,6 +125,10 @@ class CoreMetrics:
             token = OUTCOME_TOKENS.get(int(code), f"DENIED_{int(code)}")
             self.inquiries.inc(self._agency(requester), token, n=int(counts[code]))
             self.provisions.inc(self._agency(provider), token, n=int(counts[code]))
+
+    def exchanged(self, provider: int, outcome: str, persons: int, seconds: float) -> None:
+        self.exchanges.inc(self._agency(provider), outcome, n=persons)
+        self.provider_seconds.observe(seconds)
 
     def collected(self, agency: int, statuses: np.ndarray) -> None:
         counts = np.bincount(statuses.astype(np.uint8), minlength=1)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import grpc
 
+from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import provision_service_pb2 as pb
 from renkei.errors import RenkeiError
 from renkei.mid.platform import Platform
@@ -24,12 +26,21 @@ log = logging.getLogger("renkei.mid")
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
+async def _drain(outbox: asyncio.Queue[pb.ProviderMessage | None]) -> AsyncIterator[pb.ProviderMessage]:
+    while True:
+        m = await outbox.get()
+        if m is None:
+            return
+        yield m
+
+
 class Attendance:
     def __init__(self, platform: Platform, links: TenantLinks, offload: Offload) -> None:
         self._platform = platform
         self._links = links
         self._offload = offload
         self.connected: dict[int, bool] = {}
+        self._answering: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Attend for every tenant until cancelled (the process's shutdown cancels it)."""
@@ -44,19 +55,15 @@ class Attendance:
                 outbox: asyncio.Queue[pb.ProviderMessage | None] = asyncio.Queue()
                 await outbox.put(pb.ProviderMessage(ready=pb.ProviderReady(certificate_pem=certificate)))
 
-                async def messages() -> object:
-                    while True:
-                        m = await outbox.get()
-                        if m is None:
-                            return
-                        yield m
-
-                call = self._links.of(agency).provision.Attend(messages())
+                call = self._links.of(agency).provision.Attend(_drain(outbox))
                 self.connected[agency] = True
                 attempt = 0
                 log.info("agency %d attends the core for provision", agency)
                 async for request in call:
-                    asyncio.create_task(self._answer(agency, request, outbox))
+                    # Answered concurrently; kept referenced until done (the loop holds tasks weakly).
+                    task = asyncio.create_task(self._answer(agency, request, outbox))
+                    self._answering.add(task)
+                    task.add_done_callback(self._answering.discard)
             except asyncio.CancelledError:
                 raise
             except (grpc.RpcError, RenkeiError, OSError) as e:
@@ -73,7 +80,7 @@ class Attendance:
                     agency, permit_token=token, permit_id=bytes(c.permit_id), requester=c.requester_agency_id,
                     affair=c.affair, items=list(c.items), codes=bytes(c.provider_agency_codes),
                     fiscal_year=c.fiscal_year, as_of=c.as_of, recipient_public_key=bytes(c.recipient_public_key)))
-            await outbox.put(pb.ProviderMessage(answer=pb.SealedProvision(
+            await outbox.put(pb.ProviderMessage(answer=lpb.SealedProvision(
                 call_id=c.call_id, header=header, sealed=sealed, signature=signature)))
         except RenkeiError as e:
             log.info("agency %d refused provision call %d: %s", agency, c.call_id, e.reason)

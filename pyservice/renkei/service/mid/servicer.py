@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from datetime import UTC, datetime
+from functools import partial
+from typing import cast
 
 import grpc
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from renkei._proto.renkei.v1 import intermediate_service_pb2 as pb
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
@@ -17,14 +21,17 @@ from renkei.mid.sealing import new_recipient_key
 from renkei.mid.store import Duplicate, check_atena
 from renkei.numbers import parse_individual_number
 from renkei.service.convert import page_size, timestamp
-from renkei.service.mid.links import TenantLinks
 from renkei.service.limits import KIB, MIB
+from renkei.service.mid.links import TenantLinks
 from renkei.service.runtime import Offload, caller_agency, rpc
 from renkei.service.status import error_from_rpc
 
 MAX_DUPLICATES = 10_000
 MAX_ADDRESSEES = 100_000
-MAX_BATCH = 100_000
+#: Persons in one batch inquiry (as the core's BatchInquire; larger runs go as several batches).
+MAX_BATCH = 10_000
+#: Recipient keys kept for retries of a request id (a retry must open the answer the core kept).
+_RETRY_KEYS = 10_000
 #: How long the core may take to bring back a provision (seconds), unless the caller's deadline is shorter.
 INQUIRY_TIMEOUT = 30.0
 
@@ -43,6 +50,7 @@ class IntermediateServicer:
         self._p = platform
         self._links = links
         self._offload = offload
+        self._keys: OrderedDict[tuple[int, str], tuple[X25519PrivateKey, bytes]] = OrderedDict()
         self._ca = None if not platform.tenants else platform.credentials(next(iter(platform.tenants))).ca.read_bytes()
 
     def _tenant(self, context: grpc.aio.ServicerContext) -> int:
@@ -108,7 +116,20 @@ class IntermediateServicer:
                                      r.fiscal_year or None, dict(r.null_reasons)))
         providable = self._p.catalog.providable(self._p.tenant(tenant).types)
         statuses = await self._offload.call(self._p.store.register_duplicates, tenant, records, providable)
-        return pb.RegisterDuplicatesResponse(statuses=statuses, registered=sum(1 for s in statuses if s == 0))
+        return pb.RegisterDuplicatesResponse(statuses=cast("list[pb.DuplicateStatus]", statuses),
+                                             registered=sum(1 for s in statuses if s == 0))
+
+    def _recipient(self, tenant: int, request_id: str) -> tuple[X25519PrivateKey, bytes]:
+        """A fresh HPKE key pair per inquiry; a retry with the same request id gets the same one."""
+        if not request_id:
+            return new_recipient_key()
+        key = (tenant, request_id)
+        hit = self._keys.get(key)
+        if hit is None:
+            hit = self._keys[key] = new_recipient_key()
+            while len(self._keys) > _RETRY_KEYS:
+                self._keys.popitem(last=False)
+        return hit
 
     def _inquiry(self, tenant: int, codes: bytes, request: pb.MidInquireRequest | pb.MidBatchInquireRequest,
                  public_key: bytes) -> tuple[str, list[str], lpb.ProvisionTerms]:
@@ -127,7 +148,7 @@ class IntermediateServicer:
         tenant = self._tenant(context)
         atena = check_atena(request.integrated_address_number)
         code = await self._offload.call(self._p.store.code_of, tenant, atena)
-        private, public = new_recipient_key()
+        private, public = self._recipient(tenant, request.request_id)
         affair, items, terms = self._inquiry(tenant, code, request, public)
         timeout = min(INQUIRY_TIMEOUT, context.time_remaining() or INQUIRY_TIMEOUT)
         try:
@@ -138,9 +159,9 @@ class IntermediateServicer:
             raise error_from_rpc(e, "the linkage core") from None
         p = r.provision
         assert self._ca is not None
-        header, answer = await self._offload.call(
+        header, answer = await self._offload.call(partial(
             self._p.open_answer, p.header, p.sealed, p.signature, r.provider_certificate_pem, self._ca, private,
-            permit_id=bytes(r.permit_id), requester=tenant, provider=request.provider_agency_id)
+            permit_id=bytes(r.permit_id), requester=tenant, provider=request.provider_agency_id))
         records = answer["persons"][0]["records"] if answer["persons"] else []
         await self._offload.call(self._p.store.record_exchange, tenant, "requester", request.provider_agency_id,
                                  affair, items, atena, 1, header.outcome, r.provision_record_sequence,
@@ -165,7 +186,7 @@ class IntermediateServicer:
         answers = [pb.PersonAnswer(integrated_address_number=a, outcome="CODE_NOT_ACQUIRED") for a in atenas]
         if not have:
             return pb.MidBatchInquireResponse(answers=answers)
-        private, public = new_recipient_key()
+        private, public = self._recipient(tenant, request.request_id)
         packed = b"".join(codes[i] for i in have)  # type: ignore[misc]
         affair, items, terms = self._inquiry(tenant, packed, request, public)
         timeout = min(INQUIRY_TIMEOUT * 4, context.time_remaining() or INQUIRY_TIMEOUT * 4)
@@ -181,9 +202,9 @@ class IntermediateServicer:
         if r.HasField("provision"):
             p = r.provision
             assert self._ca is not None
-            header, answer = await self._offload.call(
+            header, answer = await self._offload.call(partial(
                 self._p.open_answer, p.header, p.sealed, p.signature, r.provider_certificate_pem, self._ca, private,
-                permit_id=bytes(r.permit_id), requester=tenant, provider=request.provider_agency_id)
+                permit_id=bytes(r.permit_id), requester=tenant, provider=request.provider_agency_id))
             for person in answer["persons"]:
                 target = answers[have[int(person["index"])]]
                 if person["records"]:

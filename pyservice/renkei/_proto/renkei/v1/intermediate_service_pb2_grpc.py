@@ -108,7 +108,8 @@ class IntermediateServiceServicer:
 
     def BatchInquire(self, request, context):
         """The same for many persons of one affair, provider and items (nightly runs); the answer is
-        one sealed provision for the whole batch. At most 100,000 persons a call.
+        one sealed provision for the whole batch. At most 10,000 persons a call (larger runs go as
+        several calls, which may be in flight together).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
