@@ -63,18 +63,20 @@ class RunningBox:
         return self.proc.returncode, self.output()
 
 
-def start_box(root: Path, *extra: str, timeout: float = 120, demo: bool = True) -> RunningBox:
-    """``renkei up`` on ``root`` with free ports; returns once every service is serving."""
+def start_box(root: Path, *extra: str, timeout: float = 120, demo: bool = True, persons: int = 0,
+              env: dict[str, str] | None = None) -> RunningBox:
+    """``renkei up`` on ``root`` with free ports; returns once every service is serving. With
+    ``persons``, the demo population of that size is registered (agencies only by default)."""
     ready = root.parent / f"{root.name}.ready.json"
     ready.unlink(missing_ok=True)
     log = root.parent / f"{root.name}.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "renkei.cli", "up", "--dir", str(root), "--base-port", "0",
-         "--ready-file", str(ready), *(["--demo"] if demo else []), *extra],
+         "--ready-file", str(ready), *(["--demo", "--demo-persons", str(persons)] if demo else []), *extra],
         stdout=log.open("wb"),  # a file, not a pipe: a full pipe would stall the services' logging
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     deadline = time.monotonic() + timeout
     while not ready.exists():

@@ -18,6 +18,7 @@ from renkei.cli.app import main
 from renkei.permissions.engine import default_table_path
 from renkei.service.status import error_info
 from tests.grpc_server import RunningBox, start_box
+from tests.provision_helpers import inquiry
 
 T = 10
 MINISTER, CHIYODA = 4, 1
@@ -53,12 +54,10 @@ def cli(capsys: pytest.CaptureFixture[str], box: RunningBox, *argv: str) -> tupl
 
 
 def inquire(box: RunningBox, code: bytes) -> str:
-    """"permit" or the refusal's reason."""
+    """"permit" (the provider answered) or the refusal's reason."""
     with box.channel(f"agency-{MINISTER}") as ch:
         try:
-            client.LinkageServiceStub(ch).Inquire(proto.linkage.InquireRequest(
-                agency_code=code, affair="B2.1", provider_agency_id=CHIYODA, information_items=["B2.1.2.1"]),
-                timeout=T)
+            client.LinkageServiceStub(ch).Inquire(inquiry(code, "B2.1", CHIYODA, ["B2.1.2.1"]), timeout=T)
         except grpc.RpcError as e:
             info = error_info(e)
             assert info is not None

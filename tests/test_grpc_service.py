@@ -133,7 +133,7 @@ def test_each_port_serves_and_lists_only_its_own_services(server: RunningBox) ->
         assert listed(ch) == {"renkei.v1.DisclosureService"}
     with server.channel("operator", "core") as ch:
         assert listed(ch) == {"renkei.v1.LinkageService", "renkei.v1.OversightService", "renkei.v1.AdminService",
-                              "renkei.v1.PersonLinkService"}
+                              "renkei.v1.PersonLinkService", "renkei.v1.ProvisionService"}
     with server.channel("operator", "jlis") as ch:
         assert listed(ch) == {"renkei.v1.NumberService"}
         with pytest.raises(grpc.RpcError) as e:  # the core's services are not J-LIS's
@@ -485,10 +485,12 @@ def test_fuzz_never_internal_and_server_stays_healthy(server: RunningBox) -> Non
 def test_up_provisioned_keys_0600_and_pki_lists_them(server: RunningBox, tmp_path: Path) -> None:
     pki = server.pki
     keys = [pki / "ca.key", *pki.glob("clients/*/key.pem")]
-    assert len(keys) == 1 + 9  # CA; J-LIS, oversight, operator, six demo agencies
-    service_keys = [*server.root.glob("*/tls/*.key"), *server.root.glob("*/keys/*.key")]
-    # server keys, J-LIS's client key, core keys, J-LIS keys, the witness's key, the JPKI's card-reset key
-    assert len(service_keys) == 3 + 1 + 5 + 2 + 1 + 1
+    assert len(keys) == 1 + 9 + 6  # CA; J-LIS, oversight, operator, six demo agencies and their business systems
+    service_keys = [*server.root.glob("*/tls/*.key"), *server.root.glob("*/keys/*.key"),
+                    *server.root.glob("mid-*/tenants/*/key.pem")]
+    # server keys (core, J-LIS, NTA, two intermediate servers), J-LIS's client key, core keys, J-LIS keys, the
+    # witness's key, the JPKI's card-reset key, the six agencies' keys at their intermediate servers
+    assert len(service_keys) == 5 + 1 + 5 + 2 + 1 + 1 + 6
     jpki_keys = list(server.root.glob("jpki/keys/*.pem"))
     assert len(jpki_keys) == 4  # the JPKI's two CA keys and two OCSP responder keys
     assert all(k.stat().st_mode & 0o777 == 0o600 for k in [*keys, *service_keys, *jpki_keys])

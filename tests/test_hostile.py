@@ -30,6 +30,7 @@ from renkei.linkage.disclosure import login_message
 from renkei.service.convert import encode_page_token
 from renkei.service.status import error_info
 from tests.grpc_server import RunningBox, start_box
+from tests.provision_helpers import batch_inquiry, inquiry, terms
 
 T = 20
 MINISTER, CHIYODA, YOKOHAMA, PENSION, GOVERNOR = 4, 1, 2, 3, 6
@@ -87,8 +88,12 @@ def failure(call: Any) -> tuple[grpc.StatusCode, str, str]:
 
 def inquire(stub: Any, code: bytes, provider: int = CHIYODA, affair: str = AFFAIR, request_id: str = "",
             items: tuple[str, ...] = (ITEM,)) -> lpb.InquireResponse:
-    return stub.Inquire(lpb.InquireRequest(agency_code=code, affair=affair, provider_agency_id=provider,
-                                           information_items=items, request_id=request_id), timeout=T)
+    # A retry of a request id repeats the request exactly, its recipient key included.
+    t = _TERMS.setdefault(request_id, terms()) if request_id else terms()
+    return stub.Inquire(inquiry(code, affair, provider, items, request_id=request_id, terms=t), timeout=T)
+
+
+_TERMS: dict[str, lpb.ProvisionTerms] = {}
 
 
 def ledger_size(box: RunningBox) -> int:
@@ -168,11 +173,9 @@ def test_unsent_bodies_time_out_and_agencies_keep_being_served(box: RunningBox, 
             stub = client.LinkageServiceStub(ch)
             for i in range(20):
                 t = time.perf_counter()
-                r = await stub.Inquire(lpb.InquireRequest(agency_code=mine[i % 4], affair=AFFAIR,
-                                                          provider_agency_id=CHIYODA, information_items=[ITEM]),
-                                       timeout=T)
+                r = await stub.Inquire(inquiry(mine[i % 4], AFFAIR, CHIYODA, [ITEM]), timeout=T)
                 latencies.append(time.perf_counter() - t)
-                assert len(r.provider_agency_code) == 16
+                assert r.provision.sealed  # the mayor's intermediate server answered
         started = time.monotonic()
         got_public = await outcomes(held)
         got_hog = await outcomes(hogged)
@@ -252,7 +255,7 @@ def test_oversized_bodies_are_refused_before_parsing_and_memory_stays_bounded(
     unauth, big, items = asyncio.run(attack())
     # Without a certificate: refused by grpc on the message's length prefix (64 KiB on the public port).
     assert all(r.startswith("RESOURCE_EXHAUSTED") for r in unauth), unauth
-    # An agency: refused on the received bytes, before parsing (BatchInquire takes 2 MiB, Inquire
+    # An agency: refused on the received bytes, before parsing (BatchInquire takes 256 KiB, Inquire
     # 64 KiB); after 4 of them within 10 s its calls are refused before their body is read.
     assert set(big + items) <= {"RESOURCE_EXHAUSTED REQUEST_TOO_LARGE", "RESOURCE_EXHAUSTED RATE_LIMITED"}, big
     assert (big + items).count("RESOURCE_EXHAUSTED REQUEST_TOO_LARGE") >= 4
@@ -262,7 +265,7 @@ def test_oversized_bodies_are_refused_before_parsing_and_memory_stays_bounded(
     assert grew < 400, f"the core's peak RSS grew by {grew:.0f} MiB under the oversized-body load"
     # Agencies are served afterwards as before.
     with box.channel(f"agency-{MINISTER}") as ch:
-        assert len(inquire(client.LinkageServiceStub(ch), mine[0]).provider_agency_code) == 16
+        assert inquire(client.LinkageServiceStub(ch), mine[0]).provision.sealed
     text = metrics(box, "core")
     assert 'renkei_refused_total{port="mtls",reason="REQUEST_TOO_LARGE"}' in text
     assert 'renkei_refused_total{port="mtls",reason="PERMISSION_DENIED"} 16' in text
@@ -331,8 +334,8 @@ def test_denial_budget_refuses_a_batch_of_junk_whole_and_shows_in_metrics(box: R
     with box.channel(f"agency-{GOVERNOR}") as ch:
         stub = client.LinkageServiceStub(ch)
         junk = os.urandom(16 * 1000)  # 1,000 forged codes: 1,000 denials, more than the 400 left
-        code, reason, detail = failure(lambda: stub.BatchInquire(lpb.BatchInquireRequest(
-            agency_codes=junk, affair=AFFAIR, provider_agency_id=CHIYODA, information_items=[ITEM]), timeout=T))
+        code, reason, detail = failure(lambda: stub.BatchInquire(batch_inquiry(junk, AFFAIR, CHIYODA, [ITEM]),
+                                                                 timeout=T))
         assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"), detail
         assert "1000 denials" in detail
     assert ledger_size(box) == size, "a refused batch records nothing"
@@ -341,9 +344,7 @@ def test_denial_budget_refuses_a_batch_of_junk_whole_and_shows_in_metrics(box: R
     assert 'renkei_limit{name="core.denials_per_second"} 1' in text
     with box.channel(f"agency-{GOVERNOR}") as ch:
         stub = client.LinkageServiceStub(ch)
-        small = stub.BatchInquire(lpb.BatchInquireRequest(agency_codes=os.urandom(16 * 300), affair=AFFAIR,
-                                                          provider_agency_id=CHIYODA, information_items=[ITEM]),
-                                  timeout=T)
+        small = stub.BatchInquire(batch_inquiry(os.urandom(16 * 300), AFFAIR, CHIYODA, [ITEM]), timeout=T)
         assert set(small.outcomes) == {lpb.DENIAL_CODE_CODE_REFUSED}
         # Now the budget is spent: even one more junk inquiry is refused before it is decided.
         for _ in range(200):
@@ -378,9 +379,8 @@ def test_request_ids_are_bound_to_the_request(box: RunningBox, people: list[str]
             ("a forged code", lambda: inquire(stub, bytes(forged), request_id="rid-1")),
             ("another affair", lambda: inquire(stub, mine[0], affair="B2.2", request_id="rid-1")),
             ("another provider", lambda: inquire(stub, mine[0], provider=YOKOHAMA, request_id="rid-1")),
-            ("a batch", lambda: stub.BatchInquire(lpb.BatchInquireRequest(
-                agency_codes=mine[0], affair=AFFAIR, provider_agency_id=CHIYODA, information_items=[ITEM],
-                request_id="rid-1"), timeout=T)),
+            ("a batch", lambda: stub.BatchInquire(batch_inquiry(mine[0], AFFAIR, CHIYODA, [ITEM],
+                                                                 request_id="rid-1"), timeout=T)),
         ]:
             code, reason, _ = failure(call)
             assert (code, reason) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED"), label

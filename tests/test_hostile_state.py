@@ -18,6 +18,7 @@ from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei._proto.renkei.v1 import oversight_service_pb2 as opb
 from renkei.linkage.disclosure import login_message
 from tests.grpc_server import RunningBox, start_box
+from tests.provision_helpers import inquiry
 
 T = 20
 MINISTER, CHIYODA = 4, 1
@@ -41,8 +42,7 @@ def _assign(box: RunningBox, resident: str) -> str:
 
 def _inquire(box: RunningBox, code: bytes) -> lpb.InquireResponse:
     with box.channel(f"agency-{MINISTER}") as ch:
-        return client.LinkageServiceStub(ch).Inquire(lpb.InquireRequest(
-            agency_code=code, affair=AFFAIR, provider_agency_id=CHIYODA, information_items=[ITEM]), timeout=T)
+        return client.LinkageServiceStub(ch).Inquire(inquiry(code, AFFAIR, CHIYODA, [ITEM]), timeout=T)
 
 
 def _my_records(box: RunningBox, number: str) -> list[dpb.DisclosedRecord]:

@@ -31,20 +31,20 @@ from hypothesis import strategies as st
 
 from renkei import client
 from renkei._core import inquiry as _inq
-from renkei._core.permits import BatchTree
 from renkei._proto.renkei.v1 import admin_service_pb2 as apb
 from renkei._proto.renkei.v1 import disclosure_service_pb2 as dpb
+from renkei._proto.renkei.v1 import intermediate_service_pb2 as ipb
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei._proto.renkei.v1 import oversight_service_pb2 as opb
-from renkei.errors import PermitError, PermitReplayedError
+from renkei._proto.renkei.v1.intermediate_service_pb2_grpc import IntermediateServiceStub
 from renkei.ledger import opens as ledger_opens
 from renkei.ledger import verify_checkpoint, verify_consistency, verify_inclusion
 from renkei.linkage.disclosure import login_message
 from renkei.linkage.registry import AgencyRegistry
-from renkei.permits import PermitVerifier, from_wire
 from renkei.service.status import error_info
 from tests.grpc_server import RunningBox, start_box
+from tests.provision_helpers import batch_inquiry, inquiry, opened
 from tests.tlog_witness_spec import WitnessKey
 
 T = 10
@@ -87,10 +87,7 @@ def _fails(call: object, code: grpc.StatusCode, reason: str) -> None:
 
 def _inquire(stub: client.LinkageServiceStub, code: bytes, provider: int = CHIYODA, affair: str = AFFAIR,
              items: tuple[str, ...] = (ITEM,)) -> lpb.InquireResponse:
-    return stub.Inquire(
-        lpb.InquireRequest(agency_code=code, affair=affair, provider_agency_id=provider, information_items=items),
-        timeout=T,
-    )
+    return stub.Inquire(inquiry(code, affair, provider, items), timeout=T)
 
 
 def test_full_flow(server: RunningBox, people: list[str]) -> None:
@@ -106,17 +103,19 @@ def test_full_flow(server: RunningBox, people: list[str]) -> None:
         linkage = client.LinkageServiceStub(ch)
         answer = _inquire(linkage, mine[3])
         keys = linkage.GetPublicKeys(lpb.GetPublicKeysRequest(), timeout=T).keys
-    assert answer.provider_agency_code == theirs[3]
-
-    # The provider verifies the permit offline, with the key published by GetPublicKeys.
-    permit_key = next(k for k in keys if k.purpose == "permit" and k.key_id == answer.permit.key_id)
-    token = from_wire(answer.permit.body, answer.permit.signature, answer.permit.key_id)
-    provider = PermitVerifier(permit_key.public_key)
-    claims = provider.verify(token)
-    assert claims.person == theirs[3] and claims.affair == AFFAIR and list(claims.items) == [ITEM]
-    assert (claims.requester, claims.provider, claims.ledger_seq) == ("4", "1", answer.record_sequence)
-    with pytest.raises(PermitReplayedError):
-        provider.verify(token)
+    # The mayor's intermediate server answered: sealed to our key, signed with the mayor's
+    # certificate, bound to the permit; no field carries the mayor's code of the person.
+    header, _ = opened(answer, server.pki, MINISTER, CHIYODA)
+    assert header.outcome == "no data" and header.permit_id == answer.permit_id  # no 副本 of these persons
+    assert theirs[3] not in answer.SerializeToString() and mine[3] not in answer.SerializeToString()
+    assert answer.provision_record_sequence > answer.record_sequence
+    # It verified the permit offline (the core's key from GetPublicKeys) and recorded the exchange
+    # under the 照会's sequence number.
+    with server.channel("business-1", "mid-municipal") as ch:
+        ex = IntermediateServiceStub(ch).ListExchanges(ipb.ListExchangesRequest(page_size=1000), timeout=T).records[-1]
+    assert (ex.role, ex.counterpart_agency_id, ex.ledger_sequence) == ("provider", MINISTER, answer.record_sequence)
+    assert ex.permit_id == answer.permit_id
+    assert any(k.purpose == "permit" for k in keys)
 
     # The record is in the ledger under a signed checkpoint; inclusion and consistency verify.
     log_key = next(k for k in keys if k.purpose == "checkpoint")
@@ -134,7 +133,7 @@ def test_full_flow(server: RunningBox, people: list[str]) -> None:
         recs = oversight.ListRecords(opb.ListRecordsRequest(agency_id=MINISTER, page_size=1000), timeout=T).records
         rec = next(r for r in recs if r.sequence == answer.record_sequence)
         assert (rec.outcome, rec.affair, list(rec.information_items)) == ("permitted", AFFAIR, [ITEM])
-        assert rec.permit_id[:12] == claims.permit_id
+        assert rec.permit_id[:12] == answer.permit_id
         # The leaf is public and names no person; the commission's opening ties it to the pseudonym.
         assert rec.person_pseudonym not in rec.leaf_data and rec.leaf_data[0] == 2
         assert ledger_opens(rec.leaf_data, rec.person_opening) and rec.person_opening[16:] == rec.person_pseudonym
@@ -249,9 +248,8 @@ def test_agency_without_pia_and_oversized_batch(server: RunningBox, people: list
         _fails(lambda: _inquire(stub, bytes(16)), grpc.StatusCode.FAILED_PRECONDITION, "PIA_NOT_APPROVED")
     with server.channel("agency-4") as ch:
         stub = client.LinkageServiceStub(ch)
-        _fails(lambda: stub.BatchInquire(lpb.BatchInquireRequest(
-            agency_codes=bytes(16 * 100_001), affair=AFFAIR, provider_agency_id=CHIYODA,
-            information_items=[ITEM]), timeout=T), grpc.StatusCode.RESOURCE_EXHAUSTED, "BATCH_TOO_LARGE")
+        _fails(lambda: stub.BatchInquire(batch_inquiry(bytes(16 * 10_001), AFFAIR, CHIYODA, [ITEM]), timeout=T),
+               grpc.StatusCode.RESOURCE_EXHAUSTED, "BATCH_TOO_LARGE")
 
 
 def test_batch_inquire_one_permit_per_batch(server: RunningBox, people: list[str]) -> None:
@@ -260,18 +258,21 @@ def test_batch_inquire_one_permit_per_batch(server: RunningBox, people: list[str
     codes = b"".join(mine)
     with server.channel("agency-4") as ch:
         stub = client.LinkageServiceStub(ch)
-        r = stub.BatchInquire(lpb.BatchInquireRequest(
-            agency_codes=codes, affair=AFFAIR, provider_agency_id=CHIYODA, information_items=[ITEM]), timeout=T)
-        key = next(k for k in stub.GetPublicKeys(lpb.GetPublicKeysRequest(), timeout=T).keys if k.purpose == "permit")
+        r = stub.BatchInquire(batch_inquiry(codes, AFFAIR, CHIYODA, [ITEM]), timeout=T)
     assert list(r.outcomes) == [0] * 20 + [lpb.DENIAL_CODE_PROVIDER_NOT_HOLDING] * 10
-    assert r.provider_agency_codes == b"".join(theirs) + bytes(160)
-    token = from_wire(r.permit.body, r.permit.signature, r.permit.key_id)
-    tree = BatchTree(r.provider_agency_codes, [ITEM])  # the provider rebuilds the item tree
-    verifier = PermitVerifier(key.public_key)
-    claims = verifier.verify_batch_item(token, 5, theirs[5], [ITEM], bytes(tree.proof(5)))
-    assert claims.count == 30 and claims.ledger_seq == r.first_record_sequence and claims.root == bytes(tree.root)
-    with pytest.raises(PermitError):  # another person under the same item index is not covered
-        verifier.verify_batch_item(token, 6, theirs[5], [ITEM], bytes(tree.proof(6)))
+    # One sealed answer for the batch, from the mayor's intermediate server, which checked the
+    # batch permit against the tree of its own codes (refused items carry a zero code).
+    header, answer = opened(r, server.pki, MINISTER, CHIYODA)
+    assert header.persons == 30 and [p["index"] for p in answer["persons"]] == list(range(20))
+    assert not any(c in r.SerializeToString() for c in theirs)
+    with server.channel("business-1", "mid-municipal") as ch:
+        ex = IntermediateServiceStub(ch).ListExchanges(ipb.ListExchangesRequest(page_size=1000), timeout=T).records[-1]
+    assert (ex.persons, ex.ledger_sequence, ex.permit_id) == (30, r.first_record_sequence, r.permit_id)
+    with server.channel("oversight") as ch:
+        recs = client.OversightServiceStub(ch).ListRecords(opb.ListRecordsRequest(agency_id=MINISTER, page_size=1000),
+                                                           timeout=T).records
+    provisions = [x for x in recs if x.kind == "provision" and x.sequence >= r.provision_record_sequence]
+    assert [x.inquiry_sequence for x in provisions] == [r.first_record_sequence + i for i in range(20)]
 
 
 def test_linkage_is_not_served_on_the_public_port(server: RunningBox) -> None:
@@ -329,9 +330,9 @@ def test_10000_malformed_linkage_requests_never_internal(server: RunningBox, peo
         health = health_pb2_grpc.HealthStub(ch)
         assert health.Check(health_pb2.HealthCheckRequest(), timeout=T).status == health_pb2.HealthCheckResponse.SERVING
     # ... and still serving real inquiries.
-    (theirs,) = _codes(server, "agency-1", people[:1])
+    _codes(server, "agency-1", people[:1])  # the mayor holds the person too
     with server.channel("agency-4") as ch:
-        assert _inquire(client.LinkageServiceStub(ch), code).provider_agency_code == theirs
+        assert opened(_inquire(client.LinkageServiceStub(ch), code), server.pki, MINISTER, CHIYODA)[0].persons == 1
 
 
 def test_cli_agency_add_registers_and_issues_certificate(tmp_path: Path) -> None:
@@ -371,7 +372,8 @@ def test_restart_keeps_agencies_codes_and_records(tmp_path: Path) -> None:
             raw = client.NumberServiceStub(ch).RegisterTestPopulation(
                 npb.RegisterTestPopulationRequest(count=3, seed=11), timeout=T).individual_numbers
         people = [f"{int.from_bytes(raw[i:i + 8], 'little'):012d}" for i in range(0, len(raw), 8)]
-        mine, theirs = _codes(s, "agency-4", people), _codes(s, "agency-1", people)
+        mine = _codes(s, "agency-4", people)
+        _codes(s, "agency-1", people)
         with s.channel("agency-4") as ch:
             first = _inquire(client.LinkageServiceStub(ch), mine[0])
     finally:
@@ -381,10 +383,12 @@ def test_restart_keeps_agencies_codes_and_records(tmp_path: Path) -> None:
     try:
         with s.channel("agency-4") as ch:
             again = _inquire(client.LinkageServiceStub(ch), mine[1])
-        assert again.provider_agency_code == theirs[1] and again.record_sequence == first.record_sequence + 1
+        assert opened(again, s.pki, MINISTER, CHIYODA)[0].persons == 1
+        assert again.record_sequence == first.provision_record_sequence + 1
         with s.channel("oversight") as och:
             recs = client.OversightServiceStub(och).ListRecords(opb.ListRecordsRequest(agency_id=MINISTER), timeout=T)
-        assert [r.sequence for r in recs.records] == [first.record_sequence, again.record_sequence]
+        assert [r.sequence for r in recs.records] == [first.record_sequence, first.provision_record_sequence,
+                                                      again.record_sequence, again.provision_record_sequence]
         with s.channel("operator") as och:
             agencies = client.AdminServiceStub(och).ListAgencies(apb.ListAgenciesRequest(), timeout=T).agencies
         assert [a.agency_id for a in agencies] == [1, 2, 3, 4, 5, 6]  # not registered twice

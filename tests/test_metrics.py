@@ -18,6 +18,7 @@ import yaml
 
 from renkei import client, proto
 from tests.grpc_server import RunningBox, start_box
+from tests.provision_helpers import batch_inquiry, inquiry
 
 T = 10
 OPS = Path(__file__).resolve().parent.parent / "docs" / "ops"
@@ -84,13 +85,13 @@ def traffic(box: RunningBox) -> dict[str, object]:
             assert status.tolist()[:3] == [0, 0, 0] and status[3] != 0
     with box.channel("agency-4") as ch:
         stub = client.LinkageServiceStub(ch)
-        ask = {"affair": "B2.1", "provider_agency_id": 1, "information_items": ["B2.1.2.1"]}
-        stub.Inquire(proto.linkage.InquireRequest(agency_code=codes[4][:16], **ask), timeout=T)
+        ask = ("B2.1", 1, ["B2.1.2.1"])
+        stub.Inquire(inquiry(codes[4][:16], *ask), timeout=T)
         with pytest.raises(grpc.RpcError):
-            stub.Inquire(proto.linkage.InquireRequest(agency_code=bytes(16), **ask), timeout=T)
-        stub.BatchInquire(proto.linkage.BatchInquireRequest(agency_codes=codes[4][:48], **ask), timeout=T)
+            stub.Inquire(inquiry(bytes(16), *ask), timeout=T)
+        stub.BatchInquire(batch_inquiry(codes[4][:48], *ask), timeout=T)
         with pytest.raises(grpc.RpcError) as e:
-            stub.BatchInquire(proto.linkage.BatchInquireRequest(agency_codes=bytes(16 * 100_001), **ask), timeout=T)
+            stub.BatchInquire(batch_inquiry(bytes(16 * 10_001), *ask), timeout=T)
         assert e.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     return {"people": people, "codes": codes}
 
@@ -110,7 +111,10 @@ def test_domain_metrics_count_what_happened(box: RunningBox, traffic: dict[str, 
     assert core['renkei_provisions_total{provider="1",outcome="permitted"}'] == 4
     assert core['renkei_acquisitions_total{agency="4",status="issued"}'] == 3
     assert core['renkei_limits_hit_total{reason="BATCH_TOO_LARGE"}'] == 1
-    assert core["renkei_ledger_size_records"] == 5  # every decision is recorded, refusals too
+    # Every decision is recorded, refusals too: 照会 1 + 1 refused + 3, and a 提供 for each of the 4 answered.
+    assert core["renkei_ledger_size_records"] == 9
+    assert core['renkei_provision_exchanges_total{provider="1",outcome="no data"}'] == 4
+    assert core["renkei_provision_seconds_count"] == 2
     assert core["renkei_ledger_append_seconds_count"] >= 2
     assert 0 <= core["renkei_ledger_checkpoint_age_seconds"] < 120
     assert core['renkei_holdings{agency_type="mhlw_minister"}'] == 3

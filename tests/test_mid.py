@@ -168,3 +168,38 @@ def test_catalog_resolves_ids_codes_and_aliases() -> None:
         c.item("TM99999999999999")
     with pytest.raises(InvalidArgumentError):
         c.affair("TM00000000000002")  # an item's code is not an affair
+
+
+def test_batch_answer_is_bound_to_the_batch_permit(platform: Platform) -> None:
+    """A batch permit covers exactly its persons (refused ones as zero codes) and items: the
+    provider rebuilds the tree from the codes the core forwarded; any other code list is refused."""
+    issuer = PermitIssuer(b"k" * 32)
+    platform.set_permit_key(issuer.public_key)
+    store = platform.store
+    atenas = [f"0010000000000{i:02d}" for i in range(3)]
+    codes = [bytes([i + 1]) * 16 for i in range(3)]
+    store.register_addressees(CITY, [(a, [], None) for a in atenas])
+    store.set_codes(CITY, list(zip(atenas, codes, strict=True)))
+    store.register_duplicates(CITY, [_tax(atenas[0], key="T-0"), _tax(atenas[2], key="T-2", income=7)],
+                              platform.catalog.providable(("municipal_mayor",)))
+    forwarded = codes[0] + bytes(16) + codes[2]  # the second person was refused by the core
+    permit = issuer.issue_batch(requester=str(MINISTER), provider=str(CITY), persons=forwarded, affair="B2.1",
+                                items=["B2.1.2.1"], table_version=b"\0" * 16, ledger_seq=9)
+    private, public = sealing.new_recipient_key()
+
+    def answer(codes_sent: bytes, items: list[str] = ["B2.1.2.1"]) -> tuple[bytes, bytes, bytes, str]:  # noqa: B006
+        return platform.answer(CITY, permit_token=permit.token, permit_id=permit.permit_id, requester=MINISTER,
+                               affair="JT01010000000001", items=items, codes=codes_sent, fiscal_year=2025,
+                               as_of="", recipient_public_key=public)
+
+    with pytest.raises(PermitError):  # another person in the place of a refused one
+        answer(codes[0] + codes[1] + codes[2])
+    with pytest.raises(PermitError):  # other items
+        answer(forwarded, ["B2.1.2.2"])
+    header, sealed, signature, outcome = answer(forwarded)
+    cert, ca_pem = platform.credentials(CITY).certificate.read_bytes(), platform.credentials(CITY).ca.read_bytes()
+    h, opened = Platform.open_answer(header, sealed, signature, cert, ca_pem, private, permit_id=permit.permit_id,
+                                     requester=MINISTER, provider=CITY)
+    assert (h.persons, outcome) == (3, PROVIDED)
+    incomes = {p["index"]: [r["values"]["総所得金額"] for r in p["records"]] for p in opened["persons"]}
+    assert incomes == {0: [4_000_000], 2: [7]}  # the refused person is not answered at all

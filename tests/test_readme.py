@@ -4,6 +4,7 @@ box.json`` (started in a fresh directory, which is also the snippets' working di
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -52,9 +53,14 @@ def test_first_snippet_finds_the_demo_digital_agency(cwd: Path) -> None:
     assert run(snippets()[0], cwd).strip() == "デジタル庁"
 
 
-def test_full_flow_snippet_verifies_its_permit(cwd: Path) -> None:
-    out = run(snippets()[1], cwd)
-    assert out.startswith("VerifiedPermit(") and "affair='B2.1'" in out, out
+def test_exchange_snippet_brings_the_mayors_data(cwd: Path) -> None:
+    from renkei.service.demo import _duplicates
+
+    want = next(json.loads(d.payload_json) for d in _duplicates(1, range(7, 8))
+                if d.item == "local_tax_info" and d.fiscal_year == 2025)["市町村民税額"]
+    first, second = run(snippets()[1], cwd).splitlines()
+    assert first == f"provided {want}", first
+    assert re.fullmatch(r"照会 record \d+ 提供 record \d+", second), second
 
 
 def test_embedding_snippet_runs_in_the_working_directory(cwd: Path) -> None:

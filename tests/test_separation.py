@@ -27,6 +27,7 @@ from renkei._proto.renkei.v1 import linkage_service_pb2 as L
 from renkei._proto.renkei.v1 import number_service_pb2 as N
 from renkei.service.status import error_info
 from tests.grpc_server import RunningBox, start_box
+from tests.provision_helpers import inquiry, opened
 
 T = 30
 MINISTER, MAYOR = 4, 1  # 厚生労働大臣, 千代田区長 (demo agencies)
@@ -77,9 +78,9 @@ def test_full_flow_across_processes_and_an_insider_with_one_directory_links_noth
     with box.channel(f"agency-{MINISTER}") as ch:
         stub = client.LinkageServiceStub(ch)
         code = codes[f"agency-{MINISTER}"][:16]
-        r = stub.Inquire(L.InquireRequest(agency_code=code, affair="B2.1", provider_agency_id=MAYOR,
-                                          information_items=["B2.1.2.1"]), timeout=T)
-        assert r.permit.signature and r.record_sequence >= 0
+        r = stub.Inquire(inquiry(code, "B2.1", MAYOR, ["B2.1.2.1"]), timeout=T)
+        header, _answer = opened(r, box.pki, MINISTER, MAYOR)  # the mayor's intermediate server answered
+        assert header.outcome == "no data" and r.provision_record_sequence > r.record_sequence
     rc, _ = box.terminate()
     assert rc == 0
 
@@ -153,10 +154,9 @@ def test_killing_jlis_leaves_inquiries_working_and_acquisitions_unavailable(
         os.kill(box.pid("jlis"), signal.SIGKILL)
         time.sleep(0.5)
         with box.channel(f"agency-{MINISTER}") as ch:
-            r = client.LinkageServiceStub(ch).Inquire(L.InquireRequest(
-                agency_code=codes[f"agency-{MINISTER}"][16:32], affair="B2.1", provider_agency_id=MAYOR,
-                information_items=["B2.1.2.1"]), timeout=T)
-            assert r.permit.signature
+            r = client.LinkageServiceStub(ch).Inquire(
+                inquiry(codes[f"agency-{MINISTER}"][16:32], "B2.1", MAYOR, ["B2.1.2.1"]), timeout=T)
+            assert opened(r, box.pki, MINISTER, MAYOR)[0].outcome == "no data"
         with (
             box.channel(f"agency-{MINISTER}") as core,
             box.channel(f"agency-{MINISTER}", "jlis") as jlis,

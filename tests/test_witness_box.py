@@ -20,12 +20,12 @@ import grpc
 import pytest
 
 from renkei import client
-from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei._proto.renkei.v1 import oversight_service_pb2 as opb
 from renkei.datadir import DataDir
 from renkei.ledger import Ledger, LedgerRecord
 from tests.grpc_server import RunningBox, start_box
+from tests.provision_helpers import inquiry
 from tests.tlog_witness_spec import WitnessKey
 
 T = 10
@@ -65,11 +65,9 @@ def _inquiries(box: RunningBox) -> None:
     with box.channel(f"agency-{MINISTER}") as ch:
         stub = client.LinkageServiceStub(ch)
         for code in minister_codes:
-            stub.Inquire(lpb.InquireRequest(agency_code=code, affair=AFFAIR, provider_agency_id=CHIYODA,
-                                            information_items=[ITEM]), timeout=T)
+            stub.Inquire(inquiry(code, AFFAIR, CHIYODA, [ITEM]), timeout=T)
         with pytest.raises(grpc.RpcError):  # a refused code: recorded as denied
-            stub.Inquire(lpb.InquireRequest(agency_code=bytes(16), affair=AFFAIR, provider_agency_id=CHIYODA,
-                                            information_items=[ITEM]), timeout=T)
+            stub.Inquire(inquiry(bytes(16), AFFAIR, CHIYODA, [ITEM]), timeout=T)
 
 
 def _audit(box: RunningBox, out: Path, *extra: str) -> tuple[int, str, dict[str, object]]:

@@ -31,10 +31,12 @@ from renkei._proto.renkei.v1 import linkage_service_pb2, number_service_pb2
 from renkei._proto.renkei.v1.admin_service_pb2_grpc import AdminServiceStub
 from renkei._proto.renkei.v1.corporate_number_service_pb2_grpc import CorporateNumberServiceStub
 from renkei._proto.renkei.v1.disclosure_service_pb2_grpc import DisclosureServiceStub
+from renkei._proto.renkei.v1.intermediate_service_pb2_grpc import IntermediateServiceStub
 from renkei._proto.renkei.v1.linkage_service_pb2_grpc import LinkageServiceStub
 from renkei._proto.renkei.v1.number_service_pb2_grpc import NumberServiceStub
 from renkei._proto.renkei.v1.oversight_service_pb2_grpc import OversightServiceStub
 from renkei._proto.renkei.v1.person_link_service_pb2_grpc import PersonLinkServiceStub
+from renkei._proto.renkei.v1.provision_service_pb2_grpc import ProvisionServiceStub
 from renkei.datadir import box_root
 from renkei.errors import InvalidArgumentError, NotInitializedError
 
@@ -121,6 +123,11 @@ class Box:
         """A mutual-TLS channel to ``service`` as ``principal``."""
         return principal_channel(principal, self.endpoint(service), pki=self.pki, aio=aio)
 
+    def mid(self, name: str, principal: str, *, aio: bool = False) -> Channel:
+        """A channel to the intermediate server ``mid-<name>`` (e.g. ``national``) as ``principal``
+        (an agency's business system: ``business-<agency id>``)."""
+        return self.channel(name if name.startswith("mid-") else f"mid-{name}", principal, aio=aio)
+
     def core(self, principal: str, *, aio: bool = False) -> Channel:
         return self.channel("core", principal, aio=aio)
 
@@ -195,10 +202,12 @@ __all__ = [
     "Box",
     "CorporateNumberServiceStub",
     "DisclosureServiceStub",
+    "IntermediateServiceStub",
     "LinkageServiceStub",
     "NumberServiceStub",
     "OversightServiceStub",
     "PersonLinkServiceStub",
+    "ProvisionServiceStub",
     "acquire_codes",
     "acquire_codes_aio",
     "agency_channel",

@@ -1,6 +1,7 @@
 """``renkei up``: start the whole system, every service as its own process (see renkei.service.up).
 
-    renkei up [--dir renkei-data] [--demo] [--base-port 50051] [--host 127.0.0.1] [--ready-file F] [--limits F]
+    renkei up [--dir renkei-data] [--demo [--demo-persons N]] [--base-port 50051] [--host 127.0.0.1]
+              [--ready-file F] [--limits F]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     return run(box_root(args.dir or args.data_dir), demo=args.demo, host=args.host, base_port=args.base_port,
                ready_file=args.ready_file, log=["--log-level", args.log_level, "--log-format", args.log_format],
-               limits=args.limits)
+               limits=args.limits, demo_persons=args.demo_persons)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -60,6 +61,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("up", help="start every service of the box as its own process")
     p.add_argument("--dir", help="the box directory (default $RENKEI_DATA or ./renkei-data)")
     p.add_argument("--demo", action="store_true", help="demo agencies, principals and corporations; test-only calls")
+    p.add_argument("--demo-persons", type=int, default=1000,
+                   help="with --demo: the population registered through J-LIS and the intermediate servers on the "
+                        "first start, with realistic 副本 (0 = agencies only)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--base-port", type=int, default=50051,
                    help="core mTLS = base, core public = base+1, J-LIS = base+2, NTA = base+3, witness HTTP = "

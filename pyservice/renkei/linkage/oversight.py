@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from renkei.errors import InvalidArgumentError
-from renkei.ledger import Checkpoint, InclusionProof, Ledger, StoredRecord, outcome_token
+from renkei.ledger import NO_DATA, PROVIDED, Checkpoint, InclusionProof, Ledger, StoredRecord, outcome_token
 
 _SCAN_CHUNK = 65_536
 
@@ -34,6 +34,10 @@ class AgencyStatistics:
     provisions: int
     by_affair: Sequence[tuple[str, int, int]]  # (affair, inquiries, denials)
     denials_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+#: The index's outcome of a 提供 record: this bit with its outcome (record.rs INDEX_PROVISION).
+_PROVISION = 0x8000
 
 
 class Oversight:
@@ -111,20 +115,22 @@ class Oversight:
         return self._ledger.stored(seqs)
 
     def agency_statistics(self, agency_id: int, start: datetime | None, end: datetime | None) -> AgencyStatistics:
-        """As requester: inquiries and denials (by affair, by reason); as provider: provisions."""
+        """As requester: inquiries (照会) and denials (by affair, by reason); as provider: the
+        provisions (提供) it answered, provided or with no data."""
         self._catch_up()
         where, args = self._where(None, start, end)
         with self._lock:
             by_affair = self._db.execute(
-                f"SELECT affair, count(*), sum(denied != 0) FROM r WHERE {where} AND req = ? GROUP BY affair "
-                "ORDER BY affair", [*args, agency_id]
+                f"SELECT affair, count(*), sum(denied != 0) FROM r WHERE {where} AND req = ? AND denied < ? "
+                "GROUP BY affair ORDER BY affair", [*args, agency_id, _PROVISION]
             ).fetchall()
             reasons = self._db.execute(
-                f"SELECT denied, count(*) FROM r WHERE {where} AND req = ? AND denied != 0 GROUP BY denied",
-                [*args, agency_id],
+                f"SELECT denied, count(*) FROM r WHERE {where} AND req = ? AND denied != 0 AND denied < ? "
+                "GROUP BY denied", [*args, agency_id, _PROVISION],
             ).fetchall()
             (provisions,) = self._db.execute(
-                f"SELECT count(*) FROM r WHERE {where} AND prov = ? AND denied = 0", [*args, agency_id]
+                f"SELECT count(*) FROM r WHERE {where} AND prov = ? AND denied IN (?, ?)",
+                [*args, agency_id, _PROVISION | PROVIDED, _PROVISION | NO_DATA]
             ).fetchone()
         return AgencyStatistics(
             agency_id,

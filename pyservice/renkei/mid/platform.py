@@ -146,6 +146,9 @@ class Platform:
                                           else [])}
         for t in tenants:
             known[t.agency_id] = t
+        # The tenants' certificates and private keys go here: a private folder, whatever the umask.
+        (data_dir.path / "tenants").mkdir(mode=0o700, exist_ok=True)
+        os.chmod(data_dir.path / "tenants", 0o700)
         write_atomic(data_dir.path / "tenants.json", json.dumps(
             [{"agency_id": t.agency_id, "name": t.name, "types": list(t.types)} for t in known.values()],
             ensure_ascii=False, indent=1).encode(), 0o600)
@@ -220,7 +223,7 @@ class Platform:
         sealed = sealing.seal(header, plaintext, recipient_public_key)
         signature = sealing.sign(header, sealed, self.signing_key(tenant.agency_id))
         self.store.record_exchange(tenant.agency_id, "provider", requester, affair, items,
-                                   by_index[0] if n == 1 else None, n, outcome, None, permit_id,
+                                   by_index[0] if n == 1 else None, n, outcome, claims.ledger_seq, permit_id,
                                    hashlib.sha256(sealed).digest())
         return header.encode(), sealed, signature, outcome
 

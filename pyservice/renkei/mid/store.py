@@ -81,7 +81,7 @@ CREATE TABLE IF NOT EXISTS exchanges (
     atena        TEXT,                    -- the person on this side (never a code of the other side)
     persons      INTEGER NOT NULL,        -- 1, or the size of a batch
     outcome      TEXT NOT NULL,
-    ledger_seq   INTEGER,                 -- the core's record of the exchange
+    ledger_seq   INTEGER,                 -- the core's 照会 record (the first, for a batch)
     permit_id    BLOB,
     ciphertext_sha256 BLOB
 );
@@ -344,7 +344,7 @@ class MidStore:
     def duplicates_for(self, tenant: int, atenas: Sequence[str], items: Iterable[str], *,
                        at: date | None = None, fiscal_year: int | None = None) -> dict[str, list[dict[str, Any]]]:
         """The 副本 in force for each person and item: for ``fiscal_year`` the latest version
-        about that year, else the latest version valid at ``at`` (default today). Keyed by
+        about that year (items kept per 年度), else the latest version valid at ``at`` (default today). Keyed by
         integrated address number; each value a list of records (one per item and data set)."""
         day = (at or datetime.now(UTC).date()).isoformat()
         items = sorted(set(items))
@@ -353,11 +353,14 @@ class MidStore:
                "JOIN duplicates d ON d.tenant = ? AND d.atena = j.value "
                "WHERE d.item IN (SELECT value FROM json_each(?)) ")
         args: list[Any] = [json.dumps(list(atenas)), tenant, json.dumps(items)]
+        in_force = "(d.valid_from <= ? AND (d.valid_until IS NULL OR d.valid_until > ?))"
         if fiscal_year is not None:
-            sql += "AND d.fiscal_year = ? "
-            args.append(int(fiscal_year))
+            # The 年度 condition is about per-year data (tax); data without a 年度 (住民票関係情報)
+            # is answered as in force on the day.
+            sql += f"AND (d.fiscal_year = ? OR (d.fiscal_year IS NULL AND {in_force})) "
+            args += [int(fiscal_year), day, day]
         else:
-            sql += "AND d.valid_from <= ? AND (d.valid_until IS NULL OR d.valid_until > ?) "
+            sql += f"AND {in_force} "
             args += [day, day]
         sql += "ORDER BY d.atena, d.item, d.dataset, d.version"
         best: dict[tuple[str, str, str], dict[str, Any]] = {}

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from renkei.ledger import LedgerRecord
+from renkei.ledger import NO_DATA, PROVIDED, LedgerRecord
 
 JST = timezone(timedelta(hours=9), "JST")
 CODE_REFUSED = 1
@@ -89,6 +89,10 @@ def profiles(records: Sequence[LedgerRecord]) -> dict[int, AgencyProfile]:
     provided: Counter[int] = Counter()
     for r in records:
         assert r.time is not None
+        if r.is_provision:
+            if r.provision in (PROVIDED, NO_DATA):
+                provided[r.provider] += 1
+            continue
         p = out.get(r.requester)
         if p is None:
             p = out[r.requester] = AgencyProfile(r.requester)
@@ -97,8 +101,6 @@ def profiles(records: Sequence[LedgerRecord]) -> dict[int, AgencyProfile]:
             p.denials += 1
             if r.denied_code == CODE_REFUSED:
                 p.refused_codes += 1
-        else:
-            provided[r.provider] += 1
         j = r.time.astimezone(JST)
         p.hourly[j.replace(minute=0, second=0, microsecond=0)] += 1
         p.hour_of_day[j.hour] += 1

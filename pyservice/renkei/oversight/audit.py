@@ -136,6 +136,7 @@ def check_law(records: Sequence[LedgerRecord], agencies: dict[int, Agency], engi
     """Re-check every record against ``engine`` (the auditor's own table versions)."""
     known = {v.hash: v for v in engine.versions()}
     out: list[Finding] = []
+    by_seq = {r.seq: r for r in records}
     for r in records:
         assert r.seq is not None
         t = _time(r)
@@ -145,6 +146,15 @@ def check_law(records: Sequence[LedgerRecord], agencies: dict[int, Agency], engi
             return Finding(kind, severity, rec.seq or 0, at, rec.requester, rec.provider, rec.affair,
                            tuple(rec.items), detail)
 
+        if r.is_provision:  # a 提供 answers a permitted 照会 of the same exchange, earlier in the log
+            q = by_seq.get(r.inquiry_seq)
+            if (q is None or not q.permitted or q.seq is None or q.seq >= r.seq or q.permit_id != r.permit_id
+                    or (q.requester, q.provider, q.affair, tuple(q.items)) != (r.requester, r.provider, r.affair,
+                                                                           tuple(r.items))):
+                out.append(finding("provision_without_inquiry",
+                                   f"the 提供 names 照会 record {r.inquiry_seq}, which is not a permitted inquiry of "
+                                   f"the same exchange before it"))
+            continue
         req, prov = agencies.get(r.requester), agencies.get(r.provider)
         if not r.permitted:
             if r.denied_code == 4 and req and prov:  # ROW_NOT_PERMITTED: would the table have allowed it?

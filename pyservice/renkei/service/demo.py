@@ -75,11 +75,11 @@ def atena_number(agency_id: int, person: int) -> str:
     return f"{agency_id:03d}{person:012d}"
 
 
-def residents_of(agency_id: int) -> range:
+def residents_of(agency_id: int, persons: int = DEMO_PERSONS) -> range:
     """Which demo persons an agency holds: 千代田区 (and 東京都) the first half, 横浜市 the second
     half, the national bodies everyone."""
-    half = DEMO_PERSONS // 2
-    return {1: range(0, half), 6: range(0, half), 2: range(half, DEMO_PERSONS)}.get(agency_id, range(DEMO_PERSONS))
+    half = persons // 2
+    return {1: range(0, half), 6: range(0, half), 2: range(half, persons)}.get(agency_id, range(persons))
 
 
 def _duplicates(agency_id: int, persons: range) -> list[Any]:
@@ -128,7 +128,7 @@ def _duplicates(agency_id: int, persons: range) -> list[Any]:
     return out
 
 
-def seed_country(services: dict[str, dict[str, Any]], pki: Path) -> dict[str, Any]:
+def seed_country(services: dict[str, dict[str, Any]], pki: Path, persons: int = DEMO_PERSONS) -> dict[str, Any]:
     """Register the demo population through the running services, as a country would: J-LIS
     assigns the numbers; each agency's business system registers its residents at its
     intermediate server, which acquires the codes; the providers register their 副本."""
@@ -142,22 +142,22 @@ def seed_country(services: dict[str, dict[str, Any]], pki: Path) -> dict[str, An
     box = client.Box(services, pki)
     with box.jlis("jlis") as ch:
         raw = client.NumberServiceStub(ch).RegisterTestPopulation(
-            npb.RegisterTestPopulationRequest(count=DEMO_PERSONS, seed=DEMO_SEED), timeout=60).individual_numbers
+            npb.RegisterTestPopulationRequest(count=persons, seed=DEMO_SEED), timeout=60).individual_numbers
     numbers = np.frombuffer(raw, dtype="<u8")
-    summary: dict[str, Any] = {"persons": DEMO_PERSONS, "agencies": {}}
+    summary: dict[str, Any] = {"persons": persons, "agencies": {}}
     for name, agencies in DEMO_MIDS:
         for agency in agencies:
             with box.channel(f"mid-{name}", f"business-{agency}") as ch:
                 mid = IntermediateServiceStub(ch)
-                persons = residents_of(agency)
+                held = residents_of(agency, persons)
                 mid.RegisterAddressees(ipb.RegisterAddresseesRequest(addressees=[
                     ipb.Addressee(integrated_address_number=atena_number(agency, p), business_ids=[f"B{p:08d}"],
-                                  individual_number=f"{int(numbers[p]):012d}") for p in persons]), timeout=60)
+                                  individual_number=f"{int(numbers[p]):012d}") for p in held]), timeout=60)
                 acquired = mid.AcquireCodes(ipb.MidAcquireCodesRequest(), timeout=120).acquired
-                dups = _duplicates(agency, persons)
+                dups = _duplicates(agency, held)
                 for k in range(0, len(dups), 5000):
                     mid.RegisterDuplicates(ipb.RegisterDuplicatesRequest(records=dups[k:k + 5000]), timeout=120)
-                summary["agencies"][agency] = {"persons": len(persons), "codes": acquired, "duplicates": len(dups)}
+                summary["agencies"][agency] = {"persons": len(held), "codes": acquired, "duplicates": len(dups)}
     return summary
 
 

@@ -483,8 +483,8 @@ def _wrap_stream(
     metrics: Metrics,
 ) -> Any:
     """A bidirectional stream (an intermediate server's attendance): the caller is identified
-    and counted like a unary call's; each message is held to the method's size limit before it
-    is parsed; errors map to a status in the same one place."""
+    and its role checked like a unary call's; each message is held to the method's size limit
+    before it is parsed; errors map to a status in the same one place."""
     max_bytes = min(spec.max_request_bytes, gate.limits.max_request_bytes)
 
     async def handle(requests: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -493,11 +493,10 @@ def _wrap_stream(
         code = "OK"
         rid = request_id(context)
         _caller.set(None)
-        key: str | None = None
         try:
-            identity, who = await _identify(spec, gate, auth, context)
-            gate.enter(who, who)
-            key = who
+            # Not counted against the caller's calls in progress: an agency attends on one stream
+            # for as long as it serves (a newer stream of the agency replaces it).
+            identity, _who = await _identify(spec, gate, auth, context)
             _caller.set(identity)
 
             async def messages() -> Any:
@@ -532,8 +531,6 @@ def _wrap_stream(
                 log.exception("internal error in %s", full_name, extra=_fields(rid, full_name, code, start))
             await context.abort_with_status(status)
         finally:
-            if key is not None:
-                gate.leave(key)
             metrics.in_flight -= 1
             metrics.observe(full_name, code, time.perf_counter() - start)
 

@@ -100,19 +100,35 @@ def rich_status(
     return rpc_status.to_status(status)
 
 
+def _error_classes() -> dict[str, type[errors.RenkeiError]]:
+    """Every renkei error class by its reason token (the first defined wins a shared token)."""
+    out: dict[str, type[errors.RenkeiError]] = {}
+    todo: list[type[errors.RenkeiError]] = [errors.RenkeiError]
+    while todo:
+        cls = todo.pop(0)
+        out.setdefault(cls.reason, cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
 def error_from_rpc(error: grpc.RpcError, peer: str) -> errors.RenkeiError:
     """The renkei error for a failed call to another renkei service (``peer`` names it), so that
-    it reaches this service's caller with the same status: UNAVAILABLE and DEADLINE_EXCEEDED
-    become :class:`~renkei.errors.UnavailableError`, the others keep their class."""
+    it reaches this service's caller with the same status and reason: a refusal the peer named
+    (its ErrorInfo reason) keeps its class; a peer that could not be reached or did not answer
+    in time (no reason) becomes :class:`~renkei.errors.UnavailableError`."""
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     detail = error.details() if hasattr(error, "details") else ""
+    info = error_info(error) if hasattr(error, "trailing_metadata") else None
+    cls = _error_classes().get(info.reason) if info is not None and info.domain == DOMAIN else None
+    if cls is not None and code_for(cls("")) is code and code is not grpc.StatusCode.INTERNAL:
+        return cls(f"{peer}: {detail}")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
         return errors.UnavailableError(
             f"{peer} cannot be reached ({code.name.lower()}); retry later (retrying is safe)"
         )
-    for cls, status in _BY_CLASS.items():
-        if status is code and cls is not errors.KeyFileError:
-            return cls(f"{peer}: {detail}")
+    for by_class, status in _BY_CLASS.items():
+        if status is code and by_class is not errors.KeyFileError:
+            return by_class(f"{peer}: {detail}")
     return errors.RenkeiError(f"{peer} failed ({code.name})")
 
 

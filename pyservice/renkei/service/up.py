@@ -247,7 +247,7 @@ class Box:
 
 
 def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None,
-        log: list[str] | None = None, limits: str | None = None) -> int:
+        log: list[str] | None = None, limits: str | None = None, demo_persons: int = 1000) -> int:
     if limits is not None:
         from renkei.service.limits import Limits
 
@@ -261,11 +261,11 @@ def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | 
     box.start()
     info = box.ready_info()
     marker = root / "demo-country.json"
-    if demo and not marker.exists():
+    if demo and demo_persons > 0 and not marker.exists():
         from renkei.service.demo import seed_country
 
         try:
-            summary = seed_country(info["services"], root / "pki")
+            summary = seed_country(info["services"], root / "pki", demo_persons)
         except BaseException:
             box.stop()
             raise

@@ -12,7 +12,10 @@ answer comes back unopened with the 提供 recorded. The requester never sees th
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -118,6 +121,44 @@ def _sealed(p: Provision) -> pb.SealedProvision:
     return pb.SealedProvision(header=p.answer.header, sealed=p.answer.sealed, signature=p.answer.signature)
 
 
+class _Provisions:
+    """Provisions of inquiries that carried a request id, for retries: an identical retry (the
+    engine answers it with the first 照会) gets the first answer instead of a second forward, which
+    the provider would refuse as a replayed permit. A failed provision is forgotten (a retry tries
+    the provider again with the same permit). Batches' answers are large: only a few are kept."""
+
+    def __init__(self, singles: int = 10_000, batches: int = 32) -> None:
+        self._caps = {"single": singles, "batch": batches}
+        self._kept: dict[str, OrderedDict[tuple[int, str, int], asyncio.Future[Provision]]] = {
+            k: OrderedDict() for k in self._caps}
+
+    async def once(self, kind: str, key: tuple[int, str, int] | None, provide: Callable[[], Awaitable[Provision]],
+                   ) -> Provision:
+        if key is None:
+            return await provide()
+        kept = self._kept[kind]
+        first = kept.get(key)
+        if first is not None:
+            return await asyncio.shield(first)
+        fut: asyncio.Future[Provision] = asyncio.get_running_loop().create_future()
+        kept[key] = fut
+        while len(kept) > self._caps[kind]:
+            kept.popitem(last=False)
+        try:
+            p = await provide()
+        except BaseException as e:
+            if kept.get(key) is fut:
+                del kept[key]
+            if not isinstance(e, asyncio.CancelledError):
+                fut.set_exception(e)
+                fut.exception()  # retrieved: waiting retries re-raise it, nobody else must
+            else:
+                fut.cancel()
+            raise
+        fut.set_result(p)
+        return p
+
+
 class LinkageServicer:
     def __init__(self, engine: Linkage, desk: AcquisitionDesk, offload: Offload, mediator: Mediator,
                  metrics: CoreMetrics | None = None) -> None:
@@ -126,6 +167,7 @@ class LinkageServicer:
         self._offload = offload
         self._mediator = mediator
         self._metrics = metrics
+        self._provisions = _Provisions()
         # Concurrent Inquire calls share one engine call and one ledger commit.
         many = metrics.timed(engine.inquire_many) if metrics is not None else engine.inquire_many
         self._batch_inquire = metrics.timed(engine.batch_inquire) if metrics is not None else engine.batch_inquire
@@ -179,7 +221,8 @@ class LinkageServicer:
         if self._metrics is not None:
             self._metrics.inquiry(agency, provider, "permitted")
         exchange = _exchange(agency, provider, r.permit, r.record, r.record_sequence, r.provider_agency_code, terms)
-        p = await self._provide(exchange, 1, context)
+        key = (agency, request.request_id, r.record_sequence) if request.request_id else None
+        p = await self._provisions.once("single", key, lambda: self._provide(exchange, 1, context))
         return pb.InquireResponse(
             record_sequence=r.record_sequence, provision=_sealed(p), provider_certificate_pem=p.provider_certificate,
             permit_id=p.permit_id, provision_record_sequence=p.record_sequence, provided_at=timestamp(p.provided_at))
@@ -228,7 +271,8 @@ class LinkageServicer:
             # permit's tree has a leaf per item, refused ones with a zero code).
             exchange = _exchange(agency, provider, r.permit, r.records, r.first_record_sequence,
                                  r.provider_agency_codes, terms)
-            p = await self._provide(exchange, permitted, context)
+            key = (agency, request.request_id, r.first_record_sequence) if request.request_id else None
+            p = await self._provisions.once("batch", key, lambda: self._provide(exchange, permitted, context))
             out.provision.CopyFrom(_sealed(p))
             out.provider_certificate_pem = p.provider_certificate
             out.permit_id = p.permit_id

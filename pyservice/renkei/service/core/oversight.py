@@ -47,6 +47,11 @@ def record_message(stored: StoredRecord) -> pb.ProvisionRecord:
         withheld=r.withheld,
         leaf_data=stored.entry,
         person_opening=stored.opening,
+        kind="provision" if r.is_provision else "inquiry",
+        inquiry_sequence=r.inquiry_seq or 0,
+        ciphertext_sha256=r.ciphertext_sha256 if r.ciphertext_sha256 and any(r.ciphertext_sha256) else b"",
+        delegator_agency_id=r.delegator or 0,
+        detail=r.reason,
     )
 
 

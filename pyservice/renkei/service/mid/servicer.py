@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -15,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from renkei._proto.renkei.v1 import intermediate_service_pb2 as pb
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei.client import acquire_codes_aio
-from renkei.errors import InvalidArgumentError, ResourceExhaustedError
+from renkei.errors import InvalidArgumentError, ProvisionTamperedError, RenkeiError, ResourceExhaustedError
+from renkei.ledger import OUTCOME_TOKENS
 from renkei.mid.platform import Platform
 from renkei.mid.sealing import new_recipient_key
 from renkei.mid.store import Duplicate, check_atena
@@ -34,6 +36,16 @@ MAX_BATCH = 10_000
 _RETRY_KEYS = 10_000
 #: How long the core may take to bring back a provision (seconds), unless the caller's deadline is shorter.
 INQUIRY_TIMEOUT = 30.0
+
+
+#: Seconds kept back from the business system's deadline for opening and recording the answer.
+_MARGIN_S = 0.3
+
+
+def _timeout(context: grpc.aio.ServicerContext, most: float) -> float:
+    """The core's deadline: the caller's, less a margin so that its failure reaches the caller."""
+    remaining = context.time_remaining()
+    return most if remaining is None else max(0.05, min(most, remaining - _MARGIN_S))
 
 
 def _record(r: dict[str, object]) -> pb.ProvidedRecord:
@@ -119,6 +131,13 @@ class IntermediateServicer:
         return pb.RegisterDuplicatesResponse(statuses=cast("list[pb.DuplicateStatus]", statuses),
                                              registered=sum(1 for s in statuses if s == 0))
 
+    async def _failed(self, tenant: int, provider: int, affair: str, items: list[str], atena: str | None,
+                      persons: int, err: RenkeiError, ledger_seq: int | None = None, permit_id: bytes | None = None,
+                      digest: bytes | None = None) -> None:
+        """記録管理 of an exchange that did not bring an answer: its reason is the outcome."""
+        await self._offload.call(self._p.store.record_exchange, tenant, "requester", provider, affair, items,
+                                 atena, persons, err.reason, ledger_seq, permit_id, digest)
+
     def _recipient(self, tenant: int, request_id: str) -> tuple[X25519PrivateKey, bytes]:
         """A fresh HPKE key pair per inquiry; a retry with the same request id gets the same one."""
         if not request_id:
@@ -150,22 +169,31 @@ class IntermediateServicer:
         code = await self._offload.call(self._p.store.code_of, tenant, atena)
         private, public = self._recipient(tenant, request.request_id)
         affair, items, terms = self._inquiry(tenant, code, request, public)
-        timeout = min(INQUIRY_TIMEOUT, context.time_remaining() or INQUIRY_TIMEOUT)
+        timeout = _timeout(context, INQUIRY_TIMEOUT)
+        provider = request.provider_agency_id
         try:
             r = await self._links.of(tenant).linkage.Inquire(lpb.InquireRequest(
-                agency_code=code, affair=affair, provider_agency_id=request.provider_agency_id,
+                agency_code=code, affair=affair, provider_agency_id=provider,
                 information_items=items, request_id=request.request_id, terms=terms), timeout=timeout)
         except grpc.RpcError as e:
-            raise error_from_rpc(e, "the linkage core") from None
+            err = error_from_rpc(e, "the linkage core")
+            await self._failed(tenant, provider, affair, items, atena, 1, err)
+            raise err from None
         p = r.provision
+        digest = hashlib.sha256(p.sealed).digest()
         assert self._ca is not None
-        header, answer = await self._offload.call(partial(
-            self._p.open_answer, p.header, p.sealed, p.signature, r.provider_certificate_pem, self._ca, private,
-            permit_id=bytes(r.permit_id), requester=tenant, provider=request.provider_agency_id))
+        try:
+            header, answer = await self._offload.call(partial(
+                self._p.open_answer, p.header, p.sealed, p.signature, r.provider_certificate_pem, self._ca, private,
+                permit_id=bytes(r.permit_id), requester=tenant, provider=provider))
+        except ProvisionTamperedError as e:
+            await self._failed(tenant, provider, affair, items, atena, 1, e, r.record_sequence, bytes(r.permit_id),
+                               digest)
+            raise
         records = answer["persons"][0]["records"] if answer["persons"] else []
-        await self._offload.call(self._p.store.record_exchange, tenant, "requester", request.provider_agency_id,
-                                 affair, items, atena, 1, header.outcome, r.provision_record_sequence,
-                                 bytes(r.permit_id), None)
+        await self._offload.call(self._p.store.record_exchange, tenant, "requester", provider,
+                                 affair, items, atena, 1, header.outcome, r.record_sequence,
+                                 bytes(r.permit_id), digest)
         return pb.MidInquireResponse(outcome=header.outcome, records=[_record(x) for x in records],
                                      inquiry_record_sequence=r.record_sequence,
                                      provision_record_sequence=r.provision_record_sequence,
@@ -189,30 +217,39 @@ class IntermediateServicer:
         private, public = self._recipient(tenant, request.request_id)
         packed = b"".join(codes[i] for i in have)  # type: ignore[misc]
         affair, items, terms = self._inquiry(tenant, packed, request, public)
-        timeout = min(INQUIRY_TIMEOUT * 4, context.time_remaining() or INQUIRY_TIMEOUT * 4)
+        timeout = _timeout(context, INQUIRY_TIMEOUT * 4)
+        provider = request.provider_agency_id
         try:
             r = await self._links.of(tenant).linkage.BatchInquire(lpb.BatchInquireRequest(
-                agency_codes=packed, affair=affair, provider_agency_id=request.provider_agency_id,
+                agency_codes=packed, affair=affair, provider_agency_id=provider,
                 information_items=items, request_id=request.request_id, terms=terms), timeout=timeout)
         except grpc.RpcError as e:
-            raise error_from_rpc(e, "the linkage core") from None
-        outcomes = {0: "", 1: "CODE_REFUSED", 4: "ROW_NOT_PERMITTED", 5: "PROVIDER_NOT_HOLDING"}
+            err = error_from_rpc(e, "the linkage core")
+            await self._failed(tenant, provider, affair, items, None, len(have), err)
+            raise err from None
         for k, i in enumerate(have):
-            answers[i].outcome = outcomes.get(r.outcomes[k], "REFUSED") or "no data"
+            o = r.outcomes[k]
+            answers[i].outcome = "no data" if o == 0 else OUTCOME_TOKENS.get(o, f"DENIED_{o}")
         if r.HasField("provision"):
             p = r.provision
+            digest = hashlib.sha256(p.sealed).digest()
             assert self._ca is not None
-            header, answer = await self._offload.call(partial(
-                self._p.open_answer, p.header, p.sealed, p.signature, r.provider_certificate_pem, self._ca, private,
-                permit_id=bytes(r.permit_id), requester=tenant, provider=request.provider_agency_id))
+            try:
+                header, answer = await self._offload.call(partial(
+                    self._p.open_answer, p.header, p.sealed, p.signature, r.provider_certificate_pem, self._ca,
+                    private, permit_id=bytes(r.permit_id), requester=tenant, provider=provider))
+            except ProvisionTamperedError as e:
+                await self._failed(tenant, provider, affair, items, None, len(have), e, r.first_record_sequence,
+                                   bytes(r.permit_id), digest)
+                raise
             for person in answer["persons"]:
                 target = answers[have[int(person["index"])]]
                 if person["records"]:
                     target.outcome = "provided"
                     target.records.extend(_record(x) for x in person["records"])
-            await self._offload.call(self._p.store.record_exchange, tenant, "requester", request.provider_agency_id,
-                                     affair, items, None, len(have), header.outcome, r.provision_record_sequence,
-                                     bytes(r.permit_id), None)
+            await self._offload.call(self._p.store.record_exchange, tenant, "requester", provider,
+                                     affair, items, None, len(have), header.outcome, r.first_record_sequence,
+                                     bytes(r.permit_id), digest)
         return pb.MidBatchInquireResponse(answers=answers, first_inquiry_record_sequence=r.first_record_sequence,
                                           provision_record_sequence=r.provision_record_sequence)
 
