@@ -47,7 +47,7 @@ from typing import Any
 
 import grpc
 
-from renkei import client, proto
+from renkei import client
 from renkei._proto.renkei.v1 import intermediate_service_pb2 as ipb
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import provision_service_pb2 as ppb
@@ -291,7 +291,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.batch * 2 > args.persons:
         ap.error("--persons must be at least twice --batch (千代田区 holds half of them)")
-    out: dict[str, Any] = {"machine": f"{pyplatform.machine()}, {os.cpu_count()} CPUs", "python": sys.version.split()[0]}
+    out: dict[str, Any] = {"machine": f"{pyplatform.machine()}, {os.cpu_count()} CPUs",
+                           "python": sys.version.split()[0]}
     with tempfile.TemporaryDirectory(prefix="renkei-bench-provision-") as tmp:
         root = Path(tmp)
         out["registration"] = bench_registration(args.registrations, root / "reg")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
+
 from renkei.datadir import DataDir
 from renkei.errors import FailedPreconditionError, InvalidArgumentError
 
@@ -251,7 +253,8 @@ class MidStore:
     def codes_of(self, tenant: int, atenas: Sequence[str]) -> list[bytes | None]:
         """The tenant's code per integrated address number (None: not acquired)."""
         rows = self._db.execute(
-            "SELECT j.key, c.code FROM json_each(?) j JOIN codes c ON c.tenant = ? AND c.atena = j.value",
+            # CROSS JOIN keeps the list as the outer loop: one primary-key probe per person.
+            "SELECT j.key, c.code FROM json_each(?) j CROSS JOIN codes c ON c.tenant = ? AND c.atena = j.value",
             (json.dumps([check_atena(a) for a in atenas]), tenant)).fetchall()
         out: list[bytes | None] = [None] * len(atenas)
         for k, code in rows:
@@ -286,55 +289,66 @@ class MidStore:
         """Register 副本 records in one durable transaction; a status per record (REGISTERED,
         UNCHANGED, CODE_NOT_ACQUIRED, DUPLICATE_RECORD_KEY, ITEM_NOT_PROVIDED). ``providable`` is
         the set of item ids this tenant may provide under the permission table."""
-        prepared: list[tuple[int, tuple[Any, ...] | None]] = []
-        for r in records:
-            status, row = self._prepare(tenant, r, providable)
-            prepared.append((status, row))
-        atenas = sorted({r.atena for r, (s, _) in zip(records, prepared, strict=True) if s == REGISTERED})
+        days: dict[Any, Any] = {}  # dates repeat across a bulk load: parse each once
+        prepared = [self._prepare(tenant, r, providable, days) for r in records]
+        atenas = sorted({row[3] for status, row in prepared if status == REGISTERED and row is not None})
         with_code = {a for a, c in zip(atenas, self.codes_of(tenant, atenas), strict=True) if c is not None}
 
         def write() -> list[int]:
-            out = []
+            keys = [[row[1], row[2]] for status, row in prepared if status == REGISTERED and row is not None]
+            # What is already stored under these (record key, version): one query for the call.
+            have = {(k, v): tuple(rest) for k, v, *rest in self._db.execute(
+                "SELECT d.record_key, d.version, d.atena, d.item, d.dataset, d.valid_from, d.valid_until, "
+                "d.fiscal_year, d.published, d.payload, d.null_reasons FROM json_each(?) j CROSS JOIN duplicates d "
+                "ON d.tenant = ? AND d.record_key = json_extract(j.value, '$[0]') "
+                "AND d.version = json_extract(j.value, '$[1]')", (json.dumps(keys), tenant))}
+            out: list[int] = []
+            new: list[tuple[Any, ...]] = []
             stamp = _now()
-            for r, (status, row) in zip(records, prepared, strict=True):
+            for status, row in prepared:
                 if status != REGISTERED or row is None:
                     out.append(status)
-                    continue
-                if r.atena not in with_code:
+                elif row[3] not in with_code:
                     out.append(CODE_NOT_ACQUIRED)
-                    continue
-                have = self._db.execute(
-                    "SELECT atena, item, dataset, valid_from, valid_until, fiscal_year, published, payload, "
-                    "null_reasons FROM duplicates WHERE tenant = ? AND record_key = ? AND version = ?",
-                    (tenant, r.record_key, r.version)).fetchone()
-                if have is not None:
-                    out.append(UNCHANGED if tuple(have) == row[3:12] else DUPLICATE_RECORD_KEY)
-                    continue
-                self._db.execute("INSERT INTO duplicates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (*row, stamp))
-                out.append(REGISTERED)
+                elif (row[1], row[2]) in have:
+                    out.append(UNCHANGED if have[(row[1], row[2])] == row[3:12] else DUPLICATE_RECORD_KEY)
+                else:
+                    have[(row[1], row[2])] = row[3:12]  # a second copy in the same call is a retry of the first
+                    new.append((*row, stamp))
+                    out.append(REGISTERED)
+            self._db.executemany("INSERT INTO duplicates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new)
             return out
 
         return list(self._tx(write))
 
     @staticmethod
-    def _prepare(tenant: int, r: Duplicate, providable: set[str]) -> tuple[int, tuple[Any, ...] | None]:
+    def _prepare(tenant: int, r: Duplicate, providable: set[str],
+                 days: dict[Any, Any]) -> tuple[int, tuple[Any, ...] | None]:
+        def day(value: str | date | None, what: str, required: bool = True) -> str | None:
+            hit = days.get(value, days)
+            if hit is days:
+                hit = days[value] = _day(value, what, required=True) if value not in (None, "") else None
+            if hit is None and required:
+                raise InvalidArgumentError(f"{what} is required (YYYY-MM-DD)")
+            return hit  # type: ignore[no-any-return]
+
         try:
             check_atena(r.atena)
             if not _DATASET.match(r.dataset) or not _RECORD_KEY.match(r.record_key):
                 raise InvalidArgumentError("dataset or record key malformed")
             if not 0 < int(r.version) < 2**31:
                 raise InvalidArgumentError("version must be positive")
-            valid_from = _day(r.valid_from, "valid_from")
-            valid_until = _day(r.valid_until, "valid_until", required=False)
-            published = _day(r.published, "published")
+            valid_from = day(r.valid_from, "valid_from")
+            valid_until = day(r.valid_until, "valid_until", required=False)
+            published = day(r.published, "published")
             if valid_until is not None and valid_from is not None and valid_until <= valid_from:
                 raise InvalidArgumentError("valid_until must be after valid_from")
-            payload = json.dumps(r.payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-            reasons = json.dumps(r.null_reasons, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-            if len(payload.encode()) > MAX_PAYLOAD_BYTES:
-                raise InvalidArgumentError("payload too large")
-        except (InvalidArgumentError, TypeError, ValueError):
+            raw = orjson.dumps(r.payload, option=orjson.OPT_SORT_KEYS)  # canonical: a retry compares equal
+            if len(raw) > MAX_PAYLOAD_BYTES or not raw.startswith(b"{"):
+                raise InvalidArgumentError("payload: a JSON object of at most 64 KiB")
+            payload = raw.decode()
+            reasons = orjson.dumps(r.null_reasons, option=orjson.OPT_SORT_KEYS).decode() if r.null_reasons else "{}"
+        except (InvalidArgumentError, TypeError, ValueError, orjson.JSONEncodeError):
             return INVALID, None
         if r.item not in providable:
             return ITEM_NOT_PROVIDED, None
@@ -350,7 +364,7 @@ class MidStore:
         items = sorted(set(items))
         sql = ("SELECT d.atena, d.item, d.dataset, d.version, d.record_key, d.valid_from, d.valid_until, "
                "d.fiscal_year, d.published, d.payload, d.null_reasons FROM json_each(?) j "
-               "JOIN duplicates d ON d.tenant = ? AND d.atena = j.value "
+               "CROSS JOIN duplicates d ON d.tenant = ? AND d.atena = j.value "
                "WHERE d.item IN (SELECT value FROM json_each(?)) ")
         args: list[Any] = [json.dumps(list(atenas)), tenant, json.dumps(items)]
         in_force = "(d.valid_from <= ? AND (d.valid_until IS NULL OR d.valid_until > ?))"
