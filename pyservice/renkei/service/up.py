@@ -89,8 +89,8 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     ca = DevelopmentCA.init(root / "pki")
     if not (root / "core" / MARKER).exists():
         init_data_dir(root / "core", demo=demo)
-    if not (root / "jlis" / MARKER).exists():
-        NumberAuthority.init(root / "jlis").close()
+    # Always: init completes an older J-LIS directory with the keys added since (never replaces one).
+    NumberAuthority.init(root / "jlis").close()
     if not (root / "witness" / MARKER).exists():
         init_witness(root / "witness", WITNESS_NAME)
     if not (root / "jpki" / MARKER).exists():
@@ -112,9 +112,9 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         for agency_id, name, *_ in DEMO_AGENCIES:
             if f"agency-{agency_id}" not in have:
                 ca.issue_agency_certificate(agency_id, name)
-        from renkei.jpki.demo import issue_demo_cards
+        from renkei.jlis.demo import seed_demo
 
-        issue_demo_cards(root / "jpki", root / "cards")
+        seed_demo(root / "jlis", root / "jpki", root / "cards")
     return ca
 
 
@@ -138,7 +138,7 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
     core = Member("core", root / "core", ["core", "serve", "--port", port(0), "--public-port", port(1),
                                          "--metrics-port", metrics(0), *common])
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
-                                         *(["--demo"] if demo else [])])
+                                         "--jpki-dir", str(root / "jpki"), *(["--demo"] if demo else [])])
     nta = Member("nta", root / "nta", ["nta", "serve", "--port", port(3), "--metrics-port", metrics(2), *common])
     jpki = Member("jpki", root / "jpki", ["jpki", "serve", "--port", port(9), "--host", host])
     return [witness, core, jlis, nta, jpki]
