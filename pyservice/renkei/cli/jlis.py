@@ -110,7 +110,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     r = _info_call(live, "ReportResidentFacts", pb.ReportResidentFactsRequest(
         resident_code=args.resident_code, event=getattr(pb, f"RESIDENT_EVENT_{args.event.upper()}"),
         effective_on=args.effective_on, municipality_code=args.municipality,
-        facts=pb.BasicFacts(name=facts.name, birth=facts.birth.isoformat(), sex=int(facts.sex),
+        facts=pb.BasicFacts(name=facts.name, birth=facts.birth.isoformat(),
+                            sex={"1": pb.SEX_MALE, "2": pb.SEX_FEMALE}.get(facts.sex, pb.SEX_UNKNOWN),
                             address=facts.address)))
     emit(args.json, [{"version": r.version, "changed": ",".join(r.changed) or "-",
                       "certificates_revoked": r.certificates_revoked}],

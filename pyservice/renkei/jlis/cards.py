@@ -30,6 +30,7 @@ acting principal and the person's pseudonym, never the data.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import tempfile
 import threading
@@ -137,7 +138,7 @@ _CARD_COLUMNS = ("card_id, link_id, application_id, face_photo, issued_at, issue
 
 def _card(row: tuple[object, ...]) -> CardRecord:
     cid, link, app, photo, issued, by, expires, state, reason, changed = row
-    return CardRecord(str(cid), bytes(link), int(app), str(photo), str(issued), str(by),  # type: ignore[arg-type,call-overload]
+    return CardRecord(str(cid), bytes(link), int(app), str(photo), str(issued), str(by),  # type: ignore[call-overload]
                       dt.date.fromisoformat(str(expires)), str(state), None if reason is None else str(reason),
                       str(changed))
 
@@ -147,7 +148,7 @@ class CardOffice:
     JPKI's data directory — both are J-LIS's; docs/arch/jlis.md says why)."""
 
     def __init__(self, data_dir: DataDir, numbers: NumberAuthority, facts: FactsRegistry, log: QueryLog,
-                 jpki_dir: str | Path | None) -> None:
+                 jpki_dir: str | os.PathLike[str] | None) -> None:
         from renkei.jpki.ca import Jpki
 
         self.data_dir = data_dir

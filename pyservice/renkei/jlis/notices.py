@@ -208,7 +208,7 @@ class NoticeDesk:
         return {"pending": int(rows.get("pending", 0)), "rendered": int(rows.get("rendered", 0)),
                 "waiting_for_facts": int(waiting)}
 
-    def list(self, *, state: str | None = None, limit: int = 100) -> list[NoticeInfo]:
+    def notices(self, *, state: str | None = None, limit: int = 100) -> list[NoticeInfo]:
         sql = "SELECT notice_id, event, created_at, state, rendered_at, file FROM notices"
         args: list[object] = []
         if state is not None:

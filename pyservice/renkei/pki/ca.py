@@ -18,7 +18,9 @@ agency id); a server reads the identity from there (:mod:`renkei.service.auth`),
 request field. Issuing a principal again revokes its previous certificate (``crl.pem``).
 
 Roles: ``agency`` (an agency's intermediate server, 中間サーバー), ``jlis`` (J-LIS),
-``oversight`` (the Personal Information Protection Commission), ``operator`` (administration).
+``oversight`` (the Personal Information Protection Commission's people: auditors, PIA reviewers),
+``operator`` (administration), ``commission`` (the commission's PIA service delivering its
+decisions to the core: a machine principal, apart from the people).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from renkei.datadir import make_private_dir, write_atomic
 from renkei.errors import InvalidArgumentError, NotFoundError, NotInitializedError
 
-ROLES = ("agency", "jlis", "oversight", "operator")
+ROLES = ("agency", "jlis", "oversight", "operator", "commission")
 AGENCY_URI = "urn:renkei:agency:"
 ROLE_URI = "urn:renkei:role:"
 SERVICE_URI = "urn:renkei:service:"

@@ -17,12 +17,14 @@ from renkei._proto.renkei.v1 import (
     linkage_service_pb2,
     oversight_service_pb2,
     person_link_service_pb2,
+    pia_decision_service_pb2,
 )
 from renkei.datadir import DataDir
 from renkei.ledger import Ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
 from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.codes import AgencyCodes
+from renkei.linkage.commission import bind as bind_commission
 from renkei.linkage.cosigning import CosignatureStore, Cosigner
 from renkei.linkage.disclosure import PSEUDONYM_KEY, Disclosure
 from renkei.linkage.inquiry import Linkage
@@ -38,6 +40,7 @@ from renkei.service.core.linkage import LinkageServicer
 from renkei.service.core.metrics import CoreMetrics
 from renkei.service.core.oversight import OversightServicer
 from renkei.service.core.person_link import PersonLinkServicer
+from renkei.service.core.pia import PiaDecisionServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
 from renkei.witness.client import WitnessEndpoint
 
@@ -45,10 +48,15 @@ from renkei.witness.client import WitnessEndpoint
 KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, ACQUISITION_KEY: 32}
 
 
-def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False) -> DataDir:
+def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
+                  commission_vkey: str | None = None) -> DataDir:
     """Create (or complete) the core's data directory: keys, registry, permission store, ledger;
-    with ``demo`` the demo agencies with approved PIAs."""
+    with ``commission_vkey`` bound to the commission's PIA decision log (renkei.linkage.commission);
+    with ``demo`` the demo agencies (their PIAs come from the commission, or — unbound, for
+    embedders and tests — are approved here)."""
     data_dir = DataDir.init(path, SERVICE, KEYS)
+    if commission_vkey is not None:
+        bind_commission(data_dir, commission_vkey)
     with AgencyRegistry(data_dir) as registry:
         if demo:
             from renkei.service.demo import register_demo_agencies
@@ -82,6 +90,8 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
         process.add_background(cosigner.run)
         process.add_closer(store.close)
     metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
+    process.add_service(pia_decision_service_pb2.DESCRIPTOR.services_by_name["PiaDecisionService"],
+                        PiaDecisionServicer(registry, linkage, auth, offload))
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
                         LinkageServicer(linkage, desk, auth, offload, metrics))
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],

@@ -15,6 +15,7 @@ few seconds otherwise) and the hourly card-expiry sweep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 
@@ -40,7 +41,8 @@ EXPIRY_SWEEP = 3600.0
 
 
 def build(config: ServiceConfig, authority: NumberAuthority, core_target: str, tls: ServiceTls, *,
-          demo: bool = False, jpki_dir: str | os.PathLike[str] | None = None, notice_workers: int = 0) -> ServiceProcess:
+          demo: bool = False, jpki_dir: str | os.PathLike[str] | None = None,
+          notice_workers: int = 0) -> ServiceProcess:
     process = ServiceProcess(config)
     data_dir = authority.data_dir
     core = CoreLink(core_target, tls)
@@ -66,10 +68,8 @@ def build(config: ServiceConfig, authority: NumberAuthority, core_target: str, t
 
     async def render_notices() -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), NOTICE_POLL)
-            except TimeoutError:
-                pass
             wake.clear()
             try:
                 while await notice_pool.call(notices.render_pending, 2000) == 2000:

@@ -200,7 +200,7 @@ class NumberServicer:
             return pb.ListNoticesResponse(
                 notices=[pb.Notice(notice_id=n.notice_id, event=n.event, created_at=n.created_at, state=n.state,
                                    rendered_at=n.rendered_at or "", file=n.file or "")
-                         for n in desk.list(state=request.state or None, limit=limit)],
+                         for n in desk.notices(state=request.state or None, limit=limit)],
                 pending=counts["pending"], rendered=counts["rendered"], waiting_for_facts=counts["waiting_for_facts"])
 
         return await self._serial.call(read)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$renkei/v1/pia_decision_service.proto\x12\trenkei.v1\"L\n\x10\x44\x65\x63isionEvidence\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\r\n\x05\x65ntry\x18\x02 \x01(\x0c\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\"^\n\x18\x41pplyPiaDecisionsRequest\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12.\n\tdecisions\x18\x02 \x03(\x0b\x32\x1b.renkei.v1.DecisionEvidence\"E\n\x19\x41pplyPiaDecisionsResponse\x12\x17\n\x0f\x61pplied_through\x18\x01 \x01(\x04\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\r2t\n\x12PiaDecisionService\x12^\n\x11\x41pplyPiaDecisions\x12#.renkei.v1.ApplyPiaDecisionsRequest\x1a$.renkei.v1.ApplyPiaDecisionsResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$renkei/v1/pia_decision_service.proto\x12\trenkei.v1\"L\n\x10\x44\x65\x63isionEvidence\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\r\n\x05\x65ntry\x18\x02 \x01(\x0c\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\"^\n\x18\x41pplyPiaDecisionsRequest\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12.\n\tdecisions\x18\x02 \x03(\x0b\x32\x1b.renkei.v1.DecisionEvidence\"C\n\x19\x41pplyPiaDecisionsResponse\x12\x15\n\rnext_sequence\x18\x01 \x01(\x04\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\r2t\n\x12PiaDecisionService\x12^\n\x11\x41pplyPiaDecisions\x12#.renkei.v1.ApplyPiaDecisionsRequest\x1a$.renkei.v1.ApplyPiaDecisionsResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,7 +37,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPLYPIADECISIONSREQUEST']._serialized_start=129
   _globals['_APPLYPIADECISIONSREQUEST']._serialized_end=223
   _globals['_APPLYPIADECISIONSRESPONSE']._serialized_start=225
-  _globals['_APPLYPIADECISIONSRESPONSE']._serialized_end=294
-  _globals['_PIADECISIONSERVICE']._serialized_start=296
-  _globals['_PIADECISIONSERVICE']._serialized_end=412
+  _globals['_APPLYPIADECISIONSRESPONSE']._serialized_end=292
+  _globals['_PIADECISIONSERVICE']._serialized_start=294
+  _globals['_PIADECISIONSERVICE']._serialized_end=410
 # @@protoc_insertion_point(module_scope)

@@ -25,9 +25,9 @@ class ApplyPiaDecisionsRequest(_message.Message):
     def __init__(self, checkpoint: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[DecisionEvidence, _Mapping]]] = ...) -> None: ...
 
 class ApplyPiaDecisionsResponse(_message.Message):
-    __slots__ = ("applied_through", "applied")
-    APPLIED_THROUGH_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("next_sequence", "applied")
+    NEXT_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     APPLIED_FIELD_NUMBER: _ClassVar[int]
-    applied_through: int
+    next_sequence: int
     applied: int
-    def __init__(self, applied_through: _Optional[int] = ..., applied: _Optional[int] = ...) -> None: ...
+    def __init__(self, next_sequence: _Optional[int] = ..., applied: _Optional[int] = ...) -> None: ...

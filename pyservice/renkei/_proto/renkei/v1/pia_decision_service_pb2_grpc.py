@@ -46,8 +46,8 @@ class PiaDecisionServiceServicer:
 
     def ApplyPiaDecisions(self, request, context):
         """Apply decisions in log order (already applied ones are skipped). Errors: INVALID_ARGUMENT
-        (a checkpoint or proof that does not verify, reason PROOF or NOTE), FAILED_PRECONDITION (the
-        core is bound to no commission).
+        (a checkpoint or proof that does not verify), FAILED_PRECONDITION (the core is bound to no
+        commission, or a decision came before the next one it expects: send from the start again).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
