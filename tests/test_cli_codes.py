@@ -9,8 +9,8 @@ import pytest
 
 from renkei.cli.app import main
 from renkei.jlis.authority import NumberAuthority
-from renkei.linkage.registry import AgencyRegistry
 from renkei.linkage.core import Core
+from renkei.linkage.registry import AgencyRegistry
 from tests.datadirs import InProcess
 
 

@@ -16,8 +16,8 @@ import pytest
 from renkei.cli.app import build_parser, main
 
 #: Commands that create by design (and ``serve``, which runs until stopped: tried apart below).
-CREATORS = {("up",), ("core", "init"), ("jlis", "init"), ("nta", "init"), ("pki", "init"), ("pki", "issue"), ("ppc", "init"),
-            ("pki", "issue-service"), ("witness", "init"), ("jpki", "init"), ("card", "issue")}
+CREATORS = {("up",), ("core", "init"), ("jlis", "init"), ("nta", "init"), ("pki", "init"), ("pki", "issue"),
+            ("pki", "issue-service"), ("witness", "init"), ("jpki", "init"), ("card", "issue"), ("ppc", "init")}
 SERVERS = {("core", "serve"), ("jlis", "serve"), ("nta", "serve"), ("witness", "serve"), ("jpki", "serve"),
            ("ppc", "serve")}
 #: Values for the required arguments of every command (dest → value).

@@ -187,7 +187,7 @@ def test_a_municipality_issues_a_card_that_logs_in_and_identifies_at_a_counter_i
     assert number.encode() not in issued.token and SIGN_PIN.encode() not in issued.token
     path = tmp_path / "card.json"
     path.write_bytes(issued.token)
-    login, signer, counter = verifiers(box)
+    _login, signer, counter = verifiers(box)
     with Card(path) as card:
         who = identify(counter, card)  # 番号確認 + 身元確認: the AP's data, from the card that just signed in
         assert (who.individual_number, who.facts.name, who.facts.address) == (number, person.name, person.address)

@@ -312,7 +312,7 @@ def test_an_older_jlis_directory_gets_the_new_keys_once_and_never_again(tmp_path
     (d / "keys" / "jlis-log.key").unlink()  # now the log exists: a missing key is damage
     from renkei.errors import KeyFileError
 
-    with pytest.raises(KeyFileError, match="jlis-log.key is missing"):
+    with pytest.raises(KeyFileError, match=r"jlis-log\.key is missing"):
         NumberAuthority.init(d)
     assert json.loads((d / "renkei-service.json").read_text())["service"] == "jlis"
     assert hashlib.sha256(b"").digest()  # (nothing else created)
