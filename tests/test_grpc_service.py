@@ -133,9 +133,9 @@ def test_each_port_serves_and_lists_only_its_own_services(server: RunningBox) ->
         assert listed(ch) == {"renkei.v1.DisclosureService"}
     with server.channel("operator", "core") as ch:
         assert listed(ch) == {"renkei.v1.LinkageService", "renkei.v1.OversightService", "renkei.v1.AdminService",
-                              "renkei.v1.PersonLinkService"}
+                              "renkei.v1.PersonLinkService", "renkei.v1.PiaDecisionService"}
     with server.channel("operator", "jlis") as ch:
-        assert listed(ch) == {"renkei.v1.NumberService"}
+        assert listed(ch) == {"renkei.v1.NumberService", "renkei.v1.PersonInfoService", "renkei.v1.CardService"}
         with pytest.raises(grpc.RpcError) as e:  # the core's services are not J-LIS's
             client.LinkageServiceStub(ch).GetPublicKeys(lpb.GetPublicKeysRequest(), timeout=T)
         assert _code(e.value) is grpc.StatusCode.UNIMPLEMENTED

@@ -131,16 +131,7 @@ class FactsRegistry:
 
         The first report of a person must be ``registration``, ``birth`` or ``move_in``; after
         a ``death`` only a ``correction`` is accepted. Durable on return."""
-        if event not in EVENTS:
-            raise InvalidArgumentError(f"unknown event {event!r}; expected one of {', '.join(EVENTS)}")
-        day = _day(effective_on, "effective_on")
-        if day > dt.date.today() + dt.timedelta(days=1):
-            raise InvalidArgumentError("effective_on is in the future")
-        if not isinstance(municipality, str) or not (municipality.isascii() and municipality.isdigit()
-                                                     and len(municipality) == 6):
-            raise InvalidArgumentError("municipality is a 6-digit 全国地方公共団体コード")
-        if not isinstance(link_id, bytes) or len(link_id) != 16:
-            raise InvalidArgumentError("a link id is 16 bytes")
+        day = _check(link_id, event, effective_on, municipality)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -150,6 +141,21 @@ class FactsRegistry:
                 self._db.execute("ROLLBACK")
                 raise
         return reported
+
+    def report_batch(self, reports: list[tuple[bytes, str, dt.date | str, BasicFacts, str]]) -> list[Reported]:
+        """Many reports (link id, event, effective_on, facts, municipality) in one durable
+        transaction, all or none: the register's bulk load (初期登録) and catch-up."""
+        checked = [(link_id, event, _check(link_id, event, effective_on, municipality), facts, municipality)
+                   for link_id, event, effective_on, facts, municipality in reports]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                out = [self._report(*r) for r in checked]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return out
 
     def _report(self, link_id: bytes, event: str, day: dt.date, facts: BasicFacts, municipality: str) -> Reported:
         current = self._db.execute(
@@ -226,6 +232,20 @@ class FactsRegistry:
                 "SELECT count(*), count(deceased_on) FROM persons").fetchone()
             versions = self._db.execute("SELECT count(*) FROM fact_versions").fetchone()[0]
         return {"persons": int(persons), "deceased": int(deceased), "versions": int(versions)}
+
+
+def _check(link_id: bytes, event: str, effective_on: dt.date | str, municipality: str) -> dt.date:
+    if event not in EVENTS:
+        raise InvalidArgumentError(f"unknown event {event!r}; expected one of {', '.join(EVENTS)}")
+    day = _day(effective_on, "effective_on")
+    if day > dt.date.today() + dt.timedelta(days=1):
+        raise InvalidArgumentError("effective_on is in the future")
+    if not isinstance(municipality, str) or not (municipality.isascii() and municipality.isdigit()
+                                                 and len(municipality) == 6):
+        raise InvalidArgumentError("municipality is a 6-digit 全国地方公共団体コード")
+    if not isinstance(link_id, bytes) or len(link_id) != 16:
+        raise InvalidArgumentError("a link id is 16 bytes")
+    return day
 
 
 def _day(value: dt.date | str, what: str) -> dt.date:
