@@ -487,8 +487,10 @@ def test_up_provisioned_keys_0600_and_pki_lists_them(server: RunningBox, tmp_pat
     keys = [pki / "ca.key", *pki.glob("clients/*/key.pem")]
     assert len(keys) == 1 + 9  # CA; J-LIS, oversight, operator, six demo agencies
     service_keys = [*server.root.glob("*/tls/*.key"), *server.root.glob("*/keys/*.key")]
-    # server keys, J-LIS's client key, core keys, J-LIS keys, the witness's key, the JPKI's card-reset key
-    assert len(service_keys) == 3 + 1 + 5 + 2 + 1 + 1
+    # server keys (core, J-LIS, NTA, the commission's PIA review), client keys (J-LIS's, the PIA review's),
+    # core keys, J-LIS keys (number, link, query log, AP), the witness's key, the JPKI's card-reset key,
+    # the PIA review's decision-log key
+    assert len(service_keys) == 4 + 2 + 5 + 4 + 1 + 1 + 1
     jpki_keys = list(server.root.glob("jpki/keys/*.pem"))
     assert len(jpki_keys) == 4  # the JPKI's two CA keys and two OCSP responder keys
     assert all(k.stat().st_mode & 0o777 == 0o600 for k in [*keys, *service_keys, *jpki_keys])
