@@ -172,6 +172,42 @@ def test_the_demo_card_identifies_at_a_counter_through_the_cli(box: RunningBox, 
     assert "card-demo" in cli("jlis", "notices") or "rendered" in cli("jlis", "notices")
 
 
+def test_a_card_made_with_renkei_card_logs_in_and_identifies_in_one_flow(box: RunningBox, tmp_path: Path) -> None:
+    """`renkei card apply` + `renkei card issue --application` through the running J-LIS (as a
+    municipality's card desk), then the same card at a counter and for a login."""
+    person = facts("小林 直子", "1985-12-24", P.SEX_FEMALE, "東京都千代田区九段南一丁目2番1号")
+    number = register(box, 4, person)
+    env = {**os.environ, "RENKEI_DATA": str(box.root)}
+
+    def cli(*argv: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "renkei.cli", *argv], capture_output=True, text=True, env=env,
+                           timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    (tmp_path / "number").write_text(number + "\n")
+    desk = ["--agency", str(CHIYODA), "--purpose", "card-desk"]
+    out = cli("card", "apply", "--number-file", str(tmp_path / "number"), "--face-photo", "sha256:" + "c3" * 32, *desk)
+    application = out.split()[1]
+    card_file = tmp_path / "naoko.json"
+    out = cli("card", "issue", "--application", application, "--out", str(card_file), "--auth-pin", PIN,
+              "--sign-pin", SIGN_PIN, "--kenmen-pin", AP_PIN, *desk)
+    assert "issued" in out and number not in out and card_file.stat().st_mode & 0o777 == 0o600
+    (tmp_path / "ca.pem").write_text(cli("jpki", "ca-cert", "--kind", "auth"))
+    (tmp_path / "ap.pem").write_text(cli("jlis", "kenmen-key"))
+    ocsp = f"http://{box.service('jpki')['http']}/ocsp/auth"
+    who = json.loads(cli("card", "identify", "--card", str(card_file), "--pin", PIN, "--kenmen-pin", AP_PIN,
+                         "--ca", str(tmp_path / "ca.pem"), "--ocsp", ocsp, "--kenmen-key", str(tmp_path / "ap.pem")))
+    assert (who["individual_number"], who["name"], who["address"]) == (number, person.name, person.address)
+    challenge = new_challenge().hex()
+    signed = json.loads(cli("card", "sign-challenge", "--card", str(card_file), "--pin", PIN, "--challenge",
+                            challenge))
+    login = json.loads(cli("card", "verify-login", "--ca", str(tmp_path / "ca.pem"), "--ocsp", ocsp, "--challenge",
+                           challenge, "--signature", signed["signature"], "--certificate", signed["certificate"]))
+    assert login["card_id"] == who["card_id"]
+    assert who["card_id"] in cli("card", "show", "--card-id", who["card_id"])
+
+
 def test_a_municipality_issues_a_card_that_logs_in_and_identifies_at_a_counter_in_one_flow(
         box: RunningBox, tmp_path: Path) -> None:
     person = facts("伊藤 美咲", "1990-09-09", P.SEX_FEMALE, "神奈川県横浜市中区港町1丁目1番地")
