@@ -37,7 +37,7 @@ NATIONAL_IDS = 125_000_000
 def coverage_engine(path: str, key: bytes, persons: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
     """Two agencies each holding a random 80 % of `persons` ids, and 1M of agency 1's codes
     (random persons it holds) ready to translate to agency 2."""
-    eng = _codes.CodeEngine(key, path, 1, [1], 1 << 40)
+    eng = _codes.CodeEngine(key, path, 1, [1], 1 << 40, create=True)
     for lo in range(0, persons, 10_000_000):
         ids = np.arange(lo, min(persons, lo + 10_000_000), dtype=np.uint64)
         eng.acquire(1, ids[rng.random(len(ids)) < 0.8])
@@ -51,7 +51,7 @@ def main() -> None:
     rng = np.random.default_rng(3)
     key = secrets.token_bytes(32)
     with tempfile.TemporaryDirectory() as tmp:
-        eng = _codes.CodeEngine(key, f"{tmp}/h", 1, [1])
+        eng = _codes.CodeEngine(key, f"{tmp}/h", 1, [1], create=True)
         persons = rng.permutation(POPULATION).astype(np.uint64)
         city_codes = eng.acquire(1, persons)
         eng.acquire(2, persons)

@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.bench_ledger import make_batches
+from bench.bench_ledger import core_dir, make_batches
 from bench.common import machine
 from renkei import ledger
-from renkei.datadir import DataDir
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / "bench" / "ctmerkle" / "Cargo.toml"
@@ -52,7 +51,7 @@ def main() -> None:
     idx = np.random.default_rng(6).integers(0, n, args.proofs, dtype=np.uint64)
     work = Path(tempfile.mkdtemp(prefix="bench-peers-", dir=REPO / "target" if (REPO / "target").is_dir() else None))
     try:
-        with ledger.Ledger(DataDir(work / "data")) as lg:
+        with ledger.Ledger(core_dir(work / "data")) as lg:
             t0 = time.perf_counter()
             for b in batches:
                 lg.append_batch(b)

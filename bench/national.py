@@ -183,7 +183,7 @@ def baseline_engine(tmp: str, seed: int):  # type: ignore[no-untyped-def]
 
     n = 1_000_000
     rng = np.random.default_rng(seed)
-    eng = _codes.CodeEngine(os.urandom(32), f"{tmp}/h", 1, [1])
+    eng = _codes.CodeEngine(os.urandom(32), f"{tmp}/h", 1, [1], create=True)
     ids = np.arange(n, dtype=np.uint64)
     eng.acquire(1, ids[rng.random(n) < NATIONAL_COVERAGE])
     eng.acquire(2, ids[rng.random(n) < NATIONAL_COVERAGE])

@@ -17,7 +17,8 @@ from tests.datadirs import core_dir
 
 
 def main() -> None:
-    lg = Ledger(core_dir(sys.argv[1]))
+    # A small write-ahead segment limit, so kills also land around segment rotations.
+    lg = Ledger(core_dir(sys.argv[1]), wal_limit=1 << 20)
     rng = random.Random(int(sys.argv[2]))
     print("ready", flush=True)
     while True:

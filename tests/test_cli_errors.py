@@ -57,7 +57,7 @@ def _argv(path: tuple[str, ...], p: argparse.ArgumentParser, missing: Path) -> l
     dests = {a.dest for a in p._actions}
     if "data_dir" in dests:
         argv += ["--data-dir", str(missing)]
-    if "dir" in dests:
+    if "dir" in dests and not ("data_dir" in dests and path == ("ledger", "verify")):  # --dir is the other form
         argv += ["--dir", str(missing)]
     if "pki" in dests:
         argv += ["--pki", str(missing / "pki")]

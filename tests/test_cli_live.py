@@ -145,7 +145,7 @@ def test_admin_commands_work_while_the_core_runs(box: RunningBox, minister_code:
     assert json.loads(out)["name"] == "厚生労働大臣" and json.loads(out)["pia_status"] == "approved"
 
     code, out, err = cli(capsys, box, "--json", "agency", "add", "--name", "テスト市長", "--type", "municipal_mayor",
-                         "--municipality-code", "131016", "--pki", str(box.pki))
+                         "--municipality-code", "131024", "--pki", str(box.pki))
     assert code == 0, err
     added = json.loads(out)
     assert added["pia_status"] == "not_submitted" and Path(added["certificate"]).exists()

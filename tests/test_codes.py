@@ -212,7 +212,7 @@ def test_unlinkability_of_two_agencies_code_sets(tmp_path: Path) -> None:
       more often than chance (expected n/2^32 ≈ 0).
     """
     n = 100_000
-    engine = _codes.CodeEngine(secrets.token_bytes(32), str(tmp_path / "h"), 1, [1])
+    engine = _codes.CodeEngine(secrets.token_bytes(32), str(tmp_path / "h"), 1, [1], create=True)
     persons = np.arange(1, n + 1, dtype=np.uint64)
     a = np.frombuffer(engine.acquire(7, persons), dtype=np.uint8).reshape(n, 16)
     b = np.frombuffer(engine.acquire(8, persons), dtype=np.uint8).reshape(n, 16)
@@ -253,7 +253,7 @@ ops = st.lists(
 @given(key=st.binary(min_size=32, max_size=32), script=ops)
 def test_engine_matches_reference(tmp_path_factory: pytest.TempPathFactory, key: bytes, script: list) -> None:  # type: ignore[type-arg]
     d = tmp_path_factory.mktemp("prop")
-    eng = _codes.CodeEngine(key, str(d / "h"), 1, [1])
+    eng = _codes.CodeEngine(key, str(d / "h"), 1, [1], create=True)
     ref = codes_ref.ReferenceCore(key)
     issued: dict[int, list[bytes]] = {a: [] for a in range(1, 5)}
     for op, x, y in script:
@@ -373,7 +373,7 @@ def test_no_my_number_or_resident_code_in_core_files_logs_or_errors(
 
 def test_torn_journal_tail_is_dropped(tmp_path: Path) -> None:
     key = secrets.token_bytes(32)
-    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1])
+    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1], create=True)
     eng.acquire(1, np.arange(100, dtype=np.uint64))
     del eng
     journal = sorted((tmp_path / "h").glob("journal.*"))[-1]
@@ -394,7 +394,7 @@ def test_torn_journal_tail_is_dropped(tmp_path: Path) -> None:
 
 def test_person_link_ids(tmp_path: Path) -> None:
     key = secrets.token_bytes(32)
-    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1])
+    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1], create=True)
     links = secrets.token_bytes(16 * 5)
     codes = eng.acquire_links(3, links + links[:16])  # the same new link twice: one index
     assert len(codes) == 6 * 16 and codes[:16] == codes[80:]
@@ -411,14 +411,14 @@ def test_person_link_ids(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="16 bytes each"):
         eng.acquire_links(3, b"short")
     del eng
-    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1])
+    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1], create=True)
     assert eng.acquire_links(3, links) == codes[:80]
     assert eng.person_count() == 6
 
 
 def test_damaged_snapshot_is_a_storage_error(tmp_path: Path) -> None:
     key = secrets.token_bytes(32)
-    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1])
+    eng = _codes.CodeEngine(key, str(tmp_path / "h"), 1, [1], create=True)
     eng.acquire(1, np.arange(100_000, dtype=np.uint64))
     eng.checkpoint()
     del eng
@@ -439,7 +439,7 @@ def test_second_opener_is_refused(tmp_path: Path) -> None:
 
 
 def test_engine_rejects_bad_arguments(tmp_path: Path) -> None:
-    eng = _codes.CodeEngine(secrets.token_bytes(32), str(tmp_path / "h"), 1, [1])
+    eng = _codes.CodeEngine(secrets.token_bytes(32), str(tmp_path / "h"), 1, [1], create=True)
     with pytest.raises(InvalidArgumentError):
         eng.acquire(1, np.array([2**33], dtype=np.uint64))
     with pytest.raises(InvalidArgumentError):
@@ -449,7 +449,7 @@ def test_engine_rejects_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError):
         eng.set_epochs(3, [1, 2])
     with pytest.raises(renkei.errors.KeyFileError):
-        _codes.CodeEngine(b"short", str(tmp_path / "h2"), 1, [1])
+        _codes.CodeEngine(b"short", str(tmp_path / "h2"), 1, [1], create=True)
 
 
 def test_changed_numbers_are_not_current_at_jlis_and_release_works(world) -> None:  # type: ignore[no-untyped-def]

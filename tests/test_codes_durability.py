@@ -26,8 +26,9 @@ CHILD = textwrap.dedent(
 
     core = renkei.Core.init(sys.argv[1], checkpoint_bytes=int(sys.argv[2]))
     agencies = []
-    for i in range(3):
-        a = core.registry.register_agency(f"agency {i}", ["japan_pension_service"], "5010405001703")
+    kinds = ["japan_pension_service", "mhlw_minister", "japan_health_insurance_association"]
+    for i in range(3):  # one legal person, three agencies: one type each (a repeat would be refused)
+        a = core.registry.register_agency(f"agency {i}", [kinds[i]], "5010405001703")
         core.registry.add_pia(a.agency_id, "全項目評価書", approved_on="2025-01-01", expires_on="2099-12-31")
         agencies.append(a.agency_id)
     print("READY", flush=True)

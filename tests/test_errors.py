@@ -27,6 +27,13 @@ EXPECTED = {
     "ProviderNotHoldingError": grpc.StatusCode.PERMISSION_DENIED,
     "UnauthenticatedError": grpc.StatusCode.UNAUTHENTICATED,
     "ResourceExhaustedError": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "RequestTooLargeError": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "TooManyCallsError": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "RateLimitedError": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "QueryTooCostlyError": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "RequestTimeoutError": grpc.StatusCode.DEADLINE_EXCEEDED,
+    "ProviderUnavailableError": grpc.StatusCode.FAILED_PRECONDITION,
+    "RequestIdReusedError": grpc.StatusCode.ALREADY_EXISTS,
     "UnimplementedError": grpc.StatusCode.UNIMPLEMENTED,
     "UnavailableError": grpc.StatusCode.UNAVAILABLE,
     "KeyFileError": grpc.StatusCode.INTERNAL,  # a service with a bad key file must not start at all

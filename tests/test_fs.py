@@ -40,7 +40,7 @@ def test_dir_lock_is_exclusive_until_released(tmp_path: Path) -> None:
     # The holdings directory uses the same lock: an engine and a DirLock exclude each other.
     from renkei._core import codes
 
-    eng = codes.CodeEngine(os.urandom(32), str(tmp_path / "h"), 1, [1])
+    eng = codes.CodeEngine(os.urandom(32), str(tmp_path / "h"), 1, [1], create=True)
     with pytest.raises(StorageError, match="in use"):
         fs.DirLock(tmp_path / "h")
     eng.close()

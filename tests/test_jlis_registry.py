@@ -39,7 +39,7 @@ from renkei.jpki.ca import Jpki
 from renkei.jpki.card import Card, write_kenmen
 from renkei.jpki.kenmen import KenmenData, KenmenSigner, KenmenVerifier, SignedKenmen
 from renkei.jpki.profile import SIGN, BasicFacts, signing_facts
-from renkei.ledger import verify_checkpoint, verify_inclusion
+from renkei.ledger import opens, verify_checkpoint, verify_inclusion, verify_log_dir
 from renkei.numbers import resident_check_digit
 
 TARO = BasicFacts("山田 太郎", dt.date(1980, 4, 1), "1", "東京都千代田区霞が関一丁目1番1号")
@@ -168,6 +168,19 @@ def test_queries_need_an_entitlement_and_every_one_is_logged_without_the_answer(
     files = b"".join(p.read_bytes() for p in (world.root / "jlis" / "querylog").rglob("*") if p.is_file())
     for secret in (number.encode(), HANAKO.name.encode(), HANAKO.address.encode(), code(2).encode()):
         assert secret not in files
+    # The ledger's layout: the public files carry the person only as a commitment; the pseudonym is
+    # in the private openings (0600 in 0700 folders), which open the leaves. All of it verifies.
+    log_dir = world.log.ledger.path
+    public = b"".join(p.read_bytes() for p in log_dir.rglob("*")
+                      if p.is_file() and p.relative_to(log_dir).parts[0] in ("tile", "checkpoint"))
+    assert world.log.pseudonym(link) not in public
+    for stored in world.log.ledger.stored(seqs):
+        assert stored.entry[0] == 2 and opens(stored.entry, stored.opening)
+    assert any(world.log.pseudonym(link) in p.read_bytes() for p in (log_dir / "open").rglob("*") if p.is_file())
+    for p in (log_dir / "open").rglob("*"):
+        assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600)
+    assert world.log.ledger.verify()["openings_checked"] == len(seqs)
+    assert verify_log_dir(log_dir, world.log.vkey)["size"] == len(seqs)
     world.entitlements.revoke(grant.entitlement_id, "担当者B")
     assert isinstance(info.decide_facts(7, "JT01", number=number).error, NotEntitledError)
     with pytest.raises(InvalidArgumentError):

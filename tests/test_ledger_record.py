@@ -64,10 +64,17 @@ def test_records_and_index_columns_match_the_entries(tmp_path) -> None:  # type:
     assert lg.retention(now=datetime(2026, 6, 1, tzinfo=UTC)) == 256
     recs = lg._l.records(0, 320)
     entries = lg._l.entries(0, 320)
-    assert recs[:256] == [None] * 256
+    opens = lg._l.openings(0, 320)
+    assert recs[:256] == [None] * 256 and opens[:256] == [None] * 256
     for seq in range(256, 320):
-        r, e = recs[seq], entries[seq]
-        assert r is not None and e is not None and r.seq == seq and r.encode() == e
+        r, e, o = recs[seq], entries[seq], opens[seq]
+        assert r is not None and e is not None and o is not None and r.seq == seq
+        # The public leaf is the record with the person committed; its opening gives it back.
+        assert _l.decode_record(e, o) == r and len(o) == 48 and o[16:] == r.pseudonym
+        assert e[0] == 2 and r.encode()[0] == 1 and e[1:81] == r.encode()[1:81] and e[113:] == r.encode()[113:]
+        assert r.pseudonym not in e
+        public, commitment = _l.decode_public_record(e)
+        assert public.pseudonym == bytes(32) and commitment == e[81:113] and public.affair == r.affair
     seqs, times, reqs, provs, denied, affairs = lg._l.index_columns(250, 320)
     assert seqs.dtype == np.int64 and times.dtype == np.int64 and reqs.dtype == np.uint32
     assert provs.dtype == np.uint32 and denied.dtype == np.uint16

@@ -38,6 +38,7 @@ from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei._proto.renkei.v1 import oversight_service_pb2 as opb
 from renkei.errors import PermitError, PermitReplayedError
+from renkei.ledger import opens as ledger_opens
 from renkei.ledger import verify_checkpoint, verify_consistency, verify_inclusion
 from renkei.linkage.disclosure import login_message
 from renkei.linkage.registry import AgencyRegistry
@@ -134,6 +135,10 @@ def test_full_flow(server: RunningBox, people: list[str]) -> None:
         rec = next(r for r in recs if r.sequence == answer.record_sequence)
         assert (rec.outcome, rec.affair, list(rec.information_items)) == ("permitted", AFFAIR, [ITEM])
         assert rec.permit_id[:12] == claims.permit_id
+        # The leaf is public and names no person; the commission's opening ties it to the pseudonym.
+        assert rec.person_pseudonym not in rec.leaf_data and rec.leaf_data[0] == 2
+        assert ledger_opens(rec.leaf_data, rec.person_opening) and rec.person_opening[16:] == rec.person_pseudonym
+        assert hashlib.sha256(b"\x00" + rec.leaf_data).digest() == proof.leaf_hash
         # The commission's earlier checkpoint is a prefix of the one covering our record.
         old = before.tree_size
         assert 0 < old <= answer.record_sequence < cp.tree_size
@@ -179,6 +184,8 @@ def test_full_flow(server: RunningBox, people: list[str]) -> None:
             p = d.inclusion_proof
             verify_inclusion(p.leaf_index, p.tree_size, p.leaf_hash, list(p.hashes), mine_page.checkpoint.root_hash)
             assert d.record.person_pseudonym == rec.person_pseudonym
+            assert ledger_opens(d.record.leaf_data, d.record.person_opening)
+            assert hashlib.sha256(b"\x00" + d.record.leaf_data).digest() == p.leaf_hash
         _fails(lambda: disclosure.ListMyRecords(dpb.ListMyRecordsRequest(), timeout=T,
                                                 metadata=[("authorization", "Bearer nope")]),
                grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")

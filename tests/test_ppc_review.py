@@ -21,10 +21,10 @@ from renkei.errors import (
     ProofError,
     UnavailableError,
 )
-from renkei.ledger import Ledger, verify_checkpoint, verify_inclusion
+from renkei.ledger import Ledger, opens, verify_checkpoint, verify_inclusion, verify_log_dir
 from renkei.linkage.registry import AgencyRegistry
 from renkei.pki.ca import DevelopmentCA
-from renkei.ppc.review import LOG_ORIGIN, PiaReview, Submission, init_data_dir, leaf_hash
+from renkei.ppc.review import LOG_ORIGIN, PiaReview, Submission, agency_pseudonym, init_data_dir, leaf_hash
 from renkei.service.core import init_data_dir as init_core
 from renkei.service.ppc import CoreDelivery
 
@@ -92,6 +92,16 @@ def test_decisions_are_logged_then_flow_to_the_core_which_admits_only_approved_o
         verify_inclusion(d.seq, cp.size, leaf_hash(d.entry), d.proof, cp.root)
     assert decisions[1].reason == "リスク対策の記載が不足" and decisions[3].expires_on
     assert decisions[2].revises == first.pia_id
+    # The log is the ledger's layout: public leaves (layout 2) whose person commitment opens to the
+    # agency's pseudonym with the private opening; it verifies whole and from its public key alone.
+    log_dir = review.log.path
+    for stored in review.log.stored(list(range(cp.size))):
+        assert stored.entry[0] == 2 and opens(stored.entry, stored.opening)
+        assert stored.record.pseudonym == agency_pseudonym(stored.record.requester)
+        assert agency_pseudonym(stored.record.requester) not in stored.entry
+    assert review.log.verify()["openings_checked"] == cp.size
+    assert verify_log_dir(log_dir, review.vkey)["size"] == cp.size
+    assert (log_dir / "open").stat().st_mode & 0o777 == 0o700
     # The core keeps nothing set by its operator: add_pia refuses on a bound core.
     with pytest.raises(FailedPreconditionError, match="commission"):
         registry.add_pia(2, "x", approved_on=TODAY, expires_on=TODAY)

@@ -9,6 +9,12 @@
 //! * [`DirLock`]: one writer per directory: an exclusive, non-blocking `flock` on `dir/LOCK`
 //!   (created 0600), released when the lock is dropped or the process dies.
 //! * [`create_dir_private`]: `mkdir` with mode 0700 whatever the umask.
+//! * [`create_private`] / [`open_append_private`]: a store's own files, mode 0600 whatever the
+//!   umask (every file a service writes is 0600 in a 0700 directory).
+//! * [`fault`]: the fault-injection seam. Every write, fsync, rename, truncate, create and
+//!   unlink of the stores passes through it; in `cargo test` builds a test can make the n-th
+//!   such operation fail with an errno (EIO, ENOSPC) on its own thread ([`faults`]), in other
+//!   builds it is an inlined `Ok(())`.
 //!
 //! Errors are [`Error::Storage`] naming the path; none carries file contents.
 
@@ -26,9 +32,117 @@ fn storage(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Storage(format!("{what} {}: {e}", path.display()))
 }
 
+/// The file-system operations of the stores, as the fault-injection seam names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoOp {
+    Create,
+    Write,
+    Fsync,
+    FsyncDir,
+    Rename,
+    Truncate,
+    Remove,
+}
+
+/// Called before each operation `op` on `path`: `Err` is the fault a test planned (see
+/// [`faults`]); outside `cargo test` builds this is always `Ok(())` and compiles away.
+#[inline(always)]
+pub fn fault(op: IoOp, path: &Path) -> std::io::Result<()> {
+    #[cfg(test)]
+    {
+        faults::check(op, path)
+    }
+    #[cfg(not(test))]
+    {
+        let _ = (op, path);
+        Ok(())
+    }
+}
+
+/// Planned I/O faults for tests, per thread (the stores do their I/O on the calling thread, so
+/// parallel tests do not see each other's faults).
+#[cfg(test)]
+pub mod faults {
+    use super::IoOp;
+    use std::cell::RefCell;
+    use std::path::Path;
+
+    #[derive(Debug, Clone)]
+    struct Fault {
+        op: IoOp,
+        /// Fail the operation after this many of its kind went through.
+        after: usize,
+        errno: i32,
+        seen: usize,
+        fired: bool,
+    }
+
+    thread_local! {
+        static PLAN: RefCell<Vec<Fault>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Make the `after`-th (0-based) operation `op` on this thread fail with `errno`, until
+    /// the returned guard is dropped. Several plans may be active at once.
+    pub fn plan(op: IoOp, after: usize, errno: i32) -> Guard {
+        PLAN.with(|p| p.borrow_mut().push(Fault { op, after, errno, seen: 0, fired: false }));
+        Guard
+    }
+
+    /// Whether any planned fault of `op` has fired.
+    pub fn fired(op: IoOp) -> bool {
+        PLAN.with(|p| p.borrow().iter().any(|f| f.op == op && f.fired))
+    }
+
+    pub(super) fn check(op: IoOp, _path: &Path) -> std::io::Result<()> {
+        PLAN.with(|p| {
+            for f in p.borrow_mut().iter_mut().filter(|f| f.op == op) {
+                if !f.fired && f.seen == f.after {
+                    f.fired = true;
+                    return Err(std::io::Error::from_raw_os_error(f.errno));
+                }
+                f.seen += 1;
+            }
+            Ok(())
+        })
+    }
+
+    /// Clears this thread's plans when dropped.
+    pub struct Guard;
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            PLAN.with(|p| p.borrow_mut().clear());
+        }
+    }
+}
+
 /// Make the directory entries in `dir` durable (after a create, rename or unlink in it).
 pub fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| storage("cannot fsync directory", dir, e))
+    fault(IoOp::FsyncDir, dir)
+        .and_then(|_| File::open(dir))
+        .and_then(|f| f.sync_all())
+        .map_err(|e| storage("cannot fsync directory", dir, e))
+}
+
+/// Create (or truncate) `path` for writing with mode 0600 exactly, whatever the umask.
+pub fn create_private(path: &Path) -> std::io::Result<File> {
+    fault(IoOp::Create, path)?;
+    let f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(f)
+}
+
+/// Open `path` for appending (and reading), creating it with mode 0600 exactly if missing.
+pub fn open_append_private(path: &Path) -> std::io::Result<File> {
+    let created = !path.exists();
+    if created {
+        fault(IoOp::Create, path)?;
+    }
+    let f = OpenOptions::new().read(true).append(true).create(true).mode(0o600).open(path)?;
+    if created {
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
 }
 
 /// A temporary name in the target's directory that no other writer picks: hidden, ending in
@@ -54,34 +168,53 @@ pub fn write_atomic_with(
     mode: u32,
     fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<()> {
+    write_atomic_reporting(dir, name, mode, fill).map_err(|e| e.error)
+}
+
+/// A failed atomic write, and whether the new file had already been renamed into place (only
+/// the directory fsync failed: a crash may leave either the old or the new file).
+#[derive(Debug)]
+pub struct AtomicWriteError {
+    pub error: Error,
+    pub renamed: bool,
+}
+
+/// [`write_atomic_with`], telling a failure after the rename apart from one before it (where
+/// the old file stands, untouched).
+pub fn write_atomic_reporting(
+    dir: &Path,
+    name: &str,
+    mode: u32,
+    fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> std::result::Result<(), AtomicWriteError> {
+    let before = |error| AtomicWriteError { error, renamed: false };
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(Error::InvalidArgument("write_atomic needs a plain file name".into()));
+        return Err(before(Error::InvalidArgument("write_atomic needs a plain file name".into())));
     }
     let tmp = dir.join(temp_name(name));
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| storage("cannot create", &tmp, e))?;
+    let file = fault(IoOp::Create, &tmp)
+        .and_then(|_| OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp))
+        .map_err(|e| before(storage("cannot create", &tmp, e)))?;
     let written = (|| -> std::io::Result<()> {
         // The umask may have cleared bits of `mode` at creation; the file gets `mode` itself.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         let mut w = BufWriter::with_capacity(8 << 20, file);
         fill(&mut w)?;
+        fault(IoOp::Write, &tmp)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
+        fault(IoOp::Fsync, &tmp)?;
         file.sync_all()
     })();
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
-        return Err(storage("cannot write", &tmp, e));
+        return Err(before(storage("cannot write", &tmp, e)));
     }
     let target = dir.join(name);
-    if let Err(e) = fs::rename(&tmp, &target) {
+    if let Err(e) = fault(IoOp::Rename, &target).and_then(|_| fs::rename(&tmp, &target)) {
         let _ = fs::remove_file(&tmp);
-        return Err(storage("cannot rename into place", &target, e));
+        return Err(before(storage("cannot rename into place", &target, e)));
     }
-    fsync_dir(dir)
+    fsync_dir(dir).map_err(|error| AtomicWriteError { error, renamed: true })
 }
 
 /// Remove what an interrupted [`write_atomic`] left in `dir` (hidden `*.tmp` files). Call

@@ -108,6 +108,9 @@ pub enum Error {
     /// oracle about a person.
     #[error("agency code (機関別符号) refused")]
     CodeRefused,
+    /// A caller's budget (e.g. an agency's denial records) does not cover the request now.
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

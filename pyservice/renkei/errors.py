@@ -110,6 +110,53 @@ class ResourceExhaustedError(RenkeiError):
     reason = "RESOURCE_EXHAUSTED"
 
 
+class RequestTooLargeError(ResourceExhaustedError):
+    """The request's bytes exceed what its method accepts; refused before it is parsed."""
+
+    reason = "REQUEST_TOO_LARGE"
+
+
+class TooManyCallsError(ResourceExhaustedError):
+    """The caller (a certificate's principal, or an address on the public port) has as many
+    calls in progress on this port as it may; retry when one finishes."""
+
+    reason = "TOO_MANY_CALLS"
+
+
+class RateLimitedError(ResourceExhaustedError):
+    """The caller's budget (an agency's inquiry items or denial records) does not cover the
+    request now; it refills over time (see docs/arch/limits.md)."""
+
+    reason = "RATE_LIMITED"
+
+
+class QueryTooCostlyError(ResourceExhaustedError):
+    """A look-up that would run longer than the service allows one query; narrow it."""
+
+    reason = "QUERY_TOO_COSTLY"
+
+
+class RequestTimeoutError(RenkeiError):
+    """The request's body did not arrive within the time the port allows after the call began
+    (a caller that opens calls and never sends them must not hold the server's capacity)."""
+
+    reason = "REQUEST_TIMEOUT"
+
+
+class ProviderUnavailableError(FailedPreconditionError):
+    """The provider named in an inquiry cannot be asked now (unknown, not active, or without
+    an approved PIA). The requester learns no more than that; the inquiry is recorded."""
+
+    reason = "PROVIDER_UNAVAILABLE"
+
+
+class RequestIdReusedError(AlreadyExistsError):
+    """The request id was used for a different inquiry within the retry window: a retry must
+    repeat the identical request. The attempt is recorded as denied."""
+
+    reason = "REQUEST_ID_REUSED"
+
+
 class PiaNotApprovedError(FailedPreconditionError):
     """The agency has no approved, unexpired 特定個人情報保護評価 (PIA) on file (番号法 第28条)."""
 

@@ -6,9 +6,12 @@ are leaves of an RFC 6962 / RFC 9162 Merkle tree kept in the C2SP tlog-tiles lay
 log key. An append returns only when its record, the tiles covering it and a checkpoint
 covering it are durable (group commit: concurrent appenders share one flush).
 
-The person sees their own records (:meth:`Ledger.records_for_pseudonym`) with an inclusion
-proof each; the PPC fetches checkpoints and consistency proofs. Records older than seven years
-(施行令 第30条) lose their bodies but keep their hashes (:meth:`Ledger.retention`).
+The public files (``checkpoint``, ``tile/``) name no person: each leaf is the record with the
+pseudonym replaced by a commitment (record layout 2); the commitment's opening (salt ‖
+pseudonym) is private and goes only to whom may see it. The person sees their own records
+(:meth:`Ledger.records_for_pseudonym`) with their openings and an inclusion proof each; the PPC
+fetches checkpoints, consistency proofs and opened records. Records older than seven years
+(施行令 第30条) lose their bodies and openings but keep their hashes (:meth:`Ledger.retention`).
 
 Module-level :func:`verify_inclusion`, :func:`verify_consistency`, :func:`open_note` and
 :func:`verify_checkpoint` check proofs and notes from anyone, without a ledger.
@@ -115,8 +118,17 @@ class LedgerRecord:
         )
 
     @classmethod
-    def decode(cls, data: bytes) -> LedgerRecord:
-        return cls.from_core(_l.decode_record(data))
+    def decode(cls, data: bytes, opening: bytes | None = None) -> LedgerRecord:
+        """A layout-1 record, or a public leaf (layout 2) with its opening (checked)."""
+        return cls.from_core(_l.decode_record(data, opening))
+
+    @classmethod
+    def decode_public(cls, leaf: bytes) -> tuple[LedgerRecord, bytes]:
+        """A public leaf (layout 2, as the entry bundles hold it) without its opening: the record
+        with an all-zero pseudonym, and its 32-byte person commitment. What anyone reading the
+        public files (e.g. the commission's audit) sees of a record."""
+        r, commitment = _l.decode_public_record(leaf)
+        return cls.from_core(r), commitment
 
 
 def pack_records(records: Iterable[LedgerRecord | bytes]) -> bytes:
@@ -182,7 +194,15 @@ class ConsistencyProof:
 
 
 #: Denial codes of the record layout → the reason tokens shown to the commission and the person.
-OUTCOME_TOKENS = {0: "permitted", 1: "CODE_REFUSED", 4: "ROW_NOT_PERMITTED", 5: "PROVIDER_NOT_HOLDING"}
+OUTCOME_TOKENS = {
+    0: "permitted",
+    1: "CODE_REFUSED",
+    4: "ROW_NOT_PERMITTED",
+    5: "PROVIDER_NOT_HOLDING",
+    6: "PROVIDER_UNAVAILABLE",
+    7: "REQUESTER_NOT_ELIGIBLE",
+    8: "REQUEST_ID_REUSED",
+}
 
 
 def outcome_token(denied_code: int) -> str:
@@ -191,10 +211,13 @@ def outcome_token(denied_code: int) -> str:
 
 @dataclass(frozen=True)
 class StoredRecord:
-    """A record read back from the ledger, with its exact leaf bytes (what the tree hashes)."""
+    """A record read back from the ledger (opened: with the pseudonym), its public leaf bytes
+    (what the tree hashes; the person only as a commitment) and the commitment's opening
+    (salt ‖ pseudonym, 48 bytes), which anyone given it can check with :func:`opens`."""
 
     record: LedgerRecord
     entry: bytes
+    opening: bytes = b""
 
     @property
     def outcome(self) -> str:
@@ -203,9 +226,13 @@ class StoredRecord:
 
 @dataclass(frozen=True)
 class PersonRecord:
+    """One of the person's records: opened, its public leaf, the proof of that leaf, and the
+    opening that shows the leaf is about the person."""
+
     record: LedgerRecord
     entry: bytes
     proof: InclusionProof
+    opening: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -229,14 +256,14 @@ class Ledger:
     """
 
     def __init__(
-        self, data_dir: DataDir | str | os.PathLike[str], origin: str | None = None, *,
-        key_name: str = KEY_NAME, subdir: str = "ledger",
+        self, data_dir: DataDir | str | os.PathLike[str], origin: str | None = None, wal_limit: int | None = None,
+        *, key_name: str = KEY_NAME, subdir: str = "ledger",
     ) -> None:
         self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, "core")
         self.path = self.data_dir.subdir(subdir)
         self.origin = _fix_origin(self.path, origin)
         seed = self.data_dir.secret_key(key_name)
-        self._l = _l.Ledger(self.path, self.origin, seed)
+        self._l = _l.Ledger(self.path, self.origin, seed, wal_limit)
         self.vkey: str = self._l.vkey()
         vk = self.path / "vkey"
         if not vk.exists():
@@ -292,9 +319,25 @@ class Ledger:
         return Checkpoint.from_note(self._l.checkpoint_at(size))
 
     def get(self, seq: int) -> LedgerRecord | None:
-        """Record ``seq``; ``None`` when retention has dropped its body."""
-        e = self._l.entry(seq)
-        return None if e is None else LedgerRecord.decode(e)
+        """Record ``seq`` opened (with the pseudonym), checked against its leaf hash in the tree
+        and its opening against its commitment (:class:`LedgerDamageError` naming the file
+        otherwise); ``None`` when retention has dropped its body."""
+        r = self._l.record(seq)
+        return None if r is None else LedgerRecord.from_core(r)
+
+    def stored(self, seqs: Sequence[int]) -> list[StoredRecord]:
+        """Records by sequence number, each opened with its public leaf and opening (checked);
+        retired ones left out. One scan over the span when it is dense, else one by one."""
+        if not seqs:
+            return []
+        lo, hi = min(seqs), max(seqs) + 1
+        if hi - lo < 4 * len(seqs) + 256:
+            leaves, opens = self._l.entries(lo, hi), self._l.openings(lo, hi)
+            pairs = [(leaves[s - lo], opens[s - lo]) for s in seqs]
+        else:
+            pairs = [(self._l.entry(s), self._l.openings(s, s + 1)[0]) for s in seqs]
+        return [StoredRecord(LedgerRecord.decode(e, o), bytes(e), bytes(o)) for e, o in pairs
+                if e is not None and o is not None]
 
     def prove_inclusion(self, seq: int, size: int | None = None) -> InclusionProof:
         """Inclusion proof of record ``seq`` in the tree of ``size`` (default: latest)."""
@@ -329,9 +372,9 @@ class Ledger:
         recs, next_before, note = self._l.records_for_pseudonym(pseudonym, before, page_size, _days(today))
         cp = Checkpoint.from_note(note)
         out = [
-            PersonRecord(LedgerRecord.decode(e), e,
-                         InclusionProof(seq, cp.size, _l.leaf_hash(e), proof, cp.root))
-            for seq, e, proof in recs
+            PersonRecord(LedgerRecord.decode(e, o), e,
+                         InclusionProof(seq, cp.size, _l.leaf_hash(e), proof, cp.root), o)
+            for seq, e, o, proof in recs
         ]
         return PersonPage(out, next_before, cp)
 
@@ -384,8 +427,25 @@ def ledger_vkey(data_dir: DataDir, *, key_name: str = KEY_NAME, subdir: str = "l
 
 
 def verify_ledger_dir(path: str | os.PathLike[str], vkey: str) -> dict[str, int]:
-    """Verify a ledger directory read-only (no recovery): raises ``LedgerDamageError``."""
+    """The operator's check of its ledger directory, read-only (no recovery): every public and
+    private file; raises ``LedgerDamageError`` naming the first damaged record or file."""
     return dict(_l.verify_dir(Path(path), vkey))
+
+
+def verify_log_dir(
+    path: str | os.PathLike[str], vkey: str, origin: str | None = None, renkei: bool | None = None
+) -> dict[str, int]:
+    """Verify any C2SP tlog-tiles log from its verifier key alone (a public copy of the ledger,
+    or another log): the signed checkpoint, every entry bundle's leaf hashes, every tile, the
+    root. Entries are checked as renkei records when ``renkei`` (default: when the directory
+    has renkei's ``format`` file); private files are checked when present. ``origin`` is the
+    checkpoint's origin line (default: the key's name). Raises ``LedgerDamageError``."""
+    return dict(_l.verify_public(Path(path), vkey, origin, renkei))
+
+
+def opens(leaf: bytes, opening: bytes) -> bool:
+    """Whether ``opening`` (salt ‖ pseudonym) opens the person commitment of a public leaf."""
+    return _l.opens(leaf, opening)
 
 
 def verify_inclusion(index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes], root: bytes) -> None:

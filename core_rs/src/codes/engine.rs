@@ -55,12 +55,17 @@ impl Pairs {
 }
 
 impl CodeEngine {
+    /// The engine over the existing holdings store in `holdings_dir` (see [`HoldingsStore::open`]:
+    /// an emptied or missing store is refused).
     pub fn open(key: &[u8], holdings_dir: impl AsRef<Path>, epochs: Epochs, checkpoint_bytes: u64) -> Result<Self> {
-        Ok(CodeEngine {
-            cipher: CodeCipher::new(key)?,
-            epochs: RwLock::new(epochs),
-            store: HoldingsStore::open(holdings_dir, checkpoint_bytes)?,
-        })
+        let cipher = CodeCipher::new(key)?;
+        Ok(CodeEngine { cipher, epochs: RwLock::new(epochs), store: HoldingsStore::open(holdings_dir, checkpoint_bytes)? })
+    }
+
+    /// [`CodeEngine::open`], making a new, empty holdings store if there is none (init only).
+    pub fn create(key: &[u8], holdings_dir: impl AsRef<Path>, epochs: Epochs, checkpoint_bytes: u64) -> Result<Self> {
+        let cipher = CodeCipher::new(key)?;
+        Ok(CodeEngine { cipher, epochs: RwLock::new(epochs), store: HoldingsStore::create(holdings_dir, checkpoint_bytes)? })
     }
 
     pub fn open_report(&self) -> &OpenReport {
@@ -310,7 +315,7 @@ mod tests {
     use super::*;
 
     fn engine(dir: &Path) -> CodeEngine {
-        CodeEngine::open(&[3u8; 32], dir, Epochs::new(1, &[1]).unwrap(), 1 << 20).unwrap()
+        CodeEngine::create(&[3u8; 32], dir, Epochs::new(1, &[1]).unwrap(), 1 << 20).unwrap()
     }
 
     fn tmp(name: &str) -> std::path::PathBuf {

@@ -121,7 +121,12 @@ pub fn encode(seq: u64, change: &Change) -> Result<Vec<u8>> {
     Ok(b)
 }
 
-pub fn append(mut file: &File, bytes: &[u8]) -> std::io::Result<()> {
+pub fn append(mut file: &File, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Err(e) = crate::durable::fault(crate::durable::IoOp::Write, path) {
+        // An injected failure behaves like a full disk: part of the record reaches the file.
+        let _ = file.write_all(&bytes[..bytes.len() / 2]);
+        return Err(e);
+    }
     file.write_all(bytes)
 }
 
@@ -202,11 +207,13 @@ fn rest_is_zero(r: &mut impl Read) -> std::io::Result<bool> {
 
 /// Read every record of `path` in order into `apply` (which may refuse a record as damage
 /// with a reason). `newest`: this is the newest journal, whose torn tail (see the module
-/// documentation) is truncated; anywhere else the same is damage. Damage is
-/// `Error::Storage` naming the file and the record's byte offset.
+/// documentation) is truncated when `cut` (with `cut` false it is only counted: `verify`);
+/// anywhere else the same is damage. Damage is `Error::Storage` naming the file and the
+/// record's byte offset.
 pub fn replay(
     path: &Path,
     newest: bool,
+    cut: bool,
     mut apply: impl FnMut(Record) -> std::result::Result<(), String>,
 ) -> Result<ReplayResult> {
     let io = |what: &str, e: std::io::Error| Error::Storage(format!("{what} holdings journal {}: {e}", path.display()));
@@ -266,6 +273,7 @@ pub fn replay(
         Some(Stop::CutShort(what)) if !newest => {
             return Err(damaged(offset, &format!("{what} in a journal that a later one follows")))
         }
+        Some(Stop::CutShort(_)) if !cut => total - offset,
         Some(Stop::CutShort(_)) => truncate(path, offset, total)?,
         Some(Stop::BadChecksum { after, what }) => {
             // The reader stands at `after`: the end of the failing header or record.
@@ -276,7 +284,11 @@ pub fn replay(
             if !rest_is_zero(&mut r).map_err(|e| io("cannot read", e))? {
                 return Err(damaged(offset, &format!("{what} and the file goes on after it")));
             }
-            truncate(path, offset, total)?
+            if cut {
+                truncate(path, offset, total)?
+            } else {
+                total - offset
+            }
         }
     };
     Ok(ReplayResult { records, torn_bytes })
@@ -284,14 +296,123 @@ pub fn replay(
 
 /// Cut `path` back to `at` (a torn tail of `total - at` bytes) durably.
 fn truncate(path: &Path, at: u64, total: u64) -> Result<u64> {
+    use crate::durable::{fault, IoOp};
     let f = OpenOptions::new()
         .write(true)
         .open(path)
         .map_err(|e| Error::Storage(format!("cannot open holdings journal {}: {e}", path.display())))?;
-    f.set_len(at)
+    fault(IoOp::Truncate, path)
+        .and_then(|_| f.set_len(at))
+        .and_then(|_| fault(IoOp::Fsync, path))
         .and_then(|_| f.sync_all())
         .map_err(|e| Error::Storage(format!("cannot truncate the torn tail of {}: {e}", path.display())))?;
     Ok(total - at)
+}
+
+/// A stretch of a journal in which no record could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    pub offset: u64,
+    pub bytes: u64,
+    pub why: String,
+}
+
+/// What [`salvage`] read from one journal.
+#[derive(Debug, Default)]
+pub struct Salvaged {
+    /// Every record that checks, with its byte offset, in file order.
+    pub records: Vec<(u64, Record)>,
+    /// The stretches between them that hold no readable record.
+    pub damaged: Vec<Damaged>,
+    /// Bytes at the end that [`replay`] would drop as an unacknowledged tail (newest only).
+    pub torn_tail: u64,
+}
+
+/// The record starting at `at`, if one that checks does (header, length, both checksums,
+/// payload layout): its end and content, or why not.
+fn record_at(b: &[u8], at: usize) -> std::result::Result<(usize, Record), &'static str> {
+    let Some(h) = b.get(at..at + HEADER) else { return Err("a record header is cut short") };
+    let h: &[u8; HEADER] = h.try_into().expect("24 bytes");
+    if !header_ok(h) {
+        return Err("a record header fails its checksum");
+    }
+    let len = u32::from_le_bytes(h[4..8].try_into().expect("4")) as usize;
+    if len > MAX_PAYLOAD {
+        return Err("a record claims more than the largest payload");
+    }
+    let end = at + HEADER + len + 4;
+    if end > b.len() {
+        return Err("a record is cut short");
+    }
+    let crc = u32::from_le_bytes(b[end - 4..end].try_into().expect("4"));
+    if crc32fast::hash(&b[at..end - 4]) != crc {
+        return Err("a record fails its checksum");
+    }
+    let change = decode_payload(h[16], &b[at + HEADER..end - 4])?;
+    Ok((end, Record { seq: u64::from_le_bytes(h[8..16].try_into().expect("8")), change }))
+}
+
+/// Whether the bytes from `at` to the end are what [`replay`] takes for an unacknowledged
+/// tail: a record cut short, or one complete in length failing its checksum with only zeros
+/// after it.
+fn torn_from(b: &[u8], at: usize) -> bool {
+    let rest = &b[at..];
+    if rest.len() < HEADER {
+        return true;
+    }
+    let h: &[u8; HEADER] = rest[..HEADER].try_into().expect("24 bytes");
+    if !header_ok(h) {
+        return rest[HEADER..].iter().all(|&x| x == 0);
+    }
+    let len = u32::from_le_bytes(h[4..8].try_into().expect("4")) as usize;
+    let end = HEADER + len + 4;
+    end > rest.len() || rest[end..].iter().all(|&x| x == 0)
+}
+
+/// Read every record of `path` that checks, skipping over damage (after a stretch that does
+/// not read, reading resumes at the next offset where a whole record checks). For repair:
+/// the file is read whole and never modified.
+pub fn salvage(path: &Path, newest: bool) -> Result<Salvaged> {
+    let b = std::fs::read(path).map_err(|e| Error::Storage(format!("cannot read holdings journal {}: {e}", path.display())))?;
+    if b.starts_with(&MAGIC_V1) {
+        return Err(Error::Storage(format!(
+            "holdings journal {} is in format 1 (RKJ1), which this version does not read",
+            path.display()
+        )));
+    }
+    let mut out = Salvaged::default();
+    let mut at = 0usize;
+    while at < b.len() {
+        match record_at(&b, at) {
+            Ok((end, rec)) => {
+                out.records.push((at as u64, rec));
+                at = end;
+            }
+            Err(why) => {
+                if newest && torn_from(&b, at) {
+                    out.torn_tail = (b.len() - at) as u64;
+                    break;
+                }
+                // Resynchronise: the next offset holding the magic and a whole record that checks.
+                let start = at;
+                let mut next = at + 1;
+                while next < b.len() {
+                    match b[next..].windows(4).position(|w| w == MAGIC) {
+                        Some(k) => next += k,
+                        None => next = b.len(),
+                    }
+                    if next >= b.len() || record_at(&b, next).is_ok() {
+                        break;
+                    }
+                    next += 1;
+                }
+                let next = next.min(b.len());
+                out.damaged.push(Damaged { offset: start as u64, bytes: (next - start) as u64, why: why.to_string() });
+                at = next;
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -304,7 +425,7 @@ mod tests {
 
     fn replay_all(path: &Path, newest: bool) -> Result<(Vec<Record>, u64)> {
         let mut got = Vec::new();
-        let r = replay(path, newest, |rec| {
+        let r = replay(path, newest, true, |rec| {
             got.push(rec);
             Ok(())
         })?;
@@ -389,7 +510,7 @@ mod tests {
         std::fs::write(&p, &two).unwrap();
         let first_len = encode(1, &change(0)).unwrap().len();
         let mut n = 0;
-        let r = replay(&p, true, |rec| {
+        let r = replay(&p, true, true, |rec| {
             n += 1;
             if rec.seq == 2 { Err("assigns an index out of order".into()) } else { Ok(()) }
         });

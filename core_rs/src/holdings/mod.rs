@@ -24,12 +24,12 @@
 pub mod dense;
 pub mod journal;
 pub mod links;
+pub mod repair;
 pub mod set;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
@@ -270,82 +270,157 @@ fn effective(h: &Holdings, op: Op, groups: Groups) -> Groups {
         .collect()
 }
 
+/// Whether `dir` holds a store: a snapshot or at least one journal.
+fn has_store(dir: &Path) -> Result<bool> {
+    Ok(dir.join(snapshot::FILE).exists() || !journals(dir)?.is_empty())
+}
+
+/// The state a holdings directory opens to.
+struct Loaded {
+    holdings: Holdings,
+    /// The snapshot's generation (1 without a snapshot): journals before it are obsolete.
+    generation: u64,
+    last_seq: u64,
+    /// The newest journal's generation.
+    newest: u64,
+    report: OpenReport,
+}
+
+/// Load the snapshot and replay the journals from its generation on (see the module
+/// documentation for what is refused). `cut`: truncate the newest journal's torn tail (open);
+/// without it nothing is modified (verify).
+fn load(dir: &Path, cut: bool) -> Result<Loaded> {
+    let mut report = OpenReport::default();
+    let snapshot_path = dir.join(snapshot::FILE);
+    let snap = snapshot::read(&snapshot_path)?;
+    let gens = journals(dir)?;
+    let (mut holdings, generation, mut last_seq) = match snap {
+        Some(s) => {
+            report.snapshot_loaded = true;
+            (s.holdings, s.generation, s.last_seq)
+        }
+        None => {
+            // Generation 1 is the first journal; a later one exists only after a checkpoint
+            // wrote a snapshot, so without the snapshot its state is unknown.
+            if let Some(&g) = gens.first().filter(|&&g| g > 1) {
+                return Err(Error::Storage(format!(
+                    "holdings snapshot {} is missing, but {} exists (generation {g}), which starts from a snapshot",
+                    snapshot_path.display(),
+                    journal_path(dir, g).display()
+                )));
+            }
+            (Holdings::default(), 1, 0)
+        }
+    };
+    let live: Vec<u64> = gens.into_iter().filter(|&g| g >= generation).collect();
+    // The journals from the snapshot's generation on, without gaps: each was created (and
+    // its directory entry fsynced) before anything that refers to it was written.
+    for (expect, &g) in (generation..).zip(live.iter()) {
+        if g != expect {
+            return Err(Error::Storage(format!(
+                "holdings journal {} is missing (generation {expect}; {} follows it)",
+                journal_path(dir, expect).display(),
+                journal_path(dir, g).display()
+            )));
+        }
+    }
+    if report.snapshot_loaded && live.is_empty() {
+        return Err(Error::Storage(format!(
+            "holdings journal {} is missing (the snapshot {} continues in it)",
+            journal_path(dir, generation).display(),
+            snapshot_path.display()
+        )));
+    }
+    let newest = live.last().copied().unwrap_or(generation);
+    for &g in &live {
+        let path = journal_path(dir, g);
+        let r = journal::replay(&path, g == newest, cut, |rec: Record| {
+            if rec.seq <= last_seq {
+                return Err(format!("repeats sequence {} (expected > {last_seq})", rec.seq));
+            }
+            last_seq = rec.seq;
+            holdings.apply(&rec.change).map(|_| ())
+        })?;
+        report.records_replayed += r.records;
+        report.torn_bytes_dropped += r.torn_bytes;
+    }
+    Ok(Loaded { holdings, generation, last_seq, newest, report })
+}
+
+/// What [`verify`] found: the state the directory opens to.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub open: OpenReport,
+    pub persons: u64,
+    pub holdings: u64,
+    pub agencies: u64,
+}
+
+/// Check a holdings directory without changing it (no lock taken, nothing truncated: it
+/// may run while the core serves, when a tail being appended is counted as torn). Damage is
+/// the same `Error::Storage` opening would give, naming file and offset.
+pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
+    let dir = dir.as_ref();
+    if !dir.is_dir() || !has_store(dir)? {
+        return Err(Error::Storage(format!("holdings store {} is missing or empty", dir.display())));
+    }
+    let l = load(dir, false)?;
+    Ok(VerifyReport {
+        persons: l.holdings.person_count(),
+        holdings: l.holdings.total(),
+        agencies: l.holdings.counts().len() as u64,
+        open: l.report,
+    })
+}
+
 impl HoldingsStore {
-    /// Open (or create) the store in `dir`.
+    /// Open the existing store in `dir`. A missing directory, or one with neither a snapshot
+    /// nor a journal (emptied, or never created), is refused naming the path: starting empty
+    /// would let person indices — and with them agency codes and record pseudonyms — pass to
+    /// other persons. Only [`HoldingsStore::create`] (`renkei core init`) makes a new store.
     pub fn open(dir: impl AsRef<Path>, checkpoint_bytes: u64) -> Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(Error::Storage(format!(
+                "holdings store {} does not exist: `renkei core init` creates it; restore it from a backup",
+                dir.display()
+            )));
+        }
+        if !has_store(dir)? {
+            return Err(Error::Storage(format!(
+                "holdings store {} is empty (no {} and no journal.*): it was emptied or never created. \
+                 Restore it from a backup (see `renkei core holdings repair` in docs/arch/codes.md); \
+                 starting empty would give existing person indices to other persons",
+                dir.display(),
+                snapshot::FILE
+            )));
+        }
+        Self::open_dir(dir, checkpoint_bytes)
+    }
+
+    /// Open the store in `dir`, or make a new, empty one if `dir` is missing or holds no store.
+    pub fn create(dir: impl AsRef<Path>, checkpoint_bytes: u64) -> Result<Self> {
+        Self::open_dir(dir.as_ref(), checkpoint_bytes)
+    }
+
+    fn open_dir(dir: &Path, checkpoint_bytes: u64) -> Result<Self> {
+        let dir = dir.to_path_buf();
         durable::create_dir_private(&dir)?;
         // One process owns the journal: a second writer would interleave records.
         let lock = DirLock::acquire(&dir)?;
-        let mut report = OpenReport::default();
-        let snapshot_path = dir.join(snapshot::FILE);
-        let snap = snapshot::read(&snapshot_path)?;
         // A snapshot cut short by a crash before its rename is garbage; the old one stands.
         durable::remove_temps(&dir)?;
-        let gens = journals(&dir)?;
-        let (mut holdings, generation, mut last_seq) = match snap {
-            Some(s) => {
-                report.snapshot_loaded = true;
-                (s.holdings, s.generation, s.last_seq)
-            }
-            None => {
-                // Generation 1 is the first journal; a later one exists only after a checkpoint
-                // wrote a snapshot, so without the snapshot its state is unknown.
-                if let Some(&g) = gens.first().filter(|&&g| g > 1) {
-                    return Err(Error::Storage(format!(
-                        "holdings snapshot {} is missing, but {} exists (generation {g}), which starts from a snapshot",
-                        snapshot_path.display(),
-                        journal_path(&dir, g).display()
-                    )));
-                }
-                (Holdings::default(), 1, 0)
-            }
-        };
-        for &g in gens.iter().filter(|&&g| g < generation) {
+        let Loaded { holdings, generation, last_seq, newest, report } = load(&dir, true)?;
+        for g in journals(&dir)?.into_iter().filter(|&g| g < generation) {
             let p = journal_path(&dir, g);
             fs::remove_file(&p).map_err(|e| storage("cannot remove old journal", &p, e))?;
         }
-        let live: Vec<u64> = gens.into_iter().filter(|&g| g >= generation).collect();
-        // The journals from the snapshot's generation on, without gaps: each was created (and
-        // its directory entry fsynced) before anything that refers to it was written.
-        for (expect, &g) in (generation..).zip(live.iter()) {
-            if g != expect {
-                return Err(Error::Storage(format!(
-                    "holdings journal {} is missing (generation {expect}; {} follows it)",
-                    journal_path(&dir, expect).display(),
-                    journal_path(&dir, g).display()
-                )));
-            }
-        }
-        if report.snapshot_loaded && live.is_empty() {
-            return Err(Error::Storage(format!(
-                "holdings journal {} is missing (the snapshot {} continues in it)",
-                journal_path(&dir, generation).display(),
-                snapshot_path.display()
-            )));
-        }
-        let newest = live.last().copied().unwrap_or(generation);
-        for &g in &live {
-            let path = journal_path(&dir, g);
-            let r = journal::replay(&path, g == newest, |rec: Record| {
-                if rec.seq <= last_seq {
-                    return Err(format!("repeats sequence {} (expected > {last_seq})", rec.seq));
-                }
-                last_seq = rec.seq;
-                holdings.apply(&rec.change).map(|_| ())
-            })?;
-            report.records_replayed += r.records;
-            report.torn_bytes_dropped += r.torn_bytes;
-        }
         let path = journal_path(&dir, newest);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| storage("cannot open journal", &path, e))?;
+        let file = durable::open_append_private(&path).map_err(|e| storage("cannot open journal", &path, e))?;
         let bytes = file.metadata().map_err(|e| storage("cannot stat", &path, e))?.len();
-        file.sync_all().map_err(|e| storage("cannot fsync", &path, e))?;
+        durable::fault(durable::IoOp::Fsync, &path)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| storage("cannot fsync", &path, e))?;
         fsync_dir(&dir)?;
         Ok(HoldingsStore {
             dir,
@@ -474,10 +549,11 @@ impl HoldingsStore {
         }
         let seq = st.appended + 1;
         let bytes = journal::encode(seq, &change)?;
-        if let Err(e) = journal::append(&st.file, &bytes) {
+        let path = journal_path(&self.dir, st.generation);
+        if let Err(e) = journal::append(&st.file, &path, &bytes) {
             // Cut back a partial write so the next record starts on a record boundary.
-            let cut = st.file.set_len(st.bytes);
-            let msg = format!("cannot append to the holdings journal: {e}");
+            let cut = durable::fault(durable::IoOp::Truncate, &path).and_then(|_| st.file.set_len(st.bytes));
+            let msg = format!("cannot append to the holdings journal {}: {e}", path.display());
             if cut.is_err() {
                 st.failed = Some(msg.clone());
             }
@@ -526,13 +602,14 @@ impl HoldingsStore {
             st.syncing = true;
             let target = st.appended;
             let file = Arc::clone(&st.file);
+            let path = journal_path(&self.dir, st.generation);
             drop(st);
-            let result = file.sync_data();
+            let result = durable::fault(durable::IoOp::Fsync, &path).and_then(|_| file.sync_data());
             st = lock(&self.log);
             st.syncing = false;
             match result {
                 Ok(()) => st.durable = st.durable.max(target),
-                Err(e) => st.failed = Some(e.to_string()),
+                Err(e) => st.failed = Some(format!("{}: {e}", path.display())),
             }
             self.synced.notify_all();
         }
@@ -540,47 +617,60 @@ impl HoldingsStore {
 
     /// Write a snapshot of the whole state and start a fresh journal. Blocks changes (not
     /// reads) while it runs.
+    ///
+    /// Every failure leaves a state that opens to the same holdings: the next journal is
+    /// created (and its directory entry fsynced) before the snapshot, and appends move on to
+    /// it whenever it exists, so the journals from any snapshot's generation on are complete.
+    /// An fsync failure (file or directory) poisons the store until it is reopened.
     pub fn checkpoint(&self) -> Result<()> {
         let mut st = lock(&self.log);
         while st.syncing {
             st = self.synced.wait(st).unwrap_or_else(|e| e.into_inner());
         }
         st.writable()?;
-        st.file.sync_data().map_err(|e| {
-            st.failed = Some(e.to_string());
-            Error::Storage(format!("holdings journal fsync failed: {e}"))
-        })?;
+        let current = journal_path(&self.dir, st.generation);
+        if let Err(e) = durable::fault(durable::IoOp::Fsync, &current).and_then(|_| st.file.sync_data()) {
+            let msg = format!("{}: {e}", current.display());
+            st.failed = Some(msg.clone());
+            return Err(Error::Storage(format!("holdings journal fsync failed: {msg}")));
+        }
         st.durable = st.appended;
         let next = st.generation + 1;
         let next_path = journal_path(&self.dir, next);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&next_path)
-            .map_err(|e| storage("cannot create journal", &next_path, e))?;
-        fsync_dir(&self.dir)?;
+        // Append mode: after a failed write is cut back, the next record lands at the new end.
+        let file = durable::open_append_private(&next_path).map_err(|e| storage("cannot create journal", &next_path, e))?;
+        if let Err(e) = fsync_dir(&self.dir) {
+            // Whether the new journal's entry is durable is unknown: stop until reopened
+            // (opening finds journals up to this one, all complete).
+            st.failed = Some(e.to_string());
+            return Err(e);
+        }
         let written = {
             let h = self.read();
             snapshot::write(&self.dir, &h, next, st.appended)
         };
-        if let Err(e) = written {
-            // Appends continue in the current journal, which must stay the newest one (only the
-            // newest may have a torn tail), so the empty next one goes.
-            drop(file);
-            if fs::remove_file(&next_path).is_ok() {
-                let _ = fsync_dir(&self.dir);
-            }
-            return Err(e);
-        }
-        let old = journal_path(&self.dir, st.generation);
-        st.file = Arc::new(file);
+        // From here on appends go to the next journal, whether the snapshot was written or not:
+        // without it the old snapshot and the journals since still hold everything.
+        let old = std::mem::replace(&mut st.file, Arc::new(file));
+        drop(old);
+        let previous = journal_path(&self.dir, st.generation);
         st.generation = next;
         st.bytes = 0;
+        if let Err(e) = written {
+            if e.renamed {
+                st.failed = Some(e.error.to_string());
+            }
+            return Err(e.error);
+        }
         // The snapshot covers the old journal now; a crash before this unlink is harmless
         // (open deletes journals older than the snapshot).
-        fs::remove_file(&old).map_err(|e| storage("cannot remove journal", &old, e))?;
-        fsync_dir(&self.dir)?;
+        durable::fault(durable::IoOp::Remove, &previous)
+            .and_then(|_| fs::remove_file(&previous))
+            .map_err(|e| storage("cannot remove journal", &previous, e))?;
+        if let Err(e) = fsync_dir(&self.dir) {
+            st.failed = Some(e.to_string());
+            return Err(e);
+        }
         Ok(())
     }
 

@@ -69,8 +69,14 @@ fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Storage(format!("holdings snapshot {}: {e}", path.display()))
 }
 
-pub fn write(dir: &Path, h: &Holdings, generation: u64, last_seq: u64) -> Result<()> {
-    durable::write_atomic_with(dir, FILE, 0o600, |out| {
+/// Write `snapshot.bin` atomically; the error says whether the rename had happened.
+pub fn write(
+    dir: &Path,
+    h: &Holdings,
+    generation: u64,
+    last_seq: u64,
+) -> std::result::Result<(), durable::AtomicWriteError> {
+    durable::write_atomic_reporting(dir, FILE, 0o600, |out| {
         let mut w = CrcWriter { inner: out, crc: crc32fast::Hasher::new() };
         w.write_all(&MAGIC)?;
         w.write_all(&generation.to_le_bytes())?;

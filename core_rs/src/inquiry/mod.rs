@@ -43,6 +43,13 @@ pub const PERMITTED: u8 = 0;
 pub const CODE_REFUSED: u8 = 1;
 pub const ROW_NOT_PERMITTED: u8 = 4;
 pub const PROVIDER_NOT_HOLDING: u8 = 5;
+/// The provider cannot be asked now: unknown, not active, or without an approved PIA. The
+/// requester learns no more than that; the record's reason names the cause for oversight.
+pub const PROVIDER_UNAVAILABLE: u8 = 6;
+/// The requester itself may not inquire now (not active, no approved PIA).
+pub const REQUESTER_NOT_ELIGIBLE: u8 = 7;
+/// The request reused the request id of a different inquiry within the retry window.
+pub const REQUEST_ID_REUSED: u8 = 8;
 
 /// The documented maximum items of one batch inquiry.
 pub const MAX_BATCH_ITEMS: usize = 100_000;
@@ -54,6 +61,9 @@ pub fn outcome_token(outcome: u8) -> &'static str {
         CODE_REFUSED => "CODE_REFUSED",
         ROW_NOT_PERMITTED => "ROW_NOT_PERMITTED",
         PROVIDER_NOT_HOLDING => "PROVIDER_NOT_HOLDING",
+        PROVIDER_UNAVAILABLE => "PROVIDER_UNAVAILABLE",
+        REQUESTER_NOT_ELIGIBLE => "REQUESTER_NOT_ELIGIBLE",
+        REQUEST_ID_REUSED => "REQUEST_ID_REUSED",
         _ => "UNKNOWN",
     }
 }
@@ -107,6 +117,15 @@ pub struct Party {
     pub municipality: u32,
 }
 
+/// A refusal the core decided before the table check (an ineligible party, a reused request
+/// id): the inquiry is still recorded, every item with this outcome and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub outcome: u8,
+    /// For the record (oversight); at most 1,024 bytes.
+    pub reason: String,
+}
+
 /// One inquiry's fixed part (the same for every item of a batch).
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -116,6 +135,8 @@ pub struct Request<'a> {
     pub items: &'a [String],
     /// Permit lifetime in seconds (1..=86,400).
     pub lifetime_s: u32,
+    /// Refused before the table check (recorded all the same); `None` for a normal inquiry.
+    pub refusal: Option<&'a Refusal>,
 }
 
 /// The engines the path composes; all are shared with the rest of the core.
@@ -187,6 +208,7 @@ impl InquiryPath<'_> {
             return Err(Error::InvalidArgument("an inquiry names 1 to 255 information items".into()));
         }
         let snap = self.permissions.snapshot();
+        let refused = req.refusal.is_some();
         let mut v = Verdict {
             allowed: false,
             reason: String::new(),
@@ -210,6 +232,9 @@ impl InquiryPath<'_> {
             if let Some(code) = version.item_code(id) {
                 *r = code.to_string();
             }
+        }
+        if refused {
+            return Ok(v);
         }
         let types = |p: &Party| p.types.iter().map(|t| version.type_id(t)).collect::<Vec<u32>>();
         let d = version.check(&types(req.requester), req.requester.municipality, affair, &types(req.provider), &items);
@@ -240,6 +265,8 @@ impl InquiryPath<'_> {
             let person = self.codes.person_of(req.requester.id, code).ok();
             persons[i] = person;
             outcomes[i] = match (person, status[i] == crate::codes::STATUS_OK) {
+                // A refusal is about the request, not the person: it wins over the code check.
+                _ if req.refusal.is_some() => req.refusal.map_or(CODE_REFUSED, |r| r.outcome),
                 (None, _) => CODE_REFUSED,
                 (Some(_), _) if !allowed => ROW_NOT_PERMITTED,
                 (Some(_), false) => PROVIDER_NOT_HOLDING,
@@ -286,9 +313,10 @@ impl InquiryPath<'_> {
                 rec.outcome = RecordOutcome::Permitted;
                 rec.permit_id = pid16;
             } else {
-                let reason = match o {
-                    CODE_REFUSED => "agency code refused".to_string(),
-                    ROW_NOT_PERMITTED => v.reason.clone(),
+                let reason = match (o, req.refusal) {
+                    (_, Some(r)) => r.reason.clone(),
+                    (CODE_REFUSED, _) => "agency code refused".to_string(),
+                    (ROW_NOT_PERMITTED, _) => v.reason.clone(),
                     _ => "the provider does not hold the person".to_string(),
                 };
                 rec.outcome = RecordOutcome::Denied { code: o as u16, reason };
@@ -321,6 +349,16 @@ impl InquiryPath<'_> {
     fn check_request(req: &Request<'_>) -> Result<()> {
         if req.lifetime_s == 0 || req.lifetime_s > 86_400 {
             return Err(Error::InvalidArgument("permit lifetime must be 1 s to 1 day".into()));
+        }
+        if let Some(r) = req.refusal {
+            if !matches!(r.outcome, PROVIDER_UNAVAILABLE | REQUESTER_NOT_ELIGIBLE | REQUEST_ID_REUSED) {
+                return Err(Error::InvalidArgument(format!("{} is not a refusal decided before the table", r.outcome)));
+            }
+            if r.reason.len() > crate::ledger::record::MAX_REASON_LEN {
+                return Err(Error::InvalidArgument("a refusal's reason is at most 1,024 bytes".into()));
+            }
+        } else if req.requester.types.is_empty() || req.provider.types.is_empty() {
+            return Err(Error::InvalidArgument("an agency needs at least one agency type".into()));
         }
         Ok(())
     }
@@ -388,8 +426,10 @@ impl InquiryPath<'_> {
 
     /// Many inquiries of one affair: one record per item, all durable in one commit before
     /// returning; one batch permit whose Merkle tree has a leaf per item (refused items with a
-    /// zero code, which no provider holds).
-    pub fn batch_inquire(&self, req: &Request<'_>, codes: &[u8]) -> Result<BatchAnswer> {
+    /// zero code, which no provider holds). A batch that would record more than `max_denials`
+    /// denials is refused whole (`Error::RateLimited`) and records nothing: the requester's
+    /// denial budget (see `renkei.linkage.inquiry`).
+    pub fn batch_inquire(&self, req: &Request<'_>, codes: &[u8], max_denials: usize) -> Result<BatchAnswer> {
         Self::check_request(req)?;
         if codes.is_empty() || codes.len() % CODE_LEN != 0 {
             return Err(Error::InvalidArgument("agency codes must be a non-empty run of 16-byte codes".into()));
@@ -401,6 +441,14 @@ impl InquiryPath<'_> {
         let t = now_us();
         let v = self.verdict(req, t)?;
         let (outcomes, provider_codes, persons) = self.decide(req, codes, v.allowed)?;
+        let denials = outcomes.iter().filter(|&&o| o != PERMITTED).count();
+        if denials > max_denials {
+            return Err(Error::RateLimited(format!(
+                "this batch would record {denials} denials; agency {} may record {max_denials} more now \
+                 (its denial budget refills over time)",
+                req.requester.id
+            )));
+        }
         let permit_id = permits::new_permit_id()?;
         let packed = self.records(req, &v, &outcomes, &persons, &permit_id, t)?;
         let (first_seq, _, _) = self.ledger.append_packed(&packed)?;

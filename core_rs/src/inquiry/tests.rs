@@ -19,7 +19,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let codes = CodeEngine::open(&[7u8; 32], dir.path().join("holdings"), Epochs::new(1, &[1]).unwrap(), 1 << 30).unwrap();
+    let codes = CodeEngine::create(&[7u8; 32], dir.path().join("holdings"), Epochs::new(1, &[1]).unwrap(), 1 << 30).unwrap();
     let perms = PermissionEngine::new();
     perms.load(&Document::from_json(TABLE.as_bytes()).unwrap()).unwrap();
     let signer = PermitSigner::from_seed(&[9u8; 32]).unwrap();
@@ -56,7 +56,7 @@ fn permitted_inquiry_records_then_signs() {
     let code: Code = f.acquire(1, &[42]).try_into().unwrap();
     let theirs: Code = f.acquire(2, &[42]).try_into().unwrap();
     let items = vec!["tax".to_string()];
-    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300 };
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None };
     let a = f.path().inquire(&req, &code).unwrap();
     assert_eq!(a.outcome, PERMITTED);
     assert_eq!(a.provider_code, theirs);
@@ -64,7 +64,7 @@ fn permitted_inquiry_records_then_signs() {
     assert_eq!(claims.ledger_seq, a.record_seq);
     assert_eq!(claims.affair, "B2.1");
     assert_eq!(claims.body, Body::Single { person: theirs, items: vec!["B2.1.2.1".into()] });
-    let rec = Record::decode(&f.ledger.store().entry(a.record_seq).unwrap().unwrap()).unwrap();
+    let rec = f.ledger.store().record(a.record_seq).unwrap().unwrap();
     assert_eq!(rec.outcome, RecordOutcome::Permitted);
     assert_eq!(&rec.permit_id[..12], &claims.permit_id);
     assert_eq!(rec.pseudonym, pseudonym(b"pseudonym key", 42));
@@ -86,15 +86,15 @@ fn refusals_are_uniform_and_recorded() {
     let mut forged = mine[..16].to_vec();
     forged[5] ^= 1;
     let items = vec!["tax".to_string()];
-    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300 };
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None };
     // forged, another agency's, provider not holding person 2, permitted
     let codes = [forged.as_slice(), &other_agency, &mine[16..32], &mine[..16]].concat();
-    let b = f.path().batch_inquire(&req, &codes).unwrap();
+    let b = f.path().batch_inquire(&req, &codes, usize::MAX).unwrap();
     assert_eq!(b.outcomes, vec![CODE_REFUSED, CODE_REFUSED, PROVIDER_NOT_HOLDING, PERMITTED]);
     assert!(b.provider_codes[..48].iter().all(|&x| x == 0));
     assert_eq!(f.ledger.store().size(), 4);
     for (i, want) in [CODE_REFUSED, CODE_REFUSED, PROVIDER_NOT_HOLDING].into_iter().enumerate() {
-        let rec = Record::decode(&f.ledger.store().entry(b.first_seq + i as u64).unwrap().unwrap()).unwrap();
+        let rec = f.ledger.store().record(b.first_seq + i as u64).unwrap().unwrap();
         assert!(matches!(rec.outcome, RecordOutcome::Denied { code, .. } if code == want as u16));
     }
     // released code: refused the same way
@@ -113,11 +113,11 @@ fn row_not_in_table_is_denied_and_recorded() {
     f.acquire(1, &[5]);
     let items = vec!["tax".to_string()];
     // the mayor may not ask the minister under a1
-    let req = Request { requester: &pv, provider: &rq, affair: "a1", items: &items, lifetime_s: 300 };
+    let req = Request { requester: &pv, provider: &rq, affair: "a1", items: &items, lifetime_s: 300, refusal: None };
     let a = f.path().inquire(&req, &code).unwrap();
     assert_eq!(a.outcome, ROW_NOT_PERMITTED);
     assert!(a.reason.starts_with("requester_not_entitled"), "{}", a.reason);
-    let rec = Record::decode(&f.ledger.store().entry(a.record_seq).unwrap().unwrap()).unwrap();
+    let rec = f.ledger.store().record(a.record_seq).unwrap().unwrap();
     assert_eq!(rec.pseudonym, pseudonym(b"pseudonym key", 5));
     assert!(matches!(rec.outcome, RecordOutcome::Denied { code: 4, .. }));
 }
@@ -130,8 +130,8 @@ fn batch_permit_covers_every_item() {
     let mine = f.acquire(1, &persons);
     let theirs = f.acquire(2, &persons);
     let items = vec!["B2.1.2.1".to_string()];
-    let req = Request { requester: &rq, provider: &pv, affair: "B2.1", items: &items, lifetime_s: 60 };
-    let b = f.path().batch_inquire(&req, &mine).unwrap();
+    let req = Request { requester: &rq, provider: &pv, affair: "B2.1", items: &items, lifetime_s: 60, refusal: None };
+    let b = f.path().batch_inquire(&req, &mine, usize::MAX).unwrap();
     assert!(b.outcomes.iter().all(|&o| o == PERMITTED));
     assert_eq!(b.provider_codes, theirs);
     let tok = b.permit.unwrap();
@@ -161,12 +161,12 @@ fn bad_requests_are_refused_before_recording() {
     let f = fixture();
     let (rq, pv) = parties();
     let items: Vec<String> = vec![];
-    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60 };
-    assert!(f.path().batch_inquire(&req, &[0u8; 16]).is_err());
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60, refusal: None };
+    assert!(f.path().batch_inquire(&req, &[0u8; 16], usize::MAX).is_err());
     let items = vec!["tax".to_string()];
-    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60 };
-    assert!(f.path().batch_inquire(&req, &[0u8; 15]).is_err());
-    assert!(f.path().batch_inquire(&req, &[]).is_err());
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60, refusal: None };
+    assert!(f.path().batch_inquire(&req, &[0u8; 15], usize::MAX).is_err());
+    assert!(f.path().batch_inquire(&req, &[], usize::MAX).is_err());
     assert_eq!(f.ledger.store().size(), 0);
 }
 
@@ -178,8 +178,8 @@ fn many_inquiries_share_one_commit_and_keep_their_own_answers() {
     f.acquire(2, &[1, 3]);
     let items = vec!["tax".to_string()];
     let none: Vec<String> = vec![];
-    let ok = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300 };
-    let bad = Request { requester: &rq, provider: &pv, affair: "a1", items: &none, lifetime_s: 300 };
+    let ok = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 300, refusal: None };
+    let bad = Request { requester: &rq, provider: &pv, affair: "a1", items: &none, lifetime_s: 300, refusal: None };
     let code = |i: usize| -> Code { mine[i * 16..(i + 1) * 16].try_into().unwrap() };
     let answers = f.path().inquire_many(&[(ok.clone(), code(0)), (bad, code(0)), (ok.clone(), code(1)), (ok, code(2))]);
     let a0 = answers[0].as_ref().unwrap();
@@ -193,3 +193,56 @@ fn many_inquiries_share_one_commit_and_keep_their_own_answers() {
     assert_eq!(v.verify(a3.permit.as_deref().unwrap(), a3.expires_at - 1).unwrap().ledger_seq, 2);
 }
 
+
+#[test]
+fn refusals_before_the_table_are_recorded_for_every_item() {
+    let f = fixture();
+    let (rq, _) = parties();
+    let code: Code = f.acquire(1, &[42]).try_into().unwrap();
+    let items = vec!["tax".to_string()];
+    // An unknown provider: no types, refused before the table, recorded all the same.
+    let unknown = Party { id: 77, types: vec![], municipality: 0 };
+    let why = Refusal { outcome: PROVIDER_UNAVAILABLE, reason: "provider 77: no such agency".into() };
+    let req = Request { requester: &rq, provider: &unknown, affair: "a1", items: &items, lifetime_s: 60, refusal: Some(&why) };
+    let before = f.ledger.store().size();
+    let a = f.path().inquire(&req, &code).unwrap();
+    assert_eq!((a.outcome, a.reason.as_str(), a.permit.is_none()), (PROVIDER_UNAVAILABLE, "PROVIDER_UNAVAILABLE", true));
+    assert_eq!(a.provider_code, [0; 16]);
+    assert_eq!(f.ledger.store().size(), before + 1);
+    let rec = f.ledger.store().records(a.record_seq, a.record_seq + 1).unwrap().remove(0).unwrap();
+    assert_eq!(rec.outcome, RecordOutcome::Denied { code: PROVIDER_UNAVAILABLE as u16, reason: "provider 77: no such agency".into() });
+    assert_eq!(rec.pseudonym, pseudonym(b"pseudonym key", 42), "the person is named when the code is valid");
+    // A batch refused the same way: every item recorded with the refusal, no permit.
+    let codes = [code, [5u8; 16]].concat();
+    let b = f.path().batch_inquire(&req, &codes, usize::MAX).unwrap();
+    assert_eq!(b.outcomes, vec![PROVIDER_UNAVAILABLE; 2]);
+    assert!(b.permit.is_none());
+    // Without a refusal an agency without types is malformed; a refusal must be one of the three.
+    let plain = Request { refusal: None, ..req.clone() };
+    assert!(matches!(f.path().inquire(&plain, &code), Err(Error::InvalidArgument(_))));
+    let odd = Refusal { outcome: PERMITTED, reason: String::new() };
+    let bad = Request { refusal: Some(&odd), ..req.clone() };
+    assert!(matches!(f.path().inquire(&bad, &code), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn a_batch_beyond_the_denial_budget_records_nothing() {
+    let f = fixture();
+    let (rq, pv) = parties();
+    let mine = f.acquire(1, &[1, 2, 3]);
+    f.acquire(2, &[1]);
+    let items = vec!["tax".to_string()];
+    let req = Request { requester: &rq, provider: &pv, affair: "a1", items: &items, lifetime_s: 60, refusal: None };
+    let forged = vec![9u8; 16 * 5];
+    let codes = [mine.clone(), forged].concat();
+    let before = f.ledger.store().size();
+    // 2 not held by the provider + 5 forged = 7 denials.
+    match f.path().batch_inquire(&req, &codes, 6) {
+        Err(Error::RateLimited(m)) => assert!(m.contains("7 denials") && m.contains("6 more"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.ledger.store().size(), before, "nothing recorded");
+    let b = f.path().batch_inquire(&req, &codes, 7).unwrap();
+    assert_eq!(b.outcomes.iter().filter(|&&o| o != PERMITTED).count(), 7);
+    assert_eq!(f.ledger.store().size(), before + 8);
+}

@@ -20,10 +20,24 @@
 //! ```
 //! Nothing follows; a record is at most 113 + 65 + 1 + 255·65 + 2 + 1024 bytes (< 64 KiB,
 //! the tlog-tiles entry limit).
+//!
+//! **Layout 2, the public leaf.** What the ledger stores in its public entry bundles (and so what
+//! the tree hashes) is layout 2: layout 1 byte for byte except the version byte (2) and the 32
+//! bytes at offset 81, which hold a **person commitment** instead of the pseudonym:
+//! `SHA-256("rkprs2:" ‖ salt ‖ pseudonym)` with a fresh random 16-byte salt per record. The
+//! commitment hides the person (no value repeats across a person's records) and binds the
+//! record to one pseudonym; its **opening** (salt ‖ pseudonym, 48 bytes) is private and shown
+//! only to whom may see it (the person, for their records; the commission).
 
 use crate::error::{Error, Result};
 
 pub const VERSION: u8 = 1;
+/// The public leaf: layout 1 with the pseudonym replaced by a person commitment.
+pub const VERSION_PUBLIC: u8 = 2;
+pub const SALT_LEN: usize = 16;
+/// An opening: salt ‖ pseudonym.
+pub const OPENING_LEN: usize = SALT_LEN + 32;
+const COMMIT_DOMAIN: &[u8; 7] = b"rkprs2:";
 pub const HEADER_LEN: usize = 113;
 pub const SEQ_OFFSET: usize = 1;
 pub const TIME_OFFSET: usize = 9;
@@ -207,11 +221,20 @@ impl Record {
 /// Check an encoded record without building it (no allocation): the same rules as
 /// `Record::decode`, for the append hot path.
 pub fn check_encoded(b: &[u8]) -> Result<()> {
+    check_layout(b, VERSION)
+}
+
+/// `check_encoded` for a public leaf (layout 2).
+pub fn check_public(b: &[u8]) -> Result<()> {
+    check_layout(b, VERSION_PUBLIC)
+}
+
+fn check_layout(b: &[u8], version: u8) -> Result<()> {
     if b.len() < HEADER_LEN + 4 {
         return Err(invalid(format!("record of {} bytes is shorter than the minimum", b.len())));
     }
-    if b[0] != VERSION {
-        return Err(invalid(format!("unknown record layout version {}", b[0])));
+    if b[0] != version {
+        return Err(invalid(format!("unknown record layout version {} (expected {version})", b[0])));
     }
     let code = u16::from_be_bytes([b[26], b[27]]);
     let flags = b[FLAGS_OFFSET];
@@ -283,7 +306,7 @@ pub fn index_fields(b: &[u8]) -> Result<(i64, u32, u32, u16, &str)> {
     if b.len() < HEADER_LEN + 4 {
         return Err(invalid(format!("record of {} bytes is shorter than the minimum", b.len())));
     }
-    if b[0] != VERSION {
+    if b[0] != VERSION && b[0] != VERSION_PUBLIC {
         return Err(invalid(format!("unknown record layout version {}", b[0])));
     }
     let u32_at = |o: usize| u32::from_be_bytes(b[o..o + 4].try_into().expect("4"));
@@ -294,6 +317,63 @@ pub fn index_fields(b: &[u8]) -> Result<(i64, u32, u32, u16, &str)> {
         .ok_or_else(|| invalid("affair must be 1..=64 printable ASCII characters without spaces (or record is truncated)"))?;
     let affair = std::str::from_utf8(affair).expect("printable ASCII");
     Ok((time_of(b), u32_at(17), u32_at(21), u16::from_be_bytes([b[26], b[27]]), affair))
+}
+
+/// The person commitment of a record: `SHA-256("rkprs2:" ‖ salt ‖ pseudonym)` (55 bytes, one
+/// SHA-256 block).
+pub fn commitment(salt: &[u8; SALT_LEN], pseudonym: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(COMMIT_DOMAIN);
+    h.update(salt);
+    h.update(pseudonym);
+    h.finalize().into()
+}
+
+/// Turn a layout-1 record into its public leaf in place: version 2, the pseudonym replaced by
+/// its commitment under `salt`. Returns the opening (salt ‖ pseudonym).
+pub fn commit_in_place(rec: &mut [u8], salt: &[u8; SALT_LEN]) -> [u8; OPENING_LEN] {
+    let pseudonym: [u8; 32] = rec[PSEUDONYM_OFFSET..PSEUDONYM_OFFSET + 32].try_into().expect("32");
+    let c = commitment(salt, &pseudonym);
+    rec[0] = VERSION_PUBLIC;
+    rec[PSEUDONYM_OFFSET..PSEUDONYM_OFFSET + 32].copy_from_slice(&c);
+    let mut o = [0u8; OPENING_LEN];
+    o[..SALT_LEN].copy_from_slice(salt);
+    o[SALT_LEN..].copy_from_slice(&pseudonym);
+    o
+}
+
+/// Whether `opening` (salt ‖ pseudonym) opens the public leaf's person commitment.
+pub fn opens(leaf: &[u8], opening: &[u8]) -> bool {
+    if leaf.len() < HEADER_LEN || opening.len() != OPENING_LEN || leaf[0] != VERSION_PUBLIC {
+        return false;
+    }
+    let salt: [u8; SALT_LEN] = opening[..SALT_LEN].try_into().expect("16");
+    let p: [u8; 32] = opening[SALT_LEN..].try_into().expect("32");
+    commitment(&salt, &p)[..] == leaf[PSEUDONYM_OFFSET..PSEUDONYM_OFFSET + 32]
+}
+
+/// The layout-1 record behind a public leaf and its opening (checked).
+pub fn open_leaf(leaf: &[u8], opening: &[u8]) -> Result<Record> {
+    check_public(leaf)?;
+    if !opens(leaf, opening) {
+        return Err(invalid("the opening does not open this record's person commitment"));
+    }
+    let mut b = leaf.to_vec();
+    b[0] = VERSION;
+    b[PSEUDONYM_OFFSET..PSEUDONYM_OFFSET + 32].copy_from_slice(&opening[SALT_LEN..]);
+    Record::decode(&b)
+}
+
+/// A public leaf decoded without its opening: the record with an all-zero pseudonym, and the
+/// person commitment.
+pub fn decode_public(leaf: &[u8]) -> Result<(Record, [u8; 32])> {
+    check_public(leaf)?;
+    let c: [u8; 32] = leaf[PSEUDONYM_OFFSET..PSEUDONYM_OFFSET + 32].try_into().expect("32");
+    let mut b = leaf.to_vec();
+    b[0] = VERSION;
+    b[PSEUDONYM_OFFSET..PSEUDONYM_OFFSET + 32].fill(0);
+    Ok((Record::decode(&b)?, c))
 }
 
 pub fn pseudonym_of(b: &[u8]) -> &[u8] {
@@ -368,6 +448,32 @@ mod tests {
             assert_eq!(index_fields(&b).unwrap(), (r.time_us, r.requester, r.provider, code, "1-3"));
             assert!(index_fields(&b[..HEADER_LEN + 2]).is_err());
         }
+    }
+
+    #[test]
+    fn public_leaf_hides_and_binds_the_person() {
+        let b = sample(false).encode().unwrap();
+        let mut leaf = b.clone();
+        let o = commit_in_place(&mut leaf, &[7; SALT_LEN]);
+        check_public(&leaf).unwrap();
+        assert!(check_encoded(&leaf).is_err() && check_public(&b).is_err());
+        assert_eq!(leaf.len(), b.len());
+        assert_eq!(&leaf[1..81], &b[1..81]);
+        assert_ne!(&leaf[81..113], &[8u8; 32]);
+        assert!(opens(&leaf, &o));
+        assert_eq!(open_leaf(&leaf, &o).unwrap(), sample(false));
+        let (r, c) = decode_public(&leaf).unwrap();
+        assert_eq!((r.pseudonym, &c[..]), ([0; 32], &leaf[81..113]));
+        // Another salt: another commitment for the same person; any other opening fails.
+        let mut other = b.clone();
+        commit_in_place(&mut other, &[9; SALT_LEN]);
+        assert_ne!(other[81..113], leaf[81..113]);
+        for i in 0..OPENING_LEN {
+            let mut bad = o;
+            bad[i] ^= 1;
+            assert!(!opens(&leaf, &bad) && open_leaf(&leaf, &bad).is_err());
+        }
+        assert_eq!(index_fields(&leaf).unwrap(), index_fields(&b).unwrap());
     }
 
     #[test]

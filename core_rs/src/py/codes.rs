@@ -53,7 +53,9 @@ pub(crate) struct PyCodeEngine {
 #[pymethods]
 impl PyCodeEngine {
     #[new]
-    #[pyo3(signature = (key, holdings_dir, current_epoch, live_epochs, checkpoint_bytes=crate::holdings::DEFAULT_CHECKPOINT_BYTES))]
+    /// `create`: make a new, empty holdings store when `holdings_dir` has none (init only);
+    /// otherwise an emptied or missing store is refused as a `StorageError` naming it.
+    #[pyo3(signature = (key, holdings_dir, current_epoch, live_epochs, checkpoint_bytes=crate::holdings::DEFAULT_CHECKPOINT_BYTES, *, create=false))]
     fn new(
         py: Python<'_>,
         key: &[u8],
@@ -61,10 +63,17 @@ impl PyCodeEngine {
         current_epoch: u32,
         live_epochs: Vec<u32>,
         checkpoint_bytes: u64,
+        create: bool,
     ) -> PyResult<Self> {
         let epochs = Epochs::new(current_epoch, &live_epochs)?;
         let key = key.to_vec();
-        let inner = py.detach(|| CodeEngine::open(&key, holdings_dir, epochs, checkpoint_bytes))?;
+        let inner = py.detach(|| {
+            if create {
+                CodeEngine::create(&key, holdings_dir, epochs, checkpoint_bytes)
+            } else {
+                CodeEngine::open(&key, holdings_dir, epochs, checkpoint_bytes)
+            }
+        })?;
         Ok(PyCodeEngine { inner })
     }
 
@@ -260,8 +269,63 @@ fn code_from_text<'py>(py: Python<'py>, s: &str) -> PyResult<Bound<'py, PyBytes>
     Ok(PyBytes::new(py, &text::decode(s)?))
 }
 
+/// Check a holdings directory without changing it: the state it opens to, or the
+/// `StorageError` opening would give (file and byte offset).
+#[pyfunction]
+fn verify_holdings<'py>(py: Python<'py>, holdings_dir: std::path::PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let r = py.detach(|| crate::holdings::verify(&holdings_dir))?;
+    let d = PyDict::new(py);
+    d.set_item("snapshot_loaded", r.open.snapshot_loaded)?;
+    d.set_item("records", r.open.records_replayed)?;
+    d.set_item("torn_tail_bytes", r.open.torn_bytes_dropped)?;
+    d.set_item("persons", r.persons)?;
+    d.set_item("holdings", r.holdings)?;
+    d.set_item("agencies", r.agencies)?;
+    Ok(d)
+}
+
+/// Salvage every readable record into a new snapshot, keeping the originals in
+/// `damaged-<stamp>/` (see `holdings::repair`); `dry_run` reports without changing anything.
+#[pyfunction]
+#[pyo3(signature = (holdings_dir, stamp, *, dry_run=true))]
+fn repair_holdings<'py>(
+    py: Python<'py>,
+    holdings_dir: std::path::PathBuf,
+    stamp: &str,
+    dry_run: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let stamp = stamp.to_string();
+    let r = py.detach(|| crate::holdings::repair::repair(&holdings_dir, dry_run, &stamp))?;
+    let d = PyDict::new(py);
+    d.set_item("needed", r.needed)?;
+    d.set_item("snapshot_problem", r.snapshot_problem)?;
+    let journals = pyo3::types::PyList::empty(py);
+    for j in &r.journals {
+        let jd = PyDict::new(py);
+        jd.set_item("file", j.file.display().to_string())?;
+        jd.set_item("records", j.records)?;
+        jd.set_item("torn_tail_bytes", j.torn_tail)?;
+        let damaged: Vec<(u64, u64, String)> = j.damaged.iter().map(|x| (x.offset, x.bytes, x.why.clone())).collect();
+        jd.set_item("damaged", damaged)?;
+        journals.append(jd)?;
+    }
+    d.set_item("journals", journals)?;
+    d.set_item("records_salvaged", r.records_salvaged)?;
+    let skipped: Vec<(String, u64, String)> =
+        r.skipped.iter().map(|x| (x.file.display().to_string(), x.offset, x.why.clone())).collect();
+    d.set_item("skipped", skipped)?;
+    d.set_item("persons", r.persons)?;
+    d.set_item("persons_reserved", r.persons_reserved)?;
+    d.set_item("holdings", r.holdings)?;
+    d.set_item("generation", r.generation)?;
+    d.set_item("kept_in", r.kept_in.map(|p| p.display().to_string()))?;
+    Ok(d)
+}
+
 pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCodeEngine>()?;
+    m.add_function(wrap_pyfunction!(verify_holdings, m)?)?;
+    m.add_function(wrap_pyfunction!(repair_holdings, m)?)?;
     m.add_function(wrap_pyfunction!(code_to_text, m)?)?;
     m.add_function(wrap_pyfunction!(code_from_text, m)?)?;
     m.add("CODE_LEN", CODE_LEN)?;

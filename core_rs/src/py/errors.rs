@@ -21,6 +21,7 @@ pyo3::import_exception!(renkei.errors, PermitExpiredError);
 pyo3::import_exception!(renkei.errors, PermitReplayedError);
 pyo3::import_exception!(renkei.errors, PermitNotInBatchError);
 pyo3::import_exception!(renkei.errors, CodeRefusedError);
+pyo3::import_exception!(renkei.errors, RateLimitedError);
 
 pub(crate) fn kind_name(kind: NumberKind) -> &'static str {
     match kind {
@@ -67,6 +68,7 @@ impl From<Error> for PyErr {
                 PermitDefect::NotInBatch => PermitNotInBatchError::new_err(message),
             },
             Error::CodeRefused => CodeRefusedError::new_err(message),
+            Error::RateLimited(_) => RateLimitedError::new_err(message),
         }
     }
 }

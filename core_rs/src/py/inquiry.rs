@@ -13,13 +13,15 @@ use super::ledger::ledger_of;
 use super::permissions::PyEngine;
 use super::permits::PySigner;
 use crate::codes::{Code, CODE_LEN};
-use crate::inquiry::{wire_parts, InquiryPath, Party, Request};
+use crate::inquiry::{wire_parts, InquiryPath, Party, Refusal, Request};
 use crate::ledger::Ledger;
 use crate::permissions::parse_municipality;
 
-fn party(id: u64, types: Vec<String>, municipality: Option<&str>) -> PyResult<Party> {
+/// An agency of a request; `refused`: the inquiry is refused before the table, so an agency
+/// the registry does not know (no types) is allowed.
+fn party(id: u64, types: Vec<String>, municipality: Option<&str>, refused: bool) -> PyResult<Party> {
     let id = u32::try_from(id).map_err(|_| invalid_argument("agency id out of range (0..2^32)"))?;
-    if types.is_empty() {
+    if types.is_empty() && !refused {
         return Err(invalid_argument("an agency needs at least one agency type"));
     }
     let municipality = match municipality {
@@ -41,6 +43,12 @@ struct PyInquiryPath {
 }
 
 type Parties = (u64, Vec<String>, Option<String>);
+/// (outcome byte, reason for the record) of a refusal decided before the table.
+type PyRefusal = Option<(u8, String)>;
+
+fn refusal(r: PyRefusal) -> Option<Refusal> {
+    r.map(|(outcome, reason)| Refusal { outcome, reason })
+}
 type WirePermit<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>, String);
 
 /// The permit as gRPC wants it (body, signature, key id), made here rather than in Python.
@@ -63,10 +71,11 @@ impl PyInquiryPath {
         affair: String,
         items: Vec<String>,
         lifetime_s: u32,
+        refused: Option<Refusal>,
         f: impl FnOnce(&InquiryPath<'_>, &Request<'_>) -> crate::Result<T> + Send,
     ) -> PyResult<T> {
-        let rq = party(requester.0, requester.1, requester.2.as_deref())?;
-        let pv = party(provider.0, provider.1, provider.2.as_deref())?;
+        let rq = party(requester.0, requester.1, requester.2.as_deref(), refused.is_some())?;
+        let pv = party(provider.0, provider.1, provider.2.as_deref(), refused.is_some())?;
         let (codes, perms, signer) = (self.codes.get(), self.permissions.get(), self.signer.get());
         let path = InquiryPath {
             codes: &codes.inner,
@@ -75,7 +84,7 @@ impl PyInquiryPath {
             ledger: &self.ledger,
             pseudonym_key: &self.pseudonym_key,
         };
-        let req = Request { requester: &rq, provider: &pv, affair: &affair, items: &items, lifetime_s };
+        let req = Request { requester: &rq, provider: &pv, affair: &affair, items: &items, lifetime_s, refusal: refused.as_ref() };
         Ok(py.detach(|| f(&path, &req))?)
     }
 }
@@ -98,9 +107,9 @@ impl PyInquiryPath {
 
     /// One inquiry. Returns (outcome byte, reason, provider code, record sequence, permit as
     /// (body, signature, key id) or None, expiry in Unix seconds); the record is durable when
-    /// this returns.
+    /// this returns. `refusal`: (outcome, reason) decided before the table (still recorded).
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    #[pyo3(signature = (requester, provider, code, affair, items, lifetime_s=300))]
+    #[pyo3(signature = (requester, provider, code, affair, items, lifetime_s=300, *, refusal=None))]
     fn inquire<'py>(
         &self,
         py: Python<'py>,
@@ -110,33 +119,38 @@ impl PyInquiryPath {
         affair: String,
         items: Vec<String>,
         lifetime_s: u32,
+        refusal: PyRefusal,
     ) -> PyResult<(u8, String, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64)> {
         let code: Code = code.try_into().map_err(|_| invalid_argument(format!("an agency code is {CODE_LEN} bytes")))?;
-        let a = self.run(py, requester, provider, affair, items, lifetime_s, |p, r| p.inquire(r, &code))?;
+        let a = self.run(py, requester, provider, affair, items, lifetime_s, self::refusal(refusal), |p, r| p.inquire(r, &code))?;
         Ok((a.outcome, a.reason, PyBytes::new(py, &a.provider_code), a.record_seq, wire(py, a.permit)?, a.expires_at))
     }
 
     /// Independent single inquiries, recorded in one durable commit: `requests` holds
-    /// (requester, provider, code, affair, items) tuples. Returns, per request, the tuple
-    /// `inquire` returns or the exception it would raise (as a value, not raised).
+    /// (requester, provider, code, affair, items, refusal) tuples (refusal as in `inquire`).
+    /// Returns, per request, the tuple `inquire` returns or the exception it would raise (as a
+    /// value, not raised).
     #[allow(clippy::type_complexity)]
     #[pyo3(signature = (requests, lifetime_s=300))]
     fn inquire_many<'py>(
         &self,
         py: Python<'py>,
-        requests: Vec<(Parties, Parties, Vec<u8>, String, Vec<String>)>,
+        requests: Vec<(Parties, Parties, Vec<u8>, String, Vec<String>, PyRefusal)>,
         lifetime_s: u32,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        type Parsed = (Party, Party, Code, String, Vec<String>, Option<Refusal>);
         // Malformed requests are answered without reaching the path.
-        let mut parsed: Vec<Result<(Party, Party, Code, String, Vec<String>), PyErr>> = Vec::with_capacity(requests.len());
-        for (rq, pv, code, affair, items) in requests {
+        let mut parsed: Vec<Result<Parsed, PyErr>> = Vec::with_capacity(requests.len());
+        for (rq, pv, code, affair, items, refused) in requests {
             parsed.push((|| {
                 let code: Code =
                     code.as_slice().try_into().map_err(|_| invalid_argument(format!("an agency code is {CODE_LEN} bytes")))?;
-                Ok((party(rq.0, rq.1, rq.2.as_deref())?, party(pv.0, pv.1, pv.2.as_deref())?, code, affair, items))
+                let r = refused.is_some();
+                let (rq, pv) = (party(rq.0, rq.1, rq.2.as_deref(), r)?, party(pv.0, pv.1, pv.2.as_deref(), r)?);
+                Ok((rq, pv, code, affair, items, refusal(refused)))
             })());
         }
-        let ok: Vec<&(Party, Party, Code, String, Vec<String>)> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let ok: Vec<&Parsed> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
         let (codes, perms, signer) = (self.codes.get(), self.permissions.get(), self.signer.get());
         let path = InquiryPath {
             codes: &codes.inner,
@@ -148,8 +162,8 @@ impl PyInquiryPath {
         let answers = py.detach(|| {
             let reqs: Vec<(Request<'_>, Code)> = ok
                 .iter()
-                .map(|(rq, pv, code, affair, items)| {
-                    (Request { requester: rq, provider: pv, affair, items, lifetime_s }, *code)
+                .map(|(rq, pv, code, affair, items, refused)| {
+                    (Request { requester: rq, provider: pv, affair, items, lifetime_s, refusal: refused.as_ref() }, *code)
                 })
                 .collect();
             path.inquire_many(&reqs)
@@ -175,9 +189,10 @@ impl PyInquiryPath {
 
     /// Many inquiries (codes packed 16 bytes each). Returns (outcome bytes, provider codes,
     /// first record sequence, batch permit as (body, signature, key id) or None, expiry);
-    /// every record is durable.
+    /// every record is durable. A batch that would record more than `max_denials` denials is
+    /// refused whole (`RateLimitedError`), recording nothing.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    #[pyo3(signature = (requester, provider, codes, affair, items, lifetime_s=300))]
+    #[pyo3(signature = (requester, provider, codes, affair, items, lifetime_s=300, *, refusal=None, max_denials=None))]
     fn batch_inquire<'py>(
         &self,
         py: Python<'py>,
@@ -187,8 +202,13 @@ impl PyInquiryPath {
         affair: String,
         items: Vec<String>,
         lifetime_s: u32,
+        refusal: PyRefusal,
+        max_denials: Option<usize>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, u64, Option<WirePermit<'py>>, i64)> {
-        let a = self.run(py, requester, provider, affair, items, lifetime_s, |p, r| p.batch_inquire(r, codes))?;
+        let max = max_denials.unwrap_or(usize::MAX);
+        let a = self.run(py, requester, provider, affair, items, lifetime_s, self::refusal(refusal), |p, r| {
+            p.batch_inquire(r, codes, max)
+        })?;
         Ok((PyBytes::new(py, &a.outcomes), PyBytes::new(py, &a.provider_codes), a.first_seq, wire(py, a.permit)?, a.expires_at))
     }
 
@@ -207,5 +227,8 @@ pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyInquiryPath>()?;
     m.add_function(wrap_pyfunction!(pseudonym, m)?)?;
     m.add("MAX_BATCH_ITEMS", crate::inquiry::MAX_BATCH_ITEMS)?;
+    m.add("PROVIDER_UNAVAILABLE", crate::inquiry::PROVIDER_UNAVAILABLE)?;
+    m.add("REQUESTER_NOT_ELIGIBLE", crate::inquiry::REQUESTER_NOT_ELIGIBLE)?;
+    m.add("REQUEST_ID_REUSED", crate::inquiry::REQUEST_ID_REUSED)?;
     Ok(())
 }

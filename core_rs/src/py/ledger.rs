@@ -13,7 +13,7 @@ use super::errors::invalid_argument;
 use crate::error::Error;
 use crate::ledger::merkle::{self, Hash, MemTree};
 use crate::ledger::note::{self, Checkpoint, NoteSigner, NoteVerifier};
-use crate::ledger::record::{Outcome, Record};
+use crate::ledger::record::{self, Outcome, Record};
 use crate::ledger::{tiles, Ledger};
 
 fn fixed<const N: usize>(b: &[u8], what: &str) -> PyResult<[u8; N]> {
@@ -257,10 +257,34 @@ impl PyRecord {
     }
 }
 
-/// Decode a v1 record.
+/// Decode a layout-1 record, or a public leaf (layout 2) with its opening (checked).
 #[pyfunction]
-fn decode_record(b: &[u8]) -> PyResult<PyRecord> {
-    Ok(PyRecord { inner: Record::decode(b)? })
+#[pyo3(signature = (b, opening=None))]
+fn decode_record(b: &[u8], opening: Option<&[u8]>) -> PyResult<PyRecord> {
+    let inner = match (b.first(), opening) {
+        (Some(&record::VERSION_PUBLIC), Some(o)) => record::open_leaf(b, o)?,
+        (Some(&record::VERSION_PUBLIC), None) => {
+            return Err(Error::InvalidRecord("a public leaf (layout 2) names its person only by a commitment: \
+                pass its opening, or use decode_public_record".into()).into())
+        }
+        (_, Some(_)) => return Err(invalid_argument("an opening belongs to a public leaf (layout 2)")),
+        _ => Record::decode(b)?,
+    };
+    Ok(PyRecord { inner })
+}
+
+/// A public leaf (layout 2) without its opening: (the record with an all-zero pseudonym, the
+/// 32-byte person commitment).
+#[pyfunction]
+fn decode_public_record<'py>(py: Python<'py>, leaf: &[u8]) -> PyResult<(PyRecord, Bound<'py, PyBytes>)> {
+    let (inner, c) = record::decode_public(leaf)?;
+    Ok((PyRecord { inner }, PyBytes::new(py, &c)))
+}
+
+/// Whether `opening` (salt 16 B ‖ pseudonym 32 B) opens the public leaf's person commitment.
+#[pyfunction]
+fn opens(leaf: &[u8], opening: &[u8]) -> bool {
+    record::opens(leaf, opening)
 }
 
 /// Pack encoded records into the batch form (uint16-BE length-prefixed, as in entry bundles).
@@ -416,11 +440,16 @@ impl PyLedger {
 
 #[pymethods]
 impl PyLedger {
+    /// `wal_limit`: rotate the write-ahead log past this many bytes (default 64 MiB).
     #[new]
-    fn new(py: Python<'_>, path: std::path::PathBuf, origin: &str, seed: &[u8]) -> PyResult<Self> {
+    #[pyo3(signature = (path, origin, seed, wal_limit=None))]
+    fn new(py: Python<'_>, path: std::path::PathBuf, origin: &str, seed: &[u8], wal_limit: Option<u64>) -> PyResult<Self> {
         let seed = seed.to_vec();
         let origin = origin.to_string();
         let l = py.detach(|| Ledger::open(path, &origin, &seed))?;
+        if let Some(w) = wal_limit {
+            l.store().set_wal_limit(w);
+        }
         Ok(PyLedger { inner: std::sync::Mutex::new(Some(Arc::new(l))) })
     }
 
@@ -478,14 +507,26 @@ impl PyLedger {
         Ok(e.map(|e| PyBytes::new(py, &e)))
     }
 
-    /// Records `start..end` decoded (None where retention dropped the body); the files are
-    /// read and the records decoded without the GIL.
+    /// Records `start..end` opened (with the pseudonym; None where retention dropped the body),
+    /// each leaf checked against the tree and each opening against its commitment; read and
+    /// decoded without the GIL.
     fn records(&self, py: Python<'_>, start: u64, end: u64) -> PyResult<Vec<Option<PyRecord>>> {
         let l = self.get()?;
-        let recs = py.detach(|| -> Result<Vec<Option<Record>>, Error> {
-            l.store().entries(start, end)?.into_iter().map(|e| e.map(|e| Record::decode(&e)).transpose()).collect()
-        })?;
+        let recs = py.detach(|| l.store().records(start, end))?;
         Ok(recs.into_iter().map(|r| r.map(|inner| PyRecord { inner })).collect())
+    }
+
+    /// Record `seq` opened (see `records`).
+    fn record(&self, py: Python<'_>, seq: u64) -> PyResult<Option<PyRecord>> {
+        let l = self.get()?;
+        Ok(py.detach(|| l.store().record(seq))?.map(|inner| PyRecord { inner }))
+    }
+
+    /// The openings (salt ‖ pseudonym, 48 bytes) of records `start..end`; None where retired.
+    fn openings<'py>(&self, py: Python<'py>, start: u64, end: u64) -> PyResult<Vec<Option<Bound<'py, PyBytes>>>> {
+        let l = self.get()?;
+        let os = py.detach(|| l.store().openings(start, end))?;
+        Ok(os.into_iter().map(|o| o.map(|o| PyBytes::new(py, &o))).collect())
     }
 
     /// The oversight index's columns for records `start..end` whose bodies are kept: (seq
@@ -573,7 +614,7 @@ impl PyLedger {
         Ok(hashes_out(py, &p))
     }
 
-    /// (list of (seq, record, proof), next `before` cursor or None, checkpoint note).
+    /// (list of (seq, public leaf, opening, proof), next `before` cursor or None, checkpoint note).
     #[allow(clippy::type_complexity)]
     fn records_for_pseudonym<'py>(
         &self,
@@ -582,12 +623,29 @@ impl PyLedger {
         before: Option<u64>,
         limit: usize,
         today: u32,
-    ) -> PyResult<(Vec<(u64, Bound<'py, PyBytes>, Vec<Bound<'py, PyBytes>>)>, Option<u64>, String)> {
+    ) -> PyResult<(Vec<(u64, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Vec<Bound<'py, PyBytes>>)>, Option<u64>, String)> {
         let p: [u8; 32] = fixed(pseudonym, "pseudonym")?;
         let l = self.get()?;
         let page = py.detach(|| l.store().records_for_pseudonym(&p, before, limit, today))?;
-        let recs = page.records.iter().map(|(s, e, proof)| (*s, PyBytes::new(py, e), hashes_out(py, proof))).collect();
+        let recs = page
+            .records
+            .iter()
+            .map(|(s, e, o, proof)| (*s, PyBytes::new(py, e), PyBytes::new(py, o), hashes_out(py, proof)))
+            .collect();
         Ok((recs, page.next_before, page.checkpoint))
+    }
+
+    /// The number of runs of the per-person index (at most popcount of the full segments once
+    /// merged).
+    fn index_runs(&self) -> PyResult<usize> {
+        Ok(self.get()?.store().index_runs())
+    }
+
+    /// Wait until the background merges of the per-person index are done (benches, tests).
+    fn settle_index(&self, py: Python<'_>) -> PyResult<()> {
+        let l = self.get()?;
+        py.detach(|| l.store().settle_index());
+        Ok(())
     }
 
     /// Drop bodies of records older than `cutoff_us`; returns how many were dropped now.
@@ -623,10 +681,14 @@ fn report_dict<'py>(py: Python<'py>, r: &crate::ledger::store::VerifyReport) -> 
     d.set_item("records_retained_away", r.records_retained_away)?;
     d.set_item("tiles_checked", r.tiles_checked)?;
     d.set_item("checkpoints_checked", r.checkpoints_checked)?;
+    d.set_item("renkei", r.renkei)?;
+    d.set_item("openings_checked", r.openings_checked)?;
+    d.set_item("wal_frames_checked", r.wal_frames_checked)?;
     Ok(d)
 }
 
-/// Verify a ledger directory without opening it for writing (no recovery runs).
+/// The operator's check of its ledger directory (every public and private file), without
+/// opening it for writing (no recovery runs).
 #[pyfunction]
 fn verify_dir<'py>(py: Python<'py>, path: std::path::PathBuf, vkey: &str) -> PyResult<Bound<'py, PyDict>> {
     let v = NoteVerifier::parse(vkey)?;
@@ -634,9 +696,30 @@ fn verify_dir<'py>(py: Python<'py>, path: std::path::PathBuf, vkey: &str) -> PyR
     report_dict(py, &r)
 }
 
+/// Verify any C2SP tlog-tiles log from its verifier key alone. `renkei`: check the entries as
+/// renkei records (None: when the directory has renkei's `format` file); `origin`: the
+/// checkpoint's origin line (default: the key's name). Private files are checked when present.
+#[pyfunction]
+#[pyo3(signature = (path, vkey, origin=None, renkei=None))]
+fn verify_public<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    vkey: &str,
+    origin: Option<String>,
+    renkei: Option<bool>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let v = NoteVerifier::parse(vkey)?;
+    let opts = crate::ledger::store::VerifyOptions { renkei, private: false, origin };
+    let r = py.detach(|| crate::ledger::store::verify_public(&path, &v, &opts).map_err(Error::from))?;
+    report_dict(py, &r)
+}
+
 pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_record, m)?)?;
     m.add_function(wrap_pyfunction!(decode_record, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_public_record, m)?)?;
+    m.add_function(wrap_pyfunction!(opens, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_public, m)?)?;
     m.add_function(wrap_pyfunction!(pack_records, m)?)?;
     m.add_function(wrap_pyfunction!(leaf_hash, m)?)?;
     m.add_function(wrap_pyfunction!(verify_inclusion, m)?)?;

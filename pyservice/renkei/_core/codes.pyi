@@ -10,11 +10,20 @@ STATUS_REFUSED: int
 
 def code_to_text(code: bytes) -> str: ...
 def code_from_text(s: str) -> bytes: ...
+def verify_holdings(holdings_dir: str) -> dict[str, Any]: ...
+def repair_holdings(holdings_dir: str, stamp: str, *, dry_run: bool = True) -> dict[str, Any]: ...
 
 @final
 class CodeEngine:
     def __new__(
-        cls, key: bytes, holdings_dir: str, current_epoch: int, live_epochs: list[int], checkpoint_bytes: int = ...
+        cls,
+        key: bytes,
+        holdings_dir: str,
+        current_epoch: int,
+        live_epochs: list[int],
+        checkpoint_bytes: int = ...,
+        *,
+        create: bool = False,
     ) -> Self: ...
     def set_epochs(self, current_epoch: int, live_epochs: list[int]) -> None: ...
     def epochs(self) -> tuple[int, list[int]]: ...
@@ -41,4 +50,13 @@ class CodeEngine:
     def open_report(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
-__all__ = ["CODE_LEN", "STATUS_OK", "STATUS_REFUSED", "CodeEngine", "code_from_text", "code_to_text"]
+__all__ = [
+    "CODE_LEN",
+    "STATUS_OK",
+    "STATUS_REFUSED",
+    "CodeEngine",
+    "code_from_text",
+    "code_to_text",
+    "repair_holdings",
+    "verify_holdings",
+]

@@ -8,24 +8,52 @@ from renkei._core.permissions import Engine
 from renkei._core.permits import Signer
 
 MAX_BATCH_ITEMS: int
+PROVIDER_UNAVAILABLE: int
+REQUESTER_NOT_ELIGIBLE: int
+REQUEST_ID_REUSED: int
 
 _Party = tuple[int, list[str], str | None]
 _Wire = tuple[bytes, bytes, str]  # the gRPC Permit: body, signature, key id
+_Refusal = tuple[int, str] | None  # (outcome, reason for the record), decided before the table
 
 @final
 class InquiryPath:
     def __new__(cls, codes: CodeEngine, permissions: Engine, signer: Signer, ledger: Ledger, pseudonym_key: bytes
     ) -> Self: ...
     def inquire(
-        self, requester: _Party, provider: _Party, code: bytes, affair: str, items: list[str], lifetime_s: int = 300
+        self,
+        requester: _Party,
+        provider: _Party,
+        code: bytes,
+        affair: str,
+        items: list[str],
+        lifetime_s: int = 300,
+        *,
+        refusal: _Refusal = None,
     ) -> tuple[int, str, bytes, int, _Wire | None, int]: ...
     def inquire_many(
-        self, requests: list[tuple[_Party, _Party, bytes, str, list[str]]], lifetime_s: int = 300
+        self, requests: list[tuple[_Party, _Party, bytes, str, list[str], _Refusal]], lifetime_s: int = 300
     ) -> list[tuple[int, str, bytes, int, _Wire | None, int] | Exception]: ...
     def batch_inquire(
-        self, requester: _Party, provider: _Party, codes: bytes, affair: str, items: list[str], lifetime_s: int = 300
+        self,
+        requester: _Party,
+        provider: _Party,
+        codes: bytes,
+        affair: str,
+        items: list[str],
+        lifetime_s: int = 300,
+        *,
+        refusal: _Refusal = None,
+        max_denials: int | None = None,
     ) -> tuple[bytes, bytes, int, _Wire | None, int]: ...
 
 def pseudonym(key: bytes, person: int) -> bytes: ...
 
-__all__ = ["MAX_BATCH_ITEMS", "InquiryPath", "pseudonym"]
+__all__ = [
+    "MAX_BATCH_ITEMS",
+    "PROVIDER_UNAVAILABLE",
+    "REQUESTER_NOT_ELIGIBLE",
+    "REQUEST_ID_REUSED",
+    "InquiryPath",
+    "pseudonym",
+]

@@ -21,6 +21,8 @@ Codes are acquired through the running services (J-LIS and the core), never offl
     renkei codes holders AGENCY CODE
     renkei codes stats                              holdings per agency
     renkei codes epochs | rotate-epoch | retire-epoch N | checkpoint
+    renkei codes verify                             check holdings/ without changing it
+    renkei codes repair [--apply]                   salvage every readable record of a damaged holdings/
 """
 
 from __future__ import annotations
@@ -285,6 +287,50 @@ def cmd_codes_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codes_verify(args: argparse.Namespace) -> int:
+    from renkei._core import codes as _codes
+
+    r = _codes.verify_holdings(str(open_data_dir(args, "core").file("holdings")))
+    print(f"holdings clean: {r['persons']} persons, {r['holdings']} holdings of {r['agencies']} agencies "
+          f"(snapshot={r['snapshot_loaded']}, {r['records']} journal records"
+          + (f", an unacknowledged tail of {r['torn_tail_bytes']} bytes" if r["torn_tail_bytes"] else "") + ")")
+    return 0
+
+
+def cmd_codes_repair(args: argparse.Namespace) -> int:
+    """Salvage a damaged holdings/ (the core stopped): report first; with --apply write it."""
+    import datetime as dt
+
+    from renkei._core import codes as _codes
+
+    holdings = open_data_dir(args, "core").file("holdings")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    r = _codes.repair_holdings(str(holdings), stamp, dry_run=not args.apply)
+    if not r["needed"]:
+        print(f"{holdings}: nothing to repair ({r['persons']} persons, {r['holdings']} holdings)")
+        return 0
+    if r["snapshot_problem"]:
+        print(f"snapshot: {r['snapshot_problem']} (the holdings it held are lost)")
+    for j in r["journals"]:
+        print(f"{j['file']}: {j['records']} readable records")
+        for offset, size, why in j["damaged"]:
+            print(f"  damaged: {size} bytes at byte {offset} ({why}): records there are lost")
+        if j["torn_tail_bytes"]:
+            print(f"  an unacknowledged tail of {j['torn_tail_bytes']} bytes is dropped")
+    for file, offset, why in r["skipped"]:
+        print(f"{file}: the record at byte {offset} is skipped: {why}")
+    print(f"salvaged {r['records_salvaged']} records: {r['persons']} persons ({r['persons_reserved']} person "
+          f"indices reserved whose link ids were lost: those persons get new codes when acquired again), "
+          f"{r['holdings']} holdings")
+    if not args.apply:
+        print("dry run: nothing changed; run again with --apply to write the repaired holdings "
+              "(the damaged files are kept in holdings/damaged-<time>/)")
+        return 1
+    print(f"repaired: new snapshot generation {r['generation']}; the original files are kept in {r['kept_in']}")
+    print("agencies re-acquire the codes of holdings that were lost (codes are deterministic)")
+    return 0
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``agency`` and ``codes`` command groups to the ``renkei`` parser."""
     client = client_parser()
@@ -338,3 +384,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     re_.set_defaults(func=cmd_codes_retire)
     co.add_parser("checkpoint", parents=both, help="snapshot the holdings (core stopped)").set_defaults(
         func=cmd_codes_checkpoint)
+    co.add_parser("verify", parents=[common], help="check holdings/ without changing it (works while the core runs)"
+                  ).set_defaults(func=cmd_codes_verify)
+    rp = co.add_parser("repair", parents=[common],
+                       help="salvage every readable record of a damaged holdings/ (the core stopped)")
+    rp.add_argument("--apply", action="store_true",
+                    help="write the repaired holdings (without it: report only); the originals are kept aside")
+    rp.set_defaults(func=cmd_codes_repair)

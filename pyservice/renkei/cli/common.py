@@ -79,8 +79,10 @@ def add_serve_arguments(p: argparse.ArgumentParser, *, port: int | None, public_
         flag = "--public-port" if port is not None else "--port"
         p.add_argument(flag, dest="public_port", type=int, default=public_port,
                        help=f"public server-TLS port (default {public_port}; 0 = any free)")
-    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus metrics port on 127.0.0.1 (0 = any)")
-    p.add_argument("--max-concurrent-rpcs", type=int, default=1000, help="per port")
+    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus metrics port (0 = any free)")
+    p.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address the metrics endpoint binds (default loopback only; it is not authenticated)")
+    p.add_argument("--limits", help="TOML file of limits overriding the defaults (docs/arch/limits.md)")
     p.add_argument("--grace", type=float, default=10.0, help="seconds in-flight calls get on shutdown")
     p.add_argument("--ready-file", help="write JSON with the pid and bound endpoints here once serving")
     p.add_argument("--tls-cert", help="server certificate (default <data-dir>/tls/server.pem)")
@@ -101,6 +103,7 @@ def add_log_arguments(p: argparse.ArgumentParser) -> None:
 def service_config(args: argparse.Namespace, name: str, data_dir: DataDir) -> ServiceConfig:
     """The ServiceConfig of a ``… serve`` command's arguments."""
     from renkei.pki.ca import ServiceTls
+    from renkei.service.limits import Limits
     from renkei.service.server import ServiceConfig, TlsPaths
 
     tls = ServiceTls(data_dir.tls)
@@ -113,7 +116,8 @@ def service_config(args: argparse.Namespace, name: str, data_dir: DataDir) -> Se
     return ServiceConfig(
         name=name, tls=paths, host=args.host, port=getattr(args, "port", None),
         public_port=getattr(args, "public_port", None), metrics_port=args.metrics_port,
-        max_concurrent_rpcs=args.max_concurrent_rpcs, grace_seconds=args.grace, data_dir=data_dir.path,
+        metrics_host=args.metrics_host, limits=Limits.load(args.limits, name), grace_seconds=args.grace,
+        data_dir=data_dir.path,
     )
 
 

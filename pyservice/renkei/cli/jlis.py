@@ -168,7 +168,8 @@ def cmd_query_log(args: argparse.Namespace) -> int:
     import hashlib
 
     from renkei._proto.renkei.v1 import person_info_service_pb2 as pb
-    from renkei.ledger import verify_checkpoint, verify_inclusion
+    from renkei.errors import ProofError
+    from renkei.ledger import LedgerRecord, verify_checkpoint, verify_inclusion
 
     live = _live_jlis(args, "reading the query log")
     r = _info_call(live, "ListQueryRecords", pb.ListQueryRecordsRequest(first=args.first, count=args.count))
@@ -177,6 +178,11 @@ def cmd_query_log(args: argparse.Namespace) -> int:
     for q in r.records:
         verify_inclusion(q.sequence, cp.size, hashlib.sha256(b"\x00" + q.entry).digest(), list(q.inclusion_proof),
                          cp.root)
+        # What is shown is what the proven leaf says, not only what the answer's fields say.
+        leaf, _commitment = LedgerRecord.decode_public(q.entry)
+        if (leaf.seq, leaf.requester, leaf.affair, list(leaf.items)) != (q.sequence, q.requester, q.purpose,
+                                                                          list(q.items)):
+            raise ProofError(f"query record {q.sequence}: the answer's fields differ from its proven leaf")
         rows.append({"sequence": q.sequence, "time": q.time, "requester": q.requester or "J-LIS",
                      "purpose": q.purpose, "items": ",".join(q.items), "outcome": q.outcome})
     if not args.json:

@@ -1,6 +1,7 @@
 """``renkei ledger …``: the provision ledger (情報提供等記録) from the command line.
 
-    renkei ledger verify                     recheck every record, tile and checkpoint
+    renkei ledger verify                     the operator's check of the core's ledger (every file)
+    renkei ledger verify --dir D --vkey V    any C2SP tlog-tiles log, from its public key alone
     renkei ledger checkpoint                 print the latest signed checkpoint
     renkei ledger prove-inclusion SEQ [--size N]
     renkei ledger prove-consistency OLD NEW
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from renkei._proto.renkei.v1 import oversight_service_pb2 as pb
@@ -47,18 +49,31 @@ def _root_at(live: Live, size: int) -> bytes:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from renkei.ledger import ledger_vkey, verify_ledger_dir
+    from renkei.ledger import ledger_vkey, verify_ledger_dir, verify_log_dir
 
-    path, vkey = ledger_vkey(_data_dir(args))
+    if (args.dir is None) != (args.vkey is None):
+        print("ledger verify: give both --dir and --vkey (any log, public key only), or neither "
+              "(the core's own ledger in --data-dir)", file=sys.stderr)
+        return 2
     try:
-        report = verify_ledger_dir(path, vkey)
+        if args.dir is not None:
+            vkey = args.vkey
+            if vkey.startswith("@"):
+                vkey = Path(vkey[1:]).read_text().strip()
+            renkei = {"auto": None, "renkei": True, "any": False}[args.entries]
+            report = verify_log_dir(args.dir, vkey, args.origin, renkei)
+        else:
+            path, vkey = ledger_vkey(_data_dir(args))
+            report = verify_ledger_dir(path, vkey)
     except LedgerDamageError as e:
         where = f"record {e.record} in {e.path}" if e.record is not None else f"file {e.path}"
         print(f"ledger verify FAILED: {where}: {e}", file=sys.stderr)
         return 1
-    print(f"ledger OK: {report['size']} records ({report['records_checked']} bodies rechecked, "
+    what = "renkei records (layout, sequence numbers)" if report["renkei"] else "entries (opaque)"
+    print(f"ledger OK: {report['size']} records ({report['records_checked']} bodies rechecked as {what}, "
           f"{report['records_retained_away']} retired by retention), {report['tiles_checked']} tiles, "
-          f"index, {report['checkpoints_checked']} stored checkpoints (signatures and roots) valid")
+          f"{report['openings_checked']} openings, {report['checkpoints_checked']} stored checkpoints, "
+          f"{report['wal_frames_checked']} write-ahead frames valid")
     return 0
 
 
@@ -121,6 +136,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     top = subparsers.add_parser("ledger", help="provision ledger (情報提供等記録)")
     led = top.add_subparsers(dest="sub", required=True)
     v = led.add_parser("verify", parents=[common], help="recheck every record, tile and checkpoint")
+    v.add_argument("--dir", default=None, help="a C2SP tlog-tiles log directory (with --vkey: public key only)")
+    v.add_argument("--vkey", default=None, help="the log's note verifier key (name+id+key), or @FILE")
+    v.add_argument("--origin", default=None, help="the checkpoint's origin line (default: the key's name)")
+    v.add_argument("--entries", choices=("auto", "renkei", "any"), default="auto",
+                   help="check entries as renkei records (auto: when the log has renkei's format file)")
     v.set_defaults(func=cmd_verify)
     client = client_parser()
     led.add_parser("checkpoint", parents=[common, client], help="print the latest signed checkpoint").set_defaults(

@@ -1,6 +1,6 @@
 """``renkei up``: start the whole system, every service as its own process (see renkei.service.up).
 
-    renkei up [--dir renkei-data] [--demo] [--base-port 50051] [--host 127.0.0.1] [--ready-file F]
+    renkei up [--dir renkei-data] [--demo] [--base-port 50051] [--host 127.0.0.1] [--ready-file F] [--limits F]
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from renkei.service.up import run
 
     return run(box_root(args.dir or args.data_dir), demo=args.demo, host=args.host, base_port=args.base_port,
-               ready_file=args.ready_file, log=["--log-level", args.log_level, "--log-format", args.log_format])
+               ready_file=args.ready_file, log=["--log-level", args.log_level, "--log-format", args.log_format],
+               limits=args.limits)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -67,6 +68,7 @@ def register(sub: Any) -> None:
     from renkei.cli.common import add_log_arguments
 
     add_log_arguments(p)
+    p.add_argument("--limits", help="TOML file of limits for every service (docs/arch/limits.md)")
     p.set_defaults(func=cmd_up)
     s = sub.add_parser("status", help="which services of the box are initialised and running")
     s.add_argument("--dir", "--data-dir", dest="dir", help="the box directory (default $RENKEI_DATA or ./renkei-data)")

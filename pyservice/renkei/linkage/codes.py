@@ -62,12 +62,17 @@ class AgencyCodes:
     """The code engine and holdings of a core data directory. Thread-safe; the engine locks
     ``holdings/`` so that one process at a time owns it."""
 
-    def __init__(self, data_dir: DataDir, registry: AgencyRegistry, *, checkpoint_bytes: int | None = None) -> None:
+    def __init__(
+        self, data_dir: DataDir, registry: AgencyRegistry, *, checkpoint_bytes: int | None = None, create: bool = False
+    ) -> None:
+        """Open the holdings of ``data_dir``. Only ``create`` (init) makes a new, empty store: an
+        emptied or missing ``holdings/`` is refused (``StorageError`` naming it), since starting
+        empty would give existing person indices, codes and pseudonyms to other persons."""
         self._registry = registry
         kwargs = {} if checkpoint_bytes is None else {"checkpoint_bytes": checkpoint_bytes}
         current, live = registry.epoch_state()
         self._engine = _codes.CodeEngine(
-            data_dir.secret_key("agency-code"), str(data_dir.subdir("holdings")), current, live, **kwargs
+            data_dir.secret_key("agency-code"), str(data_dir.file("holdings")), current, live, **kwargs, create=create
         )
         report = self._engine.open_report()
         if report["torn_bytes_dropped"]:

@@ -1,7 +1,7 @@
 """A person's own records (情報提供等記録の開示, マイナポータル), behind DisclosureService.
 
 The person logs in with a signature of their card key (registered by J-LIS, forwarded to the
-core with the person's link id) over a single-use challenge; the session then reads the
+core with the person's link id) over a single-use, stateless challenge; the session then reads the
 records about the person — found by the portal pseudonym, an HMAC of the core's person index —
 newest first, each with an inclusion proof. 不開示 records are held back.
 """
@@ -9,13 +9,15 @@ newest first, each with an inclusion proof. 不開示 records are held back.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
+import struct
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from renkei._core import inquiry as _inq
-from renkei.errors import NotFoundError, UnauthenticatedError
+from renkei.errors import NotFoundError, ResourceExhaustedError, UnauthenticatedError
 from renkei.ledger import Ledger, PersonPage
 from renkei.linkage.registry import AgencyRegistry
 
@@ -41,6 +43,14 @@ class Session:
 
 CHALLENGE_TTL = timedelta(minutes=2)
 SESSION_TTL = timedelta(minutes=15)
+#: Successful logins remembered (each until its challenge expires) so a challenge is used once.
+MAX_USED_CHALLENGES = 1_000_000
+#: Sessions at once; only successful logins (a card's signature) make one.
+MAX_SESSIONS = 1_000_000
+_CHALLENGE_LABEL = b"renkei-disclosure-challenge-v1\0"
+_NONCE = 16
+_TAG = 32
+CHALLENGE_LEN = 8 + _NONCE + _TAG
 
 
 @dataclass
@@ -50,31 +60,48 @@ class _Session:
 
 
 class Disclosure:
-    """Card-key login and a person's own records (マイナポータル's view of the ledger)."""
+    """Card-key login and a person's own records (マイナポータル's view of the ledger).
+
+    Challenges keep no state: one is the expiry, a nonce and an HMAC (a key of this process)
+    over the card key id, expiry and nonce. So asking for challenges costs no memory and can
+    never lock anyone out; they are issued only for registered card keys. A challenge is used
+    once: a successful login remembers it until it expires (only a card's signature can make
+    one, so that memory grows with real logins only).
+    """
 
     def __init__(self, registry: AgencyRegistry, ledger: Ledger, pseudonym_key: bytes) -> None:
         self._registry = registry
         self._ledger = ledger
         self._key = pseudonym_key
-        self._challenges: dict[bytes, tuple[bytes, datetime]] = {}
+        self._challenge_key = secrets.token_bytes(32)
+        self._used: dict[bytes, datetime] = {}
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
+        self._swept = datetime.now(UTC)
 
     def _expire(self, now: datetime) -> None:
-        for c in [c for c, (_k, t) in self._challenges.items() if t <= now]:
-            del self._challenges[c]
+        if now - self._swept < timedelta(seconds=5):
+            return
+        self._swept = now
+        for c in [c for c, t in self._used.items() if t <= now]:
+            del self._used[c]
         for s in [s for s, v in self._sessions.items() if v.expires <= now]:
             del self._sessions[s]
 
+    def _tag(self, card_key_id: bytes, expiry_and_nonce: bytes) -> bytes:
+        return hmac.new(self._challenge_key, _CHALLENGE_LABEL + bytes(card_key_id) + expiry_and_nonce,
+                        hashlib.sha256).digest()
+
     def create_challenge(self, card_key_id: bytes) -> Challenge:
+        """A challenge for a registered card key (UnauthenticatedError for any other)."""
+        try:
+            self._registry.card_key(card_key_id)
+        except NotFoundError:
+            raise UnauthenticatedError("this card key is not registered (J-LIS registers card keys)") from None
         now = datetime.now(UTC)
-        challenge = secrets.token_bytes(32)
-        with self._lock:
-            self._expire(now)
-            if len(self._challenges) > 100_000:
-                raise UnauthenticatedError("too many pending challenges; try again shortly")
-            self._challenges[challenge] = (bytes(card_key_id), now + CHALLENGE_TTL)
-        return Challenge(challenge, now + CHALLENGE_TTL)
+        expires = now + CHALLENGE_TTL
+        body = struct.pack(">q", int(expires.timestamp())) + secrets.token_bytes(_NONCE)
+        return Challenge(body + self._tag(card_key_id, body), datetime.fromtimestamp(int(expires.timestamp()), UTC))
 
     def login(self, card_key_id: bytes, challenge: bytes, signature: bytes) -> Session:
         from cryptography.exceptions import InvalidSignature
@@ -84,9 +111,14 @@ class Disclosure:
         refused = UnauthenticatedError(
             "login refused: unknown card key, unknown or expired challenge, or bad signature"
         )
-        with self._lock:
-            pending = self._challenges.pop(bytes(challenge), None)  # single use, even when it fails
-        if pending is None or pending[0] != bytes(card_key_id) or pending[1] <= now:
+        challenge = bytes(challenge)
+        if len(challenge) != CHALLENGE_LEN:
+            raise refused
+        body, tag = challenge[: 8 + _NONCE], challenge[8 + _NONCE :]
+        if not hmac.compare_digest(tag, self._tag(card_key_id, body)):
+            raise refused
+        expires = datetime.fromtimestamp(struct.unpack(">q", body[:8])[0], UTC)
+        if expires <= now:
             raise refused
         try:
             public_key, person_id = self._registry.card_key(card_key_id)
@@ -98,6 +130,12 @@ class Disclosure:
             raise refused from None
         token = secrets.token_urlsafe(32)
         with self._lock:
+            self._expire(now)
+            if challenge in self._used:
+                raise refused
+            if len(self._used) >= MAX_USED_CHALLENGES or len(self._sessions) >= MAX_SESSIONS:
+                raise ResourceExhaustedError("too many logins at this moment; try again in a minute")
+            self._used[challenge] = expires
             self._sessions[token] = _Session(bytes(_inq.pseudonym(self._key, person_id)), now + SESSION_TTL)
         return Session(token, now + SESSION_TTL)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from renkei.errors import InvalidArgumentError
-from renkei.ledger import Checkpoint, InclusionProof, Ledger, LedgerRecord, StoredRecord, outcome_token
+from renkei.ledger import Checkpoint, InclusionProof, Ledger, StoredRecord, outcome_token
 
 _SCAN_CHUNK = 65_536
 
@@ -107,15 +107,8 @@ class Oversight:
             seqs = [s for (s,) in self._db.execute(
                 f"SELECT seq FROM r WHERE {where} AND seq > ? ORDER BY seq LIMIT ?", [*args, after_sequence, limit]
             )]
-        if not seqs:
-            return []
-        # One scan over the span when it is dense (each bundle is read once), else one by one.
-        if seqs[-1] - seqs[0] < 4 * len(seqs) + 256:
-            span = self._ledger._l.entries(seqs[0], seqs[-1] + 1)
-            entries = [span[s - seqs[0]] for s in seqs]
-        else:
-            entries = [self._ledger._l.entry(s) for s in seqs]
-        return [StoredRecord(LedgerRecord.decode(en), bytes(en)) for en in entries if en is not None]
+        # Opened (each leaf checked against the tree, each opening against its commitment).
+        return self._ledger.stored(seqs)
 
     def agency_statistics(self, agency_id: int, start: datetime | None, end: datetime | None) -> AgencyStatistics:
         """As requester: inquiries and denials (by affair, by reason); as provider: provisions."""

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import threading
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -125,6 +126,31 @@ def local_government_corporate_number(code: str) -> str:
     return format_corporate_number(int(f"{corporate_check_digit(base)}{base}"))
 
 
+#: An agency's name: 1 to 64 characters after NFC normalisation, printable (letters, marks,
+#: numbers, punctuation, symbols, spaces); no control or format characters, no line breaks.
+MAX_NAME_CHARS = 64
+_NAME_CATEGORIES = ("L", "M", "N", "P", "S")  # and Zs (spaces)
+
+
+def agency_name(name: object) -> str:
+    """``name`` checked and normalised (NFC, outer spaces removed), or InvalidArgumentError
+    saying what is wrong (never repeating an unbounded input)."""
+    if not isinstance(name, str):
+        raise InvalidArgumentError("an agency needs a name")
+    text = unicodedata.normalize("NFC", name).strip()
+    if not text:
+        raise InvalidArgumentError("an agency needs a name")
+    if len(text) > MAX_NAME_CHARS:
+        raise InvalidArgumentError(f"an agency's name has at most {MAX_NAME_CHARS} characters ({len(text)} given)")
+    for i, ch in enumerate(text):
+        cat = unicodedata.category(ch)
+        if not (cat.startswith(_NAME_CATEGORIES) or cat == "Zs"):
+            raise InvalidArgumentError(
+                f"an agency's name may not contain U+{ord(ch):04X} ({unicodedata.name(ch, cat)}) at position {i}"
+            )
+    return text
+
+
 def _date(value: str | _dt.date, what: str) -> str:
     if isinstance(value, _dt.datetime):
         value = value.date()
@@ -215,9 +241,13 @@ class AgencyRegistry:
         municipality_code: str | None = None,
         status: str = "active",
     ) -> Agency:
-        """Register an agency. ``types`` are ids of 別表第二 agency types (``agency_types()``)."""
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidArgumentError("an agency needs a name")
+        """Register an agency. ``types`` are ids of 別表第二 agency types (``agency_types()``).
+
+        One legal person (法人番号) may be several agencies — a city's mayor and its board of
+        education are separate 情報照会者 — but never twice the same: an agency that shares
+        the corporate number and any type with one already registered is refused
+        (AlreadyExistsError naming it)."""
+        name = agency_name(name)
         if isinstance(types, str) or not types:
             raise InvalidArgumentError("an agency needs at least one agency type (a list of type ids)")
         unknown = [t for t in types if t not in self._types]
@@ -236,10 +266,22 @@ class AgencyRegistry:
         with self._write:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                # Checked inside the write transaction: two registrations cannot both pass.
+                wanted = sorted(set(types))
+                clash = self._db.execute(
+                    "SELECT a.agency_id, t.type_id FROM agencies a JOIN agency_types t ON t.agency_id = a.agency_id "
+                    f"WHERE a.corporate_number = ? AND t.type_id IN ({', '.join('?' * len(wanted))}) "
+                    "ORDER BY a.agency_id LIMIT 1",
+                    (corp, *wanted),
+                ).fetchone()
+                if clash is not None:
+                    raise AlreadyExistsError(
+                        f"agency {clash[0]} is registered already with corporate number {corp} and type {clash[1]}"
+                    )
                 cur = self._db.execute(
                     "INSERT INTO agencies(name, corporate_number, municipality_code, status, registered_at) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (name.strip(), corp, municipality_code, status, _now()),
+                    (name, corp, municipality_code, status, _now()),
                 )
                 agency_id = int(cur.lastrowid or 0)
                 self._db.executemany(

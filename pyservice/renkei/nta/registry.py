@@ -26,16 +26,25 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
+import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
 from renkei import numbers
 from renkei._core import numbers as _n
-from renkei.datadir import DataDir
-from renkei.errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError
+from renkei.datadir import DataDir, connect_sqlite
+from renkei.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    QueryTooCostlyError,
+)
 
 PAGE_SIZE = 2000
 MAX_NUMBERS_PER_GET = 10
@@ -185,11 +194,40 @@ SERVICE = "nta"
 class CorporateNumberRegistry:
     """NTA's 法人番号 registry: assignment, changes and the public look-ups."""
 
-    def __init__(self, data_dir: DataDir | str | os.PathLike[str]) -> None:
+    def __init__(
+        self, data_dir: DataDir | str | os.PathLike[str], *, read_only: bool = False, query_seconds: float | None = None
+    ) -> None:
+        """``read_only``: a look-up connection (the service's readers; WAL lets them run beside
+        the writer). ``query_seconds``: a look-up running longer is stopped with
+        :class:`~renkei.errors.QueryTooCostlyError`, so one costly search cannot hold a reader."""
         self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, SERVICE)
-        self._db = self.data_dir.connect("corporate.sqlite3")
-        self._db.executescript(_SCHEMA)
+        if read_only:
+            self._db = connect_sqlite(self.data_dir.file("corporate.sqlite3"), read_only=True)
+        else:
+            self._db = self.data_dir.connect("corporate.sqlite3")
+            self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._query_seconds = query_seconds
+
+    @contextmanager
+    def _bounded(self) -> Iterator[None]:
+        """Stop a look-up that runs past ``query_seconds`` (SQLite checks every 1,000 steps)."""
+        if self._query_seconds is None:
+            yield
+            return
+        deadline = time.monotonic() + self._query_seconds
+        self._db.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if "interrupted" not in str(e):
+                raise
+            raise QueryTooCostlyError(
+                f"the look-up ran longer than {self._query_seconds:g} s; narrow it (a longer name, a prefecture, "
+                f"a kind)"
+            ) from None
+        finally:
+            self._db.set_progress_handler(None, 0)
 
     @classmethod
     def init(cls, path: str | os.PathLike[str]) -> CorporateNumberRegistry:
@@ -391,6 +429,10 @@ class CorporateNumberRegistry:
             raise InvalidArgumentError("at least one corporate number is required")
         if len(wanted) > MAX_NUMBERS_PER_GET:
             raise InvalidArgumentError(f"at most {MAX_NUMBERS_PER_GET} numbers per request")
+        with self._bounded():
+            return self._get(wanted, history)
+
+    def _get(self, wanted: list[int], history: bool) -> list[Corporation]:
         out: list[Corporation] = []
         for value in wanted:
             if history:
@@ -467,17 +509,28 @@ class CorporateNumberRegistry:
             where.append("prefecture_code = ?")
             params.append(prefecture)
         if kinds is not None:
-            kinds = list(kinds)
-            bad = [k for k in kinds if k not in KINDS]
-            if bad or not kinds:
-                raise InvalidArgumentError(f"unknown kind(s): {', '.join(bad) or '(none given)'}")
-            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-            params += kinds
+            given = list(kinds)
+            if not given:
+                raise InvalidArgumentError("kinds: none given")
+            if len(given) > len(KINDS):
+                raise InvalidArgumentError(f"kinds: {len(given)} given, there are only {len(KINDS)} kinds")
+            bad = [k for k in given if k not in KINDS]
+            if bad:
+                # The message names a few, never all of what the caller sent.
+                shown = ", ".join(repr(k[:8]) for k in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+                raise InvalidArgumentError(f"unknown kind(s): {shown}; known: {', '.join(KINDS)}")
+            unique = sorted(set(given))
+            where.append(f"kind IN ({', '.join('?' * len(unique))})")
+            params += unique
         return where, params
 
     def _page(self, where: list[str], params: list[object], page: int, order: str) -> Page:
         if not isinstance(page, int) or page < 1:
             raise InvalidArgumentError("page numbers start at 1")
+        with self._bounded():
+            return self._query_page(where, params, page, order)
+
+    def _query_page(self, where: list[str], params: list[object], page: int, order: str) -> Page:
         condition = " AND ".join(where)
         count = int(self._db.execute(f"SELECT count(*) FROM records WHERE {condition}", params).fetchone()[0])
         pages = max(1, -(-count // PAGE_SIZE))

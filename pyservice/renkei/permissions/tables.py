@@ -61,12 +61,43 @@ class PermissionTuple:
     information_item: str
 
 
+#: Table versions take effect between these days (the engine counts µs from 1970; the far
+#: end leaves room for the day's time zone).
+FIRST_DAY, LAST_DAY = "1970-01-02", "9999-12-30"
+#: A table document nests a few levels; deeper JSON is refused before it is walked.
+MAX_JSON_DEPTH = 32
+
+
 def _instant(day: str) -> str:
     try:
         d = datetime.strptime(day, "%Y-%m-%d")
     except ValueError as e:
-        raise InvalidArgumentError(f"{day!r} is not a date YYYY-MM-DD") from e
+        raise InvalidArgumentError(f"{day[:32]!r} is not a date YYYY-MM-DD") from e
+    if not FIRST_DAY <= d.date().isoformat() <= LAST_DAY:
+        raise InvalidArgumentError(f"a table version takes effect between {FIRST_DAY} and {LAST_DAY}")
     return d.replace(tzinfo=JST).isoformat()
+
+
+def _json_depth_ok(text: bytes, limit: int) -> bool:
+    """Whether brackets nest at most ``limit`` deep (strings skipped), without parsing."""
+    depth, in_string, escaped = 0, False, False
+    for b in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif b == 0x5C:  # backslash
+                escaped = True
+            elif b == 0x22:
+                in_string = False
+        elif b == 0x22:
+            in_string = True
+        elif b in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return False
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return True
 
 
 def _day(at: datetime | None) -> str:
@@ -174,10 +205,12 @@ class PermissionTables:
         probe.load(doc)
 
     def _document(self, table_json: bytes, effective_from: str, effective_to: str, description: str) -> dict[str, Any]:
+        if not _json_depth_ok(table_json, MAX_JSON_DEPTH):
+            raise InvalidArgumentError(f"table_json nests deeper than {MAX_JSON_DEPTH} levels")
         try:
             parsed = json.loads(table_json)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise InvalidArgumentError(f"table_json is not JSON: {e}") from e
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise InvalidArgumentError(f"table_json is not JSON: {str(e)[:200]}") from e
         start = _instant(effective_from) if effective_from else None
         end = _instant(effective_to) if effective_to else None
         if isinstance(parsed, dict) and parsed.get("format") == FORMAT:

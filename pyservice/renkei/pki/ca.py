@@ -298,7 +298,7 @@ class DevelopmentCA:
                 x509.RevokedCertificateBuilder().serial_number(int(serial)).revocation_date(now).build()
             )
         crl = builder.sign(self._ca_key, hashes.SHA256())  # type: ignore[arg-type]
-        write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomic(self.crl_path, crl.public_bytes(serialization.Encoding.PEM), 0o600)  # the box: all 0600
 
     def revoke(self, principal: str) -> CertificatePaths:
         """Revoke the current certificate of ``principal`` (e.g. a compromised agency server)."""
@@ -358,7 +358,7 @@ def _create_ca(folder: Path) -> None:
     )
     # Key first: a CA certificate on disk always has its key beside it.
     write_atomic(folder / "ca.key", _key_pem(key), 0o600)
-    write_atomic(folder / "ca.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(folder / "ca.pem", cert.public_bytes(serialization.Encoding.PEM), 0o600)  # the box: all 0600
 
 
 __all__ = ["ROLES", "CertificatePaths", "DevelopmentCA", "ServiceTls"]

@@ -18,7 +18,8 @@ provider           the PIA id
 affair             ``pia-submit``, ``pia-approve``, ``pia-return``, ``pia-revoke``, ``pia-expire``
 items              ``level:<basic|priority|full>``, ``from:<date>``, ``until:<date>``, ``revises:<id>``
 table hash         SHA-256 of the submission (level, title, files, linked data, document hash)
-pseudonym          SHA-256 of ("renkei-ppc-agency-v1\\0" ‖ agency id): the agency's records, in one index
+pseudonym          SHA-256 of ("renkei-ppc-agency-v1\\0" ‖ agency id): the agency's records, in one index;
+                   the public leaf (record layout 2) carries it only as a commitment
 outcome            permitted (submit, approve; the permit id is the decision id) or denied with the
                    reviewer's reason (return 2, revoke 3, expire 4)
 =================  =============================================================================
@@ -200,8 +201,10 @@ def decision_record(kind: str, agency_id: int, pia_id: int, content: bytes, *, l
 
 
 def parse_decision(entry: bytes, proof: list[bytes] | None = None) -> Decision:
-    """A decision from its log entry (raises InvalidArgumentError for an entry that is not one)."""
-    r = LedgerRecord.decode(entry)
+    """A decision from its log entry, the public leaf (record layout 2) the tree hashes: everything
+    a decision says is in clear there; the agency's pseudonym only as a commitment, which nobody
+    needs (the agency id is the requester). Raises InvalidArgumentError for an entry that is not one."""
+    r, _commitment = LedgerRecord.decode_public(entry)
     kind = KINDS.get(r.affair)
     if kind is None:
         raise InvalidArgumentError(f"record {r.seq} is not a PIA decision")
@@ -282,10 +285,8 @@ class PiaReview:
         """Apply log records the registry has not seen (a crash between the two)."""
         with self._lock:
             seen = self._db.execute("SELECT coalesce(max(last_seq), -1) FROM pias").fetchone()[0]
-            for seq in range(int(seen) + 1, self.log.size):
-                record = self.log.get(seq)
-                if record is not None:
-                    self._project(parse_decision(record.encode()), None, None)
+            for stored in self.log.stored(list(range(int(seen) + 1, self.log.size))):
+                self._project(parse_decision(stored.entry), None, None)
             # A submission written but never recorded (the process died before the log's append).
             self._db.execute("DELETE FROM pias WHERE last_seq = -1")
 
@@ -304,9 +305,8 @@ class PiaReview:
     def _record(self, record: LedgerRecord, submission: Submission | None, actor: str | None) -> Decision:
         """Append to the log (durable), then project into the registry."""
         seq = self.log.append(record)
-        stored = self.log.get(seq)
-        assert stored is not None
-        decision = parse_decision(stored.encode())
+        # What the log holds (its public leaf, read back and checked), not what was handed in.
+        decision = parse_decision(self.log.stored([seq])[0].entry)
         with self._lock:
             self._project(decision, submission, actor)
         return decision
@@ -404,15 +404,14 @@ class PiaReview:
         proof against the returned checkpoint."""
         cp = self.log.checkpoint()
         out = []
-        for seq in range(first, cp.size):
-            record = self.log.get(seq)
-            if record is None or (agency_id is not None and record.requester != agency_id):
+        for stored in self.log.stored(list(range(first, cp.size))):
+            if agency_id is not None and stored.record.requester != agency_id:
                 continue
-            entry = record.encode()
+            seq = int(stored.record.seq or 0)
             proof: InclusionProof = self.log.prove_inclusion(seq, cp.size)
-            if proof.leaf_hash != leaf_hash(entry):
-                raise FailedPreconditionError(f"decision log record {seq} does not re-encode to its leaf")
-            out.append(parse_decision(entry, proof.hashes))
+            if proof.leaf_hash != leaf_hash(stored.entry):
+                raise FailedPreconditionError(f"decision log record {seq} is not the leaf its tree holds")
+            out.append(parse_decision(stored.entry, proof.hashes))
         return cp, out
 
     # -- delivery to the core ---------------------------------------------------------------------

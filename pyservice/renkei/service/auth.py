@@ -6,26 +6,26 @@ identity is then read from the certificate's subject alternative name URIs
 (``urn:renkei:role:…``, ``urn:renkei:agency:<id>``), never from a request field, and the
 certificate must not be on the CA's revocation list (``crl.pem``, re-read when it changes): a
 re-issued certificate revokes the old one, which then gets UNAUTHENTICATED. The public port
-asks for no certificate, so calls arriving there carry no identity at all.
+asks for no certificate, so calls arriving there carry no identity at all. Which roles may call
+a method is declared on the method (``@rpc``) and checked by the wrapper in
+:mod:`renkei.service.runtime` before the request's body is read.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from cryptography import x509
 
-from renkei.errors import PermissionDeniedError, UnauthenticatedError
+from renkei.errors import UnauthenticatedError
 from renkei.pki.ca import AGENCY_URI, ROLE_URI, ROLES
 
 #: The caller of the call being handled, once a handler identified it (for the call's log line
 #: and metrics in renkei.service.runtime; each call runs in its own task context).
-current_identity: ContextVar[Identity | None] = ContextVar("renkei_identity", default=None)
 
 _RELOAD_SECONDS = 1.0
 _CACHE_LIMIT = 100_000
@@ -95,7 +95,6 @@ class Authenticator:
                 self._cache[pem] = hit
         if isinstance(hit, str):
             raise UnauthenticatedError(hit)
-        current_identity.set(hit)
         return hit
 
     def _verify(self, pem: bytes) -> Identity | str:
@@ -123,14 +122,5 @@ class Authenticator:
             return "the client certificate has been revoked or replaced"
         return Identity(role, agency_id, principal)
 
-    def require(self, context: grpc.aio.ServicerContext, *roles: str) -> Identity:
-        """The caller, who must hold one of ``roles``."""
-        who = self.identify(context)
-        if who.role not in roles:
-            raise PermissionDeniedError(
-                f"{who.principal} may not call this method (needs role {' or '.join(roles)})"
-            )
-        return who
 
-
-__all__ = ["Authenticator", "Identity", "current_identity"]
+__all__ = ["Authenticator", "Identity"]

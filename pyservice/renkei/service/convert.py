@@ -63,7 +63,11 @@ def decode_page_token(token: str, query: bytes) -> int | None:
         raw = b""
     if len(raw) != 16 or raw[8:] != _fingerprint(query):
         raise InvalidArgumentError("page_token is not a token of this query")
-    return int(struct.unpack(">q", raw[:8])[0])
+    position = int(struct.unpack(">q", raw[:8])[0])
+    if position < 0:
+        # Every position a token is made of is a record sequence or an id, never negative.
+        raise InvalidArgumentError("page_token is not a token of this query")
+    return position
 
 
 def agency_id(value: int, what: str = "agency_id") -> int:

@@ -17,6 +17,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar
 
 log = logging.getLogger("renkei.service")
 
@@ -27,6 +28,7 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 MAX_AGENCY_LABELS = 500
 
 LabelValues = tuple[str, ...]
+C = TypeVar("C", bound="Collector")
 
 
 def _escape(value: str) -> str:
@@ -133,6 +135,35 @@ class GaugeFn(Collector):
         return [f"{self.name} {_number(got)}"]
 
 
+class Gauge(Collector):
+    """A gauge with label names: values set, or read from per-label-value sources at scrape time
+    (several owners — e.g. a process's two ports — can feed one family)."""
+
+    kind = "gauge"
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...] = ()) -> None:
+        self.name, self.help, self.label_names = name, help, labels
+        self._lock = threading.Lock()
+        self._values: dict[LabelValues, float] = {}
+        self._sources: dict[LabelValues, Callable[[], float]] = {}
+
+    def set(self, values: LabelValues, value: float) -> None:
+        with self._lock:
+            self._values[values] = value
+
+    def source(self, values: LabelValues, fn: Callable[[], float]) -> None:
+        with self._lock:
+            self._sources[values] = fn
+
+    def samples(self) -> list[str]:
+        with self._lock:
+            values = dict(self._values)
+            sources = dict(self._sources)
+        for v, fn in sources.items():
+            values[v] = float(fn())
+        return [f"{self.name}{_labels(self.label_names, v)} {_number(n)}" for v, n in sorted(values.items())]
+
+
 class AgencyLabels:
     """The label of an agency id: its own for the first ``limit`` distinct agencies seen,
     ``other`` after that (a bounded label set however many agencies call)."""
@@ -173,10 +204,25 @@ class Metrics:
             self._collectors.append(collector)
         return collector
 
+    def _shared(self, cls: type[C], name: str, labels: tuple[str, ...], make: Callable[[], C]) -> C:
+        """The family ``name``: the one registered already (same kind and labels), or a new one."""
+        with self._lock:
+            for c in self._collectors:
+                if c.name == name:
+                    if not isinstance(c, cls) or getattr(c, "label_names", ()) != labels:
+                        raise ValueError(f"metric {name} is registered already as another kind")
+                    return c
+            made = make()
+            self._collectors.append(made)
+            return made
+
     def counter(self, name: str, help: str, labels: tuple[str, ...] = ()) -> Counter:
-        c = Counter(name, help, labels)
-        self.add(c)
-        return c
+        """The counter family ``name`` (shared: asking again returns the same one)."""
+        return self._shared(Counter, name, labels, lambda: Counter(name, help, labels))
+
+    def labeled_gauge(self, name: str, help: str, labels: tuple[str, ...] = ()) -> Gauge:
+        """A gauge family set by its owners or read from their sources (shared by name)."""
+        return self._shared(Gauge, name, labels, lambda: Gauge(name, help, labels))
 
     def histogram(self, name: str, help: str, buckets: tuple[float, ...] = ()) -> Histogram:
         h = Histogram(name, help, buckets or BUCKETS)

@@ -7,7 +7,10 @@ A process has up to two ports, each its own grpc server with its own concurrency
 * the **public port** is server-only TLS, for what anyone may call (corporate numbers, a
   person's own disclosure with a card-key login).
 
-Each port serves only its own services, and reflection lists only those. Health checking
+Each port has its own limits (:mod:`renkei.service.limits`): grpc's message size and stream
+caps, and the per-caller, read and arrival gates of :mod:`renkei.service.runtime`, so the
+public port can never use up what agencies need. Each port serves only its own services, and
+reflection lists only those. Health checking
 (``grpc.health.v1.Health``) is on both ports; per-method metrics are served in the Prometheus
 text format on a local HTTP port. TLS material comes from the service's ``tls/`` folder (see
 :class:`renkei.pki.ca.ServiceTls`) or from operator-given paths.
@@ -38,13 +41,17 @@ from renkei.datadir import write_atomic
 from renkei.errors import FailedPreconditionError
 from renkei.pki.ca import ServiceTls
 from renkei.service.auth import Authenticator
+from renkei.service.limits import Limits
 from renkei.service.metrics import Metrics, MetricsHTTPServer
-from renkei.service.runtime import Offload, method_handlers
+from renkei.service.runtime import Offload, PortGate, method_handlers
 
 log = logging.getLogger("renkei.service")
 
-# Large enough for the biggest documented batch (100,000 × 16-byte codes) with room to spare.
+# Large enough for the biggest documented batch (100,000 × 16-byte codes) with room to spare:
+# the mutual-TLS port's default limit (limits.MTLS_DEFAULTS.max_request_bytes).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Responses are never larger than the biggest request's answer.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 MTLS = "mtls"
 PUBLIC = "public"
@@ -83,8 +90,8 @@ class ServiceConfig:
     #: Prometheus metrics HTTP port on ``metrics_host`` (None: none); 0 = any free port.
     metrics_port: int | None = 0
     metrics_host: str = "127.0.0.1"
-    #: Beyond this many concurrent calls on one port grpc answers RESOURCE_EXHAUSTED.
-    max_concurrent_rpcs: int = 1000
+    #: Every limit of both ports and of the service (``--limits FILE``).
+    limits: Limits = field(default_factory=Limits)
     grace_seconds: float = 10.0
     #: Threads for engine calls (the Rust engine releases the GIL, so these run in parallel).
     #: An inquiry spends most of its time waiting, GIL released, for the ledger's group commit;
@@ -114,6 +121,14 @@ class ServiceProcess:
         self.auth = Authenticator(config.tls.crl)
         self.metrics = Metrics()
         self.offload = Offload(config.engine_workers, "engine")
+        #: Work for the public port runs here, never on the agencies' engine threads.
+        self.public_offload = Offload(config.limits.core.public_workers, "public")
+        self.gates = {MTLS: PortGate(MTLS, config.limits.mtls, self.metrics),
+                      PUBLIC: PortGate(PUBLIC, config.limits.public, self.metrics)}
+        limit = self.metrics.labeled_gauge("renkei_limit", "The limits this process enforces (docs/arch/limits.md).",
+                                           ("name",))
+        for name, value in config.limits.describe().items():
+            limit.set((name,), value)
         self.services: list[Service] = []
         self._shutdown_hooks: list[Hook] = []
         self._closers: list[Hook] = []
@@ -148,12 +163,14 @@ class ServiceProcess:
 
     async def start(self) -> None:
         cfg = self.config
-        options = [
+        common = [
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not steal calls
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
             ("grpc.keepalive_permit_without_calls", 1),
-            *cfg.extra_options,
+            # Without BDP probing a stream's flow-control window stays small until its handler
+            # reads: a body nobody has asked for yet is not buffered (measured: 16 held 16 MB
+            # bodies took 260 MB with probing, nothing without).
+            ("grpc.http2.bdp_probe", 0),
         ]
         key, chain, ca = cfg.tls.key.read_bytes(), cfg.tls.cert.read_bytes(), cfg.tls.ca.read_bytes()
         ports = {MTLS: cfg.port, PUBLIC: cfg.public_port}
@@ -161,10 +178,16 @@ class ServiceProcess:
             if number is None:
                 continue
             services = [s for s in self.services if s.port == kind]
-            server = grpc.aio.server(options=options, maximum_concurrent_rpcs=cfg.max_concurrent_rpcs)
+            limits = cfg.limits.mtls if kind == MTLS else cfg.limits.public
+            options = [*common, *limits.grpc_options(), *cfg.extra_options]
+            server = grpc.aio.server(options=options, maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
             names = []
+            auth = self.auth if kind == MTLS else None
+            offload = self.offload if kind == MTLS else self.public_offload
             for svc in services:
-                server.add_generic_rpc_handlers([method_handlers(svc.descriptor, svc.servicer, self.metrics)])
+                server.add_generic_rpc_handlers(
+                    [method_handlers(svc.descriptor, svc.servicer, self.metrics, self.gates[kind], auth, offload)]
+                )
                 names.append(svc.descriptor.full_name)
             hs = health.aio.HealthServicer()
             health_pb2_grpc.add_HealthServicer_to_server(hs, server)
@@ -211,6 +234,7 @@ class ServiceProcess:
             else:
                 await loop.run_in_executor(None, hook)
         self.offload.shutdown()
+        self.public_offload.shutdown()
         if self._metrics_http is not None:
             self._metrics_http.stop()
 
@@ -253,4 +277,13 @@ def write_ready_file(path: str | os.PathLike[str], info: dict[str, Any]) -> None
     write_atomic(Path(path), json.dumps(info, ensure_ascii=False).encode(), 0o600)
 
 
-__all__ = ["MAX_MESSAGE_BYTES", "MTLS", "PUBLIC", "ServiceConfig", "ServiceProcess", "TlsPaths", "write_ready_file"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "MAX_RESPONSE_BYTES",
+    "MTLS",
+    "PUBLIC",
+    "ServiceConfig",
+    "ServiceProcess",
+    "TlsPaths",
+    "write_ready_file",
+]

@@ -47,7 +47,12 @@ _BY_CLASS: dict[type[errors.RenkeiError], grpc.StatusCode] = {
     # 4情報 search that matches several persons needs more input, not a retry.
     errors.NotEntitledError: grpc.StatusCode.PERMISSION_DENIED,
     errors.AmbiguousMatchError: grpc.StatusCode.FAILED_PRECONDITION,
+    # The caller's own request was too slow to arrive (not our deadline: the port's bound).
+    errors.RequestTimeoutError: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
+#: A status message never echoes more than this of any input (grpc carries it in a header,
+#: and clients refuse headers beyond 8 KiB).
+MAX_MESSAGE_CHARS = 1024
 _BY_NAME = {c.name: c for c in grpc.StatusCode}
 
 
@@ -66,17 +71,24 @@ def metadata_for(exc: BaseException) -> dict[str, str]:
     for attr in ("kind", "problem", "index", "field", "component", "rule", "remaining", "revocation_reason"):
         value = getattr(exc, attr, None)
         if value is not None:
-            out[attr] = str(value)
+            out[attr] = bounded(str(value), 128)
     return out
 
 
 def status_for(exc: BaseException) -> grpc.Status:
     code = code_for(exc)
     if isinstance(exc, errors.RenkeiError) and code is not grpc.StatusCode.INTERNAL:
-        reason, message = exc.reason, str(exc) or exc.reason
+        reason, message = exc.reason, bounded(str(exc) or exc.reason)
     else:
         reason, message = "INTERNAL", "internal error"
     return rich_status(code, reason, message, metadata_for(exc) if reason != "INTERNAL" else {})
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` cut to ``limit`` characters (saying so): no input reaches a caller unbounded."""
+    if len(message) <= limit:
+        return message
+    return message[: limit - 30] + f"… ({len(message) - limit + 30} more characters)"
 
 
 def rich_status(
@@ -118,4 +130,13 @@ def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     return None
 
 
-__all__ = ["DOMAIN", "code_for", "error_from_rpc", "error_info", "rich_status", "status_for"]
+__all__ = [
+    "DOMAIN",
+    "MAX_MESSAGE_CHARS",
+    "bounded",
+    "code_for",
+    "error_from_rpc",
+    "error_info",
+    "rich_status",
+    "status_for",
+]

@@ -131,8 +131,10 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     return ca
 
 
-def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str] | None = None) -> list[Member]:
-    """The services in start order, with their command lines."""
+def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str] | None = None,
+            limits: str | None = None) -> list[Member]:
+    """The services in start order, with their command lines (``log``: log options for every
+    service; ``limits``: a TOML file of limits every service reads, see docs/arch/limits.md)."""
     def port(offset: int) -> str:
         return str(base_port + offset if base_port else 0)
 
@@ -142,7 +144,8 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
     from renkei.ledger import ledger_vkey
 
     crl = str(root / "pki" / "crl.pem")
-    common = ["--host", host, "--crl", crl, *(log or [])]
+    common = ["--host", host, "--crl", crl, *(log or []),
+              *(["--limits", str(Path(limits).resolve())] if limits else [])]
     _path, log_vkey = ledger_vkey(DataDir(root / "core", "core"))
     origin = (root / "core" / "ledger" / "origin").read_text().strip()
     witness = Member("witness", root / "witness", ["witness", "serve", "--host", host, "--port", port(4),
@@ -234,9 +237,14 @@ class Box:
 
 
 def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None,
-        log: list[str] | None = None) -> int:
+        log: list[str] | None = None, limits: str | None = None) -> int:
+    if limits is not None:
+        from renkei.service.limits import SERVICES, Limits
+
+        for service in SERVICES:
+            Limits.load(limits, service)  # refuse a bad file before anything starts
     prepare(root, demo=demo)
-    box = Box(root, members(root, host=host, base_port=base_port, demo=demo, log=log))
+    box = Box(root, members(root, host=host, base_port=base_port, demo=demo, log=log, limits=limits))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

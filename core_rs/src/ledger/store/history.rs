@@ -15,44 +15,48 @@ pub(super) const HISTORY_ENTRY: usize = 8 + 32 + 64;
 pub const HISTORY_SPACING: u64 = 256;
 
 impl Store {
-    /// A stored entry is made durable before its checkpoint is renamed into place, so trailing
-    /// entries beyond the checkpoint (validly signed: batches whose checkpoint never got
-    /// published) and a partial entry are a torn tail and are cut. Anything else is left for
-    /// `verify` to name.
-    pub(super) fn recover_history(&mut self) -> Result<()> {
+    /// The history as of the write-ahead log's base: the leading entries up to the base size
+    /// (made durable before the base); the replay writes the later ones again.
+    /// The last kept entry must be the one the log's header says was stored last.
+    pub(super) fn recover_history(&mut self, history_last: u64) -> Result<()> {
         let p = self.dir.join(HISTORY);
-        let mut b = Vec::new();
-        File::open(&p).and_then(|mut f| f.read_to_end(&mut b)).map_err(|e| io_err(&p, e))?;
+        let mut b = read_opt(&p)?.unwrap_or_default();
         if b.len() < HISTORY_MAGIC.len() && HISTORY_MAGIC.starts_with(&b) {
             // New (or torn while being created).
-            self.history_file.set_len(0).and_then(|_| self.history_file.write_all(HISTORY_MAGIC))
-                .and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+            durable::write_atomic(&self.dir, HISTORY, HISTORY_MAGIC, PUBLIC_MODE)?;
             b = HISTORY_MAGIC.to_vec();
         }
         check_history_magic(&b).map_err(Error::from)?;
-        let mut n = (b.len() - HISTORY_MAGIC.len()) / HISTORY_ENTRY;
-        while n > 0 {
-            let e = history_at(&b, n - 1);
-            if entry_size(e) <= self.checkpoint.size || self.open_entry(e).is_err() {
-                break;
-            }
-            n -= 1;
-        }
-        let keep = HISTORY_MAGIC.len() + n * HISTORY_ENTRY;
-        if keep < b.len() {
-            self.history_file.set_len(keep as u64).and_then(|_| self.history_file.sync_all()).map_err(|e| io_err(&p, e))?;
+        let total = (b.len() - HISTORY_MAGIC.len()) / HISTORY_ENTRY;
+        let mut n = 0;
+        while n < total && entry_size(history_at(&b, n)) <= self.size {
+            n += 1;
         }
         // The in-memory size index for `checkpoint_at`: entries in order up to the first one
         // out of order (only damage stops it early).
-        self.history.clear();
+        let mut sizes = Vec::with_capacity(n);
         for i in 0..n {
             let size = entry_size(history_at(&b, i));
-            if self.history.last().is_some_and(|&s| s >= size) {
+            if sizes.last().is_some_and(|&s| s >= size) {
                 break;
             }
-            self.history.push(size);
+            sizes.push(size);
         }
+        if sizes.last().copied().unwrap_or(0) != history_last {
+            return Err(damage(HISTORY, None, format!(
+                "does not end with the checkpoint of tree size {history_last} that the write-ahead log says was stored last")).into());
+        }
+        // Entries beyond are rewritten by the replay and cut after it (`finish_files`).
+        self.history = sizes;
         Ok(())
+    }
+
+    /// Write the next history entry (no sync: the write-ahead log holds its signature).
+    pub(super) fn write_history_entry(&self, e: &[u8; HISTORY_ENTRY]) -> Result<()> {
+        let p = self.dir.join(HISTORY);
+        let f = fs::OpenOptions::new().write(true).open(&p).map_err(|e| io_err(&p, e))?;
+        let off = (HISTORY_MAGIC.len() + self.history.len() * HISTORY_ENTRY) as u64;
+        self.io.write_at(&f, e, off).map_err(|e| io_err(&p, e))
     }
 
     pub(super) fn open_entry(&self, e: &[u8]) -> Result<(Checkpoint, String)> {

@@ -1,61 +1,81 @@
-//! The durable ledger files: C2SP tlog-tiles layout under one directory.
+//! The durable ledger files: a write-ahead log (the one durable write of a commit) and, derived
+//! from it, the C2SP tlog-tiles layout and the private files beside it.
 //!
 //! ```text
-//! checkpoint                    latest signed checkpoint (the commit point)
-//! tile/<L>/<N>[.p/<W>]          hash tiles
-//! tile/entries/<N>[.p/<W>]      entry bundles (the encoded records)
-//! index/run/<k>                 per full segment k of 65,536 records, its sorted pseudonym run
-//! index/tail/<k>                the current segment k: per record, its pseudonym's first 4 bytes
-//! retention                     minimum index: records below it have no body any more
+//! format                        "renkei-ledger 2\n" (public)
+//! checkpoint                    latest signed checkpoint (public)
+//! tile/<L>/<N>[.p/<W>]          hash tiles (public)
+//! tile/entries/<N>[.p/<W>]      entry bundles of public leaves: records with the person committed (public)
 //! checkpoints                   8-byte magic, then per stored checkpoint (every one at least
 //!                               256 records after the previous stored one): size u64 BE,
-//!                               root 32 B, Ed25519 signature 64 B
+//!                               root 32 B, Ed25519 signature 64 B (public)
+//! wal/<base>                    write-ahead log segments (private)
+//! open/<k>                      per index segment k of 65,536 records, the records' openings:
+//!                               48 B each (salt ‖ pseudonym) (private)
+//! index/run/<k>                 per full segment k, its sorted pseudonym run (private)
+//! retention                     minimum index: records below it have no body any more
 //! ```
 //!
-//! Group commit: a batch writes its new full bundles and tiles, the new partial ones and the
-//! index tail, makes them all durable with one `syncfs` (Linux; per-file `fsync` elsewhere),
-//! and only then publishes the checkpoint atomically (write tmp, fsync, rename, fsync dir).
-//! Old partial files are deleted afterwards. On open, anything beyond the checkpoint is a torn
-//! tail and is removed; nothing the checkpoint covers is ever touched.
+//! A commit appends one frame (the batch's public leaves, their openings and the new signed
+//! checkpoint) to the write-ahead log and makes it durable with one `fdatasync`; the bundles,
+//! tiles, openings, index and history are then written without any sync (while the
+//! `fdatasync` runs), and the checkpoint is renamed into place. Nothing is acknowledged before
+//! the frame is durable. When a segment passes `WAL_LIMIT` the derived files are flushed
+//! (`syncfs`), a new segment starts with the tree's edge in its header, and the old one is
+//! deleted. On open the segments are replayed over the durable files: every derived file
+//! after the oldest segment's base is rewritten where it differs, and a torn last frame (never
+//! acknowledged) is cut.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::merkle::{self, leaf_hash, node_hash, Hash, NodeSource};
 use super::note::{last_signature, Checkpoint, NoteSigner, NoteVerifier};
-use super::record::{self, Record};
+use super::record::{self, Record, OPENING_LEN};
 use super::tiles::{self, bundle_path, level_tiles, tile_path, TILE_WIDTH};
-use crate::durable::{self, fsync_dir, DirLock};
+use crate::durable::{self, DirLock};
 use crate::error::{Error, Result};
 
 mod commit;
+#[cfg(test)]
+mod faults;
 mod history;
 mod index;
+pub mod io;
 mod proofs;
 mod recovery;
 mod retention;
 mod verify;
+mod wal;
 
 use history::*;
 use index::*;
+use io::Io;
 use proofs::*;
 use verify::*;
 
 pub use history::HISTORY_SPACING;
 pub use index::SEGMENT;
-pub use verify::verify_dir;
+pub use verify::{verify_dir, verify_public, VerifyOptions};
+pub use wal::WAL_LIMIT;
 
 const CHECKPOINT: &str = "checkpoint";
 const CHECKPOINT_TMP: &str = "checkpoint.tmp";
+pub(crate) const FORMAT: &str = "format";
+pub(crate) const FORMAT_V2: &[u8] = b"renkei-ledger 2\n";
 
 const RETENTION: &str = "retention";
 /// Left by versions that wrote `retention` under this fixed temporary name; removed on open.
 const RETENTION_TMP: &str = "retention.tmp";
-/// The ledger's files are public data (tlog-tiles readers fetch them); the directory is 0700.
-const PUBLIC_MODE: u32 = 0o644;
+/// The public files' mode. They are public data (tlog-tiles readers fetch copies of them), but
+/// every file a service writes is 0600 in a 0700 directory whatever the umask: publishing is an
+/// explicit copy, never the service's own directory.
+const PUBLIC_MODE: u32 = 0o600;
+const OPEN_DIR: &str = "open";
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Storage(format!("{}: {e}", path.display()))
@@ -90,6 +110,35 @@ fn subtree(hashes: &[Hash]) -> Hash {
     level[0]
 }
 
+/// The root of a tree from its right-edge partial tiles (level 0 first).
+fn edge_root_of(tails: &[Vec<Hash>]) -> Hash {
+    let mut acc: Option<Hash> = None;
+    for tail in tails {
+        // Peaks inside this tail, smallest last; fold smallest-first into the accumulator.
+        let w = tail.len();
+        let mut at = 0;
+        let mut peaks = Vec::new();
+        for bit in (0..8).rev() {
+            let sz = 1usize << bit;
+            if w & sz != 0 {
+                peaks.push(subtree(&tail[at..at + sz]));
+                at += sz;
+            }
+        }
+        for p in peaks.into_iter().rev() {
+            acc = Some(match acc {
+                None => p,
+                Some(r) => node_hash(&p, &r),
+            });
+        }
+    }
+    acc.unwrap_or_else(merkle::empty_root)
+}
+
+pub(super) fn open_path(k: u64) -> String {
+    format!("{OPEN_DIR}/{k}")
+}
+
 /// Why `verify` failed: the first damaged file, and the record when one is to blame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
@@ -114,11 +163,20 @@ pub struct VerifyReport {
     pub records_retained_away: u64,
     pub tiles_checked: u64,
     pub checkpoints_checked: u64,
+    /// Whether the entries were checked as renkei records (layout, sequence numbers).
+    pub renkei: bool,
+    /// Openings checked against their records' commitments (0 on a public copy).
+    pub openings_checked: u64,
+    /// Write-ahead log frames checked against the tree.
+    pub wal_frames_checked: u64,
 }
 
-/// One page of a person's records: (seq, encoded record, inclusion proof).
+/// One of a person's records: (seq, public leaf, opening, inclusion proof).
+pub type PersonRecord = (u64, Vec<u8>, [u8; OPENING_LEN], Vec<Hash>);
+
+/// One page of a person's records.
 pub struct PersonPage {
-    pub records: Vec<(u64, Vec<u8>, Vec<Hash>)>,
+    pub records: Vec<PersonRecord>,
     pub next_before: Option<u64>,
     pub checkpoint: String,
 }
@@ -127,6 +185,7 @@ pub struct Store {
     dir: PathBuf,
     signer: NoteSigner,
     verifier: NoteVerifier,
+    io: Io,
     size: u64,
     /// Per tile level, the hashes of the partial tile on the right edge (fewer than 256).
     tails: Vec<Vec<Hash>>,
@@ -136,16 +195,22 @@ pub struct Store {
     checkpoint_note: String,
     /// Pseudonym prefixes of the current (not yet full) index segment.
     tail_index: Vec<u32>,
-    /// `index/tail/<size / SEGMENT>`, append-only.
-    index_file: File,
-    /// The checkpoint history file (append-only) and the size of each stored checkpoint
-    /// (entry i at `HISTORY_MAGIC.len() + i * HISTORY_ENTRY`).
-    history_file: File,
+    /// The size of each stored checkpoint of the history file (entry i at
+    /// `HISTORY_MAGIC.len() + i * HISTORY_ENTRY`).
     history: Vec<u64>,
+    /// The active write-ahead log segment, its base and length.
+    wal: Option<File>,
+    wal_base: u64,
+    wal_len: u64,
+    wal_limit: u64,
     min_index: u64,
+    /// Set when a failed commit could not be rolled back: the store refuses work until reopened.
+    poisoned: Option<String>,
     cache: Mutex<HashMap<(u32, u64), Arc<Expanded>>>,
     /// The right-edge partial tiles, expanded; rebuilt lazily after each append.
     tail_cache: Mutex<Option<Arc<Vec<Expanded>>>>,
+    /// The per-person index's runs and their background merger.
+    merger: Merger,
     /// Held (flock) while open: one writer per ledger directory.
     _lock: DirLock,
 }
@@ -160,69 +225,105 @@ fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
+/// Refuse a directory written by the previous format (no write-ahead log, the person's
+/// pseudonym in the public bundles), naming what to do.
+fn refuse_old_format(dir: &Path, size: u64) -> Error {
+    Error::LedgerDamage {
+        path: FORMAT.into(),
+        record: None,
+        message: format!(
+            "{}: this ledger ({size} records) was written by an earlier ledger format (no `format` file: \
+             record layout 1 with the person's pseudonym in the public entry bundles, no write-ahead log), \
+             which this version does not open. Keep the directory as that log's archive (`renkei ledger \
+             verify --dir <it> --vkey <its vkey>` still checks it), move it aside (e.g. to ledger.v1) and \
+             let the core start a new ledger under a new origin (RENKEI_LEDGER_ORIGIN); see \
+             docs/arch/ledger.md, \"Earlier formats\"",
+            dir.display()
+        ),
+    }
+}
+
 impl Store {
     /// Open (creating if needed) the ledger in `dir`, signing checkpoints as `origin` with the
-    /// Ed25519 key derived from `seed`. Recovers a torn tail left by a crash.
+    /// Ed25519 key derived from `seed`. Replays the write-ahead log over the derived files.
     pub fn open(dir: impl AsRef<Path>, origin: &str, seed: &[u8]) -> Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::open_with(dir.as_ref(), origin, seed, Io::default())
+    }
+
+    /// `open` with a fault injected into the store's file operations (tests).
+    #[doc(hidden)]
+    pub fn open_with_fault(dir: impl AsRef<Path>, origin: &str, seed: &[u8], fault: Arc<io::Fault>) -> Result<Self> {
+        Self::open_with(dir.as_ref(), origin, seed, Io::with_fault(Some(fault)))
+    }
+
+    /// Install (or clear) a fault for the following operations (tests).
+    #[doc(hidden)]
+    pub fn set_fault(&mut self, fault: Option<Arc<io::Fault>>) {
+        self.io = Io::with_fault(fault);
+    }
+
+    /// Rotate the write-ahead log past `limit` bytes instead of `WAL_LIMIT` (tests, benches).
+    #[doc(hidden)]
+    pub fn set_wal_limit(&mut self, limit: u64) {
+        self.wal_limit = limit;
+    }
+
+    fn open_with(dir: &Path, origin: &str, seed: &[u8], io: Io) -> Result<Self> {
+        let dir = dir.to_path_buf();
         durable::create_dir_private(&dir)?;
-        for sub in ["index/run", "index/tail"] {
-            fs::create_dir_all(dir.join(sub)).map_err(|e| io_err(&dir, e))?;
+        // The private parts 0700 whatever the umask; `tile/` is public.
+        for sub in ["index/run", OPEN_DIR, wal::WAL_DIR] {
+            durable::create_dir_private(&dir.join(sub))?;
         }
+        durable::create_dir_private(&dir.join("tile"))?;
         let signer = NoteSigner::from_seed(origin, seed)?;
         let verifier = signer.verifier();
         let lock = DirLock::acquire(&dir)?;
         durable::remove_temps(&dir)?;
+        durable::remove_temps(&dir.join(wal::WAL_DIR))?;
         remove_opt(&dir.join(CHECKPOINT_TMP))?;
         remove_opt(&dir.join(RETENTION_TMP))?;
-        let existing = read_opt(&dir.join(CHECKPOINT))?;
-        let fresh = existing.is_none();
-        let (checkpoint, checkpoint_note) = match existing {
-            Some(note) => {
-                let cp = Checkpoint::open_signed(&note, &verifier, origin)
-                    .map_err(|e| Error::Storage(format!("{}: {e}", dir.join(CHECKPOINT).display())))?;
-                (cp, String::from_utf8(note).expect("opened notes are UTF-8"))
-            }
+        match read_opt(&dir.join(FORMAT))? {
+            Some(f) if f == FORMAT_V2 => {}
+            Some(_) => return Err(damage(FORMAT, None, "unknown ledger format").into()),
             None => {
-                let cp = Checkpoint { origin: origin.to_string(), size: 0, root: merkle::empty_root(), extensions: vec![] };
-                let note = signer.sign(&cp.body())?;
-                (cp, note)
+                if let Some(note) = read_opt(&dir.join(CHECKPOINT))? {
+                    let cp = Checkpoint::open_signed(&note, &verifier, origin)
+                        .map_err(|e| Error::Storage(format!("{}: {e}", dir.join(CHECKPOINT).display())))?;
+                    if cp.size > 0 {
+                        return Err(refuse_old_format(&dir, cp.size));
+                    }
+                }
+                durable::write_atomic(&dir, FORMAT, FORMAT_V2, PUBLIC_MODE)?;
             }
-        };
-        let index_path = dir.join(tail_path(checkpoint.size / SEGMENT));
-        let index_file = OpenOptions::new().create(true).read(true).append(true).open(&index_path)
-            .map_err(|e| io_err(&index_path, e))?;
-        let history_path = dir.join(HISTORY);
-        let history_file = OpenOptions::new().create(true).read(true).append(true).open(&history_path)
-            .map_err(|e| io_err(&history_path, e))?;
-        let min_index = match read_opt(&dir.join(RETENTION))? {
-            Some(b) => std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| Error::Storage(format!("{}: not a record number", dir.join(RETENTION).display())))?,
-            None => 0,
-        };
+        }
+        let dir_for_merger = dir.clone();
+        let empty = Checkpoint { origin: origin.to_string(), size: 0, root: merkle::empty_root(), extensions: vec![] };
+        let note = signer.sign(&empty.body())?;
         let mut s = Store {
             dir,
             signer,
             verifier,
-            size: checkpoint.size,
-            tails: Vec::new(),
+            io,
+            size: 0,
+            tails: vec![Vec::new(); 8],
             tail_bundle: Vec::new(),
-            checkpoint,
-            checkpoint_note,
+            checkpoint: empty,
+            checkpoint_note: note,
             tail_index: Vec::new(),
-            index_file,
-            history_file,
             history: Vec::new(),
-            min_index,
+            wal: None,
+            wal_base: 0,
+            wal_len: 0,
+            wal_limit: WAL_LIMIT,
+            min_index: 0,
+            poisoned: None,
             cache: Mutex::new(HashMap::new()),
             tail_cache: Mutex::new(None),
+            merger: Merger::start(&dir_for_merger),
             _lock: lock,
         };
         s.recover()?;
-        if fresh {
-            // A new log publishes its empty tree, so every ledger directory has a checkpoint.
-            durable::write_atomic(&s.dir, CHECKPOINT, s.checkpoint_note.as_bytes(), PUBLIC_MODE)?;
-        }
         Ok(s)
     }
 
@@ -245,61 +346,137 @@ impl Store {
         self.min_index
     }
 
-    /// The encoded record `seq`; `None` when retention has dropped its body.
+    /// The leaf hash of record `seq` as the tree holds it (level-0 tile or the right edge).
+    pub(super) fn leaf_at(&self, seq: u64) -> Result<Hash> {
+        merkle::NodeSource::node(self, 0, seq)
+    }
+
+    /// Bundle `b`'s entries, each checked against its leaf hash in the tree (and the bundle's
+    /// record count), as `(path, data)`; readers never get a record the tree does not hold.
+    fn checked_bundle(&self, b: u64) -> Result<(String, Vec<u8>)> {
+        let (full, width) = level_tiles(self.size, 0);
+        let (rel, data) = if b == full {
+            (bundle_path(full, width), self.tail_bundle.clone())
+        } else {
+            let rel = bundle_path(b, TILE_WIDTH);
+            let p = self.dir.join(&rel);
+            match fs::read(&p) {
+                Ok(d) => (rel, d),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(damage(&rel, Some(b * TILE_WIDTH), "entry bundle is missing").into())
+                }
+                Err(e) => return Err(io_err(&p, e)),
+            }
+        };
+        let want = if b == full { width } else { TILE_WIDTH };
+        let entries = tiles::split_bundle(&data)
+            .map_err(|off| Error::from(damage(&rel, Some(b * TILE_WIDTH), format!("bundle is malformed at byte {off}"))))?;
+        if entries.len() as u64 != want {
+            return Err(damage(&rel, Some(b * TILE_WIDTH + (entries.len() as u64).min(want.saturating_sub(1))),
+                format!("bundle holds {} records, the tree {want}", entries.len())).into());
+        }
+        for (k, e) in entries.iter().enumerate() {
+            let seq = b * TILE_WIDTH + k as u64;
+            if leaf_hash(e) != self.leaf_at(seq)? {
+                return Err(damage(&rel, Some(seq), "record does not match its leaf hash in the tree").into());
+            }
+        }
+        Ok((rel, data))
+    }
+
+    /// The public leaf of record `seq` (checked against the tree); `None` when retention has
+    /// dropped its body.
     pub fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>> {
         if seq >= self.size {
             return Err(Error::NotFound(format!("record {seq} does not exist (ledger size {})", self.size)));
         }
-        let b = seq / TILE_WIDTH;
-        let (full, width) = level_tiles(self.size, 0);
-        let data = if b == full {
-            self.tail_bundle.clone()
-        } else {
-            if seq < self.min_index {
-                return Ok(None);
-            }
-            let p = self.dir.join(bundle_path(b, TILE_WIDTH));
-            let _ = width;
-            fs::read(&p).map_err(|e| io_err(&p, e))?
-        };
-        let entries = tiles::split_bundle(&data).map_err(|_| Error::Storage(format!("bundle {b} is malformed")))?;
-        entries
-            .get((seq % TILE_WIDTH) as usize)
-            .map(|e| Some(e.to_vec()))
-            .ok_or_else(|| Error::Storage(format!("bundle {b} is short")))
+        Ok(self.entries(seq, seq + 1)?.pop().expect("one"))
     }
 
-    /// Records `start..end` in order (each bundle read once); `None` where retention dropped
-    /// the body. For readers that scan the ledger (the oversight index).
+    /// Public leaves `start..end` in order (each bundle read once and checked against the tree);
+    /// `None` where retention dropped the body.
     pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Option<Vec<u8>>>> {
         if start > end || end > self.size {
             return Err(Error::NotFound(format!("records {start}..{end} are not all in the ledger (size {})", self.size)));
         }
         let mut out = Vec::with_capacity((end - start) as usize);
         let mut seq = start;
+        let (full, _) = level_tiles(self.size, 0);
         while seq < end {
             let b = seq / TILE_WIDTH;
             let stop = end.min((b + 1) * TILE_WIDTH);
-            let (full, _) = level_tiles(self.size, 0);
             if b != full && stop <= self.min_index {
                 out.extend((seq..stop).map(|_| None));
                 seq = stop;
                 continue;
             }
-            let data = if b == full {
-                self.tail_bundle.clone()
-            } else {
-                let p = self.dir.join(bundle_path(b, TILE_WIDTH));
-                fs::read(&p).map_err(|e| io_err(&p, e))?
-            };
-            let entries = tiles::split_bundle(&data).map_err(|_| Error::Storage(format!("bundle {b} is malformed")))?;
+            let (_, data) = self.checked_bundle(b)?;
+            let entries = tiles::split_bundle(&data).expect("checked");
             for k in seq..stop {
-                let e = entries.get((k % TILE_WIDTH) as usize).ok_or_else(|| Error::Storage(format!("bundle {b} is short")))?;
-                out.push(if k < self.min_index { None } else { Some(e.to_vec()) });
+                out.push(if k < self.min_index { None } else { Some(entries[(k % TILE_WIDTH) as usize].to_vec()) });
             }
             seq = stop;
         }
         Ok(out)
+    }
+
+    /// The openings of records `start..end` (`None` where retired), from the open files.
+    pub fn openings(&self, start: u64, end: u64) -> Result<Vec<Option<[u8; OPENING_LEN]>>> {
+        if start > end || end > self.size {
+            return Err(Error::NotFound(format!("records {start}..{end} are not all in the ledger (size {})", self.size)));
+        }
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let mut seq = start;
+        while seq < end {
+            let k = seq / SEGMENT;
+            let stop = end.min((k + 1) * SEGMENT);
+            if stop <= self.min_index {
+                out.extend((seq..stop).map(|_| None));
+                seq = stop;
+                continue;
+            }
+            let rel = open_path(k);
+            let p = self.dir.join(&rel);
+            let f = File::open(&p).map_err(|e| io_err(&p, e))?;
+            let mut buf = vec![0u8; ((stop - seq) as usize) * OPENING_LEN];
+            f.read_exact_at(&mut buf, (seq % SEGMENT) * OPENING_LEN as u64).map_err(|e| match e.kind() {
+                ErrorKind::UnexpectedEof => Error::from(damage(&rel, Some(seq), "openings file is short")),
+                _ => io_err(&p, e),
+            })?;
+            for (i, c) in buf.chunks_exact(OPENING_LEN).enumerate() {
+                let s = seq + i as u64;
+                out.push(if s < self.min_index { None } else { Some(c.try_into().expect("48")) });
+            }
+            seq = stop;
+        }
+        Ok(out)
+    }
+
+    /// Records `start..end` opened (layout 1, with the pseudonym), each leaf checked against the
+    /// tree and each opening against its leaf's commitment; `None` where retired.
+    pub fn records(&self, start: u64, end: u64) -> Result<Vec<Option<Record>>> {
+        let leaves = self.entries(start, end)?;
+        let opens = self.openings(start, end)?;
+        leaves
+            .into_iter()
+            .zip(opens)
+            .enumerate()
+            .map(|(i, (l, o))| match (l, o) {
+                (Some(l), Some(o)) => record::open_leaf(&l, &o).map(Some).map_err(|e| {
+                    let seq = start + i as u64;
+                    damage(open_path(seq / SEGMENT), Some(seq), e.to_string()).into()
+                }),
+                _ => Ok(None),
+            })
+            .collect()
+    }
+
+    /// Record `seq` opened (see `records`).
+    pub fn record(&self, seq: u64) -> Result<Option<Record>> {
+        if seq >= self.size {
+            return Err(Error::NotFound(format!("record {seq} does not exist (ledger size {})", self.size)));
+        }
+        Ok(self.records(seq, seq + 1)?.pop().expect("one"))
     }
 }
 

@@ -1,4 +1,5 @@
-//! Retention (施行令 第30条): bodies of old records are dropped, tiles (and so every proof) stay.
+//! Retention (施行令 第30条): bodies of old records (bundles) and their openings are dropped,
+//! tiles (and so every proof) stay.
 
 use super::*;
 
@@ -24,6 +25,7 @@ impl Store {
             durable::write_atomic(&self.dir, RETENTION, format!("{new_min}\n").as_bytes(), PUBLIC_MODE)?;
             self.min_index = new_min;
         }
+        self.retire_openings()?;
         // Delete retired bundles, newest first, so an interruption leaves a contiguous run.
         let mut i = self.min_index / TILE_WIDTH;
         let mut dropped = 0;
@@ -37,6 +39,29 @@ impl Store {
             }
         }
         Ok(dropped * TILE_WIDTH)
+    }
+
+    /// Openings below the minimum index are personal data past retention: a fully retired
+    /// segment's openings file and index run are deleted, the retired slots of a partly retired
+    /// one are zeroed (durably).
+    fn retire_openings(&self) -> Result<()> {
+        let m = self.min_index;
+        for k in 0..m / SEGMENT {
+            remove_opt(&self.dir.join(open_path(k)))?;
+        }
+        // Runs wholly below the minimum (their entries are of retired records only).
+        let (runs, _, _) = covering_runs(&self.dir, m / SEGMENT).map_err(|e| io_err(&self.dir, e))?;
+        for (first, count) in runs.into_iter().filter(|&(f, c)| f + c <= m / SEGMENT) {
+            remove_opt(&self.dir.join(run_path(first, count)))?;
+        }
+        if m % SEGMENT != 0 {
+            let k = m / SEGMENT;
+            let p = self.dir.join(open_path(k));
+            let f = fs::OpenOptions::new().write(true).open(&p).map_err(|e| io_err(&p, e))?;
+            let zeros = vec![0u8; (m % SEGMENT) as usize * OPENING_LEN];
+            self.io.write_at(&f, &zeros, 0).and_then(|_| self.io.fdatasync(&f)).map_err(|e| io_err(&p, e))?;
+        }
+        durable::fsync_dir(&self.dir.join(OPEN_DIR))
     }
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from renkei._proto.renkei.v1 import (
     admin_service_pb2,
@@ -19,7 +20,7 @@ from renkei._proto.renkei.v1 import (
     person_link_service_pb2,
     pia_decision_service_pb2,
 )
-from renkei.datadir import DataDir
+from renkei.datadir import MARKER, DataDir
 from renkei.ledger import Ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
 from renkei.linkage.acquisition import AcquisitionDesk
@@ -50,14 +51,21 @@ KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, 
 
 def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
                   commission_vkey: str | None = None) -> DataDir:
-    """Create (or complete) the core's data directory: keys, registry, permission store, ledger;
-    with ``commission_vkey`` bound to the commission's PIA decision log (renkei.linkage.commission);
-    with ``demo`` the demo agencies (their PIAs come from the commission, or — unbound, for
-    embedders and tests — are approved here)."""
+    """Create (or complete) the core's data directory: keys, registry, holdings, permission
+    store, ledger; with ``commission_vkey`` bound to the commission's PIA decision log
+    (renkei.linkage.commission); with ``demo`` the demo agencies (their PIAs come from the
+    commission, or — unbound, for embedders and tests — are approved here).
+
+    The holdings store is created only while the directory is new (its marker not yet
+    written, so an interrupted init is finished by running it again): completing an
+    initialised directory never replaces an emptied ``holdings/`` with an empty one."""
+    fresh = not (Path(path) / MARKER).exists()
     data_dir = DataDir.init(path, SERVICE, KEYS)
     if commission_vkey is not None:
         bind_commission(data_dir, commission_vkey)
     with AgencyRegistry(data_dir) as registry:
+        if fresh:
+            AgencyCodes(data_dir, registry, create=True).close()
         if demo:
             from renkei.service.demo import register_demo_agencies
 
@@ -79,9 +87,10 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     tables = PermissionTables.open(data_dir)
     ledger = Ledger(data_dir)
     pseudonym_key = data_dir.secret_key(PSEUDONYM_KEY)
-    linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key)
+    linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key,
+                      limits=config.limits.core, metrics=process.metrics)
     desk = AcquisitionDesk(data_dir.secret_key(ACQUISITION_KEY), registry, codes)
-    auth, offload = process.auth, process.offload
+    offload = process.offload
     cosigner: Cosigner | None = None
     if witnesses:
         store = CosignatureStore(data_dir)
@@ -91,17 +100,19 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
         process.add_closer(store.close)
     metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
     process.add_service(pia_decision_service_pb2.DESCRIPTOR.services_by_name["PiaDecisionService"],
-                        PiaDecisionServicer(registry, linkage, auth, offload))
+                        PiaDecisionServicer(registry, linkage, offload))
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
-                        LinkageServicer(linkage, desk, auth, offload, metrics))
+                        LinkageServicer(linkage, desk, offload, metrics))
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
-                        PersonLinkServicer(desk, codes, registry, auth, offload))
+                        PersonLinkServicer(desk, codes, registry, offload))
     process.add_service(oversight_service_pb2.DESCRIPTOR.services_by_name["OversightService"],
-                        OversightServicer(Oversight(ledger), auth, offload, cosigner, registry))
+                        OversightServicer(Oversight(ledger), offload, cosigner, registry))
     process.add_service(admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
-                        AdminServicer(registry, linkage, tables, auth, offload, codes))
+                        AdminServicer(registry, linkage, tables, offload, codes))
+    # The public port's work runs on its own threads: it can never occupy the agencies' ones.
     process.add_service(disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],
-                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), offload, cosigner), PUBLIC)
+                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), process.public_offload,
+                                           cosigner), PUBLIC)
 
     def close_engines() -> None:
         ledger.close()

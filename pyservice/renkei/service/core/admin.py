@@ -19,12 +19,20 @@ from renkei._proto.renkei.v1 import admin_service_pb2 as pb
 from renkei.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from renkei.linkage.codes import AgencyCodes
 from renkei.linkage.inquiry import Linkage
-from renkei.linkage.registry import AGENCY_STATUSES, Agency, AgencyRegistry, Epoch, local_government_corporate_number
+from renkei.linkage.registry import (
+    AGENCY_STATUSES,
+    Agency,
+    AgencyRegistry,
+    Epoch,
+    agency_name,
+    local_government_corporate_number,
+)
 from renkei.permissions.store import HistoryEntry
 from renkei.permissions.tables import PermissionTables, PermissionTuple, TableVersionRecord
-from renkei.service.auth import Authenticator, Identity
+from renkei.service.auth import Identity
 from renkei.service.convert import agency_id, decode_page_token, encode_page_token, page_size, timestamp
-from renkei.service.runtime import Offload
+from renkei.service.limits import MIB
+from renkei.service.runtime import Offload, caller, rpc
 
 MAX_TABLE_BYTES = 8 * 1024 * 1024
 MAX_TEXT = 256
@@ -115,25 +123,23 @@ def _hash(value: str, what: str) -> str:
 
 class AdminServicer:
     def __init__(
-        self, registry: AgencyRegistry, linkage: Linkage, tables: PermissionTables, auth: Authenticator,
-        offload: Offload, codes: AgencyCodes | None = None,
+        self, registry: AgencyRegistry, linkage: Linkage, tables: PermissionTables, offload: Offload,
+        codes: AgencyCodes | None = None,
     ) -> None:
         self._registry = registry
         self._codes = codes
         self._linkage = linkage
         self._tables = tables
-        self._auth = auth
         self._offload = offload
 
     def _message(self, agency_id: int) -> pb.Agency:
         return agency_message(self._registry.agency(agency_id), self._registry.pia_status(agency_id))
 
+    @rpc("operator")
     async def CreateAgency(
         self, request: pb.CreateAgencyRequest, context: grpc.aio.ServicerContext
     ) -> pb.Agency:
-        self._auth.require(context, "operator")
-        if not request.name.strip() or len(request.name) > 64:
-            raise InvalidArgumentError("name: 1 to 64 characters")
+        agency_name(request.name)  # a clear refusal before the registry thread is involved
         if not request.type_ids:
             raise InvalidArgumentError("type_ids must name at least one agency type")
         if request.local_government_code and not _LG_CODE.match(request.local_government_code):
@@ -153,14 +159,14 @@ class AdminServicer:
 
         return await self._offload.call(create)
 
+    @rpc("operator")
     async def GetAgency(self, request: pb.GetAgencyRequest, context: grpc.aio.ServicerContext) -> pb.Agency:
-        self._auth.require(context, "operator")
         return await self._offload.call(self._message, agency_id(request.agency_id))
 
+    @rpc("operator")
     async def ListAgencies(
         self, request: pb.ListAgenciesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAgenciesResponse:
-        self._auth.require(context, "operator")
         limit = page_size(request.page_size)
         after = decode_page_token(request.page_token, b"agencies") or 0
 
@@ -174,10 +180,10 @@ class AdminServicer:
         token = encode_page_token(rows[-1].agency_id, b"agencies") if more and rows else ""
         return pb.ListAgenciesResponse(agencies=rows, next_page_token=token)
 
+    @rpc("operator")
     async def SetAgencyStatus(
         self, request: pb.SetAgencyStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.Agency:
-        self._auth.require(context, "operator")
         if request.status not in AGENCY_STATUSES:
             raise InvalidArgumentError(f"status must be one of {', '.join(AGENCY_STATUSES)}")
         agency = agency_id(request.agency_id)
@@ -189,10 +195,11 @@ class AdminServicer:
 
         return await self._offload.call(change)
 
+    @rpc("operator", max_request=9 * MIB)  # an 8 MiB table with room for the fields
     async def LoadPermissionTable(
         self, request: pb.LoadPermissionTableRequest, context: grpc.aio.ServicerContext
     ) -> pb.PermissionTableVersion:
-        who = self._auth.require(context, "operator")
+        who = caller()
         if not request.table_json:
             raise InvalidArgumentError("table_json is required")
         if len(request.table_json) > MAX_TABLE_BYTES:
@@ -211,10 +218,11 @@ class AdminServicer:
 
         return version_message(await self._offload.call(load))
 
+    @rpc("operator")
     async def ActivatePermissionTable(
         self, request: pb.ActivatePermissionTableRequest, context: grpc.aio.ServicerContext
     ) -> pb.PermissionTableVersion:
-        who = self._auth.require(context, "operator")
+        who = caller()
         label = _label(request.label)
 
         def activate() -> TableVersionRecord:
@@ -222,10 +230,11 @@ class AdminServicer:
 
         return version_message(await self._offload.call(activate))
 
+    @rpc("operator")
     async def RemovePermissionTable(
         self, request: pb.RemovePermissionTableRequest, context: grpc.aio.ServicerContext
     ) -> pb.RemovePermissionTableResponse:
-        who = self._auth.require(context, "operator")
+        who = caller()
         label = _label(request.label)
 
         def remove() -> TableVersionRecord | None:
@@ -236,24 +245,24 @@ class AdminServicer:
             return pb.RemovePermissionTableResponse()
         return pb.RemovePermissionTableResponse(in_force=version_message(current))
 
+    @rpc("operator")
     async def ListPermissionTableHistory(
         self, request: pb.ListPermissionTableHistoryRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListPermissionTableHistoryResponse:
-        self._auth.require(context, "operator")
         changes = await self._offload.call(self._tables.history)
         return pb.ListPermissionTableHistoryResponse(changes=[change_message(h) for h in changes])
 
+    @rpc("operator")
     async def ListPermissionTables(
         self, request: pb.ListPermissionTablesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListPermissionTablesResponse:
-        self._auth.require(context, "operator")
         versions = await self._offload.call(self._tables.versions)
         return pb.ListPermissionTablesResponse(versions=[version_message(v) for v in versions])
 
+    @rpc("operator")
     async def DiffPermissionTables(
         self, request: pb.DiffPermissionTablesRequest, context: grpc.aio.ServicerContext
     ) -> pb.DiffPermissionTablesResponse:
-        self._auth.require(context, "operator")
         a = _hash(request.from_version_hash, "from_version_hash")
         b = _hash(request.to_version_hash, "to_version_hash")
         added, removed = await self._offload.call(self._tables.diff, a, b)
@@ -288,16 +297,16 @@ class AdminServicer:
             raise FailedPreconditionError("this core serves no holdings")
         return self._codes
 
+    @rpc("operator")
     async def ListKeyEpochs(
         self, request: pb.ListKeyEpochsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListKeyEpochsResponse:
-        self._auth.require(context, "operator")
         return pb.ListKeyEpochsResponse(epochs=await self._offload.call(self._epochs))
 
+    @rpc("operator")
     async def RotateKeyEpoch(
         self, request: pb.RotateKeyEpochRequest, context: grpc.aio.ServicerContext
     ) -> pb.KeyEpoch:
-        self._auth.require(context, "operator")
         codes = self._need_codes()
 
         def rotate() -> pb.KeyEpoch:
@@ -307,10 +316,10 @@ class AdminServicer:
 
         return await self._offload.call(rotate)
 
+    @rpc("operator")
     async def RetireKeyEpoch(
         self, request: pb.RetireKeyEpochRequest, context: grpc.aio.ServicerContext
     ) -> pb.KeyEpoch:
-        self._auth.require(context, "operator")
         if request.epoch == 0:
             raise InvalidArgumentError("epoch is required")
         codes = self._need_codes()
@@ -322,10 +331,10 @@ class AdminServicer:
 
         return await self._offload.call(retire)
 
+    @rpc("operator")
     async def GetHoldingsStatistics(
         self, request: pb.GetHoldingsStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.HoldingsStatistics:
-        self._auth.require(context, "operator")
         codes = self._need_codes()
 
         def stats() -> pb.HoldingsStatistics:

@@ -15,7 +15,8 @@ from renkei.linkage.cosigning import CosignedCheckpoint, Cosigner
 from renkei.linkage.disclosure import Disclosure
 from renkei.service.convert import decode_page_token, encode_page_token, page_size, timestamp
 from renkei.service.core.oversight import checkpoint_message, inclusion_message, record_message
-from renkei.service.runtime import Offload
+from renkei.service.limits import KIB
+from renkei.service.runtime import Offload, rpc
 
 CARD_KEY_ID_BYTES = 32
 MAX_CHALLENGE_BYTES = 256
@@ -43,12 +44,14 @@ class DisclosureServicer:
         self._offload = offload
         self._cosigner = cosigner
 
+    @rpc(public=True, max_request=4 * KIB)
     async def CreateChallenge(
         self, request: pb.CreateChallengeRequest, context: grpc.aio.ServicerContext
     ) -> pb.Challenge:
         c = await self._offload.call(self._engine.create_challenge, _card_key_id(request.card_key_id))
         return pb.Challenge(challenge=c.challenge, expire_time=timestamp(c.expires_at))
 
+    @rpc(public=True, max_request=4 * KIB)
     async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.LoginResponse:
         key = _card_key_id(request.card_key_id)
         if not 0 < len(request.challenge) <= MAX_CHALLENGE_BYTES:
@@ -58,6 +61,7 @@ class DisclosureServicer:
         s = await self._offload.call(self._engine.login, key, request.challenge, request.signature)
         return pb.LoginResponse(session_token=s.token, expire_time=timestamp(s.expires_at))
 
+    @rpc(public=True, max_request=4 * KIB)
     async def ListMyRecords(
         self, request: pb.ListMyRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListMyRecordsResponse:
@@ -74,7 +78,8 @@ class DisclosureServicer:
         return pb.ListMyRecordsResponse(
             records=[
                 pb.DisclosedRecord(
-                    record=record_message(StoredRecord(r.record, r.entry)), inclusion_proof=inclusion_message(r.proof)
+                    record=record_message(StoredRecord(r.record, r.entry, r.opening)),
+                    inclusion_proof=inclusion_message(r.proof),
                 )
                 for r in page.records
             ],

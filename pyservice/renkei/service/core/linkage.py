@@ -16,10 +16,10 @@ from renkei.errors import InvalidArgumentError
 from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.inquiry import Linkage
 from renkei.permits import WirePermit
-from renkei.service.auth import Authenticator
 from renkei.service.convert import BatchTooLargeError, agency_id, timestamp
 from renkei.service.core.metrics import CoreMetrics
-from renkei.service.runtime import Coalescer, Offload
+from renkei.service.limits import KIB, MIB
+from renkei.service.runtime import ANY_ROLE, Coalescer, Offload, caller_agency, rpc
 
 CODE_BYTES = 16
 #: The documented maximum of BatchInquireRequest (16 bytes a code: 1.6 MB of codes).
@@ -50,11 +50,10 @@ def _inquiry_fields(affair: str, items: list[str], request_id: str) -> None:
 
 
 class LinkageServicer:
-    def __init__(self, engine: Linkage, desk: AcquisitionDesk, auth: Authenticator, offload: Offload,
+    def __init__(self, engine: Linkage, desk: AcquisitionDesk, offload: Offload,
                  metrics: CoreMetrics | None = None) -> None:
         self._engine = engine
         self._desk = desk
-        self._auth = auth
         self._offload = offload
         self._metrics = metrics
         # Concurrent Inquire calls share one engine call and one ledger commit.
@@ -62,40 +61,39 @@ class LinkageServicer:
         self._batch_inquire = metrics.timed(engine.batch_inquire) if metrics is not None else engine.batch_inquire
         self._inquiries = Coalescer(many, offload)
 
-    def _agency(self, context: grpc.aio.ServicerContext) -> int:
-        who = self._auth.require(context, "agency")
-        assert who.agency_id is not None  # role "agency" always carries one (see auth)
-        return who.agency_id
-
+    @rpc("agency")
     async def ReserveAcquisitionNumbers(
         self, request: pb.ReserveAcquisitionNumbersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReserveAcquisitionNumbersResponse:
-        agency = self._agency(context)
+        agency = caller_agency()
         r = await self._offload.call(self._desk.reserve, agency, request.count)
         return pb.ReserveAcquisitionNumbersResponse(
             acquisition_numbers=r.acquisition_numbers, expire_time=timestamp(datetime.fromtimestamp(r.expires_at, UTC))
         )
 
+    @rpc("agency", max_request=2 * MIB)  # 100,000 acquisition numbers of 16 bytes
     async def CollectCodes(
         self, request: pb.CollectCodesRequest, context: grpc.aio.ServicerContext
     ) -> pb.CollectCodesResponse:
-        agency = self._agency(context)
+        agency = caller_agency()
         codes, statuses = await self._offload.call(self._desk.collect, agency, request.acquisition_numbers)
         if self._metrics is not None:
             self._metrics.collected(agency, statuses)
         return pb.CollectCodesResponse(agency_codes=codes, statuses=statuses.tobytes())
 
+    @rpc("agency")
     async def ReleaseHolding(
         self, request: pb.ReleaseHoldingRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReleaseHoldingResponse:
-        agency = self._agency(context)
+        agency = caller_agency()
         await self._offload.call(self._engine.release_holding, agency, _code(request.agency_code))
         return pb.ReleaseHoldingResponse()
 
+    @rpc("agency", max_request=64 * KIB)  # 64 items of up to 256 characters
     async def Inquire(
         self, request: pb.InquireRequest, context: grpc.aio.ServicerContext
     ) -> pb.InquireResponse:
-        agency = self._agency(context)
+        agency = caller_agency()
         code = _code(request.agency_code)
         provider = agency_id(request.provider_agency_id, "provider_agency_id")
         items = list(request.information_items)
@@ -115,10 +113,11 @@ class LinkageServicer:
             expires_at=timestamp(r.expires_at),
         )
 
+    @rpc("agency", max_request=2 * MIB)  # 100,000 codes of 16 bytes and 64 items
     async def BatchInquire(
         self, request: pb.BatchInquireRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchInquireResponse:
-        agency = self._agency(context)
+        agency = caller_agency()
         codes = request.agency_codes
         if len(codes) % CODE_BYTES or not codes:
             raise InvalidArgumentError(f"agency_codes must be a non-empty run of {CODE_BYTES}-byte codes")
@@ -142,10 +141,10 @@ class LinkageServicer:
             expires_at=timestamp(r.expires_at),
         )
 
+    @rpc(ANY_ROLE)
     async def GetPublicKeys(
         self, request: pb.GetPublicKeysRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetPublicKeysResponse:
-        self._auth.identify(context)
         keys = await self._offload.call(self._engine.public_keys)
         return pb.GetPublicKeysResponse(
             keys=[

@@ -10,9 +10,8 @@ from renkei.ledger import Checkpoint, InclusionProof, StoredRecord
 from renkei.linkage.cosigning import CosignedCheckpoint, Cosigner
 from renkei.linkage.oversight import Oversight
 from renkei.linkage.registry import AgencyRegistry
-from renkei.service.auth import Authenticator
 from renkei.service.convert import decode_page_token, encode_page_token, optional_time, page_size, timestamp
-from renkei.service.runtime import Offload
+from renkei.service.runtime import Offload, rpc
 
 
 def checkpoint_message(c: Checkpoint | CosignedCheckpoint) -> pb.Checkpoint:
@@ -47,6 +46,7 @@ def record_message(stored: StoredRecord) -> pb.ProvisionRecord:
         person_pseudonym=r.pseudonym,
         withheld=r.withheld,
         leaf_data=stored.entry,
+        person_opening=stored.opening,
     )
 
 
@@ -58,11 +58,10 @@ def _window(request: object) -> tuple[object, object]:
 
 
 class OversightServicer:
-    def __init__(self, engine: Oversight, auth: Authenticator, offload: Offload,
-                 cosigner: Cosigner | None = None, registry: AgencyRegistry | None = None) -> None:
+    def __init__(self, engine: Oversight, offload: Offload, cosigner: Cosigner | None = None,
+                 registry: AgencyRegistry | None = None) -> None:
         self._engine = engine
         self._registry = registry
-        self._auth = auth
         self._offload = offload
         self._cosigner = cosigner
 
@@ -71,16 +70,16 @@ class OversightServicer:
             return await self._cosigner.latest()
         return await self._offload.call(self._engine.latest_checkpoint)
 
+    @rpc("oversight")
     async def GetLatestCheckpoint(
         self, request: pb.GetLatestCheckpointRequest, context: grpc.aio.ServicerContext
     ) -> pb.Checkpoint:
-        self._auth.require(context, "oversight")
         return checkpoint_message(await self._latest())
 
+    @rpc("oversight")
     async def GetCheckpoint(
         self, request: pb.GetCheckpointRequest, context: grpc.aio.ServicerContext
     ) -> pb.Checkpoint:
-        self._auth.require(context, "oversight")
         if request.tree_size == 0:
             raise InvalidArgumentError("tree_size must be > 0")
         if self._cosigner is not None:
@@ -89,10 +88,10 @@ class OversightServicer:
                 return checkpoint_message(kept)
         return checkpoint_message(await self._offload.call(self._engine.checkpoint_at, request.tree_size))
 
+    @rpc("oversight")
     async def GetConsistencyProof(
         self, request: pb.GetConsistencyProofRequest, context: grpc.aio.ServicerContext
     ) -> pb.ConsistencyProof:
-        self._auth.require(context, "oversight")
         if not 0 < request.first_size <= request.second_size:
             raise InvalidArgumentError("need 0 < first_size <= second_size")
         hashes = await self._offload.call(
@@ -102,10 +101,10 @@ class OversightServicer:
             first_size=request.first_size, second_size=request.second_size, hashes=list(hashes)
         )
 
+    @rpc("oversight")
     async def GetInclusionProof(
         self, request: pb.GetInclusionProofRequest, context: grpc.aio.ServicerContext
     ) -> pb.InclusionProof:
-        self._auth.require(context, "oversight")
         if request.tree_size and request.leaf_index >= request.tree_size:
             raise InvalidArgumentError("leaf_index must be below tree_size")
         size = request.tree_size
@@ -115,10 +114,10 @@ class OversightServicer:
         proof = await self._offload.call(self._engine.inclusion_proof, request.leaf_index, size or None)
         return inclusion_message(proof)
 
+    @rpc("oversight")
     async def ListRecords(
         self, request: pb.ListRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListRecordsResponse:
-        self._auth.require(context, "oversight")
         start, end = _window(request)
         limit = page_size(request.page_size)
         query = pb.ListRecordsRequest(
@@ -138,10 +137,10 @@ class OversightServicer:
         token = encode_page_token(rows[-1].record.seq or 0, query) if more and rows else ""
         return pb.ListRecordsResponse(records=[record_message(r) for r in rows], next_page_token=token)
 
+    @rpc("oversight")
     async def GetAgencyStatistics(
         self, request: pb.GetAgencyStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AgencyStatistics:
-        self._auth.require(context, "oversight")
         if request.agency_id == 0:
             raise InvalidArgumentError("agency_id is required")
         start, end = _window(request)
@@ -155,10 +154,10 @@ class OversightServicer:
             denials_by_reason=dict(s.denials_by_reason),
         )
 
+    @rpc("oversight")
     async def ListAgencyFacts(
         self, request: pb.ListAgencyFactsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAgencyFactsResponse:
-        self._auth.require(context, "oversight")
         if self._registry is None:
             raise UnimplementedError("this core serves no agency listing")
         registry = self._registry

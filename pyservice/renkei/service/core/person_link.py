@@ -11,32 +11,30 @@ from renkei.errors import InvalidArgumentError
 from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.codes import LINK_ID_LEN, AgencyCodes
 from renkei.linkage.registry import AgencyRegistry
-from renkei.service.auth import Authenticator
-from renkei.service.runtime import Offload
+from renkei.service.limits import MIB
+from renkei.service.runtime import Offload, rpc
 
 
 class PersonLinkServicer:
     def __init__(
-        self, desk: AcquisitionDesk, codes: AgencyCodes, registry: AgencyRegistry, auth: Authenticator,
-        offload: Offload,
+        self, desk: AcquisitionDesk, codes: AgencyCodes, registry: AgencyRegistry, offload: Offload,
     ) -> None:
         self._desk = desk
         self._codes = codes
         self._registry = registry
-        self._auth = auth
         self._offload = offload
 
+    @rpc("jlis", max_request=4 * MIB)  # 100,000 pairs of 16-byte acquisition numbers and link ids
     async def IssueCodes(
         self, request: pb.IssueCodesRequest, context: grpc.aio.ServicerContext
     ) -> pb.IssueCodesResponse:
-        self._auth.require(context, "jlis")
         statuses = await self._offload.call(self._desk.issue, request.acquisition_numbers, request.link_ids)
         return pb.IssueCodesResponse(statuses=statuses.tobytes())
 
+    @rpc("jlis")
     async def RegisterCardKey(
         self, request: pb.LinkCardKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.LinkCardKeyResponse:
-        self._auth.require(context, "jlis")
         if len(request.public_key) != 32:
             raise InvalidArgumentError("public_key must be a 32-byte Ed25519 key")
         if len(request.link_id) != LINK_ID_LEN:

@@ -13,22 +13,22 @@ from renkei.errors import FailedPreconditionError, InvalidArgumentError
 from renkei.linkage.inquiry import Linkage
 from renkei.linkage.registry import AgencyRegistry
 from renkei.ppc.review import parse_decision
-from renkei.service.auth import Authenticator
-from renkei.service.runtime import Offload
+from renkei.service.limits import MIB
+from renkei.service.runtime import Offload, rpc
 
 MAX_DECISIONS = 1000
 
 
 class PiaDecisionServicer:
-    def __init__(self, registry: AgencyRegistry, linkage: Linkage, auth: Authenticator, offload: Offload) -> None:
+    def __init__(self, registry: AgencyRegistry, linkage: Linkage, offload: Offload) -> None:
         self._registry = registry
         self._linkage = linkage
-        self._auth = auth
         self._offload = offload
 
+    # MAX_DECISIONS records of a few hundred bytes, each with a proof of up to 64 hashes.
+    @rpc("commission", max_request=4 * MIB)
     async def ApplyPiaDecisions(self, request: pb.ApplyPiaDecisionsRequest,
                                 context: grpc.aio.ServicerContext) -> pb.ApplyPiaDecisionsResponse:
-        self._auth.require(context, "commission")
         commission = self._registry.commission
         if commission is None:
             raise FailedPreconditionError("this core is bound to no commission (core init --commission-vkey)")

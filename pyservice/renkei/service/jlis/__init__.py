@@ -58,13 +58,13 @@ def build(config: ServiceConfig, authority: NumberAuthority, core_target: str, t
     info = PersonInfo(authority, facts, entitlements, query_log, cards)
     wake = asyncio.Event()
 
-    numbers = NumberServicer(authority, core, process.auth, demo=demo, metrics=process.metrics, serial=registry,
+    numbers = NumberServicer(authority, core, process.offload, demo=demo, metrics=process.metrics, serial=registry,
                              notices=notices, cards=cards, wake=wake.set)
     process.add_service(number_service_pb2.DESCRIPTOR.services_by_name["NumberService"], numbers)
     process.add_service(person_info_service_pb2.DESCRIPTOR.services_by_name["PersonInfoService"],
-                        PersonInfoServicer(info, process.auth, registry, log_pool, wake=wake.set))
+                        PersonInfoServicer(info, registry, log_pool, wake=wake.set))
     process.add_service(card_service_pb2.DESCRIPTOR.services_by_name["CardService"],
-                        CardServicer(info, process.auth, registry, card_pool, log_pool))
+                        CardServicer(info, registry, card_pool, log_pool))
 
     async def render_notices() -> None:
         while True:

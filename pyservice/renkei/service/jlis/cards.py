@@ -16,8 +16,8 @@ from renkei._proto.renkei.v1 import card_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
 from renkei.jlis.cards import CardRecord
 from renkei.jlis.info import Decision, PersonInfo
-from renkei.service.auth import Authenticator, Identity
-from renkei.service.runtime import Offload
+from renkei.service.auth import Identity
+from renkei.service.runtime import ANY_ROLE, Offload, caller, rpc
 
 _REASONS = {pb.CARD_REASON_NEW: "new", pb.CARD_REASON_LOST: "lost", pb.CARD_REASON_DAMAGED: "damaged",
             pb.CARD_REASON_RENEWAL: "renewal", pb.CARD_REASON_NUMBER_CHANGE: "number_change"}
@@ -29,20 +29,17 @@ STAFF_PURPOSE = "jlis-card-management"
 
 
 class CardServicer:
-    def __init__(self, info: PersonInfo, auth: Authenticator, registry: Offload, cards: Offload,
-                 log: Offload) -> None:
+    def __init__(self, info: PersonInfo, registry: Offload, cards: Offload, log: Offload) -> None:
         self._info = info
         self._office = info.cards
-        self._auth = auth
         self._registry = registry
         self._cards = cards
         self._log = log
 
-    async def _allowed(self, context: grpc.aio.ServicerContext, purpose: str, event: str,
-                       link_id: bytes | None = None) -> Identity:
-        """The caller, once its call is recorded; an agency without the CARD entitlement is
-        refused (recorded too)."""
-        who = self._auth.require(context, "jlis", "agency")
+    async def _allowed(self, purpose: str, event: str, link_id: bytes | None = None) -> Identity:
+        """The caller (its role checked by @rpc), once its call is recorded; an agency without
+        the CARD entitlement is refused (recorded too)."""
+        who = caller()
         if who.role == "jlis":
             decision = Decision(self._info.log.record(0, STAFF_PURPOSE, event, None, link_id))
         else:
@@ -63,6 +60,7 @@ class CardServicer:
         return pb.CardStatus(card_id=card.card_id, state=_STATES[card.state], state_reason=card.state_reason or "",
                              issued_at=card.issued_at, expires_on=card.expires_on.isoformat(), certificates=certs)
 
+    @rpc("jlis", "agency")  # the face photo is a reference (a hash or URI), never the image
     async def ApplyForCard(self, request: pb.ApplyForCardRequest,
                            context: grpc.aio.ServicerContext) -> pb.CardApplication:
         reason = _REASONS.get(request.reason)
@@ -74,14 +72,15 @@ class CardServicer:
         link = await self._registry.call(
             self._info.link_of_number if which == "individual_number" else self._info.link_of_resident,
             getattr(request, which))
-        who = await self._allowed(context, request.purpose, "card-apply", link)
+        who = await self._allowed(request.purpose, "card-apply", link)
         app = await self._registry.call(self._office.apply, link, reason, request.face_photo, who.principal)
         return pb.CardApplication(application_id=app.application_id, reason=_REASONS_BACK[app.reason],
                                   applied_at=app.applied_at, state=app.state, card_id=app.card_id or "")
 
+    @rpc("jlis", "agency")
     async def IssueCard(self, request: pb.IssueCardRequest, context: grpc.aio.ServicerContext) -> pb.IssueCardResponse:
         app = await self._registry.call(self._office.application, request.application_id)
-        who = await self._allowed(context, request.purpose, "card-issue", app.link_id)
+        who = await self._allowed(request.purpose, "card-issue", app.link_id)
 
         def issue() -> tuple[pb.CardStatus, bytes]:
             issued = self._office.issue(request.application_id, auth_pin=request.auth_pin,
@@ -92,36 +91,39 @@ class CardServicer:
         status, token = await self._cards.call(issue)
         return pb.IssueCardResponse(card=status, token=token)
 
+    @rpc("jlis", "agency")
     async def SuspendCard(self, request: pb.SuspendCardRequest, context: grpc.aio.ServicerContext) -> pb.CardStatus:
         card = await self._registry.call(self._office.card, request.card_id)
-        who = await self._allowed(context, request.purpose, "card-suspend", card.link_id)
+        who = await self._allowed(request.purpose, "card-suspend", card.link_id)
         return await self._cards.call(lambda: self._status(self._office.suspend(card.card_id, who.principal)))
 
+    @rpc("jlis", "agency")
     async def ResumeCard(self, request: pb.ResumeCardRequest, context: grpc.aio.ServicerContext) -> pb.CardStatus:
         card = await self._registry.call(self._office.card, request.card_id)
-        who = await self._allowed(context, request.purpose, "card-resume", card.link_id)
+        who = await self._allowed(request.purpose, "card-resume", card.link_id)
         return await self._cards.call(lambda: self._status(self._office.resume(card.card_id, who.principal)))
 
+    @rpc("jlis", "agency")
     async def GetCard(self, request: pb.GetCardRequest, context: grpc.aio.ServicerContext) -> pb.CardStatus:
         card = await self._registry.call(self._office.card, request.card_id)
-        await self._allowed(context, request.purpose, "card-status", card.link_id)
+        await self._allowed(request.purpose, "card-status", card.link_id)
         return await self._cards.call(self._status, card)
 
+    @rpc("jlis")
     async def ExpireCards(self, request: pb.ExpireCardsRequest,
                           context: grpc.aio.ServicerContext) -> pb.ExpireCardsResponse:
-        self._auth.require(context, "jlis")
         day = None
         if request.today:
             try:
                 day = dt.date.fromisoformat(request.today)
             except ValueError:
                 raise InvalidArgumentError("today must be a date YYYY-MM-DD") from None
-        await self._allowed(context, "", "card-expire")
+        await self._allowed("", "card-expire")
         ids = await self._cards.call(self._office.expire, day)
         return pb.ExpireCardsResponse(card_ids=ids)
 
+    @rpc(ANY_ROLE)
     async def GetKenmenKey(self, request: pb.GetKenmenKeyRequest, context: grpc.aio.ServicerContext) -> pb.KenmenKey:
-        self._auth.identify(context)
         return pb.KenmenKey(public_key_pem=self._office.kenmen_public_pem)
 
 

@@ -17,8 +17,7 @@ from renkei.jlis.info import Decision, PersonInfo
 from renkei.jlis.queries import ITEMS, Entitlement
 from renkei.jpki.profile import BasicFacts
 from renkei.ledger import outcome_token
-from renkei.service.auth import Authenticator, Identity
-from renkei.service.runtime import Offload
+from renkei.service.runtime import Offload, caller, caller_agency, rpc
 
 _EVENTS = {getattr(pb, f"RESIDENT_EVENT_{name.upper()}"): name for name in EVENTS}
 _SEX = {pb.SEX_MALE: "1", pb.SEX_FEMALE: "2", pb.SEX_UNKNOWN: "3"}
@@ -56,10 +55,9 @@ def entitlement_message(e: Entitlement) -> pb.Entitlement:
 
 
 class PersonInfoServicer:
-    def __init__(self, info: PersonInfo, auth: Authenticator, registry: Offload, log: Offload, *,
+    def __init__(self, info: PersonInfo, registry: Offload, log: Offload, *,
                  wake: Callable[[], None] | None = None) -> None:
         self._info = info
-        self._auth = auth
         self._registry = registry
         self._log = log
         self._wake = wake or (lambda: None)
@@ -71,9 +69,9 @@ class PersonInfoServicer:
             raise decision.error
         return decision.answer, seq
 
+    @rpc("jlis")
     async def ReportResidentFacts(self, request: pb.ReportResidentFactsRequest,
                                   context: grpc.aio.ServicerContext) -> pb.ReportResidentFactsResponse:
-        self._auth.require(context, "jlis")
         event = _EVENTS.get(request.event)
         if event is None:
             raise InvalidArgumentError("event is required (RESIDENT_EVENT_…)")
@@ -87,44 +85,46 @@ class PersonInfoServicer:
         return pb.ReportResidentFactsResponse(version=reported.version, changed=sorted(reported.changed),
                                               certificates_revoked=revoked)
 
+    @rpc("agency")
     async def QueryPersonFacts(self, request: pb.QueryPersonFactsRequest,
                                context: grpc.aio.ServicerContext) -> pb.QueryPersonFactsResponse:
-        who = self._auth.require(context, "agency")
+        agency = caller_agency()
         which = request.WhichOneof("person")
         if which is None:
             raise InvalidArgumentError("name the person by individual_number or resident_code")
         kwargs = {"number": request.individual_number} if which == "individual_number" else {
             "resident_code": request.resident_code}
-        decision = await self._registry.call(lambda: self._info.decide_facts(_agency(who), request.purpose,
+        decision = await self._registry.call(lambda: self._info.decide_facts(agency, request.purpose,
                                                                              **kwargs))
         person, seq = await self._logged(decision)
         return pb.QueryPersonFactsResponse(
             facts=facts_message(person.facts), version=person.version, record_sequence=seq,
             deceased_on="" if person.deceased_on is None else person.deceased_on.isoformat())
 
+    @rpc("agency")
     async def QueryIndividualNumber(self, request: pb.QueryIndividualNumberRequest,
                                     context: grpc.aio.ServicerContext) -> pb.QueryIndividualNumberResponse:
-        who = self._auth.require(context, "agency")
+        agency = caller_agency()
         which = request.WhichOneof("person")
         if which is None:
             raise InvalidArgumentError("name the person by resident_code or by 4情報 (facts)")
         if which == "resident_code":
             decision = await self._registry.call(lambda: self._info.decide_number(
-                _agency(who), request.purpose, resident_code=request.resident_code))
+                agency, request.purpose, resident_code=request.resident_code))
         else:
             f = request.facts
             sex = _SEX.get(f.sex)
             if sex is None or not f.name:
                 raise InvalidArgumentError("a 4情報 search needs name, birth and sex")
             search = (f.name, _date(f.birth, "facts.birth"), sex, f.address or None)
-            decision = await self._registry.call(lambda: self._info.decide_number(_agency(who), request.purpose,
+            decision = await self._registry.call(lambda: self._info.decide_number(agency, request.purpose,
                                                                                   search=search))
         number, seq = await self._logged(decision)
         return pb.QueryIndividualNumberResponse(individual_number=number, record_sequence=seq)
 
+    @rpc("jlis")
     async def GrantEntitlement(self, request: pb.GrantEntitlementRequest,
                                context: grpc.aio.ServicerContext) -> pb.Entitlement:
-        self._auth.require(context, "jlis")
         item = _ITEMS.get(request.item)
         if item is None:
             raise InvalidArgumentError("item is required (ENTITLEMENT_ITEM_FACTS, _NUMBER or _CARD)")
@@ -132,17 +132,18 @@ class PersonInfoServicer:
                                       request.legal_basis, request.actor)
         return entitlement_message(e)
 
+    @rpc("jlis")
     async def RevokeEntitlement(self, request: pb.RevokeEntitlementRequest,
                                 context: grpc.aio.ServicerContext) -> pb.Entitlement:
-        self._auth.require(context, "jlis")
         if not request.actor:
             raise InvalidArgumentError("actor (who revokes it) is required")
         e = await self._registry.call(self._info.entitlements.revoke, request.entitlement_id, request.actor)
         return entitlement_message(e)
 
+    @rpc("jlis", "agency")
     async def ListEntitlements(self, request: pb.ListEntitlementsRequest,
                                context: grpc.aio.ServicerContext) -> pb.ListEntitlementsResponse:
-        who = self._auth.require(context, "jlis", "agency")
+        who = caller()
         agency: int | None = request.agency_id or None
         if who.role == "agency":
             if agency not in (None, who.agency_id):
@@ -151,9 +152,9 @@ class PersonInfoServicer:
         found = await self._registry.call(lambda: self._info.entitlements.list(agency, live_only=request.live_only))
         return pb.ListEntitlementsResponse(entitlements=[entitlement_message(e) for e in found])
 
+    @rpc("jlis", "oversight")
     async def ListQueryRecords(self, request: pb.ListQueryRecordsRequest,
                                context: grpc.aio.ServicerContext) -> pb.ListQueryRecordsResponse:
-        self._auth.require(context, "jlis", "oversight")
         count = request.count or 100
         if count > MAX_RECORDS:
             raise InvalidArgumentError(f"count must be at most {MAX_RECORDS}")
@@ -162,25 +163,20 @@ class PersonInfoServicer:
             ledger = self._info.log.ledger
             cp = ledger.checkpoint()
             out = []
-            for seq in range(request.first, min(cp.size, request.first + count)):
-                record = ledger.get(seq)
+            # The public leaves (layout 2): the person only as a commitment. Their openings stay
+            # in J-LIS (the pseudonym would let a reader link one person's queries).
+            for stored in ledger.stored(list(range(request.first, min(cp.size, request.first + count)))):
+                record, seq = stored.record, int(stored.record.seq or 0)
                 proof = ledger.prove_inclusion(seq, cp.size)
-                if record is None:
-                    continue
                 out.append(pb.QueryRecord(
                     sequence=seq, time=record.time.isoformat() if record.time else "", requester=record.requester,
                     purpose=record.affair, items=list(record.items), basis_hash=record.table_hash,
                     outcome="permitted" if record.permitted else _DENIALS.get(record.denied_code,
                                                                                outcome_token(record.denied_code)),
-                    reason=record.reason, entry=record.encode(), inclusion_proof=proof.hashes))
+                    reason=record.reason, entry=stored.entry, inclusion_proof=proof.hashes))
             return pb.ListQueryRecordsResponse(checkpoint=cp.note, vkey=ledger.vkey, records=out)
 
         return await self._log.call(read)
-
-
-def _agency(who: Identity) -> int:
-    assert who.agency_id is not None
-    return who.agency_id
 
 
 __all__ = ["PersonInfoServicer", "entitlement_message", "facts_from", "facts_message"]

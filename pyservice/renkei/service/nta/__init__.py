@@ -31,7 +31,7 @@ def seed_demo(registry: CorporateNumberRegistry) -> None:
 def build(config: ServiceConfig, registry: CorporateNumberRegistry) -> ServiceProcess:
     process = ServiceProcess(config)
     process.add_service(corporate_number_service_pb2.DESCRIPTOR.services_by_name["CorporateNumberService"],
-                        CorporateNumberServicer(registry), PUBLIC)
+                        CorporateNumberServicer(registry.data_dir, config.limits.nta), PUBLIC)
     process.add_closer(registry.close)
     return process
 

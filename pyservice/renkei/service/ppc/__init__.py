@@ -84,7 +84,7 @@ def build(config: ServiceConfig, review: PiaReview, *, delivery: CoreDelivery | 
     registry = Offload(1, "ppc")
     wake = asyncio.Event()
     process.add_service(pia_review_service_pb2.DESCRIPTOR.services_by_name["PiaReviewService"],
-                        PiaReviewServicer(review, process.auth, registry, wake=wake.set))
+                        PiaReviewServicer(review, registry, wake=wake.set))
 
     async def deliver() -> None:
         assert delivery is not None

@@ -10,8 +10,9 @@ import grpc
 from renkei._proto.renkei.v1 import pia_review_service_pb2 as pb
 from renkei.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
 from renkei.ppc.review import Decision, Pia, PiaReview, Submission
-from renkei.service.auth import Authenticator, Identity
-from renkei.service.runtime import Offload
+from renkei.service.auth import Identity
+from renkei.service.limits import KIB
+from renkei.service.runtime import Offload, caller, caller_agency, rpc
 
 _LEVELS = {pb.PIA_LEVEL_BASIC: "basic", pb.PIA_LEVEL_PRIORITY: "priority", pb.PIA_LEVEL_FULL: "full"}
 _LEVELS_BACK = {v: k for k, v in _LEVELS.items()}
@@ -40,10 +41,8 @@ def decision_message(d: Decision) -> pb.PiaDecision:
 
 
 class PiaReviewServicer:
-    def __init__(self, review: PiaReview, auth: Authenticator, registry: Offload, *,
-                 wake: Callable[[], None] | None = None) -> None:
+    def __init__(self, review: PiaReview, registry: Offload, *, wake: Callable[[], None] | None = None) -> None:
         self._review = review
-        self._auth = auth
         self._registry = registry
         self._wake = wake or (lambda: None)
 
@@ -52,25 +51,28 @@ class PiaReviewServicer:
             raise NotFoundError(f"no PIA {pia.pia_id}")  # another agency's PIA is not even named
         return pia
 
+    # Up to MAX_LIST files and linked data of MAX_TEXT characters each (renkei.ppc.review).
+    @rpc("agency", max_request=256 * KIB)
     async def SubmitPia(self, request: pb.SubmitPiaRequest, context: grpc.aio.ServicerContext) -> pb.Pia:
-        who = self._auth.require(context, "agency")
+        agency = caller_agency()
         level = _LEVELS.get(request.level)
         if level is None:
             raise InvalidArgumentError("level is required (PIA_LEVEL_BASIC, _PRIORITY or _FULL)")
-        assert who.agency_id is not None
-        submission = Submission(who.agency_id, level, request.title, tuple(request.files), tuple(request.linked_data),
+        submission = Submission(agency, level, request.title, tuple(request.files), tuple(request.linked_data),
                                 bytes(request.document_sha256), int(request.revises))
         pia = await self._registry.call(self._review.submit, submission)
         self._wake()
         return pia_message(pia)
 
+    @rpc("agency", "oversight")
     async def GetPia(self, request: pb.GetPiaRequest, context: grpc.aio.ServicerContext) -> pb.Pia:
-        who = self._auth.require(context, "agency", "oversight")
+        who = caller()
         pia = await self._registry.call(self._review.pia, request.pia_id)
         return pia_message(self._visible(who, pia))
 
+    @rpc("agency", "oversight")
     async def ListPias(self, request: pb.ListPiasRequest, context: grpc.aio.ServicerContext) -> pb.ListPiasResponse:
-        who = self._auth.require(context, "agency", "oversight")
+        who = caller()
         agency = request.agency_id or None
         if who.role == "agency":
             if agency not in (None, who.agency_id):
@@ -79,8 +81,9 @@ class PiaReviewServicer:
         pias = await self._registry.call(self._review.pias, agency)
         return pb.ListPiasResponse(pias=[pia_message(p) for p in pias])
 
+    @rpc("oversight")
     async def DecidePia(self, request: pb.DecidePiaRequest, context: grpc.aio.ServicerContext) -> pb.Pia:
-        who = self._auth.require(context, "oversight")
+        who = caller()
         kind = _DECIDE.get(request.kind)
         if kind is None:
             raise InvalidArgumentError("kind is APPROVED, RETURNED or REVOKED")
@@ -92,9 +95,10 @@ class PiaReviewServicer:
         self._wake()
         return pia_message(pia)
 
+    @rpc("agency", "oversight")
     async def ListPiaDecisions(self, request: pb.ListPiaDecisionsRequest,
                                context: grpc.aio.ServicerContext) -> pb.ListPiaDecisionsResponse:
-        who = self._auth.require(context, "agency", "oversight")
+        who = caller()
         agency = request.agency_id or None
         if who.role == "agency":
             if agency not in (None, who.agency_id):

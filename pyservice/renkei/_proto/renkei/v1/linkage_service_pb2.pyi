@@ -23,6 +23,9 @@ class DenialCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DENIAL_CODE_CODE_REFUSED: _ClassVar[DenialCode]
     DENIAL_CODE_ROW_NOT_PERMITTED: _ClassVar[DenialCode]
     DENIAL_CODE_PROVIDER_NOT_HOLDING: _ClassVar[DenialCode]
+    DENIAL_CODE_PROVIDER_UNAVAILABLE: _ClassVar[DenialCode]
+    DENIAL_CODE_REQUESTER_NOT_ELIGIBLE: _ClassVar[DenialCode]
+    DENIAL_CODE_REQUEST_ID_REUSED: _ClassVar[DenialCode]
 ACQUISITION_STATUS_UNSPECIFIED: AcquisitionStatus
 ACQUISITION_STATUS_REFUSED: AcquisitionStatus
 ACQUISITION_STATUS_NO_SUCH_NUMBER: AcquisitionStatus
@@ -31,6 +34,9 @@ DENIAL_CODE_UNSPECIFIED: DenialCode
 DENIAL_CODE_CODE_REFUSED: DenialCode
 DENIAL_CODE_ROW_NOT_PERMITTED: DenialCode
 DENIAL_CODE_PROVIDER_NOT_HOLDING: DenialCode
+DENIAL_CODE_PROVIDER_UNAVAILABLE: DenialCode
+DENIAL_CODE_REQUESTER_NOT_ELIGIBLE: DenialCode
+DENIAL_CODE_REQUEST_ID_REUSED: DenialCode
 
 class ReserveAcquisitionNumbersRequest(_message.Message):
     __slots__ = ("count",)

@@ -80,7 +80,7 @@ class InclusionProof(_message.Message):
     def __init__(self, leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ..., leaf_hash: _Optional[bytes] = ..., hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ProvisionRecord(_message.Message):
-    __slots__ = ("sequence", "time", "requester_agency_id", "provider_agency_id", "affair", "information_items", "table_version_hash", "outcome", "permit_id", "person_pseudonym", "withheld", "leaf_data")
+    __slots__ = ("sequence", "time", "requester_agency_id", "provider_agency_id", "affair", "information_items", "table_version_hash", "outcome", "permit_id", "person_pseudonym", "withheld", "leaf_data", "person_opening")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     REQUESTER_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class ProvisionRecord(_message.Message):
     PERSON_PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
     WITHHELD_FIELD_NUMBER: _ClassVar[int]
     LEAF_DATA_FIELD_NUMBER: _ClassVar[int]
+    PERSON_OPENING_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     time: _timestamp_pb2.Timestamp
     requester_agency_id: int
@@ -105,7 +106,8 @@ class ProvisionRecord(_message.Message):
     person_pseudonym: bytes
     withheld: bool
     leaf_data: bytes
-    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requester_agency_id: _Optional[int] = ..., provider_agency_id: _Optional[int] = ..., affair: _Optional[str] = ..., information_items: _Optional[_Iterable[str]] = ..., table_version_hash: _Optional[bytes] = ..., outcome: _Optional[str] = ..., permit_id: _Optional[bytes] = ..., person_pseudonym: _Optional[bytes] = ..., withheld: _Optional[bool] = ..., leaf_data: _Optional[bytes] = ...) -> None: ...
+    person_opening: bytes
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requester_agency_id: _Optional[int] = ..., provider_agency_id: _Optional[int] = ..., affair: _Optional[str] = ..., information_items: _Optional[_Iterable[str]] = ..., table_version_hash: _Optional[bytes] = ..., outcome: _Optional[str] = ..., permit_id: _Optional[bytes] = ..., person_pseudonym: _Optional[bytes] = ..., withheld: _Optional[bool] = ..., leaf_data: _Optional[bytes] = ..., person_opening: _Optional[bytes] = ...) -> None: ...
 
 class ListRecordsRequest(_message.Message):
     __slots__ = ("agency_id", "start_time", "end_time", "page_size", "page_token")
