@@ -10,6 +10,7 @@ import pytest
 from renkei.cli.app import main
 from renkei.jlis.authority import NumberAuthority
 from renkei.linkage.core import Core
+from renkei.linkage.registry import AgencyRegistry
 from tests.datadirs import InProcess
 
 
@@ -29,10 +30,11 @@ def test_agency_pia_codes_round_trip(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 0 and json.loads(out)["agency_id"] == 1
     run(capsys, "agency", "register", "--name", "日本年金機構", "--type", "japan_pension_service",
         "--corporate-number", "5010405001703", *d)
-    for agency in ("1", "2"):
-        code, _, _ = run(capsys, "agency", "pia-add", agency, "--title", "全項目評価書",
-                         "--approved-on", "2025-01-01", "--expires-on", "2099-01-01", *d)
-        assert code == 0
+    # No commission in this core (an embedder's): the PIAs are filed with the library. A deployed core
+    # is bound to the commission's decision log and takes them from there (test_ppc_box.py).
+    with AgencyRegistry(tmp_path / "core") as registry:
+        for agency in (1, 2):
+            registry.add_pia(agency, "全項目評価書", approved_on="2025-01-01", expires_on="2099-01-01")
     # Codes come from the services (J-LIS's link ids); in one process for this test.
     jlis = NumberAuthority.init(tmp_path / "jlis")
     number = jlis.assign("24727059608")

@@ -5,7 +5,9 @@ installed, activated or removed while the core runs decides the very next inquir
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,12 @@ def minister_code(box: RunningBox) -> bytes:
 
 def cli(capsys: pytest.CaptureFixture[str], box: RunningBox, *argv: str) -> tuple[int, str, str]:
     code = main([*argv, "--data-dir", str(box.data_dir("core"))])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def ppc(capsys: pytest.CaptureFixture[str], box: RunningBox, *argv: str) -> tuple[int, str, str]:
+    code = main([*argv, "--data-dir", str(box.data_dir("ppc"))])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -136,10 +144,27 @@ def test_admin_commands_work_while_the_core_runs(box: RunningBox, minister_code:
     assert json.loads(out)["name"] == "厚生労働大臣" and json.loads(out)["pia_status"] == "approved"
 
     code, out, err = cli(capsys, box, "--json", "agency", "add", "--name", "テスト市長", "--type", "municipal_mayor",
-                         "--municipality-code", "131024", "--approve-pia", "--pki", str(box.pki))
+                         "--municipality-code", "131024", "--pki", str(box.pki))
     assert code == 0, err
     added = json.loads(out)
-    assert added["pia_status"] == "approved" and Path(added["certificate"]).exists()
+    assert added["pia_status"] == "not_submitted" and Path(added["certificate"]).exists()
+    # Its PIA is the commission's: the agency submits, a reviewer approves, the core hears of it.
+    document = Path(added["certificate"]).parent / "pia.txt"
+    document.write_text("全項目評価書")
+    code, out, err = ppc(capsys, box, "--json", "ppc", "submit", "--agency", str(added["agency_id"]), "--level",
+                         "full", "--title", "テスト市 全項目評価書", "--file", "住民基本台帳ファイル",
+                         "--document", str(document))
+    assert code == 0, err
+    code, _, err = ppc(capsys, box, "ppc", "approve", str(json.loads(out)["pia_id"]), "--expires-on", "2099-01-01")
+    assert code == 1 and "at most 5 years" in err
+    code, _, err = ppc(capsys, box, "ppc", "approve", str(json.loads(out)["pia_id"]), "--expires-on",
+                       (date.today() + timedelta(days=365)).isoformat())
+    assert code == 0, err
+    deadline = time.monotonic() + 10
+    while json.loads(cli(capsys, box, "--json", "agency", "show", str(added["agency_id"]))[1])["pia_status"] != \
+            "approved":
+        assert time.monotonic() < deadline, "the core never heard of the approval"
+        time.sleep(0.2)
     with box.channel(f"agency-{added['agency_id']}") as ch:  # the new agency can call at once
         keys = client.LinkageServiceStub(ch).GetPublicKeys(proto.linkage.GetPublicKeysRequest(), timeout=T)
         assert keys.keys

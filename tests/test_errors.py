@@ -65,6 +65,8 @@ EXPECTED = {
     "CardExpiredError": grpc.StatusCode.UNAUTHENTICATED,
     "CardRevokedError": grpc.StatusCode.UNAUTHENTICATED,
     "RevocationUnavailableError": grpc.StatusCode.UNAVAILABLE,
+    "NotEntitledError": grpc.StatusCode.PERMISSION_DENIED,
+    "AmbiguousMatchError": grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 

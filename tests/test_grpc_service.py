@@ -133,9 +133,10 @@ def test_each_port_serves_and_lists_only_its_own_services(server: RunningBox) ->
         assert listed(ch) == {"renkei.v1.DisclosureService"}
     with server.channel("operator", "core") as ch:
         assert listed(ch) == {"renkei.v1.LinkageService", "renkei.v1.OversightService", "renkei.v1.AdminService",
-                              "renkei.v1.PersonLinkService", "renkei.v1.ProvisionService"}
+                              "renkei.v1.PersonLinkService", "renkei.v1.ProvisionService",
+                              "renkei.v1.PiaDecisionService"}
     with server.channel("operator", "jlis") as ch:
-        assert listed(ch) == {"renkei.v1.NumberService"}
+        assert listed(ch) == {"renkei.v1.NumberService", "renkei.v1.PersonInfoService", "renkei.v1.CardService"}
         with pytest.raises(grpc.RpcError) as e:  # the core's services are not J-LIS's
             client.LinkageServiceStub(ch).GetPublicKeys(lpb.GetPublicKeysRequest(), timeout=T)
         assert _code(e.value) is grpc.StatusCode.UNIMPLEMENTED
@@ -488,9 +489,10 @@ def test_up_provisioned_keys_0600_and_pki_lists_them(server: RunningBox, tmp_pat
     assert len(keys) == 1 + 9 + 6  # CA; J-LIS, oversight, operator, six demo agencies and their business systems
     service_keys = [*server.root.glob("*/tls/*.key"), *server.root.glob("*/keys/*.key"),
                     *server.root.glob("mid-*/tenants/*/key.pem")]
-    # server keys (core, J-LIS, NTA, two intermediate servers), J-LIS's client key, core keys, J-LIS keys, the
-    # witness's key, the JPKI's card-reset key, the six agencies' keys at their intermediate servers
-    assert len(service_keys) == 5 + 1 + 5 + 2 + 1 + 1 + 6
+    # server keys (core, J-LIS, NTA, the PIA review, two intermediate servers), client keys (J-LIS's, the PIA
+    # review's), core keys, J-LIS keys (number, link, query log, AP), the witness's key, the JPKI's card-reset
+    # key, the PIA review's decision-log key, the six agencies' keys at their intermediate servers
+    assert len(service_keys) == 6 + 2 + 5 + 4 + 1 + 1 + 1 + 6
     jpki_keys = list(server.root.glob("jpki/keys/*.pem"))
     assert len(jpki_keys) == 4  # the JPKI's two CA keys and two OCSP responder keys
     assert all(k.stat().st_mode & 0o777 == 0o600 for k in [*keys, *service_keys, *jpki_keys])

@@ -12,7 +12,10 @@ import pytest
 
 import renkei
 from renkei.errors import StorageError
+from renkei.ledger import ledger_vkey
 from renkei.pki.ca import DevelopmentCA
+from renkei.ppc.review import LOG_DIR, LOG_KEY
+from renkei.ppc.review import init_data_dir as init_ppc
 from renkei.service.core import init_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,8 +29,10 @@ def _renkei(*args: str) -> subprocess.CompletedProcess[str]:
 def _three_acknowledged_records(data: Path) -> tuple[Path, list[bytes]]:
     """A core whose holdings journal holds three acknowledged records of 152 bytes (456 bytes):
     each acquisition names 5 new persons, 2 held by agency 1 and 3 by agency 2."""
-    init_data_dir(data)
-    DevelopmentCA.init(data.parent / "pki").issue_service("core", data)  # so that `core serve` gets to the holdings
+    # Bound to a commission and with its certificate, so that `core serve` gets to the holdings.
+    _log, commission_vkey = ledger_vkey(init_ppc(data.parent / "ppc"), key_name=LOG_KEY, subdir=LOG_DIR)
+    init_data_dir(data, commission_vkey=commission_vkey)
+    DevelopmentCA.init(data.parent / "pki").issue_service("core", data)
     links = []
     with renkei.Core(data) as core:
         for r in range(3):

@@ -7,6 +7,8 @@ The box runs with a limits file small enough to reach each limit in seconds.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import hashlib
 import os
 import time
 import urllib.request
@@ -26,6 +28,8 @@ from renkei._proto.renkei.v1 import disclosure_service_pb2 as dpb
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei._proto.renkei.v1 import oversight_service_pb2 as opb
+from renkei._proto.renkei.v1 import pia_review_service_pb2 as rpb
+from renkei._proto.renkei.v1.pia_review_service_pb2_grpc import PiaReviewServiceStub
 from renkei.linkage.disclosure import login_message
 from renkei.service.convert import encode_page_token
 from renkei.service.status import error_info
@@ -107,6 +111,42 @@ def records_since(box: RunningBox, size: int, agency: int) -> list[opb.Provision
         recs = client.OversightServiceStub(ch).ListRecords(
             opb.ListRecordsRequest(agency_id=agency, page_size=1000), timeout=T).records
     return [r for r in recs if r.sequence >= size]
+
+
+def _commission(box: RunningBox, principal: str, method: str, request: Any) -> Any:
+    with box.channel(principal, "ppc") as ch:
+        return getattr(PiaReviewServiceStub(ch), method)(request, timeout=T)
+
+
+def _core_sees(box: RunningBox, agency: int, status: int) -> None:
+    """Wait until the core shows the agency's PIA ``status`` (it applies the commission's pushes)."""
+    deadline = time.monotonic() + T
+    with box.channel("operator") as ch:
+        admin = client.AdminServiceStub(ch)
+        while admin.GetAgency(apb.GetAgencyRequest(agency_id=agency), timeout=T).pia_status != status:
+            assert time.monotonic() < deadline, f"the core never applied agency {agency}'s PIA decision"
+            time.sleep(0.1)
+
+
+def revoke_pia(box: RunningBox, agency: int) -> None:
+    """The commission revokes the agency's approved PIA (only the commission can: PiaReviewService)."""
+    listed = _commission(box, "oversight", "ListPias", rpb.ListPiasRequest(agency_id=agency)).pias
+    for pia in listed:
+        if pia.state == rpb.PIA_STATE_APPROVED:
+            _commission(box, "oversight", "DecidePia", rpb.DecidePiaRequest(
+                pia_id=pia.pia_id, kind=rpb.PIA_DECISION_KIND_REVOKED, reason="試験のための取消し"))
+    _core_sees(box, agency, apb.PIA_STATUS_REVOKED)
+
+
+def approve_new_pia(box: RunningBox, agency: int) -> None:
+    """The agency submits a fresh PIA and the commission approves it (a revoked one stays revoked)."""
+    pia = _commission(box, f"agency-{agency}", "SubmitPia", rpb.SubmitPiaRequest(
+        level=rpb.PIA_LEVEL_FULL, title="全項目評価書 (再評価)", files=["特定個人情報ファイル"],
+        document_sha256=hashlib.sha256(b"re-evaluation").digest()))
+    _commission(box, "oversight", "DecidePia", rpb.DecidePiaRequest(
+        pia_id=pia.pia_id, kind=rpb.PIA_DECISION_KIND_APPROVED,
+        expires_on=(dt.date.today() + dt.timedelta(days=365)).isoformat()))
+    _core_sees(box, agency, apb.PIA_STATUS_APPROVED)
 
 
 def rss_peak_mib(pid: int) -> float:
@@ -396,9 +436,7 @@ def test_request_ids_are_bound_to_the_request(box: RunningBox, people: list[str]
         assert second.record_sequence < size
         # After the requester's PIA is revoked, likewise (and its own PIA problem is named).
         inquire(stub, mine[3], request_id="rid-3")
-    with box.channel("operator") as ch:
-        admin = client.AdminServiceStub(ch)
-        admin.SetPiaStatus(apb.SetPiaStatusRequest(agency_id=MINISTER, pia_status=apb.PIA_STATUS_REVOKED), timeout=T)
+    revoke_pia(box, MINISTER)
     try:
         with box.channel(f"agency-{MINISTER}") as ch:
             stub = client.LinkageServiceStub(ch)
@@ -407,9 +445,7 @@ def test_request_ids_are_bound_to_the_request(box: RunningBox, people: list[str]
             assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PIA_NOT_APPROVED")
             assert [r.outcome for r in records_since(box, size, MINISTER)] == ["REQUESTER_NOT_ELIGIBLE"]
     finally:
-        with box.channel("operator") as ch:
-            client.AdminServiceStub(ch).SetPiaStatus(
-                apb.SetPiaStatusRequest(agency_id=MINISTER, pia_status=apb.PIA_STATUS_APPROVED), timeout=T)
+        approve_new_pia(box, MINISTER)
 
 
 # -- 12. every decided inquiry is recorded; another agency's PIA is not told ------------------------
@@ -424,9 +460,7 @@ def test_inquiries_to_unknown_or_ineligible_providers_are_recorded(box: RunningB
         assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PROVIDER_UNAVAILABLE")
         recs = records_since(box, size, MINISTER)
         assert [(r.outcome, r.provider_agency_id) for r in recs] == [("PROVIDER_UNAVAILABLE", 4242)]
-    with box.channel("operator") as ch:
-        client.AdminServiceStub(ch).SetPiaStatus(
-            apb.SetPiaStatusRequest(agency_id=CHIYODA, pia_status=apb.PIA_STATUS_REVOKED), timeout=T)
+    revoke_pia(box, CHIYODA)
     try:
         with box.channel(f"agency-{MINISTER}") as ch:
             stub = client.LinkageServiceStub(ch)
@@ -438,9 +472,7 @@ def test_inquiries_to_unknown_or_ineligible_providers_are_recorded(box: RunningB
             assert [(r.outcome, r.provider_agency_id) for r in recs] == [("PROVIDER_UNAVAILABLE", CHIYODA)]
             assert b"\xe8\xa9\x95\xe4\xbe\xa1\xe6\x9b\xb8" not in recs[0].leaf_data  # no PIA title in the record
     finally:
-        with box.channel("operator") as ch:
-            client.AdminServiceStub(ch).SetPiaStatus(
-                apb.SetPiaStatusRequest(agency_id=CHIYODA, pia_status=apb.PIA_STATUS_APPROVED), timeout=T)
+        approve_new_pia(box, CHIYODA)
 
 
 # -- 11 and 14. clear errors instead of INTERNAL; agencies are registered once ----------------------

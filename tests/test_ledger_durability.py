@@ -37,7 +37,8 @@ SEGMENT = 65_536  # records per pseudonym-index segment (store.rs)
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    # The writer imports tests.datadirs: the repository root is on its path whatever PYTHONPATH was.
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS.parent), env.get("PYTHONPATH", "")])
     return env
 
 

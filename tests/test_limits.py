@@ -42,9 +42,11 @@ denial_burst = 7
 readers = 2
 [jlis.mtls]
 calls_per_caller = 3
+[ppc.mtls]
+calls_per_caller = 4
 """)
-    core, jlis = Limits.load(f, "core"), Limits.load(f, "jlis")
-    assert core.mtls.calls_per_caller == 10 and jlis.mtls.calls_per_caller == 3
+    core, jlis, ppc = Limits.load(f, "core"), Limits.load(f, "jlis"), Limits.load(f, "ppc")
+    assert core.mtls.calls_per_caller == 10 and jlis.mtls.calls_per_caller == 3 and ppc.mtls.calls_per_caller == 4
     assert core.public.arrival_seconds == 1.5 and core.public.max_request_bytes == PUBLIC_DEFAULTS.max_request_bytes
     assert core.core.denial_burst == 7 and core.nta.readers == 2
     assert Limits.load(None, "core") == Limits()

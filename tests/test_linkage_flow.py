@@ -344,14 +344,15 @@ def test_cli_agency_add_registers_and_issues_certificate(tmp_path: Path) -> None
     out = subprocess.run(
         [sys.executable, "-m", "renkei.cli", "--json", "agency", "add", "--data-dir", str(data),
          "--pki", str(tmp_path / "pki"), "--name", "中央区長", "--type", "municipal_mayor",
-         "--municipality-code", "131024", "--approve-pia"],
+         "--municipality-code", "131024"],
         capture_output=True, text=True, check=True,
     ).stdout
     info = json.loads(out)
     with AgencyRegistry(data) as registry:
         a = registry.agency(info["agency_id"])
         assert a.corporate_number == "8000020131024" and a.municipality_code == "131024"
-        registry.require_active(a.agency_id)  # the PIA is approved
+        registry.add_pia(a.agency_id, "評価書", approved_on="2025-01-01", expires_on="2099-01-01")  # no commission here
+        registry.require_active(a.agency_id)
     cert = x509.load_pem_x509_certificate(Path(info["certificate"]).read_bytes())
     uris = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
         x509.UniformResourceIdentifier)

@@ -8,21 +8,31 @@ from pathlib import Path
 
 from renkei._proto.renkei.v1 import (
     admin_service_pb2,
+    card_service_pb2,
     corporate_number_service_pb2,
     disclosure_service_pb2,
     linkage_service_pb2,
     number_service_pb2,
     oversight_service_pb2,
+    person_info_service_pb2,
+    person_link_service_pb2,
+    pia_decision_service_pb2,
+    pia_review_service_pb2,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = [
     admin_service_pb2,
+    card_service_pb2,
     corporate_number_service_pb2,
     disclosure_service_pb2,
     linkage_service_pb2,
     number_service_pb2,
     oversight_service_pb2,
+    person_info_service_pb2,
+    person_link_service_pb2,
+    pia_decision_service_pb2,
+    pia_review_service_pb2,
 ]
 
 
@@ -43,11 +53,16 @@ def test_one_service_per_file_in_package_renkei_v1() -> None:
         names += services
     assert sorted(names) == [
         "AdminService",
+        "CardService",
         "CorporateNumberService",
         "DisclosureService",
         "LinkageService",
         "NumberService",
         "OversightService",
+        "PersonInfoService",
+        "PersonLinkService",
+        "PiaDecisionService",
+        "PiaReviewService",
     ]
 
 

@@ -110,6 +110,18 @@ class DataDir:
             write_atomic(marker, json.dumps(info).encode())
         return cls(root, service)
 
+    def add_key(self, name: str, size: int, *, guards: Path) -> None:
+        """Create ``keys/<name>.key``, a key a later version introduced, in this initialised
+        directory (an ``init`` on an older one) — only while ``guards``, the data the key
+        protects, does not exist: a key missing beside its data is damage and is never replaced."""
+        key = self.keys / f"{name}.key"
+        if key.exists():
+            self.secret_key(name, size)  # refuses a widened or wrong-sized file
+            return
+        if guards.exists():
+            self.secret_key(name, size)  # raises: missing, restore it
+        _create_key(key, size)
+
     def __repr__(self) -> str:
         return f"DataDir({str(self.path)!r}, {self.service!r})"
 

@@ -91,6 +91,13 @@ class ProviderNotHoldingError(PermissionDeniedError):
     reason = "PROVIDER_NOT_HOLDING"
 
 
+class NotEntitledError(PermissionDeniedError):
+    """J-LIS holds no live entitlement of this agency for the item and purpose asked (個人番号等照会,
+    a municipality's card desk); the refusal is recorded in J-LIS's query log."""
+
+    reason = "NOT_ENTITLED"
+
+
 class UnauthenticatedError(RenkeiError):
     """The caller could not be identified (no client certificate, unknown or replaced certificate)."""
 
@@ -154,6 +161,12 @@ class PiaNotApprovedError(FailedPreconditionError):
     """The agency has no approved, unexpired 特定個人情報保護評価 (PIA) on file (番号法 第28条)."""
 
     reason = "PIA_NOT_APPROVED"
+
+
+class AmbiguousMatchError(FailedPreconditionError):
+    """A 4情報 search matched more than one living person: narrow it (give the 住所)."""
+
+    reason = "AMBIGUOUS_MATCH"
 
 
 class KeyFileError(RenkeiError):

@@ -289,15 +289,20 @@ class Ledger:
 
     The Ed25519 log key is derived from ``keys/ledger-log.key`` (32 random bytes, mode 0600).
     The origin line names the log; it is fixed when the ledger is created (``ledger/origin``).
+
+    Other services reuse the engine for their own tamper-evident logs: J-LIS's query log, the
+    commission's PIA decisions. They pass their data directory, their own ``key_name`` and
+    ``origin``, and a ``subdir`` when ``ledger`` is not the name they want.
     """
 
     def __init__(
-        self, data_dir: DataDir | str | os.PathLike[str], origin: str | None = None, wal_limit: int | None = None
+        self, data_dir: DataDir | str | os.PathLike[str], origin: str | None = None, wal_limit: int | None = None,
+        *, key_name: str = KEY_NAME, subdir: str = "ledger",
     ) -> None:
         self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, "core")
-        self.path = self.data_dir.subdir("ledger")
+        self.path = self.data_dir.subdir(subdir)
         self.origin = _fix_origin(self.path, origin)
-        seed = self.data_dir.secret_key(KEY_NAME)
+        seed = self.data_dir.secret_key(key_name)
         self._l = _l.Ledger(self.path, self.origin, seed, wal_limit)
         self.vkey: str = self._l.vkey()
         vk = self.path / "vkey"
@@ -452,13 +457,13 @@ def _fix_origin(path: Path, origin: str | None) -> str:
     return origin
 
 
-def ledger_vkey(data_dir: DataDir) -> tuple[Path, str]:
+def ledger_vkey(data_dir: DataDir, *, key_name: str = KEY_NAME, subdir: str = "ledger") -> tuple[Path, str]:
     """(ledger directory, verifier key) of a data directory's ledger, without opening it."""
-    path = data_dir.path / "ledger"
+    path = data_dir.path / subdir
     origin_file = path / "origin"
     if not origin_file.exists():
         raise InvalidArgumentError(f"no ledger in {data_dir.path}")
-    return path, _l.vkey_for(origin_file.read_text().strip(), data_dir.secret_key(KEY_NAME))
+    return path, _l.vkey_for(origin_file.read_text().strip(), data_dir.secret_key(key_name))
 
 
 def verify_ledger_dir(path: str | os.PathLike[str], vkey: str) -> dict[str, int]:

@@ -3,21 +3,19 @@
 While the core runs, these go through its AdminService as ``operator`` (renkei.cli.live):
 ``agency register|add|list|show|set-status`` and ``codes epochs|rotate-epoch|retire-epoch|stats``
 then take effect for the core's next call. With the core stopped they read the registry
-read-only (SQLite: no lock, nothing created) or change it directly. The PIA commands always work
-on the registry file (SQLite is safe across processes; the core re-reads an agency's PIA state
-within two seconds). ``codes translate|release|holders|checkpoint`` read the holdings themselves
-and need the core stopped. Codes are acquired through the running services (J-LIS and the core),
-never offline: see ``renkei.client.acquire_codes``.
+read-only (SQLite: no lock, nothing created) or change it directly. An agency's PIA state is
+the commission's decision (``renkei ppc …``), never set here: ``agency pias`` shows what the core
+holds of those decisions (read-only from the registry file). ``codes
+translate|release|holders|checkpoint`` read the holdings themselves and need the core stopped.
+Codes are acquired through the running services (J-LIS and the core), never offline
+(``renkei.client.acquire_codes``).
 
     renkei agency register --name NAME --type TYPE [--type ...] --corporate-number N [--municipality-code C]
     renkei agency list [--type TYPE] [--status STATUS] [--json]
     renkei agency show ID
     renkei agency set-status ID {active,suspended,retired}
     renkei agency types                             the agency types of 別表第二
-    renkei agency pia-add ID --title T --expires-on DATE [--approved-on DATE] [--level L]
-    renkei agency pia-approve PIA_ID --approved-on DATE
-    renkei agency pia-revoke PIA_ID
-    renkei agency pias ID
+    renkei agency pias ID                           the commission's PIA decisions the core holds
     renkei codes translate FROM CODE TO
     renkei codes release AGENCY CODE
     renkei codes holders AGENCY CODE
@@ -87,15 +85,13 @@ def _offline_agency(registry: AgencyRegistry, agency_id: int) -> pb.Agency:
 
 
 def create_agency(args: argparse.Namespace, name: str, types: list[str], corporate: str | None,
-                  municipality: str | None, approve_pia: bool) -> pb.Agency:
-    """Register an agency (through the running core when it is up); optionally approve a PIA."""
+                  municipality: str | None) -> pb.Agency:
+    """Register an agency (through the running core when it is up). Its PIA is the commission's
+    to approve (``renkei ppc submit`` by the agency, ``renkei ppc approve`` by a reviewer)."""
     live = running(args)
     if live is not None:
         a: pb.Agency = admin(live, "CreateAgency", pb.CreateAgencyRequest(
             name=name, type_ids=types, local_government_code=municipality or "", corporate_number=corporate or ""))
-        if approve_pia:
-            a = admin(live, "SetPiaStatus", pb.SetPiaStatusRequest(agency_id=a.agency_id,
-                                                                    pia_status=pb.PIA_STATUS_APPROVED))
         return a
     from renkei.linkage.registry import local_government_corporate_number
 
@@ -108,13 +104,11 @@ def create_agency(args: argparse.Namespace, name: str, types: list[str], corpora
         corporate = local_government_corporate_number(municipality)
     with _registry(args, write=True) as registry:
         created = registry.register_agency(name, types, corporate, municipality_code=municipality)
-        if approve_pia:
-            registry.set_pia_status(created.agency_id, "approved")
         return _offline_agency(registry, created.agency_id)
 
 
 def cmd_agency_register(args: argparse.Namespace) -> int:
-    a = create_agency(args, args.name, args.type, args.corporate_number, args.municipality_code, False)
+    a = create_agency(args, args.name, args.type, args.corporate_number, args.municipality_code)
     emit_one(args.json, agency_row(a))
     return 0
 
@@ -151,7 +145,8 @@ def cmd_agency_show(args: argparse.Namespace) -> int:
         with _registry(args) as registry:
             row = agency_row(_offline_agency(registry, args.agency))
     with _registry(args) as registry:  # PIAs: read-only from the registry file
-        row["pias"] = [f"#{p.pia_id} {p.status} {p.level} until {p.expires_on}" for p in registry.pias(args.agency)]
+        row["pias"] = [f"#{p['pia_id']} {p['status']} {p['level']} until {p['expires_on']}"
+                       for p in _pias(registry, args.agency)]
     emit_one(args.json, row)
     return 0
 
@@ -177,35 +172,27 @@ def cmd_agency_types(args: argparse.Namespace) -> int:
 
 
 PIA_COLUMNS = [("pia_id", "PIA"), ("agency_id", "AGENCY"), ("status", "STATUS"), ("level", "LEVEL"),
-               ("approved_on", "APPROVED"), ("expires_on", "EXPIRES"), ("title", "TITLE")]
+               ("approved_on", "APPROVED"), ("expires_on", "EXPIRES")]
 
 
-def cmd_pia_add(args: argparse.Namespace) -> int:
-    with _registry(args, write=True) as registry:
-        p = registry.add_pia(args.agency, args.title, level=args.level, expires_on=args.expires_on,
-                             approved_on=args.approved_on)
-    emit_one(args.json, asdict(p))
-    return 0
+def _pias(registry: AgencyRegistry, agency_id: int) -> list[dict[str, Any]]:
+    """The agency's PIAs as the core holds them: the commission's decisions (each re-checked
+    against its signed record) in a bound core, else the embedder's own."""
+    from datetime import date
 
-
-def cmd_pia_approve(args: argparse.Namespace) -> int:
-    with _registry(args, write=True) as registry:
-        p = registry.approve_pia(args.pia, args.approved_on)
-    emit_one(args.json, asdict(p))
-    return 0
-
-
-def cmd_pia_revoke(args: argparse.Namespace) -> int:
-    with _registry(args, write=True) as registry:
-        p = registry.revoke_pia(args.pia)
-    emit_one(args.json, asdict(p))
-    return 0
+    if registry.commission is None:
+        return [asdict(p) for p in registry.pias(agency_id)]
+    today = date.today().isoformat()
+    return [{"pia_id": p.pia_id, "agency_id": p.agency_id, "status": p.state, "level": p.level or "",
+             "approved_on": p.approved_on or "", "expires_on": p.expires_on or "",
+             "in_force": p.in_force(today) and registry.commission.proven(p), "decision": p.seq}
+            for p in registry.commission.pias(agency_id)]
 
 
 def cmd_pias(args: argparse.Namespace) -> int:
     with _registry(args) as registry:
-        pias = registry.pias(args.agency)
-    emit(args.json, [asdict(p) for p in pias], PIA_COLUMNS, empty="(no PIAs)")
+        pias = _pias(registry, args.agency)
+    emit(args.json, pias, PIA_COLUMNS, empty="(no PIAs)")
     return 0
 
 
@@ -370,21 +357,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     st.add_argument("status", choices=["active", "suspended", "retired"])
     st.set_defaults(func=cmd_agency_status)
     ag.add_parser("types", parents=[common], help="agency types of 別表第二").set_defaults(func=cmd_agency_types)
-    pa = ag.add_parser("pia-add", parents=[common], help="file a 特定個人情報保護評価 (PIA)")
-    pa.add_argument("agency", type=int)
-    pa.add_argument("--title", required=True)
-    pa.add_argument("--level", default="全項目評価", choices=["基礎項目評価", "重点項目評価", "全項目評価"])
-    pa.add_argument("--approved-on")
-    pa.add_argument("--expires-on", required=True)
-    pa.set_defaults(func=cmd_pia_add)
-    pp = ag.add_parser("pia-approve", parents=[common], help="approve a filed PIA")
-    pp.add_argument("pia", type=int)
-    pp.add_argument("--approved-on", required=True)
-    pp.set_defaults(func=cmd_pia_approve)
-    pr = ag.add_parser("pia-revoke", parents=[common], help="revoke a PIA")
-    pr.add_argument("pia", type=int)
-    pr.set_defaults(func=cmd_pia_revoke)
-    pl = ag.add_parser("pias", parents=[common], help="an agency's PIAs")
+    pl = ag.add_parser("pias", parents=[common], help="an agency's PIAs: the commission's decisions the core holds")
     pl.add_argument("agency", type=int)
     pl.set_defaults(func=cmd_pias)
 

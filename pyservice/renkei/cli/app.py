@@ -9,6 +9,7 @@
     renkei mid init|serve|status        an intermediate server  (renkei-data/mid-<name>)
     renkei witness init|vkey|serve      the commission's C2SP witness (renkei-data/witness)
     renkei oversight audit|agencies     the commission's audit of the ledger (through OversightService)
+    renkei ppc init|serve|vkey|submit|list|show|approve|return|revoke|decisions   the commission's PIA review
     renkei jpki init|serve|revoke|change-facts|crl|status   J-LIS's JPKI: CAs, OCSP/CRLs (renkei-data/jpki)
     renkei card issue|sign-challenge|sign|status|reset-pin|verify-login   JPKI cards (software tokens)
     renkei number check|assign|change   個人番号 / 法人番号 / 住民票コード; J-LIS's registry
@@ -40,7 +41,22 @@ from renkei.errors import RenkeiError
 
 def build_parser() -> argparse.ArgumentParser:
     from renkei import __version__
-    from renkei.cli import agency, card, core, jlis, jpki, ledger, mid, nta, oversight, permissions, pki, up, witness
+    from renkei.cli import (
+        agency,
+        card,
+        core,
+        jlis,
+        jpki,
+        ledger,
+        mid,
+        nta,
+        oversight,
+        permissions,
+        pki,
+        ppc,
+        up,
+        witness,
+    )
     from renkei.cli.common import add_global_options, common_parser
 
     common = common_parser()
@@ -61,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.register(sub, common)
     witness.register(sub, common)
     oversight.register(sub)
+    ppc.register(sub, common)
     return p
 
 

@@ -1,11 +1,12 @@
 """``renkei core …``: the linkage core's service (情報提供ネットワークシステム).
 
-    renkei core init [--demo]             create the core's data directory (keys, registry, ledger);
-                                          --demo registers the demo agencies with approved PIAs
+    renkei core init [--demo] [--commission-vkey VKEY]   create the core's data directory (keys, registry,
+                                          ledger), bound to the commission's PIA decision log; --demo
+                                          registers the demo agencies (their PIAs: the commission's)
     renkei core serve …                   Linkage/Oversight/Admin/PersonLink on mutual TLS, Disclosure public
     renkei core status                    agencies, ledger size (reads files; works while it runs)
-    renkei agency add --name … --type …   register an agency, approve a PIA (demo) and issue its
-                                          certificate from the PKI directory
+    renkei agency add --name … --type …   register an agency and issue its certificate from the PKI
+                                          directory (its PIA: renkei ppc submit / approve)
 """
 
 from __future__ import annotations
@@ -29,17 +30,23 @@ from renkei.cli.output import emit_one
 def cmd_init(args: argparse.Namespace) -> int:
     from renkei.service.core import init_data_dir
 
-    d = init_data_dir(service_path(args, "core"), demo=args.demo)
+    d = init_data_dir(service_path(args, "core"), demo=args.demo, commission_vkey=args.commission_vkey)
     print(f"core data directory ready: {d.path.resolve()}")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from renkei.errors import FailedPreconditionError
+    from renkei.linkage.commission import bound_vkey
     from renkei.service.core import build
     from renkei.witness.client import WitnessEndpoint
 
     setup_logging(args, "core")
     data_dir = open_data_dir(args, "core")
+    if bound_vkey(data_dir) is None:
+        raise FailedPreconditionError(
+            f"{data_dir.path} is bound to no commission: agencies need PIAs the commission approved; run `renkei core "
+            f"init --data-dir {data_dir.path} --commission-vkey VKEY` with the key `renkei ppc vkey` prints")
     witnesses = [WitnessEndpoint.parse(w) for w in args.witness or []]
     process = build(service_config(args, "core", data_dir), data_dir, witnesses,
                     witness_quorum=args.witness_quorum, witness_interval=args.witness_interval)
@@ -64,13 +71,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_agency_add(args: argparse.Namespace) -> int:
-    """Register an agency (through the running core when it is up), approve a PIA (demo) and
-    issue its client certificate from the PKI directory."""
+    """Register an agency (through the running core when it is up) and issue its client
+    certificate from the PKI directory (its PIA: the commission's, renkei ppc)."""
     from renkei.cli.agency import agency_row, create_agency
     from renkei.pki.ca import DevelopmentCA
 
     ca = DevelopmentCA(args.pki or service_path(args, "core").parent / "pki")
-    a = create_agency(args, args.name, args.type, args.corporate_number, args.municipality_code, args.approve_pia)
+    a = create_agency(args, args.name, args.type, args.corporate_number, args.municipality_code)
     paths = ca.issue_agency_certificate(a.agency_id, a.name)
     emit_one(args.json, {**agency_row(a), **paths.to_json()})
     return 0
@@ -79,7 +86,9 @@ def cmd_agency_add(args: argparse.Namespace) -> int:
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     g = sub.add_parser("core", help="the linkage core's service").add_subparsers(dest="sub", required=True)
     i = g.add_parser("init", parents=[common], help="create the core's data directory and keys")
-    i.add_argument("--demo", action="store_true", help="register the demo agencies with approved PIAs")
+    i.add_argument("--demo", action="store_true", help="register the demo agencies")
+    i.add_argument("--commission-vkey", help="bind to the commission's PIA decision log (its verifier key, "
+                                             "`renkei ppc vkey`); fixed once set")
     i.set_defaults(func=cmd_init)
     s = g.add_parser("serve", parents=[common], help="serve the core (mutual TLS + public port)")
     add_serve_arguments(s, port=50051, public_port=50052)
@@ -102,5 +111,4 @@ def register_agency_add(agency_group: Any, parents: list[argparse.ArgumentParser
     p.add_argument("--type", action="append", required=True, help="a 別表第二 agency type id (repeatable)")
     p.add_argument("--corporate-number", help="法人番号 (derived for local governments when omitted)")
     p.add_argument("--municipality-code", help="全国地方公共団体コード (local governments)")
-    p.add_argument("--approve-pia", action="store_true", help="file and approve a PIA today (demo)")
     p.set_defaults(func=cmd_agency_add)

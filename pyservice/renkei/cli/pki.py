@@ -71,7 +71,8 @@ def register(sub: Any) -> None:
     d.add_argument("--dir", help="the PKI directory (default $RENKEI_DATA/pki, i.e. ./renkei-data/pki)")
     pki.add_parser("init", parents=[d], help="create the development CA").set_defaults(func=cmd_init)
     i = pki.add_parser("issue", parents=[d], help="issue (or replace) a client certificate")
-    i.add_argument("--role", choices=["agency", "business", "jlis", "oversight", "operator"], default="agency")
+    i.add_argument("--role", choices=["agency", "business", "jlis", "oversight", "operator", "commission"],
+                   default="agency")
     i.add_argument("--agency-id", type=int, help="required for --role agency and business")
     i.add_argument("--name", required=True)
     i.set_defaults(func=cmd_issue)

@@ -33,7 +33,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise NotInitializedError(f"{root} does not exist; `renkei up --dir {root}` creates a box there")
     rows = []
-    for service in ("pki", "core", "jlis", "nta", "witness", "jpki"):
+    for service in ("pki", "core", "jlis", "nta", "witness", "jpki", "ppc"):
         folder = root / service
         marker = (folder / "ca.pem") if service == "pki" else (folder / MARKER)
         state = "ready" if marker.exists() else "not initialised"
@@ -67,7 +67,7 @@ def register(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--base-port", type=int, default=50051,
                    help="core mTLS = base, core public = base+1, J-LIS = base+2, NTA = base+3, witness HTTP = "
-                        "base+4, JPKI HTTP = base+9 (0 = any free ports)")
+                        "base+4, JPKI HTTP = base+9, the commission's PIA review = base+10 (0 = any free ports)")
     p.add_argument("--ready-file", help="write the endpoints here (JSON) once every service is serving")
     from renkei.cli.common import add_log_arguments
 

@@ -34,6 +34,8 @@ import numpy.typing as npt
 from renkei._core import numbers as _n
 from renkei.datadir import DataDir
 from renkei.errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError
+from renkei.jlis.notices import INSERT as NOTICE_INSERT
+from renkei.jlis.notices import SCHEMA as NOTICES_SCHEMA
 from renkei.numbers import format_individual_number
 
 _SCHEMA = """
@@ -61,8 +63,13 @@ CREATE TABLE IF NOT EXISTS card_keys (
 MAX_GENERATIONS = 64
 LINK_ID_LEN = 16
 SERVICE = "jlis"
-#: The J-LIS data directory's keys (name → bytes), created by ``renkei jlis init`` only.
+#: The J-LIS data directory's keys (name → bytes), created by ``renkei jlis init`` only:
+#: the number map (FF1), the link ids, the query log's signing key, the 券面事項入力補助AP key.
 KEYS = {"jlis-number": 32, "jlis-link": 32}
+#: Keys added after the first release, with the data each one protects: ``init`` creates one on
+#: an older directory only while that data does not exist yet (a key missing beside its data is
+#: damage, never replaced).
+LATER_KEYS = {"jlis-log": ("querylog", 32), "kenmen-ap": ("kenmen-ap.pem", 32)}
 _LINK_LABEL = b"renkei-link-id-v1\0"
 
 
@@ -119,12 +126,22 @@ class NumberAuthority:
         self._link_key = self.data_dir.secret_key("jlis-link")
         self._db = self.data_dir.connect("jlis.sqlite3")
         self._db.executescript(_SCHEMA)
+        self._db.executescript(NOTICES_SCHEMA)
         self._lock = threading.Lock()
 
     @classmethod
     def init(cls, path: str | os.PathLike[str]) -> NumberAuthority:
         """Create (or complete) a J-LIS data directory with its keys, and open it."""
-        return cls(DataDir.init(path, SERVICE, KEYS))
+        data_dir = DataDir.init(path, SERVICE, KEYS)
+        for name, (guards, size) in LATER_KEYS.items():
+            data_dir.add_key(name, size, guards=data_dir.path / guards)
+        _publish_kenmen_key(data_dir)
+        return cls(data_dir)
+
+    @property
+    def link_key(self) -> bytes:
+        """J-LIS's link key (for J-LIS's own keyed values: the query log's person pseudonyms)."""
+        return self._link_key
 
     def link_id(self, resident: int) -> bytes:
         """The person's link id (連携用符号): a keyed one-way function of the resident code."""
@@ -266,7 +283,7 @@ class NumberAuthority:
                 raise
         return format_individual_number(number)
 
-    def _assign_one(self, resident: int) -> int:
+    def _assign_one(self, resident: int, notices: bool = True) -> int:
         link = self.link_id(resident)
         current = self._current_of_link(link)
         if current is not None:
@@ -276,6 +293,8 @@ class NumberAuthority:
             "INSERT INTO numbers(number, link_id, generation, state) VALUES (?, ?, ?, 'current')",
             (number, link, generation),
         )
+        if notices:
+            self._db.execute(NOTICE_INSERT, (link, number, "assigned", _now()))
         return number
 
     def _free_number(self, resident: int, first_generation: int) -> tuple[int, int]:
@@ -285,11 +304,14 @@ class NumberAuthority:
                 return candidate, generation
         raise FailedPreconditionError("no free number within the generation limit")
 
-    def assign_batch(self, resident_codes: npt.NDArray[np.uint64] | Any) -> npt.NDArray[np.uint64]:
+    def assign_batch(self, resident_codes: npt.NDArray[np.uint64] | Any, *,
+                     notices: bool = True) -> npt.NDArray[np.uint64]:
         """My Numbers for many resident codes (uint64 in, uint64 out, same order).
 
         Already-registered residents get their current number; the whole batch commits in one
-        durable transaction, or not at all (an invalid code raises naming its index).
+        durable transaction, or not at all (an invalid code raises naming its index). Each new
+        number queues its 個人番号通知書 in the same transaction (``notices=False``: the test-only
+        synthetic population, which has no 4情報 to address a notice to).
         """
         numbers0 = self._map.numbers_for_batch(resident_codes, 0)  # validates every code first
         residents = np.ascontiguousarray(resident_codes, dtype=np.uint64)
@@ -297,14 +319,14 @@ class NumberAuthority:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._assign_many(residents, numbers0, out)
+                self._assign_many(residents, numbers0, out, notices)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         return out
 
-    def _assign_many(self, residents: np.ndarray, numbers0: np.ndarray, out: np.ndarray) -> None:
+    def _assign_many(self, residents: np.ndarray, numbers0: np.ndarray, out: np.ndarray, notices: bool) -> None:
         db = self._db
         # One JSON array per statement: SQLite's json_each walks it in C, so a million look-ups
         # and inserts cost no per-row Python.
@@ -326,10 +348,12 @@ class NumberAuthority:
         # The resident behind each fresh number, for its link id (FF1 is a permutation per
         # generation, so a generation-0 number names exactly one resident of the batch).
         resident_of = dict(zip(numbers0.tolist(), residents.tolist(), strict=True))
-        db.executemany(
-            "INSERT INTO numbers(number, link_id, generation, state) VALUES (?, ?, 0, 'current')",
-            ((v, self.link_id(resident_of[v])) for v in fresh.tolist()),
-        )
+        fresh_rows = [(v, self.link_id(resident_of[v])) for v in fresh.tolist()]
+        db.executemany("INSERT INTO numbers(number, link_id, generation, state) VALUES (?, ?, 0, 'current')",
+                       fresh_rows)
+        if notices:
+            stamp = _now()
+            db.executemany(NOTICE_INSERT, ((link, v, "assigned", stamp) for v, link in fresh_rows))
         out[:] = numbers0
         if not taken:
             return
@@ -343,7 +367,7 @@ class NumberAuthority:
         for i in hits:
             value = int(numbers0[i])
             if resolved[value] == -1:
-                resolved[value] = self._assign_one(int(residents[i]))
+                resolved[value] = self._assign_one(int(residents[i]), notices)
             out[i] = resolved[value]
 
     # -- change (番号法 第7条第2項) --------------------------------------------------------------
@@ -395,10 +419,29 @@ class NumberAuthority:
             "INSERT INTO numbers(number, link_id, generation, state) VALUES (?, ?, ?, 'current')",
             (new, link, new_generation),
         )
+        self._db.execute(NOTICE_INSERT, (link, new, "changed", _now()))
         return new
+
+    def current_of(self, link_id: bytes) -> str | None:
+        """The current number of the person with ``link_id``, or None."""
+        number = self._current_of_link(bytes(link_id))
+        return None if number is None else format_individual_number(number)
 
 
 def _now() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+KENMEN_KEY_FILE = "kenmen-ap.pem"
+
+
+def _publish_kenmen_key(data_dir: DataDir) -> None:
+    """``kenmen-ap.pem``: the public half of J-LIS's 券面事項入力補助AP key, which agencies pin."""
+    from renkei.datadir import write_atomic
+    from renkei.jpki.kenmen import KenmenSigner
+
+    path = data_dir.path / KENMEN_KEY_FILE
+    if not path.exists():
+        write_atomic(path, KenmenSigner(data_dir.secret_key("kenmen-ap")).public_pem(), 0o600)

@@ -6,6 +6,10 @@ A card has up to two keys, each with its certificate:
 * ``sign`` — 署名用: signing documents; carries the 基本4情報. PIN of 6–16 upper-case letters
   and digits (at least one of each), **5** wrong tries lock it. Not issued under 15.
 
+and, when J-LIS issued it with one, the 券面事項入力補助AP (``kenmen``): the holder's 個人番号 and
+基本4情報 signed by J-LIS (:mod:`renkei.jpki.kenmen`), sealed like a key behind its own 4-digit PIN
+(**3** tries) — what an agency's counter reads for 番号確認.
+
 Both sign as the card does: RSA-2048, PKCS#1 v1.5 over SHA-256.
 
 **The token file** (``card.json``, 0600, the holder's) holds per key the certificate, the private
@@ -63,11 +67,14 @@ from renkei.errors import (
 )
 from renkei.jpki import profile
 from renkei.jpki.ca import RSA_BITS, SERVICE, Jpki
+from renkei.jpki.kenmen import SignedKenmen
 from renkei.jpki.profile import AUTH, SIGN, BasicFacts
 from renkei.jpki.store import ChipSlot, JpkiStore
 
 TOKEN_FORMAT = "renkei-jpki-card/1"
-MAX_TRIES = {AUTH: 3, SIGN: 5}
+#: The 券面事項入力補助AP's slot on the chip (no certificate: its "serial" is 0).
+KENMEN = "kenmen"
+MAX_TRIES = {AUTH: 3, SIGN: 5, KENMEN: 3}
 SCRYPT_N = 2**14
 MIN_CHALLENGE = 16
 MAX_CHALLENGE = 1024
@@ -83,6 +90,8 @@ def check_pin(kind: str, pin: str) -> str:
         raise InvalidArgumentError("a PIN is a string")
     if kind == AUTH and not _AUTH_PIN.fullmatch(pin):
         raise InvalidArgumentError("the 利用者証明用 PIN is 4 digits")
+    if kind == KENMEN and not _AUTH_PIN.fullmatch(pin):
+        raise InvalidArgumentError("the 券面事項入力補助 PIN is 4 digits")
     if kind == SIGN and not (_SIGN_PIN.fullmatch(pin) and re.search("[A-Z]", pin) and re.search("[0-9]", pin)):
         raise InvalidArgumentError("the 署名用 PIN is 6 to 16 upper-case letters and digits, with at least one of each")
     return pin
@@ -248,6 +257,26 @@ class Card:
         assert isinstance(key, rsa.RSAPrivateKey)
         return key
 
+    def has_kenmen(self) -> bool:
+        return KENMEN in self._token
+
+    def read_kenmen(self, pin: str) -> SignedKenmen:
+        """The 券面事項入力補助AP: the 個人番号 and 基本4情報 as J-LIS signed them, after the AP's
+        4-digit PIN (a wrong one counts against its 3 tries on the chip)."""
+        entry = self._token.get(KENMEN)
+        if not isinstance(entry, dict):
+            raise NotFoundError("this card carries no 券面事項入力補助AP")
+        check_pin(KENMEN, pin)
+        kek = self.chip.verify_pin(self.card_id, KENMEN, pin)
+        aad = _aad(self.card_id, KENMEN, 0)
+        try:
+            dek = _open(kek, _unb64(entry["wrap"]), aad)
+            data = _open(dek, _unb64(entry["data"]), aad)
+        except InvalidTag:
+            raise StorageError("the card file does not match its chip (damaged, or a rewrite did not finish: the "
+                               "municipality can write the AP again)") from None
+        return SignedKenmen.from_json(json.loads(data))
+
     def sign_challenge(self, pin: str, challenge: bytes) -> CardSignature:
         """Log in: sign a relying party's challenge with the 利用者証明用 key (RSA PKCS#1 v1.5,
         SHA-256). A wrong PIN counts against the 3 tries."""
@@ -303,11 +332,30 @@ def _new_slot(jpki: Jpki, card_id: str, kind: str, pin: str, facts: BasicFacts, 
     return entry, chip, cert
 
 
+def new_card_id() -> str:
+    """A fresh card id: 128 random bits (the 利用者証明用 certificate's CN)."""
+    return secrets.token_hex(16)
+
+
+def _kenmen_slot(jpki: Jpki, card_id: str, pin: str, signed: SignedKenmen) -> tuple[dict[str, str], ChipSlot]:
+    aad = _aad(card_id, KENMEN, 0)
+    dek = AESGCM.generate_key(256)
+    salt, slot_secret = secrets.token_bytes(16), secrets.token_bytes(32)
+    stretched = _stretch(pin, salt, SCRYPT_N)
+    entry = {"serial": "0", "data": _b64(_seal(dek, json.dumps(signed.to_json()).encode(), aad)),
+             "wrap": _b64(_seal(_kek(stretched, slot_secret, card_id, KENMEN), dek, aad))}
+    chip = ChipSlot(card_id, KENMEN, 0, SCRYPT_N, salt, _verifier(stretched), slot_secret,
+                    _seal(jpki.reset_key, dek, aad), 0, MAX_TRIES[KENMEN])
+    return entry, chip
+
+
 def issue_card(jpki: Jpki, out: str | os.PathLike[str], facts: BasicFacts, auth_pin: str, sign_pin: str | None,
-               now: dt.datetime | None = None) -> Card:
+               now: dt.datetime | None = None, *, card_id: str | None = None, kenmen: SignedKenmen | None = None,
+               kenmen_pin: str | None = None) -> Card:
     """Issue a card at the municipality: fresh key pairs, the 利用者証明用 certificate (no personal
     data) and — from age 15 and when ``sign_pin`` is given — the 署名用 certificate with the
-    基本4情報; the token written to ``out`` (never over an existing file), the chip registered."""
+    基本4情報; with ``kenmen`` (J-LIS's signed AP data for ``card_id``) the 券面事項入力補助AP behind
+    ``kenmen_pin``; the token written to ``out`` (never over an existing file), the chip registered."""
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     path = Path(out)
     if path.exists():
@@ -319,12 +367,21 @@ def issue_card(jpki: Jpki, out: str | os.PathLike[str], facts: BasicFacts, auth_
         profile.SIGNING_MIN_AGE
     if with_sign:
         check_pin(SIGN, sign_pin)  # type: ignore[arg-type]
-    card_id = secrets.token_hex(16)
+    if (kenmen is None) != (kenmen_pin is None):
+        raise InvalidArgumentError("the 券面事項入力補助AP needs both its data and its PIN")
+    if kenmen_pin is not None:
+        check_pin(KENMEN, kenmen_pin)
+    card_id = card_id or new_card_id()
     slots = [_new_slot(jpki, card_id, AUTH, auth_pin, facts, now)]
     if with_sign:
         slots.append(_new_slot(jpki, card_id, SIGN, sign_pin, facts, now))  # type: ignore[arg-type]
-    token = {"format": TOKEN_FORMAT, "card_id": card_id, "jpki_dir": str(jpki.data_dir.path.resolve()),
-             "keys": {chip.slot: entry for entry, chip, _ in slots}}
+    token: dict[str, Any] = {"format": TOKEN_FORMAT, "card_id": card_id,
+                             "jpki_dir": str(jpki.data_dir.path.resolve()),
+                             "keys": {chip.slot: entry for entry, chip, _ in slots}}
+    ap: tuple[dict[str, str], ChipSlot] | None = None
+    if kenmen is not None and kenmen_pin is not None:
+        ap = _kenmen_slot(jpki, card_id, kenmen_pin, kenmen)
+        token[KENMEN] = ap[0]
     make_private_dir(path.parent)
     # The file first: a crash before the registry commits leaves a card nobody trusts (unknown
     # serials, no chip), never recorded certificates without their card.
@@ -335,10 +392,33 @@ def issue_card(jpki: Jpki, out: str | os.PathLike[str], facts: BasicFacts, auth_
                 jpki.store.add_certificate(db, chip.slot, card_id, cert.serial_number, cert.not_valid_before_utc,
                                            cert.not_valid_after_utc, cert.public_bytes(serialization.Encoding.DER))
                 jpki.store.put_slot(db, chip)
+            if ap is not None:
+                jpki.store.put_slot(db, ap[1])
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return Card(path, jpki.data_dir.path)
+
+
+def write_kenmen(jpki: Jpki, card_path: str | os.PathLike[str], signed: SignedKenmen) -> None:
+    """The municipality rewrites the 券面事項入力補助AP (after a move or a new 氏名, with the card
+    present): the new signed data is sealed under the AP's data key, recovered with J-LIS's reset
+    key; the PIN and its counter stay. Safe to run again if interrupted."""
+    path = Path(card_path)
+    token = _read_token(path)
+    card_id = str(token["card_id"])
+    entry = token.get(KENMEN)
+    if not isinstance(entry, dict):
+        raise NotFoundError("this card carries no 券面事項入力補助AP")
+    s = jpki.store.slot(card_id, KENMEN)
+    aad = _aad(card_id, KENMEN, 0)
+    try:
+        dek = _open(jpki.reset_key, s.reset_wrap, aad)
+    except InvalidTag:
+        raise StorageError("the JPKI's record of this card's AP is damaged: the card must be re-issued") from None
+    entry["data"] = _b64(_seal(dek, json.dumps(signed.to_json()).encode(), aad))
+    token[KENMEN] = entry
+    _write_token(path, token)
 
 
 def reset_pin(jpki: Jpki, card_path: str | os.PathLike[str], kind: str, new_pin: str) -> PinState:
@@ -382,5 +462,5 @@ def issue_demo_card(jpki: Jpki, cards_dir: str | os.PathLike[str], facts: BasicF
     issue_card(jpki, folder / name, facts, auth_pin, sign_pin).close()
     return folder / name
 
-__all__ = ["MAX_TRIES", "TOKEN_FORMAT", "Card", "CardSignature", "Chip", "PinState", "check_pin", "issue_card",
-           "issue_demo_card", "reset_pin"]
+__all__ = ["KENMEN", "MAX_TRIES", "TOKEN_FORMAT", "Card", "CardSignature", "Chip", "PinState", "check_pin",
+           "issue_card", "issue_demo_card", "new_card_id", "reset_pin", "write_kenmen"]

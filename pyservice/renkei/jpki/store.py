@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS certificates (
 CREATE INDEX IF NOT EXISTS certificates_card ON certificates(card_id, kind);
 CREATE TABLE IF NOT EXISTS chips (
     card_id       TEXT NOT NULL,
-    slot          TEXT NOT NULL CHECK (slot IN ('auth', 'sign')),
+    slot          TEXT NOT NULL CHECK (slot IN ('auth', 'sign', 'kenmen')),
     serial        TEXT NOT NULL,            -- the certificate whose key this slot guards
     scrypt_n      INTEGER NOT NULL,
     pin_salt      BLOB NOT NULL,
@@ -61,6 +61,32 @@ CREATE TABLE IF NOT EXISTS crl_numbers (
     number  INTEGER NOT NULL
 );
 """
+
+
+def _migrate_chips(db: sqlite3.Connection) -> None:
+    """Registries from before the 券面事項入力補助AP allowed only 'auth' and 'sign' slots: rebuild the
+    table with the wider check, in one transaction (rows kept)."""
+    def old() -> bool:
+        row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'chips'").fetchone()
+        return row is not None and "kenmen" not in str(row[0])
+
+    if not old():
+        return
+    create = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS chips"):_SCHEMA.index("CREATE TABLE IF NOT EXISTS "
+                                                                                          "crl_numbers")]
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if not old():  # another process migrated it meanwhile
+            db.execute("COMMIT")
+            return
+        db.execute("ALTER TABLE chips RENAME TO chips_before_kenmen")
+        db.execute(create)
+        db.execute("INSERT INTO chips SELECT * FROM chips_before_kenmen")
+        db.execute("DROP TABLE chips_before_kenmen")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _iso(t: dt.datetime) -> str:
@@ -128,6 +154,7 @@ class JpkiStore:
         try:
             self._db = data_dir.connect(DB_NAME)
             self._db.executescript(_SCHEMA)
+            _migrate_chips(self._db)
         except sqlite3.DatabaseError as e:
             raise StorageError(f"{self.path} is damaged ({e}); restore it from a backup") from None
         self._lock = threading.RLock()

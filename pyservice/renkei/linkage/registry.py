@@ -8,7 +8,9 @@ SQLite only — reading the registry never loads the holdings (see :mod:`renkei.
                      expires_on="2030-03-31")
 
 * agencies: name, types from 別表第二, 法人番号, municipality code, status;
-* their 特定個人情報保護評価 (PIA) records (番号法 第28条: no linkage without one);
+* their 特定個人情報保護評価 (PIA) records (番号法 第28条: no linkage without one): in a deployed
+  core the commission's decisions, verified (renkei.linkage.commission); ``add_pia`` only for
+  embedders without a commission;
 * the agency-code key epochs (rotation, retirement);
 * card keys J-LIS forwarded (for the person's own disclosure), by the core's person index.
 
@@ -35,6 +37,7 @@ from renkei.errors import (
     NotFoundError,
     PiaNotApprovedError,
 )
+from renkei.linkage.commission import CommissionPias, describe
 from renkei.numbers import format_corporate_number, parse_corporate_number
 
 log = logging.getLogger("renkei.linkage")
@@ -208,9 +211,13 @@ class AgencyRegistry:
         self._types = agency_types()
         if read_only:
             self._db = connect_sqlite(self.data_dir.file("registry.sqlite3"), read_only=True)
+            self.commission = CommissionPias.of(self.data_dir, self._db, self._write, read_only=True)
             return
         self._db = self.data_dir.connect("registry.sqlite3")
         self._db.executescript(_SCHEMA)
+        #: The commission's decisions, when this core is bound to its decision log (then the only
+        #: PIAs that count; renkei.linkage.commission).
+        self.commission = CommissionPias.of(self.data_dir, self._db, self._write)
         if self._db.execute("SELECT count(*) FROM code_epochs").fetchone()[0] == 0:
             self._db.execute("INSERT INTO code_epochs(epoch, created_at) VALUES (1, ?)", (_now(),))
 
@@ -335,7 +342,11 @@ class AgencyRegistry:
         approved_on: str | _dt.date | None = None,
         status: str | None = None,
     ) -> Pia:
-        """File a PIA for an agency; approved when ``approved_on`` is given (or status says so)."""
+        """File a PIA for an agency; approved when ``approved_on`` is given (or status says so).
+
+        For embedders without a commission only: a core bound to the commission's decision log
+        refuses (its PIAs are the commission's decisions, renkei.linkage.commission)."""
+        self._local_pias_only()
         self.agency(agency_id)
         if not isinstance(title, str) or not title.strip():
             raise InvalidArgumentError("a PIA needs a title (the 評価書 it refers to)")
@@ -372,7 +383,14 @@ class AgencyRegistry:
             "SELECT pia_id FROM pias WHERE agency_id = ? ORDER BY pia_id", (int(agency_id),)
         )]
 
+    def _local_pias_only(self) -> None:
+        if self.commission is not None:
+            raise FailedPreconditionError(
+                "this core is bound to the commission's PIA decisions (commission.vkey): a PIA's state is what the "
+                "commission decided (renkei ppc …), never set at the core")
+
     def approve_pia(self, pia_id: int, approved_on: str | _dt.date) -> Pia:
+        self._local_pias_only()
         pia = self.pia(pia_id)
         approved = _date(approved_on, "approved_on")
         if pia.expires_on < approved:
@@ -383,6 +401,7 @@ class AgencyRegistry:
         return self.pia(pia_id)
 
     def revoke_pia(self, pia_id: int) -> Pia:
+        self._local_pias_only()
         self.pia(pia_id)
         with self._write:
             self._db.execute("UPDATE pias SET status = 'revoked' WHERE pia_id = ?", (int(pia_id),))
@@ -397,6 +416,13 @@ class AgencyRegistry:
         agency = self.agency(agency_id)
         if agency.status != "active":
             raise FailedPreconditionError(f"agency {agency.agency_id} ({agency.name}) is {agency.status}")
+        if self.commission is not None:
+            when = today or _dt.date.today()
+            if self.commission.in_force(agency.agency_id, when) is not None:
+                return agency
+            raise PiaNotApprovedError(
+                f"agency {agency.agency_id} ({agency.name}) has no 特定個人情報保護評価 (PIA) approved by the "
+                f"commission and in force: {describe(self.commission.pias(agency.agency_id), when)}")
         day = (today or _dt.date.today()).isoformat()
         pias = self.pias(agency.agency_id)
         if any(p.status == "approved" and p.approved_on is not None and p.approved_on <= day <= p.expires_on
@@ -420,6 +446,16 @@ class AgencyRegistry:
     def pia_status(self, agency_id: int, *, today: _dt.date | None = None) -> str:
         """One word for the agency's PIA state: approved (in force today), submitted, revoked or
         not_submitted."""
+        if self.commission is not None:
+            try:
+                self.require_active(agency_id, today=today)
+                return "approved"
+            except FailedPreconditionError:
+                pass
+            decided = self.commission.pias(agency_id)
+            if not decided:
+                return "not_submitted"
+            return "revoked" if decided[-1].state in ("revoked", "expired") else "submitted"
         pias = self.pias(agency_id)
         try:
             self.require_active(agency_id, today=today)
@@ -429,26 +465,6 @@ class AgencyRegistry:
         if not pias:
             return "not_submitted"
         return "revoked" if pias[-1].status == "revoked" else "submitted"
-
-    def set_pia_status(self, agency_id: int, status: str) -> str:
-        """Record the operator's decision on an agency's PIA (approved / submitted / revoked)."""
-        self.agency(agency_id)
-        pias = self.pias(agency_id)
-        today = _dt.date.today()
-        if status == "approved":
-            pending = [p for p in pias if p.status == "submitted"]
-            pia = pending[-1] if pending else self.add_pia(
-                agency_id, PIA_TITLE, expires_on=today.replace(year=today.year + 5))
-            self.approve_pia(pia.pia_id, today)
-        elif status == "submitted":
-            self.add_pia(agency_id, PIA_TITLE, expires_on=today.replace(year=today.year + 5))
-        elif status == "revoked":
-            for p in pias:
-                if p.status != "revoked":
-                    self.revoke_pia(p.pia_id)
-        else:
-            raise InvalidArgumentError("pia status must be submitted, approved or revoked")
-        return self.pia_status(agency_id)
 
     # -- key epochs -------------------------------------------------------------------------
 

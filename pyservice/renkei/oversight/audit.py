@@ -115,8 +115,9 @@ def check_tree(checkpoint: Checkpoint, entries: Iterable[Entry]) -> list[LedgerR
             raise NoteError(f"record {tree.size()} is missing from what was fetched (next is {e.seq})")
         tree.push(e.data)
         try:
-            # public leaves name no person (layout 2): the commission audits without the openings
-            records.append(LedgerRecord.decode_public(e.data)[0])
+            # Public leaves (layout 2) name no person: the commission audits without the openings.
+            public = e.data[:1] == b"\x02"
+            records.append(LedgerRecord.decode_public(e.data)[0] if public else LedgerRecord.decode(e.data))
         except InvalidArgumentError as err:
             raise NoteError(f"record {e.seq} does not decode: {err}") from None
         if records[-1].seq != e.seq:

@@ -19,7 +19,9 @@ request field. Issuing a principal again revokes its previous certificate (``crl
 
 Roles: ``agency`` (an agency's intermediate server, 中間サーバー, toward the core), ``business``
 (an agency's business systems, toward its intermediate server), ``jlis`` (J-LIS),
-``oversight`` (the Personal Information Protection Commission), ``operator`` (administration).
+``oversight`` (the Personal Information Protection Commission's people: auditors, PIA reviewers),
+``operator`` (administration), ``commission`` (the commission's PIA service delivering its
+decisions to the core: a machine principal, apart from the people).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from renkei.datadir import make_private_dir, write_atomic
 from renkei.errors import InvalidArgumentError, NotFoundError, NotInitializedError
 
-ROLES = ("agency", "business", "jlis", "oversight", "operator")
+ROLES = ("agency", "business", "jlis", "oversight", "operator", "commission")
 AGENCY_URI = "urn:renkei:agency:"
 ROLE_URI = "urn:renkei:role:"
 #: Roles that act for one agency: its intermediate server toward the core ("agency") and its

@@ -7,6 +7,7 @@ agencies through AdminService and get certificates from their own PKI.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ def demo_corporate_number(agency_id: int) -> str:
 
 
 def register_demo_agencies(registry: AgencyRegistry) -> None:
-    """On an empty registry: the demo agencies, each with an approved PIA (5 years)."""
+    """On an empty registry: the demo agencies. A core bound to the commission gets their PIAs from
+    the commission (:func:`seed_demo_pias`, what ``renkei up --demo`` does); an unbound one (an
+    embedder's, the tests') approves them here for 5 years."""
     if registry.agencies():
         return
     today = dt.date.today()
@@ -49,8 +52,9 @@ def register_demo_agencies(registry: AgencyRegistry) -> None:
                                      municipality_code=code or None)
         if a.agency_id != agency_id:
             raise RuntimeError(f"demo agency {name} got id {a.agency_id}, expected {agency_id}")
-        registry.add_pia(a.agency_id, f"{name} 特定個人情報保護評価書（全項目評価）", approved_on=today,
-                         expires_on=today.replace(year=today.year + 5))
+        if registry.commission is None:
+            registry.add_pia(a.agency_id, f"{name} 特定個人情報保護評価書（全項目評価）", approved_on=today,
+                             expires_on=today.replace(year=today.year + 5))
 
 
 
@@ -161,5 +165,27 @@ def seed_country(services: dict[str, dict[str, Any]], pki: Path, persons: int = 
     return summary
 
 
+def seed_demo_pias(ppc_dir: str | os.PathLike[str]) -> None:
+    """Through the commission's path: each demo agency submits its 全項目評価 and the commission
+    approves it for 5 years (recorded in the decision log, delivered to the core by ``renkei ppc
+    serve``). Once per box."""
+    import hashlib
+
+    from renkei.ppc.review import PiaReview, Submission
+
+    today = dt.date.today()
+    with PiaReview(ppc_dir) as review:
+        if review.pias():
+            return
+        for agency_id, name, _types, _code, _corp in DEMO_AGENCIES:
+            title = f"{name} 特定個人情報保護評価書（全項目評価）"
+            pia = review.submit(Submission(agency_id, "full", title, (f"{name}の特定個人情報ファイル",),
+                                           ("情報提供ネットワークシステムによる情報照会・提供",),
+                                           hashlib.sha256(title.encode()).digest()))
+            review.decide(pia.pia_id, "approved", reviewer="renkei up --demo", approved_on=today,
+                          expires_on=today.replace(year=today.year + 5) if not (today.month == 2 and today.day == 29)
+                          else dt.date(today.year + 5, 2, 28))
+
+
 __all__ = ["DEMO_AGENCIES", "DEMO_MIDS", "SYSTEM_PRINCIPALS", "atena_number", "demo_corporate_number",
-           "register_demo_agencies", "residents_of", "seed_country"]
+           "register_demo_agencies", "residents_of", "seed_country", "seed_demo_pias"]

@@ -5,7 +5,7 @@ them in a TOML file passed as ``--limits FILE`` (to ``renkei up`` for every serv
 ``renkei <service> serve``). The file's tables:
 
 * ``[mtls]`` and ``[public]``: the two ports of every service (:class:`PortLimits`);
-* ``[<service>.mtls]`` / ``[<service>.public]``: the same for one service only (core, jlis, nta);
+* ``[<service>.mtls]`` / ``[<service>.public]``: the same for one service only (core, jlis, nta, ppc);
 * ``[core]``: the linkage core's per-agency budgets and retry window (:class:`CoreLimits`);
 * ``[nta]``: the corporate registry's readers and query bound (:class:`NtaLimits`).
 
@@ -26,6 +26,8 @@ from renkei.errors import InvalidArgumentError
 T = TypeVar("T")
 KIB = 1024
 MIB = 1024 * KIB
+#: The gRPC service processes, each of which may have its own ``[<service>.mtls|public]`` tables.
+SERVICES = ("core", "jlis", "nta", "ppc")
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ class Limits:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], service: str, where: str = "limits") -> Limits:
-        services = ("core", "jlis", "nta")
+        services = SERVICES
         known = {"mtls", "public", "core", "nta", *services}
         unknown = set(data) - known
         if unknown:
@@ -211,4 +213,5 @@ def _override(base: T, values: dict[str, Any], where: str) -> T:
     return dataclasses.replace(base, **changes)  # type: ignore[type-var]
 
 
-__all__ = ["KIB", "MIB", "MTLS_DEFAULTS", "PUBLIC_DEFAULTS", "CoreLimits", "Limits", "NtaLimits", "PortLimits"]
+__all__ = ["KIB", "MIB", "MTLS_DEFAULTS", "PUBLIC_DEFAULTS", "SERVICES", "CoreLimits", "Limits", "NtaLimits",
+           "PortLimits"]

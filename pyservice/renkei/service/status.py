@@ -46,6 +46,10 @@ _BY_CLASS: dict[type[errors.RenkeiError], grpc.StatusCode] = {
     errors.PinLockedError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.CardRejectedError: grpc.StatusCode.UNAUTHENTICATED,
     errors.RevocationUnavailableError: grpc.StatusCode.UNAVAILABLE,
+    # 個人番号等照会: an agency without the entitlement is refused like any unauthorised call; a
+    # 4情報 search that matches several persons needs more input, not a retry.
+    errors.NotEntitledError: grpc.StatusCode.PERMISSION_DENIED,
+    errors.AmbiguousMatchError: grpc.StatusCode.FAILED_PRECONDITION,
     # The caller's own request was too slow to arrive (not our deadline: the port's bound).
     errors.RequestTimeoutError: grpc.StatusCode.DEADLINE_EXCEEDED,
 }

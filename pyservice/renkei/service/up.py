@@ -8,13 +8,15 @@ Under one directory (default ./renkei-data)::
     jlis/     J-LIS's data directory (its own keys, tls/ with a client certificate for the core)
     nta/      the NTA's data directory
     witness/  the commission's C2SP witness (its key, its state)
+    ppc/      the commission's PIA review (its decision log; delivers decisions to the core)
     jpki/     J-LIS's JPKI (公的個人認証): both CAs, the registry, CRLs; its responder serves HTTP
     cards/    (demo) software-token cards of the demo holders
     run/      each service's ready file while the box runs
 
 A fresh directory is initialised first (each service's ``init``, certificates from the CA).
 Services start in dependency order (the witness, trusted for the core's ledger; the core,
-pointed at the witness; J-LIS, which calls the core; then NTA), each
+pointed at the witness; the commission's PIA review, which delivers its decisions to the core
+before it reports ready; J-LIS, which calls the core; then NTA), each
 health-checked through its ready file; Ctrl-C / SIGTERM stops them together, in reverse order,
 letting in-flight calls finish. A service that dies is reported and not restarted; the others
 keep serving (inquiries go on without J-LIS; acquisitions then fail with UNAVAILABLE).
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from renkei.datadir import MARKER, make_private_dir, write_atomic
+from renkei.datadir import MARKER, DataDir, make_private_dir, write_atomic
 from renkei.errors import FailedPreconditionError
 from renkei.pki.ca import DevelopmentCA
 
@@ -80,7 +82,11 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     (demo) the client certificates of the demo principals and agencies."""
     from renkei.jlis.authority import NumberAuthority
     from renkei.jpki.ca import Jpki
+    from renkei.ledger import ledger_vkey
+    from renkei.linkage.commission import bind, bound_vkey
     from renkei.nta.registry import CorporateNumberRegistry
+    from renkei.ppc.review import LOG_DIR, LOG_KEY
+    from renkei.ppc.review import init_data_dir as init_ppc
     from renkei.service.core import init_data_dir
     from renkei.service.nta import seed_demo
     from renkei.service.witness import init_data_dir as init_witness
@@ -88,10 +94,15 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     make_private_dir(root)
     make_private_dir(root / "run")
     ca = DevelopmentCA.init(root / "pki")
+    # The commission's PIA review first: the core is bound to its decision log at init.
+    ppc_dir = DataDir(root / "ppc", "ppc") if (root / "ppc" / MARKER).exists() else init_ppc(root / "ppc")
+    _log, commission_vkey = ledger_vkey(ppc_dir, key_name=LOG_KEY, subdir=LOG_DIR)
     if not (root / "core" / MARKER).exists():
-        init_data_dir(root / "core", demo=demo)
-    if not (root / "jlis" / MARKER).exists():
-        NumberAuthority.init(root / "jlis").close()
+        init_data_dir(root / "core", demo=demo, commission_vkey=commission_vkey)
+    elif bound_vkey(DataDir(root / "core", "core")) is None:
+        bind(DataDir(root / "core", "core"), commission_vkey)  # a box from before the commission's review
+    # Always: init completes an older J-LIS directory with the keys added since (never replaces one).
+    NumberAuthority.init(root / "jlis").close()
     if not (root / "witness" / MARKER).exists():
         init_witness(root / "witness", WITNESS_NAME)
     if not (root / "jpki" / MARKER).exists():
@@ -100,7 +111,7 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
         with CorporateNumberRegistry.init(root / "nta") as nta:
             if demo:
                 seed_demo(nta)
-    for service, client_role in (("core", None), ("jlis", "jlis"), ("nta", None)):
+    for service, client_role in (("core", None), ("jlis", "jlis"), ("nta", None), ("ppc", "commission")):
         if not (root / service / "tls" / "server.pem").exists():
             ca.issue_service(service, root / service, client_role=client_role)
     if demo:
@@ -125,9 +136,11 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
                     ca.export_client(t.principal, data_dir.path / "tenants" / t.principal)
             if not (folder / "tls" / "server.pem").exists():
                 ca.issue_service(f"mid-{mid_name}", folder)
-        from renkei.jpki.demo import issue_demo_cards
+        from renkei.jlis.demo import seed_demo as seed_jlis_demo
+        from renkei.service.demo import seed_demo_pias
 
-        issue_demo_cards(root / "jpki", root / "cards")
+        seed_jlis_demo(root / "jlis", root / "jpki", root / "cards")
+        seed_demo_pias(root / "ppc")
     return ca
 
 
@@ -141,7 +154,6 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
     def metrics(offset: int) -> str:
         return str(9464 + offset if base_port else 0)
 
-    from renkei.datadir import DataDir
     from renkei.ledger import ledger_vkey
 
     crl = str(root / "pki" / "crl.pem")
@@ -154,7 +166,7 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
     core = Member("core", root / "core", ["core", "serve", "--port", port(0), "--public-port", port(1),
                                          "--metrics-port", metrics(0), *common])
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
-                                         *(["--demo"] if demo else [])])
+                                         "--jpki-dir", str(root / "jpki"), *(["--demo"] if demo else [])])
     nta = Member("nta", root / "nta", ["nta", "serve", "--port", port(3), "--metrics-port", metrics(2), *common])
     jpki = Member("jpki", root / "jpki", ["jpki", "serve", "--port", port(9), "--host", host])
     mids = []
@@ -164,7 +176,8 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
         for k, (mid_name, _agencies) in enumerate(DEMO_MIDS):
             mids.append(Member(f"mid-{mid_name}", root / f"mid-{mid_name}",
                                ["mid", "serve", "--port", port(5 + k), "--metrics-port", metrics(3 + k), *common]))
-    return [witness, core, jlis, nta, jpki, *mids]
+    ppc = Member("ppc", root / "ppc", ["ppc", "serve", "--port", port(10), "--metrics-port", metrics(10), *common])
+    return [witness, core, ppc, jlis, nta, jpki, *mids]
 
 
 class Box:
@@ -201,7 +214,7 @@ class Box:
             for m in self.members:
                 extra: list[str] = []
                 core = next((x for x in self.members if x.name == "core"), m)
-                if m.name == "jlis":
+                if m.name in ("jlis", "ppc"):
                     extra = ["--core", str(core.info["grpc"])]
                 elif m.name.startswith("mid-"):
                     jlis = next(x for x in self.members if x.name == "jlis")
@@ -249,9 +262,9 @@ class Box:
 def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None,
         log: list[str] | None = None, limits: str | None = None, demo_persons: int = 1000) -> int:
     if limits is not None:
-        from renkei.service.limits import Limits
+        from renkei.service.limits import SERVICES, Limits
 
-        for service in ("core", "jlis", "nta"):
+        for service in SERVICES:
             Limits.load(limits, service)  # refuse a bad file before anything starts
     prepare(root, demo=demo)
     box = Box(root, members(root, host=host, base_port=base_port, demo=demo, log=log, limits=limits))

@@ -20,6 +20,7 @@ from renkei._proto.renkei.v1 import (
     linkage_service_pb2,
     oversight_service_pb2,
     person_link_service_pb2,
+    pia_decision_service_pb2,
     provision_service_pb2,
 )
 from renkei.datadir import MARKER, DataDir
@@ -27,6 +28,7 @@ from renkei.ledger import Ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
 from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.codes import AgencyCodes
+from renkei.linkage.commission import bind as bind_commission
 from renkei.linkage.cosigning import CosignatureStore, Cosigner
 from renkei.linkage.disclosure import PSEUDONYM_KEY, Disclosure
 from renkei.linkage.inquiry import Linkage
@@ -43,6 +45,7 @@ from renkei.service.core.linkage import LinkageServicer
 from renkei.service.core.metrics import CoreMetrics
 from renkei.service.core.oversight import OversightServicer
 from renkei.service.core.person_link import PersonLinkServicer
+from renkei.service.core.pia import PiaDecisionServicer
 from renkei.service.core.provision import ProvisionServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
 from renkei.witness.client import WitnessEndpoint
@@ -53,15 +56,20 @@ log = logging.getLogger("renkei.core")
 KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, ACQUISITION_KEY: 32}
 
 
-def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False) -> DataDir:
+def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
+                  commission_vkey: str | None = None) -> DataDir:
     """Create (or complete) the core's data directory: keys, registry, holdings, permission
-    store, ledger; with ``demo`` the demo agencies with approved PIAs.
+    store, ledger; with ``commission_vkey`` bound to the commission's PIA decision log
+    (renkei.linkage.commission); with ``demo`` the demo agencies (their PIAs come from the
+    commission, or — unbound, for embedders and tests — are approved here).
 
     The holdings store is created only while the directory is new (its marker not yet
     written, so an interrupted init is finished by running it again): completing an
     initialised directory never replaces an emptied ``holdings/`` with an empty one."""
     fresh = not (Path(path) / MARKER).exists()
     data_dir = DataDir.init(path, SERVICE, KEYS)
+    if commission_vkey is not None:
+        bind_commission(data_dir, commission_vkey)
     with AgencyRegistry(data_dir) as registry:
         if fresh:
             AgencyCodes(data_dir, registry, create=True).close()
@@ -118,6 +126,8 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
     providers = ProviderDesk()
     mediator = Mediator(providers, ledger, offload, tamper=_relay_fault())
+    process.add_service(pia_decision_service_pb2.DESCRIPTOR.services_by_name["PiaDecisionService"],
+                        PiaDecisionServicer(registry, linkage, offload))
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
                         LinkageServicer(linkage, desk, offload, mediator, metrics))
     process.add_service(provision_service_pb2.DESCRIPTOR.services_by_name["ProvisionService"],

@@ -1,5 +1,6 @@
-"""AdminService: agencies, PIA status, permission-table versions, key epochs and holdings
-statistics (needs the operator role). The ``renkei`` command calls it when the core runs.
+"""AdminService: agencies (their PIA status shown, never set: the commission decides it),
+permission-table versions, key epochs and holdings statistics (needs the operator role). The
+``renkei`` command calls it when the core runs.
 
 CreateAgency registers the agency; its client certificate comes from the PKI operator
 (``renkei pki issue``): the core holds no CA key. Table installs, activations and removals take
@@ -37,13 +38,12 @@ MAX_TABLE_BYTES = 8 * 1024 * 1024
 MAX_TEXT = 256
 _LG_CODE = re.compile(r"^\d{6}$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
-_PIA = {
-    pb.PIA_STATUS_NOT_SUBMITTED: "not_submitted",
-    pb.PIA_STATUS_SUBMITTED: "submitted",
-    pb.PIA_STATUS_APPROVED: "approved",
-    pb.PIA_STATUS_REVOKED: "revoked",
+_PIA_BACK = {
+    "not_submitted": pb.PIA_STATUS_NOT_SUBMITTED,
+    "submitted": pb.PIA_STATUS_SUBMITTED,
+    "approved": pb.PIA_STATUS_APPROVED,
+    "revoked": pb.PIA_STATUS_REVOKED,
 }
-_PIA_BACK = {v: k for k, v in _PIA.items()}
 
 
 def agency_message(a: Agency, pia_status: str) -> pb.Agency:
@@ -179,22 +179,6 @@ class AdminServicer:
         rows = rows[:limit]
         token = encode_page_token(rows[-1].agency_id, b"agencies") if more and rows else ""
         return pb.ListAgenciesResponse(agencies=rows, next_page_token=token)
-
-    @rpc("operator")
-    async def SetPiaStatus(
-        self, request: pb.SetPiaStatusRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Agency:
-        status = _PIA.get(request.pia_status)
-        if status is None:
-            raise InvalidArgumentError("pia_status is required")
-        agency = agency_id(request.agency_id)
-
-        def change() -> pb.Agency:
-            self._registry.set_pia_status(agency, status)
-            self._linkage.forget(agency)
-            return self._message(agency)
-
-        return await self._offload.call(change)
 
     @rpc("operator")
     async def SetAgencyStatus(

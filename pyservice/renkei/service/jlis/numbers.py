@@ -6,6 +6,7 @@ J-LIS talks to the linkage core only through :class:`~renkei.service.jlis.core_l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import grpc
@@ -16,6 +17,8 @@ from renkei._core import numbers as _n
 from renkei._proto.renkei.v1 import number_service_pb2 as pb
 from renkei.errors import InvalidArgumentError, InvalidNumberError, UnimplementedError
 from renkei.jlis.authority import NumberAuthority
+from renkei.jlis.cards import CardOffice
+from renkei.jlis.notices import NoticeDesk
 from renkei.jlis.relay import ACQUISITION_NUMBER_LEN, resolve_pairs
 from renkei.numbers import NumberKind
 from renkei.service.convert import BatchTooLargeError, unpack_u64
@@ -52,7 +55,8 @@ class NumberServicer:
     """J-LIS over gRPC; all calls but ValidateNumbers need the ``jlis`` role."""
 
     def __init__(self, authority: NumberAuthority, core: CoreLink, offload: Offload, *, demo: bool,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, serial: Offload | None = None, notices: NoticeDesk | None = None,
+                 cards: CardOffice | None = None, wake: Callable[[], None] | None = None) -> None:
         self._jlis = authority
         self._core = core
         self._offload = offload
@@ -60,16 +64,22 @@ class NumberServicer:
         self._relayed = None if metrics is None else metrics.counter(
             "renkei_jlis_relayed_total",
             "My Numbers relayed to the core for code acquisition (J-LIS's step), by outcome.", ("status",))
-        self._serial = Offload(1, "jlis")  # one SQLite connection: one thread
+        self._own_serial = serial is None
+        self._serial = serial or Offload(1, "jlis")  # one SQLite connection: one thread
+        self._notices = notices
+        self._cards = cards
+        self._wake = wake or (lambda: None)
 
     def close(self) -> None:
-        self._serial.shutdown()
+        if self._own_serial:
+            self._serial.shutdown()
 
     @rpc("jlis")
     async def AssignNumber(
         self, request: pb.AssignNumberRequest, context: grpc.aio.ServicerContext
     ) -> pb.AssignNumberResponse:
         number = await self._serial.call(self._jlis.assign, request.resident_code)
+        self._wake()
         return pb.AssignNumberResponse(individual_number=number)
 
     @rpc("jlis", max_request=1 * MIB)  # 100,000 resident codes of 8 bytes
@@ -78,6 +88,7 @@ class NumberServicer:
     ) -> pb.BatchAssignNumbersResponse:
         codes = unpack_u64(request.resident_codes, "resident_codes", MAX_BATCH_ASSIGN)
         out = await self._serial.call(self._jlis.assign_batch, codes)
+        self._wake()
         return pb.BatchAssignNumbersResponse(individual_numbers=out.astype("<u8").tobytes())
 
     @rpc("jlis")
@@ -91,6 +102,11 @@ class NumberServicer:
             except ValueError:
                 raise InvalidArgumentError("change_date must be a date YYYY-MM-DD") from None
         number = await self._serial.call(self._jlis.change, request.individual_number, when)
+        if self._cards is not None:
+            cards = self._cards
+            link = await self._serial.call(lambda: self._jlis.lookup(number).link_id)
+            await self._serial.call(cards.number_changed, link)
+        self._wake()
         return pb.ChangeNumberResponse(individual_number=number)
 
     @rpc("jlis")
@@ -140,7 +156,8 @@ class NumberServicer:
             raise BatchTooLargeError(f"count {request.count}: at most {MAX_TEST_POPULATION} a call")
 
         def register() -> np.ndarray:
-            return self._jlis.assign_batch(synthetic_residents(request.count, request.seed))
+            # A synthetic population has no 4情報 to address a notice to: none is queued.
+            return self._jlis.assign_batch(synthetic_residents(request.count, request.seed), notices=False)
 
         out = await self._serial.call(register)
         return pb.RegisterTestPopulationResponse(individual_numbers=out.astype("<u8").tobytes())
@@ -173,6 +190,28 @@ class NumberServicer:
             for code in np.flatnonzero(counts):
                 self._relayed.inc(RELAY_STATUSES.get(int(code), str(int(code))), n=int(counts[code]))
         return pb.RelayAcquisitionsResponse(statuses=forward.statuses.tobytes())
+
+    @rpc("jlis")
+    async def ListNotices(self, request: pb.ListNoticesRequest,
+                          context: grpc.aio.ServicerContext) -> pb.ListNoticesResponse:
+        if self._notices is None:
+            raise UnimplementedError("this J-LIS keeps no notice desk")
+        if request.state not in ("", "pending", "rendered"):
+            raise InvalidArgumentError("state is 'pending', 'rendered' or empty")
+        limit = request.limit or 100
+        if limit > 1000:
+            raise InvalidArgumentError("limit is at most 1,000")
+        desk = self._notices
+
+        def read() -> pb.ListNoticesResponse:
+            counts = desk.counts()
+            return pb.ListNoticesResponse(
+                notices=[pb.Notice(notice_id=n.notice_id, event=n.event, created_at=n.created_at, state=n.state,
+                                   rendered_at=n.rendered_at or "", file=n.file or "")
+                         for n in desk.notices(state=request.state or None, limit=limit)],
+                pending=counts["pending"], rendered=counts["rendered"], waiting_for_facts=counts["waiting_for_facts"])
+
+        return await self._serial.call(read)
 
 
 #: Status bytes of RelayAcquisitionsResponse (the proto's AcquisitionStatus) as metric labels.

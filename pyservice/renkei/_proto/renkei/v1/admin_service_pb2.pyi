@@ -77,14 +77,6 @@ class ListAgenciesResponse(_message.Message):
     next_page_token: str
     def __init__(self, agencies: _Optional[_Iterable[_Union[Agency, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
-class SetPiaStatusRequest(_message.Message):
-    __slots__ = ("agency_id", "pia_status")
-    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
-    PIA_STATUS_FIELD_NUMBER: _ClassVar[int]
-    agency_id: int
-    pia_status: PiaStatus
-    def __init__(self, agency_id: _Optional[int] = ..., pia_status: _Optional[_Union[PiaStatus, str]] = ...) -> None: ...
-
 class SetAgencyStatusRequest(_message.Message):
     __slots__ = ("agency_id", "status")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]

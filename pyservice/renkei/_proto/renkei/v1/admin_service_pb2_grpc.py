@@ -49,11 +49,6 @@ class AdminServiceStub:
                 request_serializer=renkei_dot_v1_dot_admin__service__pb2.ListAgenciesRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_admin__service__pb2.ListAgenciesResponse.FromString,
                 _registered_method=True)
-        self.SetPiaStatus = channel.unary_unary(
-                '/renkei.v1.AdminService/SetPiaStatus',
-                request_serializer=renkei_dot_v1_dot_admin__service__pb2.SetPiaStatusRequest.SerializeToString,
-                response_deserializer=renkei_dot_v1_dot_admin__service__pb2.Agency.FromString,
-                _registered_method=True)
         self.SetAgencyStatus = channel.unary_unary(
                 '/renkei.v1.AdminService/SetAgencyStatus',
                 request_serializer=renkei_dot_v1_dot_admin__service__pb2.SetAgencyStatusRequest.SerializeToString,
@@ -130,13 +125,6 @@ class AdminServiceServicer:
 
     def ListAgencies(self, request, context):
         """Agencies ordered by id, paged.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def SetPiaStatus(self, request, context):
-        """Records the PIA status of an agency; code acquisition and inquiries need APPROVED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,11 +226,6 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListAgencies,
                     request_deserializer=renkei_dot_v1_dot_admin__service__pb2.ListAgenciesRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_admin__service__pb2.ListAgenciesResponse.SerializeToString,
-            ),
-            'SetPiaStatus': grpc.unary_unary_rpc_method_handler(
-                    servicer.SetPiaStatus,
-                    request_deserializer=renkei_dot_v1_dot_admin__service__pb2.SetPiaStatusRequest.FromString,
-                    response_serializer=renkei_dot_v1_dot_admin__service__pb2.Agency.SerializeToString,
             ),
             'SetAgencyStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.SetAgencyStatus,
@@ -381,33 +364,6 @@ class AdminService:
             '/renkei.v1.AdminService/ListAgencies',
             renkei_dot_v1_dot_admin__service__pb2.ListAgenciesRequest.SerializeToString,
             renkei_dot_v1_dot_admin__service__pb2.ListAgenciesResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def SetPiaStatus(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/renkei.v1.AdminService/SetPiaStatus',
-            renkei_dot_v1_dot_admin__service__pb2.SetPiaStatusRequest.SerializeToString,
-            renkei_dot_v1_dot_admin__service__pb2.Agency.FromString,
             options,
             channel_credentials,
             insecure,

@@ -18,6 +18,42 @@ NUMBER_KIND_INDIVIDUAL: NumberKind
 NUMBER_KIND_CORPORATE: NumberKind
 NUMBER_KIND_RESIDENT_CODE: NumberKind
 
+class ListNoticesRequest(_message.Message):
+    __slots__ = ("state", "limit")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    limit: int
+    def __init__(self, state: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class Notice(_message.Message):
+    __slots__ = ("notice_id", "event", "created_at", "state", "rendered_at", "file")
+    NOTICE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RENDERED_AT_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    notice_id: int
+    event: str
+    created_at: str
+    state: str
+    rendered_at: str
+    file: str
+    def __init__(self, notice_id: _Optional[int] = ..., event: _Optional[str] = ..., created_at: _Optional[str] = ..., state: _Optional[str] = ..., rendered_at: _Optional[str] = ..., file: _Optional[str] = ...) -> None: ...
+
+class ListNoticesResponse(_message.Message):
+    __slots__ = ("notices", "pending", "rendered", "waiting_for_facts")
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    RENDERED_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_FACTS_FIELD_NUMBER: _ClassVar[int]
+    notices: _containers.RepeatedCompositeFieldContainer[Notice]
+    pending: int
+    rendered: int
+    waiting_for_facts: int
+    def __init__(self, notices: _Optional[_Iterable[_Union[Notice, _Mapping]]] = ..., pending: _Optional[int] = ..., rendered: _Optional[int] = ..., waiting_for_facts: _Optional[int] = ...) -> None: ...
+
 class RegisterCardKeyRequest(_message.Message):
     __slots__ = ("individual_number", "public_key")
     INDIVIDUAL_NUMBER_FIELD_NUMBER: _ClassVar[int]

@@ -74,6 +74,11 @@ class NumberServiceStub:
                 request_serializer=renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsResponse.FromString,
                 _registered_method=True)
+        self.ListNotices = channel.unary_unary(
+                '/renkei.v1.NumberService/ListNotices',
+                request_serializer=renkei_dot_v1_dot_number__service__pb2.ListNoticesRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_number__service__pb2.ListNoticesResponse.FromString,
+                _registered_method=True)
 
 
 class NumberServiceServicer:
@@ -152,6 +157,15 @@ class NumberServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListNotices(self, request, context):
+        """The 個人番号通知書 J-LIS produced (queued with every assignment and change, rendered to PDF
+        in its data directory once the person's 4情報 are on file), newest first; no number and no
+        personal data in the answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NumberServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -194,6 +208,11 @@ def add_NumberServiceServicer_to_server(servicer, server):
                     servicer.RelayAcquisitions,
                     request_deserializer=renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsResponse.SerializeToString,
+            ),
+            'ListNotices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotices,
+                    request_deserializer=renkei_dot_v1_dot_number__service__pb2.ListNoticesRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_number__service__pb2.ListNoticesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -412,6 +431,33 @@ class NumberService:
             '/renkei.v1.NumberService/RelayAcquisitions',
             renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsRequest.SerializeToString,
             renkei_dot_v1_dot_number__service__pb2.RelayAcquisitionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.NumberService/ListNotices',
+            renkei_dot_v1_dot_number__service__pb2.ListNoticesRequest.SerializeToString,
+            renkei_dot_v1_dot_number__service__pb2.ListNoticesResponse.FromString,
             options,
             channel_credentials,
             insecure,
