@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 
-from bench.loadprep import INQUIRY_PLANS, Prep, acquisition_error, batch_outcome_error
+from bench.loadprep import INQUIRY_PLANS, Prep, acquisition_error, batch_outcome_error, provision_terms
 from renkei import client
 from renkei.proto import corporate as cpb
 from renkei.proto import linkage as lpb
@@ -90,7 +90,7 @@ def _make_call(workload: str, prep: Prep, channels: dict[str, Any]) -> tuple[Cal
                 lpb.InquireRequest(
                     agency_code=codes[random.randrange(len(codes))].tobytes(), affair=plan.affair,
                     provider_agency_id=plan.provider, information_items=list(plan.items),
-                    request_id=uuid.uuid4().hex,
+                    request_id=uuid.uuid4().hex, terms=provision_terms(),
                 ),
                 timeout=TIMEOUT,
             )
@@ -109,7 +109,7 @@ def _make_call(workload: str, prep: Prep, channels: dict[str, Any]) -> tuple[Cal
                 lpb.BatchInquireRequest(
                     agency_codes=codes[start : start + size].tobytes(), affair=plan.affair,
                     provider_agency_id=plan.provider, information_items=list(plan.items),
-                    request_id=uuid.uuid4().hex,
+                    request_id=uuid.uuid4().hex, terms=provision_terms(),
                 ),
                 timeout=TIMEOUT,
             )

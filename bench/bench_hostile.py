@@ -43,6 +43,7 @@ from typing import Any
 
 import grpc
 
+from bench.loadprep import provision_terms
 from renkei import client
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
@@ -75,7 +76,8 @@ async def _agency_load(box: dict[str, Any], codes: list[bytes], seconds: float, 
             t = time.perf_counter()
             try:
                 await stub.Inquire(lpb.InquireRequest(agency_code=codes[i % len(codes)], affair=AFFAIR,
-                                                      provider_agency_id=MAYOR, information_items=[ITEM]), timeout=30)
+                                                      provider_agency_id=MAYOR, information_items=[ITEM],
+                                                      terms=provision_terms()), timeout=30)
                 latencies.append(time.perf_counter() - t)
             except grpc.aio.AioRpcError as e:
                 failures[e.code().name] += 1

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from renkei import client
+from renkei.mid.sealing import new_recipient_key
 from renkei.proto import linkage as lpb
 from renkei.proto import numbers as npb
 
@@ -206,3 +207,10 @@ def acquire_codes(core: grpc.Channel, jlis: grpc.Channel, numbers: npt.NDArray[n
     if problem is not None or len(codes) != CODE_BYTES * len(numbers):
         raise RuntimeError(problem or f"{len(codes) // CODE_BYTES} codes for {len(numbers)} numbers")
     return np.frombuffer(codes, dtype=np.uint8).reshape(-1, CODE_BYTES)
+
+
+def provision_terms() -> lpb.ProvisionTerms:
+    """Provision terms as a requester's intermediate server sends them: a fresh X25519 recipient
+    key per inquiry (the provider seals its answer to it; the load driver never opens it)."""
+    _private, public = new_recipient_key()
+    return lpb.ProvisionTerms(recipient_public_key=public)

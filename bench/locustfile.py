@@ -55,6 +55,7 @@ from bench.loadprep import (  # noqa: E402
     Prep,
     acquisition_error,
     batch_outcome_error,
+    provision_terms,
 )
 from renkei import client  # noqa: E402
 from renkei.proto import corporate as cpb  # noqa: E402
@@ -139,7 +140,7 @@ class RenkeiUser(User):
             affair=plan.affair,
             provider_agency_id=plan.provider,
             information_items=list(plan.items),
-            request_id=uuid.uuid4().hex,
+            request_id=uuid.uuid4().hex, terms=provision_terms(),
         )
         self._call("Inquire", self.linkage.Inquire, request)
 
@@ -153,7 +154,7 @@ class RenkeiUser(User):
             affair=plan.affair,
             provider_agency_id=plan.provider,
             information_items=list(plan.items),
-            request_id=uuid.uuid4().hex,
+            request_id=uuid.uuid4().hex, terms=provision_terms(),
         )
         self._call(f"BatchInquire[{p.batch_size}]", self.linkage.BatchInquire, request, batch_outcome_error)
 

@@ -117,7 +117,7 @@ class LinkageServiceServicer:
 
     def BatchInquire(self, request, context):
         """Many inquiries of one affair in one message, one permit signature for the batch. At most
-        100,000 items (RESOURCE_EXHAUSTED beyond); items are packed as bytes (see BatchInquireRequest).
+        10,000 items (RESOURCE_EXHAUSTED beyond); items are packed as bytes (see BatchInquireRequest).
         Per-item refusals are reported per item, not as an error of the call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
