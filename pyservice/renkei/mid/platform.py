@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -219,7 +220,7 @@ class Platform:
                               for i, a in enumerate(by_index) if any(persons[i])]}
         outcome = PROVIDED if any(p["records"] for p in answer["persons"]) else NO_DATA
         header = sealing.ProvisionHeader(permit_id, requester, tenant.agency_id, affair, tuple(items), n, outcome)
-        plaintext = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
+        plaintext = orjson.dumps(answer)  # compact UTF-8 JSON, as json.dumps(ensure_ascii=False) but 10× faster
         sealed = sealing.seal(header, plaintext, recipient_public_key)
         signature = sealing.sign(header, sealed, self.signing_key(tenant.agency_id))
         self.store.record_exchange(tenant.agency_id, "provider", requester, affair, items,
@@ -256,8 +257,8 @@ class Platform:
         sealing.verify(header, sealed, signature, provider_certificate, ca_pem)
         plain = sealing.open_sealed(header, sealed, recipient)
         try:
-            return header, dict(json.loads(plain))
-        except ValueError:
+            return header, dict(orjson.loads(plain))
+        except (ValueError, TypeError):
             raise sealing.ProvisionTamperedError("the opened provision is not a renkei answer") from None
 
 

@@ -270,17 +270,17 @@ class MidStore:
 
     def atenas_of_codes(self, tenant: int, codes: Sequence[bytes]) -> list[str | None]:
         """The integrated address number behind each of the tenant's codes (None: unknown)."""
-        out: list[str | None] = [None] * len(codes)
+        wanted = [bytes(c) for c in codes]
+        found: dict[bytes, str] = {}
+        # IN lists of 500 probe codes_by_code once per code and write nothing (a temporary table
+        # costs a write per code: 3x slower at 10,000).
         with self._lock:
-            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS q (k INTEGER PRIMARY KEY, code BLOB)")
-            self._db.execute("DELETE FROM q")
-            self._db.executemany("INSERT INTO q VALUES (?, ?)", enumerate(bytes(c) for c in codes))
-            rows = self._db.execute("SELECT q.k, c.atena FROM q JOIN codes c ON c.tenant = ? AND c.code = q.code",
-                                    (tenant,)).fetchall()
-            self._db.execute("DELETE FROM q")
-        for k, atena in rows:
-            out[int(k)] = str(atena)
-        return out
+            for k in range(0, len(wanted), 500):
+                part = wanted[k:k + 500]
+                found.update(self._db.execute(
+                    f"SELECT code, atena FROM codes WHERE tenant = ? AND code IN ({','.join('?' * len(part))})",
+                    (tenant, *part)).fetchall())
+        return [found.get(c) for c in wanted]
 
     # -- 副本 ------------------------------------------------------------------------------------
 
@@ -366,7 +366,7 @@ class MidStore:
                "d.fiscal_year, d.published, d.payload, d.null_reasons FROM json_each(?) j "
                "CROSS JOIN duplicates d ON d.tenant = ? AND d.atena = j.value "
                "WHERE d.item IN (SELECT value FROM json_each(?)) ")
-        args: list[Any] = [json.dumps(list(atenas)), tenant, json.dumps(items)]
+        args: list[Any] = [orjson.dumps(list(atenas)).decode(), tenant, orjson.dumps(items).decode()]
         in_force = "(d.valid_from <= ? AND (d.valid_until IS NULL OR d.valid_until > ?))"
         if fiscal_year is not None:
             # The 年度 condition is about per-year data (tax); data without a 年度 (住民票関係情報)
@@ -382,7 +382,7 @@ class MidStore:
             best[(atena, item, dataset)] = {
                 "item": item, "dataset": dataset, "version": int(version), "record_key": key,
                 "valid_from": vf, "valid_until": vu, "fiscal_year": fy, "published": pub,
-                "values": json.loads(payload), "null_reasons": json.loads(reasons),
+                "values": orjson.loads(payload), "null_reasons": orjson.loads(reasons),
             }
         out: dict[str, list[dict[str, Any]]] = {}
         for (atena, _item, _ds), rec in best.items():
