@@ -17,9 +17,10 @@ from renkei.cli.app import build_parser, main
 
 #: Commands that create by design (and ``serve``, which runs until stopped: tried apart below).
 CREATORS = {("up",), ("core", "init"), ("jlis", "init"), ("nta", "init"), ("pki", "init"), ("pki", "issue"),
-            ("pki", "issue-service"), ("witness", "init"), ("jpki", "init"), ("card", "issue"), ("ppc", "init")}
+            ("pki", "issue-service"), ("witness", "init"), ("jpki", "init"), ("card", "issue"), ("ppc", "init"),
+            ("mid", "init")}
 SERVERS = {("core", "serve"), ("jlis", "serve"), ("nta", "serve"), ("witness", "serve"), ("jpki", "serve"),
-           ("ppc", "serve")}
+           ("ppc", "serve"), ("mid", "serve")}
 #: Values for the required arguments of every command (dest → value).
 VALUES = {"actor": "ops", "name": "x", "type": "municipal_mayor", "requester_type": "mhlw_minister",
           "provider_type": "municipal_mayor", "affair": "B2.1", "item": "B2.1.2.1", "title": "t",
