@@ -68,6 +68,21 @@ def test_store_registration_errors_are_the_real_ones(platform: Platform) -> None
     assert store.register_duplicates(CITY, [bad], providable) == [INVALID]
     with pytest.raises(InvalidArgumentError):
         store.register_addressees(CITY, [("123", [], None)])
+    with pytest.raises(InvalidArgumentError):  # other scripts' digits are not digits here
+        store.register_addressees(CITY, [("٠٠١٠٠٠٠٠٠٠٠٠٠٠٧", [], None)])
+    with pytest.raises(InvalidArgumentError):
+        store.register_addressees(CITY, [(ATENA + "\n", [], None)])
+
+
+def test_addressees_merge_within_and_across_calls(platform: Platform) -> None:
+    store, other = platform.store, "001000000000008"
+    assert store.register_addressees(CITY, [(other, ["B-2"], None), (other, ["B-1"], 621498320257),
+                                            (ATENA, ["A"], None)]) == 2
+    assert store.register_addressees(CITY, [(other, ["B-3", "B-1"], 123456789018), (ATENA, [], None)]) == 0
+    ids, number = store._db.execute("SELECT business_ids, my_number FROM addressees WHERE atena = ?",
+                                    (other,)).fetchone()
+    assert (json.loads(ids), number) == (["B-1", "B-2", "B-3"], 621498320257)  # the first number is kept
+    assert store.awaiting_codes(CITY) == [(other, 621498320257)]
 
 
 def test_versions_and_fiscal_years_pick_the_record_in_force(platform: Platform) -> None:

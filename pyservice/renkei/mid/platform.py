@@ -60,7 +60,7 @@ class TenantCredentials:
 
 #: The operational codes (TM… 特定個人情報名コード, JT… 事務手続コード) of the bundled table.
 OPERATIONAL_CODES = Path(__file__).resolve().parent.parent / "data" / "mid" / "operational_codes.csv"
-_OPERATIONAL = re.compile(r"^(TM|JT)[0-9]{14}$")
+_OPERATIONAL = re.compile(r"(TM|JT)[0-9]{14}")
 
 
 def read_operational_codes(path: Path = OPERATIONAL_CODES) -> list[tuple[str, str, str]]:
@@ -70,7 +70,7 @@ def read_operational_codes(path: Path = OPERATIONAL_CODES) -> list[tuple[str, st
     for row in csv.DictReader(lines):
         kind, code = row["kind"], row["code"]
         family = "TM" if kind == "item" else "JT"
-        if kind not in ("item", "affair") or not _OPERATIONAL.match(code) or code[:2] != family:
+        if kind not in ("item", "affair") or not _OPERATIONAL.fullmatch(code) or code[:2] != family:
             raise InvalidArgumentError(f"{path}: {code!r} is not a {kind} operational code (TM/JT + 14 digits)")
         out.append((kind, code, row["id"]))
     return out

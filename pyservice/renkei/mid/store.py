@@ -32,9 +32,10 @@ from renkei.errors import FailedPreconditionError, InvalidArgumentError
 
 ATENA_LEN = 15
 CODE_LEN = 16
-_ATENA = re.compile(r"^\d{15}$")
-_DATASET = re.compile(r"^[0-9A-Za-z_.-]{1,32}$")
-_RECORD_KEY = re.compile(r"^[0-9A-Za-z_.:-]{1,64}$")
+# fullmatch with explicit ASCII classes: \d would admit other scripts' digits, $ a trailing newline.
+_ATENA = re.compile(r"[0-9]{15}")
+_DATASET = re.compile(r"[0-9A-Za-z_.-]{1,32}")
+_RECORD_KEY = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
 MAX_PAYLOAD_BYTES = 64 * 1024
 
 _SCHEMA = """
@@ -96,7 +97,7 @@ def _now() -> str:
 
 
 def check_atena(value: str) -> str:
-    if not isinstance(value, str) or not _ATENA.match(value):
+    if not isinstance(value, str) or not _ATENA.fullmatch(value):
         raise InvalidArgumentError("an integrated address number (団体内統合宛名番号) has 15 digits")
     return value
 
@@ -203,21 +204,32 @@ class MidStore:
                 raise InvalidArgumentError("a My Number has 12 digits")
             checked.append((atena, ids, number))
 
+        # One entry per person: a number listed twice in a call is merged as it would be across calls.
+        wanted: dict[str, tuple[set[str], int | None]] = {}
+        for atena, ids, number in checked:
+            seen = wanted.get(atena)
+            wanted[atena] = (set(ids), number) if seen is None else (seen[0] | set(ids), seen[1] or number)
+
         def write() -> int:
-            new = 0
             stamp = _now()
-            for atena, ids, number in checked:
-                row = self._db.execute("SELECT business_ids, my_number FROM addressees WHERE tenant = ? AND atena = ?",
-                                       (tenant, atena)).fetchone()
-                if row is None:
-                    self._db.execute("INSERT INTO addressees VALUES (?, ?, ?, ?, ?)",
-                                     (tenant, atena, json.dumps(ids), number, stamp))
-                    new += 1
+            atenas = list(wanted)
+            existing: dict[str, str] = {}
+            for k in range(0, len(atenas), 500):  # primary-key probes, IN lists of 500
+                part = atenas[k:k + 500]
+                existing.update(self._db.execute(
+                    f"SELECT atena, business_ids FROM addressees WHERE tenant = ? AND atena IN "
+                    f"({','.join('?' * len(part))})", (tenant, *part)).fetchall())
+            inserts, updates = [], []
+            for atena, (ids, number) in wanted.items():
+                old = existing.get(atena)
+                if old is None:
+                    inserts.append((tenant, atena, orjson.dumps(sorted(ids)).decode(), number, stamp))
                 else:
-                    merged = sorted(set(json.loads(row[0])) | set(ids))
-                    self._db.execute("UPDATE addressees SET business_ids = ?, my_number = coalesce(my_number, ?) "
-                                     "WHERE tenant = ? AND atena = ?", (json.dumps(merged), number, tenant, atena))
-            return new
+                    updates.append((orjson.dumps(sorted(set(orjson.loads(old)) | ids)).decode(), number, tenant, atena))
+            self._db.executemany("INSERT INTO addressees VALUES (?, ?, ?, ?, ?)", inserts)
+            self._db.executemany("UPDATE addressees SET business_ids = ?, my_number = coalesce(my_number, ?) "
+                                 "WHERE tenant = ? AND atena = ?", updates)
+            return len(inserts)
 
         return int(self._tx(write))
 
@@ -250,12 +262,13 @@ class MidStore:
                 "acquired_at = excluded.acquired_at", [(tenant, a, bytes(c), stamp) for a, c in pairs])
         self._tx(write)
 
-    def codes_of(self, tenant: int, atenas: Sequence[str]) -> list[bytes | None]:
-        """The tenant's code per integrated address number (None: not acquired)."""
+    def codes_of(self, tenant: int, atenas: Sequence[str], *, checked: bool = False) -> list[bytes | None]:
+        """The tenant's code per integrated address number (None: not acquired); ``checked``:
+        the caller has validated the numbers already."""
         rows = self._db.execute(
             # CROSS JOIN keeps the list as the outer loop: one primary-key probe per person.
             "SELECT j.key, c.code FROM json_each(?) j CROSS JOIN codes c ON c.tenant = ? AND c.atena = j.value",
-            (json.dumps([check_atena(a) for a in atenas]), tenant)).fetchall()
+            (orjson.dumps(list(atenas) if checked else [check_atena(a) for a in atenas]).decode(), tenant)).fetchall()
         out: list[bytes | None] = [None] * len(atenas)
         for k, code in rows:
             out[int(k)] = bytes(code)
@@ -292,16 +305,21 @@ class MidStore:
         days: dict[Any, Any] = {}  # dates repeat across a bulk load: parse each once
         prepared = [self._prepare(tenant, r, providable, days) for r in records]
         atenas = sorted({row[3] for status, row in prepared if status == REGISTERED and row is not None})
-        with_code = {a for a, c in zip(atenas, self.codes_of(tenant, atenas), strict=True) if c is not None}
+        with_code = {a for a, c in zip(atenas, self.codes_of(tenant, atenas, checked=True), strict=True)
+                     if c is not None}
 
         def write() -> list[int]:
-            keys = [[row[1], row[2]] for status, row in prepared if status == REGISTERED and row is not None]
-            # What is already stored under these (record key, version): one query for the call.
-            have = {(k, v): tuple(rest) for k, v, *rest in self._db.execute(
-                "SELECT d.record_key, d.version, d.atena, d.item, d.dataset, d.valid_from, d.valid_until, "
-                "d.fiscal_year, d.published, d.payload, d.null_reasons FROM json_each(?) j CROSS JOIN duplicates d "
-                "ON d.tenant = ? AND d.record_key = json_extract(j.value, '$[0]') "
-                "AND d.version = json_extract(j.value, '$[1]')", (json.dumps(keys), tenant))}
+            keys = sorted({row[1] for status, row in prepared if status == REGISTERED and row is not None})
+            # What is already stored under these record keys: primary-key prefix probes, IN lists
+            # of 500 (no JSON to build or parse per record).
+            have: dict[tuple[str, int], tuple[Any, ...]] = {}
+            for k in range(0, len(keys), 500):
+                part = keys[k:k + 500]
+                for key, version, *rest in self._db.execute(
+                        "SELECT record_key, version, atena, item, dataset, valid_from, valid_until, fiscal_year, "
+                        f"published, payload, null_reasons FROM duplicates WHERE tenant = ? AND record_key IN "
+                        f"({','.join('?' * len(part))})", (tenant, *part)):
+                    have[(key, int(version))] = tuple(rest)
             out: list[int] = []
             new: list[tuple[Any, ...]] = []
             stamp = _now()
@@ -334,7 +352,7 @@ class MidStore:
 
         try:
             check_atena(r.atena)
-            if not _DATASET.match(r.dataset) or not _RECORD_KEY.match(r.record_key):
+            if not _DATASET.fullmatch(r.dataset) or not _RECORD_KEY.fullmatch(r.record_key):
                 raise InvalidArgumentError("dataset or record key malformed")
             if not 0 < int(r.version) < 2**31:
                 raise InvalidArgumentError("version must be positive")
