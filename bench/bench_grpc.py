@@ -57,7 +57,7 @@ Call = Callable[[], Awaitable[object]]
 
 async def measure(call: Call, seconds: float, concurrency: int) -> tuple[float, list[float]]:
     latencies: list[float] = []
-    stop_at = time.perf_counter() + seconds
+    stop_at = 0.0
 
     async def worker() -> None:
         while time.perf_counter() < stop_at:
@@ -68,6 +68,7 @@ async def measure(call: Call, seconds: float, concurrency: int) -> tuple[float, 
     for _ in range(200):  # warm-up: connections, caches, code paths
         await call()
     start = time.perf_counter()
+    stop_at = start + seconds  # after the warm-up, which may take longer than a round
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return len(latencies) / (time.perf_counter() - start), latencies
 
@@ -190,6 +191,7 @@ async def run(
             for name, _, call in cases:
                 print(f"  {name} …", file=sys.stderr, flush=True)
                 rate, lat = await measure(call, seconds / rounds, concurrency)
+                print(f"    {rate:,.0f} calls/s", file=sys.stderr, flush=True)
                 rates[name].append(rate)
                 lats[name] += lat
         batch = await batch_rate(linkage, mine, batch_seconds)
