@@ -48,7 +48,9 @@ class DisclosureServicer:
     async def CreateChallenge(
         self, request: pb.CreateChallengeRequest, context: grpc.aio.ServicerContext
     ) -> pb.Challenge:
-        c = await self._offload.call(self._engine.create_challenge, _card_key_id(request.card_key_id))
+        # An empty id asks for a challenge bound to no key (a relying party's login page).
+        key = request.card_key_id and _card_key_id(request.card_key_id)
+        c = await self._offload.call(self._engine.create_challenge, key)
         return pb.Challenge(challenge=c.challenge, expire_time=timestamp(c.expires_at))
 
     @rpc(public=True, max_request=4 * KIB)
@@ -59,7 +61,8 @@ class DisclosureServicer:
         if not 0 < len(request.signature) <= MAX_SIGNATURE_BYTES:
             raise InvalidArgumentError("signature is missing or too long")
         s = await self._offload.call(self._engine.login, key, request.challenge, request.signature)
-        return pb.LoginResponse(session_token=s.token, expire_time=timestamp(s.expires_at))
+        return pb.LoginResponse(session_token=s.token, expire_time=timestamp(s.expires_at),
+                                person_pseudonym=s.pseudonym)
 
     @rpc(public=True, max_request=4 * KIB)
     async def ListMyRecords(

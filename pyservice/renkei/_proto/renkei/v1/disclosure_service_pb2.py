@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from renkei._proto.renkei.v1 import oversight_service_pb2 as renkei_dot_v1_dot_oversight__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"renkei/v1/disclosure_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!renkei/v1/oversight_service.proto\"-\n\x16\x43reateChallengeRequest\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\"O\n\tChallenge\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0cLoginRequest\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\x12\x11\n\tchallenge\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"W\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x14ListMyRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"q\n\x0f\x44isclosedRecord\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.renkei.v1.ProvisionRecord\x12\x32\n\x0finclusion_proof\x18\x02 \x01(\x0b\x32\x19.renkei.v1.InclusionProof\"\x88\x01\n\x15ListMyRecordsResponse\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.renkei.v1.DisclosedRecord\x12)\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x15.renkei.v1.Checkpoint\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t2\xef\x01\n\x11\x44isclosureService\x12J\n\x0f\x43reateChallenge\x12!.renkei.v1.CreateChallengeRequest\x1a\x14.renkei.v1.Challenge\x12:\n\x05Login\x12\x17.renkei.v1.LoginRequest\x1a\x18.renkei.v1.LoginResponse\x12R\n\rListMyRecords\x12\x1f.renkei.v1.ListMyRecordsRequest\x1a .renkei.v1.ListMyRecordsResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"renkei/v1/disclosure_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!renkei/v1/oversight_service.proto\"-\n\x16\x43reateChallengeRequest\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\"O\n\tChallenge\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0cLoginRequest\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\x12\x11\n\tchallenge\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"q\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10person_pseudonym\x18\x03 \x01(\x0c\"=\n\x14ListMyRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"q\n\x0f\x44isclosedRecord\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.renkei.v1.ProvisionRecord\x12\x32\n\x0finclusion_proof\x18\x02 \x01(\x0b\x32\x19.renkei.v1.InclusionProof\"\x88\x01\n\x15ListMyRecordsResponse\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.renkei.v1.DisclosedRecord\x12)\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x15.renkei.v1.Checkpoint\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t2\xef\x01\n\x11\x44isclosureService\x12J\n\x0f\x43reateChallenge\x12!.renkei.v1.CreateChallengeRequest\x1a\x14.renkei.v1.Challenge\x12:\n\x05Login\x12\x17.renkei.v1.LoginRequest\x1a\x18.renkei.v1.LoginResponse\x12R\n\rListMyRecords\x12\x1f.renkei.v1.ListMyRecordsRequest\x1a .renkei.v1.ListMyRecordsResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,13 +41,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGINREQUEST']._serialized_start=245
   _globals['_LOGINREQUEST']._serialized_end=318
   _globals['_LOGINRESPONSE']._serialized_start=320
-  _globals['_LOGINRESPONSE']._serialized_end=407
-  _globals['_LISTMYRECORDSREQUEST']._serialized_start=409
-  _globals['_LISTMYRECORDSREQUEST']._serialized_end=470
-  _globals['_DISCLOSEDRECORD']._serialized_start=472
-  _globals['_DISCLOSEDRECORD']._serialized_end=585
-  _globals['_LISTMYRECORDSRESPONSE']._serialized_start=588
-  _globals['_LISTMYRECORDSRESPONSE']._serialized_end=724
-  _globals['_DISCLOSURESERVICE']._serialized_start=727
-  _globals['_DISCLOSURESERVICE']._serialized_end=966
+  _globals['_LOGINRESPONSE']._serialized_end=433
+  _globals['_LISTMYRECORDSREQUEST']._serialized_start=435
+  _globals['_LISTMYRECORDSREQUEST']._serialized_end=496
+  _globals['_DISCLOSEDRECORD']._serialized_start=498
+  _globals['_DISCLOSEDRECORD']._serialized_end=611
+  _globals['_LISTMYRECORDSRESPONSE']._serialized_start=614
+  _globals['_LISTMYRECORDSRESPONSE']._serialized_end=750
+  _globals['_DISCLOSURESERVICE']._serialized_start=753
+  _globals['_DISCLOSURESERVICE']._serialized_end=992
 # @@protoc_insertion_point(module_scope)

@@ -35,12 +35,14 @@ class LoginRequest(_message.Message):
     def __init__(self, card_key_id: _Optional[bytes] = ..., challenge: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class LoginResponse(_message.Message):
-    __slots__ = ("session_token", "expire_time")
+    __slots__ = ("session_token", "expire_time", "person_pseudonym")
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PERSON_PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
     session_token: str
     expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, session_token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    person_pseudonym: bytes
+    def __init__(self, session_token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., person_pseudonym: _Optional[bytes] = ...) -> None: ...
 
 class ListMyRecordsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

@@ -1,0 +1,304 @@
+"""The マイナポータル process (``renkei portal serve``): Starlette on uvicorn, Jinja2 pages.
+
+The portal is its own agency toward the core: it talks to the core's public DisclosureService
+as the person (their card's signature, relayed; docs/arch/portal.md) and checks every proof
+itself. Pages are server-rendered HTML that work without JavaScript; forms carry a CSRF token;
+the session cookie is HttpOnly, SameSite=Strict and Secure. CPU work (RSA verification, proof
+checks) runs in worker threads, not on the event loop.
+
+    GET  /                      → /records or /login
+    GET  /login                 the challenge to sign with the card (利用者証明用)
+    POST /login                 the card reader's answer → session, or a page saying why not
+    POST /logout
+    GET  /records               やりとり履歴 (from, to: dates; agency; page)
+    GET  /records/{seq}/proof   the raw proof of one record (JSON, downloadable)
+    GET  /health
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import grpc
+import uvicorn
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from renkei.errors import FailedPreconditionError
+from renkei.jpki.verify import AuthVerifier
+from renkei.linkage.disclosure import login_message
+from renkei.portal.config import PortalConfig
+from renkei.portal.history import Checker, History, affair_name, item_name, rows
+from renkei.portal.login import CoreDisclosure, LoginDesk, LoginRefused
+from renkei.portal.sessions import Session, Sessions
+
+log = logging.getLogger("renkei.portal")
+
+SESSION_COOKIE = "portal_session"
+LOGIN_COOKIE = "portal_login"
+PAGE_ROWS = 50
+MAX_FORM_BYTES = 64 * 1024
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
+                               "form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _jst(t: dt.datetime | None) -> str:
+    return "" if t is None else t.strftime("%Y年%m月%d日 %H:%M:%S")
+
+
+@dataclass
+class Portal:
+    """What the app needs: config, the core, the JPKI verifier, the sessions."""
+
+    config: PortalConfig
+    core: CoreDisclosure
+    verifier: AuthVerifier
+    checker: Checker
+    sessions: Sessions = field(default_factory=Sessions)
+    secure_cookies: bool = True
+
+    @property
+    def desk(self) -> LoginDesk:
+        return LoginDesk(self.core, self.verifier)
+
+
+def build_app(portal: Portal) -> Starlette:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+                      auto_reload=False)
+    env.filters["jst"] = _jst
+    env.globals["affair_name"] = affair_name
+    env.globals["item_name"] = item_name
+    env.globals["agency_name"] = portal.config.agency_name
+
+    def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(**ctx), status_code=status, headers=_HEADERS)
+
+    def session_of(request: Request) -> Session | None:
+        return portal.sessions.get(request.cookies.get(SESSION_COOKIE))
+
+    def same_origin(request: Request) -> bool:
+        # A second line behind the CSRF token: a browser's cross-site POST names its origin.
+        origin = request.headers.get("origin")
+        return origin is None or origin.split("://", 1)[-1] == request.headers.get("host")
+
+    async def form(request: Request) -> dict[str, str]:
+        length = request.headers.get("content-length")
+        if length is None or not length.isdigit() or int(length) > MAX_FORM_BYTES:
+            return {}
+        data = await request.form(max_files=0, max_fields=20, max_part_size=MAX_FORM_BYTES)
+        return {k: v for k, v in data.items() if isinstance(v, str)}
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/records" if session_of(request) else "/login", status_code=303)
+
+    async def login_page(request: Request) -> Response:
+        if session_of(request) is not None:
+            return RedirectResponse("/records", status_code=303)
+        try:
+            challenge = await portal.desk.challenge()
+        except grpc.RpcError:
+            return page("refused.html", 503, title="ただいまログインできません",
+                        advice="情報提供ネットワークシステムに接続できません。しばらくしてからやり直してください。",
+                        reason="core_unavailable")
+        key, pending = portal.sessions.begin_login(challenge)
+        resp = page("login.html", message=login_message(challenge).hex(), csrf=pending.csrf)
+        resp.set_cookie(LOGIN_COOKIE, key, max_age=120, httponly=True, secure=portal.secure_cookies,
+                        samesite="strict", path="/login")
+        return resp
+
+    async def login_post(request: Request) -> Response:
+        pending = portal.sessions.take_login(request.cookies.get(LOGIN_COOKIE))
+        fields = await form(request)
+        if pending is None or not same_origin(request) or fields.get("csrf") != pending.csrf:
+            refusal = LoginRefused("replayed", "このログイン要求は使えません",
+                                   "ログイン要求は1回限り、2分間有効です。ログイン画面を開き直して、新しい値に署名してください。")
+        else:
+            try:
+                done = await portal.desk.finish(pending.challenge, fields.get("response", ""))
+            except LoginRefused as r:
+                refusal = r
+            else:
+                s = portal.sessions.create(done.pseudonym, done.core_token)
+                log.info("login (revocation status from %s)", done.revocation_source)
+                done_resp = RedirectResponse("/records", status_code=303)
+                done_resp.set_cookie(SESSION_COOKIE, s.token, httponly=True, secure=portal.secure_cookies,
+                                samesite="strict", path="/")
+                done_resp.delete_cookie(LOGIN_COOKIE, path="/login")
+                return done_resp
+        log.info("login refused: %s", refusal.reason)
+        resp = page("refused.html", 401 if refusal.reason != "replayed" else 400, title=refusal.title,
+                    advice=refusal.advice, reason=refusal.reason)
+        resp.delete_cookie(LOGIN_COOKIE, path="/login")
+        return resp
+
+    async def logout(request: Request) -> Response:
+        s = session_of(request)
+        fields = await form(request)
+        if s is not None and s.csrf_ok(fields.get("csrf")) and same_origin(request):
+            portal.sessions.end(s.token)
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        return resp
+
+    async def history_of(s: Session) -> History:
+        h = s.cache.get("history")
+        if not isinstance(h, History):
+            h = History()
+            s.cache["history"] = h
+
+        async def fetch(token: str, size: int) -> Any:
+            return await portal.core.records(s.core_token, token, size)
+
+        await h.refresh(fetch, portal.checker, s.pseudonym, run_in_threadpool)
+        return h
+
+    def _date(value: str | None) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(value) if value else None
+        except ValueError:
+            return None
+
+    async def records(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        try:
+            h = await history_of(s)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+                portal.sessions.end(s.token)
+                return RedirectResponse("/login", status_code=303)
+            return page("refused.html", 503, title="記録を取得できません",
+                        advice="情報提供ネットワークシステムに接続できません。しばらくしてからやり直してください。",
+                        reason="core_unavailable")
+        q = request.query_params
+        since, until = _date(q.get("from")), _date(q.get("to"))
+        agency = int(q["agency"]) if q.get("agency", "").isdigit() else None
+        all_rows = rows(h, since=since, until=until, agency=agency)
+        pages = max(1, -(-len(all_rows) // PAGE_ROWS))
+        n = min(max(int(q["page"]) if q.get("page", "").isdigit() else 1, 1), pages)
+        agencies = sorted({a for c in h.records for a in (c.record.requester_agency_id, c.record.provider_agency_id)
+                           if a})
+        base = {k: v for k, v in (("from", q.get("from", "")), ("to", q.get("to", "")),
+                                  ("agency", "" if agency is None else str(agency))) if v}
+        return page("records.html", s=s, rows=all_rows[(n - 1) * PAGE_ROWS: n * PAGE_ROWS], page=n, pages=pages,
+                    total=len(all_rows), agencies=agencies, since=q.get("from", ""), until=q.get("to", ""),
+                    agency=agency, checkpoint=h.checkpoint,
+                    prev_url=f"/records?{urlencode({**base, 'page': n - 1})}" if n > 1 else None,
+                    next_url=f"/records?{urlencode({**base, 'page': n + 1})}" if n < pages else None)
+
+    async def proof(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        h = s.cache.get("history")
+        raw = request.path_params["seq"]
+        c = h.by_sequence.get(int(raw)) if isinstance(h, History) and raw.isdigit() else None
+        if c is None:
+            return page("refused.html", 404, title="記録が見つかりません",
+                        advice="やりとり履歴から開き直してください。", reason="not_found")
+        return JSONResponse(c.proof_document(), headers={
+            **_HEADERS, "Content-Disposition": f'attachment; filename="renkei-proof-{c.sequence}.json"'})
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    return Starlette(routes=[
+        Route("/", home, methods=["GET"]),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_post, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/records", records, methods=["GET"]),
+        Route("/records/{seq}/proof", proof, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+    ])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling (the process handles SIGTERM/SIGINT and exits 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class PortalServer:
+    portal: Portal
+    host: str = "127.0.0.1"
+    port: int = 0
+    bound: int = 0
+
+    def endpoints(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "http": f"{self.host}:{self.bound}",
+                "data_dir": str(self.portal.config.data_dir.path.resolve())}
+
+    def _socket(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as e:
+            sock.close()
+            raise FailedPreconditionError(f"cannot listen on {self.host}:{self.port} (portal): {e.strerror}; "
+                                          f"choose another port (0 = any free port)") from None
+        sock.listen(1024)
+        sock.setblocking(False)
+        self.bound = sock.getsockname()[1]
+        return sock
+
+    async def serve(self, ready: Callable[[PortalServer], None] | None = None) -> None:
+        sock = self._socket()
+        server = _Server(uvicorn.Config(build_app(self.portal), log_level="warning", access_log=False,
+                                        lifespan="off", timeout_graceful_shutdown=10))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                if serving.done():
+                    await serving
+                    raise FailedPreconditionError("the portal stopped while starting")
+                await asyncio.sleep(0.01)
+            if ready is not None:
+                ready(self)
+            await serving
+        finally:
+            log.info("portal shutting down (pid %d)", os.getpid())
+            sock.close()
+            await self.portal.core.close()
+
+
+def open_portal(data_dir: str | os.PathLike[str], *, core: str, ca: str | os.PathLike[str], ocsp: str,
+                witness_vkeys: list[str], secure_cookies: bool = True) -> Portal:
+    config = PortalConfig.open(data_dir)
+    verifier = AuthVerifier(config.auth_ca_pem, ocsp)
+    return Portal(config, CoreDisclosure(core, Path(ca)), verifier, Checker(config.ledger_vkey, witness_vkeys),
+                  secure_cookies=secure_cookies)
+
+
+__all__ = ["Portal", "PortalServer", "build_app", "open_portal"]

@@ -1,0 +1,187 @@
+"""マイナポータル in a running box, over HTTP as a browser would use it (no JavaScript needed):
+card login (JPKI check + the core's own check), refusals with a clear page, sessions and CSRF,
+やりとり履歴 with every proof checked by the portal and downloadable."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from renkei.jpki.ca import Jpki
+from renkei.jpki.card import Card, issue_demo_card
+from renkei.jpki.profile import BasicFacts
+from renkei.ledger import opens, verify_inclusion
+from renkei.witness.note import SignedNote, Verifier
+from tests.grpc_server import RunningBox, start_box
+from tests.portal_helpers import (
+    PIN,
+    Visit,
+    card_path,
+    demo_number,
+    inquire_about,
+    portal_url,
+    refusal_reason,
+)
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBox]:
+    b = start_box(tmp_path_factory.mktemp("portal") / "box", persons=0)
+    yield b
+    rc, out = b.terminate()
+    assert rc == 0, out
+
+
+def _answer(signature: bytes, certificate: bytes) -> str:
+    return json.dumps({"result": "0", "signature": base64.b64encode(signature).decode(),
+                       "certificate": base64.b64encode(certificate).decode()})
+
+
+def _visit(box: RunningBox) -> Visit:
+    return Visit(portal_url(box))
+
+
+def test_login_then_the_inquiry_of_seconds_ago_with_its_proof_verified(box: RunningBox) -> None:
+    seq = inquire_about(box, demo_number(box, 1))
+    v = _visit(box)
+    assert v.get("/records").headers["location"] == "/login"
+    r = v.login(box, 1)
+    assert r.status_code == 303 and r.headers["location"] == "/records", r.text
+    cookie = next(c for c in v.last_set_cookies if c.startswith("portal_session="))
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=strict" in cookie, cookie
+    page = v.get("/records")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in page.headers[
+        "content-security-policy"]
+    row = re.search(rf'<tr data-sequence="{seq}">(.*?)</tr>', page.text, re.S)
+    assert row, page.text
+    cells = row.group(1)
+    # Japanese names from the permission table and the agency directory; the proof verified.
+    for want in ("厚生労働大臣", "千代田区長", "別表第二 1の項", "地方税関係情報", "✔ 検証済み"):
+        assert want in cells, (want, cells)
+    assert "記録簿の署名を確認済み" in page.text and "ppc.renkei.example/witness の副署を確認済み" in page.text
+    # The 提供 came back on the same row (提供日時 filled in), with its own proof.
+    assert cells.count("/proof") == 2
+    # No My Number anywhere on the page.
+    assert demo_number(box, 1) not in page.text
+
+    # The raw proof, downloaded, re-checks with nothing from the portal but the document.
+    proof = v.get(f"/records/{seq}/proof")
+    assert proof.headers["content-disposition"] == f'attachment; filename="renkei-proof-{seq}.json"'
+    doc = proof.json()
+    leaf = base64.b64decode(doc["leaf_data"])
+    assert hashlib.sha256(b"\x00" + leaf).digest() == base64.b64decode(doc["leaf_hash"])
+    assert opens(leaf, base64.b64decode(doc["person_opening"]))
+    note = SignedNote.parse(doc["checkpoint"].encode())
+    keys = [Verifier.parse(box.info["services"]["witness"]["vkey"])]
+    assert [v_.name for v_, _ts in note.verify(keys)] == ["ppc.renkei.example/witness"]
+    size, root = int(note.text.split("\n")[1]), base64.b64decode(note.text.split("\n")[2])
+    verify_inclusion(doc["leaf_index"], size, base64.b64decode(doc["leaf_hash"]),
+                     [base64.b64decode(h) for h in doc["audit_path"]], root)
+
+
+def test_filters_and_paging(box: RunningBox) -> None:
+    number = demo_number(box, 1)
+    for _ in range(3):
+        inquire_about(box, number)
+    v = _visit(box)
+    assert v.login(box, 1).status_code == 303
+    everything = v.get("/records").text
+    total = int(re.search(r"<p>(\d+) 件", everything).group(1))  # type: ignore[union-attr]
+    assert total >= 4
+    seqs = [int(s) for s in re.findall(r'<tr data-sequence="(\d+)">', everything)]
+    assert seqs == sorted(seqs, reverse=True)  # newest first
+    assert "0 件" in v.get("/records?agency=5").text  # 全国健康保険協会: no exchange with them
+    assert f"{total} 件" in v.get("/records?agency=4").text
+    assert "0 件" in v.get("/records?from=2000-01-01&to=2000-12-31").text
+    assert f"{total} 件" in v.get("/records?from=2000-01-01").text
+
+
+def test_replay_wrong_card_unregistered_card_and_bad_answers_are_refused(box: RunningBox) -> None:
+    v = _visit(box)
+    message, csrf = v.login_page()
+    with Card(card_path(box, 1), box.root / "jpki") as card:
+        signed = card.sign_challenge(PIN, message)
+    answer = _answer(signed.signature, signed.certificate_der)
+    login_cookie = dict(v.cookies)
+    assert v.post("/login", {"csrf": csrf, "response": answer}).status_code == 303
+    # Replayed: the same form (cookie, CSRF token, signature) posted again.
+    replay = Visit(v.base, dict(login_cookie))
+    r = replay.post("/login", {"csrf": csrf, "response": answer})
+    assert r.status_code == 400 and refusal_reason(r) == "replayed"
+    # The old signature on a new login page: its challenge is another.
+    w = _visit(box)
+    _message, csrf2 = w.login_page()
+    r = w.post("/login", {"csrf": csrf2, "response": answer})
+    assert r.status_code == 401 and refusal_reason(r) == "bad_signature" and "portal_session" not in w.cookies
+    # The wrong card: card 2 signs, card 1's certificate is sent.
+    w = _visit(box)
+    message, csrf3 = w.login_page()
+    with Card(card_path(box, 2), box.root / "jpki") as other:
+        sig2 = other.sign_challenge(PIN, message).signature
+    r = w.post("/login", {"csrf": csrf3, "response": _answer(sig2, signed.certificate_der)})
+    assert refusal_reason(r) == "bad_signature" and "このカードでは" not in r.text
+    # No CSRF token.
+    w = _visit(box)
+    w.login_page()
+    assert refusal_reason(w.post("/login", {"response": answer})) == "replayed"
+    # Garbage.
+    w = _visit(box)
+    _m, c4 = w.login_page()
+    assert refusal_reason(w.post("/login", {"csrf": c4, "response": "not json"})) == "malformed"
+    # A genuine JPKI card J-LIS never registered for a resident (issued outside the card office):
+    # the JPKI check passes, the core refuses.
+    with Jpki(box.root / "jpki") as jpki:
+        facts = BasicFacts("外部 太郎", dt.date(1980, 1, 2), "1", "東京都千代田区千代田1-1")
+        stray = issue_demo_card(jpki, box.root / "stray-cards", facts, auth_pin=PIN, sign_pin="ABC123")
+    w = _visit(box)
+    message, c5 = w.login_page()
+    with Card(stray, box.root / "jpki") as card:
+        s5 = card.sign_challenge(PIN, message)
+    r = w.post("/login", {"csrf": c5, "response": _answer(s5.signature, s5.certificate_der)})
+    assert r.status_code == 401 and refusal_reason(r) == "core_refused"
+
+
+def test_locked_pin_and_revoked_card_are_refused_with_a_clear_page(box: RunningBox) -> None:
+    v = _visit(box)
+    r = v.login(box, 2, pin="9999")
+    assert refusal_reason(r) == "wrong_pin" and "残り 2 回" in r.text
+    for _ in range(2):
+        r = _visit(box).login(box, 2, pin="9999")
+    r = _visit(box).login(box, 2, pin=PIN)  # the right PIN, but the card is locked now
+    assert r.status_code == 401 and refusal_reason(r) == "pin_locked"
+    assert "暗証番号がロックされています" in r.text and "市区町村の窓口" in r.text
+
+    with Card(card_path(box, 3), box.root / "jpki") as card:
+        card_id = card.card_id
+    subprocess.run([sys.executable, "-m", "renkei.cli", "jpki", "revoke", "--data-dir", str(box.root / "jpki"),
+                    "--card-id", card_id, "--reason", "keyCompromise"], check=True, capture_output=True)
+    r = _visit(box).login(box, 3)
+    assert r.status_code == 401 and refusal_reason(r) == "revoked"
+    assert "失効しています" in r.text and "紛失・盗難" in r.text
+
+
+def test_logout_needs_the_csrf_token(box: RunningBox) -> None:
+    v = _visit(box)
+    assert v.login(box, 1).status_code == 303
+    page = v.get("/records").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    session = dict(v.cookies)
+    # A forged logout (no token, or from another origin) does not end the session.
+    v.post("/logout", {})
+    again = Visit(v.base, dict(session))
+    assert again.get("/records").status_code == 200
+    r = again._send("POST", "/logout", data={"csrf": csrf}, headers={"Origin": "http://evil.example"})
+    assert Visit(v.base, dict(session)).get("/records").status_code == 200
+    again = Visit(v.base, dict(session))
+    assert again.post("/logout", {"csrf": csrf}).status_code == 303
+    assert Visit(v.base, dict(session)).get("/records").headers["location"] == "/login"
+    assert r.status_code == 303
