@@ -54,7 +54,8 @@ def _codes(box: RunningBox, agency: int, number: str) -> bytes:
 
 
 def portal_url(box: RunningBox) -> str:
-    return f"http://{box.info['services']['portal']['http']}"
+    # "localhost": browsers keep Secure cookies from http://localhost (a secure context), not from an IP.
+    return "http://localhost:" + box.info["services"]["portal"]["http"].rsplit(":", 1)[1]
 
 
 @dataclass

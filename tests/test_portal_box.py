@@ -185,3 +185,55 @@ def test_logout_needs_the_csrf_token(box: RunningBox) -> None:
     assert again.post("/logout", {"csrf": csrf}).status_code == 303
     assert Visit(v.base, dict(session)).get("/records").headers["location"] == "/login"
     assert r.status_code == 303
+
+
+def test_the_portal_checker_catches_what_a_lying_core_would_send(box: RunningBox) -> None:
+    """The same page the portal gets, altered: a changed record, another person's record, a
+    checkpoint under another key are never shown as verified."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from renkei import client
+    from renkei._proto.renkei.v1 import disclosure_service_pb2 as dpb
+    from renkei.errors import NoteError
+    from renkei.linkage.disclosure import login_message
+    from renkei.portal.config import PortalConfig
+    from renkei.portal.history import Checker
+
+    inquire_about(box, demo_number(box, 1))
+    with client.public_channel(box.info["services"]["core"]["public_grpc"], ca=box.pki / "ca.pem") as ch:
+        stub = client.DisclosureServiceStub(ch)
+        challenge = stub.CreateChallenge(dpb.CreateChallengeRequest(), timeout=30).challenge
+        with Card(card_path(box, 1), box.root / "jpki") as card:
+            signed = card.sign_challenge(PIN, login_message(challenge))
+        spki = x509.load_der_x509_certificate(signed.certificate_der).public_key().public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        login = stub.Login(dpb.LoginRequest(card_key_id=hashlib.sha256(spki).digest(), challenge=challenge,
+                                            signature=signed.signature), timeout=30)
+        page = stub.ListMyRecords(dpb.ListMyRecordsRequest(page_size=10), timeout=30,
+                                  metadata=[("authorization", f"Bearer {login.session_token}")])
+    checker = Checker(PortalConfig.open(box.root / "portal").ledger_vkey, [box.info["services"]["witness"]["vkey"]])
+    cp = checker.checkpoint(page.checkpoint)
+    assert cp.witnesses == ("ppc.renkei.example/witness",)
+    good = page.records[0]
+    assert checker.record(good, cp, bytes(login.person_pseudonym)).verified
+    changed = dpb.DisclosedRecord()
+    changed.CopyFrom(good)
+    changed.record.leaf_data = good.record.leaf_data[:-1] + bytes([good.record.leaf_data[-1] ^ 1])
+    assert not checker.record(changed, cp, bytes(login.person_pseudonym)).verified
+    assert not checker.record(good, cp, b"\0" * 32).verified  # someone else's
+    moved = dpb.DisclosedRecord()
+    moved.CopyFrom(good)
+    moved.inclusion_proof.hashes[0] = b"\1" * 32 if moved.inclusion_proof.hashes else b""
+    if good.inclusion_proof.hashes:
+        assert not checker.record(moved, cp, bytes(login.person_pseudonym)).verified
+    # A checkpoint the pinned key did not sign (same log name, another key) fails outright.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from renkei.witness.note import key_id
+
+    name = PortalConfig.open(box.root / "portal").ledger_vkey.split("+")[0]
+    pub = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    impostor = f"{name}+{key_id(name, 1, pub):08x}+{base64.b64encode(bytes([1]) + pub).decode()}"
+    with pytest.raises(NoteError):
+        Checker(impostor).checkpoint(page.checkpoint)

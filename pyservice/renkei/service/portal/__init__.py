@@ -59,7 +59,9 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
                                "form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" on the
+    # portal's own form posts, and the origin check below needs the real one.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 

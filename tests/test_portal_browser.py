@@ -1,0 +1,133 @@
+"""マイナポータル in headless Chromium (the OS's chromium + chromium-driver, driven by Selenium;
+nothing downloads a browser): a person logs in with a demo card, sees the inquiry an agency made
+seconds earlier with its proof verified, and a revoked card is refused. Screenshots are saved to
+tests/artifacts/portal/ (git-ignored). Without chromium these tests fail, saying how to install it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from renkei.jpki.card import Card
+from renkei.portal.reader import card_response
+from tests.grpc_server import RunningBox, start_box
+from tests.portal_helpers import PIN, card_path, demo_number, inquire_about, portal_url
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "portal"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+if TYPE_CHECKING := False:
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBox]:
+    b = start_box(tmp_path_factory.mktemp("portal-browser") / "box", persons=0)
+    yield b
+    rc, out = b.terminate()
+    assert rc == 0, out
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.fail("the browser tests need the OS's chromium and chromium-driver: "
+                    "apt-get install -y chromium chromium-driver fonts-noto-cjk (or `make install`)")
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch a browser or a driver
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000", "--lang=ja-JP"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _shot(driver: WebDriver, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def _log_in(driver: WebDriver, box: RunningBox, n: int) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver.get(portal_url(box) + "/login")
+    assert driver.find_element(By.TAG_NAME, "h2").text == "マイナンバーカードでログイン"
+    message = bytes.fromhex(driver.find_element(By.ID, "message").text.strip())
+    with Card(card_path(box, n), box.root / "jpki") as card:  # the card reader, on the person's machine
+        answer = card_response(card, PIN, message)
+    import json
+
+    # Keyboard only: the textarea is labelled; Tab reaches the button; Enter submits.
+    area = driver.find_element(By.CSS_SELECTOR, "label[for=response] + textarea#response")
+    area.send_keys(json.dumps(answer))
+    area.send_keys(Keys.TAB)
+    focused = driver.switch_to.active_element
+    assert focused.tag_name == "button" and focused.text == "ログイン"
+    focused.send_keys(Keys.ENTER)
+
+
+def test_log_in_and_see_the_inquiry_of_seconds_ago_verified(box: RunningBox, browser: WebDriver) -> None:
+    from selenium.webdriver.common.by import By
+
+    seq = inquire_about(box, demo_number(box, 1))
+    _log_in(browser, box, 1)
+    assert browser.current_url.endswith("/records"), browser.page_source
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-sequence="{seq}"]')
+    cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[2] == "厚生労働大臣" and cells[3] == "千代田区長", cells
+    assert cells[5] == "地方税関係情報" and cells[1], cells  # 提供日時 filled in
+    assert "✔ 検証済み" in cells[7]
+    assert "ppc.renkei.example/witness の副署を確認済み" in browser.find_element(By.ID, "checkpoint").text
+    # Every form control has a label.
+    for control in browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select, textarea"):
+        assert browser.find_elements(By.CSS_SELECTOR, f'label[for="{control.get_attribute("id")}"]'), control
+    # The session cookie is HttpOnly: no script can read it.
+    assert "portal_session" not in browser.execute_script("return document.cookie")
+    _shot(browser, "records")
+
+    # Filter by agency from the form (no JavaScript involved: a GET form).
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "agency")).select_by_visible_text("千代田区長")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    assert "agency=1" in browser.current_url
+    assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-sequence="{seq}"]')
+
+    # Log out: back at the login page, the records no longer open.
+    browser.find_element(By.XPATH, "//button[text()='ログアウト']").click()
+    assert browser.current_url.endswith("/login")
+    browser.get(portal_url(box) + "/records")
+    assert browser.current_url.endswith("/login")
+
+
+def test_a_revoked_card_is_refused(box: RunningBox, browser: WebDriver) -> None:
+    from selenium.webdriver.common.by import By
+
+    with Card(card_path(box, 3), box.root / "jpki") as card:
+        card_id = card.card_id
+    subprocess.run([sys.executable, "-m", "renkei.cli", "jpki", "revoke", "--data-dir", str(box.root / "jpki"),
+                    "--card-id", card_id, "--reason", "keyCompromise"], check=True, capture_output=True)
+    _log_in(browser, box, 3)
+    alert = browser.find_element(By.CSS_SELECTOR, "[role=alert]")
+    assert "このカードの利用者証明用電子証明書は失効しています" in alert.text
+    assert "紛失・盗難の届出により失効しています" in alert.text
+    _shot(browser, "revoked")
