@@ -91,7 +91,10 @@ class Visit:
 
     def login_page(self) -> tuple[bytes, str]:
         """The message to sign and the form's CSRF token."""
-        page = self.get("/login").text
+        return self.login_page_from(self.get("/login").text)
+
+    @staticmethod
+    def login_page_from(page: str) -> tuple[bytes, str]:
         message = re.search(r'<pre id="message">([0-9a-f]+)</pre>', page)
         csrf = re.search(r'name="csrf" value="([^"]+)"', page)
         assert message and csrf, page

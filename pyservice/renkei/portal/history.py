@@ -32,6 +32,7 @@ from renkei.witness.note import SignedNote, Verifier
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 PAGE_FETCH = 1000  # the core's largest page
+HEAD_FETCH = 20  # what a later view asks for first
 
 OUTCOMES = {
     "permitted": "照会済み",
@@ -167,8 +168,11 @@ class History:
         newest = self.records[0].sequence if self.records else -1
         fresh: list[CheckedRecord] = []
         token = ""
+        # Known records: ask for a short head page first (usually nothing or a few are new).
+        size = PAGE_FETCH if newest < 0 else HEAD_FETCH
         while True:
-            page = await fetch(token, PAGE_FETCH)
+            page = await fetch(token, size)
+            size = PAGE_FETCH
             checked: list[CheckedRecord] = await offload(self._check_page, page, checker, pseudonym, newest)
             fresh.extend(checked)
             if page.checkpoint.tree_size and checked:

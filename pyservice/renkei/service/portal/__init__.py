@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from renkei.errors import FailedPreconditionError
 from renkei.jpki.verify import AuthVerifier
@@ -86,7 +88,7 @@ class Portal:
         return LoginDesk(self.core, self.verifier)
 
 
-def build_app(portal: Portal) -> Starlette:
+def build_app(portal: Portal) -> ASGIApp:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                       auto_reload=False)
     env.filters["jst"] = _jst
@@ -227,7 +229,7 @@ def build_app(portal: Portal) -> Starlette:
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
-    return Starlette(routes=[
+    return ServerTiming(Starlette(routes=[
         Route("/", home, methods=["GET"]),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login_post, methods=["POST"]),
@@ -235,7 +237,30 @@ def build_app(portal: Portal) -> Starlette:
         Route("/records", records, methods=["GET"]),
         Route("/records/{seq}/proof", proof, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
-    ])
+    ]))
+
+
+class ServerTiming:
+    """ASGI wrapper adding ``Server-Timing: app;dur=<ms>`` (request received → response started):
+    the server-side time, without the network or the client (bench/bench_portal.py reads it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ms = (time.perf_counter() - start) * 1000
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"server-timing", f"app;dur={ms:.3f}".encode())]}
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 class _Server(uvicorn.Server):
@@ -259,7 +284,9 @@ class PortalServer:
 
     def _socket(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+        # without it a response written as headers then body waits on the peer's delayed ACK (40 ms).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
