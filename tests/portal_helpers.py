@@ -44,6 +44,14 @@ def inquire_about(box: RunningBox, number: str, requester: int = MINISTER, provi
     return int(r.record_sequence)
 
 
+def send_notice(box: RunningBox, agency: int, number: str, title: str, body: str) -> int:
+    """An agency's お知らせ to the person, addressed by its own code."""
+    code = _codes(box, agency, number)
+    with box.channel(f"agency-{agency}") as core:
+        return int(client.LinkageServiceStub(core).SendNotice(
+            lpb.SendNoticeRequest(agency_code=code, title=title, body=body), timeout=T).notice_id)
+
+
 def _codes(box: RunningBox, agency: int, number: str) -> bytes:
     principal = f"agency-{agency}"
     with box.channel(principal) as core, box.channel(principal, "jlis") as jlis:

@@ -237,3 +237,41 @@ def test_the_portal_checker_catches_what_a_lying_core_would_send(box: RunningBox
     impostor = f"{name}+{key_id(name, 1, pub):08x}+{base64.b64encode(bytes([1]) + pub).decode()}"
     with pytest.raises(NoteError):
         Checker(impostor).checkpoint(page.checkpoint)
+
+
+def test_notices_reach_only_their_person_and_are_marked_read(box: RunningBox) -> None:
+    import grpc
+
+    from renkei import client
+    from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
+    from tests.portal_helpers import send_notice
+
+    mine = send_notice(box, 1, demo_number(box, 1), "住民税の通知書を発送しました",
+                       "令和8年度の住民税（特別徴収）の税額決定通知書を発送しました。\nご不明な点は税務課まで。")
+    other = send_notice(box, 2, demo_number(box, 3), "横浜市からのお知らせ", "ほかの人あての内容")
+    v = _visit(box)
+    assert v.login(box, 1).status_code == 303
+    page = v.get("/notices").text
+    assert f'data-notice="{mine}" class="unread"' in page and f'data-notice="{other}"' not in page
+    assert "千代田区長" in page and "住民税の通知書を発送しました" in page and "未読 1 件" in page
+    one = v.get(f"/notices/{mine}").text
+    assert "税額決定通知書を発送しました" in one and "千代田区長" in one
+    assert f'data-notice="{mine}" class="read"' in v.get("/notices").text
+    assert v.get(f"/notices/{other}").status_code == 404  # another person's notice, by guessing its id
+    assert demo_number(box, 1) not in page + one
+
+    # A My Number in the text, another agency's code, an empty title: refused by the core.
+    number = demo_number(box, 1)
+    with pytest.raises(grpc.RpcError) as e:
+        send_notice(box, 1, number, "番号のお知らせ", f"あなたの個人番号は {number} です")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as e:
+        send_notice(box, 1, number, "", "本文")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    from tests.portal_helpers import _codes
+
+    theirs = _codes(box, 2, number)
+    with box.channel("agency-1") as ch, pytest.raises(grpc.RpcError) as e:
+        client.LinkageServiceStub(ch).SendNotice(lpb.SendNoticeRequest(agency_code=theirs, title="t", body="b"),
+                                                 timeout=30)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED

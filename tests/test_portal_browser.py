@@ -17,7 +17,7 @@ import pytest
 from renkei.jpki.card import Card
 from renkei.portal.reader import card_response
 from tests.grpc_server import RunningBox, start_box
-from tests.portal_helpers import PIN, card_path, demo_number, inquire_about, portal_url
+from tests.portal_helpers import PIN, card_path, demo_number, inquire_about, portal_url, send_notice
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "portal"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -85,10 +85,12 @@ def _log_in(driver: WebDriver, box: RunningBox, n: int) -> None:
     focused.send_keys(Keys.ENTER)
 
 
-def test_log_in_and_see_the_inquiry_of_seconds_ago_verified(box: RunningBox, browser: WebDriver) -> None:
+def test_log_in_see_the_inquiry_of_seconds_ago_verified_and_read_a_notice(box: RunningBox, browser: WebDriver) -> None:
     from selenium.webdriver.common.by import By
 
     seq = inquire_about(box, demo_number(box, 1))
+    notice = send_notice(box, 1, demo_number(box, 1), "児童手当の手続きのご案内",
+                         "児童手当の現況届の提出は不要になりました。\n千代田区 子育て支援課")
     _log_in(browser, box, 1)
     assert browser.current_url.endswith("/records"), browser.page_source
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-sequence="{seq}"]')
@@ -111,6 +113,18 @@ def test_log_in_and_see_the_inquiry_of_seconds_ago_verified(box: RunningBox, bro
     browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
     assert "agency=1" in browser.current_url
     assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-sequence="{seq}"]')
+
+    # お知らせ: the mayor's notice, unread, then opened (and read).
+    browser.find_element(By.LINK_TEXT, "お知らせ").click()
+    unread = browser.find_element(By.CSS_SELECTOR, f'tr[data-notice="{notice}"]')
+    assert unread.get_attribute("class") == "unread" and "未読" in unread.text and "千代田区長" in unread.text
+    _shot(browser, "notices")
+    unread.find_element(By.LINK_TEXT, "児童手当の手続きのご案内").click()
+    assert browser.find_element(By.ID, "notice-title").text == "児童手当の手続きのご案内"
+    assert "現況届" in browser.find_element(By.ID, "notice-body").text
+    _shot(browser, "notice")
+    browser.find_element(By.LINK_TEXT, "お知らせの一覧に戻る").click()
+    assert browser.find_element(By.CSS_SELECTOR, f'tr[data-notice="{notice}"]').get_attribute("class") == "read"
 
     # Log out: back at the login page, the records no longer open.
     browser.find_element(By.XPATH, "//button[text()='ログアウト']").click()

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from renkei._core import inquiry as _inq
 from renkei.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnauthenticatedError
 from renkei.ledger import Ledger, PersonPage
+from renkei.linkage.notices import NoticeBox, StoredNotice
 from renkei.linkage.registry import AgencyRegistry
 
 PSEUDONYM_KEY = "portal-pseudonym"
@@ -71,7 +72,9 @@ class Disclosure:
     one, so that memory grows with real logins only).
     """
 
-    def __init__(self, registry: AgencyRegistry, ledger: Ledger, pseudonym_key: bytes) -> None:
+    def __init__(self, registry: AgencyRegistry, ledger: Ledger, pseudonym_key: bytes,
+                 notices: NoticeBox | None = None) -> None:
+        self.notices = notices
         self._registry = registry
         self._ledger = ledger
         self._key = pseudonym_key
@@ -145,13 +148,22 @@ class Disclosure:
             self._sessions[token] = _Session(pseudonym, now + SESSION_TTL)
         return Session(token, now + SESSION_TTL, pseudonym)
 
-    def my_records(self, session_token: str, before_sequence: int | None, limit: int) -> PersonPage:
+    def _pseudonym(self, session_token: str) -> bytes:
         now = datetime.now(UTC)
         with self._lock:
             s = self._sessions.get(session_token)
         if s is None or s.expires <= now:
             raise UnauthenticatedError("no such session or the session has expired; log in again")
-        return self._ledger.records_for_pseudonym(s.pseudonym, limit, before_sequence)
+        return s.pseudonym
+
+    def my_records(self, session_token: str, before_sequence: int | None, limit: int) -> PersonPage:
+        return self._ledger.records_for_pseudonym(self._pseudonym(session_token), limit, before_sequence)
+
+    def my_notices(self, session_token: str, before: int | None, limit: int) -> tuple[list[StoredNotice], int | None]:
+        """The person's お知らせ newest first (LinkageService.SendNotice)."""
+        if self.notices is None:
+            return [], None
+        return self.notices.of(self._pseudonym(session_token), limit, before)
 
 
 def login_message(challenge: bytes) -> bytes:

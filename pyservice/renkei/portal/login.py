@@ -98,6 +98,12 @@ class CoreDisclosure:
             metadata=[("authorization", f"Bearer {core_token}")])
         return r
 
+    async def notices(self, core_token: str, page_token: str, page_size: int) -> dpb.ListMyNoticesResponse:
+        r: dpb.ListMyNoticesResponse = await self.stub.ListMyNotices(
+            dpb.ListMyNoticesRequest(page_size=page_size, page_token=page_token), timeout=CALL_TIMEOUT,
+            metadata=[("authorization", f"Bearer {core_token}")])
+        return r
+
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()

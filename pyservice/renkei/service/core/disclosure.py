@@ -92,5 +92,18 @@ class DisclosureServicer:
             else encode_page_token(page.next_before, b"my-records"),
         )
 
+    @rpc(public=True, max_request=4 * KIB)
+    async def ListMyNotices(
+        self, request: pb.ListMyNoticesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMyNoticesResponse:
+        token = session_token(context)
+        limit = page_size(request.page_size)
+        before = decode_page_token(request.page_token, b"my-notices")
+        notices, more = await self._offload.call(self._engine.my_notices, token, before, limit)
+        return pb.ListMyNoticesResponse(
+            notices=[pb.PersonNotice(notice_id=n.notice_id, agency_id=n.agency_id, title=n.title, body=n.body,
+                                     send_time=timestamp(n.sent_at)) for n in notices],
+            next_page_token="" if more is None else encode_page_token(more, b"my-notices"))
+
 
 __all__ = ["DisclosureServicer"]

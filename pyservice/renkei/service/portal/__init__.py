@@ -12,6 +12,8 @@ checks) runs in worker threads, not on the event loop.
     POST /logout
     GET  /records               やりとり履歴 (from, to: dates; agency; page)
     GET  /records/{seq}/proof   the raw proof of one record (JSON, downloadable)
+    GET  /notices               お知らせ (read / unread)
+    GET  /notices/{id}          one notice (marks it read)
     GET  /health
 """
 
@@ -45,15 +47,17 @@ from renkei.errors import FailedPreconditionError
 from renkei.jpki.verify import AuthVerifier
 from renkei.linkage.disclosure import login_message
 from renkei.portal.config import PortalConfig
-from renkei.portal.history import Checker, History, affair_name, item_name, rows
+from renkei.portal.history import JST, Checker, History, affair_name, item_name, rows
 from renkei.portal.login import CoreDisclosure, LoginDesk, LoginRefused
 from renkei.portal.sessions import Session, Sessions
+from renkei.portal.store import PortalStore
 
 log = logging.getLogger("renkei.portal")
 
 SESSION_COOKIE = "portal_session"
 LOGIN_COOKIE = "portal_login"
 PAGE_ROWS = 50
+MAX_NOTICES = 5000  # the newest shown; older ones stay at the core
 MAX_FORM_BYTES = 64 * 1024
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _HEADERS = {
@@ -80,6 +84,7 @@ class Portal:
     core: CoreDisclosure
     verifier: AuthVerifier
     checker: Checker
+    store: PortalStore
     sessions: Sessions = field(default_factory=Sessions)
     secure_cookies: bool = True
 
@@ -92,6 +97,7 @@ def build_app(portal: Portal) -> ASGIApp:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                       auto_reload=False)
     env.filters["jst"] = _jst
+    env.filters["ts_jst"] = lambda t: _jst(t.ToDatetime(tzinfo=dt.UTC).astimezone(JST))
     env.globals["affair_name"] = affair_name
     env.globals["item_name"] = item_name
     env.globals["agency_name"] = portal.config.agency_name
@@ -226,6 +232,47 @@ def build_app(portal: Portal) -> ASGIApp:
         return JSONResponse(c.proof_document(), headers={
             **_HEADERS, "Content-Disposition": f'attachment; filename="renkei-proof-{c.sequence}.json"'})
 
+    async def notices_of(s: Session) -> list[Any]:
+        out: list[Any] = []
+        token = ""
+        while len(out) < MAX_NOTICES:
+            page = await portal.core.notices(s.core_token, token, 1000)
+            out.extend(page.notices)
+            token = page.next_page_token
+            if not token:
+                break
+        return out
+
+    async def notices(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        try:
+            items = await notices_of(s)
+        except grpc.RpcError:
+            return page("refused.html", 503, title="お知らせを取得できません",
+                        advice="しばらくしてからやり直してください。", reason="core_unavailable")
+        read = await run_in_threadpool(portal.store.read_of, s.pseudonym, [n.notice_id for n in items])
+        return page("notices.html", s=s, notices=items, read=read,
+                    unread=sum(1 for n in items if n.notice_id not in read))
+
+    async def notice(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        raw = request.path_params["nid"]
+        try:
+            items = await notices_of(s)
+        except grpc.RpcError:
+            return page("refused.html", 503, title="お知らせを取得できません",
+                        advice="しばらくしてからやり直してください。", reason="core_unavailable")
+        n = next((x for x in items if raw.isdigit() and x.notice_id == int(raw)), None)
+        if n is None:
+            return page("refused.html", 404, title="お知らせが見つかりません",
+                        advice="お知らせの一覧から開き直してください。", reason="not_found")
+        await run_in_threadpool(portal.store.mark_read, s.pseudonym, n.notice_id)
+        return page("notice.html", s=s, n=n)
+
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -236,6 +283,8 @@ def build_app(portal: Portal) -> ASGIApp:
         Route("/logout", logout, methods=["POST"]),
         Route("/records", records, methods=["GET"]),
         Route("/records/{seq}/proof", proof, methods=["GET"]),
+        Route("/notices", notices, methods=["GET"]),
+        Route("/notices/{nid}", notice, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]))
 
@@ -320,6 +369,7 @@ class PortalServer:
             log.info("portal shutting down (pid %d)", os.getpid())
             sock.close()
             await self.portal.core.close()
+            self.portal.store.close()
 
 
 def open_portal(data_dir: str | os.PathLike[str], *, core: str, ca: str | os.PathLike[str], ocsp: str,
@@ -327,7 +377,7 @@ def open_portal(data_dir: str | os.PathLike[str], *, core: str, ca: str | os.Pat
     config = PortalConfig.open(data_dir)
     verifier = AuthVerifier(config.auth_ca_pem, ocsp)
     return Portal(config, CoreDisclosure(core, Path(ca)), verifier, Checker(config.ledger_vkey, witness_vkeys),
-                  secure_cookies=secure_cookies)
+                  PortalStore(config.data_dir), secure_cookies=secure_cookies)
 
 
 __all__ = ["Portal", "PortalServer", "build_app", "open_portal"]

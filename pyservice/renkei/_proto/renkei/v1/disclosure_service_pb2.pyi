@@ -10,6 +10,36 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ListMyNoticesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class PersonNotice(_message.Message):
+    __slots__ = ("notice_id", "agency_id", "title", "body", "send_time")
+    NOTICE_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_FIELD_NUMBER: _ClassVar[int]
+    notice_id: int
+    agency_id: int
+    title: str
+    body: str
+    send_time: _timestamp_pb2.Timestamp
+    def __init__(self, notice_id: _Optional[int] = ..., agency_id: _Optional[int] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListMyNoticesResponse(_message.Message):
+    __slots__ = ("notices", "next_page_token")
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    notices: _containers.RepeatedCompositeFieldContainer[PersonNotice]
+    next_page_token: str
+    def __init__(self, notices: _Optional[_Iterable[_Union[PersonNotice, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class CreateChallengeRequest(_message.Message):
     __slots__ = ("card_key_id",)
     CARD_KEY_ID_FIELD_NUMBER: _ClassVar[int]

@@ -49,6 +49,11 @@ class DisclosureServiceStub:
                 request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsResponse.FromString,
                 _registered_method=True)
+        self.ListMyNotices = channel.unary_unary(
+                '/renkei.v1.DisclosureService/ListMyNotices',
+                request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesResponse.FromString,
+                _registered_method=True)
 
 
 class DisclosureServiceServicer:
@@ -76,6 +81,13 @@ class DisclosureServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMyNotices(self, request, context):
+        """The caller's お知らせ (LinkageService.SendNotice), newest first, paged (session as above).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DisclosureServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +105,11 @@ def add_DisclosureServiceServicer_to_server(servicer, server):
                     servicer.ListMyRecords,
                     request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsResponse.SerializeToString,
+            ),
+            'ListMyNotices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyNotices,
+                    request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +193,33 @@ class DisclosureService:
             '/renkei.v1.DisclosureService/ListMyRecords',
             renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsRequest.SerializeToString,
             renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyNotices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.DisclosureService/ListMyNotices',
+            renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesRequest.SerializeToString,
+            renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesResponse.FromString,
             options,
             channel_credentials,
             insecure,
