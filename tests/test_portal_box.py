@@ -150,6 +150,96 @@ def test_replay_wrong_card_unregistered_card_and_bad_answers_are_refused(box: Ru
     assert r.status_code == 401 and refusal_reason(r) == "core_refused"
 
 
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, html
+    return m.group(1)
+
+
+def _delegate(v: Visit, label: str, scopes: tuple[str, ...] = ("records",)) -> tuple[int, str]:
+    until = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    form = {"csrf": _csrf(v.get("/delegation").text), "label": label, "valid_until": until,
+            **{f"scope_{x}": "on" for x in scopes}}
+    page = v.post("/delegation", form).text
+    code = re.search(r'<pre id="offer-code">([^<]+)</pre>', page)
+    ids = re.findall(r'<tr data-delegation="(\d+)">', page)
+    assert code and ids, page
+    return int(ids[0]), code.group(1)
+
+
+def test_delegate_view_as_agent_and_revoke_with_an_operations_log(box: RunningBox) -> None:
+    import grpc
+
+    from renkei import client
+    from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
+    from tests.portal_helpers import _codes
+
+    seq = inquire_about(box, demo_number(box, 1))
+    principal, agent = _visit(box), _visit(box)
+    assert principal.login(box, 1).status_code == 303 and agent.login(box, 2).status_code == 303
+    did, code = _delegate(principal, "母")
+    assert agent.get(f"/delegation/{did}/records").status_code == 403  # not accepted yet
+    # The principal cannot be their own agent; a wrong code is refused.
+    r = principal.post("/delegation/accept", {"csrf": _csrf(principal.get("/delegation").text), "code": code})
+    assert refusal_reason(r) == "invalid_argument"
+    r = agent.post("/delegation/accept", {"csrf": _csrf(agent.get("/delegation").text), "code": "nope"})
+    assert refusal_reason(r) == "not_found"
+    assert agent.post("/delegation/accept", {"csrf": _csrf(agent.get("/delegation").text), "code": code}
+                      ).status_code == 303
+    page = agent.get("/delegation").text
+    assert f'href="/delegation/{did}/records"' in page and "母" in page
+    assert f'href="/delegation/{did}/notices"' not in page  # out of scope
+    view = agent.get(f"/delegation/{did}/records")
+    assert view.status_code == 200 and "代理人として閲覧しています" in view.text
+    row = re.search(rf'<tr data-sequence="{seq}">(.*?)</tr>', view.text, re.S)
+    assert row and "✔ 検証済み" in row.group(1), view.text
+    assert agent.get(f"/delegation/{did}/records/{seq}/proof").json()["verified_by_portal"] is True
+    assert agent.get(f"/delegation/{did}/notices").status_code == 403
+    # A code is used once.
+    r = agent.post("/delegation/accept", {"csrf": _csrf(agent.get("/delegation").text), "code": code})
+    assert refusal_reason(r) == "not_found"
+    # The agent cannot revoke; the principal can, alone, at once.
+    r = agent.post(f"/delegation/{did}/revoke", {"csrf": _csrf(agent.get("/delegation").text)})
+    assert refusal_reason(r) == "not_found"
+    assert agent.get(f"/delegation/{did}/records").status_code == 200
+    assert principal.post(f"/delegation/{did}/revoke", {"csrf": _csrf(principal.get("/delegation").text)}
+                          ).status_code == 303
+    assert agent.get(f"/delegation/{did}/records").status_code == 403
+    assert "取消済み" in principal.get("/delegation").text
+    # 操作履歴: the principal sees every step, the agent's view included.
+    ops = re.findall(r'data-action="([a-z_]+)"', principal.get("/operations").text)
+    assert ops[:5] == ["revoke", "view_records", "view_records", "accept", "delegate"], ops  # refusals are not views
+    assert "代理人" in principal.get("/operations").text
+
+    # 支援措置: the municipality flags the principal; delegations stop and none can be made.
+    did2, code2 = _delegate(principal, "税理士", ("records", "notices"))
+    assert agent.post("/delegation/accept", {"csrf": _csrf(agent.get("/delegation").text), "code": code2}
+                      ).status_code == 303
+    assert agent.get(f"/delegation/{did2}/notices").status_code == 200
+    number = demo_number(box, 1)
+
+    def flag(agency: int, on: bool) -> None:
+        code = _codes(box, agency, number)
+        with box.channel(f"agency-{agency}") as ch:
+            client.LinkageServiceStub(ch).SetSupportMeasure(
+                lpb.SetSupportMeasureRequest(agency_code=code, supported=on), timeout=30)
+
+    with pytest.raises(grpc.RpcError) as e:
+        flag(4, True)  # 厚生労働大臣 is no municipality
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    flag(1, True)
+    try:
+        assert agent.get(f"/delegation/{did2}/records").status_code == 403
+        assert agent.get(f"/delegation/{did2}/notices").status_code == 403
+        r = principal.post("/delegation", {"csrf": _csrf(principal.get("/delegation").text), "label": "x",
+                                           "scope_records": "on",
+                                           "valid_until": (dt.date.today() + dt.timedelta(days=3)).isoformat()})
+        assert refusal_reason(r) == "failed_precondition" and "支援措置" in r.text
+    finally:
+        flag(1, False)
+    assert agent.get(f"/delegation/{did2}/records").status_code == 200
+
+
 def test_locked_pin_and_revoked_card_are_refused_with_a_clear_page(box: RunningBox) -> None:
     v = _visit(box)
     r = v.login(box, 2, pin="9999")

@@ -17,8 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from renkei._core import inquiry as _inq
-from renkei.errors import InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnauthenticatedError
+from renkei.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+)
 from renkei.ledger import Ledger, PersonPage
+from renkei.linkage.delegation import DelegationBook
 from renkei.linkage.notices import NoticeBox, StoredNotice
 from renkei.linkage.registry import AgencyRegistry
 
@@ -73,8 +80,9 @@ class Disclosure:
     """
 
     def __init__(self, registry: AgencyRegistry, ledger: Ledger, pseudonym_key: bytes,
-                 notices: NoticeBox | None = None) -> None:
+                 notices: NoticeBox | None = None, delegations: DelegationBook | None = None) -> None:
         self.notices = notices
+        self.delegations = delegations
         self._registry = registry
         self._ledger = ledger
         self._key = pseudonym_key
@@ -156,14 +164,33 @@ class Disclosure:
             raise UnauthenticatedError("no such session or the session has expired; log in again")
         return s.pseudonym
 
-    def my_records(self, session_token: str, before_sequence: int | None, limit: int) -> PersonPage:
-        return self._ledger.records_for_pseudonym(self._pseudonym(session_token), limit, before_sequence)
+    def whose(self, session_token: str, delegation_id: int, what: str) -> bytes:
+        """The pseudonym a read is about: the caller's, or (``delegation_id`` set) the principal's
+        of an active delegation to the caller covering ``what`` — logged in both 操作履歴."""
+        me = self._pseudonym(session_token)
+        if not delegation_id:
+            return me
+        if self.delegations is None:
+            raise PermissionDeniedError("this core keeps no delegations")
+        return self.delegations.authorize(me, delegation_id, what)
 
-    def my_notices(self, session_token: str, before: int | None, limit: int) -> tuple[list[StoredNotice], int | None]:
+    def my_records(self, session_token: str, before_sequence: int | None, limit: int,
+                   delegation_id: int = 0) -> tuple[PersonPage, bytes]:
+        who = self.whose(session_token, delegation_id, "records")
+        return self._ledger.records_for_pseudonym(who, limit, before_sequence), who
+
+    def my_notices(self, session_token: str, before: int | None, limit: int,
+                   delegation_id: int = 0) -> tuple[list[StoredNotice], int | None]:
         """The person's お知らせ newest first (LinkageService.SendNotice)."""
+        who = self.whose(session_token, delegation_id, "notices")
         if self.notices is None:
             return [], None
-        return self.notices.of(self._pseudonym(session_token), limit, before)
+        return self.notices.of(who, limit, before)
+
+    def book(self, session_token: str) -> tuple[DelegationBook, bytes]:
+        if self.delegations is None:
+            raise PermissionDeniedError("this core keeps no delegations")
+        return self.delegations, self._pseudonym(session_token)
 
 
 def login_message(challenge: bytes) -> bytes:

@@ -100,12 +100,16 @@ class NoticeDesk:
         self._codes = codes
         self._key = pseudonym_key
 
-    def send(self, agency_id: int, agency_code: bytes, title: str, body: str) -> int:
-        check_text(title, body)
+    def pseudonym_of(self, agency_id: int, agency_code: bytes) -> bytes:
+        """The portal pseudonym behind the agency's own live, held code (CODE_REFUSED otherwise)."""
         if len(agency_code) != CODE_LEN:
             raise InvalidArgumentError(f"agency_code must be {CODE_LEN} bytes")
         person = self._codes.engine.person_of(int(agency_id), bytes(agency_code))
-        return self.box.post(bytes(_inq.pseudonym(self._key, person)), agency_id, title, body)
+        return bytes(_inq.pseudonym(self._key, person))
+
+    def send(self, agency_id: int, agency_code: bytes, title: str, body: str) -> int:
+        check_text(title, body)
+        return self.box.post(self.pseudonym_of(agency_id, agency_code), agency_id, title, body)
 
 
 __all__ = ["MAX_BODY", "MAX_TITLE", "NoticeBox", "NoticeDesk", "StoredNotice", "check_text"]

@@ -161,10 +161,13 @@ class History:
     records: list[CheckedRecord] = field(default_factory=list)
     by_sequence: dict[int, CheckedRecord] = field(default_factory=dict)
     checkpoint: CheckedCheckpoint | None = None
+    person: bytes = b""
 
-    async def refresh(self, fetch: Fetch, checker: Checker, pseudonym: bytes,
+    async def refresh(self, fetch: Fetch, checker: Checker, pseudonym: bytes | None,
                       offload: Callable[..., Awaitable[Any]]) -> None:
-        """Fetch what is newer than the newest known record (all of it the first time)."""
+        """Fetch what is newer than the newest known record (all of it the first time). With
+        ``pseudonym`` None (an agent's view) the records must open to the pseudonym the core
+        names on the first page, and stay that person's."""
         newest = self.records[0].sequence if self.records else -1
         fresh: list[CheckedRecord] = []
         token = ""
@@ -173,6 +176,8 @@ class History:
         while True:
             page = await fetch(token, size)
             size = PAGE_FETCH
+            if pseudonym is None:
+                pseudonym = self.person = self.person or bytes(page.person_pseudonym)
             checked: list[CheckedRecord] = await offload(self._check_page, page, checker, pseudonym, newest)
             fresh.extend(checked)
             if page.checkpoint.tree_size and checked:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.concurrency import run_in_threadpool
 
 from renkei import client
@@ -92,21 +94,57 @@ class CoreDisclosure:
             dpb.LoginRequest(card_key_id=card_key_id, challenge=challenge, signature=signature), timeout=CALL_TIMEOUT)
         return r
 
-    async def records(self, core_token: str, page_token: str, page_size: int) -> dpb.ListMyRecordsResponse:
+    async def records(self, core_token: str, page_token: str, page_size: int,
+                      delegation_id: int = 0) -> dpb.ListMyRecordsResponse:
         r: dpb.ListMyRecordsResponse = await self.stub.ListMyRecords(
-            dpb.ListMyRecordsRequest(page_size=page_size, page_token=page_token), timeout=CALL_TIMEOUT,
-            metadata=[("authorization", f"Bearer {core_token}")])
+            dpb.ListMyRecordsRequest(page_size=page_size, page_token=page_token, delegation_id=delegation_id),
+            timeout=CALL_TIMEOUT, metadata=_bearer(core_token))
         return r
 
-    async def notices(self, core_token: str, page_token: str, page_size: int) -> dpb.ListMyNoticesResponse:
+    async def notices(self, core_token: str, page_token: str, page_size: int,
+                      delegation_id: int = 0) -> dpb.ListMyNoticesResponse:
         r: dpb.ListMyNoticesResponse = await self.stub.ListMyNotices(
-            dpb.ListMyNoticesRequest(page_size=page_size, page_token=page_token), timeout=CALL_TIMEOUT,
-            metadata=[("authorization", f"Bearer {core_token}")])
+            dpb.ListMyNoticesRequest(page_size=page_size, page_token=page_token, delegation_id=delegation_id),
+            timeout=CALL_TIMEOUT, metadata=_bearer(core_token))
+        return r
+
+    async def create_delegation(self, core_token: str, label: str, scopes: list[str],
+                                valid_until: dt.datetime) -> dpb.CreateDelegationResponse:
+        until = Timestamp()
+        until.FromDatetime(valid_until)
+        r: dpb.CreateDelegationResponse = await self.stub.CreateDelegation(
+            dpb.CreateDelegationRequest(label=label, scopes=scopes, valid_until=until), timeout=CALL_TIMEOUT,
+            metadata=_bearer(core_token))
+        return r
+
+    async def accept_delegation(self, core_token: str, code: str) -> dpb.Delegation:
+        r: dpb.Delegation = await self.stub.AcceptDelegation(dpb.AcceptDelegationRequest(offer_code=code),
+                                                             timeout=CALL_TIMEOUT, metadata=_bearer(core_token))
+        return r
+
+    async def revoke_delegation(self, core_token: str, delegation_id: int) -> dpb.Delegation:
+        r: dpb.Delegation = await self.stub.RevokeDelegation(
+            dpb.RevokeDelegationRequest(delegation_id=delegation_id), timeout=CALL_TIMEOUT,
+            metadata=_bearer(core_token))
+        return r
+
+    async def delegations(self, core_token: str) -> dpb.ListDelegationsResponse:
+        r: dpb.ListDelegationsResponse = await self.stub.ListDelegations(
+            dpb.ListDelegationsRequest(), timeout=CALL_TIMEOUT, metadata=_bearer(core_token))
+        return r
+
+    async def operations(self, core_token: str) -> dpb.ListOperationsResponse:
+        r: dpb.ListOperationsResponse = await self.stub.ListOperations(
+            dpb.ListOperationsRequest(), timeout=CALL_TIMEOUT, metadata=_bearer(core_token))
         return r
 
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
+
+
+def _bearer(core_token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {core_token}")]
 
 
 def parse_card_response(text: str) -> tuple[bytes, bytes]:

@@ -14,6 +14,13 @@ checks) runs in worker threads, not on the event loop.
     GET  /records/{seq}/proof   the raw proof of one record (JSON, downloadable)
     GET  /notices               お知らせ (read / unread)
     GET  /notices/{id}          one notice (marks it read)
+    GET  /delegation            代理人: mine (create, revoke), theirs (accept a code, view)
+    POST /delegation            create an offer (shows its one-off code once)
+    POST /delegation/accept     accept a code as the agent
+    POST /delegation/{id}/revoke
+    GET  /delegation/{id}/records   the principal's やりとり履歴, as their agent (proofs checked)
+    GET  /delegation/{id}/notices   the principal's お知らせ, as their agent (read-only)
+    GET  /operations            操作履歴
     GET  /health
 """
 
@@ -172,17 +179,30 @@ def build_app(portal: Portal) -> ASGIApp:
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp
 
-    async def history_of(s: Session) -> History:
-        h = s.cache.get("history")
+    async def history_of(s: Session, delegation_id: int = 0) -> History:
+        key = f"history-{delegation_id}"
+        h = s.cache.get(key)
         if not isinstance(h, History):
             h = History()
-            s.cache["history"] = h
+            s.cache[key] = h
 
         async def fetch(token: str, size: int) -> Any:
-            return await portal.core.records(s.core_token, token, size)
+            return await portal.core.records(s.core_token, token, size, delegation_id)
 
-        await h.refresh(fetch, portal.checker, s.pseudonym, run_in_threadpool)
+        await h.refresh(fetch, portal.checker, None if delegation_id else s.pseudonym, run_in_threadpool)
         return h
+
+    def core_refusal(e: grpc.RpcError) -> Response:
+        code = e.code()
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            return page("refused.html", 403, title="この代理権では閲覧できません",
+                        advice="代理権が取り消されたか、期限が切れたか、範囲外です。", reason="delegation_refused")
+        if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+            return page("refused.html", 400, title="この操作はできません", advice=str(e.details() or ""),
+                        reason=code.name.lower())
+        return page("refused.html", 503, title="ただいま処理できません",
+                    advice="情報提供ネットワークシステムに接続できません。しばらくしてからやり直してください。",
+                    reason="core_unavailable")
 
     def _date(value: str | None) -> dt.date | None:
         try:
@@ -194,15 +214,17 @@ def build_app(portal: Portal) -> ASGIApp:
         s = session_of(request)
         if s is None:
             return RedirectResponse("/login", status_code=303)
+        raw = request.path_params.get("did", "0")
+        delegation_id = int(raw) if raw.isdigit() else -1
+        if delegation_id < 0:
+            return page("refused.html", 404, title="見つかりません", advice="", reason="not_found")
         try:
-            h = await history_of(s)
+            h = await history_of(s, delegation_id)
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.UNAUTHENTICATED:
                 portal.sessions.end(s.token)
                 return RedirectResponse("/login", status_code=303)
-            return page("refused.html", 503, title="記録を取得できません",
-                        advice="情報提供ネットワークシステムに接続できません。しばらくしてからやり直してください。",
-                        reason="core_unavailable")
+            return core_refusal(e)
         q = request.query_params
         since, until = _date(q.get("from")), _date(q.get("to"))
         agency = int(q["agency"]) if q.get("agency", "").isdigit() else None
@@ -213,17 +235,20 @@ def build_app(portal: Portal) -> ASGIApp:
                            if a})
         base = {k: v for k, v in (("from", q.get("from", "")), ("to", q.get("to", "")),
                                   ("agency", "" if agency is None else str(agency))) if v}
+        here = f"/delegation/{delegation_id}/records" if delegation_id else "/records"
         return page("records.html", s=s, rows=all_rows[(n - 1) * PAGE_ROWS: n * PAGE_ROWS], page=n, pages=pages,
+                    here=here, delegation_id=delegation_id,
                     total=len(all_rows), agencies=agencies, since=q.get("from", ""), until=q.get("to", ""),
                     agency=agency, checkpoint=h.checkpoint,
-                    prev_url=f"/records?{urlencode({**base, 'page': n - 1})}" if n > 1 else None,
-                    next_url=f"/records?{urlencode({**base, 'page': n + 1})}" if n < pages else None)
+                    prev_url=f"{here}?{urlencode({**base, 'page': n - 1})}" if n > 1 else None,
+                    next_url=f"{here}?{urlencode({**base, 'page': n + 1})}" if n < pages else None)
 
     async def proof(request: Request) -> Response:
         s = session_of(request)
         if s is None:
             return RedirectResponse("/login", status_code=303)
-        h = s.cache.get("history")
+        did = request.path_params.get("did", "0")
+        h = s.cache.get(f"history-{did}")
         raw = request.path_params["seq"]
         c = h.by_sequence.get(int(raw)) if isinstance(h, History) and raw.isdigit() else None
         if c is None:
@@ -232,11 +257,11 @@ def build_app(portal: Portal) -> ASGIApp:
         return JSONResponse(c.proof_document(), headers={
             **_HEADERS, "Content-Disposition": f'attachment; filename="renkei-proof-{c.sequence}.json"'})
 
-    async def notices_of(s: Session) -> list[Any]:
+    async def notices_of(s: Session, delegation_id: int = 0) -> list[Any]:
         out: list[Any] = []
         token = ""
         while len(out) < MAX_NOTICES:
-            page = await portal.core.notices(s.core_token, token, 1000)
+            page = await portal.core.notices(s.core_token, token, 1000, delegation_id)
             out.extend(page.notices)
             token = page.next_page_token
             if not token:
@@ -273,6 +298,85 @@ def build_app(portal: Portal) -> ASGIApp:
         await run_in_threadpool(portal.store.mark_read, s.pseudonym, n.notice_id)
         return page("notice.html", s=s, n=n)
 
+    async def agent_notices(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        raw = request.path_params["did"]
+        if not raw.isdigit():
+            return page("refused.html", 404, title="見つかりません", advice="", reason="not_found")
+        try:
+            items = await notices_of(s, int(raw))
+        except grpc.RpcError as e:
+            return core_refusal(e)
+        # Read-only for the agent: the principal's read marks are the principal's.
+        return page("notices.html", s=s, notices=items, read=set(), unread=len(items), delegation_id=int(raw))
+
+    async def delegation(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        try:
+            both = await portal.core.delegations(s.core_token)
+        except grpc.RpcError as e:
+            return core_refusal(e)
+        return page("delegation.html", s=s, mine=both.as_principal, theirs=both.as_agent, offer_code=None,
+                    today=dt.date.today().isoformat())
+
+    async def delegation_post(request: Request) -> Response:
+        s = session_of(request)
+        fields = await form(request)
+        if s is None or not s.csrf_ok(fields.get("csrf")) or not same_origin(request):
+            return page("refused.html", 400, title="この操作は受け付けられません",
+                        advice="画面を開き直してからやり直してください。", reason="csrf")
+        until = _date(fields.get("valid_until"))
+        scopes = [x for x in ("records", "notices") if fields.get(f"scope_{x}") == "on"]
+        if until is None:
+            return page("refused.html", 400, title="有効期限を入力してください", advice="", reason="invalid_argument")
+        end = dt.datetime.combine(until, dt.time(23, 59, 59), JST)
+        try:
+            r = await portal.core.create_delegation(s.core_token, fields.get("label", ""), scopes, end)
+            both = await portal.core.delegations(s.core_token)
+        except grpc.RpcError as e:
+            return core_refusal(e)
+        return page("delegation.html", s=s, mine=both.as_principal, theirs=both.as_agent, offer_code=r.offer_code,
+                    today=dt.date.today().isoformat())
+
+    async def delegation_accept(request: Request) -> Response:
+        s = session_of(request)
+        fields = await form(request)
+        if s is None or not s.csrf_ok(fields.get("csrf")) or not same_origin(request):
+            return page("refused.html", 400, title="この操作は受け付けられません",
+                        advice="画面を開き直してからやり直してください。", reason="csrf")
+        try:
+            await portal.core.accept_delegation(s.core_token, fields.get("code", "")[:64])
+        except grpc.RpcError as e:
+            return core_refusal(e)
+        return RedirectResponse("/delegation", status_code=303)
+
+    async def delegation_revoke(request: Request) -> Response:
+        s = session_of(request)
+        fields = await form(request)
+        raw = request.path_params["did"]
+        if s is None or not s.csrf_ok(fields.get("csrf")) or not same_origin(request) or not raw.isdigit():
+            return page("refused.html", 400, title="この操作は受け付けられません",
+                        advice="画面を開き直してからやり直してください。", reason="csrf")
+        try:
+            await portal.core.revoke_delegation(s.core_token, int(raw))
+        except grpc.RpcError as e:
+            return core_refusal(e)
+        return RedirectResponse("/delegation", status_code=303)
+
+    async def operations(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        try:
+            ops = await portal.core.operations(s.core_token)
+        except grpc.RpcError as e:
+            return core_refusal(e)
+        return page("operations.html", s=s, ops=ops.operations)
+
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -285,6 +389,14 @@ def build_app(portal: Portal) -> ASGIApp:
         Route("/records/{seq}/proof", proof, methods=["GET"]),
         Route("/notices", notices, methods=["GET"]),
         Route("/notices/{nid}", notice, methods=["GET"]),
+        Route("/delegation", delegation, methods=["GET"]),
+        Route("/delegation", delegation_post, methods=["POST"]),
+        Route("/delegation/accept", delegation_accept, methods=["POST"]),
+        Route("/delegation/{did}/revoke", delegation_revoke, methods=["POST"]),
+        Route("/delegation/{did}/records", records, methods=["GET"]),
+        Route("/delegation/{did}/records/{seq}/proof", proof, methods=["GET"]),
+        Route("/delegation/{did}/notices", agent_notices, methods=["GET"]),
+        Route("/operations", operations, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]))
 

@@ -38,6 +38,18 @@ DENIAL_CODE_PROVIDER_UNAVAILABLE: DenialCode
 DENIAL_CODE_REQUESTER_NOT_ELIGIBLE: DenialCode
 DENIAL_CODE_REQUEST_ID_REUSED: DenialCode
 
+class SetSupportMeasureRequest(_message.Message):
+    __slots__ = ("agency_code", "supported")
+    AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    agency_code: bytes
+    supported: bool
+    def __init__(self, agency_code: _Optional[bytes] = ..., supported: _Optional[bool] = ...) -> None: ...
+
+class SetSupportMeasureResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class SendNoticeRequest(_message.Message):
     __slots__ = ("agency_code", "title", "body")
     AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
