@@ -133,6 +133,64 @@ def test_log_in_see_the_inquiry_of_seconds_ago_verified_and_read_a_notice(box: R
     assert browser.current_url.endswith("/login")
 
 
+def _log_out(driver: WebDriver) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.XPATH, "//button[text()='ログアウト']").click()
+    assert driver.current_url.endswith("/login")
+
+
+def test_delegate_view_as_agent_and_revoke(box: RunningBox, browser: WebDriver) -> None:
+    import datetime as dt
+
+    from selenium.webdriver.common.by import By
+
+    seq = inquire_about(box, demo_number(box, 1))
+    # The principal (card 1) delegates viewing of やりとり履歴 to someone they call 母.
+    _log_in(browser, box, 1)
+    browser.find_element(By.LINK_TEXT, "代理人").click()
+    browser.find_element(By.ID, "label").send_keys("母")
+    until = browser.find_element(By.ID, "valid_until")
+    browser.execute_script("arguments[0].value = arguments[1]", until,
+                           (dt.date.today() + dt.timedelta(days=30)).isoformat())
+    browser.find_element(By.XPATH, "//button[text()='代理人コードを発行する']").click()
+    code = browser.find_element(By.ID, "offer-code").text.strip()
+    did = browser.find_element(By.CSS_SELECTOR, "tr[data-delegation]").get_attribute("data-delegation")
+    assert code and "承諾待ち" in browser.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"]').text
+    _shot(browser, "delegation-offered")
+    _log_out(browser)
+
+    # The agent (card 2) accepts the code and reads the principal's records, proofs verified.
+    _log_in(browser, box, 2)
+    browser.find_element(By.LINK_TEXT, "代理人").click()
+    browser.find_element(By.ID, "code").send_keys(code)
+    browser.find_element(By.XPATH, "//button[text()='代理人になる']").click()
+    browser.find_element(By.CSS_SELECTOR, f'li[data-agent-delegation="{did}"]').find_element(
+        By.LINK_TEXT, "やりとり履歴を見る").click()
+    assert "代理人として閲覧しています" in browser.find_element(By.ID, "acting").text
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-sequence="{seq}"]')
+    assert "✔ 検証済み" in row.text
+    _shot(browser, "agent-records")
+    _log_out(browser)
+
+    # The principal revokes alone and reads the 操作履歴 (the agent's view is in it).
+    _log_in(browser, box, 1)
+    browser.find_element(By.LINK_TEXT, "代理人").click()
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"] button').click()
+    assert "取消済み" in browser.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"]').text
+    browser.find_element(By.LINK_TEXT, "操作履歴").click()
+    actions = [r.get_attribute("data-action") for r in browser.find_elements(By.CSS_SELECTOR, "tr.op")]
+    assert actions[:4] == ["revoke", "view_records", "accept", "delegate"], actions
+    assert "やりとり履歴を閲覧" in browser.find_element(By.TAG_NAME, "table").text
+    _shot(browser, "operations")
+    _log_out(browser)
+
+    # The agent's link is gone and the page refuses.
+    _log_in(browser, box, 2)
+    browser.get(portal_url(box) + f"/delegation/{did}/records")
+    assert "この代理権では閲覧できません" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+
+
 def test_a_revoked_card_is_refused(box: RunningBox, browser: WebDriver) -> None:
     from selenium.webdriver.common.by import By
 
