@@ -8,11 +8,13 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from renkei.jpki.ca import Jpki
@@ -238,6 +240,78 @@ def test_delegate_view_as_agent_and_revoke_with_an_operations_log(box: RunningBo
     finally:
         flag(1, False)
     assert agent.get(f"/delegation/{did2}/records").status_code == 200
+
+
+def _add_app(box: RunningBox, name: str, redirect: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "renkei.cli", "portal", "add-client", "--data-dir",
+                          str(box.root / "portal"), "--name", name, "--redirect-uri", redirect],
+                         check=True, capture_output=True, text=True).stdout
+    return str(json.loads(out)["client_id"])
+
+
+def test_an_app_fetches_with_oauth_pkce_after_consent_and_every_fetch_is_recorded(box: RunningBox) -> None:
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from renkei.portal.oauth import s256
+
+    redirect = "http://127.0.0.1:8123/callback"
+    client_id = _add_app(box, "家計簿アプリ", redirect)
+    seq = inquire_about(box, demo_number(box, 1))
+    verifier = base64.urlsafe_b64encode(os.urandom(48)).decode().rstrip("=")
+    query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect,
+                       "scope": "records", "state": "st-1", "code_challenge": s256(verifier),
+                       "code_challenge_method": "S256"})
+    v = _visit(box)
+    # Not logged in: to the login page, and back to the request after the login.
+    r = v.get(f"/oauth/authorize?{query}")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    message, csrf = v.login_page_from(v.get(r.headers["location"]).text)
+    from renkei.portal.reader import card_response
+
+    with Card(card_path(box, 1), box.root / "jpki") as card:
+        answer = json.dumps(card_response(card, PIN, message))
+    r = v.post("/login", {"csrf": csrf, "response": answer})
+    assert r.headers["location"] == f"/oauth/authorize?{query}"
+    consent = v.get(r.headers["location"])
+    assert "家計簿アプリ" in consent.text and "やりとり履歴（情報提供等記録）" in consent.text
+    assert "form-action 'self' http://127.0.0.1:8123" in consent.headers["content-security-policy"]
+    # An unregistered redirect URI is never redirected to.
+    bad = v.get("/oauth/authorize?" + query.replace("8123", "9999"))
+    assert bad.status_code == 400 and refusal_reason(bad) == "invalid_redirect_uri"
+    # Denied: the app is told so.
+    r = v.post("/oauth/authorize", {"csrf": _csrf(consent.text), "request": query, "decision": "deny"})
+    assert parse_qs(urlsplit(r.headers["location"]).query) == {"error": ["access_denied"], "state": ["st-1"]}
+    # Allowed: a code, exchanged with the verifier for a short-lived token.
+    r = v.post("/oauth/authorize", {"csrf": _csrf(consent.text), "request": query, "decision": "allow"})
+    back = urlsplit(r.headers["location"])
+    assert f"{back.scheme}://{back.netloc}{back.path}" == redirect
+    got = parse_qs(back.query)
+    assert got["state"] == ["st-1"]
+    app = httpx.Client(base_url=v.base, timeout=30)
+    exchange = {"grant_type": "authorization_code", "code": got["code"][0], "client_id": client_id,
+                "redirect_uri": redirect}
+    assert app.post("/oauth/token", data={**exchange, "code_verifier": "x" * 43}).json()["error"] == "invalid_grant"
+    # (the failed attempt used the code up: a fresh consent gives a fresh code)
+    r = v.post("/oauth/authorize", {"csrf": _csrf(consent.text), "request": query, "decision": "allow"})
+    exchange["code"] = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+    tok = app.post("/oauth/token", data={**exchange, "code_verifier": verifier})
+    assert tok.status_code == 200 and tok.headers["cache-control"] == "no-store", tok.text
+    body = tok.json()
+    assert body["token_type"] == "Bearer" and 0 < body["expires_in"] <= 300 and body["scope"] == "records"
+    auth = {"Authorization": f"Bearer {body['access_token']}"}
+    data = app.get("/api/v1/records", headers=auth).json()["records"]
+    mine = next(x for x in data if seq in x["sequences"])
+    assert mine["requester"] == "厚生労働大臣" and mine["information"] == ["地方税関係情報"] and mine["proof_verified"]
+    assert app.get("/api/v1/notices", headers=auth).status_code == 403  # not consented
+    assert app.get("/api/v1/records").status_code == 401
+    assert app.get("/api/v1/records", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert demo_number(box, 1) not in json.dumps(data, ensure_ascii=False)
+    # Every fetch is in the person's 操作履歴.
+    ops = v.get("/operations").text
+    assert ops.count('<tr class="fetch">') == 1 and "家計簿アプリ" in ops
+    # Logging out ends the app's access too.
+    v.post("/logout", {"csrf": _csrf(ops)})
+    assert app.get("/api/v1/records", headers=auth).status_code == 401
 
 
 def test_locked_pin_and_revoked_card_are_refused_with_a_clear_page(box: RunningBox) -> None:

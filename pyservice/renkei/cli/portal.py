@@ -2,6 +2,7 @@
 
     renkei portal init --auth-ca auth-ca.pem --ledger-vkey VKEY [--agencies names.json | --demo]
     renkei portal serve --core HOST:PORT --ca ca.pem --ocsp URL [--witness-vkey VKEY]… [--port 50058]
+    renkei portal add-client --name NAME --redirect-uri URI…     an app of the 自己情報取得API
 
 ``init`` pins the JPKI 利用者証明用 CA and the core ledger's verifier key; ``serve`` talks to the
 core's public port (DisclosureService) and checks logins with the JPKI responder (``--ocsp``).
@@ -63,6 +64,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_client(args: argparse.Namespace) -> int:
+    from renkei.datadir import DataDir
+    from renkei.portal.store import PortalStore
+
+    store = PortalStore(DataDir(service_path(args, "portal"), "portal"))
+    try:
+        client = store.add_client(args.name, args.redirect_uri)
+    finally:
+        store.close()
+    print(json.dumps({"client_id": client.client_id, "name": client.name, "redirect_uris": list(client.redirect_uris)},
+                     ensure_ascii=False))
+    return 0
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     g = sub.add_parser("portal", help="マイナポータル: やりとり履歴 with checked proofs, card login"
                        ).add_subparsers(dest="sub", required=True)
@@ -73,6 +88,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     names.add_argument("--agencies", help="JSON object: agency id → name (as shown to persons)")
     names.add_argument("--demo", action="store_true", help="the demo agencies' names")
     i.set_defaults(func=cmd_init)
+    a = g.add_parser("add-client", parents=[common], help="register an app of the 自己情報取得API (OAuth + PKCE)")
+    a.add_argument("--name", required=True, help="the app's name, shown on the consent screen")
+    a.add_argument("--redirect-uri", action="append", required=True,
+                   help="an exact redirect URI: https, or http on loopback (repeatable)")
+    a.set_defaults(func=cmd_add_client)
     s = g.add_parser("serve", parents=[common], help="serve the portal over HTTP")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT}; 0 = any free)")

@@ -46,6 +46,8 @@ class Pending:
     challenge: bytes
     csrf: str
     expires: float
+    #: Where to go after the login (an app's authorization request), else "".
+    next: str = ""
 
 
 class Sessions:
@@ -76,10 +78,10 @@ class Sessions:
 
     # -- pending logins ------------------------------------------------------------------------
 
-    def begin_login(self, challenge: bytes) -> tuple[str, Pending]:
+    def begin_login(self, challenge: bytes, next_url: str = "") -> tuple[str, Pending]:
         now = self._now()
         key = secrets.token_urlsafe(32)
-        p = Pending(challenge, secrets.token_urlsafe(32), now + PENDING_SECONDS)
+        p = Pending(challenge, secrets.token_urlsafe(32), now + PENDING_SECONDS, next_url)
         with self._lock:
             self._sweep(now)
             if len(self._pending) >= MAX_PENDING:
@@ -121,6 +123,21 @@ class Sessions:
                 return None
             s.seen = now
             return s
+
+    def peek(self, token: str) -> Session | None:
+        """The session for an app's fetch (its token acts within the session's absolute life),
+        without restarting the person's idle clock."""
+        with self._lock:
+            s = self._sessions.get(token)
+        return s if s is not None and self._now() - s.created < self.absolute else None
+
+    def remaining(self, token: str) -> float | None:
+        """Seconds left of the session's absolute life (None: no such live session)."""
+        with self._lock:
+            s = self._sessions.get(token)
+        if s is None or not self._alive(s, self._now()):
+            return None
+        return self.absolute - (self._now() - s.created)
 
     def end(self, token: str | None) -> None:
         if token:

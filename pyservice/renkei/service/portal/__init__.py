@@ -20,7 +20,12 @@ checks) runs in worker threads, not on the event loop.
     POST /delegation/{id}/revoke
     GET  /delegation/{id}/records   the principal's やりとり履歴, as their agent (proofs checked)
     GET  /delegation/{id}/notices   the principal's お知らせ, as their agent (read-only)
-    GET  /operations            操作履歴
+    GET  /operations            操作履歴 (delegations, agents' views, apps' fetches)
+    GET  /oauth/authorize       自己情報取得API: the consent screen (OAuth 2.0 code + PKCE S256)
+    POST /oauth/authorize       the person's decision → redirect to the app with a code (or access_denied)
+    POST /oauth/token           code + code_verifier → a short-lived access token (JSON)
+    GET  /api/v1/records        やりとり履歴 as JSON (Bearer token, scope records; every fetch recorded)
+    GET  /api/v1/notices        お知らせ as JSON (scope notices)
     GET  /health
 """
 
@@ -38,7 +43,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import grpc
 import uvicorn
@@ -56,6 +61,7 @@ from renkei.linkage.disclosure import login_message
 from renkei.portal.config import PortalConfig
 from renkei.portal.history import JST, Checker, History, affair_name, item_name, rows
 from renkei.portal.login import CoreDisclosure, LoginDesk, LoginRefused
+from renkei.portal.oauth import SCOPES, AccessToken, AuthorizationRequest, AuthorizationServer, OAuthError
 from renkei.portal.sessions import Session, Sessions
 from renkei.portal.store import PortalStore
 
@@ -64,6 +70,7 @@ log = logging.getLogger("renkei.portal")
 SESSION_COOKIE = "portal_session"
 LOGIN_COOKIE = "portal_login"
 PAGE_ROWS = 50
+AUTHORIZE = "/oauth/authorize"
 MAX_NOTICES = 5000  # the newest shown; older ones stay at the core
 MAX_FORM_BYTES = 64 * 1024
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -94,6 +101,11 @@ class Portal:
     store: PortalStore
     sessions: Sessions = field(default_factory=Sessions)
     secure_cookies: bool = True
+    oauth: AuthorizationServer | None = None
+
+    def __post_init__(self) -> None:
+        if self.oauth is None:
+            self.oauth = AuthorizationServer(self.store.client)
 
     @property
     def desk(self) -> LoginDesk:
@@ -105,12 +117,14 @@ def build_app(portal: Portal) -> ASGIApp:
                       auto_reload=False)
     env.filters["jst"] = _jst
     env.filters["ts_jst"] = lambda t: _jst(t.ToDatetime(tzinfo=dt.UTC).astimezone(JST))
+    env.filters["utc_jst"] = lambda t: _jst(t.astimezone(JST))
     env.globals["affair_name"] = affair_name
     env.globals["item_name"] = item_name
     env.globals["agency_name"] = portal.config.agency_name
 
-    def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(**ctx), status_code=status, headers=_HEADERS)
+    def page(name: str, status: int = 200, headers: dict[str, str] | None = None, **ctx: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(**ctx), status_code=status,
+                            headers={**_HEADERS, **(headers or {})})
 
     def session_of(request: Request) -> Session | None:
         return portal.sessions.get(request.cookies.get(SESSION_COOKIE))
@@ -139,7 +153,8 @@ def build_app(portal: Portal) -> ASGIApp:
             return page("refused.html", 503, title="ただいまログインできません",
                         advice="情報提供ネットワークシステムに接続できません。しばらくしてからやり直してください。",
                         reason="core_unavailable")
-        key, pending = portal.sessions.begin_login(challenge)
+        next_url = request.query_params.get("next", "")
+        key, pending = portal.sessions.begin_login(challenge, next_url if next_url.startswith(AUTHORIZE + "?") else "")
         resp = page("login.html", message=login_message(challenge).hex(), csrf=pending.csrf)
         resp.set_cookie(LOGIN_COOKIE, key, max_age=120, httponly=True, secure=portal.secure_cookies,
                         samesite="strict", path="/login")
@@ -159,7 +174,7 @@ def build_app(portal: Portal) -> ASGIApp:
             else:
                 s = portal.sessions.create(done.pseudonym, done.core_token)
                 log.info("login (revocation status from %s)", done.revocation_source)
-                done_resp = RedirectResponse("/records", status_code=303)
+                done_resp = RedirectResponse(pending.next or "/records", status_code=303)
                 done_resp.set_cookie(SESSION_COOKIE, s.token, httponly=True, secure=portal.secure_cookies,
                                 samesite="strict", path="/")
                 done_resp.delete_cookie(LOGIN_COOKIE, path="/login")
@@ -375,7 +390,121 @@ def build_app(portal: Portal) -> ASGIApp:
             ops = await portal.core.operations(s.core_token)
         except grpc.RpcError as e:
             return core_refusal(e)
-        return page("operations.html", s=s, ops=ops.operations)
+        fetches = await run_in_threadpool(portal.store.fetches, s.pseudonym)
+        return page("operations.html", s=s, ops=ops.operations, fetches=fetches, scope_names=SCOPES)
+
+    # -- 自己情報取得API (OAuth 2.0 authorization code + PKCE) ----------------------------------------
+
+    oauth = portal.oauth
+    assert oauth is not None
+
+    def to_app(uri: str, params: dict[str, str]) -> Response:
+        sep = "&" if urlsplit(uri).query else "?"
+        return RedirectResponse(uri + sep + urlencode({k: v for k, v in params.items() if v}), status_code=303)
+
+    def authorize_request(params: dict[str, str]) -> AuthorizationRequest | Response:
+        try:
+            return oauth.validate(params)
+        except OAuthError as e:
+            if e.error in ("invalid_client", "invalid_redirect_uri"):
+                # Never redirect to an unverified URI (RFC 6749 §4.1.2.1): tell the person.
+                return page("refused.html", 400, title="アプリ連携の要求が正しくありません", advice=e.description,
+                            reason=e.error)
+            return to_app(params["redirect_uri"], {"error": e.error, "error_description": e.description,
+                                                   "state": params.get("state", "")})
+
+    async def authorize(request: Request) -> Response:
+        params = dict(request.query_params)
+        req = authorize_request(params)
+        if not isinstance(req, AuthorizationRequest):
+            return req
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login?" + urlencode({"next": f"{AUTHORIZE}?{request.url.query}"}),
+                                    status_code=303)
+        # The consent form's answer is a redirect to the app: CSP form-action must allow its origin.
+        app = urlsplit(req.redirect_uri)
+        csp = _HEADERS["Content-Security-Policy"].replace(
+            "form-action 'self'", f"form-action 'self' {app.scheme}://{app.netloc}")
+        return page("consent.html", headers={"Content-Security-Policy": csp}, s=s, req=req, scope_names=SCOPES,
+                    request_query=request.url.query)
+
+    async def authorize_post(request: Request) -> Response:
+        s = session_of(request)
+        fields = await form(request)
+        if s is None or not s.csrf_ok(fields.get("csrf")) or not same_origin(request):
+            return page("refused.html", 400, title="この操作は受け付けられません",
+                        advice="アプリ連携をはじめからやり直してください。", reason="csrf")
+        req = authorize_request(dict(parse_qsl(fields.get("request", ""))))
+        if not isinstance(req, AuthorizationRequest):
+            return req
+        if fields.get("decision") != "allow":
+            return to_app(req.redirect_uri, {"error": "access_denied", "state": req.state})
+        return to_app(req.redirect_uri, {"code": oauth.grant(req, s.token), "state": req.state})
+
+    async def token(request: Request) -> Response:
+        fields = await form(request)
+        no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        try:
+            t = oauth.exchange(fields, portal.sessions.remaining)
+        except OAuthError as e:
+            return JSONResponse({"error": e.error, "error_description": e.description}, status_code=400,
+                                headers=no_store)
+        return JSONResponse({"access_token": t.token, "token_type": "Bearer",
+                             "expires_in": int(t.expires - time.monotonic()), "scope": " ".join(t.scopes)},
+                            headers=no_store)
+
+    async def api_session(request: Request, scope: str) -> tuple[Session, AccessToken] | Response:
+        auth = request.headers.get("authorization", "")
+        try:
+            if not auth.startswith("Bearer "):
+                raise OAuthError("invalid_token", "send the access token as 'Authorization: Bearer <token>'")
+            t = oauth.token(auth[len("Bearer "):], scope)
+            s = portal.sessions.peek(t.session_token)
+            if s is None:
+                raise OAuthError("invalid_token", "the person's session has ended")
+        except OAuthError as e:
+            return JSONResponse({"error": e.error, "error_description": e.description},
+                                status_code=403 if e.error == "insufficient_scope" else 401,
+                                headers={"WWW-Authenticate": f'Bearer error="{e.error}"', "Cache-Control": "no-store"})
+        return s, t
+
+    async def api_records(request: Request) -> Response:
+        got = await api_session(request, "records")
+        if isinstance(got, Response):
+            return got
+        s, t = got
+        try:
+            h = await history_of(s)
+        except grpc.RpcError as e:
+            return JSONResponse({"error": "unavailable", "error_description": str(e.code().name)}, status_code=503)
+        await run_in_threadpool(portal.store.record_fetch, s.pseudonym, t.client.client_id, "records")
+        return JSONResponse({"records": [{
+            "inquiry_time": r.inquired_at.isoformat() if r.inquired_at else None,
+            "provision_time": r.provided_at.isoformat() if r.provided_at else None,
+            "requester": portal.config.agency_name(r.main.record.requester_agency_id),
+            "provider": portal.config.agency_name(r.main.record.provider_agency_id),
+            "affair": affair_name(r.main.record.affair),
+            "information": [item_name(i) for i in r.main.record.information_items],
+            "status": r.status,
+            "sequences": [p.sequence for p in r.parts],
+            "proof_verified": r.verified,
+        } for r in rows(h)]}, headers={"Cache-Control": "no-store"})
+
+    async def api_notices(request: Request) -> Response:
+        got = await api_session(request, "notices")
+        if isinstance(got, Response):
+            return got
+        s, t = got
+        try:
+            items = await notices_of(s)
+        except grpc.RpcError as e:
+            return JSONResponse({"error": "unavailable", "error_description": str(e.code().name)}, status_code=503)
+        await run_in_threadpool(portal.store.record_fetch, s.pseudonym, t.client.client_id, "notices")
+        return JSONResponse({"notices": [{
+            "id": n.notice_id, "from": portal.config.agency_name(n.agency_id), "title": n.title, "body": n.body,
+            "time": n.send_time.ToDatetime(tzinfo=dt.UTC).astimezone(JST).isoformat(),
+        } for n in items]}, headers={"Cache-Control": "no-store"})
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -397,6 +526,11 @@ def build_app(portal: Portal) -> ASGIApp:
         Route("/delegation/{did}/records/{seq}/proof", proof, methods=["GET"]),
         Route("/delegation/{did}/notices", agent_notices, methods=["GET"]),
         Route("/operations", operations, methods=["GET"]),
+        Route(AUTHORIZE, authorize, methods=["GET"]),
+        Route(AUTHORIZE, authorize_post, methods=["POST"]),
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/api/v1/records", api_records, methods=["GET"]),
+        Route("/api/v1/notices", api_notices, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]))
 
