@@ -52,7 +52,7 @@ def init_data_dir(path: str | os.PathLike[str], *, auth_ca_pem: bytes, ledger_vk
         raise InvalidArgumentError("the JPKI auth CA must be PEM certificates")
     data_dir = DataDir.init(path, SERVICE)
     if not data_dir.file(CA_FILE).exists():
-        write_atomic(data_dir.file(CA_FILE), auth_ca_pem, 0o644)
+        write_atomic(data_dir.file(CA_FILE), auth_ca_pem, 0o600)  # every file of a box is private
     if not data_dir.file(CONFIG_FILE).exists():
         doc = {"ledger_vkey": ledger_vkey, "agencies": {str(k): v for k, v in sorted(agencies.items())}}
         write_atomic(data_dir.file(CONFIG_FILE), json.dumps(doc, ensure_ascii=False, indent=1).encode(), 0o600)
