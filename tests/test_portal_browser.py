@@ -191,6 +191,35 @@ def test_delegate_view_as_agent_and_revoke(box: RunningBox, browser: WebDriver) 
     assert "この代理権では閲覧できません" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
 
 
+def test_an_app_asks_for_consent(box: RunningBox, browser: WebDriver) -> None:
+    import base64
+    import json
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from selenium.webdriver.common.by import By
+
+    from renkei.portal.oauth import s256
+
+    redirect = "http://127.0.0.1:8123/callback"  # nothing listens: the browser's URL is what counts
+    out = subprocess.run([sys.executable, "-m", "renkei.cli", "portal", "add-client", "--data-dir",
+                          str(box.root / "portal"), "--name", "家計簿アプリ", "--redirect-uri", redirect],
+                         check=True, capture_output=True, text=True).stdout
+    client_id = json.loads(out)["client_id"]
+    verifier = base64.urlsafe_b64encode(os.urandom(48)).decode().rstrip("=")
+    query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect,
+                       "scope": "records notices", "state": "s1", "code_challenge": s256(verifier),
+                       "code_challenge_method": "S256"})
+    _log_in(browser, box, 1)
+    browser.get(portal_url(box) + "/oauth/authorize?" + query)
+    assert browser.find_element(By.ID, "app-name").text == "家計簿アプリ"
+    assert [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#scopes li")] == [
+        "やりとり履歴（情報提供等記録）", "お知らせ"]
+    _shot(browser, "consent")
+    browser.find_element(By.XPATH, "//button[text()='許可する']").click()
+    got = urlsplit(browser.current_url)
+    assert f"{got.scheme}://{got.netloc}{got.path}" == redirect and parse_qs(got.query)["code"]
+
+
 def test_a_revoked_card_is_refused(box: RunningBox, browser: WebDriver) -> None:
     from selenium.webdriver.common.by import By
 
