@@ -92,13 +92,17 @@ def build(config: ServiceConfig, authority: NumberAuthority, core_target: str, t
     async def forward_card_keys() -> None:
         # Cards issued offline (the demo's, `renkei card issue` with J-LIS's directory) or while
         # the core was down: their login keys reach the core here, by link id, until confirmed.
+        failing = False
         while True:
             try:
                 for key_id, public_key, link_id in await registry.call(authority.unforwarded_card_keys):
                     await core.register_card_key(public_key, link_id)
                     await registry.call(authority.card_key_forwarded, key_id)
+                failing = False
             except Exception as e:
-                log.warning("forwarding card keys to the core failed (%s); retrying", type(e).__name__)
+                if not failing:  # once per outage, not every poll
+                    log.warning("forwarding card keys to the core failed (%s); retrying", type(e).__name__)
+                failing = True
             await asyncio.sleep(CARD_KEY_POLL)
 
     process.add_background(render_notices)
