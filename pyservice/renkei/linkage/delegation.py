@@ -140,12 +140,12 @@ class DelegationBook:
         now = now or datetime.now(UTC)
         label = label.strip()
         if not label or len(label) > MAX_LABEL:
-            raise InvalidArgumentError(f"the label is 1 to {MAX_LABEL} characters")
+            raise InvalidArgumentError(f"代理人の呼び名は1〜{MAX_LABEL}文字で入力してください")
         want = tuple(s for s in SCOPES if s in scope)
         if not want or len(want) != len(set(scope)):
-            raise InvalidArgumentError(f"the scope is one or more of {', '.join(SCOPES)}")
+            raise InvalidArgumentError("閲覧を許す情報を1つ以上選んでください（records, notices）")
         if not now < valid_until <= now + MAX_VALIDITY:
-            raise InvalidArgumentError("the validity ends in the future, within three years")
+            raise InvalidArgumentError("有効期限は今日より後、3年以内の日付にしてください")
         code = secrets.token_urlsafe(12)
         with self._lock:
             self._blocked(principal)
@@ -153,7 +153,7 @@ class DelegationBook:
                 "SELECT count(*) FROM delegations WHERE principal = ? AND revoked_at IS NULL AND valid_until > ?",
                 (principal, now.isoformat())).fetchone()[0]
             if open_ >= MAX_OPEN:
-                raise FailedPreconditionError(f"at most {MAX_OPEN} delegations at once; revoke one first")
+                raise FailedPreconditionError(f"代理人は同時に{MAX_OPEN}件までです。不要なものを取り消してください")
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 cur = self._db.execute(
@@ -199,7 +199,7 @@ class DelegationBook:
         with self._lock:
             d = self.get(delegation_id)
             if d.principal != principal:
-                raise NotFoundError("no such delegation of yours")
+                raise NotFoundError("あなたが設定した代理権ではありません")
             if d.revoked_at is None:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hmac
 import logging
 import os
 import signal
@@ -163,7 +164,8 @@ def build_app(portal: Portal) -> ASGIApp:
     async def login_post(request: Request) -> Response:
         pending = portal.sessions.take_login(request.cookies.get(LOGIN_COOKIE))
         fields = await form(request)
-        if pending is None or not same_origin(request) or fields.get("csrf") != pending.csrf:
+        if pending is None or not same_origin(request) or not hmac.compare_digest(
+                fields.get("csrf", "").encode(), pending.csrf.encode()):
             refusal = LoginRefused("replayed", "このログイン要求は使えません",
                                    "ログイン要求は1回限り、2分間有効です。ログイン画面を開き直して、新しい値に署名してください。")
         else:
