@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,11 +51,20 @@ def browser() -> Iterator[WebDriver]:
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(30)
+    driver.implicitly_wait(5)  # elements of the page a click leads to
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def _wait_url(driver: WebDriver, check: Callable[[str], bool]) -> str:
+    """The URL once ``check`` holds (a click's navigation finishes after click() returns)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(lambda d: check(d.current_url))
+    return str(driver.current_url)
 
 
 def _shot(driver: WebDriver, name: str) -> Path:
@@ -83,6 +92,10 @@ def _log_in(driver: WebDriver, box: RunningBox, n: int) -> None:
     focused = driver.switch_to.active_element
     assert focused.tag_name == "button" and focused.text == "ログイン"
     focused.send_keys(Keys.ENTER)
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(area))  # the next page is there
 
 
 def test_log_in_see_the_inquiry_of_seconds_ago_verified_and_read_a_notice(box: RunningBox, browser: WebDriver) -> None:
@@ -92,7 +105,7 @@ def test_log_in_see_the_inquiry_of_seconds_ago_verified_and_read_a_notice(box: R
     notice = send_notice(box, 1, demo_number(box, 1), "児童手当の手続きのご案内",
                          "児童手当の現況届の提出は不要になりました。\n千代田区 子育て支援課")
     _log_in(browser, box, 1)
-    assert browser.current_url.endswith("/records"), browser.page_source
+    _wait_url(browser, lambda u: u.endswith("/records"))
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-sequence="{seq}"]')
     cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
     assert cells[2] == "厚生労働大臣" and cells[3] == "千代田区長", cells
@@ -111,7 +124,7 @@ def test_log_in_see_the_inquiry_of_seconds_ago_verified_and_read_a_notice(box: R
 
     Select(browser.find_element(By.ID, "agency")).select_by_visible_text("千代田区長")
     browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
-    assert "agency=1" in browser.current_url
+    _wait_url(browser, lambda u: "agency=1" in u)
     assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-sequence="{seq}"]')
 
     # お知らせ: the mayor's notice, unread, then opened (and read).
@@ -128,7 +141,7 @@ def test_log_in_see_the_inquiry_of_seconds_ago_verified_and_read_a_notice(box: R
 
     # Log out: back at the login page, the records no longer open.
     browser.find_element(By.XPATH, "//button[text()='ログアウト']").click()
-    assert browser.current_url.endswith("/login")
+    _wait_url(browser, lambda u: u.endswith("/login"))
     browser.get(portal_url(box) + "/records")
     assert browser.current_url.endswith("/login")
 
@@ -137,7 +150,7 @@ def _log_out(driver: WebDriver) -> None:
     from selenium.webdriver.common.by import By
 
     driver.find_element(By.XPATH, "//button[text()='ログアウト']").click()
-    assert driver.current_url.endswith("/login")
+    _wait_url(driver, lambda u: u.endswith("/login"))
 
 
 def test_delegate_view_as_agent_and_revoke(box: RunningBox, browser: WebDriver) -> None:
@@ -177,7 +190,12 @@ def test_delegate_view_as_agent_and_revoke(box: RunningBox, browser: WebDriver) 
     _log_in(browser, box, 1)
     browser.find_element(By.LINK_TEXT, "代理人").click()
     browser.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"] button').click()
-    assert "取消済み" in browser.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"]').text
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: "取消済み" in d.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"]').text)
     browser.find_element(By.LINK_TEXT, "操作履歴").click()
     actions = [r.get_attribute("data-action") for r in browser.find_elements(By.CSS_SELECTOR, "tr.op")]
     assert actions[:4] == ["revoke", "view_records", "accept", "delegate"], actions
@@ -216,7 +234,7 @@ def test_an_app_asks_for_consent(box: RunningBox, browser: WebDriver) -> None:
         "やりとり履歴（情報提供等記録）", "お知らせ"]
     _shot(browser, "consent")
     browser.find_element(By.XPATH, "//button[text()='許可する']").click()
-    got = urlsplit(browser.current_url)
+    got = urlsplit(_wait_url(browser, lambda u: u.startswith(redirect)))
     assert f"{got.scheme}://{got.netloc}{got.path}" == redirect and parse_qs(got.query)["code"]
 
 
