@@ -190,9 +190,8 @@ def test_delegate_view_as_agent_and_revoke(box: RunningBox, browser: WebDriver) 
     _log_in(browser, box, 1)
     browser.find_element(By.LINK_TEXT, "代理人").click()
     browser.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"] button').click()
-    from selenium.webdriver.support.ui import WebDriverWait
-
     from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: "取消済み" in d.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"]').text)
