@@ -190,7 +190,11 @@ def build_app(portal: Portal) -> ASGIApp:
     async def logout(request: Request) -> Response:
         s = session_of(request)
         fields = await form(request)
-        if s is not None and s.csrf_ok(fields.get("csrf")) and same_origin(request):
+        if s is not None and not (s.csrf_ok(fields.get("csrf")) and same_origin(request)):
+            # A forged logout changes nothing, not even the cookie.
+            return page("refused.html", 400, title="この操作は受け付けられません",
+                        advice="画面を開き直してからやり直してください。", reason="csrf")
+        if s is not None:
             portal.sessions.end(s.token)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE, path="/")
