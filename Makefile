@@ -8,14 +8,20 @@ DATA ?= renkei-data
 # Ports of the box: core mTLS = BASE_PORT, core public = +1, J-LIS = +2, NTA = +3 (0 = any free).
 BASE_PORT ?= 50051
 
-.PHONY: serve test install lint bench clean proto
+.PHONY: browser serve test install lint bench clean proto
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip 'maturin>=1.9,<2'
 
-install: $(BIN)/python
+install: $(BIN)/python browser
 	$(BIN)/pip install -q --no-build-isolation -e '.[test,bench]'
+
+# The portal's browser tests drive the OS's headless Chromium (never a downloaded browser); the
+# Japanese fonts make the screenshots readable. Installed when missing (CI runs as root on Debian).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list | grep -q "Noto Sans CJK" \
+		|| (apt-get update && apt-get install -y chromium chromium-driver fonts-noto-cjk)
 
 serve: install
 	$(BIN)/renkei up --dir $(DATA) --demo --base-port $(BASE_PORT)

@@ -119,7 +119,9 @@ def test_domain_metrics_count_what_happened(box: RunningBox, traffic: dict[str, 
     assert 0 <= core["renkei_ledger_checkpoint_age_seconds"] < 120
     assert core['renkei_holdings{agency_type="mhlw_minister"}'] == 3
     assert core['renkei_holdings{agency_type="municipal_mayor"}'] == 3
-    assert core["renkei_persons"] == 3
+    # The three persons above, and the demo's three card holders: J-LIS registers each card's
+    # login key with the core, which puts its holder in the person index.
+    assert core["renkei_persons"] == 6
     in_force = [k for k in core if k.startswith("renkei_permission_table_in_force{")]
     assert len(in_force) == 1 and 'label="beppyo2-2015"' in in_force[0]
     jlis = scrape(box, "jlis")
@@ -165,4 +167,6 @@ def test_no_log_line_per_call_at_info(tmp_path: Path) -> None:
     assert rc == 0, out
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert records and not [r for r in records if r["logger"] == "renkei.access"]
-    assert len(records) < 20
+    # The service called 20 times logged less than a line per call (the box's other services log
+    # their start and stop: nine processes are more than 20 lines).
+    assert len([r for r in records if r["service"] == "nta"]) < 20

@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         oversight,
         permissions,
         pki,
+        portal,
         ppc,
         up,
         witness,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     witness.register(sub, common)
     oversight.register(sub)
     ppc.register(sub, common)
+    portal.register(sub, common)
     return p
 
 

@@ -164,6 +164,15 @@ def cmd_sign_challenge(args: argparse.Namespace) -> int:
     except ValueError:
         raise InvalidArgumentError("the challenge is hexadecimal") from None
     pin = _read_pin(args.pin, args.pin_file, "利用者証明用 PIN: ")
+    if args.portal:
+        # The card reader's answer for the portal's login page: a wrong or locked PIN is part of
+        # the answer (the page tells the person what to do), as マイナポータルAP reports it.
+        from renkei.portal.reader import OK, card_response
+
+        with _card(args) as card:
+            answer = card_response(card, pin, challenge)
+        print(json.dumps(answer))
+        return 0 if answer["result"] == OK else 1
     with _card(args) as card:
         signed = card.sign_challenge(pin, challenge)
         card_id = card.card_id
@@ -313,6 +322,8 @@ def register(sub: Any) -> None:
         p.add_argument("--pin-file")
         if kind == "auth":
             p.add_argument("--challenge", required=True, help="the relying party's challenge, hex")
+            p.add_argument("--portal", action="store_true",
+                           help="answer as the portal's card reader: {result, signature, certificate} to paste")
             p.set_defaults(func=cmd_sign_challenge)
         else:
             p.add_argument("--data-file", required=True)

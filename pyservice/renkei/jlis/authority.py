@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS card_keys (
     link_id       BLOB NOT NULL,
     registered_at TEXT NOT NULL
 );
+-- Card keys the linkage core has confirmed; the others are forwarded (again) by J-LIS's service,
+-- so a card issued while the core is down (or before the box starts) still reaches it.
+CREATE TABLE IF NOT EXISTS card_keys_forwarded (card_key_id BLOB PRIMARY KEY);
 """
 
 # More generations than this for one person means something is badly wrong (each change is a
@@ -177,6 +180,33 @@ class NumberAuthority:
                     (key_id, bytes(public_key), link, _now()),
                 )
         return key_id, link
+
+    def register_link_card_key(self, link_id: bytes, public_key: bytes) -> bytes:
+        """The card office's registration at issue: the 利用者証明用 key's SubjectPublicKeyInfo
+        (DER) for the holder's link id. Returns the card key id (SHA-256 of the key)."""
+        key_id = hashlib.sha256(public_key).digest()
+        with self._lock:
+            row = self._db.execute("SELECT link_id FROM card_keys WHERE card_key_id = ?", (key_id,)).fetchone()
+            if row is not None and bytes(row[0]) != bytes(link_id):
+                raise AlreadyExistsError("this card key is registered to another person")
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO card_keys(card_key_id, public_key, link_id, registered_at) VALUES (?, ?, ?, ?)",
+                    (key_id, bytes(public_key), bytes(link_id), _now()),
+                )
+        return key_id
+
+    def unforwarded_card_keys(self, limit: int = 1000) -> list[tuple[bytes, bytes, bytes]]:
+        """(card key id, public key, link id) the core has not confirmed yet."""
+        rows = self._db.execute(
+            "SELECT card_key_id, public_key, link_id FROM card_keys WHERE card_key_id NOT IN "
+            "(SELECT card_key_id FROM card_keys_forwarded) ORDER BY registered_at LIMIT ?", (int(limit),)
+        ).fetchall()
+        return [(bytes(a), bytes(b), bytes(c)) for a, b, c in rows]
+
+    def card_key_forwarded(self, card_key_id: bytes) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO card_keys_forwarded(card_key_id) VALUES (?)", (bytes(card_key_id),))
 
     def card_key(self, card_key_id: bytes) -> tuple[bytes, bytes]:
         """(public key, holder's link id) of a registered card key."""

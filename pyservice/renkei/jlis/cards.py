@@ -37,6 +37,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from renkei.datadir import DataDir
 from renkei.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from renkei.jlis.authority import NumberAuthority
@@ -257,6 +259,8 @@ class CardOffice:
             with issue_card(jpki, path, person.facts, auth_pin, sign_pin, now, card_id=card_id, kenmen=signed,
                             kenmen_pin=kenmen_pin) as card:
                 serials = {kind: card.certificate(kind).serial_number for kind in ("auth", "sign") if card.has(kind)}
+                auth_key = card.certificate("auth").public_key().public_bytes(Encoding.DER,
+                                                                              PublicFormat.SubjectPublicKeyInfo)
             token = path.read_bytes()
         stamp = now.isoformat()
         with self._lock:
@@ -276,6 +280,8 @@ class CardOffice:
                 raise
         if previous is not None:
             self._revoke_all(previous.card_id, _REPLACED_BY[app.reason])
+        # The portal login key (利用者証明用), forwarded to the core by link id (never the number).
+        self._numbers.register_link_card_key(app.link_id, auth_key)
         return Issued(self.card(card_id), token, serials)
 
     # -- suspension, changes, expiry ---------------------------------------------------------------

@@ -17,8 +17,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from renkei._core import inquiry as _inq
-from renkei.errors import NotFoundError, ResourceExhaustedError, UnauthenticatedError
+from renkei.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+)
 from renkei.ledger import Ledger, PersonPage
+from renkei.linkage.delegation import DelegationBook
+from renkei.linkage.notices import NoticeBox, StoredNotice
 from renkei.linkage.registry import AgencyRegistry
 
 PSEUDONYM_KEY = "portal-pseudonym"
@@ -39,6 +47,8 @@ class Challenge:
 class Session:
     token: str
     expires_at: datetime
+    #: How the person appears in their records (never a number or a person index).
+    pseudonym: bytes = b""
 
 
 CHALLENGE_TTL = timedelta(minutes=2)
@@ -69,7 +79,10 @@ class Disclosure:
     one, so that memory grows with real logins only).
     """
 
-    def __init__(self, registry: AgencyRegistry, ledger: Ledger, pseudonym_key: bytes) -> None:
+    def __init__(self, registry: AgencyRegistry, ledger: Ledger, pseudonym_key: bytes,
+                 notices: NoticeBox | None = None, delegations: DelegationBook | None = None) -> None:
+        self.notices = notices
+        self.delegations = delegations
         self._registry = registry
         self._ledger = ledger
         self._key = pseudonym_key
@@ -93,11 +106,14 @@ class Disclosure:
                         hashlib.sha256).digest()
 
     def create_challenge(self, card_key_id: bytes) -> Challenge:
-        """A challenge for a registered card key (UnauthenticatedError for any other)."""
-        try:
-            self._registry.card_key(card_key_id)
-        except NotFoundError:
-            raise UnauthenticatedError("this card key is not registered (J-LIS registers card keys)") from None
+        """A challenge for a registered card key (UnauthenticatedError for any other), or, for an
+        empty id, one bound to no key: a relying party such as the portal shows it before it
+        knows which card will sign (the 利用者証明用 certificate comes with the signature)."""
+        if card_key_id:
+            try:
+                self._registry.card_key(card_key_id)
+            except NotFoundError:
+                raise UnauthenticatedError("this card key is not registered (J-LIS registers card keys)") from None
         now = datetime.now(UTC)
         expires = now + CHALLENGE_TTL
         body = struct.pack(">q", int(expires.timestamp())) + secrets.token_bytes(_NONCE)
@@ -105,7 +121,6 @@ class Disclosure:
 
     def login(self, card_key_id: bytes, challenge: bytes, signature: bytes) -> Session:
         from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
         now = datetime.now(UTC)
         refused = UnauthenticatedError(
@@ -115,7 +130,8 @@ class Disclosure:
         if len(challenge) != CHALLENGE_LEN:
             raise refused
         body, tag = challenge[: 8 + _NONCE], challenge[8 + _NONCE :]
-        if not hmac.compare_digest(tag, self._tag(card_key_id, body)):
+        if not (hmac.compare_digest(tag, self._tag(card_key_id, body))
+                or hmac.compare_digest(tag, self._tag(b"", body))):
             raise refused
         expires = datetime.fromtimestamp(struct.unpack(">q", body[:8])[0], UTC)
         if expires <= now:
@@ -125,8 +141,8 @@ class Disclosure:
         except NotFoundError:
             raise refused from None
         try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, login_message(challenge))
-        except (InvalidSignature, ValueError):
+            verify_card_signature(public_key, signature, login_message(challenge))
+        except (InvalidSignature, ValueError, TypeError):
             raise refused from None
         token = secrets.token_urlsafe(32)
         with self._lock:
@@ -136,16 +152,45 @@ class Disclosure:
             if len(self._used) >= MAX_USED_CHALLENGES or len(self._sessions) >= MAX_SESSIONS:
                 raise ResourceExhaustedError("too many logins at this moment; try again in a minute")
             self._used[challenge] = expires
-            self._sessions[token] = _Session(bytes(_inq.pseudonym(self._key, person_id)), now + SESSION_TTL)
-        return Session(token, now + SESSION_TTL)
+            pseudonym = bytes(_inq.pseudonym(self._key, person_id))
+            self._sessions[token] = _Session(pseudonym, now + SESSION_TTL)
+        return Session(token, now + SESSION_TTL, pseudonym)
 
-    def my_records(self, session_token: str, before_sequence: int | None, limit: int) -> PersonPage:
+    def _pseudonym(self, session_token: str) -> bytes:
         now = datetime.now(UTC)
         with self._lock:
             s = self._sessions.get(session_token)
         if s is None or s.expires <= now:
             raise UnauthenticatedError("no such session or the session has expired; log in again")
-        return self._ledger.records_for_pseudonym(s.pseudonym, limit, before_sequence)
+        return s.pseudonym
+
+    def whose(self, session_token: str, delegation_id: int, what: str) -> bytes:
+        """The pseudonym a read is about: the caller's, or (``delegation_id`` set) the principal's
+        of an active delegation to the caller covering ``what`` — logged in both 操作履歴."""
+        me = self._pseudonym(session_token)
+        if not delegation_id:
+            return me
+        if self.delegations is None:
+            raise PermissionDeniedError("this core keeps no delegations")
+        return self.delegations.authorize(me, delegation_id, what)
+
+    def my_records(self, session_token: str, before_sequence: int | None, limit: int,
+                   delegation_id: int = 0) -> tuple[PersonPage, bytes]:
+        who = self.whose(session_token, delegation_id, "records")
+        return self._ledger.records_for_pseudonym(who, limit, before_sequence), who
+
+    def my_notices(self, session_token: str, before: int | None, limit: int,
+                   delegation_id: int = 0) -> tuple[list[StoredNotice], int | None]:
+        """The person's お知らせ newest first (LinkageService.SendNotice)."""
+        who = self.whose(session_token, delegation_id, "notices")
+        if self.notices is None:
+            return [], None
+        return self.notices.of(who, limit, before)
+
+    def book(self, session_token: str) -> tuple[DelegationBook, bytes]:
+        if self.delegations is None:
+            raise PermissionDeniedError("this core keeps no delegations")
+        return self.delegations, self._pseudonym(session_token)
 
 
 def login_message(challenge: bytes) -> bytes:
@@ -153,8 +198,48 @@ def login_message(challenge: bytes) -> bytes:
     return b"renkei-disclosure-login\0" + challenge
 
 
+def verify_card_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
+    """A card key is a raw Ed25519 key (32 bytes) or the SubjectPublicKeyInfo (DER) of a JPKI
+    利用者証明用 RSA key, which signs PKCS#1 v1.5 with SHA-256. Raises InvalidSignature/ValueError."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    if len(public_key) == 32:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        return
+    key = load_der_public_key(public_key)
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("a card key is Ed25519 or RSA")
+    key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+
+
+def check_card_key(public_key: bytes) -> None:
+    """Refuse what cannot be a card key: 32 bytes (Ed25519) or an RSA ≥ 2048-bit SPKI (JPKI)."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    if len(public_key) == 32:
+        return
+    if len(public_key) > MAX_CARD_KEY:
+        raise InvalidArgumentError(f"a card key is at most {MAX_CARD_KEY} bytes")
+    try:
+        key = load_der_public_key(public_key)
+    except (ValueError, TypeError):
+        raise InvalidArgumentError("a card key is a 32-byte Ed25519 key or an RSA SubjectPublicKeyInfo (DER)") from None
+    if not isinstance(key, RSAPublicKey) or key.key_size < 2048:
+        raise InvalidArgumentError("a card key is a 32-byte Ed25519 key or an RSA key of at least 2048 bits")
+
+
+#: An RSA-4096 SubjectPublicKeyInfo is 550 bytes.
+MAX_CARD_KEY = 1024
+
+
 def card_key_id(public_key: bytes) -> bytes:
     return hashlib.sha256(public_key).digest()
 
 
-__all__ = ["Challenge", "Disclosure", "Session", "card_key_id", "login_message", "portal_pseudonym"]
+__all__ = ["Challenge", "Disclosure", "Session", "card_key_id", "check_card_key", "login_message", "portal_pseudonym",
+           "verify_card_signature"]

@@ -257,6 +257,10 @@ class Linkage:
         self._ids_lock = threading.Lock()
         self._since = datetime.now(UTC)
 
+    @property
+    def registry(self) -> AgencyRegistry:
+        return self._registry
+
     def _party(self, agency_id: int) -> _Party:
         """(id, types, municipality) of an active agency with an approved PIA (cached briefly)."""
         now = time.monotonic()

@@ -11,6 +11,7 @@ Under one directory (default ./renkei-data)::
     ppc/      the commission's PIA review (its decision log; delivers decisions to the core)
     jpki/     J-LIS's JPKI (公的個人認証): both CAs, the registry, CRLs; its responder serves HTTP
     cards/    (demo) software-token cards of the demo holders
+    portal/   マイナポータル: the pinned JPKI CA and ledger key, agency names (HTTP on base + 7)
     run/      each service's ready file while the box runs
 
 A fresh directory is initialised first (each service's ``init``, certificates from the CA).
@@ -141,6 +142,15 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
 
         seed_jlis_demo(root / "jlis", root / "jpki", root / "cards")
         seed_demo_pias(root / "ppc")
+    if not (root / "portal" / MARKER).exists():
+        from renkei.portal.config import init_data_dir as init_portal
+        from renkei.service.demo import DEMO_AGENCIES
+
+        with Jpki(root / "jpki") as jpki_ca:
+            auth_ca = jpki_ca.ca_pem("auth")
+        init_portal(root / "portal", auth_ca_pem=auth_ca,
+                    ledger_vkey=ledger_vkey(DataDir(root / "core", "core"))[1],
+                    agencies={a: name for a, name, _t, _c, _k in DEMO_AGENCIES} if demo else {})
     return ca
 
 
@@ -177,7 +187,10 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
             mids.append(Member(f"mid-{mid_name}", root / f"mid-{mid_name}",
                                ["mid", "serve", "--port", port(5 + k), "--metrics-port", metrics(3 + k), *common]))
     ppc = Member("ppc", root / "ppc", ["ppc", "serve", "--port", port(10), "--metrics-port", metrics(10), *common])
-    return [witness, core, ppc, jlis, nta, jpki, *mids]
+    # マイナポータル: plain HTTP on the host (put a TLS proxy in front of it to publish it).
+    portal = Member("portal", root / "portal", ["portal", "serve", "--host", host, "--port", port(7),
+                                               "--ca", str(root / "pki" / "ca.pem"), *(log or [])])
+    return [witness, core, ppc, jlis, nta, jpki, *mids, portal]
 
 
 class Box:
@@ -219,6 +232,11 @@ class Box:
                 elif m.name.startswith("mid-"):
                     jlis = next(x for x in self.members if x.name == "jlis")
                     extra = ["--core", str(core.info["grpc"]), "--jlis", str(jlis.info["grpc"])]
+                elif m.name == "portal":
+                    jpki = next(x for x in self.members if x.name == "jpki")
+                    extra = ["--core", str(core.info["public_grpc"]), "--ocsp", f"http://{jpki.info['http']}/ocsp/auth",
+                             *[arg for w in self.members if w.name == "witness"
+                               for arg in ("--witness-vkey", str(w.info["vkey"]))]]
                 elif m.name == "core":
                     extra = [arg for w in self.members if w.name == "witness"
                              for arg in ("--witness", f"http://{w.info['http']}={w.info['vkey']}")]

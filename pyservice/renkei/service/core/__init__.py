@@ -30,8 +30,10 @@ from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.codes import AgencyCodes
 from renkei.linkage.commission import bind as bind_commission
 from renkei.linkage.cosigning import CosignatureStore, Cosigner
+from renkei.linkage.delegation import DelegationBook
 from renkei.linkage.disclosure import PSEUDONYM_KEY, Disclosure
 from renkei.linkage.inquiry import Linkage
+from renkei.linkage.notices import NoticeBox, NoticeDesk
 from renkei.linkage.oversight import Oversight
 from renkei.linkage.provision import Mediator, ProviderDesk
 from renkei.linkage.registry import SERVICE, AgencyRegistry
@@ -123,13 +125,16 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
                             interval=witness_interval)
         process.add_background(cosigner.run)
         process.add_closer(store.close)
+    notice_box = NoticeBox(data_dir)
+    delegations = DelegationBook(data_dir)
     metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
     providers = ProviderDesk()
     mediator = Mediator(providers, ledger, offload, tamper=_relay_fault())
     process.add_service(pia_decision_service_pb2.DESCRIPTOR.services_by_name["PiaDecisionService"],
                         PiaDecisionServicer(registry, linkage, offload))
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
-                        LinkageServicer(linkage, desk, offload, mediator, metrics))
+                        LinkageServicer(linkage, desk, offload, mediator, metrics,
+                                        NoticeDesk(notice_box, codes, pseudonym_key), delegations))
     process.add_service(provision_service_pb2.DESCRIPTOR.services_by_name["ProvisionService"],
                         ProvisionServicer(providers))
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
@@ -140,10 +145,12 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
                         AdminServicer(registry, linkage, tables, offload, codes))
     # The public port's work runs on its own threads: it can never occupy the agencies' ones.
     process.add_service(disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],
-                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key), process.public_offload,
-                                           cosigner), PUBLIC)
+                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key, notice_box, delegations),
+                                           process.public_offload, cosigner), PUBLIC)
 
     def close_engines() -> None:
+        notice_box.close()
+        delegations.close()
         ledger.close()
         codes.checkpoint()
         codes.close()

@@ -23,10 +23,12 @@ import grpc
 
 from renkei._proto.renkei.v1 import linkage_service_pb2 as pb
 from renkei._proto.renkei.v1 import provision_service_pb2 as ppb
-from renkei.errors import InvalidArgumentError
+from renkei.errors import InvalidArgumentError, PermissionDeniedError, UnimplementedError
 from renkei.ledger import LedgerRecord
 from renkei.linkage.acquisition import AcquisitionDesk
+from renkei.linkage.delegation import DelegationBook
 from renkei.linkage.inquiry import Linkage
+from renkei.linkage.notices import NoticeDesk
 from renkei.linkage.provision import OUTCOME_NAMES, Exchange, Mediator, Provision
 from renkei.permits import WirePermit
 from renkei.service.convert import BatchTooLargeError, agency_id, timestamp
@@ -161,7 +163,10 @@ class _Provisions:
 
 class LinkageServicer:
     def __init__(self, engine: Linkage, desk: AcquisitionDesk, offload: Offload, mediator: Mediator,
-                 metrics: CoreMetrics | None = None) -> None:
+                 metrics: CoreMetrics | None = None, notices: NoticeDesk | None = None,
+                 delegations: DelegationBook | None = None) -> None:
+        self._notices = notices
+        self._delegations = delegations
         self._engine = engine
         self._desk = desk
         self._offload = offload
@@ -299,6 +304,32 @@ class LinkageServicer:
                 for k in keys
             ]
         )
+
+    @rpc("agency", max_request=64 * KIB)
+    async def SendNotice(self, request: pb.SendNoticeRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.SendNoticeResponse:
+        if self._notices is None:
+            raise UnimplementedError("this core keeps no notices")
+        notice_id = await self._offload.call(self._notices.send, caller_agency(), bytes(request.agency_code),
+                                             request.title, request.body)
+        return pb.SendNoticeResponse(notice_id=notice_id)
+
+    @rpc("agency")
+    async def SetSupportMeasure(self, request: pb.SetSupportMeasureRequest, context: grpc.aio.ServicerContext
+                                ) -> pb.SetSupportMeasureResponse:
+        if self._notices is None or self._delegations is None:
+            raise UnimplementedError("this core keeps no delegations")
+        agency = caller_agency()
+        notices, book = self._notices, self._delegations
+
+        def flag() -> None:
+            # 支援措置 is the municipality's (住民基本台帳事務): only a 市町村長 sets it.
+            if "municipal_mayor" not in self._engine.registry.agency(agency).types:
+                raise PermissionDeniedError("only a municipality (市町村長) sets 支援措置")
+            book.set_support(notices.pseudonym_of(agency, bytes(request.agency_code)), agency, request.supported)
+
+        await self._offload.call(flag)
+        return pb.SetSupportMeasureResponse()
 
 
 __all__ = ["MAX_BATCH_INQUIRE_ITEMS", "LinkageServicer"]

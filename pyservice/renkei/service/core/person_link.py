@@ -10,6 +10,7 @@ from renkei._proto.renkei.v1 import person_link_service_pb2 as pb
 from renkei.errors import InvalidArgumentError
 from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.codes import LINK_ID_LEN, AgencyCodes
+from renkei.linkage.disclosure import check_card_key
 from renkei.linkage.registry import AgencyRegistry
 from renkei.service.limits import MIB
 from renkei.service.runtime import Offload, rpc
@@ -35,8 +36,8 @@ class PersonLinkServicer:
     async def RegisterCardKey(
         self, request: pb.LinkCardKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.LinkCardKeyResponse:
-        if len(request.public_key) != 32:
-            raise InvalidArgumentError("public_key must be a 32-byte Ed25519 key")
+        # Ed25519 (32 bytes) or a JPKI 利用者証明用 key's SPKI: J-LIS forwards each card it issues.
+        check_card_key(bytes(request.public_key))
         if len(request.link_id) != LINK_ID_LEN:
             raise InvalidArgumentError(f"link_id must be {LINK_ID_LEN} bytes")
         key_id = hashlib.sha256(request.public_key).digest()

@@ -38,6 +38,8 @@ log = logging.getLogger("renkei.jlis")
 #: Seconds between notice passes when nothing wakes the renderer; between card-expiry sweeps.
 NOTICE_POLL = 5.0
 EXPIRY_SWEEP = 3600.0
+#: How often J-LIS looks for card keys the core has not confirmed .
+CARD_KEY_POLL = 2.0
 
 
 def build(config: ServiceConfig, authority: NumberAuthority, core_target: str, tls: ServiceTls, *,
@@ -87,7 +89,24 @@ def build(config: ServiceConfig, authority: NumberAuthority, core_target: str, t
                 log.exception("the card-expiry sweep failed; retrying in an hour")
             await asyncio.sleep(EXPIRY_SWEEP)
 
+    async def forward_card_keys() -> None:
+        # Cards issued offline (the demo's, `renkei card issue` with J-LIS's directory) or while
+        # the core was down: their login keys reach the core here, by link id, until confirmed.
+        failing = False
+        while True:
+            try:
+                for key_id, public_key, link_id in await registry.call(authority.unforwarded_card_keys):
+                    await core.register_card_key(public_key, link_id)
+                    await registry.call(authority.card_key_forwarded, key_id)
+                failing = False
+            except Exception as e:
+                if not failing:  # once per outage, not every poll
+                    log.warning("forwarding card keys to the core failed (%s); retrying", type(e).__name__)
+                failing = True
+            await asyncio.sleep(CARD_KEY_POLL)
+
     process.add_background(render_notices)
+    process.add_background(forward_card_keys)
     if cards.jpki is not None:
         process.add_background(expire_cards)
 

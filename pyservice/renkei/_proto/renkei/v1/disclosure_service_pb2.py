@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from renkei._proto.renkei.v1 import oversight_service_pb2 as renkei_dot_v1_dot_oversight__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"renkei/v1/disclosure_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!renkei/v1/oversight_service.proto\"-\n\x16\x43reateChallengeRequest\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\"O\n\tChallenge\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0cLoginRequest\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\x12\x11\n\tchallenge\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"W\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x14ListMyRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"q\n\x0f\x44isclosedRecord\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.renkei.v1.ProvisionRecord\x12\x32\n\x0finclusion_proof\x18\x02 \x01(\x0b\x32\x19.renkei.v1.InclusionProof\"\x88\x01\n\x15ListMyRecordsResponse\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.renkei.v1.DisclosedRecord\x12)\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x15.renkei.v1.Checkpoint\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t2\xef\x01\n\x11\x44isclosureService\x12J\n\x0f\x43reateChallenge\x12!.renkei.v1.CreateChallengeRequest\x1a\x14.renkei.v1.Challenge\x12:\n\x05Login\x12\x17.renkei.v1.LoginRequest\x1a\x18.renkei.v1.LoginResponse\x12R\n\rListMyRecords\x12\x1f.renkei.v1.ListMyRecordsRequest\x1a .renkei.v1.ListMyRecordsResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"renkei/v1/disclosure_service.proto\x12\trenkei.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!renkei/v1/oversight_service.proto\"\xc5\x01\n\nDelegation\x12\x15\n\rdelegation_id\x18\x01 \x01(\x04\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12/\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05state\x18\x06 \x01(\t\x12\x10\n\x08\x61s_agent\x18\x07 \x01(\x08\"i\n\x17\x43reateDelegationRequest\x12\r\n\x05label\x18\x01 \x01(\t\x12\x0e\n\x06scopes\x18\x02 \x03(\t\x12/\n\x0bvalid_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x18\x43reateDelegationResponse\x12)\n\ndelegation\x18\x01 \x01(\x0b\x32\x15.renkei.v1.Delegation\x12\x12\n\noffer_code\x18\x02 \x01(\t\"-\n\x17\x41\x63\x63\x65ptDelegationRequest\x12\x12\n\noffer_code\x18\x01 \x01(\t\"0\n\x17RevokeDelegationRequest\x12\x15\n\rdelegation_id\x18\x01 \x01(\x04\"\x18\n\x16ListDelegationsRequest\"o\n\x17ListDelegationsResponse\x12+\n\x0c\x61s_principal\x18\x01 \x03(\x0b\x32\x15.renkei.v1.Delegation\x12\'\n\x08\x61s_agent\x18\x02 \x03(\x0b\x32\x15.renkei.v1.Delegation\"\x17\n\x15ListOperationsRequest\"k\n\tOperation\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x15\n\rdelegation_id\x18\x04 \x01(\x04\"B\n\x16ListOperationsResponse\x12(\n\noperations\x18\x01 \x03(\x0b\x32\x14.renkei.v1.Operation\"T\n\x14ListMyNoticesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rdelegation_id\x18\x03 \x01(\x04\"\x80\x01\n\x0cPersonNotice\x12\x11\n\tnotice_id\x18\x01 \x01(\x04\x12\x11\n\tagency_id\x18\x02 \x01(\r\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12-\n\tsend_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Z\n\x15ListMyNoticesResponse\x12(\n\x07notices\x18\x01 \x03(\x0b\x32\x17.renkei.v1.PersonNotice\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x16\x43reateChallengeRequest\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\"O\n\tChallenge\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0cLoginRequest\x12\x13\n\x0b\x63\x61rd_key_id\x18\x01 \x01(\x0c\x12\x11\n\tchallenge\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"q\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10person_pseudonym\x18\x03 \x01(\x0c\"T\n\x14ListMyRecordsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rdelegation_id\x18\x03 \x01(\x04\"q\n\x0f\x44isclosedRecord\x12*\n\x06record\x18\x01 \x01(\x0b\x32\x1a.renkei.v1.ProvisionRecord\x12\x32\n\x0finclusion_proof\x18\x02 \x01(\x0b\x32\x19.renkei.v1.InclusionProof\"\xa2\x01\n\x15ListMyRecordsResponse\x12+\n\x07records\x18\x01 \x03(\x0b\x32\x1a.renkei.v1.DisclosedRecord\x12)\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x15.renkei.v1.Checkpoint\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\x12\x18\n\x10person_pseudonym\x18\x04 \x01(\x0c\x32\xef\x05\n\x11\x44isclosureService\x12J\n\x0f\x43reateChallenge\x12!.renkei.v1.CreateChallengeRequest\x1a\x14.renkei.v1.Challenge\x12:\n\x05Login\x12\x17.renkei.v1.LoginRequest\x1a\x18.renkei.v1.LoginResponse\x12R\n\rListMyRecords\x12\x1f.renkei.v1.ListMyRecordsRequest\x1a .renkei.v1.ListMyRecordsResponse\x12R\n\rListMyNotices\x12\x1f.renkei.v1.ListMyNoticesRequest\x1a .renkei.v1.ListMyNoticesResponse\x12[\n\x10\x43reateDelegation\x12\".renkei.v1.CreateDelegationRequest\x1a#.renkei.v1.CreateDelegationResponse\x12M\n\x10\x41\x63\x63\x65ptDelegation\x12\".renkei.v1.AcceptDelegationRequest\x1a\x15.renkei.v1.Delegation\x12M\n\x10RevokeDelegation\x12\".renkei.v1.RevokeDelegationRequest\x1a\x15.renkei.v1.Delegation\x12X\n\x0fListDelegations\x12!.renkei.v1.ListDelegationsRequest\x1a\".renkei.v1.ListDelegationsResponse\x12U\n\x0eListOperations\x12 .renkei.v1.ListOperationsRequest\x1a!.renkei.v1.ListOperationsResponseB\x10\n\x0cjp.renkei.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,20 +34,46 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'renkei.v1.disclosure_servic
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014jp.renkei.v1P\001'
-  _globals['_CREATECHALLENGEREQUEST']._serialized_start=117
-  _globals['_CREATECHALLENGEREQUEST']._serialized_end=162
-  _globals['_CHALLENGE']._serialized_start=164
-  _globals['_CHALLENGE']._serialized_end=243
-  _globals['_LOGINREQUEST']._serialized_start=245
-  _globals['_LOGINREQUEST']._serialized_end=318
-  _globals['_LOGINRESPONSE']._serialized_start=320
-  _globals['_LOGINRESPONSE']._serialized_end=407
-  _globals['_LISTMYRECORDSREQUEST']._serialized_start=409
-  _globals['_LISTMYRECORDSREQUEST']._serialized_end=470
-  _globals['_DISCLOSEDRECORD']._serialized_start=472
-  _globals['_DISCLOSEDRECORD']._serialized_end=585
-  _globals['_LISTMYRECORDSRESPONSE']._serialized_start=588
-  _globals['_LISTMYRECORDSRESPONSE']._serialized_end=724
-  _globals['_DISCLOSURESERVICE']._serialized_start=727
-  _globals['_DISCLOSURESERVICE']._serialized_end=966
+  _globals['_DELEGATION']._serialized_start=118
+  _globals['_DELEGATION']._serialized_end=315
+  _globals['_CREATEDELEGATIONREQUEST']._serialized_start=317
+  _globals['_CREATEDELEGATIONREQUEST']._serialized_end=422
+  _globals['_CREATEDELEGATIONRESPONSE']._serialized_start=424
+  _globals['_CREATEDELEGATIONRESPONSE']._serialized_end=513
+  _globals['_ACCEPTDELEGATIONREQUEST']._serialized_start=515
+  _globals['_ACCEPTDELEGATIONREQUEST']._serialized_end=560
+  _globals['_REVOKEDELEGATIONREQUEST']._serialized_start=562
+  _globals['_REVOKEDELEGATIONREQUEST']._serialized_end=610
+  _globals['_LISTDELEGATIONSREQUEST']._serialized_start=612
+  _globals['_LISTDELEGATIONSREQUEST']._serialized_end=636
+  _globals['_LISTDELEGATIONSRESPONSE']._serialized_start=638
+  _globals['_LISTDELEGATIONSRESPONSE']._serialized_end=749
+  _globals['_LISTOPERATIONSREQUEST']._serialized_start=751
+  _globals['_LISTOPERATIONSREQUEST']._serialized_end=774
+  _globals['_OPERATION']._serialized_start=776
+  _globals['_OPERATION']._serialized_end=883
+  _globals['_LISTOPERATIONSRESPONSE']._serialized_start=885
+  _globals['_LISTOPERATIONSRESPONSE']._serialized_end=951
+  _globals['_LISTMYNOTICESREQUEST']._serialized_start=953
+  _globals['_LISTMYNOTICESREQUEST']._serialized_end=1037
+  _globals['_PERSONNOTICE']._serialized_start=1040
+  _globals['_PERSONNOTICE']._serialized_end=1168
+  _globals['_LISTMYNOTICESRESPONSE']._serialized_start=1170
+  _globals['_LISTMYNOTICESRESPONSE']._serialized_end=1260
+  _globals['_CREATECHALLENGEREQUEST']._serialized_start=1262
+  _globals['_CREATECHALLENGEREQUEST']._serialized_end=1307
+  _globals['_CHALLENGE']._serialized_start=1309
+  _globals['_CHALLENGE']._serialized_end=1388
+  _globals['_LOGINREQUEST']._serialized_start=1390
+  _globals['_LOGINREQUEST']._serialized_end=1463
+  _globals['_LOGINRESPONSE']._serialized_start=1465
+  _globals['_LOGINRESPONSE']._serialized_end=1578
+  _globals['_LISTMYRECORDSREQUEST']._serialized_start=1580
+  _globals['_LISTMYRECORDSREQUEST']._serialized_end=1664
+  _globals['_DISCLOSEDRECORD']._serialized_start=1666
+  _globals['_DISCLOSEDRECORD']._serialized_end=1779
+  _globals['_LISTMYRECORDSRESPONSE']._serialized_start=1782
+  _globals['_LISTMYRECORDSRESPONSE']._serialized_end=1944
+  _globals['_DISCLOSURESERVICE']._serialized_start=1947
+  _globals['_DISCLOSURESERVICE']._serialized_end=2698
 # @@protoc_insertion_point(module_scope)

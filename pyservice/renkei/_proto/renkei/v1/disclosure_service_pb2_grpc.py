@@ -49,6 +49,36 @@ class DisclosureServiceStub:
                 request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsResponse.FromString,
                 _registered_method=True)
+        self.ListMyNotices = channel.unary_unary(
+                '/renkei.v1.DisclosureService/ListMyNotices',
+                request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesResponse.FromString,
+                _registered_method=True)
+        self.CreateDelegation = channel.unary_unary(
+                '/renkei.v1.DisclosureService/CreateDelegation',
+                request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.CreateDelegationRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.CreateDelegationResponse.FromString,
+                _registered_method=True)
+        self.AcceptDelegation = channel.unary_unary(
+                '/renkei.v1.DisclosureService/AcceptDelegation',
+                request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.AcceptDelegationRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.Delegation.FromString,
+                _registered_method=True)
+        self.RevokeDelegation = channel.unary_unary(
+                '/renkei.v1.DisclosureService/RevokeDelegation',
+                request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.RevokeDelegationRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.Delegation.FromString,
+                _registered_method=True)
+        self.ListDelegations = channel.unary_unary(
+                '/renkei.v1.DisclosureService/ListDelegations',
+                request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListDelegationsRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListDelegationsResponse.FromString,
+                _registered_method=True)
+        self.ListOperations = channel.unary_unary(
+                '/renkei.v1.DisclosureService/ListOperations',
+                request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsResponse.FromString,
+                _registered_method=True)
 
 
 class DisclosureServiceServicer:
@@ -76,6 +106,49 @@ class DisclosureServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMyNotices(self, request, context):
+        """The caller's お知らせ (LinkageService.SendNotice), newest first, paged (session as above).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateDelegation(self, request, context):
+        """代理人: an offer to let another card holder view (scope, validity, the principal's own label);
+        answers a one-off code for the agent. FAILED_PRECONDITION for a person under 支援措置.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptDelegation(self, request, context):
+        """The agent (their own session) accepts an offer's code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeDelegation(self, request, context):
+        """The principal alone revokes, at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDelegations(self, request, context):
+        """The caller's delegations, as principal and as agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOperations(self, request, context):
+        """操作履歴: every delegation action about the caller, the agent's views included, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DisclosureServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +166,36 @@ def add_DisclosureServiceServicer_to_server(servicer, server):
                     servicer.ListMyRecords,
                     request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsResponse.SerializeToString,
+            ),
+            'ListMyNotices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyNotices,
+                    request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesResponse.SerializeToString,
+            ),
+            'CreateDelegation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDelegation,
+                    request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.CreateDelegationRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.CreateDelegationResponse.SerializeToString,
+            ),
+            'AcceptDelegation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptDelegation,
+                    request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.AcceptDelegationRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.Delegation.SerializeToString,
+            ),
+            'RevokeDelegation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeDelegation,
+                    request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.RevokeDelegationRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.Delegation.SerializeToString,
+            ),
+            'ListDelegations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDelegations,
+                    request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListDelegationsRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListDelegationsResponse.SerializeToString,
+            ),
+            'ListOperations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOperations,
+                    request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +279,168 @@ class DisclosureService:
             '/renkei.v1.DisclosureService/ListMyRecords',
             renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsRequest.SerializeToString,
             renkei_dot_v1_dot_disclosure__service__pb2.ListMyRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyNotices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.DisclosureService/ListMyNotices',
+            renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesRequest.SerializeToString,
+            renkei_dot_v1_dot_disclosure__service__pb2.ListMyNoticesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateDelegation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.DisclosureService/CreateDelegation',
+            renkei_dot_v1_dot_disclosure__service__pb2.CreateDelegationRequest.SerializeToString,
+            renkei_dot_v1_dot_disclosure__service__pb2.CreateDelegationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptDelegation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.DisclosureService/AcceptDelegation',
+            renkei_dot_v1_dot_disclosure__service__pb2.AcceptDelegationRequest.SerializeToString,
+            renkei_dot_v1_dot_disclosure__service__pb2.Delegation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeDelegation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.DisclosureService/RevokeDelegation',
+            renkei_dot_v1_dot_disclosure__service__pb2.RevokeDelegationRequest.SerializeToString,
+            renkei_dot_v1_dot_disclosure__service__pb2.Delegation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDelegations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.DisclosureService/ListDelegations',
+            renkei_dot_v1_dot_disclosure__service__pb2.ListDelegationsRequest.SerializeToString,
+            renkei_dot_v1_dot_disclosure__service__pb2.ListDelegationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOperations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.DisclosureService/ListOperations',
+            renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsRequest.SerializeToString,
+            renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

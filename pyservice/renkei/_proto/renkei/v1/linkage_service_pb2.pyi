@@ -38,6 +38,34 @@ DENIAL_CODE_PROVIDER_UNAVAILABLE: DenialCode
 DENIAL_CODE_REQUESTER_NOT_ELIGIBLE: DenialCode
 DENIAL_CODE_REQUEST_ID_REUSED: DenialCode
 
+class SetSupportMeasureRequest(_message.Message):
+    __slots__ = ("agency_code", "supported")
+    AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    agency_code: bytes
+    supported: bool
+    def __init__(self, agency_code: _Optional[bytes] = ..., supported: _Optional[bool] = ...) -> None: ...
+
+class SetSupportMeasureResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SendNoticeRequest(_message.Message):
+    __slots__ = ("agency_code", "title", "body")
+    AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    agency_code: bytes
+    title: str
+    body: str
+    def __init__(self, agency_code: _Optional[bytes] = ..., title: _Optional[str] = ..., body: _Optional[str] = ...) -> None: ...
+
+class SendNoticeResponse(_message.Message):
+    __slots__ = ("notice_id",)
+    NOTICE_ID_FIELD_NUMBER: _ClassVar[int]
+    notice_id: int
+    def __init__(self, notice_id: _Optional[int] = ...) -> None: ...
+
 class ReserveAcquisitionNumbersRequest(_message.Message):
     __slots__ = ("count",)
     COUNT_FIELD_NUMBER: _ClassVar[int]

@@ -64,6 +64,16 @@ class LinkageServiceStub:
                 request_serializer=renkei_dot_v1_dot_linkage__service__pb2.GetPublicKeysRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_linkage__service__pb2.GetPublicKeysResponse.FromString,
                 _registered_method=True)
+        self.SendNotice = channel.unary_unary(
+                '/renkei.v1.LinkageService/SendNotice',
+                request_serializer=renkei_dot_v1_dot_linkage__service__pb2.SendNoticeRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_linkage__service__pb2.SendNoticeResponse.FromString,
+                _registered_method=True)
+        self.SetSupportMeasure = channel.unary_unary(
+                '/renkei.v1.LinkageService/SetSupportMeasure',
+                request_serializer=renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureResponse.FromString,
+                _registered_method=True)
 
 
 class LinkageServiceServicer:
@@ -132,6 +142,26 @@ class LinkageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendNotice(self, request, context):
+        """お知らせ: a notice to a person the agency holds, addressed by the agency's own code. The core
+        keeps it for the person under their portal pseudonym; the portal reads it with the person's
+        session (DisclosureService.ListMyNotices). PERMISSION_DENIED (CODE_REFUSED) for a code that is
+        not the caller's held code; INVALID_ARGUMENT for an empty or too long title or body, or one
+        that carries a 12-digit number with a valid My Number check digit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSupportMeasure(self, request, context):
+        """支援措置 (DV and stalking victims' support): a municipality (市町村長) sets or lifts the flag
+        for a person it holds, by its own code. While set, the person cannot delegate and no agent
+        can view them. PERMISSION_DENIED for a caller that is not a municipality, or a code not its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LinkageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +194,16 @@ def add_LinkageServiceServicer_to_server(servicer, server):
                     servicer.GetPublicKeys,
                     request_deserializer=renkei_dot_v1_dot_linkage__service__pb2.GetPublicKeysRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_linkage__service__pb2.GetPublicKeysResponse.SerializeToString,
+            ),
+            'SendNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendNotice,
+                    request_deserializer=renkei_dot_v1_dot_linkage__service__pb2.SendNoticeRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_linkage__service__pb2.SendNoticeResponse.SerializeToString,
+            ),
+            'SetSupportMeasure': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSupportMeasure,
+                    request_deserializer=renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -328,6 +368,60 @@ class LinkageService:
             '/renkei.v1.LinkageService/GetPublicKeys',
             renkei_dot_v1_dot_linkage__service__pb2.GetPublicKeysRequest.SerializeToString,
             renkei_dot_v1_dot_linkage__service__pb2.GetPublicKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.LinkageService/SendNotice',
+            renkei_dot_v1_dot_linkage__service__pb2.SendNoticeRequest.SerializeToString,
+            renkei_dot_v1_dot_linkage__service__pb2.SendNoticeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSupportMeasure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.LinkageService/SetSupportMeasure',
+            renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureRequest.SerializeToString,
+            renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureResponse.FromString,
             options,
             channel_credentials,
             insecure,
