@@ -48,6 +48,7 @@ from renkei.service.core.person_link import PersonLinkServicer
 from renkei.service.core.pia import PiaDecisionServicer
 from renkei.service.core.provision import ProvisionServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
+from renkei.store import bind_store, check_store, describe_store
 from renkei.witness.client import WitnessEndpoint
 
 log = logging.getLogger("renkei.core")
@@ -57,17 +58,23 @@ KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, 
 
 
 def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
-                  commission_vkey: str | None = None) -> DataDir:
+                  commission_vkey: str | None = None, store: str | None = None) -> DataDir:
     """Create (or complete) the core's data directory: keys, registry, holdings, permission
     store, ledger; with ``commission_vkey`` bound to the commission's PIA decision log
-    (renkei.linkage.commission); with ``demo`` the demo agencies (their PIAs come from the
-    commission, or — unbound, for embedders and tests — are approved here).
+    (renkei.linkage.commission); with ``store`` (a PostgreSQL URL) bound to that database for
+    the registry and the permission versions (renkei.store; only while the directory is new);
+    with ``demo`` the demo agencies (their PIAs come from the commission, or — unbound, for
+    embedders and tests — are approved here).
 
     The holdings store is created only while the directory is new (its marker not yet
     written, so an interrupted init is finished by running it again): completing an
     initialised directory never replaces an emptied ``holdings/`` with an empty one."""
     fresh = not (Path(path) / MARKER).exists()
+    if store is not None:
+        check_store(store)  # before anything is created
     data_dir = DataDir.init(path, SERVICE, KEYS)
+    if store is not None:
+        bind_store(data_dir, store, fresh=fresh)
     if commission_vkey is not None:
         bind_commission(data_dir, commission_vkey)
     with AgencyRegistry(data_dir) as registry:
@@ -107,6 +114,7 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     ``witnesses``, a background task gathers their cosignatures on the ledger's checkpoints
     (renkei.linkage.cosigning) and readers get cosigned checkpoints."""
     process = ServiceProcess(config)
+    log.info("the core's store: %s", describe_store(data_dir))
     registry = AgencyRegistry(data_dir)
     codes = AgencyCodes(data_dir, registry)
     tables = PermissionTables.open(data_dir)
