@@ -140,9 +140,17 @@ class PostgresDatabase(Database):
                         "(synchronous_commit=%s, synchronous_standby_names=%r)", self._where, row[0], row[1])
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self, *, ping: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; ``ping`` checks an idle one first (one round trip), so that a
+        transaction never starts on a connection that died while idle (a failover)."""
         with self._idle_lock:
             conn = self._idle.pop() if self._idle else None
+        if conn is not None and ping:
+            try:
+                conn.execute("")
+            except psycopg.OperationalError:
+                conn.close()
+                conn = None
         if conn is None:
             conn = self._connect()
         try:
@@ -177,16 +185,23 @@ class PostgresDatabase(Database):
         raise AssertionError("unreachable")
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, *, serialise: bool = True) -> Iterator[Tx]:
+        """``serialise=False`` leaves the locking to the statements (``SELECT … FOR UPDATE``):
+        the ledger's sequencer and integrator (renkei.store.tlog) run side by side."""
         try:
-            with self._connection() as conn, conn.transaction():
-                # One writer per component at a time, in every front-end (SQLite's BEGIN IMMEDIATE).
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._key,))
+            with self._connection(ping=True) as conn, conn.transaction():
+                if serialise:
+                    # One writer per component at a time, in every front-end (SQLite's BEGIN IMMEDIATE).
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._key,))
                 yield _PgTx(conn)
         except psycopg.OperationalError as e:
             raise StoreUnavailableError(
                 f"the core's store ({self._where}) failed during a transaction, whose outcome is unknown "
                 f"(retry): {str(e).strip().splitlines()[-1]}") from None
+
+    def session(self) -> psycopg.Connection[Any]:
+        """A connection of its own (not pooled), for session state such as an advisory lock."""
+        return self._connect()
 
     def has_table(self, name: str) -> bool:
         return self.all("SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
