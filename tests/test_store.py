@@ -208,6 +208,35 @@ def test_permission_versions_on_both_drivers(tmp_path: Path, driver: str | None)
     assert (d.path / "permissions.sqlite3").exists() == (driver is None)
 
 
+def test_a_front_end_follows_the_permission_versions_another_one_changes(tmp_path: Path, driver: str | None) -> None:
+    """Two PermissionTables on one store (two front-ends, or the CLI on another host while the
+    core runs): what one installs, stages, activates or removes, the other's engine takes up at
+    its next refresh — and a refresh with nothing new changes nothing."""
+    d = bound_dir(tmp_path / "core", driver)
+    a, b = PermissionTables.open(d), PermissionTables.open(d)
+    labels = lambda t: ([v.label for v in t.versions() if v.active],  # noqa: E731
+                        [v.label for v in t.versions() if not v.active])
+    assert not b.refresh()
+    doc = json.dumps(_ordinance_doc()).encode()
+    a.load(doc, "", "", "条例", actor="千代田区")
+    assert labels(b) == (["beppyo2-2015"], []) and b.refresh() and not b.refresh()
+    assert labels(b) == (["beppyo2-2015", "chiyoda-2021"], [])
+    in_a = {v.label: v.version_hash for v in a.versions()}
+    assert {v.label: v.version_hash for v in b.versions()} == in_a
+    a.remove("chiyoda-2021", actor="ops")
+    staged = json.loads(doc)
+    staged["label"] = "chiyoda-2022"
+    staged["effective_from"] = "2022-04-01T00:00:00+09:00"
+    a.load(json.dumps(staged).encode(), "", "", "条例 改正", actor="千代田区", staged=True)
+    assert b.refresh() and labels(b) == (["beppyo2-2015"], ["chiyoda-2022"])
+    a.activate("chiyoda-2022", actor="ops")
+    assert b.refresh() and labels(b) == (["beppyo2-2015", "chiyoda-2022"], [])
+    # B decides by it too: the engine itself was changed, not only the listing.
+    assert [v.label for v in b.engine.versions()] == [v.label for v in a.engine.versions()]
+    a.close()
+    b.close()
+
+
 def test_a_core_keeps_the_store_it_was_created_with(tmp_path: Path, pg: PgCluster,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     url = pg.create_database("renkei_binding")
@@ -339,7 +368,8 @@ def test_a_running_core_rides_through_a_failover_of_its_store(tmp_path: Path) ->
     """The box's core on PostgreSQL; the operator registers agencies through AdminService while
     the primary is killed (SIGKILL) and the standby promoted. The core is not restarted: calls
     in between fail UNAVAILABLE (STORE_UNAVAILABLE), never INTERNAL; every acknowledged agency
-    is there afterwards, through the same running core."""
+    is there afterwards, through the same running core, which also follows a permission version
+    installed into the store by another process."""
     import grpc
 
     from renkei import client
@@ -406,6 +436,17 @@ def test_a_running_core_rides_through_a_failover_of_its_store(tmp_path: Path) ->
                 admin = client.AdminServiceStub(ch)
                 for agency_id, name in acked.items():
                     assert admin.GetAgency(apb.GetAgencyRequest(agency_id=agency_id), timeout=10).name == name
+                # A version installed into the store by someone else (another front-end, the CLI on
+                # another host): the running core follows it, also after the failover.
+                other = PermissionTables.open(DataDir(box.data_dir("core"), "core"))
+                other.load(json.dumps(_ordinance_doc()).encode(), "", "", "条例", actor="千代田区")
+                other.close()
+                installed = time.monotonic()
+                while "chiyoda-2021" not in [v.label for v in admin.ListPermissionTables(
+                        apb.ListPermissionTablesRequest(), timeout=10).versions]:
+                    assert time.monotonic() - installed < 15, "the core did not follow the installed version"
+                    time.sleep(0.1)
+                print(f"the core followed a version installed elsewhere after {time.monotonic() - installed:.2f} s")
         finally:
             rc, out = box.terminate()
         assert rc == 0, out[-3000:]

@@ -215,6 +215,14 @@ class PermissionStore:
         return [HistoryEntry(int(r[0]), int(r[1]), r[2], r[3], None if r[4] is None else bytes(r[4]), r[5], r[6])
                 for r in rows]
 
+    def last_change(self) -> int:
+        """The newest history entry's number (0 when none): what a front-end following another
+        one's changes compares (renkei.permissions.tables.PermissionTables.refresh)."""
+        if not self._has_history:
+            return 0
+        row = self._db.one("SELECT coalesce(max(seq), 0) FROM history")
+        return 0 if row is None else int(row[0])
+
     def engine(self, *, with_default: bool = True) -> PermissionEngine:
         """An engine with the bundled table and every active version; a stored document whose
         hash no longer matches is refused rather than used."""

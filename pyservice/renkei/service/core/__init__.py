@@ -9,6 +9,7 @@ code, no J-LIS key. J-LIS reaches it as the ``jlis`` principal with link ids onl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from renkei._proto.renkei.v1 import (
     provision_service_pb2,
 )
 from renkei.datadir import MARKER, DataDir
+from renkei.errors import RenkeiError
 from renkei.ledger import Ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
 from renkei.linkage.acquisition import AcquisitionDesk
@@ -48,7 +50,7 @@ from renkei.service.core.person_link import PersonLinkServicer
 from renkei.service.core.pia import PiaDecisionServicer
 from renkei.service.core.provision import ProvisionServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
-from renkei.store import bind_store, check_store, describe_store
+from renkei.store import bind_store, check_store, describe_store, store_conninfo
 from renkei.witness.client import WitnessEndpoint
 
 log = logging.getLogger("renkei.core")
@@ -87,6 +89,25 @@ def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
     PermissionStore(data_dir).close()
     Ledger(data_dir).close()
     return data_dir
+
+
+#: How often a core on PostgreSQL looks for permission versions another front-end changed.
+FOLLOW_S = 2.0
+
+
+async def follow_permissions(tables: PermissionTables, interval: float = FOLLOW_S) -> None:
+    """Poll the permission store's history (the followers' event log, docs/arch/store.md) and
+    reload what another front-end on the same store changed."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            if await loop.run_in_executor(None, tables.refresh):
+                log.info("permission table versions changed in the store: the engine follows")
+        except RenkeiError as e:  # the store is failing over: the next round tries again
+            log.warning("following the permission table versions: %s", e)
+        except Exception:
+            log.exception("following the permission table versions failed")
+        await asyncio.sleep(interval)
 
 
 #: A fault seam for tests: the core flips a byte of every answer it relays (a malicious core),
@@ -132,6 +153,9 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
         process.add_background(cosigner.run)
         process.add_closer(store.close)
     metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
+    if store_conninfo(data_dir) is not None:
+        # Other front-ends on the same store may change the versions (embedded: this process only).
+        process.add_background(lambda: follow_permissions(tables))
     providers = ProviderDesk()
     mediator = Mediator(providers, ledger, offload, tamper=_relay_fault())
     process.add_service(pia_decision_service_pb2.DESCRIPTOR.services_by_name["PiaDecisionService"],
