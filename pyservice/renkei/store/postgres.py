@@ -42,8 +42,9 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 def parse_conninfo(conninfo: str) -> dict[str, Any]:
     try:
         return conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError as e:
-        raise InvalidArgumentError(f"not a PostgreSQL URL or conninfo: {str(e).splitlines()[0]}") from None
+    except psycopg.ProgrammingError:
+        # libpq's message may quote the text, and the text may hold a password: not repeated.
+        raise InvalidArgumentError("not a PostgreSQL URL or conninfo (libpq cannot parse it)") from None
 
 
 def describe(conninfo: str) -> str:

@@ -131,10 +131,12 @@ def split_bundle(data: bytes) -> list[bytes]:
     return out
 
 
-def tiles_for(read: Callable[[str], bytes | None], size: int, entries: Sequence[bytes]) -> dict[str, bytes]:
+def tiles_for(read: Callable[[str], bytes | None], size: int, entries: Sequence[bytes],
+              leaves: list[bytes] | None = None) -> dict[str, bytes]:
     """Every tile and bundle (path → bytes) that growing the tree from ``size`` by ``entries``
-    writes: the partial ones at the right edge and those completed on the way, at each level.
-    ``read`` gives the existing partial tiles at ``size``."""
+    (whose leaf hashes are ``leaves`` when known) writes: the partial ones at the right edge and
+    those completed on the way, at each level. ``read`` gives the existing partial tiles at
+    ``size``."""
     out: dict[str, bytes] = {}
 
     def grow(level: int | None, count: int, items: list[bytes], item_size: int | None) -> list[bytes]:
@@ -159,7 +161,7 @@ def tiles_for(read: Callable[[str], bytes | None], size: int, entries: Sequence[
         return completed
 
     grow(None, size, list(entries), None)
-    hashes = [leaf_hash(e) for e in entries]
+    hashes = leaves if leaves is not None else [leaf_hash(e) for e in entries]
     level = 0
     while hashes:
         hashes = grow(level, size >> (8 * level), hashes, 32)
@@ -281,12 +283,12 @@ class PgLog:
             if not entries:
                 return size
             edge = [raw_edge[i:i + 32] for i in range(0, len(raw_edge), 32)]
+            leaves = [leaf_hash(e) for e in entries]
             n = size
-            for e in entries:
-                push(edge, n, leaf_hash(e))
+            for h in leaves:
+                push(edge, n, h)
                 n += 1
-            for path, data in tiles_for(lambda p: self._tile(tx, p), size, entries).items():
-                self._put_once(tx, path, data)
+            self._put_once(tx, tiles_for(lambda p: self._tile(tx, p), size, entries, leaves))
             tx.execute("UPDATE int_coord SET size = ?, edge = ?, checkpoint = ? WHERE id = 1",
                        (n, b"".join(edge), self._sign(n, edge_root(edge))))
             tx.execute("DELETE FROM seq WHERE first < ?", (n,))
@@ -298,11 +300,13 @@ class PgLog:
         return None if row is None else bytes(row[0])
 
     @staticmethod
-    def _put_once(tx: Tx, path: str, data: bytes) -> None:
-        """Create-once: an existing tile with the same bytes is success, other bytes a fork."""
-        if tx.one("INSERT INTO tiles(path, data) VALUES (?, ?) ON CONFLICT (path) DO NOTHING RETURNING path",
-                  (path, data)) is None and PgLog._tile(tx, path) != data:
-            raise LedgerDamageError(f"{path} exists with other contents: the log would fork", path)
+    def _put_once(tx: Tx, tiles: dict[str, bytes]) -> None:
+        """Create-once: an existing tile with the same bytes is success, other bytes a fork.
+        The inserts are pipelined; one read of the stored digests checks them all."""
+        tx.many("INSERT INTO tiles(path, data) VALUES (?, ?) ON CONFLICT (path) DO NOTHING", list(tiles.items()))
+        for path, digest in tx.all("SELECT path, sha256(data) FROM tiles WHERE path = ANY(?)", (list(tiles),)):
+            if bytes(digest) != hashlib.sha256(tiles[str(path)]).digest():
+                raise LedgerDamageError(f"{path} exists with other contents: the log would fork", str(path))
 
     # -- reading ----------------------------------------------------------------------------
 
