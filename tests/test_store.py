@@ -263,7 +263,7 @@ def test_a_core_keeps_the_store_it_was_created_with(tmp_path: Path, pg: PgCluste
     # The CLI's offline reads see the PostgreSQL registry (the demo agencies).
     assert cli.main(["core", "status", "--data-dir", str(d.path), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["agencies"] > 0 and status["running"] == "no"
+    assert status["agencies"] > 0 and status["running"] == "no" and status["store"] == describe_store(d)
     assert cli.main(["core", "serve", "--data-dir", str(d.path), "--store", "embedded"]) != 0
     assert "not the --store given" in capsys.readouterr().err
 

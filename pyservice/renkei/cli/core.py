@@ -62,6 +62,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Read-only (no lock, nothing created): works while the core runs."""
     from renkei.ledger import ledger_vkey, verify_checkpoint
     from renkei.linkage.registry import AgencyRegistry
+    from renkei.store import describe_store
 
     data_dir = open_data_dir(args, "core")
     with AgencyRegistry(data_dir, read_only=True) as registry:
@@ -70,7 +71,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     path, vkey = ledger_vkey(data_dir)
     size = verify_checkpoint((path / "checkpoint").read_bytes(), vkey).size if (path / "checkpoint").exists() else 0
     live = running(args)
-    emit_one(args.json, {"core": str(data_dir.path.resolve()), "running": str(live) if live else "no",
+    emit_one(args.json, {"core": str(data_dir.path.resolve()), "store": describe_store(data_dir),
+                         "running": str(live) if live else "no",
                          "agencies": len(agencies), "key_epoch": epoch, "ledger_records": size})
     return 0
 

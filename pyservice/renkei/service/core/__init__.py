@@ -135,7 +135,8 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     ``witnesses``, a background task gathers their cosignatures on the ledger's checkpoints
     (renkei.linkage.cosigning) and readers get cosigned checkpoints."""
     process = ServiceProcess(config)
-    log.info("the core's store: %s", describe_store(data_dir))
+    if store_conninfo(data_dir) is not None:
+        log.info("the core's store: %s", describe_store(data_dir))
     registry = AgencyRegistry(data_dir)
     codes = AgencyCodes(data_dir, registry)
     tables = PermissionTables.open(data_dir)
