@@ -268,6 +268,28 @@ def test_a_core_keeps_the_store_it_was_created_with(tmp_path: Path, pg: PgCluste
     assert "not the --store given" in capsys.readouterr().err
 
 
+def test_an_unreachable_store_is_unavailable_and_never_shows_the_password(pg: PgCluster) -> None:
+    from renkei.errors import NotInitializedError
+    from renkei.store.postgres import PostgresDatabase
+    from tests.pg_cluster import free_port
+
+    url = f"postgresql://renkei:s3cret-pw@127.0.0.1:{free_port()}/renkei?connect_timeout=1"
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="cannot be reached") as e:
+        PostgresDatabase(url, "registry", "CREATE TABLE IF NOT EXISTS t (a int)", reconnect_s=1.0)
+    assert "s3cret" not in str(e.value) and 1.0 <= time.monotonic() - started < 10
+    with pytest.raises(InvalidArgumentError) as bad:
+        PostgresDatabase("postgresql://renkei:s3cret-pw@[::1", "registry", None)
+    assert "s3cret" not in str(bad.value)
+    # Read-only (the CLI) on a database the core never initialised: said so, nothing created.
+    fresh = pg.create_database("renkei_fresh")
+    with pytest.raises(NotInitializedError, match="core init --store"):
+        PostgresDatabase(fresh, "registry", None, read_only=True)
+    with pg.primary.connect("renkei_fresh") as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'registry'"
+                            ).fetchone() == (0,)
+
+
 def test_two_front_ends_serialise_their_writes(tmp_path: Path, pg: PgCluster) -> None:
     """Two registries on one database (two front-ends): the clash check inside a transaction
     holds across them — of 2 × 20 racing registrations of the same 20 agencies, 20 succeed."""
