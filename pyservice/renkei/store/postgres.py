@@ -152,6 +152,7 @@ class PostgresDatabase(Database):
             except psycopg.OperationalError:
                 conn.close()
                 conn = None
+                self._checked = False  # a failover: say again what the new primary guarantees
         if conn is None:
             conn = self._connect()
         try:
@@ -159,6 +160,7 @@ class PostgresDatabase(Database):
         finally:
             if conn.closed or conn.broken:
                 conn.close()
+                self._checked = False  # a failover: say again what the new primary guarantees
             else:
                 with self._idle_lock:
                     if len(self._idle) < MAX_IDLE:
