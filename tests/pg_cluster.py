@@ -33,13 +33,19 @@ STANDBY_NAME = "standby"
 
 
 def pg_bindir() -> Path | None:
-    """The server binaries (off PATH on Debian), or None when PostgreSQL is not installed."""
+    """The server binaries (off PATH on Debian: ``pg_config --bindir``, else the newest
+    /usr/lib/postgresql/<v>/bin), or None when PostgreSQL is not installed."""
+    candidates = []
     pg_config = shutil.which("pg_config")
-    if pg_config is None:
-        return None
-    out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
-    path = Path(out)
-    return path if (path / "initdb").exists() and (path / "postgres").exists() else None
+    if pg_config is not None:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
+        candidates.append(Path(out))
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name)
+                      if p.parent.name.isdigit() else 0, reverse=True)
+    for path in [*candidates, *versions]:
+        if (path / "initdb").exists() and (path / "postgres").exists():
+            return path
+    return None
 
 
 def free_port() -> int:
