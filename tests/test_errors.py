@@ -37,6 +37,7 @@ EXPECTED = {
     "UnimplementedError": grpc.StatusCode.UNIMPLEMENTED,
     "UnavailableError": grpc.StatusCode.UNAVAILABLE,
     "ProviderOfflineError": grpc.StatusCode.UNAVAILABLE,
+    "StoreUnavailableError": grpc.StatusCode.UNAVAILABLE,
     "DeadlineExceededError": grpc.StatusCode.DEADLINE_EXCEEDED,
     "ProviderTimedOutError": grpc.StatusCode.DEADLINE_EXCEEDED,
     "ProviderRefusedError": grpc.StatusCode.PERMISSION_DENIED,

@@ -6,6 +6,7 @@ relayed by J-LIS with link ids, codes collected at the core); the minister (厚�
 (千代田区長) under 別表第二 項1 (row B2.1.2, 地方税関係情報); the permit verifies offline with the
 key from GetPublicKeys; the record is in the ledger with a valid inclusion proof; the person
 lists it through DisclosureService; the commission sees it with a consistency proof across it.
+The box's core runs on each store driver in turn (embedded, PostgreSQL with a synchronous standby).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from renkei.ledger import verify_checkpoint, verify_consistency, verify_inclusio
 from renkei.linkage.disclosure import login_message
 from renkei.linkage.registry import AgencyRegistry
 from renkei.service.status import error_info
+from tests.conftest import store_url
 from tests.grpc_server import RunningBox, start_box
 from tests.provision_helpers import batch_inquiry, inquiry, opened
 from tests.tlog_witness_spec import WitnessKey
@@ -52,9 +54,11 @@ MINISTER, CHIYODA, YOKOHAMA = 4, 1, 2
 AFFAIR, ITEM = "B2.1", "B2.1.2.1"  # 別表第二 項1, 地方税関係情報 (row B2.1.2: 厚生労働大臣 ← 市町村長)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBox]:
-    s = start_box(tmp_path_factory.mktemp("linkage") / "box")
+@pytest.fixture(scope="module", params=["embedded", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBox]:
+    """The box, its core on either store driver (docs/arch/store.md): the same flow on both."""
+    url = store_url(request, request.param)
+    s = start_box(tmp_path_factory.mktemp("linkage") / "box", *(["--core-store", url] if url else []))
     yield s
     rc, out = s.terminate()
     assert rc == 0, out

@@ -193,6 +193,14 @@ class UnavailableError(RenkeiError):
     reason = "UNAVAILABLE"
 
 
+class StoreUnavailableError(UnavailableError):
+    """The core's PostgreSQL store cannot be reached (or its connection broke during a
+    transaction, whose outcome is then unknown); retry: the next call reconnects, also to a
+    promoted standby (docs/arch/store.md)."""
+
+    reason = "STORE_UNAVAILABLE"
+
+
 class ProviderOfflineError(UnavailableError):
     """The provider agency's intermediate server is not attending the core (or has too many
     calls waiting): the provision was recorded with the outcome "provider unavailable"; retry

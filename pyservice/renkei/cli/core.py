@@ -1,9 +1,11 @@
 """``renkei core …``: the linkage core's service (情報提供ネットワークシステム).
 
-    renkei core init [--demo] [--commission-vkey VKEY]   create the core's data directory (keys, registry,
-                                          ledger), bound to the commission's PIA decision log; --demo
-                                          registers the demo agencies (their PIAs: the commission's)
-    renkei core serve …                   Linkage/Oversight/Admin/PersonLink on mutual TLS, Disclosure public
+    renkei core init [--demo] [--commission-vkey VKEY] [--store URL]   create the core's data directory
+                                          (keys, registry, ledger), bound to the commission's PIA decision
+                                          log; --store postgresql://… keeps the registry and permission
+                                          versions there (docs/arch/store.md); --demo registers the demo
+                                          agencies (their PIAs: the commission's)
+    renkei core serve [--store URL] …     Linkage/Oversight/Admin/PersonLink on mutual TLS, Disclosure public
     renkei core status                    agencies, ledger size (reads files; works while it runs)
     renkei agency add --name … --type …   register an agency and issue its certificate from the PKI
                                           directory (its PIA: renkei ppc submit / approve)
@@ -30,7 +32,8 @@ from renkei.cli.output import emit_one
 def cmd_init(args: argparse.Namespace) -> int:
     from renkei.service.core import init_data_dir
 
-    d = init_data_dir(service_path(args, "core"), demo=args.demo, commission_vkey=args.commission_vkey)
+    d = init_data_dir(service_path(args, "core"), demo=args.demo, commission_vkey=args.commission_vkey,
+                      store=args.store)
     print(f"core data directory ready: {d.path.resolve()}")
     return 0
 
@@ -39,10 +42,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.errors import FailedPreconditionError
     from renkei.linkage.commission import bound_vkey
     from renkei.service.core import build
+    from renkei.store import require_store
     from renkei.witness.client import WitnessEndpoint
 
     setup_logging(args, "core")
     data_dir = open_data_dir(args, "core")
+    require_store(data_dir, args.store)
     if bound_vkey(data_dir) is None:
         raise FailedPreconditionError(
             f"{data_dir.path} is bound to no commission: agencies need PIAs the commission approved; run `renkei core "
@@ -57,6 +62,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Read-only (no lock, nothing created): works while the core runs."""
     from renkei.ledger import ledger_vkey, verify_checkpoint
     from renkei.linkage.registry import AgencyRegistry
+    from renkei.store import describe_store
 
     data_dir = open_data_dir(args, "core")
     with AgencyRegistry(data_dir, read_only=True) as registry:
@@ -65,7 +71,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     path, vkey = ledger_vkey(data_dir)
     size = verify_checkpoint((path / "checkpoint").read_bytes(), vkey).size if (path / "checkpoint").exists() else 0
     live = running(args)
-    emit_one(args.json, {"core": str(data_dir.path.resolve()), "running": str(live) if live else "no",
+    emit_one(args.json, {"core": str(data_dir.path.resolve()), "store": describe_store(data_dir),
+                         "running": str(live) if live else "no",
                          "agencies": len(agencies), "key_epoch": epoch, "ledger_records": size})
     return 0
 
@@ -89,6 +96,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     i.add_argument("--demo", action="store_true", help="register the demo agencies")
     i.add_argument("--commission-vkey", help="bind to the commission's PIA decision log (its verifier key, "
                                              "`renkei ppc vkey`); fixed once set")
+    i.add_argument("--store", metavar="URL",
+                   help="'embedded' (default: SQLite in the data directory) or postgresql://… (libpq URL; may name "
+                        "a primary and its standby with target_session_attrs=read-write): where the registry and "
+                        "the permission versions live; fixed once set (docs/arch/store.md)")
     i.set_defaults(func=cmd_init)
     s = g.add_parser("serve", parents=[common], help="serve the core (mutual TLS + public port)")
     add_serve_arguments(s, port=50051, public_port=50052)
@@ -99,6 +110,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="cosignatures a checkpoint needs before readers are given it (default 1)")
     s.add_argument("--witness-interval", type=float, default=1.0,
                    help="seconds between submissions of a growing ledger (sooner when a reader waits)")
+    s.add_argument("--store", metavar="URL",
+                   help="the store the data directory must be bound to ('embedded' or postgresql://…; "
+                        "default: whatever `core init --store` bound it to)")
     s.set_defaults(func=cmd_serve)
     g.add_parser("status", parents=[common, client_parser()], help="agencies and ledger size").set_defaults(
         func=cmd_status)

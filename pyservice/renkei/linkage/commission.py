@@ -7,11 +7,12 @@ up`` binds the box's core to its ``ppc``). From then on an agency's PIA state is
 commission decided and nothing else: the commission's service delivers each decision record with
 an inclusion proof against a checkpoint signed by its log key (PiaDecisionService, role
 ``commission``); the core checks the signature and the proof, applies the records in log order and
-keeps each with its evidence (tables ``commission_pias`` and ``commission_evidence`` in
-``registry.sqlite3``). When it decides whether an agency may link, the core re-checks the evidence
-of the decision it relies on (once per process and decision): a row edited in SQLite without a
-record the commission signed counts for nothing. The registry's own ``pias`` table (the library's
-``add_pia`` for embedders without a commission) is ignored by a bound core; the operator's tools
+keeps each with its evidence (tables ``commission_pias`` and ``commission_evidence`` in the
+registry's database: ``registry.sqlite3`` or PostgreSQL, renkei.store). When it decides whether an
+agency may link, the core re-checks the evidence of the decision it relies on (once per process
+and decision): a row edited in the database without a record the commission signed counts for
+nothing. The registry's own ``pias`` table (the library's ``add_pia`` for embedders without a
+commission) is ignored by a bound core; the operator's tools
 to set PIA state are gone.
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 
@@ -27,10 +27,11 @@ from renkei.datadir import DataDir, write_atomic
 from renkei.errors import FailedPreconditionError, InvalidArgumentError
 from renkei.ledger import parse_vkey, verify_checkpoint, verify_inclusion
 from renkei.ppc.review import LOG_ORIGIN, Decision, leaf_hash, parse_decision
+from renkei.store import Database, Tx
 
 BINDING = "commission.vkey"
 
-SCHEMA = """
+SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS commission_pias (
     pia_id      INTEGER PRIMARY KEY,       -- the commission's PIA id
     agency_id   INTEGER NOT NULL,
@@ -51,6 +52,30 @@ CREATE TABLE IF NOT EXISTS commission_evidence (
 CREATE TABLE IF NOT EXISTS commission_applied (
     id              INTEGER PRIMARY KEY CHECK (id = 1),
     applied_through INTEGER NOT NULL
+);
+"""
+
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS commission_pias (
+    pia_id      BIGINT PRIMARY KEY,
+    agency_id   BIGINT NOT NULL,
+    level       TEXT,
+    state       TEXT NOT NULL,
+    approved_on TEXT,
+    expires_on  TEXT,
+    seq         BIGINT NOT NULL,
+    decided_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS commission_pias_agency ON commission_pias(agency_id);
+CREATE TABLE IF NOT EXISTS commission_evidence (
+    seq        BIGINT PRIMARY KEY,
+    entry      BYTEA NOT NULL,
+    proof      TEXT NOT NULL,
+    checkpoint TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commission_applied (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    applied_through BIGINT NOT NULL
 );
 """
 
@@ -94,31 +119,38 @@ class CommissionPia:
 
 
 class CommissionPias:
-    """The commission's decisions in the core's registry (the registry's connection and lock)."""
+    """The commission's decisions in the core's registry (the registry's database)."""
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.Lock, vkey: str, *, read_only: bool = False) -> None:
+    def __init__(self, db: Database, vkey: str, *, read_only: bool = False) -> None:
         self._db = db
-        self._write = lock
         self.vkey = vkey
         if not read_only:
-            self._db.executescript(SCHEMA)
+            schema = SQLITE_SCHEMA if db.kind == "sqlite" else POSTGRES_SCHEMA
+            with db.transaction() as tx:
+                for statement in schema.split(";"):
+                    if statement.strip():
+                        tx.execute(statement)
+        # A read-only registry of a core that never applied a decision has none of the tables.
+        self._tables = not read_only or db.has_table("commission_applied")
+        self._apply = threading.Lock()
         self._verified: set[int] = set()
         self._verified_lock = threading.Lock()
 
     @classmethod
-    def of(cls, data_dir: DataDir, db: sqlite3.Connection, lock: threading.Lock, *,
-           read_only: bool = False) -> CommissionPias | None:
+    def of(cls, data_dir: DataDir, db: Database, *, read_only: bool = False) -> CommissionPias | None:
         vkey = bound_vkey(data_dir)
-        return None if vkey is None else cls(db, lock, vkey, read_only=read_only)
+        return None if vkey is None else cls(db, vkey, read_only=read_only)
 
     # -- applying ---------------------------------------------------------------------------------
 
     def applied_through(self) -> int:
-        try:
-            row = self._db.execute("SELECT applied_through FROM commission_applied WHERE id = 1").fetchone()
-        except sqlite3.OperationalError:  # a read-only registry of a core that never applied one
+        if not self._tables:
             return -1
-        return -1 if row is None else int(row[0])
+        return self._through(self._db.one("SELECT applied_through FROM commission_applied WHERE id = 1"))
+
+    @staticmethod
+    def _through(row: tuple[object, ...] | None) -> int:
+        return -1 if row is None else int(str(row[0]))
 
     def apply(self, checkpoint: str, decisions: list[tuple[int, bytes, list[bytes]]]) -> tuple[int, int]:
         """Verify and apply decisions (sequence, entry, inclusion proof) in log order against the signed
@@ -126,7 +158,7 @@ class CommissionPias:
         skipped; a gap is refused (the commission resends from ``applied_through + 1``)."""
         cp = verify_checkpoint(checkpoint, self.vkey)
         applied = 0
-        with self._write:
+        with self._apply:
             through = self.applied_through()
             for seq, entry, proof in sorted(decisions, key=lambda d: d[0]):
                 if seq <= through:
@@ -140,37 +172,38 @@ class CommissionPias:
                 d = parse_decision(entry)
                 if d.seq != seq:
                     raise InvalidArgumentError(f"record {seq} names sequence {d.seq}")
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO commission_evidence(seq, entry, proof, checkpoint) VALUES (?, ?, ?, ?)",
-                        (seq, entry, json.dumps([h.hex() for h in proof]), checkpoint))
-                    self._project(d)
-                    self._db.execute("INSERT INTO commission_applied(id, applied_through) VALUES (1, ?) "
-                                     "ON CONFLICT(id) DO UPDATE SET applied_through = excluded.applied_through",
-                                     (seq,))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                through = seq
-                applied += 1
+                with self._db.transaction() as tx:
+                    # Another front-end on the same store may have applied it meanwhile.
+                    now = self._through(tx.one("SELECT applied_through FROM commission_applied WHERE id = 1"))
+                    if now < seq:
+                        tx.execute(
+                            "INSERT INTO commission_evidence(seq, entry, proof, checkpoint) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT(seq) DO UPDATE SET entry = excluded.entry, proof = excluded.proof, "
+                            "checkpoint = excluded.checkpoint",
+                            (seq, bytes(entry), json.dumps([h.hex() for h in proof]), checkpoint))
+                        self._project(tx, d)
+                        tx.execute("INSERT INTO commission_applied(id, applied_through) VALUES (1, ?) "
+                                   "ON CONFLICT(id) DO UPDATE SET applied_through = excluded.applied_through", (seq,))
+                        applied += 1
+                through = max(seq, now)
         return through, applied
 
-    def _project(self, d: Decision) -> None:
+    def _project(self, tx: Tx, d: Decision) -> None:
         stamp = None if d.time is None else d.time.isoformat(timespec="seconds")
         if d.kind == "submitted":
-            self._db.execute(
-                "INSERT OR REPLACE INTO commission_pias(pia_id, agency_id, level, state, approved_on, expires_on, seq, "
-                "decided_at) VALUES (?, ?, ?, 'submitted', NULL, NULL, ?, ?)", (d.pia_id, d.agency_id, d.level,
-                                                                                d.seq, stamp))
+            tx.execute(
+                "INSERT INTO commission_pias(pia_id, agency_id, level, state, approved_on, expires_on, seq, "
+                "decided_at) VALUES (?, ?, ?, 'submitted', NULL, NULL, ?, ?) ON CONFLICT(pia_id) DO UPDATE SET "
+                "agency_id = excluded.agency_id, level = excluded.level, state = excluded.state, approved_on = NULL, "
+                "expires_on = NULL, seq = excluded.seq, decided_at = excluded.decided_at",
+                (d.pia_id, d.agency_id, d.level, d.seq, stamp))
             return
-        row = self._db.execute("SELECT agency_id FROM commission_pias WHERE pia_id = ?", (d.pia_id,)).fetchone()
+        row = tx.one("SELECT agency_id FROM commission_pias WHERE pia_id = ?", (d.pia_id,))
         if row is None or int(row[0]) != d.agency_id:
             raise InvalidArgumentError(f"decision {d.seq} is on PIA {d.pia_id}, which the core never saw submitted by "
                                        f"agency {d.agency_id}")
         state = {"approved": "approved", "returned": "returned", "revoked": "revoked", "expired": "expired"}[d.kind]
-        self._db.execute(
+        tx.execute(
             "UPDATE commission_pias SET state = ?, level = coalesce(?, level), approved_on = coalesce(?, approved_on), "
             "expires_on = coalesce(?, expires_on), seq = ?, decided_at = ? WHERE pia_id = ?",
             (state, d.level, d.approved_on, d.expires_on, d.seq, stamp, d.pia_id))
@@ -178,12 +211,11 @@ class CommissionPias:
     # -- reading ----------------------------------------------------------------------------------
 
     def pias(self, agency_id: int) -> list[CommissionPia]:
-        try:
-            rows = self._db.execute(
-                "SELECT pia_id, agency_id, level, state, approved_on, expires_on, seq, decided_at FROM commission_pias "
-                "WHERE agency_id = ? ORDER BY pia_id", (int(agency_id),)).fetchall()
-        except sqlite3.OperationalError:
+        if not self._tables:
             return []
+        rows = self._db.all(
+            "SELECT pia_id, agency_id, level, state, approved_on, expires_on, seq, decided_at FROM commission_pias "
+            "WHERE agency_id = ? ORDER BY pia_id", (int(agency_id),))
         return [CommissionPia(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], int(r[6]), r[7]) for r in rows]
 
     def proven(self, pia: CommissionPia) -> bool:
@@ -192,8 +224,7 @@ class CommissionPias:
         with self._verified_lock:
             if pia.seq in self._verified:
                 return True
-        row = self._db.execute("SELECT entry, proof, checkpoint FROM commission_evidence WHERE seq = ?",
-                               (pia.seq,)).fetchone()
+        row = self._db.one("SELECT entry, proof, checkpoint FROM commission_evidence WHERE seq = ?", (pia.seq,))
         if row is None:
             return False
         entry, proof, note = bytes(row[0]), [bytes.fromhex(h) for h in json.loads(row[1])], str(row[2])
@@ -234,4 +265,5 @@ def describe(pias: list[CommissionPia], day: dt.date) -> str:
     return f"the latest, PIA {last.pia_id}, is {last.state}"
 
 
-__all__ = ["BINDING", "SCHEMA", "CommissionPia", "CommissionPias", "bind", "bound_vkey", "describe"]
+__all__ = ["BINDING", "POSTGRES_SCHEMA", "SQLITE_SCHEMA", "CommissionPia", "CommissionPias", "bind", "bound_vkey",
+           "describe"]

@@ -1,6 +1,8 @@
-"""The linkage core's registry (registry.sqlite3): agencies, their PIAs, code key epochs, card keys.
+"""The linkage core's registry: agencies, their PIAs, code key epochs, card keys.
 
-SQLite only — reading the registry never loads the holdings (see :mod:`renkei.linkage.codes`)::
+On the core's store (``registry.sqlite3``, or schema ``registry`` on PostgreSQL: renkei.store,
+docs/arch/store.md) — reading the registry never loads the holdings (see
+:mod:`renkei.linkage.codes`)::
 
     registry = AgencyRegistry(core_data_dir)
     city = registry.register_agency("横浜市長", ["municipal_mayor"], "3000020141003", municipality_code="141003")
@@ -23,13 +25,12 @@ import datetime as _dt
 import json
 import logging
 import os
-import threading
 import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from renkei.datadir import DataDir, connect_sqlite
+from renkei.datadir import DataDir
 from renkei.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -39,6 +40,7 @@ from renkei.errors import (
 )
 from renkei.linkage.commission import CommissionPias, describe
 from renkei.numbers import format_corporate_number, parse_corporate_number
+from renkei.store import open_database
 
 log = logging.getLogger("renkei.linkage")
 
@@ -56,7 +58,7 @@ LOCAL_TYPES = frozenset({
     "prefectural_board_of_education",
 })
 
-_SCHEMA = """
+SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS agencies (
     agency_id         INTEGER PRIMARY KEY,
     name              TEXT NOT NULL,
@@ -91,6 +93,48 @@ CREATE TABLE IF NOT EXISTS card_keys (
     card_key_id   BLOB PRIMARY KEY,
     public_key    BLOB NOT NULL,
     person        INTEGER NOT NULL,
+    registered_at TEXT NOT NULL
+);
+"""
+
+# The same tables on PostgreSQL (dates stay ISO text: the checks compare them as text). Ids are
+# max + 1 inside the serialised write transaction on both drivers, as SQLite assigns them: no gap
+# after a rolled-back registration or a failover (a PostgreSQL sequence would skip).
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agencies (
+    agency_id         BIGINT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    corporate_number  TEXT NOT NULL,
+    municipality_code TEXT,
+    status            TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'retired')),
+    registered_at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agency_types (
+    agency_id BIGINT NOT NULL REFERENCES agencies(agency_id),
+    type_id   TEXT NOT NULL,
+    PRIMARY KEY (agency_id, type_id)
+);
+CREATE INDEX IF NOT EXISTS agencies_corporate ON agencies(corporate_number);
+CREATE TABLE IF NOT EXISTS pias (
+    pia_id      BIGINT PRIMARY KEY,
+    agency_id   BIGINT NOT NULL REFERENCES agencies(agency_id),
+    title       TEXT NOT NULL,
+    level       TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('submitted', 'approved', 'revoked')),
+    approved_on TEXT,
+    expires_on  TEXT NOT NULL,
+    filed_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pias_agency ON pias(agency_id);
+CREATE TABLE IF NOT EXISTS code_epochs (
+    epoch      BIGINT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    retired_at TEXT
+);
+CREATE TABLE IF NOT EXISTS card_keys (
+    card_key_id   BYTEA PRIMARY KEY,
+    public_key    BYTEA NOT NULL,
+    person        BIGINT NOT NULL,
     registered_at TEXT NOT NULL
 );
 """
@@ -201,25 +245,26 @@ class Epoch:
 
 
 class AgencyRegistry:
-    """The core's agency and PIA registry. Thread-safe; SQLite (WAL) allows readers in other
-    processes while the core runs."""
+    """The core's agency and PIA registry on the data directory's store. Thread-safe; readers in
+    other processes may read while the core runs (SQLite WAL, or PostgreSQL)."""
 
     def __init__(self, data_dir: DataDir | str | os.PathLike[str], *, read_only: bool = False) -> None:
-        """``read_only`` opens the file without writing or creating anything (the CLI's reads)."""
+        """``read_only`` opens the registry without writing or creating anything (the CLI's reads)."""
         self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, SERVICE)
-        self._write = threading.Lock()
         self._types = agency_types()
-        if read_only:
-            self._db = connect_sqlite(self.data_dir.file("registry.sqlite3"), read_only=True)
-            self.commission = CommissionPias.of(self.data_dir, self._db, self._write, read_only=True)
-            return
-        self._db = self.data_dir.connect("registry.sqlite3")
-        self._db.executescript(_SCHEMA)
-        #: The commission's decisions, when this core is bound to its decision log (then the only
-        #: PIAs that count; renkei.linkage.commission).
-        self.commission = CommissionPias.of(self.data_dir, self._db, self._write)
-        if self._db.execute("SELECT count(*) FROM code_epochs").fetchone()[0] == 0:
-            self._db.execute("INSERT INTO code_epochs(epoch, created_at) VALUES (1, ?)", (_now(),))
+        self._db = open_database(self.data_dir, "registry", {"sqlite": SQLITE_SCHEMA, "postgresql": POSTGRES_SCHEMA},
+                                 read_only=read_only)
+        try:
+            #: The commission's decisions, when this core is bound to its decision log (then the
+            #: only PIAs that count; renkei.linkage.commission).
+            self.commission = CommissionPias.of(self.data_dir, self._db, read_only=read_only)
+            if not read_only:
+                with self._db.transaction() as tx:
+                    if tx.one("SELECT count(*) FROM code_epochs") == (0,):
+                        tx.execute("INSERT INTO code_epochs(epoch, created_at) VALUES (1, ?)", (_now(),))
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -263,50 +308,42 @@ class AgencyRegistry:
             )
         if status not in AGENCY_STATUSES:
             raise InvalidArgumentError(f"agency status must be one of {AGENCY_STATUSES}")
-        with self._write:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                # Checked inside the write transaction: two registrations cannot both pass.
-                wanted = sorted(set(types))
-                clash = self._db.execute(
-                    "SELECT a.agency_id, t.type_id FROM agencies a JOIN agency_types t ON t.agency_id = a.agency_id "
-                    f"WHERE a.corporate_number = ? AND t.type_id IN ({', '.join('?' * len(wanted))}) "
-                    "ORDER BY a.agency_id LIMIT 1",
-                    (corp, *wanted),
-                ).fetchone()
-                if clash is not None:
-                    raise AlreadyExistsError(
-                        f"agency {clash[0]} is registered already with corporate number {corp} and type {clash[1]}"
-                    )
-                cur = self._db.execute(
-                    "INSERT INTO agencies(name, corporate_number, municipality_code, status, registered_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (name, corp, municipality_code, status, _now()),
+        with self._db.transaction() as tx:
+            # Checked inside the write transaction (one writer at a time on every driver): two
+            # registrations cannot both pass.
+            wanted = sorted(set(types))
+            clash = tx.one(
+                "SELECT a.agency_id, t.type_id FROM agencies a JOIN agency_types t ON t.agency_id = a.agency_id "
+                f"WHERE a.corporate_number = ? AND t.type_id IN ({', '.join('?' * len(wanted))}) "
+                "ORDER BY a.agency_id LIMIT 1",
+                (corp, *wanted),
+            )
+            if clash is not None:
+                raise AlreadyExistsError(
+                    f"agency {clash[0]} is registered already with corporate number {corp} and type {clash[1]}"
                 )
-                agency_id = int(cur.lastrowid or 0)
-                self._db.executemany(
-                    "INSERT INTO agency_types(agency_id, type_id) VALUES (?, ?)",
-                    [(agency_id, t) for t in sorted(set(types))],
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            row = tx.one(
+                "INSERT INTO agencies(agency_id, name, corporate_number, municipality_code, status, registered_at) "
+                "SELECT coalesce(max(agency_id), 0) + 1, ?, ?, ?, ?, ? FROM agencies RETURNING agency_id",
+                (name, corp, municipality_code, status, _now()),
+            )
+            assert row is not None
+            agency_id = int(row[0])
+            tx.many("INSERT INTO agency_types(agency_id, type_id) VALUES (?, ?)", [(agency_id, t) for t in wanted])
         log.info("agency %d registered (%s)", agency_id, ",".join(sorted(set(types))))
         return self.agency(agency_id)
 
     def agency(self, agency_id: int) -> Agency:
-        row = self._db.execute(
+        row = self._db.one(
             "SELECT agency_id, name, corporate_number, municipality_code, status, registered_at "
             "FROM agencies WHERE agency_id = ?",
             (int(agency_id),),
-        ).fetchone()
+        )
         if row is None:
             raise NotFoundError(f"no agency {agency_id}")
         types = tuple(
-            r[0] for r in self._db.execute(
-                "SELECT type_id FROM agency_types WHERE agency_id = ? ORDER BY type_id", (row[0],)
-            )
+            r[0] for r in self._db.all("SELECT type_id FROM agency_types WHERE agency_id = ? ORDER BY type_id",
+                                       (row[0],))
         )
         return Agency(int(row[0]), row[1], types, row[2], row[3], row[4], row[5])
 
@@ -319,14 +356,14 @@ class AgencyRegistry:
         if status is not None:
             sql += " AND status = ?"
             args.append(status)
-        return [self.agency(r[0]) for r in self._db.execute(sql + " ORDER BY agency_id", args).fetchall()]
+        return [self.agency(r[0]) for r in self._db.all(sql + " ORDER BY agency_id", args)]
 
     def set_agency_status(self, agency_id: int, status: str) -> Agency:
         if status not in AGENCY_STATUSES:
             raise InvalidArgumentError(f"agency status must be one of {AGENCY_STATUSES}")
         self.agency(agency_id)
-        with self._write:
-            self._db.execute("UPDATE agencies SET status = ? WHERE agency_id = ?", (status, int(agency_id)))
+        with self._db.transaction() as tx:
+            tx.execute("UPDATE agencies SET status = ? WHERE agency_id = ?", (status, int(agency_id)))
         log.info("agency %d status -> %s", agency_id, status)
         return self.agency(agency_id)
 
@@ -361,25 +398,26 @@ class AgencyRegistry:
         expires = _date(expires_on, "expires_on")
         if approved is not None and expires < approved:
             raise InvalidArgumentError("a PIA cannot expire before it is approved")
-        with self._write:
-            cur = self._db.execute(
-                "INSERT INTO pias(agency_id, title, level, status, approved_on, expires_on, filed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        with self._db.transaction() as tx:
+            row = tx.one(
+                "INSERT INTO pias(pia_id, agency_id, title, level, status, approved_on, expires_on, filed_at) "
+                "SELECT coalesce(max(pia_id), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM pias RETURNING pia_id",
                 (int(agency_id), title.strip(), level, status, approved, expires, _now()),
             )
-        return self.pia(int(cur.lastrowid or 0))
+        assert row is not None
+        return self.pia(int(row[0]))
 
     def pia(self, pia_id: int) -> Pia:
-        row = self._db.execute(
+        row = self._db.one(
             "SELECT pia_id, agency_id, title, level, status, approved_on, expires_on, filed_at FROM pias "
             "WHERE pia_id = ?", (int(pia_id),)
-        ).fetchone()
+        )
         if row is None:
             raise NotFoundError(f"no PIA {pia_id}")
-        return Pia(*row)
+        return Pia(int(row[0]), int(row[1]), *row[2:])
 
     def pias(self, agency_id: int) -> list[Pia]:
-        return [self.pia(r[0]) for r in self._db.execute(
+        return [self.pia(r[0]) for r in self._db.all(
             "SELECT pia_id FROM pias WHERE agency_id = ? ORDER BY pia_id", (int(agency_id),)
         )]
 
@@ -395,16 +433,16 @@ class AgencyRegistry:
         approved = _date(approved_on, "approved_on")
         if pia.expires_on < approved:
             raise InvalidArgumentError("a PIA cannot expire before it is approved")
-        with self._write:
-            self._db.execute("UPDATE pias SET status = 'approved', approved_on = ? WHERE pia_id = ?",
-                             (approved, int(pia_id)))
+        with self._db.transaction() as tx:
+            tx.execute("UPDATE pias SET status = 'approved', approved_on = ? WHERE pia_id = ?",
+                       (approved, int(pia_id)))
         return self.pia(pia_id)
 
     def revoke_pia(self, pia_id: int) -> Pia:
         self._local_pias_only()
         self.pia(pia_id)
-        with self._write:
-            self._db.execute("UPDATE pias SET status = 'revoked' WHERE pia_id = ?", (int(pia_id),))
+        with self._db.transaction() as tx:
+            tx.execute("UPDATE pias SET status = 'revoked' WHERE pia_id = ?", (int(pia_id),))
         return self.pia(pia_id)
 
     def require_active(self, agency_id: int, *, today: _dt.date | None = None) -> Agency:
@@ -473,12 +511,12 @@ class AgencyRegistry:
         return self._epoch_state()
 
     def _epoch_state(self) -> tuple[int, list[int]]:
-        live = [int(r[0]) for r in self._db.execute(
+        live = [int(r[0]) for r in self._db.all(
             "SELECT epoch FROM code_epochs WHERE retired_at IS NULL ORDER BY epoch")]
         return max(live), live
 
     def epochs(self) -> list[Epoch]:
-        return [Epoch(int(e), c, r) for e, c, r in self._db.execute(
+        return [Epoch(int(e), c, r) for e, c, r in self._db.all(
             "SELECT epoch, created_at, retired_at FROM code_epochs ORDER BY epoch")]
 
     def current_epoch(self) -> int:
@@ -487,22 +525,25 @@ class AgencyRegistry:
     def rotate_epoch(self) -> int:
         """Start a new key epoch: codes issued or translated from now on differ from before;
         codes of older live epochs still decode until they are retired."""
-        with self._write:
-            new = int(self._db.execute("SELECT max(epoch) + 1 FROM code_epochs").fetchone()[0])
-            self._db.execute("INSERT INTO code_epochs(epoch, created_at) VALUES (?, ?)", (new, _now()))
+        with self._db.transaction() as tx:
+            row = tx.one("SELECT max(epoch) + 1 FROM code_epochs")
+            assert row is not None
+            new = int(row[0])
+            tx.execute("INSERT INTO code_epochs(epoch, created_at) VALUES (?, ?)", (new, _now()))
         log.info("agency-code key epoch %d started", new)
         return new
 
     def retire_epoch(self, epoch: int) -> None:
         """Refuse every code of ``epoch`` from now on (not the current epoch)."""
-        with self._write:
-            row = self._db.execute("SELECT retired_at FROM code_epochs WHERE epoch = ?", (int(epoch),)).fetchone()
+        with self._db.transaction() as tx:
+            row = tx.one("SELECT retired_at FROM code_epochs WHERE epoch = ?", (int(epoch),))
             if row is None:
                 raise NotFoundError(f"no key epoch {epoch}")
-            if int(epoch) == self._epoch_state()[0]:
+            current = tx.one("SELECT max(epoch) FROM code_epochs WHERE retired_at IS NULL")
+            if current is not None and int(epoch) == int(current[0]):
                 raise FailedPreconditionError(f"key epoch {epoch} is the current one; rotate first")
             if row[0] is None:
-                self._db.execute("UPDATE code_epochs SET retired_at = ? WHERE epoch = ?", (_now(), int(epoch)))
+                tx.execute("UPDATE code_epochs SET retired_at = ? WHERE epoch = ?", (_now(), int(epoch)))
         log.info("agency-code key epoch %d retired", epoch)
 
     # -- card keys (for DisclosureService login) ----------------------------------------------
@@ -510,21 +551,19 @@ class AgencyRegistry:
     def register_card_key(self, card_key_id: bytes, public_key: bytes, person: int) -> None:
         """Remember a card key J-LIS forwarded; the same key again for the same person is a
         no-op, for another person it is refused."""
-        with self._write:
-            row = self._db.execute("SELECT person FROM card_keys WHERE card_key_id = ?", (card_key_id,)).fetchone()
+        with self._db.transaction() as tx:
+            row = tx.one("SELECT person FROM card_keys WHERE card_key_id = ?", (bytes(card_key_id),))
             if row is not None and int(row[0]) != person:
                 raise AlreadyExistsError("this card key is registered to another person")
             if row is None:
-                self._db.execute(
+                tx.execute(
                     "INSERT INTO card_keys(card_key_id, public_key, person, registered_at) VALUES (?, ?, ?, ?)",
-                    (card_key_id, public_key, int(person), _now()),
+                    (bytes(card_key_id), bytes(public_key), int(person), _now()),
                 )
 
     def card_key(self, card_key_id: bytes) -> tuple[bytes, int]:
         """(public key, person index) of a registered card key."""
-        row = self._db.execute(
-            "SELECT public_key, person FROM card_keys WHERE card_key_id = ?", (bytes(card_key_id),)
-        ).fetchone()
+        row = self._db.one("SELECT public_key, person FROM card_keys WHERE card_key_id = ?", (bytes(card_key_id),))
         if row is None:
             raise NotFoundError("no such card key")
         return bytes(row[0]), int(row[1])

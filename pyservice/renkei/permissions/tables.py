@@ -133,6 +133,9 @@ class PermissionTables:
         self._meta: dict[str, tuple[datetime, str]] = {}  # hex hash → (loaded at, description)
         self._staged: dict[str, TableVersion] = {}  # label → version, not in the engine
         self._bundled: dict[str, Any] = {}
+        #: The store's history as far as the engine reflects it (renkei.store: another front-end
+        #: on the same PostgreSQL store may change the versions; ``refresh`` follows).
+        self._seen = 0
 
     @classmethod
     def bundled(cls) -> PermissionTables:
@@ -153,6 +156,7 @@ class PermissionTables:
         writes nothing."""
         store = PermissionStore(datadir, read_only=read_only)
         t = cls(PermissionEngine(), store)
+        t._seen = store.last_change()  # read first: a change while loading is seen again, harmlessly
         t._bundled = json.loads(default_table_path().read_text(encoding="utf-8"))
         t._add(t._bundled, BUNDLED_DESCRIPTION)
         for v in store.stored():
@@ -285,6 +289,40 @@ class PermissionTables:
                 if label == self._bundled.get("label"):  # an installed replacement of the bundled label
                     self._add(self._bundled, BUNDLED_DESCRIPTION)
             return self.in_force()
+
+    def refresh(self) -> bool:
+        """Bring the engine and the staged versions in step with the store when its history has
+        grown since (another front-end installed, activated or removed a version); whether it
+        had. Cheap when nothing changed: one indexed read."""
+        if self._store is None:
+            return False
+        mark = self._store.last_change()
+        if mark == self._seen:
+            return False
+        with self._admin:
+            stored = self._store.stored()
+            active = {v.label: v for v in stored if v.active}
+            bundled = self._bundled.get("label")
+            for v in self.engine.versions():
+                if v.label not in active and v.label != bundled:
+                    self.engine.unload(v.label)
+            loaded = {v.label: v.hash for v in self.engine.versions()}
+            for label, sv in active.items():
+                if loaded.get(label) != sv.hash:
+                    self._add(json.loads(sv.document), "", datetime.fromtimestamp(sv.installed_at, UTC))
+            if bundled is not None and bundled not in active and loaded.get(bundled) is not None \
+                    and self._docs.get(loaded[bundled].hex()) is not self._bundled:
+                self._add(self._bundled, BUNDLED_DESCRIPTION)  # an installed replacement was removed
+            staged = {v.label: v for v in stored if not v.active}
+            with self._lock:
+                for label in [x for x in self._staged if x not in staged]:
+                    del self._staged[label]
+                known = {label: v.hash for label, v in self._staged.items()}
+            for label, sv in staged.items():
+                if known.get(label) != sv.hash:
+                    self._stage(json.loads(sv.document), datetime.fromtimestamp(sv.installed_at, UTC))
+            self._seen = mark
+        return True
 
     def in_force(self, at: datetime | None = None) -> TableVersionRecord | None:
         current = in_force(self.engine.versions(), at)

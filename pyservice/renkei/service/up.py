@@ -78,9 +78,10 @@ def _pump(name: str, stream: Any, out: TextIO) -> None:
         out.flush()
 
 
-def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
+def prepare(root: Path, *, demo: bool, core_store: str | None = None) -> DevelopmentCA:
     """Initialise what is missing: the CA, each service's data directory and TLS material, and
-    (demo) the client certificates of the demo principals and agencies."""
+    (demo) the client certificates of the demo principals and agencies. ``core_store`` (a
+    PostgreSQL URL) binds a new core data directory to that store (docs/arch/store.md)."""
     from renkei.jlis.authority import NumberAuthority
     from renkei.jpki.ca import Jpki
     from renkei.ledger import ledger_vkey
@@ -91,6 +92,7 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     from renkei.service.core import init_data_dir
     from renkei.service.nta import seed_demo
     from renkei.service.witness import init_data_dir as init_witness
+    from renkei.store import require_store
 
     make_private_dir(root)
     make_private_dir(root / "run")
@@ -99,9 +101,11 @@ def prepare(root: Path, *, demo: bool) -> DevelopmentCA:
     ppc_dir = DataDir(root / "ppc", "ppc") if (root / "ppc" / MARKER).exists() else init_ppc(root / "ppc")
     _log, commission_vkey = ledger_vkey(ppc_dir, key_name=LOG_KEY, subdir=LOG_DIR)
     if not (root / "core" / MARKER).exists():
-        init_data_dir(root / "core", demo=demo, commission_vkey=commission_vkey)
-    elif bound_vkey(DataDir(root / "core", "core")) is None:
-        bind(DataDir(root / "core", "core"), commission_vkey)  # a box from before the commission's review
+        init_data_dir(root / "core", demo=demo, commission_vkey=commission_vkey, store=core_store)
+    else:
+        require_store(DataDir(root / "core", "core"), core_store)
+        if bound_vkey(DataDir(root / "core", "core")) is None:
+            bind(DataDir(root / "core", "core"), commission_vkey)  # a box from before the commission's review
     # Always: init completes an older J-LIS directory with the keys added since (never replaces one).
     NumberAuthority.init(root / "jlis").close()
     if not (root / "witness" / MARKER).exists():
@@ -278,13 +282,14 @@ class Box:
 
 
 def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None,
-        log: list[str] | None = None, limits: str | None = None, demo_persons: int = 1000) -> int:
+        log: list[str] | None = None, limits: str | None = None, demo_persons: int = 1000,
+        core_store: str | None = None) -> int:
     if limits is not None:
         from renkei.service.limits import SERVICES, Limits
 
         for service in SERVICES:
             Limits.load(limits, service)  # refuse a bad file before anything starts
-    prepare(root, demo=demo)
+    prepare(root, demo=demo, core_store=core_store)
     box = Box(root, members(root, host=host, base_port=base_port, demo=demo, log=log, limits=limits))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,6 +9,7 @@ code, no J-LIS key. J-LIS reaches it as the ``jlis`` principal with link ids onl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from renkei._proto.renkei.v1 import (
     provision_service_pb2,
 )
 from renkei.datadir import MARKER, DataDir
+from renkei.errors import RenkeiError
 from renkei.ledger import Ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
 from renkei.linkage.acquisition import AcquisitionDesk
@@ -50,6 +52,7 @@ from renkei.service.core.person_link import PersonLinkServicer
 from renkei.service.core.pia import PiaDecisionServicer
 from renkei.service.core.provision import ProvisionServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
+from renkei.store import bind_store, check_store, describe_store, store_conninfo
 from renkei.witness.client import WitnessEndpoint
 
 log = logging.getLogger("renkei.core")
@@ -59,17 +62,23 @@ KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, 
 
 
 def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
-                  commission_vkey: str | None = None) -> DataDir:
+                  commission_vkey: str | None = None, store: str | None = None) -> DataDir:
     """Create (or complete) the core's data directory: keys, registry, holdings, permission
     store, ledger; with ``commission_vkey`` bound to the commission's PIA decision log
-    (renkei.linkage.commission); with ``demo`` the demo agencies (their PIAs come from the
-    commission, or — unbound, for embedders and tests — are approved here).
+    (renkei.linkage.commission); with ``store`` (a PostgreSQL URL) bound to that database for
+    the registry and the permission versions (renkei.store; only while the directory is new);
+    with ``demo`` the demo agencies (their PIAs come from the commission, or — unbound, for
+    embedders and tests — are approved here).
 
     The holdings store is created only while the directory is new (its marker not yet
     written, so an interrupted init is finished by running it again): completing an
     initialised directory never replaces an emptied ``holdings/`` with an empty one."""
     fresh = not (Path(path) / MARKER).exists()
+    if store is not None:
+        check_store(store)  # before anything is created
     data_dir = DataDir.init(path, SERVICE, KEYS)
+    if store is not None:
+        bind_store(data_dir, store, fresh=fresh)
     if commission_vkey is not None:
         bind_commission(data_dir, commission_vkey)
     with AgencyRegistry(data_dir) as registry:
@@ -82,6 +91,25 @@ def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
     PermissionStore(data_dir).close()
     Ledger(data_dir).close()
     return data_dir
+
+
+#: How often a core on PostgreSQL looks for permission versions another front-end changed.
+FOLLOW_S = 2.0
+
+
+async def follow_permissions(tables: PermissionTables, interval: float = FOLLOW_S) -> None:
+    """Poll the permission store's history (the followers' event log, docs/arch/store.md) and
+    reload what another front-end on the same store changed."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            if await loop.run_in_executor(None, tables.refresh):
+                log.info("permission table versions changed in the store: the engine follows")
+        except RenkeiError as e:  # the store is failing over: the next round tries again
+            log.warning("following the permission table versions: %s", e)
+        except Exception:
+            log.exception("following the permission table versions failed")
+        await asyncio.sleep(interval)
 
 
 #: A fault seam for tests: the core flips a byte of every answer it relays (a malicious core),
@@ -109,6 +137,8 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     ``witnesses``, a background task gathers their cosignatures on the ledger's checkpoints
     (renkei.linkage.cosigning) and readers get cosigned checkpoints."""
     process = ServiceProcess(config)
+    if store_conninfo(data_dir) is not None:
+        log.info("the core's store: %s", describe_store(data_dir))
     registry = AgencyRegistry(data_dir)
     codes = AgencyCodes(data_dir, registry)
     tables = PermissionTables.open(data_dir)
@@ -128,6 +158,9 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     notice_box = NoticeBox(data_dir)
     delegations = DelegationBook(data_dir)
     metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
+    if store_conninfo(data_dir) is not None:
+        # Other front-ends on the same store may change the versions (embedded: this process only).
+        process.add_background(lambda: follow_permissions(tables))
     providers = ProviderDesk()
     mediator = Mediator(providers, ledger, offload, tamper=_relay_fault())
     process.add_service(pia_decision_service_pb2.DESCRIPTOR.services_by_name["PiaDecisionService"],

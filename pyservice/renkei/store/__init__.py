@@ -1,0 +1,213 @@
+"""The core's storage driver boundary (docs/arch/store.md): where the registry, the commission's
+PIA decisions and the permission table versions live.
+
+Two drivers behind one SQL-level interface, so each component has one implementation:
+
+* **embedded** (the default): an SQLite file per component in the data directory, as always;
+* **PostgreSQL**: one schema per component in the database a data directory is bound to
+  (``renkei core init --store postgresql://…``; the binding is ``<data dir>/store.conninfo``, 0600
+  since it may hold a password).
+
+Statements use ``?`` placeholders and the SQL both engines share (``ON CONFLICT … DO UPDATE``,
+``RETURNING``); each component gives its schema in both dialects::
+
+    db = open_database(data_dir, "registry", {"sqlite": SQLITE_DDL, "postgresql": PG_DDL})
+    with db.transaction() as tx:          # one writer at a time, across processes too
+        (agency_id,) = tx.one("INSERT INTO agencies(name) VALUES (?) RETURNING agency_id", (name,))
+    db.all("SELECT name FROM agencies")
+"""
+
+from __future__ import annotations
+
+import abc
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from renkei.datadir import DataDir, connect_sqlite, write_atomic
+from renkei.errors import FailedPreconditionError, InvalidArgumentError
+
+#: A data directory's store binding (absent: embedded).
+BINDING = "store.conninfo"
+EMBEDDED = "embedded"
+
+Row = tuple[Any, ...]
+Args = Sequence[Any]
+
+
+class Tx(abc.ABC):
+    """The statements of one transaction."""
+
+    @abc.abstractmethod
+    def all(self, sql: str, args: Args = ()) -> list[Row]: ...
+
+    @abc.abstractmethod
+    def execute(self, sql: str, args: Args = ()) -> int:
+        """Run a statement; the number of rows it changed."""
+
+    @abc.abstractmethod
+    def many(self, sql: str, rows: Sequence[Args]) -> None: ...
+
+    def one(self, sql: str, args: Args = ()) -> Row | None:
+        rows = self.all(sql, args)
+        return rows[0] if rows else None
+
+
+class Database(abc.ABC):
+    """One component's tables on one driver. Thread-safe."""
+
+    kind: str
+
+    @abc.abstractmethod
+    def all(self, sql: str, args: Args = ()) -> list[Row]:
+        """A read, committed state."""
+
+    def one(self, sql: str, args: Args = ()) -> Row | None:
+        rows = self.all(sql, args)
+        return rows[0] if rows else None
+
+    @abc.abstractmethod
+    def transaction(self) -> Any:
+        """A context manager yielding a :class:`Tx`: committed when the block ends, rolled back
+        when it raises. Transactions of one database are serialised (across every process on
+        PostgreSQL), so a check inside one holds until it commits."""
+
+    @abc.abstractmethod
+    def has_table(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class _SqliteTx(Tx):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def all(self, sql: str, args: Args = ()) -> list[Row]:
+        return list(self._conn.execute(sql, tuple(args)).fetchall())
+
+    def execute(self, sql: str, args: Args = ()) -> int:
+        return int(self._conn.execute(sql, tuple(args)).rowcount)
+
+    def many(self, sql: str, rows: Sequence[Args]) -> None:
+        self._conn.executemany(sql, [tuple(r) for r in rows])
+
+
+class SqliteDatabase(Database):
+    """The embedded driver: ``<data dir>/<name>.sqlite3`` (WAL, synchronous=FULL: a returned
+    commit is durable); ``read_only`` never writes or creates anything."""
+
+    kind = "sqlite"
+
+    def __init__(self, data_dir: DataDir, name: str, schema: str | None, *, read_only: bool = False) -> None:
+        path = data_dir.file(f"{name}.sqlite3")
+        self.conn = connect_sqlite(path, read_only=True) if read_only else data_dir.connect(f"{name}.sqlite3")
+        self._write = threading.Lock()
+        if schema is not None and not read_only:
+            self.conn.executescript(schema)
+
+    def all(self, sql: str, args: Args = ()) -> list[Row]:
+        return list(self.conn.execute(sql, tuple(args)).fetchall())
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self._write:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(self.conn)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def has_table(self, name: str) -> bool:
+        return self.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) is not None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def store_conninfo(data_dir: DataDir) -> str | None:
+    """The PostgreSQL conninfo (URL or key=value) ``data_dir`` is bound to, or None (embedded)."""
+    path = data_dir.path / BINDING
+    if not path.exists():
+        return None
+    return path.read_text().strip()
+
+
+def is_postgresql(store: str) -> bool:
+    return store.startswith(("postgresql://", "postgres://")) or "=" in store
+
+
+def check_store(store: str) -> str:
+    """``store`` as given to ``--store``: ``embedded`` or a PostgreSQL URL / conninfo."""
+    store = store.strip()
+    if store == EMBEDDED:
+        return store
+    if not is_postgresql(store):
+        raise InvalidArgumentError("--store is 'embedded' or a PostgreSQL URL (postgresql://host:port/db…)")
+    from renkei.store.postgres import parse_conninfo
+
+    parse_conninfo(store)
+    return store
+
+
+def describe_store(data_dir: DataDir) -> str:
+    """Where ``data_dir``'s state lives, for logs (never a password)."""
+    conninfo = store_conninfo(data_dir)
+    if conninfo is None:
+        return EMBEDDED
+    from renkei.store.postgres import describe
+
+    return describe(conninfo)
+
+
+def bind_store(data_dir: DataDir, store: str, *, fresh: bool) -> None:
+    """Bind ``data_dir`` to ``store`` (fixed once set, like the commission's key). Only a fresh
+    directory can be bound to PostgreSQL: an embedded registry that exists would be abandoned."""
+    store = check_store(store)
+    current = store_conninfo(data_dir)
+    if store == EMBEDDED:
+        if current is not None:
+            raise FailedPreconditionError(f"{data_dir.path} is bound to PostgreSQL ({describe_store(data_dir)}); "
+                                          f"a core's store is fixed at init")
+        return
+    if current is not None:
+        if current != store:
+            raise FailedPreconditionError(f"{data_dir.path} is bound to another store ({describe_store(data_dir)}); "
+                                          f"a core's store is fixed at init")
+        return
+    if not fresh:
+        raise FailedPreconditionError(f"{data_dir.path} keeps its registry in SQLite already; a core's store is "
+                                      f"chosen when its data directory is created (`renkei core init --store …`)")
+    write_atomic(data_dir.path / BINDING, (store + "\n").encode(), 0o600)
+
+
+def require_store(data_dir: DataDir, store: str | None) -> None:
+    """Refuse to serve ``data_dir`` on another store than the one it is bound to."""
+    if store is None:
+        return
+    store = check_store(store)
+    current = store_conninfo(data_dir)
+    if (current or EMBEDDED) != store:
+        raise FailedPreconditionError(
+            f"{data_dir.path} is bound to {describe_store(data_dir)}, not the --store given; a core's store is "
+            f"chosen at init (`renkei core init --store …`)")
+
+
+def open_database(data_dir: DataDir, name: str, schema: Mapping[str, str] | None, *,
+                  read_only: bool = False) -> Database:
+    """Component ``name``'s database on the store ``data_dir`` is bound to; ``schema`` (per
+    driver kind) is created when missing unless ``read_only``."""
+    conninfo = store_conninfo(data_dir)
+    if conninfo is None:
+        return SqliteDatabase(data_dir, name, None if schema is None else schema["sqlite"], read_only=read_only)
+    from renkei.store.postgres import PostgresDatabase
+
+    return PostgresDatabase(conninfo, name, None if schema is None else schema["postgresql"], read_only=read_only)
+
+
+__all__ = ["BINDING", "EMBEDDED", "Database", "SqliteDatabase", "Tx", "bind_store", "check_store",
+           "describe_store", "is_postgresql", "open_database", "require_store", "store_conninfo"]
