@@ -11,6 +11,8 @@ tenant (the agency it serves), so that a shared platform — like the J-LIS 自�
 * ``duplicates`` — 副本: (integrated address number, item, data set, version, record key,
   valid from/until, publication date, payload, null reasons), idempotent by record key + version.
 * ``exchanges`` — 記録管理: the tenant's own record of every inquiry it made and answered.
+* ``applications`` — ワンストップ申請 delivered by the portal (the signed document, the 署名用
+  certificate, the status) and the exchanges made for each (docs/arch/onestop.md).
 
 Every write commits durably (WAL, synchronous=FULL) before it returns.
 """
@@ -28,7 +30,7 @@ from typing import Any
 import orjson
 
 from renkei.datadir import DataDir
-from renkei.errors import FailedPreconditionError, InvalidArgumentError
+from renkei.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 
 ATENA_LEN = 15
 CODE_LEN = 16
@@ -89,6 +91,27 @@ CREATE TABLE IF NOT EXISTS exchanges (
     ciphertext_sha256 BLOB
 );
 CREATE INDEX IF NOT EXISTS exchanges_by_tenant ON exchanges(tenant, seq);
+CREATE TABLE IF NOT EXISTS applications (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant       INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    note         TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    document     BLOB NOT NULL,           -- exactly as signed
+    signature    BLOB NOT NULL,
+    certificate  BLOB NOT NULL            -- the 署名用 certificate (DER)
+);
+CREATE INDEX IF NOT EXISTS applications_by_tenant ON applications(tenant, id);
+CREATE TABLE IF NOT EXISTS application_exchanges (
+    application  INTEGER NOT NULL REFERENCES applications(id),
+    inquiry_seq  INTEGER NOT NULL,
+    provision_seq INTEGER NOT NULL,
+    affair       TEXT NOT NULL,
+    provider     INTEGER NOT NULL,
+    outcome      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS application_exchanges_by_app ON application_exchanges(application);
 """
 
 
@@ -149,6 +172,36 @@ class Exchange:
     ledger_seq: int | None
     permit_id: bytes | None
     ciphertext_sha256: bytes | None
+
+
+@dataclass(frozen=True)
+class ApplicationExchange:
+    inquiry_seq: int
+    provision_seq: int
+    affair: str
+    provider: int
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Application:
+    """A ワンストップ申請 as delivered by the portal, with its status and the exchanges it caused."""
+
+    id: int
+    tenant: int
+    status: str
+    note: str
+    received_at: str
+    updated_at: str
+    document: bytes
+    signature: bytes
+    certificate: bytes
+    exchanges: tuple[ApplicationExchange, ...]
+
+
+# Application statuses (shown to the person as they are).
+RECEIVED, REVIEWING, INQUIRED = "受付", "審査中", "情報照会済"
+FINAL = ("決定", "却下")
 
 
 # Per-record registration results (the proto's DuplicateStatus).
@@ -430,6 +483,74 @@ class MidStore:
                          r[9], r[10], None if r[11] is None else bytes(r[11]),
                          None if r[12] is None else bytes(r[12])) for r in rows]
 
+    # -- ワンストップ申請 ------------------------------------------------------------------------
+
+    def add_application(self, tenant: int, document: bytes, signature: bytes, certificate: bytes) -> Application:
+        def write() -> int:
+            at = _now()
+            cur = self._db.execute(
+                "INSERT INTO applications(tenant, status, note, received_at, updated_at, document, signature, "
+                "certificate) VALUES (?, ?, '', ?, ?, ?, ?, ?)",
+                (tenant, RECEIVED, at, at, document, signature, certificate))
+            return int(cur.lastrowid or 0)
+        return self.applications(tenant, [int(self._tx(write))])[0]
+
+    def applications(self, tenant: int, ids: Sequence[int] | None = None, after: int = 0,
+                     limit: int = 100) -> list[Application]:
+        """The tenant's applications by id (those found, in the order asked), or a page after ``after``."""
+        cols = "id, tenant, status, note, received_at, updated_at, document, signature, certificate"
+        if ids is not None:
+            found = {int(r[0]): r for i in ids for r in self._db.execute(
+                f"SELECT {cols} FROM applications WHERE tenant = ? AND id = ?", (tenant, i)).fetchall()}
+            rows = [found[i] for i in ids if i in found]
+        else:
+            rows = self._db.execute(f"SELECT {cols} FROM applications WHERE tenant = ? AND id > ? ORDER BY id "
+                                    f"LIMIT ?", (tenant, after, limit)).fetchall()
+        out = []
+        for r in rows:
+            ex = self._db.execute("SELECT inquiry_seq, provision_seq, affair, provider, outcome FROM "
+                                  "application_exchanges WHERE application = ? ORDER BY rowid", (r[0],)).fetchall()
+            out.append(Application(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], bytes(r[6]), bytes(r[7]),
+                                   bytes(r[8]), tuple(ApplicationExchange(int(e[0]), int(e[1]), e[2], int(e[3]), e[4])
+                                                      for e in ex)))
+        return out
+
+    def _application(self, tenant: int, application_id: int) -> str:
+        row = self._db.execute("SELECT status FROM applications WHERE tenant = ? AND id = ?",
+                               (tenant, application_id)).fetchone()
+        if row is None:
+            raise NotFoundError(f"application {application_id} is not one of this agency's")
+        return str(row[0])
+
+    def check_application(self, tenant: int, application_id: int) -> None:
+        """Refuses an id that is not the tenant's, or an application already decided."""
+        if self._application(tenant, application_id) in FINAL:
+            raise FailedPreconditionError(f"application {application_id} is already decided")
+
+    def update_application(self, tenant: int, application_id: int, status: str, note: str) -> Application:
+        if status not in (REVIEWING, *FINAL):
+            raise InvalidArgumentError(f"status: one of {REVIEWING}, {', '.join(FINAL)}")
+        if len(note) > 1000:
+            raise InvalidArgumentError("note: at most 1,000 characters")
+
+        def write() -> None:
+            self.check_application(tenant, application_id)
+            self._db.execute("UPDATE applications SET status = ?, note = ?, updated_at = ? WHERE id = ?",
+                             (status, note, _now(), application_id))
+        self._tx(write)
+        return self.applications(tenant, [application_id])[0]
+
+    def link_exchange(self, tenant: int, application_id: int, inquiry_seq: int, provision_seq: int, affair: str,
+                      provider: int, outcome: str) -> None:
+        """An inquiry made for the application: linked, and the status moves on to 情報照会済."""
+        def write() -> None:
+            status = self._application(tenant, application_id)
+            self._db.execute("INSERT INTO application_exchanges VALUES (?, ?, ?, ?, ?, ?)",
+                             (application_id, inquiry_seq, provision_seq, affair, provider, outcome))
+            self._db.execute("UPDATE applications SET status = ?, updated_at = ? WHERE id = ?",
+                             (status if status in FINAL else INQUIRED, _now(), application_id))
+        self._tx(write)
+
     def counts(self, tenant: int) -> dict[str, int]:
         one = self._db.execute
         return {
@@ -439,4 +560,4 @@ class MidStore:
         }
 
 
-__all__ = ["Duplicate", "Exchange", "MidStore", "check_atena"]
+__all__ = ["Application", "ApplicationExchange", "Duplicate", "Exchange", "MidStore", "check_atena"]

@@ -46,7 +46,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from renkei.datadir import make_private_dir, write_atomic
 from renkei.errors import InvalidArgumentError, NotFoundError, NotInitializedError
 
-ROLES = ("agency", "business", "jlis", "oversight", "operator", "commission")
+ROLES = ("agency", "business", "jlis", "oversight", "operator", "commission", "portal")
 AGENCY_URI = "urn:renkei:agency:"
 ROLE_URI = "urn:renkei:role:"
 #: Roles that act for one agency: its intermediate server toward the core ("agency") and its

@@ -14,7 +14,9 @@ import grpc
 import numpy as np
 import orjson
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from renkei import onestop
 from renkei._proto.renkei.v1 import intermediate_service_pb2 as pb
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei.client import acquire_codes_aio
@@ -22,7 +24,7 @@ from renkei.errors import InvalidArgumentError, ProvisionTamperedError, RenkeiEr
 from renkei.ledger import OUTCOME_TOKENS
 from renkei.mid.platform import Platform
 from renkei.mid.sealing import new_recipient_key
-from renkei.mid.store import Duplicate, check_atena
+from renkei.mid.store import Application, Duplicate, check_atena
 from renkei.numbers import parse_individual_number
 from renkei.service.convert import page_size, timestamp
 from renkei.service.limits import KIB, MIB
@@ -168,6 +170,9 @@ class IntermediateServicer:
     async def Inquire(self, request: pb.MidInquireRequest, context: grpc.aio.ServicerContext) -> pb.MidInquireResponse:
         tenant = self._tenant(context)
         atena = check_atena(request.integrated_address_number)
+        if request.application_id:
+            # Before the core is asked: an inquiry for someone else's or a decided application is refused.
+            await self._offload.call(self._p.store.check_application, tenant, request.application_id)
         code = await self._offload.call(self._p.store.code_of, tenant, atena)
         private, public = self._recipient(tenant, request.request_id)
         affair, items, terms = self._inquiry(tenant, code, request, public)
@@ -196,6 +201,10 @@ class IntermediateServicer:
         await self._offload.call(self._p.store.record_exchange, tenant, "requester", provider,
                                  affair, items, atena, 1, header.outcome, r.record_sequence,
                                  bytes(r.permit_id), digest)
+        if request.application_id:
+            await self._offload.call(self._p.store.link_exchange, tenant, request.application_id,
+                                     r.record_sequence, r.provision_record_sequence, affair, provider,
+                                     header.outcome)
         return pb.MidInquireResponse(outcome=header.outcome, records=[_record(x) for x in records],
                                      inquiry_record_sequence=r.record_sequence,
                                      provision_record_sequence=r.provision_record_sequence,
@@ -281,6 +290,67 @@ class IntermediateServicer:
             integrated_address_number=e.atena or "", persons=e.persons, outcome=e.outcome,
             ledger_sequence=e.ledger_seq or 0, permit_id=e.permit_id or b"",
             ciphertext_sha256=e.ciphertext_sha256 or b"") for e in rows])
+
+    # -- ワンストップ申請 (docs/arch/onestop.md) ---------------------------------------------------
+
+    def _municipality(self, agency_id: int) -> int:
+        if "municipal_mayor" not in self._p.tenant(agency_id).types:
+            raise InvalidArgumentError(f"agency {agency_id} is not a municipality: it takes no applications")
+        return agency_id
+
+    @rpc("portal", max_request=64 * KIB)
+    async def DeliverApplication(
+        self, request: pb.DeliverApplicationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeliverApplicationResponse:
+        tenant = self._municipality(request.agency_id)
+        document, signature, certificate = bytes(request.document), bytes(request.signature), \
+            bytes(request.certificate)
+        await self._offload.call(onestop.check_signed, document, signature, certificate, tenant)
+        a = await self._offload.call(self._p.store.add_application, tenant, document, signature, certificate)
+        return pb.DeliverApplicationResponse(application_id=a.id, received_at=_ts(a.received_at))
+
+    @rpc("portal")
+    async def GetApplications(
+        self, request: pb.GetApplicationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetApplicationsResponse:
+        tenant = self._municipality(request.agency_id)
+        if len(request.application_ids) > 1000:
+            raise ResourceExhaustedError("at most 1,000 applications a call")
+        found = await self._offload.call(self._p.store.applications, tenant, list(request.application_ids))
+        return pb.GetApplicationsResponse(applications=[_application(a, full=False) for a in found])
+
+    @rpc("business")
+    async def ListApplications(
+        self, request: pb.ListApplicationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListApplicationsResponse:
+        tenant = self._tenant(context)
+        found = await self._offload.call(self._p.store.applications, tenant, None, request.after_id,
+                                         page_size(request.page_size))
+        return pb.ListApplicationsResponse(applications=[_application(a, full=True) for a in found])
+
+    @rpc("business")
+    async def UpdateApplication(self, request: pb.UpdateApplicationRequest,
+                                context: grpc.aio.ServicerContext) -> pb.Application:
+        tenant = self._tenant(context)
+        a = await self._offload.call(self._p.store.update_application, tenant, request.application_id,
+                                     request.status, request.note)
+        return _application(a, full=True)
+
+
+def _ts(iso: str) -> Timestamp | None:
+    return timestamp(datetime.fromisoformat(iso).astimezone(UTC))
+
+
+def _application(a: Application, *, full: bool) -> pb.Application:
+    """The portal gets the status and the exchanges, never the document or the certificate back."""
+    out = pb.Application(
+        application_id=a.id, agency_id=a.tenant, status=a.status, note=a.note, received_at=_ts(a.received_at),
+        updated_at=_ts(a.updated_at), exchanges=[pb.ApplicationExchange(
+            inquiry_record_sequence=e.inquiry_seq, provision_record_sequence=e.provision_seq, affair=e.affair,
+            provider_agency_id=e.provider, outcome=e.outcome) for e in a.exchanges])
+    if full:
+        out.document, out.signature, out.certificate = a.document, a.signature, a.certificate
+    return out
 
 
 __all__ = ["IntermediateServicer"]

@@ -117,7 +117,7 @@ class InquiryConditions(_message.Message):
     def __init__(self, fiscal_year: _Optional[int] = ..., as_of: _Optional[str] = ...) -> None: ...
 
 class MidInquireRequest(_message.Message):
-    __slots__ = ("integrated_address_number", "affair", "provider_agency_id", "items", "conditions", "withheld_until", "delegator_agency_id", "request_id")
+    __slots__ = ("integrated_address_number", "affair", "provider_agency_id", "items", "conditions", "withheld_until", "delegator_agency_id", "request_id", "application_id")
     INTEGRATED_ADDRESS_NUMBER_FIELD_NUMBER: _ClassVar[int]
     AFFAIR_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +126,7 @@ class MidInquireRequest(_message.Message):
     WITHHELD_UNTIL_FIELD_NUMBER: _ClassVar[int]
     DELEGATOR_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
     integrated_address_number: str
     affair: str
     provider_agency_id: int
@@ -134,7 +135,8 @@ class MidInquireRequest(_message.Message):
     withheld_until: str
     delegator_agency_id: int
     request_id: str
-    def __init__(self, integrated_address_number: _Optional[str] = ..., affair: _Optional[str] = ..., provider_agency_id: _Optional[int] = ..., items: _Optional[_Iterable[str]] = ..., conditions: _Optional[_Union[InquiryConditions, _Mapping]] = ..., withheld_until: _Optional[str] = ..., delegator_agency_id: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    application_id: int
+    def __init__(self, integrated_address_number: _Optional[str] = ..., affair: _Optional[str] = ..., provider_agency_id: _Optional[int] = ..., items: _Optional[_Iterable[str]] = ..., conditions: _Optional[_Union[InquiryConditions, _Mapping]] = ..., withheld_until: _Optional[str] = ..., delegator_agency_id: _Optional[int] = ..., request_id: _Optional[str] = ..., application_id: _Optional[int] = ...) -> None: ...
 
 class ProvidedRecord(_message.Message):
     __slots__ = ("item", "dataset", "version", "record_key", "valid_from", "valid_until", "fiscal_year", "published", "payload_json", "null_reasons")
@@ -262,3 +264,99 @@ class ListExchangesResponse(_message.Message):
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     records: _containers.RepeatedCompositeFieldContainer[ExchangeRecord]
     def __init__(self, records: _Optional[_Iterable[_Union[ExchangeRecord, _Mapping]]] = ...) -> None: ...
+
+class DeliverApplicationRequest(_message.Message):
+    __slots__ = ("agency_id", "document", "signature", "certificate")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    agency_id: int
+    document: bytes
+    signature: bytes
+    certificate: bytes
+    def __init__(self, agency_id: _Optional[int] = ..., document: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., certificate: _Optional[bytes] = ...) -> None: ...
+
+class DeliverApplicationResponse(_message.Message):
+    __slots__ = ("application_id", "received_at")
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    application_id: int
+    received_at: _timestamp_pb2.Timestamp
+    def __init__(self, application_id: _Optional[int] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetApplicationsRequest(_message.Message):
+    __slots__ = ("agency_id", "application_ids")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    agency_id: int
+    application_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, agency_id: _Optional[int] = ..., application_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ApplicationExchange(_message.Message):
+    __slots__ = ("inquiry_record_sequence", "provision_record_sequence", "affair", "provider_agency_id", "outcome")
+    INQUIRY_RECORD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PROVISION_RECORD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    AFFAIR_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    inquiry_record_sequence: int
+    provision_record_sequence: int
+    affair: str
+    provider_agency_id: int
+    outcome: str
+    def __init__(self, inquiry_record_sequence: _Optional[int] = ..., provision_record_sequence: _Optional[int] = ..., affair: _Optional[str] = ..., provider_agency_id: _Optional[int] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class Application(_message.Message):
+    __slots__ = ("application_id", "agency_id", "status", "note", "received_at", "updated_at", "document", "signature", "certificate", "exchanges")
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGES_FIELD_NUMBER: _ClassVar[int]
+    application_id: int
+    agency_id: int
+    status: str
+    note: str
+    received_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    document: bytes
+    signature: bytes
+    certificate: bytes
+    exchanges: _containers.RepeatedCompositeFieldContainer[ApplicationExchange]
+    def __init__(self, application_id: _Optional[int] = ..., agency_id: _Optional[int] = ..., status: _Optional[str] = ..., note: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., document: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., exchanges: _Optional[_Iterable[_Union[ApplicationExchange, _Mapping]]] = ...) -> None: ...
+
+class GetApplicationsResponse(_message.Message):
+    __slots__ = ("applications",)
+    APPLICATIONS_FIELD_NUMBER: _ClassVar[int]
+    applications: _containers.RepeatedCompositeFieldContainer[Application]
+    def __init__(self, applications: _Optional[_Iterable[_Union[Application, _Mapping]]] = ...) -> None: ...
+
+class ListApplicationsRequest(_message.Message):
+    __slots__ = ("after_id", "page_size")
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    after_id: int
+    page_size: int
+    def __init__(self, after_id: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListApplicationsResponse(_message.Message):
+    __slots__ = ("applications",)
+    APPLICATIONS_FIELD_NUMBER: _ClassVar[int]
+    applications: _containers.RepeatedCompositeFieldContainer[Application]
+    def __init__(self, applications: _Optional[_Iterable[_Union[Application, _Mapping]]] = ...) -> None: ...
+
+class UpdateApplicationRequest(_message.Message):
+    __slots__ = ("application_id", "status", "note")
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    application_id: int
+    status: str
+    note: str
+    def __init__(self, application_id: _Optional[int] = ..., status: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...

@@ -64,6 +64,26 @@ class IntermediateServiceStub:
                 request_serializer=renkei_dot_v1_dot_intermediate__service__pb2.ListExchangesRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.ListExchangesResponse.FromString,
                 _registered_method=True)
+        self.DeliverApplication = channel.unary_unary(
+                '/renkei.v1.IntermediateService/DeliverApplication',
+                request_serializer=renkei_dot_v1_dot_intermediate__service__pb2.DeliverApplicationRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.DeliverApplicationResponse.FromString,
+                _registered_method=True)
+        self.GetApplications = channel.unary_unary(
+                '/renkei.v1.IntermediateService/GetApplications',
+                request_serializer=renkei_dot_v1_dot_intermediate__service__pb2.GetApplicationsRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.GetApplicationsResponse.FromString,
+                _registered_method=True)
+        self.ListApplications = channel.unary_unary(
+                '/renkei.v1.IntermediateService/ListApplications',
+                request_serializer=renkei_dot_v1_dot_intermediate__service__pb2.ListApplicationsRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.ListApplicationsResponse.FromString,
+                _registered_method=True)
+        self.UpdateApplication = channel.unary_unary(
+                '/renkei.v1.IntermediateService/UpdateApplication',
+                request_serializer=renkei_dot_v1_dot_intermediate__service__pb2.UpdateApplicationRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.Application.FromString,
+                _registered_method=True)
 
 
 class IntermediateServiceServicer:
@@ -122,6 +142,39 @@ class IntermediateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeliverApplication(self, request, context):
+        """ワンストップ申請 (docs/arch/onestop.md). The portal (role "portal") delivers a person's
+        application, signed with their card's 署名用 key, to the municipality hosted here; the
+        server checks the signature over the document again (the portal cannot alter it) and keeps
+        it durably with status 受付. Errors: NOT_FOUND (no such tenant here), INVALID_ARGUMENT
+        (malformed, or the signature does not verify, or the document names another municipality).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApplications(self, request, context):
+        """The portal reads the status of applications it delivered (by application id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApplications(self, request, context):
+        """The municipality's business side: its applications (with the document and the 署名用
+        certificate, whose 基本4情報 identify the applicant), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateApplication(self, request, context):
+        """The business side sets an application's status (審査中, 決定, 却下) with a note for the person.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntermediateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +207,26 @@ def add_IntermediateServiceServicer_to_server(servicer, server):
                     servicer.ListExchanges,
                     request_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.ListExchangesRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_intermediate__service__pb2.ListExchangesResponse.SerializeToString,
+            ),
+            'DeliverApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeliverApplication,
+                    request_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.DeliverApplicationRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_intermediate__service__pb2.DeliverApplicationResponse.SerializeToString,
+            ),
+            'GetApplications': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApplications,
+                    request_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.GetApplicationsRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_intermediate__service__pb2.GetApplicationsResponse.SerializeToString,
+            ),
+            'ListApplications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApplications,
+                    request_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.ListApplicationsRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_intermediate__service__pb2.ListApplicationsResponse.SerializeToString,
+            ),
+            'UpdateApplication': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateApplication,
+                    request_deserializer=renkei_dot_v1_dot_intermediate__service__pb2.UpdateApplicationRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_intermediate__service__pb2.Application.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -318,6 +391,114 @@ class IntermediateService:
             '/renkei.v1.IntermediateService/ListExchanges',
             renkei_dot_v1_dot_intermediate__service__pb2.ListExchangesRequest.SerializeToString,
             renkei_dot_v1_dot_intermediate__service__pb2.ListExchangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeliverApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.IntermediateService/DeliverApplication',
+            renkei_dot_v1_dot_intermediate__service__pb2.DeliverApplicationRequest.SerializeToString,
+            renkei_dot_v1_dot_intermediate__service__pb2.DeliverApplicationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApplications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.IntermediateService/GetApplications',
+            renkei_dot_v1_dot_intermediate__service__pb2.GetApplicationsRequest.SerializeToString,
+            renkei_dot_v1_dot_intermediate__service__pb2.GetApplicationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApplications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.IntermediateService/ListApplications',
+            renkei_dot_v1_dot_intermediate__service__pb2.ListApplicationsRequest.SerializeToString,
+            renkei_dot_v1_dot_intermediate__service__pb2.ListApplicationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateApplication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.IntermediateService/UpdateApplication',
+            renkei_dot_v1_dot_intermediate__service__pb2.UpdateApplicationRequest.SerializeToString,
+            renkei_dot_v1_dot_intermediate__service__pb2.Application.FromString,
             options,
             channel_credentials,
             insecure,
