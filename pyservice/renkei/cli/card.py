@@ -3,7 +3,7 @@
     renkei card issue --out card.json --name … --birth YYYY-MM-DD --sex 1|2|3 --address …
                       [--auth-pin 1234 | --auth-pin-file F] [--sign-pin ABC123 | --sign-pin-file F | --no-sign]
     renkei card sign-challenge --card card.json (--pin 1234 | --pin-file F) --challenge HEX
-    renkei card sign --card card.json (--pin … | --pin-file F) --data-file F      (署名用 key)
+    renkei card sign --card card.json (--pin … | --pin-file F) --data-file F [--portal]  (署名用 key)
     renkei card status --card card.json              tries left, certificates (no personal data)
     renkei card reset-pin --card card.json --kind auth|sign (--new-pin … | --new-pin-file F)   (municipality)
     renkei card verify-login --ca auth-ca.pem --ocsp URL --challenge HEX --signature B64 --certificate B64
@@ -184,6 +184,14 @@ def cmd_sign_challenge(args: argparse.Namespace) -> int:
 def cmd_sign(args: argparse.Namespace) -> int:
     data = Path(args.data_file).read_bytes()
     pin = _read_pin(args.pin, args.pin_file, "署名用 PIN: ")
+    if args.portal:
+        # A signed application for the portal (ワンストップ申請): PIN problems are part of the answer.
+        from renkei.portal.reader import OK, sign_response
+
+        with _card(args) as card:
+            answer = sign_response(card, pin, data)
+        print(json.dumps(answer))
+        return 0 if answer["result"] == OK else 1
     with _card(args) as card:
         signed = card.sign(pin, data)
     print(json.dumps({"signature": base64.b64encode(signed.signature).decode(),
@@ -327,6 +335,9 @@ def register(sub: Any) -> None:
             p.set_defaults(func=cmd_sign_challenge)
         else:
             p.add_argument("--data-file", required=True)
+            p.add_argument("--portal", action="store_true",
+                           help="answer as the portal's card reader (an application to sign): {result, signature, "
+                                "certificate} to paste")
             p.set_defaults(func=cmd_sign)
     s = card_parser("status", "the card's certificates and PIN tries left")
     s.add_argument("--card", required=True)

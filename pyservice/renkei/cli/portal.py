@@ -2,6 +2,7 @@
 
     renkei portal init --auth-ca auth-ca.pem --ledger-vkey VKEY [--agencies names.json | --demo]
     renkei portal serve --core HOST:PORT --ca ca.pem --ocsp URL [--witness-vkey VKEY]… [--port 50058]
+                        [--mid AGENCY=HOST:PORT… --sign-ocsp URL]      ワンストップ申請 (docs/arch/onestop.md)
     renkei portal add-client --name NAME --redirect-uri URI…     an app of the 自己情報取得API
 
 ``init`` pins the JPKI 利用者証明用 CA and the core ledger's verifier key; ``serve`` talks to the
@@ -36,7 +37,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             raise InvalidArgumentError("--agencies is a JSON object of agency id → name")
         agencies = {int(k): str(v) for k, v in doc.items()}
     cfg = init_data_dir(service_path(args, "portal"), auth_ca_pem=Path(args.auth_ca).read_bytes(),
-                        ledger_vkey=args.ledger_vkey, agencies=agencies)
+                        ledger_vkey=args.ledger_vkey, agencies=agencies,
+                        sign_ca_pem=Path(args.sign_ca).read_bytes() if args.sign_ca else None)
     print(f"portal data directory ready: {cfg.data_dir.path.resolve()} ({len(cfg.agencies)} agency names)")
     return 0
 
@@ -48,8 +50,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from renkei.service.server import write_ready_file
 
     setup_logging(args, "portal")
+    from renkei.errors import InvalidArgumentError
+
+    mids: dict[int, str] = {}
+    for spec in args.mid or []:
+        agency, _, target = spec.partition("=")
+        if not agency.isdigit() or not target:
+            raise InvalidArgumentError(f"--mid {spec!r}: expected AGENCY=HOST:PORT")
+        mids[int(agency)] = target
     portal = open_portal(service_path(args, "portal"), core=args.core, ca=args.ca, ocsp=args.ocsp,
-                         witness_vkeys=args.witness_vkey or [], secure_cookies=not args.insecure_cookies)
+                         witness_vkeys=args.witness_vkey or [], secure_cookies=not args.insecure_cookies,
+                         sign_ocsp=args.sign_ocsp, mids=mids)
     server = PortalServer(portal, args.host, args.port)
 
     def ready(s: PortalServer) -> None:
@@ -83,6 +94,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                        ).add_subparsers(dest="sub", required=True)
     i = g.add_parser("init", parents=[common], help="create the portal's data directory (pins the JPKI CA)")
     i.add_argument("--auth-ca", required=True, help="PEM of the JPKI 利用者証明用 CA(s) (renkei jpki ca-cert)")
+    i.add_argument("--sign-ca", help="PEM of the JPKI 署名用 CA(s), for signed applications (ワンストップ申請)")
     i.add_argument("--ledger-vkey", required=True, help="the core ledger's note verifier key")
     names = i.add_mutually_exclusive_group()
     names.add_argument("--agencies", help="JSON object: agency id → name (as shown to persons)")
@@ -100,6 +112,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--ca", required=True, help="CA certificate of the core's TLS (the box's pki/ca.pem)")
     s.add_argument("--ocsp", required=True, help="the JPKI responder's 利用者証明用 OCSP URL")
     s.add_argument("--witness-vkey", action="append", help="a witness whose cosignatures to check (repeatable)")
+    s.add_argument("--mid", action="append", metavar="AGENCY=HOST:PORT",
+                   help="ワンストップ申請: a municipality and its intermediate server (repeatable)")
+    s.add_argument("--sign-ocsp", help="the JPKI responder's 署名用 OCSP URL (for signed applications)")
     s.add_argument("--insecure-cookies", action="store_true",
                    help="omit the cookies' Secure attribute (only behind a TLS-terminating proxy that strips it)")
     s.add_argument("--ready-file", help="write JSON (pid, http, data_dir) here once serving")

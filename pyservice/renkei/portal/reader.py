@@ -30,4 +30,16 @@ def card_response(card: Card, pin: str, message: bytes) -> dict[str, str]:
             "certificate": base64.b64encode(signed.certificate_der).decode()}
 
 
-__all__ = ["OK", "PIN_LOCKED", "WRONG_PIN", "card_response"]
+def sign_response(card: Card, pin: str, document: bytes) -> dict[str, str]:
+    """The same answer for a ワンストップ申請: ``document`` signed with the 署名用 key."""
+    try:
+        signed = card.sign(pin, document)
+    except PinLockedError:
+        return {"result": PIN_LOCKED}
+    except WrongPinError as e:
+        return {"result": WRONG_PIN, "remaining": str(e.remaining if e.remaining is not None else "")}
+    return {"result": OK, "signature": base64.b64encode(signed.signature).decode(),
+            "certificate": base64.b64encode(signed.certificate_der).decode()}
+
+
+__all__ = ["OK", "PIN_LOCKED", "WRONG_PIN", "card_response", "sign_response"]

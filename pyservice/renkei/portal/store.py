@@ -39,6 +39,16 @@ CREATE TABLE IF NOT EXISTS api_fetches (
     at        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS api_fetches_person ON api_fetches(pseudonym, fetch_id);
+-- ワンストップ申請: which applications a person made (their status is the municipality's, at its mid).
+CREATE TABLE IF NOT EXISTS applications (
+    pseudonym      BLOB NOT NULL,
+    agency_id      INTEGER NOT NULL,
+    application_id INTEGER NOT NULL,
+    title          TEXT NOT NULL,
+    submitted_at   TEXT NOT NULL,
+    PRIMARY KEY (agency_id, application_id)
+);
+CREATE INDEX IF NOT EXISTS applications_person ON applications(pseudonym);
 """
 
 
@@ -50,6 +60,17 @@ class PortalStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def add_application(self, pseudonym: bytes, agency_id: int, application_id: int, title: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO applications VALUES (?, ?, ?, ?, ?)",
+                             (bytes(pseudonym), agency_id, application_id, title, datetime.now(UTC).isoformat()))
+
+    def applications(self, pseudonym: bytes) -> list[tuple[int, int, str, datetime]]:
+        """(agency, application id, title, submitted at) of the person's applications, newest first."""
+        rows = self._db.execute("SELECT agency_id, application_id, title, submitted_at FROM applications "
+                                "WHERE pseudonym = ? ORDER BY submitted_at DESC", (bytes(pseudonym),)).fetchall()
+        return [(int(r[0]), int(r[1]), str(r[2]), datetime.fromisoformat(r[3])) for r in rows]
 
     def mark_read(self, pseudonym: bytes, notice_id: int) -> None:
         with self._lock:

@@ -146,15 +146,21 @@ def prepare(root: Path, *, demo: bool, core_store: str | None = None) -> Develop
 
         seed_jlis_demo(root / "jlis", root / "jpki", root / "cards")
         seed_demo_pias(root / "ppc")
-    if not (root / "portal" / MARKER).exists():
+    from renkei.portal.config import SIGN_CA_FILE
+
+    if not (root / "portal" / MARKER).exists() or not (root / "portal" / SIGN_CA_FILE).exists():
         from renkei.portal.config import init_data_dir as init_portal
         from renkei.service.demo import DEMO_AGENCIES
 
         with Jpki(root / "jpki") as jpki_ca:
-            auth_ca = jpki_ca.ca_pem("auth")
-        init_portal(root / "portal", auth_ca_pem=auth_ca,
+            auth_ca, sign_ca = jpki_ca.ca_pem("auth"), jpki_ca.ca_pem("sign")
+        # Also completes a portal directory from before ワンストップ申請 with the 署名用 CA.
+        init_portal(root / "portal", auth_ca_pem=auth_ca, sign_ca_pem=sign_ca,
                     ledger_vkey=ledger_vkey(DataDir(root / "core", "core"))[1],
                     agencies={a: name for a, name, _t, _c, _k in DEMO_AGENCIES} if demo else {})
+    if not (root / "portal" / "tls" / "client.pem").exists():
+        # The portal's client certificate toward the municipalities' intermediate servers.
+        ca.issue_service("portal", root / "portal", client_role="portal")
     return ca
 
 
@@ -239,6 +245,7 @@ class Box:
                 elif m.name == "portal":
                     jpki = next(x for x in self.members if x.name == "jpki")
                     extra = ["--core", str(core.info["public_grpc"]), "--ocsp", f"http://{jpki.info['http']}/ocsp/auth",
+                             "--sign-ocsp", f"http://{jpki.info['http']}/ocsp/sign", *self._municipal_mids(),
                              *[arg for w in self.members if w.name == "witness"
                                for arg in ("--witness-vkey", str(w.info["vkey"]))]]
                 elif m.name == "core":
@@ -249,6 +256,15 @@ class Box:
         except BaseException:
             self.stop()
             raise
+
+    def _municipal_mids(self) -> list[str]:
+        """``--mid AGENCY=HOST:PORT`` for each demo municipality: where the portal delivers applications."""
+        from renkei.service.demo import DEMO_AGENCIES, DEMO_MIDS
+
+        municipal = {a for a, _n, types, _c, _k in DEMO_AGENCIES if "municipal_mayor" in types}
+        return [arg for m in self.members if m.name.startswith("mid-") and m.info.get("grpc")
+                for mid_name, agencies in DEMO_MIDS if m.name == f"mid-{mid_name}"
+                for a in agencies if a in municipal for arg in ("--mid", f"{a}={m.info['grpc']}")]
 
     def ready_info(self) -> dict[str, Any]:
         return {

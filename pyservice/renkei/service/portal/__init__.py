@@ -21,6 +21,10 @@ checks) runs in worker threads, not on the event loop.
     GET  /delegation/{id}/records   the principal's やりとり履歴, as their agent (proofs checked)
     GET  /delegation/{id}/notices   the principal's お知らせ, as their agent (read-only)
     GET  /operations            操作履歴 (delegations, agents' views, apps' fetches)
+    GET  /apply                 ワンストップ申請: the procedures and their forms
+    POST /apply                 the form → the canonical application document to sign (kept in the session)
+    POST /apply/submit          the card's 署名用 signature → checked (JPKI) → delivered to the municipality's mid
+    GET  /applications          申請状況: each application's status and the exchanges it caused
     GET  /oauth/authorize       自己情報取得API: the consent screen (OAuth 2.0 code + PKCE S256)
     POST /oauth/authorize       the person's decision → redirect to the app with a code (or access_denied)
     POST /oauth/token           code + code_verifier → a short-lived access token (JSON)
@@ -56,9 +60,11 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from renkei.errors import FailedPreconditionError
-from renkei.jpki.verify import AuthVerifier
+from renkei import onestop
+from renkei.errors import FailedPreconditionError, InvalidArgumentError
+from renkei.jpki.verify import AuthVerifier, SignVerifier
 from renkei.linkage.disclosure import login_message
+from renkei.portal import onestop as desk
 from renkei.portal.config import PortalConfig
 from renkei.portal.history import JST, Checker, History, affair_name, item_name, rows
 from renkei.portal.login import CoreDisclosure, LoginDesk, LoginRefused
@@ -103,6 +109,9 @@ class Portal:
     sessions: Sessions = field(default_factory=Sessions)
     secure_cookies: bool = True
     oauth: AuthorizationServer | None = None
+    #: ワンストップ申請: the 署名用 verifier and the municipalities' intermediate servers (None: no applications).
+    sign_verifier: SignVerifier | None = None
+    municipalities: desk.Municipalities | None = None
 
     def __post_init__(self) -> None:
         if self.oauth is None:
@@ -512,6 +521,112 @@ def build_app(portal: Portal) -> ASGIApp:
             "time": n.send_time.ToDatetime(tzinfo=dt.UTC).astimezone(JST).isoformat(),
         } for n in items]}, headers={"Cache-Control": "no-store"})
 
+    # -- ワンストップ申請 (docs/arch/onestop.md) ---------------------------------------------------
+
+    def offered() -> list[int]:
+        m = portal.municipalities
+        return sorted(m.endpoints) if m is not None and portal.sign_verifier is not None else []
+
+    def refused_form() -> Response:
+        return page("refused.html", 400, title="この操作は受け付けられません",
+                    advice="申請の画面を開き直してからやり直してください。", reason="csrf")
+
+    async def apply_page(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        return page("apply.html", s=s, procedures=list(onestop.PROCEDURES.values()), municipalities=offered(),
+                    values={}, error=None)
+
+    async def apply_post(request: Request) -> Response:
+        s = session_of(request)
+        fields = await form(request)
+        if s is None or not s.csrf_ok(fields.get("csrf")) or not same_origin(request):
+            return refused_form()
+        raw = fields.get("municipality", "")
+        municipality = int(raw) if raw.isdigit() else 0
+        try:
+            if municipality not in offered():
+                raise InvalidArgumentError("申請先の市区町村を選んでください")
+            document = onestop.build(fields.get("procedure", ""), municipality, fields)
+        except InvalidArgumentError as e:
+            return page("apply.html", 400, s=s, procedures=list(onestop.PROCEDURES.values()),
+                        municipalities=offered(), values=fields, error=str(e))
+        # The session keeps the one document shown: what is signed is what was shown, and the
+        # portal delivers those bytes, never a document sent back by the browser.
+        s.cache["application"] = document
+        doc = onestop.parse(document)
+        return page("apply_sign.html", s=s, document=document.decode(), digest=desk.digest(document),
+                    municipality=municipality, title=doc["title"])
+
+    async def apply_submit(request: Request) -> Response:
+        s = session_of(request)
+        fields = await form(request)
+        if s is None or not s.csrf_ok(fields.get("csrf")) or not same_origin(request):
+            return refused_form()
+        document = s.cache.pop("application", None)
+        if not isinstance(document, bytes) or portal.sign_verifier is None or portal.municipalities is None:
+            return page("refused.html", 400, title="申請書がありません", reason="replayed",
+                        advice="申請の画面から申請書を作成し直してください（申請書は1回限り使えます）。")
+        doc = onestop.parse(document)
+        try:
+            signature, certificate = await desk.verify(portal.sign_verifier, document, fields.get("response", ""))
+        except LoginRefused as r:
+            log.info("application refused: %s", r.reason)
+            return page("refused.html", 401, title=r.title, advice=r.advice, reason=r.reason)
+        try:
+            app_id = await portal.municipalities.deliver(doc["municipality"], document, signature, certificate)
+        except grpc.RpcError as e:
+            log.info("application not delivered: %s", e.code().name)
+            return page("refused.html", 503 if e.code() == grpc.StatusCode.UNAVAILABLE else 400,
+                        title="申請を届けられませんでした",
+                        advice="市区町村の中間サーバーが申請を受け付けませんでした。しばらくしてから申請し直してください。",
+                        reason="not_delivered")
+        await run_in_threadpool(portal.store.add_application, s.pseudonym, doc["municipality"], app_id, doc["title"])
+        return RedirectResponse(f"/applications?submitted={doc['municipality']}-{app_id}", status_code=303)
+
+    async def applications(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        mine = await run_in_threadpool(portal.store.applications, s.pseudonym)
+        by_agency: dict[int, list[int]] = {}
+        for agency, app_id, _t, _at in mine:
+            by_agency.setdefault(agency, []).append(app_id)
+        status: dict[tuple[int, int], Any] = {}
+        unavailable = False
+        m = portal.municipalities
+        for agency, ids in by_agency.items():
+            if m is None or agency not in m.endpoints:
+                unavailable = True
+                continue
+            try:
+                status.update({(agency, a.application_id): a for a in await m.status(agency, ids)})
+            except grpc.RpcError:
+                unavailable = True
+        # The exchanges are shown from the person's own やりとり履歴 (proofs checked), matched by
+        # the 照会's ledger sequence the municipality linked to the application.
+        h: History | None = None
+        if any(a.exchanges for a in status.values()):
+            try:
+                h = await history_of(s)
+            except grpc.RpcError:
+                unavailable = True
+        by_seq = {r.inquiry.sequence: r for r in rows(h) if r.inquiry is not None} if h is not None else {}
+        items = []
+        for agency, app_id, title, at in mine:
+            a = status.get((agency, app_id))
+            items.append({
+                "agency": agency, "id": app_id, "title": title, "submitted": at,
+                "status": a.status if a is not None else "（確認できません）", "note": a.note if a else "",
+                "updated": a.updated_at if a is not None else None,
+                "exchanges": [{"seq": e.inquiry_record_sequence, "row": by_seq.get(e.inquiry_record_sequence),
+                               "provider": e.provider_agency_id, "affair": e.affair, "outcome": e.outcome}
+                              for e in (a.exchanges if a is not None else [])]})
+        q = request.query_params.get("submitted", "")
+        return page("applications.html", s=s, items=items, unavailable=unavailable,
+                    submitted=q if q.replace("-", "").isdigit() else "")
+
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -532,6 +647,10 @@ def build_app(portal: Portal) -> ASGIApp:
         Route("/delegation/{did}/records/{seq}/proof", proof, methods=["GET"]),
         Route("/delegation/{did}/notices", agent_notices, methods=["GET"]),
         Route("/operations", operations, methods=["GET"]),
+        Route("/apply", apply_page, methods=["GET"]),
+        Route("/apply", apply_post, methods=["POST"]),
+        Route("/apply/submit", apply_submit, methods=["POST"]),
+        Route("/applications", applications, methods=["GET"]),
         Route(AUTHORIZE, authorize, methods=["GET"]),
         Route(AUTHORIZE, authorize_post, methods=["POST"]),
         Route("/oauth/token", token, methods=["POST"]),
@@ -621,15 +740,30 @@ class PortalServer:
             log.info("portal shutting down (pid %d)", os.getpid())
             sock.close()
             await self.portal.core.close()
+            if self.portal.municipalities is not None:
+                await self.portal.municipalities.close()
             self.portal.store.close()
 
 
 def open_portal(data_dir: str | os.PathLike[str], *, core: str, ca: str | os.PathLike[str], ocsp: str,
-                witness_vkeys: list[str], secure_cookies: bool = True) -> Portal:
+                witness_vkeys: list[str], secure_cookies: bool = True, sign_ocsp: str | None = None,
+                mids: dict[int, str] | None = None) -> Portal:
+    """``sign_ocsp`` and ``mids`` (municipality → its intermediate server) turn on ワンストップ申請;
+    it needs the pinned 署名用 CA and the portal's client certificate (``tls/client.pem``)."""
     config = PortalConfig.open(data_dir)
     verifier = AuthVerifier(config.auth_ca_pem, ocsp)
+    sign_verifier, municipalities = None, None
+    if mids:
+        tls = config.data_dir.path / "tls"
+        if sign_ocsp is None or config.sign_ca_pem is None or not (tls / "client.pem").exists():
+            raise FailedPreconditionError("applications (--mid) need --sign-ocsp, the pinned JPKI 署名用 CA "
+                                          "(portal init --sign-ca) and the portal's client certificate in tls/")
+        sign_verifier = SignVerifier(config.sign_ca_pem, sign_ocsp)
+        municipalities = desk.Municipalities(mids, desk.MidClientTls(tls / "client.pem", tls / "client.key",
+                                                                     tls / "ca.pem"))
     return Portal(config, CoreDisclosure(core, Path(ca)), verifier, Checker(config.ledger_vkey, witness_vkeys),
-                  PortalStore(config.data_dir), secure_cookies=secure_cookies)
+                  PortalStore(config.data_dir), secure_cookies=secure_cookies, sign_verifier=sign_verifier,
+                  municipalities=municipalities)
 
 
 __all__ = ["Portal", "PortalServer", "build_app", "open_portal"]
