@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 
 from renkei import client
+from renkei._proto.renkei.v1 import intermediate_service_pb2 as ipb
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
+from renkei._proto.renkei.v1.intermediate_service_pb2_grpc import IntermediateServiceStub
 from renkei.jpki.card import Card
 from renkei.jpki.kenmen import KenmenData
 from renkei.portal.reader import card_response
@@ -20,7 +22,7 @@ from tests.grpc_server import RunningBox
 from tests.provision_helpers import inquiry
 
 T = 30
-MINISTER, CHIYODA = 4, 1
+MINISTER, CHIYODA, YOKOHAMA = 4, 1, 2
 AFFAIR, ITEM = "B2.1", "B2.1.2.1"  # 別表第二 1の項, 地方税関係情報 (厚生労働大臣 ← 市町村長)
 PIN = "1234"
 
@@ -59,6 +61,31 @@ def _codes(box: RunningBox, agency: int, number: str) -> bytes:
                                              [number], timeout=T)
     assert (status == 0).all(), status
     return codes[:16]
+
+
+def municipal_mid(box: RunningBox, agency: int) -> IntermediateServiceStub:
+    return IntermediateServiceStub(box.box.mid("municipal", f"business-{agency}"))
+
+
+def atena(agency: int, n: int) -> str:
+    return f"{agency:03d}{n:012d}"
+
+
+def register_resident(box: RunningBox, n: int) -> None:
+    """The person is a resident of 千代田区 who moved from 横浜市: both hold them and their codes,
+    横浜市 holds their 令和7年度 地方税 副本."""
+    number = demo_number(box, n)
+    for agency in (CHIYODA, YOKOHAMA):
+        mid = municipal_mid(box, agency)
+        mid.RegisterAddressees(ipb.RegisterAddresseesRequest(addressees=[ipb.Addressee(
+            integrated_address_number=atena(agency, n), business_ids=[f"J{n}"], individual_number=number)]),
+            timeout=T)
+        assert mid.AcquireCodes(ipb.MidAcquireCodesRequest(), timeout=60).acquired >= 1
+    r = municipal_mid(box, YOKOHAMA).RegisterDuplicates(ipb.RegisterDuplicatesRequest(records=[ipb.DuplicateRecord(
+        integrated_address_number=atena(YOKOHAMA, n), item="local_tax_info", dataset="0001", version=1,
+        record_key=f"T2025-{n}", valid_from="2025-06-01", fiscal_year=2025, published="2025-06-01",
+        payload_json=json.dumps({"課税年度": 2025, "総所得金額": 4_200_000, "市町村民税額": 180_000}))]), timeout=T)
+    assert r.registered == 1
 
 
 def portal_url(box: RunningBox) -> str:

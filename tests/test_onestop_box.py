@@ -28,9 +28,20 @@ from renkei.jpki.demo import DEMO_HOLDERS, DEMO_SIGN_PIN
 from renkei.jpki.profile import signing_facts
 from renkei.portal.reader import sign_response
 from tests.grpc_server import RunningBox, start_box
-from tests.portal_helpers import T, Visit, card_path, demo_number, portal_url, refusal_reason
+from tests.portal_helpers import (
+    CHIYODA,
+    YOKOHAMA,
+    T,
+    Visit,
+    atena,
+    card_path,
+    demo_number,
+    municipal_mid,
+    portal_url,
+    refusal_reason,
+    register_resident,
+)
 
-CHIYODA, YOKOHAMA = 1, 2
 FORM = {"procedure": "child-allowance-claim", "municipality": str(CHIYODA), "child_name": "デモ 一郎",
         "child_birth": "2024-05-01", "relationship": "子", "bank_account": "デモ銀行 千代田支店 普通 1234567"}
 
@@ -41,31 +52,6 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBox]:
     yield b
     rc, out = b.terminate()
     assert rc == 0, out
-
-
-def _mid(box: RunningBox, agency: int) -> IntermediateServiceStub:
-    return IntermediateServiceStub(box.box.mid("municipal", f"business-{agency}"))
-
-
-def _atena(agency: int, n: int) -> str:
-    return f"{agency:03d}{n:012d}"
-
-
-def _register(box: RunningBox, n: int) -> None:
-    """The person is a resident of 千代田区 who moved from 横浜市: both hold them and their codes,
-    横浜市 holds their 令和7年度 地方税 副本."""
-    number = demo_number(box, n)
-    for agency in (CHIYODA, YOKOHAMA):
-        mid = _mid(box, agency)
-        mid.RegisterAddressees(ipb.RegisterAddresseesRequest(addressees=[ipb.Addressee(
-            integrated_address_number=_atena(agency, n), business_ids=[f"J{n}"], individual_number=number)]),
-            timeout=T)
-        assert mid.AcquireCodes(ipb.MidAcquireCodesRequest(), timeout=60).acquired >= 1
-    r = _mid(box, YOKOHAMA).RegisterDuplicates(ipb.RegisterDuplicatesRequest(records=[ipb.DuplicateRecord(
-        integrated_address_number=_atena(YOKOHAMA, n), item="local_tax_info", dataset="0001", version=1,
-        record_key=f"T2025-{n}", valid_from="2025-06-01", fiscal_year=2025, published="2025-06-01",
-        payload_json=json.dumps({"課税年度": 2025, "総所得金額": 4_200_000, "市町村民税額": 180_000}))]), timeout=T)
-    assert r.registered == 1
 
 
 def _csrf(page: str) -> str:
@@ -96,7 +82,7 @@ def _logged_in(box: RunningBox, n: int) -> Visit:
 
 
 def test_apply_fetch_through_the_inquiry_path_decide_and_the_person_sees_it(box: RunningBox) -> None:
-    _register(box, 1)
+    register_resident(box, 1)
     v = _logged_in(box, 1)
     page = v.get("/apply").text
     for label in ("申請先の市区町村", "児童の氏名", "児童の生年月日", "振込先口座"):
@@ -106,7 +92,15 @@ def test_apply_fetch_through_the_inquiry_path_decide_and_the_person_sees_it(box:
     doc = json.loads(document)
     assert doc["fields"]["child_name"] == "デモ 一郎" and doc["municipality"] == CHIYODA
     assert demo_number(box, 1) not in document.decode()
-    r = v.post("/apply/submit", {"csrf": csrf, "response": _sign(box, 1, document)})
+    saved = v.get("/apply/document")  # the file the card reader signs: the same bytes
+    assert saved.content == document and "attachment" in saved.headers["content-disposition"]
+    # The card reader as a person runs it: the PIN stays on their machine.
+    path = box.root / "application.json"
+    path.write_bytes(saved.content)
+    answer = subprocess.run([sys.executable, "-m", "renkei.cli", "card", "sign", "--portal", "--card",
+                             str(card_path(box, 1)), "--pin", DEMO_SIGN_PIN, "--data-file", str(path)],
+                            check=True, capture_output=True, text=True).stdout
+    r = v.post("/apply/submit", {"csrf": csrf, "response": answer})
     assert r.status_code == 303, r.text
     m = re.fullmatch(r"/applications\?submitted=1-(\d+)", r.headers["location"])
     assert m, r.headers["location"]
@@ -115,17 +109,17 @@ def test_apply_fetch_through_the_inquiry_path_decide_and_the_person_sees_it(box:
     assert f"受付番号 {app_id}" in page and 'data-status="受付"' in page
 
     # The municipality's business side: the application as signed, the applicant by the 基本4情報.
-    mid = _mid(box, CHIYODA)
+    mid = municipal_mid(box, CHIYODA)
     got = [a for a in mid.ListApplications(ipb.ListApplicationsRequest(), timeout=T).applications
            if a.application_id == app_id]
     assert len(got) == 1 and got[0].document == document and got[0].status == "受付"
     facts = signing_facts(x509.load_der_x509_certificate(got[0].certificate))
     assert (facts.name, facts.address) == (DEMO_HOLDERS[0][1].name, DEMO_HOLDERS[0][1].address)
-    assert _mid(box, YOKOHAMA).ListApplications(ipb.ListApplicationsRequest(), timeout=T).applications == []
+    assert municipal_mid(box, YOKOHAMA).ListApplications(ipb.ListApplicationsRequest(), timeout=T).applications == []
 
     # It fetches the income itself (no 課税証明書 attached), for this application.
     ans = mid.Inquire(ipb.MidInquireRequest(
-        integrated_address_number=_atena(CHIYODA, 1), affair="B2.74", provider_agency_id=YOKOHAMA,
+        integrated_address_number=atena(CHIYODA, 1), affair="B2.74", provider_agency_id=YOKOHAMA,
         items=["local_tax_info"], conditions=ipb.InquiryConditions(fiscal_year=2025), application_id=app_id),
         timeout=T)
     assert ans.outcome == "provided" and json.loads(ans.records[0].payload_json)["総所得金額"] == 4_200_000
@@ -149,17 +143,17 @@ def test_apply_fetch_through_the_inquiry_path_decide_and_the_person_sees_it(box:
     # A decided application takes no more inquiries; another tenant's id is not found.
     with pytest.raises(grpc.RpcError) as e:
         mid.Inquire(ipb.MidInquireRequest(
-            integrated_address_number=_atena(CHIYODA, 1), affair="B2.74", provider_agency_id=YOKOHAMA,
+            integrated_address_number=atena(CHIYODA, 1), affair="B2.74", provider_agency_id=YOKOHAMA,
             items=["local_tax_info"], application_id=app_id), timeout=T)
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.RpcError) as e:
-        _mid(box, YOKOHAMA).UpdateApplication(ipb.UpdateApplicationRequest(
+        municipal_mid(box, YOKOHAMA).UpdateApplication(ipb.UpdateApplicationRequest(
             application_id=app_id, status="却下"), timeout=T)
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_bad_foreign_and_replayed_signatures_are_refused_and_nothing_is_delivered(box: RunningBox) -> None:
-    before = len(_mid(box, CHIYODA).ListApplications(ipb.ListApplicationsRequest(), timeout=T).applications)
+    before = len(municipal_mid(box, CHIYODA).ListApplications(ipb.ListApplicationsRequest(), timeout=T).applications)
     v = _logged_in(box, 1)
     document, csrf = _document(v)
     answer = json.loads(_sign(box, 1, document))
@@ -186,7 +180,7 @@ def test_bad_foreign_and_replayed_signatures_are_refused_and_nothing_is_delivere
     page = v.get("/apply").text
     r = v.post("/apply", {**FORM, "relationship": f"子 {demo_number(box, 1)}", "csrf": _csrf(page)})
     assert r.status_code == 400 and "個人番号を書かないでください" in r.text
-    after = len(_mid(box, CHIYODA).ListApplications(ipb.ListApplicationsRequest(), timeout=T).applications)
+    after = len(municipal_mid(box, CHIYODA).ListApplications(ipb.ListApplicationsRequest(), timeout=T).applications)
     assert after == before
 
 
@@ -227,6 +221,6 @@ def test_the_mid_takes_deliveries_only_from_the_portal_and_only_as_signed(box: R
             portal.ListApplications(ipb.ListApplicationsRequest(), timeout=T)
         assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.RpcError) as e:
-        _mid(box, CHIYODA).DeliverApplication(ipb.DeliverApplicationRequest(
+        municipal_mid(box, CHIYODA).DeliverApplication(ipb.DeliverApplicationRequest(
             agency_id=CHIYODA, document=document, signature=sig, certificate=cert), timeout=T)
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED

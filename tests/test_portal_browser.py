@@ -17,7 +17,19 @@ import pytest
 from renkei.jpki.card import Card
 from renkei.portal.reader import card_response
 from tests.grpc_server import RunningBox, start_box
-from tests.portal_helpers import PIN, card_path, demo_number, inquire_about, portal_url, send_notice
+from tests.portal_helpers import (
+    CHIYODA,
+    PIN,
+    YOKOHAMA,
+    atena,
+    card_path,
+    demo_number,
+    inquire_about,
+    municipal_mid,
+    portal_url,
+    register_resident,
+    send_notice,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "portal"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -235,6 +247,63 @@ def test_an_app_asks_for_consent(box: RunningBox, browser: WebDriver) -> None:
     browser.find_element(By.XPATH, "//button[text()='許可する']").click()
     got = urlsplit(_wait_url(browser, lambda u: u.startswith(redirect)))
     assert f"{got.scheme}://{got.netloc}{got.path}" == redirect and parse_qs(got.query)["code"]
+
+
+def test_apply_online_with_the_signature_certificate_and_follow_the_status(box: RunningBox,
+                                                                          browser: WebDriver) -> None:
+    import json
+    import re
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from renkei._proto.renkei.v1 import intermediate_service_pb2 as ipb
+    from renkei.jpki.demo import DEMO_SIGN_PIN
+    from renkei.portal.reader import sign_response
+
+    register_resident(box, 1)
+    _log_in(browser, box, 1)
+    browser.find_element(By.LINK_TEXT, "申請").click()
+    Select(browser.find_element(By.ID, "child-allowance-claim-municipality")).select_by_visible_text("千代田区長")
+    browser.find_element(By.ID, "child-allowance-claim-child_name").send_keys("デモ 一郎")
+    birth = browser.find_element(By.ID, "child-allowance-claim-child_birth")
+    browser.execute_script("arguments[0].value = arguments[1]", birth, "2024-05-01")
+    browser.find_element(By.ID, "child-allowance-claim-relationship").send_keys("子")
+    browser.find_element(By.ID, "child-allowance-claim-bank_account").send_keys("デモ銀行 千代田支店 普通 1234567")
+    for control in browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select, textarea"):
+        assert browser.find_elements(By.CSS_SELECTOR, f'label[for="{control.get_attribute("id")}"]'), control
+    _shot(browser, "apply-form")
+    browser.find_element(By.XPATH, "//button[text()='申請書を作成する']").click()
+
+    # The card reader signs exactly the document shown, with the 署名用 key.
+    document = browser.find_element(By.ID, "document").text.encode()
+    assert json.loads(document)["fields"]["child_name"] == "デモ 一郎"
+    with Card(card_path(box, 1), box.root / "jpki") as card:
+        answer = sign_response(card, DEMO_SIGN_PIN, document)
+    browser.find_element(By.CSS_SELECTOR, "label[for=response] + textarea#response").send_keys(json.dumps(answer))
+    _shot(browser, "apply-sign")
+    browser.find_element(By.XPATH, "//button[text()='署名して申請する']").click()
+    url = _wait_url(browser, lambda u: "/applications?submitted=" in u)
+    m = re.search(r"submitted=1-(\d+)", url)
+    assert m and "申請を受け付けました" in browser.find_element(By.ID, "submitted").text
+    app_id = int(m.group(1))
+    section = f'section[data-id="1-{app_id}"]'
+    assert browser.find_element(By.CSS_SELECTOR, section).get_attribute("data-status") == "受付"
+
+    # 千代田区 fetches the income from 横浜市 for this application and decides it.
+    mid = municipal_mid(box, CHIYODA)
+    ans = mid.Inquire(ipb.MidInquireRequest(
+        integrated_address_number=atena(CHIYODA, 1), affair="B2.74", provider_agency_id=YOKOHAMA,
+        items=["local_tax_info"], conditions=ipb.InquiryConditions(fiscal_year=2025), application_id=app_id),
+        timeout=30)
+    mid.UpdateApplication(ipb.UpdateApplicationRequest(application_id=app_id, status="決定",
+                                                       note="令和8年2月分から支給します。"), timeout=30)
+    browser.find_element(By.LINK_TEXT, "申請状況").click()
+    done = browser.find_element(By.CSS_SELECTOR, section)
+    assert done.get_attribute("data-status") == "決定" and "令和8年2月分から支給します。" in done.text
+    row = done.find_element(By.CSS_SELECTOR, f'tr[data-seq="{ans.inquiry_record_sequence}"]')
+    assert "横浜市長" in row.text and "地方税関係情報" in row.text and "✔ 検証済み" in row.text
+    _shot(browser, "applications")
 
 
 def test_a_revoked_card_is_refused(box: RunningBox, browser: WebDriver) -> None:

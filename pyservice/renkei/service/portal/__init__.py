@@ -23,6 +23,7 @@ checks) runs in worker threads, not on the event loop.
     GET  /operations            操作履歴 (delegations, agents' views, apps' fetches)
     GET  /apply                 ワンストップ申請: the procedures and their forms
     POST /apply                 the form → the canonical application document to sign (kept in the session)
+    GET  /apply/document        the document to sign, as a file (exactly the bytes shown)
     POST /apply/submit          the card's 署名用 signature → checked (JPKI) → delivered to the municipality's mid
     GET  /applications          申請状況: each application's status and the exchanges it caused
     GET  /oauth/authorize       自己情報取得API: the consent screen (OAuth 2.0 code + PKCE S256)
@@ -559,6 +560,16 @@ def build_app(portal: Portal) -> ASGIApp:
         return page("apply_sign.html", s=s, document=document.decode(), digest=desk.digest(document),
                     municipality=municipality, title=doc["title"])
 
+    async def apply_document(request: Request) -> Response:
+        # The exact bytes to sign, for the card reader (`renkei card sign --portal --data-file …`).
+        s = session_of(request)
+        document = s.cache.get("application") if s is not None else None
+        if not isinstance(document, bytes):
+            return page("refused.html", 404, title="申請書がありません", reason="not_found",
+                        advice="申請の画面から申請書を作成し直してください。")
+        return Response(document, media_type="application/json", headers={
+            **_HEADERS, "Content-Disposition": 'attachment; filename="renkei-application.json"'})
+
     async def apply_submit(request: Request) -> Response:
         s = session_of(request)
         fields = await form(request)
@@ -649,6 +660,7 @@ def build_app(portal: Portal) -> ASGIApp:
         Route("/operations", operations, methods=["GET"]),
         Route("/apply", apply_page, methods=["GET"]),
         Route("/apply", apply_post, methods=["POST"]),
+        Route("/apply/document", apply_document, methods=["GET"]),
         Route("/apply/submit", apply_submit, methods=["POST"]),
         Route("/applications", applications, methods=["GET"]),
         Route(AUTHORIZE, authorize, methods=["GET"]),
