@@ -201,9 +201,9 @@ def test_the_mid_takes_deliveries_only_from_the_portal_and_only_as_signed(box: R
     document, _csrf_token = _document(v)
     answer = json.loads(_sign(box, 1, document))
     sig, cert = base64.b64decode(answer["signature"]), base64.b64decode(answer["certificate"])
-    tls = box.root / "portal" / "tls"
+    tls = box.root / "portal" / "mid-client"
     target = box.target("mid-municipal")
-    with client.mtls_channel(target, certificate=tls / "client.pem", private_key=tls / "client.key",
+    with client.mtls_channel(target, certificate=tls / "cert.pem", private_key=tls / "key.pem",
                              ca=tls / "ca.pem") as ch:
         portal = IntermediateServiceStub(ch)
         tampered = document.replace("デモ銀行".encode(), "悪い銀行".encode())

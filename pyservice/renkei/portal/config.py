@@ -22,6 +22,8 @@ SERVICE = "portal"
 CA_FILE = "jpki-auth-ca.pem"
 #: The JPKI 署名用 CA: pinned for ワンストップ申請 (signed applications); without it the portal takes none.
 SIGN_CA_FILE = "jpki-sign-ca.pem"
+#: The portal's client certificate toward intermediate servers (cert.pem, key.pem, ca.pem; role portal).
+MID_CLIENT = "mid-client"
 CONFIG_FILE = "portal.json"
 
 

@@ -146,7 +146,7 @@ def prepare(root: Path, *, demo: bool, core_store: str | None = None) -> Develop
 
         seed_jlis_demo(root / "jlis", root / "jpki", root / "cards")
         seed_demo_pias(root / "ppc")
-    from renkei.portal.config import SIGN_CA_FILE
+    from renkei.portal.config import MID_CLIENT, SIGN_CA_FILE
 
     if not (root / "portal" / MARKER).exists() or not (root / "portal" / SIGN_CA_FILE).exists():
         from renkei.portal.config import init_data_dir as init_portal
@@ -158,9 +158,12 @@ def prepare(root: Path, *, demo: bool, core_store: str | None = None) -> Develop
         init_portal(root / "portal", auth_ca_pem=auth_ca, sign_ca_pem=sign_ca,
                     ledger_vkey=ledger_vkey(DataDir(root / "core", "core"))[1],
                     agencies={a: name for a, name, _t, _c, _k in DEMO_AGENCIES} if demo else {})
-    if not (root / "portal" / "tls" / "client.pem").exists():
-        # The portal's client certificate toward the municipalities' intermediate servers.
-        ca.issue_service("portal", root / "portal", client_role="portal")
+    if demo and not (root / "portal" / MID_CLIENT / "cert.pem").exists():
+        # The portal's client certificate toward the municipalities' intermediate servers (role
+        # portal), exported into its directory as the tenants' are into theirs.
+        if "portal" not in {c.principal for c in ca.issued()}:
+            ca.issue_client_certificate("portal", "マイナポータル")
+        ca.export_client("portal", root / "portal" / MID_CLIENT)
     return ca
 
 

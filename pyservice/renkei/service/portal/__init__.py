@@ -66,7 +66,7 @@ from renkei.errors import FailedPreconditionError, InvalidArgumentError
 from renkei.jpki.verify import AuthVerifier, SignVerifier
 from renkei.linkage.disclosure import login_message
 from renkei.portal import onestop as desk
-from renkei.portal.config import PortalConfig
+from renkei.portal.config import MID_CLIENT, PortalConfig
 from renkei.portal.history import JST, Checker, History, affair_name, item_name, rows
 from renkei.portal.login import CoreDisclosure, LoginDesk, LoginRefused
 from renkei.portal.oauth import SCOPES, AccessToken, AuthorizationRequest, AuthorizationServer, OAuthError
@@ -761,17 +761,18 @@ def open_portal(data_dir: str | os.PathLike[str], *, core: str, ca: str | os.Pat
                 witness_vkeys: list[str], secure_cookies: bool = True, sign_ocsp: str | None = None,
                 mids: dict[int, str] | None = None) -> Portal:
     """``sign_ocsp`` and ``mids`` (municipality → its intermediate server) turn on ワンストップ申請;
-    it needs the pinned 署名用 CA and the portal's client certificate (``tls/client.pem``)."""
+    it needs the pinned 署名用 CA and the portal's client certificate (``mid-client/``)."""
     config = PortalConfig.open(data_dir)
     verifier = AuthVerifier(config.auth_ca_pem, ocsp)
     sign_verifier, municipalities = None, None
     if mids:
-        tls = config.data_dir.path / "tls"
-        if sign_ocsp is None or config.sign_ca_pem is None or not (tls / "client.pem").exists():
-            raise FailedPreconditionError("applications (--mid) need --sign-ocsp, the pinned JPKI 署名用 CA "
-                                          "(portal init --sign-ca) and the portal's client certificate in tls/")
+        tls = config.data_dir.path / MID_CLIENT
+        if sign_ocsp is None or config.sign_ca_pem is None or not (tls / "cert.pem").exists():
+            raise FailedPreconditionError(f"applications (--mid) need --sign-ocsp, the pinned JPKI 署名用 CA "
+                                          f"(portal init --sign-ca) and the portal's client certificate "
+                                          f"(role portal) in {MID_CLIENT}/")
         sign_verifier = SignVerifier(config.sign_ca_pem, sign_ocsp)
-        municipalities = desk.Municipalities(mids, desk.MidClientTls(tls / "client.pem", tls / "client.key",
+        municipalities = desk.Municipalities(mids, desk.MidClientTls(tls / "cert.pem", tls / "key.pem",
                                                                      tls / "ca.pem"))
     return Portal(config, CoreDisclosure(core, Path(ca)), verifier, Checker(config.ledger_vkey, witness_vkeys),
                   PortalStore(config.data_dir), secure_cookies=secure_cookies, sign_verifier=sign_verifier,
