@@ -189,3 +189,13 @@ def test_agencies_are_registered_once_and_named_cleanly(tmp_path: Path) -> None:
                 reg.register_agency(name, ["municipal_mayor"], fuchu, municipality_code="132063")
         assert reg.register_agency(" 😀 " * 21, ["municipal_mayor"], fuchu, municipality_code="132063").name == \
             ("😀  " * 21).strip()
+
+
+def test_servers_accept_the_intermediate_servers_keepalive_pings() -> None:
+    # grpc's default floor (5 min) answered the mids' pings with GOAWAY too_many_pings, cutting
+    # every attendance stream ~140 s after it opened (seen on `make serve`).
+    from renkei.service.mid.links import _OPTIONS, KEEPALIVE_MS
+    from renkei.service.server import MIN_PING_INTERVAL_MS
+
+    assert ("grpc.keepalive_time_ms", KEEPALIVE_MS) in _OPTIONS
+    assert MIN_PING_INTERVAL_MS < KEEPALIVE_MS

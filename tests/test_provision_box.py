@@ -330,3 +330,4 @@ def test_the_hash_in_the_ledger_is_of_the_relayed_ciphertext(box: RunningBox) ->
                          e.ledger_sequence)
         assert provision.ciphertext_sha256 == e.ciphertext_sha256
     assert rows and hashlib.sha256(b"").digest() not in {e.ciphertext_sha256 for e in rows}
+

@@ -114,6 +114,12 @@ class Service:
 Hook = Callable[[], None] | Callable[[], Awaitable[None]]
 
 
+#: The shortest interval between a client's keepalive pings the servers accept (below the
+#: intermediate servers' KEEPALIVE_MS; measured: with grpc's default, 5 minutes, every attendance
+#: stream was cut by GOAWAY too_many_pings about 140 s after it opened).
+MIN_PING_INTERVAL_MS = 10_000
+
+
 class ServiceProcess:
     def __init__(self, config: ServiceConfig) -> None:
         config.tls.check()
@@ -167,6 +173,9 @@ class ServiceProcess:
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not steal calls
             ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
             ("grpc.keepalive_permit_without_calls", 1),
+            # Intermediate servers keep their attendance streams alive with a ping every 20 s; the
+            # default floor (5 min) answered those with GOAWAY too_many_pings and broke the streams.
+            ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
             # Without BDP probing a stream's flow-control window stays small until its handler
             # reads: a body nobody has asked for yet is not buffered (measured: 16 held 16 MB
             # bodies took 260 MB with probing, nothing without).

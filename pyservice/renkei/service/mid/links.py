@@ -15,8 +15,12 @@ from renkei._proto.renkei.v1.provision_service_pb2_grpc import ProvisionServiceS
 from renkei.mid.platform import Platform
 from renkei.service.status import error_from_rpc
 
+#: Keepalive pings on the tenants' channels: an attendance stream that died silently (a NAT, a
+#: restarted core) is noticed within half a minute. The servers accept pings this often
+#: (renkei.service.server.MIN_PING_INTERVAL_MS).
+KEEPALIVE_MS = 20_000
 _OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20),
-            ("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1)]
 
 
