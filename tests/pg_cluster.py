@@ -54,16 +54,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _as_postgres() -> dict[str, Any]:
-    """Popen arguments that drop to the postgres user when we are root."""
+def _as_postgres() -> list[str]:
+    """A command prefix that drops to the postgres user when we are root. setpriv (util-linux)
+    execs the command in place; Popen's own user=/group= would make Python fork a process whose
+    gRPC threads are running, and pg_ctl promote died of SIGSEGV that way (-11) under load."""
     if os.geteuid() != 0:
-        return {}
+        return []
     pw = pwd.getpwnam("postgres")
-    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+    return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", "--"]
 
 
 def _run(bindir: Path, tool: str, *args: str) -> None:
-    proc = subprocess.run([str(bindir / tool), *args], capture_output=True, text=True, check=False, **_as_postgres())
+    proc = subprocess.run([*_as_postgres(), str(bindir / tool), *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{tool} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
 
@@ -84,8 +86,8 @@ class PgNode:
         with open(self.log, "ab") as log:
             # Its own session: a kill -9 of the group takes the postmaster and every backend, as
             # when the machine dies.
-            self.proc = subprocess.Popen([str(self.bindir / "postgres"), "-D", str(self.data)], stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True, **_as_postgres())
+            self.proc = subprocess.Popen([*_as_postgres(), str(self.bindir / "postgres"), "-D", str(self.data)],
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 30.0) -> None:
