@@ -190,3 +190,18 @@ def test_revoke_a_lost_card_by_cli(box: tuple[Jpki, Responder, Path]) -> None:
         resp = _ask(responder, kind, card.certificate(kind), jpki.ca_certificate(kind))
         assert resp.certificate_status is ocsp.OCSPCertStatus.REVOKED
         assert _crl(responder, kind).get_revoked_certificate_by_serial_number(card.certificate(kind).serial_number)
+
+
+def test_responder_socket_is_tcp_so_answers_are_not_held_for_a_delayed_ack(
+        box: tuple[Jpki, Responder, Path]) -> None:
+    # asyncio sets TCP_NODELAY on accepted connections only when the listening socket's proto
+    # is IPPROTO_TCP; with proto 0 every OCSP answer waited ≈ 40 ms for the client's ACK.
+    import socket
+
+    from renkei.service.jpki import JpkiServer
+
+    sock = JpkiServer(box[0])._socket()
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
