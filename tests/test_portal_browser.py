@@ -201,11 +201,17 @@ def test_delegate_view_as_agent_and_revoke(box: RunningBox, browser: WebDriver) 
     # The principal revokes alone and reads the 操作履歴 (the agent's view is in it).
     _log_in(browser, box, 1)
     browser.find_element(By.LINK_TEXT, "代理人").click()
+    page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"] button').click()
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+    # The revocation posts and the page reloads: wait for the old document to go, then for the
+    # row (chromium reports a node of the old document as "does not belong to the document",
+    # not as a stale element, while the new one loads).
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
         lambda d: "取消済み" in d.find_element(By.CSS_SELECTOR, f'tr[data-delegation="{did}"]').text)
     browser.find_element(By.LINK_TEXT, "操作履歴").click()
     actions = [r.get_attribute("data-action") for r in browser.find_elements(By.CSS_SELECTOR, "tr.op")]
