@@ -6,11 +6,11 @@
 //! indices directly: for tests and benchmarks of the holdings themselves.
 
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{RwLock, RwLockReadGuard};
 
 use super::{Code, CodeCipher, Decoded, Epochs, CODE_LEN, STATUS_OK, STATUS_REFUSED};
 use crate::error::{Error, Result};
-use crate::holdings::{self, HoldingsStore, LinkId, OpenReport};
+use crate::holdings::{self, Holdings, HoldingsIndex, HoldingsStore, LinkId, OpenReport};
 
 /// How many items ahead translation prefetches holdings look-ups (≤ one cipher chunk).
 const PREFETCH_AHEAD: usize = 128;
@@ -18,8 +18,37 @@ const PREFETCH_AHEAD: usize = 128;
 pub struct CodeEngine {
     cipher: CodeCipher,
     epochs: RwLock<Epochs>,
-    store: HoldingsStore,
+    store: Backing,
 }
+
+/// Where the holdings live: the file store (journal + snapshots, the embedded default), or
+/// an index in memory whose changes a store driver outside the engine made durable first
+/// (PostgreSQL: `renkei.store.holdings`).
+enum Backing {
+    File(HoldingsStore),
+    Memory(HoldingsIndex),
+}
+
+impl Backing {
+    fn read(&self) -> RwLockReadGuard<'_, Holdings> {
+        match self {
+            Backing::File(s) => s.read(),
+            Backing::Memory(ix) => ix.read(),
+        }
+    }
+
+    fn file(&self) -> Result<&HoldingsStore> {
+        match self {
+            Backing::File(s) => Ok(s),
+            Backing::Memory(_) => Err(Error::InvalidArgument(
+                "the holdings are kept by a store driver: changes go through it, not through the engine".into(),
+            )),
+        }
+    }
+}
+
+/// The open report of an engine without a file store: nothing was opened.
+static NO_REPORT: OpenReport = OpenReport { snapshot_loaded: false, records_replayed: 0, torn_bytes_dropped: 0 };
 
 /// Person ids arrive as u64 (numpy, SQLite); the holdings index them as u32.
 pub fn person_u32(p: u64, index: usize) -> Result<u32> {
@@ -59,17 +88,77 @@ impl CodeEngine {
     /// an emptied or missing store is refused).
     pub fn open(key: &[u8], holdings_dir: impl AsRef<Path>, epochs: Epochs, checkpoint_bytes: u64) -> Result<Self> {
         let cipher = CodeCipher::new(key)?;
-        Ok(CodeEngine { cipher, epochs: RwLock::new(epochs), store: HoldingsStore::open(holdings_dir, checkpoint_bytes)? })
+        let store = Backing::File(HoldingsStore::open(holdings_dir, checkpoint_bytes)?);
+        Ok(CodeEngine { cipher, epochs: RwLock::new(epochs), store })
     }
 
     /// [`CodeEngine::open`], making a new, empty holdings store if there is none (init only).
     pub fn create(key: &[u8], holdings_dir: impl AsRef<Path>, epochs: Epochs, checkpoint_bytes: u64) -> Result<Self> {
         let cipher = CodeCipher::new(key)?;
-        Ok(CodeEngine { cipher, epochs: RwLock::new(epochs), store: HoldingsStore::create(holdings_dir, checkpoint_bytes)? })
+        let store = Backing::File(HoldingsStore::create(holdings_dir, checkpoint_bytes)?);
+        Ok(CodeEngine { cipher, epochs: RwLock::new(epochs), store })
+    }
+
+    /// An engine whose holdings index starts empty and is fed by a store driver (see
+    /// [`HoldingsIndex`]): it loads snapshot ranges and applies the events the driver has made
+    /// durable; its translation and inquiry paths are the file store's.
+    pub fn in_memory(key: &[u8], epochs: Epochs) -> Result<Self> {
+        let cipher = CodeCipher::new(key)?;
+        Ok(CodeEngine { cipher, epochs: RwLock::new(epochs), store: Backing::Memory(HoldingsIndex::new()) })
+    }
+
+    /// The in-memory index, when the engine has no file store.
+    pub fn index(&self) -> Option<&HoldingsIndex> {
+        match &self.store {
+            Backing::Memory(ix) => Some(ix),
+            Backing::File(_) => None,
+        }
+    }
+
+    /// Read access to the holdings, whichever driver keeps them.
+    pub fn holdings(&self) -> RwLockReadGuard<'_, Holdings> {
+        self.store.read()
     }
 
     pub fn open_report(&self) -> &OpenReport {
-        self.store.open_report()
+        match &self.store {
+            Backing::File(s) => s.open_report(),
+            Backing::Memory(_) => &NO_REPORT,
+        }
+    }
+
+    /// `agency`'s codes for `persons` under the current epoch, without recording anything
+    /// (the caller's driver has recorded the holdings durably). `out` gets 16 bytes per person.
+    pub fn codes_for(&self, agency: u32, persons: &[u32], out: &mut [u8]) -> Result<()> {
+        if out.len() != persons.len() * CODE_LEN {
+            return Err(Error::InvalidArgument("output buffer has the wrong size".into()));
+        }
+        let epoch = self.epochs().current();
+        self.cipher.encode_batch(persons, agency, epoch, out);
+        Ok(())
+    }
+
+    /// The persons behind `agency`'s codes that are valid, live and held (the first half of a
+    /// release); `status[i]` refused otherwise, the same for every cause.
+    pub fn held_persons_of_codes(&self, agency: u32, codes: &[u8], status: &mut [u8]) -> Result<Vec<u32>> {
+        if codes.len() != status.len() * CODE_LEN {
+            return Err(Error::InvalidArgument("codes must be 16 bytes each".into()));
+        }
+        let epochs = self.epochs();
+        let mut decoded = vec![None; status.len()];
+        self.cipher.decode_batch(codes, &mut decoded);
+        let mut persons = Vec::with_capacity(status.len());
+        let h = self.store.read();
+        for (d, s) in decoded.iter().zip(status.iter_mut()) {
+            match Self::valid_for(*d, agency, &epochs) {
+                Some(d) if h.holds(agency, d.person) => {
+                    persons.push(d.person);
+                    *s = STATUS_OK;
+                }
+                _ => *s = STATUS_REFUSED,
+            }
+        }
+        Ok(persons)
     }
 
     pub fn epochs(&self) -> Epochs {
@@ -86,7 +175,7 @@ impl CodeEngine {
         if out.len() != persons.len() * CODE_LEN {
             return Err(Error::InvalidArgument("output buffer has the wrong size".into()));
         }
-        let new = self.store.acquire(vec![(agency, persons.to_vec())])?;
+        let new = self.store.file()?.acquire(vec![(agency, persons.to_vec())])?;
         let epoch = self.epochs().current();
         self.cipher.encode_batch(persons, agency, epoch, out);
         Ok(new)
@@ -98,7 +187,7 @@ impl CodeEngine {
             return Err(Error::InvalidArgument("agencies, persons and output must have matching lengths".into()));
         }
         let pairs = Pairs::new(agencies);
-        let new = self.store.acquire(pairs.groups(persons))?;
+        let new = self.store.file()?.acquire(pairs.groups(persons))?;
         self.encode_pairs(&pairs, persons, out);
         Ok(new)
     }
@@ -111,7 +200,7 @@ impl CodeEngine {
         if out.len() != links.len() * CODE_LEN {
             return Err(Error::InvalidArgument("output buffer has the wrong size".into()));
         }
-        let (persons, new) = self.store.acquire_links(links, |ps| vec![(agency, ps.to_vec())])?;
+        let (persons, new) = self.store.file()?.acquire_links(links, |ps| vec![(agency, ps.to_vec())])?;
         let epoch = self.epochs().current();
         self.cipher.encode_batch(&persons, agency, epoch, out);
         Ok(new)
@@ -124,7 +213,7 @@ impl CodeEngine {
             return Err(Error::InvalidArgument("agencies, links and output must have matching lengths".into()));
         }
         let pairs = Pairs::new(agencies);
-        let (persons, new) = self.store.acquire_links(links, |persons| pairs.groups(persons))?;
+        let (persons, new) = self.store.file()?.acquire_links(links, |persons| pairs.groups(persons))?;
         self.encode_pairs(&pairs, &persons, out);
         Ok(new)
     }
@@ -133,7 +222,15 @@ impl CodeEngine {
     /// for the first time get the next indices, durably, before this returns (J-LIS registers
     /// a person's link id, e.g. with their card key, before any agency holds them).
     pub fn persons_of_links(&self, links: &[LinkId], assign: bool) -> Result<Vec<Option<u32>>> {
-        self.store.persons_of_links(links, assign)
+        match &self.store {
+            Backing::File(s) => s.persons_of_links(links, assign),
+            Backing::Memory(ix) if !assign => {
+                let mut found = vec![holdings::links::NONE; links.len()];
+                ix.read().links().get_batch(links, &mut found);
+                Ok(found.into_iter().map(|p| (p != holdings::links::NONE).then_some(p)).collect())
+            }
+            Backing::Memory(_) => self.store.file().map(|_| Vec::new()),
+        }
     }
 
     /// The link id of person index `person`, if assigned.
@@ -182,31 +279,14 @@ impl CodeEngine {
     /// Release `agency`'s holdings of the persons behind its codes. `status[i]` is refused for
     /// a code that is not a valid, live, held code of this agency (the same for every cause).
     pub fn release(&self, agency: u32, codes: &[u8], status: &mut [u8]) -> Result<u64> {
-        if codes.len() != status.len() * CODE_LEN {
-            return Err(Error::InvalidArgument("codes must be 16 bytes each".into()));
-        }
-        let epochs = self.epochs();
-        let mut decoded = vec![None; status.len()];
-        self.cipher.decode_batch(codes, &mut decoded);
-        let mut persons = Vec::with_capacity(status.len());
-        {
-            let h = self.store.read();
-            for (d, s) in decoded.iter().zip(status.iter_mut()) {
-                match Self::valid_for(*d, agency, &epochs) {
-                    Some(d) if h.holds(agency, d.person) => {
-                        persons.push(d.person);
-                        *s = STATUS_OK;
-                    }
-                    _ => *s = STATUS_REFUSED,
-                }
-            }
-        }
-        self.store.release(vec![(agency, persons)])
+        let store = self.store.file()?;
+        let persons = self.held_persons_of_codes(agency, codes, status)?;
+        store.release(vec![(agency, persons)])
     }
 
     /// Release by person id (J-LIS reports a death or emigration; the core acts on ids only).
     pub fn release_persons(&self, agency: u32, persons: &[u32]) -> Result<u64> {
-        self.store.release(vec![(agency, persons.to_vec())])
+        self.store.file()?.release(vec![(agency, persons.to_vec())])
     }
 
     /// Translate `from`'s codes to `to`'s codes under the current epoch. An item translates only
@@ -299,14 +379,21 @@ impl CodeEngine {
         self.store.read().heap_bytes()
     }
 
+    /// Snapshot the file store (nothing to do for an index fed by a driver: the driver writes
+    /// its own snapshots).
     pub fn checkpoint(&self) -> Result<()> {
-        self.store.checkpoint()
+        match &self.store {
+            Backing::File(s) => s.checkpoint(),
+            Backing::Memory(_) => Ok(()),
+        }
     }
 
     /// Release the holdings directory (its lock); later changes are refused. Dropping the
     /// engine does the same.
     pub fn close(&self) {
-        self.store.close()
+        if let Backing::File(s) = &self.store {
+            s.close()
+        }
     }
 }
 

@@ -147,7 +147,7 @@ impl PersonLinks {
     }
 
     /// Make room for `more` persons: a new chunk as needed and a table with load ≤ 0.5.
-    fn reserve(&mut self, more: usize) {
+    pub(crate) fn reserve(&mut self, more: usize) {
         let want = self.len + more;
         while self.chunks.len() * CHUNK < want {
             self.chunks.push(new_chunk());

@@ -22,6 +22,7 @@
 //! once durable; in the fsync window another thread may already see it (see ARCHITECTURE).
 
 pub mod dense;
+pub mod index;
 pub mod journal;
 pub mod links;
 pub mod repair;
@@ -38,7 +39,9 @@ pub use set::PersonSet;
 
 use crate::durable::{self, fsync_dir, DirLock};
 use crate::error::{Error, Result};
-use journal::{Change, Groups, Op, Record};
+use journal::{Change, Record};
+pub use journal::{Groups, Op};
+pub use index::HoldingsIndex;
 use rustc_hash::FxHashMap;
 
 /// The in-memory holdings of every agency.
@@ -100,6 +103,58 @@ impl Holdings {
         &self.links
     }
 
+    /// The person index of each link id, the link ids seen for the first time getting the next
+    /// indices in order of first appearance (not assigned here: `assign_links` does that once
+    /// the assignment is durable). Returns the indices and the new link ids, in index order.
+    pub fn resolve_links(&self, links: &[LinkId]) -> Result<(Vec<u32>, Vec<LinkId>)> {
+        let mut persons = vec![links::NONE; links.len()];
+        self.links.get_batch(links, &mut persons);
+        let first_new = self.links.len();
+        let mut new_links: Vec<LinkId> = Vec::new();
+        let mut fresh: FxHashMap<LinkId, u32> = FxHashMap::default();
+        for (link, p) in links.iter().zip(persons.iter_mut()) {
+            if *p == links::NONE {
+                *p = *fresh.entry(*link).or_insert_with(|| {
+                    new_links.push(*link);
+                    (first_new + new_links.len() - 1) as u32
+                });
+            }
+        }
+        if !new_links.is_empty() {
+            if (first_new + new_links.len()) as u64 > links::MAX_PERSONS {
+                return Err(Error::InvalidArgument("the person index space (2^32 - 1 persons) is exhausted".into()));
+            }
+            if first_new == 0 && self.total() > 0 {
+                return Err(Error::InvalidArgument(
+                    "this holdings store holds persons by raw person id; person link ids cannot be mixed in".into(),
+                ));
+            }
+        }
+        Ok((persons, new_links))
+    }
+
+    /// Assign indices `first..` to `links` (the next ones: `first` must be `person_count`).
+    /// Every link id must be new and distinct; otherwise nothing is assigned.
+    pub fn assign_links(&mut self, first: u64, links: &[LinkId]) -> Result<()> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        if first != self.links.len() as u64 {
+            return Err(Error::InvalidArgument(format!(
+                "assigns person indices from {first}, but {} are assigned",
+                self.links.len()
+            )));
+        }
+        self.links
+            .extend(links)
+            .map_err(|k| Error::InvalidArgument(format!("new person {k} has a link id that already has an index")))
+    }
+
+    /// Of `groups`, only what `op` changes (see [`effective`]).
+    pub fn effective(&self, op: Op, groups: Groups) -> Groups {
+        effective(self, op, groups)
+    }
+
     /// Apply one journal record: assign its new persons, then change the holdings. A record
     /// that contradicts the state (indices out of order, a link id assigned twice) is refused
     /// with the reason, and nothing of it is applied.
@@ -119,7 +174,8 @@ impl Holdings {
         Ok(self.apply_groups(change.op, &change.groups))
     }
 
-    fn apply_groups(&mut self, op: Op, groups: &[(u32, Vec<u32>)]) -> u64 {
+    /// Apply `op` to each agency's persons; returns how many holdings changed.
+    pub fn apply_groups(&mut self, op: Op, groups: &[(u32, Vec<u32>)]) -> u64 {
         let mut changed = 0;
         for (agency, persons) in groups {
             let column = self.dense.column(*agency);
@@ -490,32 +546,11 @@ impl HoldingsStore {
         st.writable()?;
         let (persons, change) = {
             let h = self.read();
-            let mut persons = vec![links::NONE; links.len()];
-            h.links.get_batch(links, &mut persons);
-            let first_new = h.links.len();
-            let mut new_links: Vec<LinkId> = Vec::new();
-            let mut fresh: FxHashMap<LinkId, u32> = FxHashMap::default();
-            for (link, p) in links.iter().zip(persons.iter_mut()) {
-                if *p == links::NONE {
-                    *p = *fresh.entry(*link).or_insert_with(|| {
-                        new_links.push(*link);
-                        (first_new + new_links.len() - 1) as u32
-                    });
-                }
-            }
-            if !new_links.is_empty() {
-                if (first_new + new_links.len()) as u64 > links::MAX_PERSONS {
-                    return Err(Error::InvalidArgument("the person index space (2^32 - 1 persons) is exhausted".into()));
-                }
-                if first_new == 0 && h.total() > 0 {
-                    return Err(Error::InvalidArgument(
-                        "this holdings store holds persons by raw person id; person link ids cannot be mixed in".into(),
-                    ));
-                }
-            }
+            let first_new = h.person_count() as u32;
+            let (persons, new_links) = h.resolve_links(links)?;
             let groups = effective(&h, Op::Acquire, groups_of(&persons));
             let op = if groups.is_empty() { Op::Assign } else { Op::Acquire };
-            (persons, Change { op, first_new: first_new as u32, new_links, groups })
+            (persons, Change { op, first_new, new_links, groups })
         };
         let new = self.commit(st, change)?;
         Ok((persons, new))

@@ -300,6 +300,19 @@ impl PersonSet {
         v
     }
 
+    /// The chunk of ids `high << 16 ..`, if the set has a non-empty one.
+    pub(crate) fn chunk(&self, high: u16) -> Option<&Chunk> {
+        match self.index.get(high as usize) {
+            Some(&slot) if slot != NONE => Some(&self.chunks[slot as usize].1).filter(|c| c.len() > 0),
+            _ => None,
+        }
+    }
+
+    /// The number of 65,536-id ranges the set spans (its highest chunk + 1).
+    pub(crate) fn ranges(&self) -> u32 {
+        self.chunks.iter().filter(|(_, c)| c.len() > 0).map(|(k, _)| *k as u32 + 1).max().unwrap_or(0)
+    }
+
     /// Add a whole chunk read from a snapshot (the key must not be present yet).
     pub(crate) fn put_chunk(&mut self, high: u16, chunk: Chunk) {
         self.len += chunk.len() as u64;

@@ -11,7 +11,7 @@ use super::arrays::{contiguous, readonly_u64};
 use super::errors::invalid_argument;
 use crate::codes::engine::{person_u32, CodeEngine};
 use crate::codes::{text, Code, Epochs, CODE_LEN};
-use crate::holdings::LinkId;
+use crate::holdings::{HoldingsIndex, LinkId, Op};
 
 fn agency_u32(a: u64) -> PyResult<u32> {
     u32::try_from(a).map_err(|_| invalid_argument("agency id out of range (0..2^32)"))
@@ -40,6 +40,32 @@ fn link_ids(links: &[u8]) -> PyResult<&[LinkId]> {
     Ok(unsafe { std::slice::from_raw_parts(links.as_ptr().cast::<LinkId>(), links.len() / 16) })
 }
 
+/// Packed u32 LE person indices (the PostgreSQL driver's event format), copied out.
+fn persons_u32le(data: &[u8]) -> PyResult<Vec<u32>> {
+    if data.len() % 4 != 0 {
+        return Err(invalid_argument(format!("person indices must be packed 4 bytes each (u32 LE); got {} bytes", data.len())));
+    }
+    Ok(data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+fn u32le_bytes<'py>(py: Python<'py>, persons: &[u32]) -> Bound<'py, PyBytes> {
+    PyBytes::new_with(py, persons.len() * 4, |out| {
+        for (o, p) in out.chunks_exact_mut(4).zip(persons) {
+            o.copy_from_slice(&p.to_le_bytes());
+        }
+        Ok(())
+    })
+    .expect("allocating bytes")
+}
+
+fn holding_op(op: &str) -> PyResult<Op> {
+    match op {
+        "acquire" => Ok(Op::Acquire),
+        "release" => Ok(Op::Release),
+        _ => Err(invalid_argument(format!("a holding event is 'acquire' or 'release', not {op:?}"))),
+    }
+}
+
 fn one(code: &[u8]) -> PyResult<Code> {
     code.try_into().map_err(|_| invalid_argument(format!("an agency code is 16 bytes, got {}", code.len())))
 }
@@ -48,6 +74,12 @@ fn one(code: &[u8]) -> PyResult<Code> {
 #[pyclass(module = "renkei._core.codes", name = "CodeEngine", frozen)]
 pub(crate) struct PyCodeEngine {
     pub(crate) inner: CodeEngine,
+}
+
+impl PyCodeEngine {
+    fn index(&self) -> PyResult<&HoldingsIndex> {
+        self.inner.index().ok_or_else(|| invalid_argument("this engine keeps its holdings in a holdings directory, not an index fed by a store driver"))
+    }
 }
 
 #[pymethods]
@@ -75,6 +107,106 @@ impl PyCodeEngine {
             }
         })?;
         Ok(PyCodeEngine { inner })
+    }
+
+    /// An engine with no holdings directory: its index starts empty and is fed by a store
+    /// driver (renkei.store.holdings) with snapshot ranges and durable events (`index_*`).
+    #[staticmethod]
+    fn in_memory(key: &[u8], current_epoch: u32, live_epochs: Vec<u32>) -> PyResult<Self> {
+        let epochs = Epochs::new(current_epoch, &live_epochs)?;
+        Ok(PyCodeEngine { inner: CodeEngine::in_memory(key, epochs)? })
+    }
+
+    /// Whether the holdings are an index fed by a store driver (no holdings directory).
+    fn is_in_memory(&self) -> bool {
+        self.inner.index().is_some()
+    }
+
+    /// Room for `persons` link ids at once, before a bulk load.
+    fn index_reserve(&self, py: Python<'_>, persons: u64) -> PyResult<()> {
+        let ix = self.index()?;
+        py.detach(|| ix.reserve(persons));
+        Ok(())
+    }
+
+    /// Load one snapshot range (ascending order; format in `holdings::index`); its number.
+    fn index_load_range(&self, py: Python<'_>, data: &[u8]) -> PyResult<u32> {
+        let ix = self.index()?;
+        Ok(py.detach(|| ix.load_range(data))?)
+    }
+
+    /// After the last range: flat mirrors and dense columns.
+    fn index_finish_load(&self, py: Python<'_>) -> PyResult<()> {
+        let ix = self.index()?;
+        py.detach(|| ix.finish_load());
+        Ok(())
+    }
+
+    /// The number of snapshot ranges the current state spans.
+    fn index_range_count(&self) -> PyResult<u32> {
+        Ok(self.index()?.range_count())
+    }
+
+    /// Range `hi` of the current state, encoded for a snapshot.
+    fn index_encode_range<'py>(&self, py: Python<'py>, hi: u32) -> PyResult<Bound<'py, PyBytes>> {
+        let ix = self.index()?;
+        let data = py.detach(|| ix.encode_range(hi));
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// (person index per link as packed u32 LE, the link ids seen for the first time, packed):
+    /// the new ones numbered from `person_count()` in order of first appearance, not assigned.
+    fn index_resolve_links<'py>(&self, py: Python<'py>, links: &[u8]) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let ix = self.index()?;
+        let links = link_ids(links)?;
+        let (persons, new) = py.detach(|| ix.read().resolve_links(links))?;
+        Ok((u32le_bytes(py, &persons), PyBytes::new(py, new.as_flattened())))
+    }
+
+    /// Assign person indices `first..` to the link ids (made durable by the driver first).
+    fn index_assign(&self, py: Python<'_>, first: u64, links: &[u8]) -> PyResult<()> {
+        let ix = self.index()?;
+        let links = link_ids(links)?;
+        Ok(py.detach(|| ix.assign(first, links))?)
+    }
+
+    /// Of `op` ('acquire' | 'release') on `agency`'s persons (packed u32 LE), those it would
+    /// change (packed u32 LE).
+    fn index_effective<'py>(&self, py: Python<'py>, op: &str, agency: u64, persons: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let (ix, op, agency, persons) = (self.index()?, holding_op(op)?, agency_u32(agency)?, persons_u32le(persons)?);
+        let kept = py.detach(|| ix.read().effective(op, vec![(agency, persons)]));
+        Ok(u32le_bytes(py, kept.first().map_or(&[][..], |(_, ps)| ps)))
+    }
+
+    /// Apply a durable event: `op` on `agency`'s persons (packed u32 LE); holdings changed.
+    fn index_apply(&self, py: Python<'_>, op: &str, agency: u64, persons: &[u8]) -> PyResult<u64> {
+        let (ix, op, agency, persons) = (self.index()?, holding_op(op)?, agency_u32(agency)?, persons_u32le(persons)?);
+        Ok(py.detach(|| ix.apply(op, &vec![(agency, persons)]))?)
+    }
+
+    /// `agency`'s codes for persons (packed u32 LE) under the current epoch, recording nothing.
+    fn codes_for<'py>(&self, py: Python<'py>, agency: u64, persons: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let (agency, persons) = (agency_u32(agency)?, persons_u32le(persons)?);
+        PyBytes::new_with(py, persons.len() * CODE_LEN, |out| {
+            py.detach(|| self.inner.codes_for(agency, &persons, out)).map_err(PyErr::from)
+        })
+    }
+
+    /// The persons (packed u32 LE) behind `agency`'s valid, live, held codes, and a status per
+    /// code (0 ok, 1 refused: the same for every cause). Changes nothing.
+    fn held_persons_of_codes<'py>(
+        &self,
+        py: Python<'py>,
+        agency: u64,
+        codes: &[u8],
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyArray1<u8>>)> {
+        let agency = agency_u32(agency)?;
+        let n = packed(codes)?;
+        let (persons, status) = py.detach(|| {
+            let mut status = vec![0u8; n];
+            self.inner.held_persons_of_codes(agency, codes, &mut status).map(|p| (p, status))
+        })?;
+        Ok((u32le_bytes(py, &persons), PyArray1::from_vec(py, status)))
     }
 
     fn set_epochs(&self, current_epoch: u32, live_epochs: Vec<u32>) -> PyResult<()> {
