@@ -4,8 +4,11 @@ A person reaches the core only as the 16-byte **link id** (連携用符号) J-LI
 resident code. The engine maps each link id to the core's own dense person index on first sight
 (journaled with the acquisition that needed it) and issues codes as one AES-256 block over
 (person index, agency, key epoch, tag): unlinkable across agencies without the core's code key,
-translated in O(1) without a table. The engine owns ``holdings/`` (journal, snapshot, directory
-lock); this class adds the agency checks of :class:`~renkei.linkage.registry.AgencyRegistry`.
+translated in O(1) without a table. Embedded, the engine owns ``holdings/`` (journal, snapshot,
+directory lock); when the data directory is bound to PostgreSQL (``store.conninfo``) the engine
+keeps only the in-memory index and :class:`~renkei.store.holdings.PgHoldings` makes every change
+durable in the store first (many front-ends share it; docs/arch/store.md). This class adds the
+agency checks of :class:`~renkei.linkage.registry.AgencyRegistry`.
 
 Refusals of a code are the same whatever the cause (forged, foreign, retired epoch, released,
 not held), so the answer is no oracle about a person.
@@ -14,7 +17,7 @@ not held), so the answer is no oracle about a person.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +26,10 @@ from renkei._core import codes as _codes
 from renkei.datadir import DataDir
 from renkei.errors import CodeRefusedError, InvalidArgumentError
 from renkei.linkage.registry import AgencyRegistry
+from renkei.store import store_conninfo
+
+if TYPE_CHECKING:
+    from renkei.store.holdings import PgHoldings
 
 log = logging.getLogger("renkei.linkage")
 
@@ -69,10 +76,19 @@ class AgencyCodes:
         emptied or missing ``holdings/`` is refused (``StorageError`` naming it), since starting
         empty would give existing person indices, codes and pseudonyms to other persons."""
         self._registry = registry
-        kwargs = {} if checkpoint_bytes is None else {"checkpoint_bytes": checkpoint_bytes}
         current, live = registry.epoch_state()
+        key = data_dir.secret_key("agency-code")
+        conninfo = store_conninfo(data_dir)
+        self._pg: PgHoldings | None = None
+        if conninfo is not None:
+            from renkei.store.holdings import PgHoldings
+
+            self._engine = _codes.CodeEngine.in_memory(key, current, live)
+            self._pg = PgHoldings(conninfo, self._engine, create=create)
+            return
+        kwargs = {} if checkpoint_bytes is None else {"checkpoint_bytes": checkpoint_bytes}
         self._engine = _codes.CodeEngine(
-            data_dir.secret_key("agency-code"), str(data_dir.file("holdings")), current, live, **kwargs, create=create
+            key, str(data_dir.file("holdings")), current, live, **kwargs, create=create
         )
         report = self._engine.open_report()
         if report["torn_bytes_dropped"]:
@@ -83,12 +99,23 @@ class AgencyCodes:
                  report["records_replayed"])
 
     @property
+    def store(self) -> PgHoldings | None:
+        """The PostgreSQL holdings driver, when the data directory is bound to a store."""
+        return self._pg
+
+    def follow(self) -> int:
+        """Apply what other front-ends on the same store changed (event rows applied; 0 embedded)."""
+        return 0 if self._pg is None else self._pg.poll()
+
+    @property
     def engine(self) -> _codes.CodeEngine:
         """The Rust engine, for the inquiry path."""
         return self._engine
 
     def close(self) -> None:
         self._engine.close()
+        if self._pg is not None:
+            self._pg.close()
 
     def refresh_epochs(self) -> None:
         """Apply the registry's key epochs (after a rotation or retirement)."""
@@ -101,20 +128,30 @@ class AgencyCodes:
         (16 bytes each, packed); the holdings are durable before this returns."""
         agency = self._registry.require_active(agency_id)
         links = packed(link_ids, LINK_ID_LEN, "link ids")
-        codes = self._engine.acquire_links(agency.agency_id, links)
+        if self._pg is not None:
+            codes = self._pg.acquire(agency.agency_id, links)
+        else:
+            codes = self._engine.acquire_links(agency.agency_id, links)
         log.debug("agency %d acquired %d codes", agency.agency_id, len(links) // LINK_ID_LEN)
         return codes
 
     def persons_of_links(self, link_ids: Any, *, assign: bool) -> npt.NDArray[np.int64]:
         """The core's person index per link id (-1 unknown); ``assign`` makes new ones (durable)."""
-        return self._engine.persons_of_links(packed(link_ids, LINK_ID_LEN, "link ids"), assign)
+        links = packed(link_ids, LINK_ID_LEN, "link ids")
+        if self._pg is not None:
+            return self._pg.persons_of_links(links, assign=assign)
+        return self._engine.persons_of_links(links, assign)
 
     # -- release --------------------------------------------------------------------------------
 
     def release_batch(self, agency_id: int, codes: Any) -> npt.NDArray[np.uint8]:
         """Release the holdings behind the agency's own codes; status per code (0 released)."""
         agency = self._registry.agency(agency_id)
-        removed, status = self._engine.release(agency.agency_id, packed(codes, CODE_LEN, "codes"))
+        raw = packed(codes, CODE_LEN, "codes")
+        if self._pg is not None:
+            removed, status = self._pg.release(agency.agency_id, raw)
+        else:
+            removed, status = self._engine.release(agency.agency_id, raw)
         log.debug("agency %d released %d holdings", agency.agency_id, removed)
         return status
 
@@ -163,5 +200,9 @@ class AgencyCodes:
         return int(self._engine.person_count())
 
     def checkpoint(self) -> None:
-        """Snapshot the holdings and start a fresh journal (restart then loads fast)."""
-        self._engine.checkpoint()
+        """Snapshot the holdings (embedded: and start a fresh journal; PostgreSQL: when this
+        front-end wins the snapshot election) so a restart loads fast."""
+        if self._pg is not None:
+            self._pg.snapshot()
+        else:
+            self._engine.checkpoint()

@@ -1,0 +1,380 @@
+"""The holdings on PostgreSQL (docs/arch/store.md, "Holdings on PostgreSQL"): who holds whom and
+the core's person index of J-LIS link ids (連携用符号), shared by every front-end of one store.
+
+Each front-end keeps the whole index in memory (the Rust engine's :class:`CodeEngine` made with
+``in_memory``: codes stay computed, AES per person/agency/epoch, never stored) and changes it
+only with what the database has committed — on a primary with a synchronous standby, what the
+standby has flushed — so the acquisition's order is the file store's: durable first, then in
+memory. Schema ``holdings``:
+
+* ``persons(person, link)``: person numbers, assigned **once across front-ends**. A writer takes
+  the schema's advisory lock (one writer at a time, every front-end), applies every change
+  committed before it (so its index is the store's state), numbers the link ids it has not seen
+  ``person_count, +1, …`` and inserts them in the acquisition's transaction. Numbers are dense
+  and never reused: the engine's index, the codes and the record pseudonyms rely on that, which
+  is why they are not an identity column (a sequence leaves gaps on every rollback and on every
+  ``ON CONFLICT``). ``link`` is UNIQUE: a second number for a link id fails the transaction.
+* ``holding_events(seq, op, agency, persons)``: the event log the acquisition and release
+  transactions append to — one row per (transaction, agency), the persons it changes packed as
+  u32 LE (only what changes: a re-acquisition writes nothing). Because writers are serialised
+  until their commit, a reader sees a prefix of ``seq``: a follower applies the rows past its
+  cursor and misses none.
+* ``holdings_snapshot`` + ``holdings_chunk(snapshot, range, data)``: snapshots, one row per
+  65,536 person numbers (the link ids of the range and every agency's array or bitmap chunk of
+  it, CRC-checked; format in core_rs/src/holdings/index.rs). Written by one elected front-end
+  (``pg_try_advisory_lock`` on a session of its own; ``holdings_coord.epoch`` is the fencing
+  token, checked in the transaction that completes the snapshot) **create-once** under a new
+  snapshot id, completed in one transaction, then older snapshots and the events and persons
+  the previous one covered are deleted. A fresh front-end loads the newest complete snapshot
+  (a binary server-side cursor, inside one REPEATABLE READ transaction so a concurrent pruning
+  cannot pull rows away) and replays only the events after it.
+
+A snapshot is *fuzzy*: it records the cursor ``upto_seq`` and the ranges are encoded afterwards,
+one by one, while events keep being applied. Replaying from ``upto_seq`` is still exact: an
+event sets or clears (agency, person) pairs, so the last event touching a pair decides it, and a
+pair no event after ``upto_seq`` touches had the same value at every moment a range was encoded.
+Link ids only grow, and a range past the cursor's person count is never encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+
+from renkei._core import codes as _codes
+from renkei.errors import NotInitializedError, StorageError, StoreUnavailableError
+from renkei.store import Tx
+from renkei.store.postgres import PostgresDatabase
+
+log = logging.getLogger("renkei.store")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS holdings_coord (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch          BIGINT NOT NULL,
+    pruned_seq     BIGINT NOT NULL,
+    pruned_persons BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS persons (
+    person BIGINT PRIMARY KEY CHECK (person >= 0 AND person < 4294967295),
+    link   BYTEA NOT NULL UNIQUE CHECK (length(link) = 16)
+);
+CREATE TABLE IF NOT EXISTS holding_events (
+    seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    op      TEXT NOT NULL CHECK (op IN ('acquire', 'release')),
+    agency  BIGINT NOT NULL,
+    persons BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS holdings_snapshot (
+    snapshot   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    upto_seq   BIGINT NOT NULL,
+    persons    BIGINT NOT NULL,
+    ranges     INTEGER NOT NULL,
+    epoch      BIGINT NOT NULL,
+    complete   BOOLEAN NOT NULL DEFAULT false,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS holdings_chunk (
+    snapshot BIGINT NOT NULL REFERENCES holdings_snapshot ON DELETE CASCADE,
+    range    INTEGER NOT NULL,
+    data     BYTEA NOT NULL,
+    PRIMARY KEY (snapshot, range)
+)
+"""
+
+#: Write a snapshot once this many event rows follow the newest one.
+SNAPSHOT_EVENTS = 10_000
+#: How often a core on PostgreSQL applies what other front-ends changed (seconds).
+FOLLOW_S = 1.0
+#: Event rows one poll applies at most (the rest next time).
+POLL_ROWS = 5_000
+#: Snapshot ranges written per transaction.
+RANGES_PER_TX = 16
+LINK_LEN = 16
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"renkei.store.holdings:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def _unique_u32(persons: bytes) -> bytes:
+    return np.unique(np.frombuffer(persons, dtype="<u4")).astype("<u4").tobytes()
+
+
+class PgHoldings:
+    """One front-end's view of the holdings on PostgreSQL: the engine's in-memory index, the
+    writes that change it, its follower and the snapshots. Thread-safe."""
+
+    def __init__(self, conninfo: str, engine: _codes.CodeEngine, *, create: bool = False,
+                 read_only: bool = False) -> None:
+        """Load the newest snapshot and the events after it into ``engine`` (made with
+        ``CodeEngine.in_memory``). ``create`` (init) makes the schema; otherwise a schema
+        without its coordination row — never initialised, or emptied — is refused: starting
+        empty would give existing person numbers, codes and pseudonyms to other persons."""
+        if not engine.is_in_memory():
+            raise StorageError("the PostgreSQL holdings need an engine made with CodeEngine.in_memory")
+        self._db = PostgresDatabase(conninfo, "holdings", None if read_only and not create else SCHEMA,
+                                    read_only=read_only)
+        self._engine = engine
+        #: One applier at a time in this front-end: the index, the cursor and the count move together.
+        self._apply = threading.Lock()
+        self._seq = 0
+        self.loaded_from: dict[str, Any] = {}
+        if create:
+            with self._db.transaction() as tx:
+                tx.execute("INSERT INTO holdings_coord(id, epoch, pruned_seq, pruned_persons) VALUES (1, 0, 0, 0) "
+                           "ON CONFLICT (id) DO NOTHING")
+        if self._db.one("SELECT 1 FROM holdings_coord WHERE id = 1") is None:
+            raise NotInitializedError("the holdings schema on the core's store has no holdings_coord row: it was "
+                                      "never initialised (`renkei core init --store …`) or was emptied; starting "
+                                      "empty would give existing person numbers to other persons")
+        self._load()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        conn = self._db.session()
+        try:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            snap = conn.execute("SELECT snapshot, upto_seq, persons, ranges FROM holdings_snapshot WHERE complete "
+                                "ORDER BY snapshot DESC LIMIT 1").fetchone()
+            ranges = 0
+            if snap is not None:
+                snapshot, upto_seq, persons, ranges = snap
+                self._engine.index_reserve(int(persons))
+                expect = 0
+                with conn.cursor(name="renkei_holdings_load", binary=True) as cur:
+                    cur.itersize = 8
+                    cur.execute("SELECT range, data FROM holdings_chunk WHERE snapshot = %s ORDER BY range",
+                                (snapshot,))
+                    for hi, data in cur:
+                        if hi != expect:
+                            raise StorageError(f"holdings snapshot {snapshot} lacks range {expect}")
+                        self._engine.index_load_range(bytes(data))
+                        expect += 1
+                if expect != ranges:
+                    raise StorageError(f"holdings snapshot {snapshot} has {expect} of its {ranges} ranges")
+                self._engine.index_finish_load()
+                self._seq = int(upto_seq)
+            replayed = self._catch_up(_SessionTx(conn), limit=None)
+            conn.execute("COMMIT")
+        except psycopg.OperationalError as e:
+            raise StoreUnavailableError(f"loading the holdings from the core's store failed: "
+                                        f"{str(e).strip().splitlines()[-1]}") from None
+        finally:
+            conn.close()
+        self.loaded_from = {"snapshot_ranges": ranges, "events_replayed": replayed,
+                            "seconds": round(time.perf_counter() - t0, 3)}
+        log.info("holdings loaded from the store: %d persons, %d holdings (%d snapshot ranges, %d event rows "
+                 "replayed) in %.1f s", self._engine.person_count(), self._engine.total(), ranges, replayed,
+                 self.loaded_from["seconds"])
+
+    # -- following ---------------------------------------------------------------------------
+
+    def _catch_up(self, tx: Tx, *, limit: int | None = POLL_ROWS) -> int:
+        """Apply the events past the cursor and the persons past the count; event rows applied.
+        Events are read first: every person they name was committed with them or before, so
+        the persons read afterwards include them (and maybe more, assigned only)."""
+        before_seq, before_count = self._seq, self._engine.person_count()
+        sql = "SELECT seq, op, agency, persons FROM holding_events WHERE seq > ? ORDER BY seq"
+        events = tx.all(sql + (f" LIMIT {int(limit)}" if limit is not None else ""), (self._seq,))
+        persons = tx.all("SELECT person, link FROM persons WHERE person >= ? ORDER BY person", (before_count,))
+        coord = tx.one("SELECT pruned_seq, pruned_persons FROM holdings_coord WHERE id = 1")
+        if coord is not None and (before_seq < coord[0] or before_count < coord[1]):
+            raise StorageError(
+                f"this front-end's holdings (through event {before_seq}, {before_count} persons) fell behind the "
+                f"store's pruned log (through {coord[0]}, {coord[1]} persons): restart it to load the newest snapshot")
+        if persons:
+            if int(persons[0][0]) != before_count or int(persons[-1][0]) != before_count + len(persons) - 1:
+                raise StorageError(f"the store's person numbers from {before_count} are not dense")
+            self._engine.index_assign(before_count, b"".join(bytes(link) for _, link in persons))
+        for seq, op, agency, data in events:
+            self._engine.index_apply(op, int(agency), bytes(data))
+            self._seq = int(seq)
+        return len(events)
+
+    def poll(self) -> int:
+        """Apply what other front-ends committed since the last poll; event rows applied."""
+        with self._apply:
+            return self._catch_up(_DbReads(self._db))
+
+    # -- changes (durable first, then in memory) ---------------------------------------------
+
+    def acquire(self, agency: int, links: bytes) -> bytes:
+        """``agency``'s codes for the persons behind ``links`` (packed 16 bytes each): new link
+        ids get the next person numbers, the holdings an event, in one transaction; its commit
+        (replicated) comes before the index changes and before the codes are returned."""
+        persons = self._change_links(agency, links)
+        return self._engine.codes_for(agency, persons)
+
+    def persons_of_links(self, links: bytes, *, assign: bool) -> npt.NDArray[np.int64]:
+        """The person number of each link id (-1: none); ``assign`` numbers new ones durably.
+        A miss is checked against the store first (another front-end may have assigned it)."""
+        if assign:
+            return np.frombuffer(self._change_links(None, links), dtype="<u4").astype(np.int64)
+        found = self._engine.persons_of_links(links, False)
+        if (found < 0).any():
+            self.poll()
+            found = self._engine.persons_of_links(links, False)
+        return found
+
+    def _change_links(self, agency: int | None, links: bytes) -> bytes:
+        """Number the new link ids and, with ``agency``, record its holdings of them all; the
+        person number of each link (packed u32 LE), once committed and applied."""
+        with self._apply:
+            with self._db.transaction() as tx:
+                # Holding the schema's lock: every change committed so far is in the index after
+                # this, and no other writer commits until this transaction ends.
+                self._catch_up(tx, limit=None)
+                first = self._engine.person_count()
+                persons, new = self._engine.index_resolve_links(links)
+                if new:
+                    self._insert_persons(tx, first, new)
+                changed = b"" if agency is None else self._engine.index_effective(
+                    "acquire", agency, _unique_u32(persons))
+                seq = self._append(tx, "acquire", agency or 0, changed)
+            self._engine.index_assign(first, new)
+            if agency is not None and changed:
+                self._engine.index_apply("acquire", agency, changed)
+            self._seq = max(self._seq, seq)
+        return persons
+
+    def release(self, agency: int, codes: bytes) -> tuple[int, npt.NDArray[np.uint8]]:
+        """Release the holdings behind ``agency``'s own codes: (released, status per code)."""
+        with self._apply:
+            with self._db.transaction() as tx:
+                self._catch_up(tx, limit=None)
+                held, status = self._engine.held_persons_of_codes(agency, codes)
+                changed = self._engine.index_effective("release", agency, _unique_u32(held))
+                seq = self._append(tx, "release", agency, changed)
+            removed = self._engine.index_apply("release", agency, changed) if changed else 0
+            self._seq = max(self._seq, seq)
+        return removed, status
+
+    @staticmethod
+    def _insert_persons(tx: Tx, first: int, new: bytes) -> None:
+        n = len(new) // LINK_LEN
+        tx.execute("INSERT INTO persons(person, link) SELECT * FROM unnest(?::bigint[], ?::bytea[])",
+                   (list(range(first, first + n)), [new[i * LINK_LEN:(i + 1) * LINK_LEN] for i in range(n)]))
+
+    @staticmethod
+    def _append(tx: Tx, op: str, agency: int, persons: bytes) -> int:
+        if not persons:
+            return 0
+        row = tx.one("INSERT INTO holding_events(op, agency, persons) VALUES (?, ?, ?) RETURNING seq",
+                     (op, agency, persons))
+        assert row is not None
+        return int(row[0])
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot_due(self, min_events: int = SNAPSHOT_EVENTS) -> bool:
+        row = self._db.one("SELECT count(*) FROM holding_events WHERE seq > coalesce("
+                           "(SELECT max(upto_seq) FROM holdings_snapshot WHERE complete), 0)")
+        return row is not None and int(row[0]) >= min_events
+
+    def snapshot(self) -> int | None:
+        """Write a snapshot of this front-end's index if it wins the election; the snapshot id,
+        or None when another front-end holds the election or nothing changed since the newest."""
+        session = self._db.session()
+        try:
+            won = session.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key("snapshot"),)).fetchone()
+            if won is None or not won[0]:
+                return None
+            epoch_row = session.execute("UPDATE holdings_coord SET epoch = epoch + 1 WHERE id = 1 "
+                                        "RETURNING epoch").fetchone()
+            assert epoch_row is not None
+            epoch = int(epoch_row[0])
+            with self._apply:
+                self._catch_up(_DbReads(self._db), limit=None)
+                upto, persons, ranges = self._seq, self._engine.person_count(), self._engine.index_range_count()
+            newest = session.execute("SELECT upto_seq, persons FROM holdings_snapshot WHERE complete "
+                                     "ORDER BY snapshot DESC LIMIT 1").fetchone()
+            if newest is not None and (int(newest[0]), int(newest[1])) == (upto, persons):
+                return None
+            with self._db.transaction(serialise=False) as tx:
+                row = tx.one("INSERT INTO holdings_snapshot(upto_seq, persons, ranges, epoch) VALUES (?, ?, ?, ?) "
+                             "RETURNING snapshot", (upto, persons, ranges, epoch))
+                assert row is not None
+                snapshot = int(row[0])
+            for lo in range(0, ranges, RANGES_PER_TX):
+                rows = [(snapshot, hi, self._engine.index_encode_range(hi))
+                        for hi in range(lo, min(ranges, lo + RANGES_PER_TX))]
+                with self._db.transaction(serialise=False) as tx:
+                    # Create-once: a range is written under a new snapshot id and never changed.
+                    tx.many("INSERT INTO holdings_chunk(snapshot, range, data) VALUES (?, ?, ?)", rows)
+            with self._db.transaction(serialise=False) as tx:
+                coord = tx.one("SELECT epoch FROM holdings_coord WHERE id = 1 FOR UPDATE")
+                if coord is None or int(coord[0]) != epoch:
+                    raise StorageError(f"holdings snapshot {snapshot}: another front-end was elected since "
+                                       f"(epoch {coord[0] if coord else None}, mine {epoch}); not completed")
+                previous = tx.one("SELECT upto_seq, persons FROM holdings_snapshot WHERE complete "
+                                  "ORDER BY snapshot DESC LIMIT 1")
+                tx.execute("UPDATE holdings_snapshot SET complete = true WHERE snapshot = ?", (snapshot,))
+                tx.execute("DELETE FROM holdings_snapshot WHERE snapshot < ?", (snapshot,))
+                if previous is not None:
+                    # What the previous snapshot covered: a follower is at least there by now.
+                    tx.execute("DELETE FROM holding_events WHERE seq <= ?", (previous[0],))
+                    tx.execute("DELETE FROM persons WHERE person < ?", (previous[1],))
+                    tx.execute("UPDATE holdings_coord SET pruned_seq = greatest(pruned_seq, ?), "
+                               "pruned_persons = greatest(pruned_persons, ?) WHERE id = 1", previous)
+            log.info("holdings snapshot %d written: %d ranges, %d persons, through event %d",
+                     snapshot, ranges, persons, upto)
+            return snapshot
+        except psycopg.OperationalError as e:
+            raise StoreUnavailableError(f"writing a holdings snapshot failed: {str(e).strip().splitlines()[-1]}") \
+                from None
+        finally:
+            session.close()  # ends the session: the election lock goes with it
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """(the last event applied, persons assigned) of this front-end's index."""
+        return self._seq, self._engine.person_count()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _DbReads(Tx):
+    """Reads outside a transaction (the follower: each statement on committed state)."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self._db = db
+
+    def all(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
+        return self._db.all(sql, args)
+
+    def execute(self, sql: str, args: Any = ()) -> int:
+        raise AssertionError("reads only")
+
+    def many(self, sql: str, rows: Any) -> None:
+        raise AssertionError("reads only")
+
+
+class _SessionTx(Tx):
+    """Statements on a session of its own (the load's REPEATABLE READ transaction)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def all(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
+        cur = self._conn.execute(sql.replace("?", "%s"), tuple(args))
+        return list(cur.fetchall()) if cur.description is not None else []
+
+    def execute(self, sql: str, args: Any = ()) -> int:
+        raise AssertionError("reads only")
+
+    def many(self, sql: str, rows: Any) -> None:
+        raise AssertionError("reads only")
+
+
+__all__ = ["FOLLOW_S", "SNAPSHOT_EVENTS", "PgHoldings"]

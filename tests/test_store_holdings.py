@@ -1,0 +1,343 @@
+"""Holdings on both drivers (docs/arch/store.md, "Holdings on PostgreSQL"): acquisition, release
+and translation behave the same embedded and on PostgreSQL; several front-ends on one store
+share person numbers and follow each other's changes; snapshots + events rebuild the state in a
+fresh front-end; a kill -9 of the primary during acquisitions loses no acknowledged holding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from renkei.datadir import DataDir
+from renkei.errors import CodeRefusedError, NotInitializedError, StoreUnavailableError
+from renkei.linkage.codes import STATUS_OK, AgencyCodes
+from renkei.linkage.registry import AgencyRegistry
+from renkei.service.core import init_data_dir as init_core
+from renkei.store import BINDING
+from renkei.store.holdings import PgHoldings
+from tests.conftest import store_url
+from tests.pg_cluster import PgCluster, pg_bindir
+
+DRIVERS = ["embedded", "postgresql"]
+TODAY = dt.date.today()
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str | None:
+    return store_url(request, request.param)
+
+
+def links(n: int, rng: random.Random) -> bytes:
+    return rng.randbytes(16 * n)
+
+
+def approve(reg: AgencyRegistry, name: str, type_id: str, corporate: str) -> int:
+    agency = reg.register_agency(name, [type_id], corporate).agency_id
+    pia = reg.add_pia(agency, "全項目評価書", expires_on=TODAY + dt.timedelta(days=30))
+    reg.approve_pia(pia.pia_id, TODAY)
+    return agency
+
+
+def front_end(d: DataDir) -> tuple[AgencyRegistry, AgencyCodes]:
+    reg = AgencyRegistry(d)
+    return reg, AgencyCodes(d, reg)
+
+
+def setup(tmp_path: Path, url: str | None) -> tuple[DataDir, int, int]:
+    d = init_core(tmp_path / "core", store=url)
+    with AgencyRegistry(d) as reg:
+        pension = approve(reg, "日本年金機構", "japan_pension_service", "5010405001703")
+        health = approve(reg, "全国健康保険協会", "japan_health_insurance_association", "6010405003434")
+    return d, pension, health
+
+
+def test_acquire_release_translate_on_both_drivers(tmp_path: Path, driver: str | None) -> None:
+    d, pension, health = setup(tmp_path, driver)
+    rng = random.Random(1)
+    people = links(300, rng)
+    reg, codes = front_end(d)
+    try:
+        a = codes.issue(pension, people)
+        b = codes.issue(health, people[:16 * 200])
+        assert codes.issue(pension, people) == a, "codes are deterministic, nothing new"
+        assert codes.person_count() == 300
+        assert codes.holdings_counts() == {pension: 300, health: 200}
+        out, status = codes.translate_batch(pension, a, health)
+        assert status.tolist() == [STATUS_OK] * 200 + [1] * 100
+        assert out[:16 * 200] == b and out[16 * 200:] == bytes(16 * 100)
+        assert codes.translate(health, b[:16], pension) == a[:16]
+        status = codes.release_batch(health, b[:16 * 10] + bytes(16))
+        assert status.tolist() == [STATUS_OK] * 10 + [1]
+        assert codes.release_batch(health, b[:16]).tolist() == [1], "released already"
+        with pytest.raises(CodeRefusedError):
+            codes.translate(pension, a[:16], health)
+        found = codes.persons_of_links(people[:32] + links(1, random.Random(9)), assign=False)
+        assert found.tolist() == [0, 1, -1]
+        assert codes.persons_of_links(links(1, random.Random(9)), assign=True).tolist() == [300]
+    finally:
+        codes.close()
+        reg.close()
+    # Reopened: the same numbers, holdings and codes.
+    reg, codes = front_end(d)
+    try:
+        assert codes.person_count() == 301
+        assert codes.holdings_counts() == {pension: 300, health: 190}
+        assert codes.issue(pension, people) == a
+        assert codes.translate_batch(pension, a, health)[1].tolist() == [1] * 10 + [STATUS_OK] * 190 + [1] * 100
+    finally:
+        codes.close()
+        reg.close()
+    assert (d.path / "holdings").exists() == (driver is None)
+
+
+def test_a_code_acquired_on_one_front_end_translates_on_another(tmp_path: Path, pg: PgCluster) -> None:
+    d, pension, health = setup(tmp_path, pg.create_database("renkei_h_two"))
+    (ra, a), (rb, b) = front_end(d), front_end(d)
+    try:
+        people = links(50, random.Random(2))
+        pc = a.issue(pension, people)
+        hc = a.issue(health, people)
+        # B has not followed yet: the holding is unknown there, refused like any other.
+        assert b.translate_batch(pension, pc, health)[1].tolist() == [1] * 50
+        started = time.monotonic()
+        assert b.follow() == 2
+        assert b.translate_batch(pension, pc, health)[0] == hc
+        print(f"\nfollowed in {time.monotonic() - started:.3f} s")
+        # B releases; A follows; both agree.
+        b.release_batch(health, hc[:16 * 5])
+        a.follow()
+        assert a.translate_batch(pension, pc, health)[1].tolist() == [1] * 5 + [STATUS_OK] * 45
+        # A link id B learns about through persons_of_links without polling first: a miss polls.
+        fresh = links(1, random.Random(3))
+        assert a.persons_of_links(fresh, assign=True).tolist() == [50]
+        assert b.persons_of_links(fresh, assign=False).tolist() == [50]
+    finally:
+        for c, r in ((a, ra), (b, rb)):
+            c.close()
+            r.close()
+
+
+def test_person_numbers_never_collide_under_concurrent_acquisitions(tmp_path: Path, pg: PgCluster) -> None:
+    url = pg.create_database("renkei_h_race")
+    d, pension, health = setup(tmp_path, url)
+    ends = [front_end(d) for _ in range(2)]
+    rng = random.Random(4)
+    pool = [links(1, rng) for _ in range(2_000)]
+    issued: list[tuple[int, bytes, bytes]] = []
+    lock = threading.Lock()
+
+    def run(codes: AgencyCodes, seed: int) -> None:
+        r = random.Random(seed)
+        for _ in range(25):
+            batch = r.sample(pool, 60)  # overlapping link ids across both front-ends
+            agency = r.choice((pension, health))
+            out = codes.issue(agency, b"".join(batch))
+            with lock:
+                issued.extend((agency, batch[i], out[16 * i:16 * i + 16]) for i in range(len(batch)))
+
+    threads = [threading.Thread(target=run, args=(c, i)) for i, (_, c) in enumerate(ends) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        for _, c in ends:
+            c.follow()
+        seen = sorted({link for _, link, _ in issued})
+        probe = b"".join(seen)
+        numbers = [c.persons_of_links(probe, assign=False) for _, c in ends]
+        assert (numbers[0] == numbers[1]).all() and (numbers[0] >= 0).all()
+        assert sorted(numbers[0].tolist()) == list(range(len(seen))), "dense, one number per link id"
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*), count(DISTINCT link), max(person) FROM holdings.persons"
+                                ).fetchone() == (len(seen), len(seen), len(seen) - 1)
+        # Every code either front-end returned is the code the other computes for that person.
+        for agency, link, code in issued[::7]:
+            for _, c in ends:
+                assert c.issue(agency, link) == code
+    finally:
+        for r, c in ends:
+            c.close()
+            r.close()
+
+
+def test_a_fresh_front_end_loads_snapshots_and_events(tmp_path: Path, pg: PgCluster) -> None:
+    url = pg.create_database("renkei_h_snap")
+    d, pension, health = setup(tmp_path, url)
+    (ra, a), (rb, b) = front_end(d), front_end(d)
+    rng = random.Random(5)
+    try:
+        people = links(140_000, rng)  # three snapshot ranges
+        a.issue(pension, people[:16 * 100_000])
+        b.issue(pension, people[16 * 100_000:])
+        a.follow()
+        assert a.store is not None and b.store is not None
+        first = a.store.snapshot()
+        assert first is not None
+        assert a.store.snapshot() is None, "nothing changed since"
+        hc = b.issue(health, people[:16 * 70_000])
+        b.release_batch(health, hc[:16 * 1_000])
+        b.follow()
+        second = b.store.snapshot()
+        assert second is not None and second > first
+        more = links(10, rng)
+        a.issue(health, more + people[-16:])
+        with psycopg.connect(url) as conn:
+            # The first snapshot and what it covered are gone; the second and its tail remain.
+            assert conn.execute("SELECT array_agg(snapshot) FROM holdings.holdings_snapshot").fetchone() == (
+                [second],)
+            assert conn.execute("SELECT min(person) FROM holdings.persons").fetchone() == (140_000,)
+        rc, c = front_end(d)
+        try:
+            assert c.store is not None
+            assert c.store.loaded_from["snapshot_ranges"] == 3
+            assert c.store.loaded_from["events_replayed"] == 1
+            a.follow()
+            assert c.store.cursor == a.store.cursor
+            assert c.holdings_counts() == a.holdings_counts() == {pension: 140_000, health: 69_011}
+            probe = b"".join(people[i:i + 16] for i in range(0, len(people), 16 * 97))
+            assert (c.persons_of_links(probe + more, assign=False) == a.persons_of_links(probe + more,
+                                                                                          assign=False)).all()
+            pc = a.issue(pension, people)
+            assert c.translate_batch(pension, pc, health)[0] == a.translate_batch(pension, pc, health)[0]
+        finally:
+            c.close()
+            rc.close()
+    finally:
+        for c_, r in ((a, ra), (b, rb)):
+            c_.close()
+            r.close()
+
+
+def test_the_snapshot_election_has_one_winner(tmp_path: Path, pg: PgCluster) -> None:
+    from renkei.store.holdings import _lock_key
+
+    url = pg.create_database("renkei_h_elect")
+    d, pension, _ = setup(tmp_path, url)
+    reg, codes = front_end(d)
+    try:
+        codes.issue(pension, links(10, random.Random(6)))
+        assert codes.store is not None
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("SELECT pg_advisory_lock(%s)", (_lock_key("snapshot"),))
+            assert codes.store.snapshot() is None, "another front-end holds the election"
+        assert codes.store.snapshot() is not None
+    finally:
+        codes.close()
+        reg.close()
+
+
+def test_an_emptied_holdings_schema_is_refused(tmp_path: Path, pg: PgCluster) -> None:
+    url = pg.create_database("renkei_h_empty")
+    d, pension, _ = setup(tmp_path, url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA holdings CASCADE")
+    reg = AgencyRegistry(d)
+    try:
+        with pytest.raises(NotInitializedError, match="never initialised"):
+            AgencyCodes(d, reg)
+    finally:
+        reg.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(pg_bindir() is None, reason="PostgreSQL server binaries are not installed")
+def test_kill_9_of_the_primary_during_acquisitions_loses_no_acknowledged_holding(tmp_path: Path) -> None:
+    """Two front-ends acquire codes (new and known persons) while the primary is killed with
+    SIGKILL; the standby is promoted; the front-ends ride through (calls in between fail with
+    StoreUnavailableError). A fresh front-end, loaded from the snapshot and the events on the
+    new primary, holds every acknowledged holding under the number its code was issued for."""
+    cluster = PgCluster.start()
+    try:
+        url = cluster.create_database("renkei_h_failover")
+        d, pension, health = setup(tmp_path, url)
+        ends = [front_end(d) for _ in range(2)]
+        acked: list[tuple[int, bytes, bytes]] = []
+        failed: list[str] = []
+        stop = threading.Event()
+        lock = threading.Lock()
+        killed_at: list[float] = []
+        after: list[float] = []
+
+        def run(codes: AgencyCodes, seed: int) -> None:
+            r = random.Random(seed)
+            known: list[bytes] = []
+            while not stop.is_set():
+                batch = [r.randbytes(16) for _ in range(20)] + r.sample(known, min(10, len(known)))
+                agency = r.choice((pension, health))
+                try:
+                    out = codes.issue(agency, b"".join(batch))
+                except StoreUnavailableError as e:
+                    failed.append(str(e))
+                    continue
+                with lock:
+                    if killed_at and not after:
+                        after.append(time.monotonic())
+                    acked.extend((agency, batch[i], out[16 * i:16 * i + 16]) for i in range(len(batch)))
+                known.extend(batch[:20])
+
+        threads = [threading.Thread(target=run, args=(c, i)) for i, (_, c) in enumerate(ends)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        ends[0][1].follow()
+        assert ends[0][1].store is not None and ends[0][1].store.snapshot() is not None
+        time.sleep(0.5)
+        before = len(acked)
+        killed_at.append(time.monotonic())
+        cluster.kill_primary()
+        time.sleep(0.5)
+        cluster.promote()
+        deadline = time.monotonic() + 30
+        while not after and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert after, "no acquisition was acknowledged after the promote"
+        print(f"\nfailover: {before} holdings acknowledged before the kill, {len(acked)} in all; first "
+              f"after {after[0] - killed_at[0]:.2f} s; {len(failed)} calls failed (UNAVAILABLE)")
+        for r, c in ends:
+            c.close()
+            r.close()
+        rc, fresh = front_end(d)
+        try:
+            probe = b"".join(link for _, link, _ in acked)
+            assert (fresh.persons_of_links(probe, assign=False) >= 0).all()
+            for agency, link, code in acked:
+                out, status = fresh.translate_batch(agency, code, agency)
+                assert status.tolist() == [STATUS_OK], "an acknowledged holding is lost"
+            want: dict[int, set[bytes]] = {}
+            for agency, link, _ in acked:
+                want.setdefault(agency, set()).add(link)
+            counts = fresh.holdings_counts()
+            for agency, held in want.items():
+                assert counts[agency] >= len(held)
+        finally:
+            fresh.close()
+            rc.close()
+    finally:
+        cluster.stop()
+
+
+def test_a_core_bound_to_postgresql_keeps_no_holdings_directory(tmp_path: Path, pg: PgCluster) -> None:
+    url = pg.create_database("renkei_h_dir")
+    d, pension, _ = setup(tmp_path, url)
+    assert (d.path / BINDING).exists() and not (d.path / "holdings").exists()
+    reg, codes = front_end(d)
+    try:
+        assert codes.engine.is_in_memory()
+        codes.issue(pension, links(3, random.Random(7)))
+    finally:
+        codes.close()
+        reg.close()
+    assert not any(p.name.startswith("holdings") for p in d.path.iterdir())
+    assert os.stat(d.path / BINDING).st_mode & 0o777 == 0o600
