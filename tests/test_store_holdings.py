@@ -21,7 +21,6 @@ from renkei.linkage.codes import STATUS_OK, AgencyCodes
 from renkei.linkage.registry import AgencyRegistry
 from renkei.service.core import init_data_dir as init_core
 from renkei.store import BINDING
-from renkei.store.holdings import PgHoldings
 from tests.conftest import store_url
 from tests.pg_cluster import PgCluster, pg_bindir
 
@@ -236,7 +235,7 @@ def test_the_snapshot_election_has_one_winner(tmp_path: Path, pg: PgCluster) -> 
 
 def test_an_emptied_holdings_schema_is_refused(tmp_path: Path, pg: PgCluster) -> None:
     url = pg.create_database("renkei_h_empty")
-    d, pension, _ = setup(tmp_path, url)
+    d, _, _ = setup(tmp_path, url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA holdings CASCADE")
     reg = AgencyRegistry(d)
@@ -312,8 +311,8 @@ def test_kill_9_of_the_primary_during_acquisitions_loses_no_acknowledged_holding
         try:
             probe = b"".join(link for _, link, _ in acked)
             assert (fresh.persons_of_links(probe, assign=False) >= 0).all()
-            for agency, link, code in acked:
-                out, status = fresh.translate_batch(agency, code, agency)
+            for agency, _link, code in acked:
+                _, status = fresh.translate_batch(agency, code, agency)
                 assert status.tolist() == [STATUS_OK], "an acknowledged holding is lost"
             want: dict[int, set[bytes]] = {}
             for agency, link, _ in acked:
