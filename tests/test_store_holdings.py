@@ -340,3 +340,58 @@ def test_a_core_bound_to_postgresql_keeps_no_holdings_directory(tmp_path: Path, 
         reg.close()
     assert not any(p.name.startswith("holdings") for p in d.path.iterdir())
     assert os.stat(d.path / BINDING).st_mode & 0o777 == 0o600
+
+
+def test_a_running_core_follows_the_holdings_within_its_interval(tmp_path: Path, pg: PgCluster) -> None:
+    """The core's background task (renkei.service.core.follow_holdings): a code issued on another
+    front-end translates here within the follow interval."""
+    import asyncio
+
+    from renkei.service.core import follow_holdings
+
+    url = pg.create_database("renkei_h_follow")
+    d, pension, health = setup(tmp_path, url)
+    (ra, a), (rb, b) = front_end(d), front_end(d)
+    interval = 0.2
+
+    async def scenario() -> float:
+        task = asyncio.create_task(follow_holdings(b, interval))
+        await asyncio.sleep(0.3)
+        people = links(20, random.Random(8))
+        pc = a.issue(pension, people)
+        hc = a.issue(health, people)
+        started = time.monotonic()
+        while b.translate_batch(pension, pc, health)[0] != hc:
+            assert time.monotonic() - started < 5 * interval, "not followed in time"
+            await asyncio.sleep(0.01)
+        took = time.monotonic() - started
+        task.cancel()
+        return took
+
+    try:
+        took = asyncio.run(scenario())
+        print(f"\nfollowed {took:.3f} s after the commit (interval {interval} s)")
+        assert b.store is not None
+        assert b.store.snapshot_due(min_events=2) and not b.store.snapshot_due(min_events=3)
+    finally:
+        for c, r in ((a, ra), (b, rb)):
+            c.close()
+            r.close()
+
+
+def test_codes_verify_and_repair_on_a_store_bound_core(tmp_path: Path, pg: PgCluster,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from renkei import cli
+
+    d, pension, _ = setup(tmp_path, pg.create_database("renkei_h_cli"))
+    reg, codes = front_end(d)
+    try:
+        codes.issue(pension, links(7, random.Random(10)))
+    finally:
+        codes.close()
+        reg.close()
+    assert cli.main(["codes", "verify", "--data-dir", str(d.path)]) == 0
+    out = capsys.readouterr().out
+    assert "clean: 7 persons, 7 holdings of 1 agencies" in out and "postgresql" in out
+    assert cli.main(["codes", "repair", "--data-dir", str(d.path)]) != 0
+    assert "on PostgreSQL: there is no holdings/ to repair" in capsys.readouterr().err

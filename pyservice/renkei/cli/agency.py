@@ -289,8 +289,21 @@ def cmd_codes_checkpoint(args: argparse.Namespace) -> int:
 
 def cmd_codes_verify(args: argparse.Namespace) -> int:
     from renkei._core import codes as _codes
+    from renkei.linkage.core import Core
+    from renkei.store import describe_store, store_conninfo
 
-    r = _codes.verify_holdings(str(open_data_dir(args, "core").file("holdings")))
+    data_dir = open_data_dir(args, "core")
+    if store_conninfo(data_dir) is not None:
+        # Loading checks every snapshot range's checksum and the log's dense person numbers.
+        with Core(data_dir) as core:
+            counts = core.codes.holdings_counts()
+            store = core.codes.store
+            loaded = store.loaded_from if store is not None else {}
+            print(f"holdings on {describe_store(data_dir)} clean: {core.codes.person_count()} persons, "
+                  f"{sum(counts.values())} holdings of {len(counts)} agencies ({loaded.get('snapshot_ranges', 0)} "
+                  f"snapshot ranges, {loaded.get('events_replayed', 0)} event rows)")
+        return 0
+    r = _codes.verify_holdings(str(data_dir.file("holdings")))
     print(f"holdings clean: {r['persons']} persons, {r['holdings']} holdings of {r['agencies']} agencies "
           f"(snapshot={r['snapshot_loaded']}, {r['records']} journal records"
           + (f", an unacknowledged tail of {r['torn_tail_bytes']} bytes" if r["torn_tail_bytes"] else "") + ")")
@@ -302,8 +315,14 @@ def cmd_codes_repair(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from renkei._core import codes as _codes
+    from renkei.errors import FailedPreconditionError
+    from renkei.store import store_conninfo
 
-    holdings = open_data_dir(args, "core").file("holdings")
+    data_dir = open_data_dir(args, "core")
+    if store_conninfo(data_dir) is not None:
+        raise FailedPreconditionError("the holdings of this core are on PostgreSQL: there is no holdings/ to "
+                                      "repair (the database's standby and backups are its recovery)")
+    holdings = data_dir.file("holdings")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     r = _codes.repair_holdings(str(holdings), stamp, dry_run=not args.apply)
     if not r["needed"]:

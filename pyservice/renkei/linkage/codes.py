@@ -107,6 +107,17 @@ class AgencyCodes:
         """Apply what other front-ends on the same store changed (event rows applied; 0 embedded)."""
         return 0 if self._pg is None else self._pg.poll()
 
+    def maintain(self) -> int:
+        """A PostgreSQL-bound front-end's periodic work: follow the other front-ends, and write a
+        snapshot when enough events follow the newest one and this front-end wins the election.
+        Event rows applied (0 embedded)."""
+        if self._pg is None:
+            return 0
+        applied = self._pg.poll()
+        if self._pg.snapshot_due():
+            self._pg.snapshot()
+        return applied
+
     @property
     def engine(self) -> _codes.CodeEngine:
         """The Rust engine, for the inquiry path."""

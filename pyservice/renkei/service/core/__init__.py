@@ -112,6 +112,22 @@ async def follow_permissions(tables: PermissionTables, interval: float = FOLLOW_
         await asyncio.sleep(interval)
 
 
+async def follow_holdings(codes: AgencyCodes, interval: float | None = None) -> None:
+    """Apply the holdings other front-ends on the same store changed (their event log,
+    docs/arch/store.md) and write a snapshot when one is due and this front-end is elected."""
+    from renkei.store.holdings import FOLLOW_S as HOLDINGS_FOLLOW_S
+
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await loop.run_in_executor(None, codes.maintain)
+        except RenkeiError as e:  # the store is failing over: the next round tries again
+            log.warning("following the holdings: %s", e)
+        except Exception:
+            log.exception("following the holdings failed")
+        await asyncio.sleep(HOLDINGS_FOLLOW_S if interval is None else interval)
+
+
 #: A fault seam for tests: the core flips a byte of every answer it relays (a malicious core),
 #: which requesters must detect. Never set in production; the core warns at start when it is.
 RELAY_FAULT_ENV = "RENKEI_FAULT_TAMPER_RELAY"
@@ -161,6 +177,7 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     if store_conninfo(data_dir) is not None:
         # Other front-ends on the same store may change the versions (embedded: this process only).
         process.add_background(lambda: follow_permissions(tables))
+        process.add_background(lambda: follow_holdings(codes))
     providers = ProviderDesk()
     mediator = Mediator(providers, ledger, offload, tamper=_relay_fault())
     process.add_service(pia_decision_service_pb2.DESCRIPTOR.services_by_name["PiaDecisionService"],
@@ -185,7 +202,10 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
         notice_box.close()
         delegations.close()
         ledger.close()
-        codes.checkpoint()
+        if codes.store is None:
+            codes.checkpoint()
+        else:
+            codes.maintain()  # on the store: a snapshot only when due (any front-end may write it)
         codes.close()
         registry.close()
 
