@@ -85,18 +85,20 @@ def register(core, n_mun: int, n_ins: int) -> tuple[np.ndarray, np.ndarray, np.n
     mun, nat, ins = [], [], []
     for i in range(n_mun):
         body = f"{1 + i % 47:02d}{100 + i // 47 * 3:03d}"
-        a = core.register_agency(f"市町村長 {i}", ["municipal_mayor"], corporate(20_000_000 + i),
+        a = core.registry.register_agency(f"市町村長 {i}", ["municipal_mayor"], corporate(20_000_000 + i),
                                  municipality_code=body + str(municipality_check_digit(body)))
         mun.append(a.agency_id)
     national_types = ["japan_pension_service", "mhlw_minister", "mext_minister",
                       "japan_health_insurance_association", "japan_student_services_organization"]
     for i in range(NATIONAL):
-        nat.append(core.register_agency(f"national {i}", [national_types[i]], corporate(10_000_000 + i)).agency_id)
+        nat.append(core.registry.register_agency(f"national {i}", [national_types[i]],
+                                                 corporate(10_000_000 + i)).agency_id)
     insurer_types = ["health_insurance_society", "national_health_insurance_society", "mutual_aid_associations_etc"]
     for i in range(n_ins):
-        ins.append(core.register_agency(f"insurer {i}", [insurer_types[i % 3]], corporate(30_000_000 + i)).agency_id)
+        ins.append(core.registry.register_agency(f"insurer {i}", [insurer_types[i % 3]],
+                                                 corporate(30_000_000 + i)).agency_id)
     for a in mun + nat + ins:
-        core.add_pia(a, "全項目評価書", **pia)
+        core.registry.add_pia(a, "全項目評価書", **pia)
     return np.array(mun, dtype=np.uint64), np.array(nat, dtype=np.uint64), np.array(ins, dtype=np.uint64)
 
 
@@ -105,7 +107,7 @@ def build(data: Path, persons: int, chunk: int, seed: int, person_ids: bool = Fa
 
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    core = renkei.Core(data)
+    core = renkei.Core.init(data)
     n_ins = AGENCIES - MUNICIPALITIES - NATIONAL
     mun, nat, ins = register(core, MUNICIPALITIES, n_ins)
     t_registry = time.perf_counter() - t0
@@ -143,9 +145,9 @@ def build(data: Path, persons: int, chunk: int, seed: int, person_ids: bool = Fa
         del parts_a, parts_p
         # codes issued; link ids resolved or assigned, holdings journaled + fsynced
         if person_ids:  # as before link ids: persons by their index directly
-            core.engine.acquire_pairs(agencies, pid[np.concatenate(parts_p_kept)])
+            core.codes.engine.acquire_pairs(agencies, pid[np.concatenate(parts_p_kept)])
         else:
-            core.engine.acquire_link_pairs(agencies, pair_links)
+            core.codes.engine.acquire_link_pairs(agencies, pair_links)
         total += len(agencies)
         del agencies, pair_links, parts_p_kept
         rss, _ = rss_mib()
@@ -157,9 +159,9 @@ def build(data: Path, persons: int, chunk: int, seed: int, person_ids: bool = Fa
     out = {
         "registry_s": t_registry,
         "build_s": t_build,
-        "holdings": float(core.engine.total()),
-        "person_count": float(core.engine.person_count()),
-        "heap_mib": core.engine.heap_bytes() / 2**20,
+        "holdings": float(core.codes.engine.total()),
+        "person_count": float(core.codes.engine.person_count()),
+        "heap_mib": core.codes.engine.heap_bytes() / 2**20,
         "build_peak_rss_mib": peak,
         "snapshot_mib": (data / "holdings" / "snapshot.bin").stat().st_size / 2**20,
         "national_a": float(nat[0]),
@@ -212,10 +214,10 @@ from bench.national import compare_translation, rss_mib
 core = renkei.Core(sys.argv[1])
 reload_s = time.perf_counter() - t
 rss, peak = rss_mib()
-national, base = compare_translation(core.engine, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), 7)
-persons = core.engine.person_count()
+national, base = compare_translation(core.codes.engine, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), 7)
+persons = core.codes.engine.person_count()
 print(json.dumps({"reload_s": reload_s, "reload_rss_mib": rss, "reload_peak_rss_mib": peak,
-                  "holdings": core.engine.total(), "person_count": persons,
+                  "holdings": core.codes.engine.total(), "person_count": persons,
                   "translate_rate": national, "baseline_rate": base}))
 """
 

@@ -21,6 +21,7 @@ from renkei.linkage.codes import STATUS_OK, AgencyCodes
 from renkei.linkage.registry import AgencyRegistry
 from renkei.service.core import init_data_dir as init_core
 from renkei.store import BINDING
+from renkei.store.holdings import PgHoldings
 from tests.conftest import store_url
 from tests.pg_cluster import PgCluster, pg_bindir
 
@@ -395,3 +396,34 @@ def test_codes_verify_and_repair_on_a_store_bound_core(tmp_path: Path, pg: PgClu
     assert "clean: 7 persons, 7 holdings of 1 agencies" in out and "postgresql" in out
     assert cli.main(["codes", "repair", "--data-dir", str(d.path)]) != 0
     assert "on PostgreSQL: there is no holdings/ to repair" in capsys.readouterr().err
+
+
+def test_an_embedded_core_s_holdings_import_into_an_empty_store(tmp_path: Path, pg: PgCluster) -> None:
+    """import_engine: a file store's whole state as one snapshot (the national bench's writer and
+    the step a move to PostgreSQL needs); a front-end then loads exactly that state."""
+    from renkei._core import codes as _codes
+    from renkei.errors import FailedPreconditionError
+    from renkei.store.holdings import import_engine
+
+    key = bytes(range(32))
+    files = _codes.CodeEngine(key, str(tmp_path / "holdings"), 1, [1], create=True)
+    rng = random.Random(11)
+    people = links(70_000, rng)
+    codes_a = files.acquire_links(3, people)
+    files.acquire_links(4, people[: 16 * 5_000])
+    files.persons_of_links(links(1, rng), True)
+    url = pg.create_database("renkei_h_import")
+    import_engine(url, files)
+    with pytest.raises(FailedPreconditionError, match="not empty"):
+        import_engine(url, files)
+    mem = _codes.CodeEngine.in_memory(key, 1, [1])
+    store = PgHoldings(url, mem)
+    try:
+        assert store.loaded_from["snapshot_ranges"] == 2
+        assert mem.person_count() == files.person_count() == 70_001
+        assert mem.counts()[1].tolist() == files.counts()[1].tolist() == [70_000, 5_000]
+        assert store.acquire(3, people) == codes_a
+        assert (mem.persons_of_links(people, False) == files.persons_of_links(people, False)).all()
+    finally:
+        store.close()
+        files.close()

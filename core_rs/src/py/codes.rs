@@ -142,15 +142,15 @@ impl PyCodeEngine {
         Ok(())
     }
 
-    /// The number of snapshot ranges the current state spans.
-    fn index_range_count(&self) -> PyResult<u32> {
-        Ok(self.index()?.range_count())
+    /// The number of snapshot ranges the current state spans (either driver's holdings).
+    fn index_range_count(&self) -> u32 {
+        crate::holdings::index::range_count(&self.inner.holdings())
     }
 
-    /// Range `hi` of the current state, encoded for a snapshot.
+    /// Range `hi` of the current state, encoded for a snapshot (either driver's holdings: a file
+    /// store's state can be exported to a store driver this way).
     fn index_encode_range<'py>(&self, py: Python<'py>, hi: u32) -> PyResult<Bound<'py, PyBytes>> {
-        let ix = self.index()?;
-        let data = py.detach(|| ix.encode_range(hi));
+        let data = py.detach(|| crate::holdings::index::encode_range(&self.inner.holdings(), hi));
         Ok(PyBytes::new(py, &data))
     }
 

@@ -49,7 +49,7 @@ import numpy.typing as npt
 import psycopg
 
 from renkei._core import codes as _codes
-from renkei.errors import NotInitializedError, StorageError, StoreUnavailableError
+from renkei.errors import FailedPreconditionError, NotInitializedError, StorageError, StoreUnavailableError
 from renkei.store import Tx
 from renkei.store.postgres import PostgresDatabase
 
@@ -129,6 +129,8 @@ class PgHoldings:
         self.loaded_from: dict[str, Any] = {}
         if create:
             with self._db.transaction() as tx:
+                # Ranges are mostly random link ids and bitmaps: TOAST them out of line, uncompressed.
+                tx.execute("ALTER TABLE holdings_chunk ALTER COLUMN data SET STORAGE EXTERNAL")
                 tx.execute("INSERT INTO holdings_coord(id, epoch, pruned_seq, pruned_persons) VALUES (1, 0, 0, 0) "
                            "ON CONFLICT (id) DO NOTHING")
         if self._db.one("SELECT 1 FROM holdings_coord WHERE id = 1") is None:
@@ -300,17 +302,7 @@ class PgHoldings:
                                      "ORDER BY snapshot DESC LIMIT 1").fetchone()
             if newest is not None and (int(newest[0]), int(newest[1])) == (upto, persons):
                 return None
-            with self._db.transaction(serialise=False) as tx:
-                row = tx.one("INSERT INTO holdings_snapshot(upto_seq, persons, ranges, epoch) VALUES (?, ?, ?, ?) "
-                             "RETURNING snapshot", (upto, persons, ranges, epoch))
-                assert row is not None
-                snapshot = int(row[0])
-            for lo in range(0, ranges, RANGES_PER_TX):
-                rows = [(snapshot, hi, self._engine.index_encode_range(hi))
-                        for hi in range(lo, min(ranges, lo + RANGES_PER_TX))]
-                with self._db.transaction(serialise=False) as tx:
-                    # Create-once: a range is written under a new snapshot id and never changed.
-                    tx.many("INSERT INTO holdings_chunk(snapshot, range, data) VALUES (?, ?, ?)", rows)
+            snapshot = _write_ranges(session, self._engine, upto, persons, ranges, epoch)
             with self._db.transaction(serialise=False) as tx:
                 coord = tx.one("SELECT epoch FROM holdings_coord WHERE id = 1 FOR UPDATE")
                 if coord is None or int(coord[0]) != epoch:
@@ -342,6 +334,50 @@ class PgHoldings:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _write_ranges(conn: psycopg.Connection[Any], engine: _codes.CodeEngine, upto: int, persons: int,
+                  ranges: int, epoch: int) -> int:
+    """A new (incomplete) snapshot row and its ranges, encoded one by one and sent with binary
+    ``COPY`` (``RANGES_PER_TX`` a transaction); the snapshot id."""
+    with conn.transaction():
+        row = conn.execute("INSERT INTO holdings_snapshot(upto_seq, persons, ranges, epoch) VALUES (%s, %s, %s, %s) "
+                           "RETURNING snapshot", (upto, persons, ranges, epoch)).fetchone()
+    assert row is not None
+    snapshot = int(row[0])
+    for lo in range(0, ranges, RANGES_PER_TX):
+        with conn.transaction(), conn.cursor() as cur, \
+                cur.copy("COPY holdings_chunk(snapshot, range, data) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int4", "bytea"])
+            for hi in range(lo, min(ranges, lo + RANGES_PER_TX)):
+                # Create-once: a range is written under a new snapshot id and never changed.
+                copy.write_row((snapshot, hi, engine.index_encode_range(hi)))
+    return snapshot
+
+
+def import_engine(conninfo: str, engine: _codes.CodeEngine) -> int:
+    """Seed a store's empty holdings schema with everything ``engine`` holds (an embedded
+    core's file store: the step a move to PostgreSQL needs; the national benchmark's writer) as
+    one complete snapshot. Refused when the schema holds persons or events already."""
+    db = PostgresDatabase(conninfo, "holdings", SCHEMA)
+    try:
+        with db.transaction() as tx:
+            tx.execute("ALTER TABLE holdings_chunk ALTER COLUMN data SET STORAGE EXTERNAL")
+            tx.execute("INSERT INTO holdings_coord(id, epoch, pruned_seq, pruned_persons) VALUES (1, 0, 0, 0) "
+                       "ON CONFLICT (id) DO NOTHING")
+            if tx.one("SELECT 1 FROM persons UNION ALL SELECT 1 FROM holding_events "
+                      "UNION ALL SELECT 1 FROM holdings_snapshot WHERE complete LIMIT 1") is not None:
+                raise FailedPreconditionError("the store's holdings are not empty: an import would overwrite them")
+        conn = db.session()
+        try:
+            snapshot = _write_ranges(conn, engine, 0, engine.person_count(), engine.index_range_count(), 0)
+            with conn.transaction():
+                conn.execute("UPDATE holdings_snapshot SET complete = true WHERE snapshot = %s", (snapshot,))
+        finally:
+            conn.close()
+        return snapshot
+    finally:
+        db.close()
 
 
 class _DbReads(Tx):
@@ -377,4 +413,4 @@ class _SessionTx(Tx):
         raise AssertionError("reads only")
 
 
-__all__ = ["FOLLOW_S", "SNAPSHOT_EVENTS", "PgHoldings"]
+__all__ = ["FOLLOW_S", "SNAPSHOT_EVENTS", "PgHoldings", "import_engine"]
