@@ -427,3 +427,61 @@ def test_an_embedded_core_s_holdings_import_into_an_empty_store(tmp_path: Path, 
     finally:
         store.close()
         files.close()
+
+
+def test_a_fenced_snapshot_writer_cannot_complete(tmp_path: Path, pg: PgCluster,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The election's epoch is the fencing token: a writer elected again elsewhere while it was
+    writing its ranges (its session lost, another front-end elected) cannot complete its
+    snapshot, and the newest complete snapshot stays what it was."""
+    from renkei.errors import StorageError
+    from renkei.store import holdings as pg_holdings
+
+    url = pg.create_database("renkei_h_fence")
+    d, pension, _ = setup(tmp_path, url)
+    reg, codes = front_end(d)
+    real = pg_holdings._write_ranges
+
+    def elected_elsewhere(conn, engine, upto, persons, ranges, epoch):  # type: ignore[no-untyped-def]
+        snapshot = real(conn, engine, upto, persons, ranges, epoch)
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("UPDATE holdings.holdings_coord SET epoch = epoch + 1")
+        return snapshot
+
+    try:
+        assert codes.store is not None
+        codes.issue(pension, links(10, random.Random(12)))
+        first = codes.store.snapshot()
+        codes.issue(pension, links(10, random.Random(13)))
+        monkeypatch.setattr(pg_holdings, "_write_ranges", elected_elsewhere)
+        with pytest.raises(StorageError, match="another front-end was elected"):
+            codes.store.snapshot()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT snapshot FROM holdings.holdings_snapshot WHERE complete").fetchall() == [
+                (first,)]
+    finally:
+        codes.close()
+        reg.close()
+
+
+def test_a_follower_behind_the_pruned_log_is_told_to_restart(tmp_path: Path, pg: PgCluster) -> None:
+    """Events and persons a snapshot's predecessor covered are pruned; a front-end that had not
+    applied them gets an error naming the gap, never a silently incomplete index."""
+    from renkei.errors import StorageError
+
+    url = pg.create_database("renkei_h_prune")
+    d, pension, _ = setup(tmp_path, url)
+    (ra, a), (rb, b) = front_end(d), front_end(d)
+    try:
+        assert a.store is not None
+        rng = random.Random(14)
+        for _ in range(2):
+            a.issue(pension, links(5, rng))
+            assert a.store.snapshot() is not None
+        with pytest.raises(StorageError, match="fell behind the store's pruned log"):
+            b.follow()
+        assert b.person_count() == 0
+    finally:
+        for c, r in ((a, ra), (b, rb)):
+            c.close()
+            r.close()
