@@ -107,16 +107,12 @@ class AgencyCodes:
         """Apply what other front-ends on the same store changed (event rows applied; 0 embedded)."""
         return 0 if self._pg is None else self._pg.poll()
 
-    def maintain(self) -> int:
-        """A PostgreSQL-bound front-end's periodic work: follow the other front-ends, and write a
-        snapshot when enough events follow the newest one and this front-end wins the election.
-        Event rows applied (0 embedded)."""
-        if self._pg is None:
-            return 0
-        applied = self._pg.poll()
-        if self._pg.snapshot_due():
-            self._pg.snapshot()
-        return applied
+    def snapshot_if_due(self) -> int | None:
+        """On PostgreSQL: write a holdings snapshot when enough events follow the newest one and
+        this front-end wins the election (the snapshot id, else None; always None embedded)."""
+        if self._pg is None or not self._pg.snapshot_due():
+            return None
+        return self._pg.snapshot()
 
     @property
     def engine(self) -> _codes.CodeEngine:

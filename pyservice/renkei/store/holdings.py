@@ -127,6 +127,8 @@ class PgHoldings:
         self._apply = threading.Lock()
         self._seq = 0
         self.loaded_from: dict[str, Any] = {}
+        #: Event rows after the newest snapshot that make the next one due.
+        self.snapshot_events = SNAPSHOT_EVENTS
         if create:
             with self._db.transaction() as tx:
                 # Ranges are mostly random link ids and bitmaps: TOAST them out of line, uncompressed.
@@ -278,7 +280,10 @@ class PgHoldings:
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    def snapshot_due(self, min_events: int = SNAPSHOT_EVENTS) -> bool:
+    def snapshot_due(self, min_events: int | None = None) -> bool:
+        """Whether ``min_events`` (default :attr:`snapshot_events`) event rows follow the newest
+        complete snapshot."""
+        min_events = self.snapshot_events if min_events is None else min_events
         row = self._db.one("SELECT count(*) FROM holding_events WHERE seq > coalesce("
                            "(SELECT max(upto_seq) FROM holdings_snapshot WHERE complete), 0)")
         return row is not None and int(row[0]) >= min_events

@@ -114,17 +114,25 @@ async def follow_permissions(tables: PermissionTables, interval: float = FOLLOW_
 
 async def follow_holdings(codes: AgencyCodes, interval: float | None = None) -> None:
     """Apply the holdings other front-ends on the same store changed (their event log,
-    docs/arch/store.md) and write a snapshot when one is due and this front-end is elected."""
+    docs/arch/store.md), and beside it write a snapshot when one is due and this front-end is
+    elected (at national scale a snapshot takes tens of seconds: following does not wait)."""
     from renkei.store.holdings import FOLLOW_S as HOLDINGS_FOLLOW_S
 
     loop = asyncio.get_running_loop()
+    snapshotting: asyncio.Future[int | None] | None = None
     while True:
         try:
-            await loop.run_in_executor(None, codes.maintain)
+            await loop.run_in_executor(None, codes.follow)
         except RenkeiError as e:  # the store is failing over: the next round tries again
             log.warning("following the holdings: %s", e)
         except Exception:
             log.exception("following the holdings failed")
+        if snapshotting is not None and snapshotting.done():
+            if not snapshotting.cancelled() and snapshotting.exception() is not None:
+                log.warning("writing a holdings snapshot: %s", snapshotting.exception())
+            snapshotting = None
+        if snapshotting is None:
+            snapshotting = loop.run_in_executor(None, codes.snapshot_if_due)
         await asyncio.sleep(HOLDINGS_FOLLOW_S if interval is None else interval)
 
 
@@ -203,9 +211,7 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
         delegations.close()
         ledger.close()
         if codes.store is None:
-            codes.checkpoint()
-        else:
-            codes.maintain()  # on the store: a snapshot only when due (any front-end may write it)
+            codes.checkpoint()  # on a store, snapshots are the elected front-end's periodic work
         codes.close()
         registry.close()
 
