@@ -491,3 +491,29 @@ def test_a_follower_behind_the_pruned_log_is_told_to_restart(tmp_path: Path, pg:
         for c, r in ((a, ra), (b, rb)):
             c.close()
             r.close()
+
+
+def test_a_front_end_holding_what_the_store_lost_is_told_to_restart(tmp_path: Path, pg: PgCluster) -> None:
+    """A commit made visible on a primary that then failed over without it (a cancelled
+    synchronous-replication wait) may have been applied by a follower: the follower notices
+    that its last applied event or person is not in the store, and refuses to go on."""
+    from renkei.errors import StorageError
+
+    url = pg.create_database("renkei_h_lost")
+    d, pension, _ = setup(tmp_path, url)
+    (ra, a), (rb, b) = front_end(d), front_end(d)
+    try:
+        rng = random.Random(15)
+        a.issue(pension, links(3, rng))
+        b.follow()
+        with psycopg.connect(url, autocommit=True) as conn:  # what the promoted standby never had
+            conn.execute("DELETE FROM holdings.holding_events")
+            conn.execute("DELETE FROM holdings.persons")
+        with pytest.raises(StorageError, match="a failover lost a commit"):
+            b.follow()
+        with pytest.raises(StorageError, match="a failover lost a commit"):
+            a.issue(pension, links(1, rng))
+    finally:
+        for c, r in ((a, ra), (b, rb)):
+            c.close()
+            r.close()

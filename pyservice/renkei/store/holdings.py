@@ -126,6 +126,8 @@ class PgHoldings:
         #: One applier at a time in this front-end: the index, the cursor and the count move together.
         self._apply = threading.Lock()
         self._seq = 0
+        #: (event, persons) the loaded snapshot covered: the store need not hold those rows.
+        self._covered = (0, 0)
         self.loaded_from: dict[str, Any] = {}
         #: Event rows after the newest snapshot that make the next one due.
         self.snapshot_events = SNAPSHOT_EVENTS
@@ -168,6 +170,7 @@ class PgHoldings:
                     raise StorageError(f"holdings snapshot {snapshot} has {expect} of its {ranges} ranges")
                 self._engine.index_finish_load()
                 self._seq = int(upto_seq)
+                self._covered = (int(upto_seq), self._engine.person_count())
             replayed = self._catch_up(_SessionTx(conn), limit=None)
             conn.execute("COMMIT")
         except psycopg.OperationalError as e:
@@ -191,8 +194,24 @@ class PgHoldings:
         sql = "SELECT seq, op, agency, persons FROM holding_events WHERE seq > ? ORDER BY seq"
         events = tx.all(sql + (f" LIMIT {int(limit)}" if limit is not None else ""), (self._seq,))
         persons = tx.all("SELECT person, link FROM persons WHERE person >= ? ORDER BY person", (before_count,))
+        # What this index applied last must still be in the store (or pruned, which the
+        # coordination row read afterwards tells): a commit a cancelled synchronous-replication
+        # wait made visible on a primary that then failed over is applied here and lost there.
+        last_event = before_seq == 0 or tx.one("SELECT 1 FROM holding_events WHERE seq = ?", (before_seq,)) is not None
+        last_person = True
+        if before_count > 0:
+            row = tx.one("SELECT link FROM persons WHERE person = ?", (before_count - 1,))
+            last_person = row is not None and bytes(row[0]) == self._engine.link_of(before_count - 1)
         coord = tx.one("SELECT pruned_seq, pruned_persons FROM holdings_coord WHERE id = 1")
-        if coord is not None and (before_seq < coord[0] or before_count < coord[1]):
+        if coord is None:
+            raise NotInitializedError("the holdings schema on the core's store lost its holdings_coord row")
+        gone_seq, gone_persons = max(coord[0], self._covered[0]), max(coord[1], self._covered[1])
+        if (not last_event and before_seq > gone_seq) or (not last_person and before_count > gone_persons):
+            raise StorageError(
+                f"this front-end's holdings (through event {before_seq}, {before_count} persons) hold changes the "
+                f"store does not (a failover lost a commit this front-end had applied): restart it to load the "
+                f"store's state")
+        if before_seq < coord[0] or before_count < coord[1]:
             raise StorageError(
                 f"this front-end's holdings (through event {before_seq}, {before_count} persons) fell behind the "
                 f"store's pruned log (through {coord[0]}, {coord[1]} persons): restart it to load the newest snapshot")
