@@ -179,6 +179,7 @@ def test_a_fresh_front_end_loads_snapshots_and_events(tmp_path: Path, pg: PgClus
         b.issue(pension, people[16 * 100_000:])
         a.follow()
         assert a.store is not None and b.store is not None
+        a.store.prune_after_s = b.store.prune_after_s = 0
         first = a.store.snapshot()
         assert first is not None
         assert a.store.snapshot() is None, "nothing changed since"
@@ -187,12 +188,14 @@ def test_a_fresh_front_end_loads_snapshots_and_events(tmp_path: Path, pg: PgClus
         b.follow()
         second = b.store.snapshot()
         assert second is not None and second > first
+        assert b.store.last_snapshot_ranges == 2, "incremental: only the ranges health's events touched"
         more = links(10, rng)
         a.issue(health, more + people[-16:])
         with psycopg.connect(url) as conn:
-            # The first snapshot and what it covered are gone; the second and its tail remain.
-            assert conn.execute("SELECT array_agg(snapshot) FROM holdings.holdings_snapshot").fetchone() == (
-                [second],)
+            # Range 2 stays as the first snapshot wrote it; ranges 0 and 1 were rewritten and
+            # their old versions are gone, as are the events and persons the first covered.
+            assert conn.execute("SELECT snapshot, array_agg(range ORDER BY range) FROM holdings.holdings_chunk "
+                                "GROUP BY snapshot ORDER BY snapshot").fetchall() == [(first, [2]), (second, [0, 1])]
             assert conn.execute("SELECT min(person) FROM holdings.persons").fetchone() == (140_000,)
         rc, c = front_end(d)
         try:
@@ -448,8 +451,8 @@ def test_a_fenced_snapshot_writer_cannot_complete(tmp_path: Path, pg: PgCluster,
     reg, codes = front_end(d)
     real = pg_holdings._write_ranges
 
-    def elected_elsewhere(conn, engine, upto, persons, ranges, epoch):  # type: ignore[no-untyped-def]
-        snapshot = real(conn, engine, upto, persons, ranges, epoch)
+    def elected_elsewhere(conn, engine, upto, persons, ranges, epoch, only):  # type: ignore[no-untyped-def]
+        snapshot = real(conn, engine, upto, persons, ranges, epoch, only)
         with psycopg.connect(url, autocommit=True) as other:
             other.execute("UPDATE holdings.holdings_coord SET epoch = epoch + 1")
         return snapshot
@@ -480,6 +483,7 @@ def test_a_follower_behind_the_pruned_log_is_told_to_restart(tmp_path: Path, pg:
     (ra, a), (rb, b) = front_end(d), front_end(d)
     try:
         assert a.store is not None
+        a.store.prune_after_s = 0
         rng = random.Random(14)
         for _ in range(2):
             a.issue(pension, links(5, rng))
@@ -515,5 +519,73 @@ def test_a_front_end_holding_what_the_store_lost_is_told_to_restart(tmp_path: Pa
             a.issue(pension, links(1, rng))
     finally:
         for c, r in ((a, ra), (b, rb)):
+            c.close()
+            r.close()
+
+
+def state_of(codes: AgencyCodes) -> tuple[list[bytes], dict[int, list[int]]]:
+    """Every link id and every agency's persons, decoded range by range (the reference)."""
+    from tests.reference import holdings_range_ref as ref
+
+    all_links: list[bytes] = []
+    sets: dict[int, list[int]] = {}
+    for hi in range(codes.engine.index_range_count()):
+        _, range_links, range_sets = ref.decode(codes.engine.index_encode_range(hi))
+        all_links += range_links
+        for agency, persons in range_sets.items():
+            sets.setdefault(agency, []).extend(persons)
+    return all_links, sets
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_incremental_snapshots_by_either_front_end_rebuild_the_state(tmp_path: Path, pg: PgCluster,
+                                                                     seed: int) -> None:
+    """Random acquisitions and releases on two front-ends over four ranges, snapshots written by
+    either (each only the ranges changed since the newest): a fresh front-end loaded from them
+    and the events after the newest has exactly the state of a front-end that followed it all."""
+    url = pg.create_database(f"renkei_h_incr_{seed}")
+    d, pension, health = setup(tmp_path, url)
+    ends = [front_end(d) for _ in range(2)]
+    rng = random.Random(seed)
+    known: list[bytes] = []
+    issued: dict[tuple[int, bytes], bytes] = {}
+    for _, c in ends:
+        assert c.store is not None
+        c.store.prune_after_s = 0
+    try:
+        for _ in range(40):
+            actor = rng.randrange(2)
+            _, c = ends[actor]
+            ends[1 - actor][1].follow()  # the other one polls (every second in a core)
+            agency = rng.choice((pension, health))
+            roll = rng.random()
+            if roll < 0.5 or not known:
+                batch = [rng.randbytes(16) for _ in range(rng.choice((10, 5_000, 20_000)))]
+                batch += rng.sample(known, min(len(known), rng.randrange(0, 3_000)))
+                out = c.issue(agency, b"".join(batch))
+                known += batch
+                issued.update(((agency, link), out[16 * i:16 * i + 16]) for i, link in enumerate(batch))
+            elif roll < 0.75:
+                held = [code for (a, _), code in issued.items() if a == agency]
+                gone = rng.sample(held, min(len(held), rng.randrange(1, 4_000)))
+                c.release_batch(agency, b"".join(gone))
+                issued = {k: v for k, v in issued.items() if not (k[0] == agency and v in set(gone))}
+            else:
+                c.follow()
+                assert c.store is not None
+                c.store.snapshot()
+        for _, c in ends:
+            c.follow()
+        rf, fresh = front_end(d)
+        try:
+            want, got = state_of(ends[0][1]), state_of(fresh)
+            assert got[0] == want[0] and len(got[0]) == len(set(known))
+            assert {a: sorted(p) for a, p in got[1].items()} == {a: sorted(p) for a, p in want[1].items()}
+            assert fresh.holdings_counts() == {a: n for a, n in ends[1][1].holdings_counts().items()}
+        finally:
+            fresh.close()
+            rf.close()
+    finally:
+        for r, c in ends:
             c.close()
             r.close()

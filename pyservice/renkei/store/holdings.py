@@ -95,6 +95,9 @@ SNAPSHOT_EVENTS = 10_000
 FOLLOW_S = 1.0
 #: Event rows one poll applies at most (the rest next time).
 POLL_ROWS = 5_000
+#: The events and persons a snapshot covered are pruned once a newer one completes and it is
+#: this old (seconds): a front-end that falls further behind must restart to load a snapshot.
+PRUNE_AFTER_S = 300.0
 #: Snapshot ranges written per transaction.
 RANGES_PER_TX = 16
 LINK_LEN = 16
@@ -131,6 +134,9 @@ class PgHoldings:
         self.loaded_from: dict[str, Any] = {}
         #: Event rows after the newest snapshot that make the next one due.
         self.snapshot_events = SNAPSHOT_EVENTS
+        #: How many ranges this front-end's last snapshot wrote (the others were unchanged).
+        self.last_snapshot_ranges = 0
+        self.prune_after_s = PRUNE_AFTER_S
         if create:
             with self._db.transaction() as tx:
                 # Ranges are mostly random link ids and bitmaps: TOAST them out of line, uncompressed.
@@ -159,8 +165,11 @@ class PgHoldings:
                 expect = 0
                 with conn.cursor(name="renkei_holdings_load", binary=True) as cur:
                     cur.itersize = 8
-                    cur.execute("SELECT range, data FROM holdings_chunk WHERE snapshot = %s ORDER BY range",
-                                (snapshot,))
+                    # Each range as the newest complete snapshot that wrote it left it.
+                    cur.execute("SELECT DISTINCT ON (c.range) c.range, c.data FROM holdings_chunk c "
+                                "JOIN holdings_snapshot s ON s.snapshot = c.snapshot "
+                                "WHERE s.complete AND c.snapshot <= %s AND c.range < %s "
+                                "ORDER BY c.range, c.snapshot DESC", (snapshot, ranges))
                     for hi, data in cur:
                         if hi != expect:
                             raise StorageError(f"holdings snapshot {snapshot} lacks range {expect}")
@@ -322,28 +331,39 @@ class PgHoldings:
             with self._apply:
                 self._catch_up(_DbReads(self._db), limit=None)
                 upto, persons, ranges = self._seq, self._engine.person_count(), self._engine.index_range_count()
-            newest = session.execute("SELECT upto_seq, persons FROM holdings_snapshot WHERE complete "
+            newest = session.execute("SELECT upto_seq, persons, ranges FROM holdings_snapshot WHERE complete "
                                      "ORDER BY snapshot DESC LIMIT 1").fetchone()
             if newest is not None and (int(newest[0]), int(newest[1])) == (upto, persons):
                 return None
-            snapshot = _write_ranges(session, self._engine, upto, persons, ranges, epoch)
+            dirty = (list(range(ranges)) if newest is None
+                     else _changed_ranges(session, int(newest[0]), upto, int(newest[1]), persons, int(newest[2]),
+                                          ranges))
+            snapshot = _write_ranges(session, self._engine, upto, persons, ranges, epoch, dirty)
             with self._db.transaction(serialise=False) as tx:
                 coord = tx.one("SELECT epoch FROM holdings_coord WHERE id = 1 FOR UPDATE")
                 if coord is None or int(coord[0]) != epoch:
                     raise StorageError(f"holdings snapshot {snapshot}: another front-end was elected since "
                                        f"(epoch {coord[0] if coord else None}, mine {epoch}); not completed")
-                previous = tx.one("SELECT upto_seq, persons FROM holdings_snapshot WHERE complete "
-                                  "ORDER BY snapshot DESC LIMIT 1")
+                # The newest complete snapshot old enough: what it covered no follower needs now.
+                previous = tx.one("SELECT upto_seq, persons FROM holdings_snapshot WHERE complete AND "
+                                  "created_at <= now() - make_interval(secs => ?) ORDER BY snapshot DESC LIMIT 1",
+                                  (self.prune_after_s,))
                 tx.execute("UPDATE holdings_snapshot SET complete = true WHERE snapshot = ?", (snapshot,))
-                tx.execute("DELETE FROM holdings_snapshot WHERE snapshot < ?", (snapshot,))
+                # Ranges rewritten since, snapshots left with none, and unfinished ones go.
+                tx.execute("DELETE FROM holdings_chunk c WHERE c.snapshot < ? AND EXISTS (SELECT 1 FROM "
+                           "holdings_chunk n JOIN holdings_snapshot s ON s.snapshot = n.snapshot WHERE "
+                           "n.range = c.range AND n.snapshot > c.snapshot AND s.complete)", (snapshot,))
+                tx.execute("DELETE FROM holdings_snapshot s WHERE s.snapshot < ? AND (NOT s.complete OR NOT EXISTS "
+                           "(SELECT 1 FROM holdings_chunk c WHERE c.snapshot = s.snapshot))", (snapshot,))
                 if previous is not None:
                     # What the previous snapshot covered: a follower is at least there by now.
                     tx.execute("DELETE FROM holding_events WHERE seq <= ?", (previous[0],))
                     tx.execute("DELETE FROM persons WHERE person < ?", (previous[1],))
                     tx.execute("UPDATE holdings_coord SET pruned_seq = greatest(pruned_seq, ?), "
                                "pruned_persons = greatest(pruned_persons, ?) WHERE id = 1", previous)
-            log.info("holdings snapshot %d written: %d ranges, %d persons, through event %d",
-                     snapshot, ranges, persons, upto)
+            self.last_snapshot_ranges = len(dirty)
+            log.info("holdings snapshot %d written: %d of %d ranges changed, %d persons, through event %d",
+                     snapshot, len(dirty), ranges, persons, upto)
             return snapshot
         except psycopg.OperationalError as e:
             raise StoreUnavailableError(f"writing a holdings snapshot failed: {str(e).strip().splitlines()[-1]}") \
@@ -360,20 +380,38 @@ class PgHoldings:
         self._db.close()
 
 
+def _changed_ranges(conn: psycopg.Connection[Any], since_seq: int, upto: int, since_persons: int, persons: int,
+                    since_ranges: int, ranges: int) -> list[int]:
+    """The ranges a snapshot at (``upto``, ``persons``) must write after the newest one at
+    (``since_seq``, ``since_persons``): those an event in between touched, those with persons
+    assigned since, and the new ones. Every other range is as the snapshot that last wrote it
+    left it — that snapshot encoded it after its own cursor, and no event has touched it since."""
+    dirty: set[int] = set(range(since_ranges, ranges))
+    if persons > since_persons:
+        dirty.update(range(since_persons >> 16, ((persons - 1) >> 16) + 1))
+    with conn.cursor(binary=True) as cur:
+        cur.execute("SELECT persons FROM holding_events WHERE seq > %s AND seq <= %s", (since_seq, upto))
+        for (data,) in cur:
+            dirty.update((np.unique(np.frombuffer(bytes(data), dtype="<u4") >> 16)).tolist())
+    return sorted(hi for hi in dirty if hi < ranges)
+
+
 def _write_ranges(conn: psycopg.Connection[Any], engine: _codes.CodeEngine, upto: int, persons: int,
-                  ranges: int, epoch: int) -> int:
-    """A new (incomplete) snapshot row and its ranges, encoded one by one and sent with binary
-    ``COPY`` (``RANGES_PER_TX`` a transaction); the snapshot id."""
+                  ranges: int, epoch: int, only: list[int] | None = None) -> int:
+    """A new (incomplete) snapshot row and its ranges (``only`` those; the others stay as the
+    snapshots before wrote them), encoded one by one and sent with binary ``COPY``
+    (``RANGES_PER_TX`` a transaction); the snapshot id."""
     with conn.transaction():
         row = conn.execute("INSERT INTO holdings_snapshot(upto_seq, persons, ranges, epoch) VALUES (%s, %s, %s, %s) "
                            "RETURNING snapshot", (upto, persons, ranges, epoch)).fetchone()
     assert row is not None
     snapshot = int(row[0])
-    for lo in range(0, ranges, RANGES_PER_TX):
+    todo = list(range(ranges)) if only is None else only
+    for lo in range(0, len(todo), RANGES_PER_TX):
         with conn.transaction(), conn.cursor() as cur, \
                 cur.copy("COPY holdings_chunk(snapshot, range, data) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int8", "int4", "bytea"])
-            for hi in range(lo, min(ranges, lo + RANGES_PER_TX)):
+            for hi in todo[lo:lo + RANGES_PER_TX]:
                 # Create-once: a range is written under a new snapshot id and never changed.
                 copy.write_row((snapshot, hi, engine.index_encode_range(hi)))
     return snapshot
