@@ -23,17 +23,21 @@ memory. Schema ``holdings``:
   65,536 person numbers (the link ids of the range and every agency's array or bitmap chunk of
   it, CRC-checked; format in core_rs/src/holdings/index.rs). Written by one elected front-end
   (``pg_try_advisory_lock`` on a session of its own; ``holdings_coord.epoch`` is the fencing
-  token, checked in the transaction that completes the snapshot) **create-once** under a new
-  snapshot id, completed in one transaction, then older snapshots and the events and persons
-  the previous one covered are deleted. A fresh front-end loads the newest complete snapshot
-  (a binary server-side cursor, inside one REPEATABLE READ transaction so a concurrent pruning
-  cannot pull rows away) and replays only the events after it.
+  token, checked in the transaction that completes the snapshot), incrementally — only the
+  ranges changed since the newest complete snapshot, **create-once** under the new snapshot id
+  — and completed in one transaction, which also deletes superseded range versions and prunes
+  the events and persons covered by a snapshot at least ``PRUNE_AFTER_S`` old. A fresh
+  front-end loads each range as the newest complete snapshot left it (a binary server-side
+  cursor, inside one REPEATABLE READ transaction so a concurrent pruning cannot pull rows away)
+  and replays only the events after the newest snapshot.
 
 A snapshot is *fuzzy*: it records the cursor ``upto_seq`` and the ranges are encoded afterwards,
 one by one, while events keep being applied. Replaying from ``upto_seq`` is still exact: an
 event sets or clears (agency, person) pairs, so the last event touching a pair decides it, and a
 pair no event after ``upto_seq`` touches had the same value at every moment a range was encoded.
-Link ids only grow, and a range past the cursor's person count is never encoded.
+Link ids only grow, and a range past the cursor's person count is never encoded. The same
+argument makes the incremental rule exact: a range no event has touched since the snapshot that
+last wrote it (after that snapshot's cursor) is still as written.
 """
 
 from __future__ import annotations
