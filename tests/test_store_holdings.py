@@ -308,11 +308,17 @@ def test_kill_9_of_the_primary_during_acquisitions_loses_no_acknowledged_holding
         assert after, "no acquisition was acknowledged after the promote"
         print(f"\nfailover: {before} holdings acknowledged before the kill, {len(acked)} in all; first "
               f"after {after[0] - killed_at[0]:.2f} s; {len(failed)} calls failed (UNAVAILABLE)")
+        ends[0][1].follow()
+        survivor = state_of(ends[0][1])
         for r, c in ends:
             c.close()
             r.close()
         rc, fresh = front_end(d)
         try:
+            # The fresh front-end (snapshot + events on the promoted node) is the survivor's state.
+            loaded = state_of(fresh)
+            assert loaded[0] == survivor[0]
+            assert {a: sorted(p) for a, p in loaded[1].items()} == {a: sorted(p) for a, p in survivor[1].items()}
             probe = b"".join(link for _, link, _ in acked)
             assert (fresh.persons_of_links(probe, assign=False) >= 0).all()
             for agency, _link, code in acked:
