@@ -50,10 +50,11 @@ def outcome_ja(outcome: str) -> str:
 
 @lru_cache(maxsize=1)
 def _catalog() -> tuple[Catalog, dict[str, tuple[str, str]], dict[str, str]]:
-    from renkei.permissions.engine import default_table_path
+    from renkei.permissions import self_disclosure
 
-    doc = json.loads(default_table_path().read_text(encoding="utf-8"))
-    affairs = {a["id"]: (str(a["ko"]), str(a["name"])) for a in doc["affairs"]}
+    # The shipped 自己情報表示 version is the bundled 別表第二 plus the portal's own affair.
+    doc = json.loads(self_disclosure.FILE.read_text(encoding="utf-8"))
+    affairs = {a["id"]: (str(a["ko"] or ""), str(a["name"])) for a in doc["affairs"]}
     items = {i["id"]: str(i["name"]) for i in doc["items"]}
     return Catalog(), affairs, items
 
@@ -65,6 +66,8 @@ def affair_name(token: str) -> str:
         ko, name = affairs[catalog.affair(token)]
     except InvalidArgumentError:
         return token
+    if not ko:  # 自己情報表示: not a 別表第二 row; its name says its basis (番号法 附則第6条)
+        return name
     return f"別表第二 {ko}の項 {name}"
 
 
