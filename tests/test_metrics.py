@@ -98,7 +98,7 @@ def traffic(box: RunningBox) -> dict[str, object]:
 
 def test_every_metric_of_the_dashboard_and_alerts_is_served(box: RunningBox, traffic: dict[str, object]) -> None:
     served = set()
-    for service in ("core", "jlis", "nta"):
+    for service in ("core", "jlis", "nta", "portal"):
         served |= names(scrape(box, service))
     missing = referenced() - served
     assert missing <= set(PROVIDED_ELSEWHERE), f"used by docs/ops but served by no service: {missing}"

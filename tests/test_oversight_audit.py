@@ -147,3 +147,18 @@ def test_the_portals_records_pass_under_its_table_and_fail_outside_it() -> None:
     # An auditor without the version finds every record of the portal unknown.
     found = check_law(ok, by_id, PermissionEngine.with_default())
     assert [(f.kind, f.severity) for f in found] == [("table_unknown", "violation")] * 3
+    # The whole audit takes a version it holds (shipped) when the records name it, and only then.
+    witness = CosignatureKey("ppc.test/w", bytes([7]) * 32)
+    log_vkey = _l.vkey_for(ORIGIN, LOG_SEED)
+    agencies = list(by_id.values())
+    note, entries = signed_checkpoint(ok, witness)
+    assert len(audit(note, log_vkey, [witness.vkey], entries, agencies, PermissionEngine.with_default()
+                     ).violations) == 3
+    plain = PermissionEngine.with_default()
+    found_ok = audit(note, log_vkey, [witness.vkey], entries, agencies, plain, shipped=[self_disclosure.FILE])
+    assert found_ok.findings == [] and self_disclosure.LABEL in [v.label for v in plain.versions()]
+    note, entries = signed_checkpoint([rec(0, at)], witness)
+    unused = PermissionEngine.with_default()
+    assert audit(note, log_vkey, [witness.vkey], entries, agencies, unused, shipped=[self_disclosure.FILE]
+                 ).findings == []
+    assert [v.label for v in unused.versions()] == ["beppyo2-2015"]  # not named by any record: not taken

@@ -184,10 +184,10 @@ def test_the_core_issues_the_session_code_to_the_portal_only_and_allows_only_its
                              permit_id=bytes(r.permit_id), requester=PORTAL, provider=YOKOHAMA)
 
 
-def _audit(box: RunningBox, out: Path, *tables: str) -> subprocess.CompletedProcess[str]:
+def _audit(box: RunningBox, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "renkei.cli", "oversight", "audit", "--box",
                            str(box.root.parent / f"{box.root.name}.ready.json"),
-                           "--out", str(out), "--fail-on-findings", *[a for t in tables for a in ("--table", t)]],
+                           "--out", str(out), "--fail-on-findings", *extra],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -196,11 +196,15 @@ def test_the_commissions_audit_accepts_the_portals_records_with_its_table_and_fa
     v = _logged_in(box, resident)
     r = v.post("/myinfo", {"csrf": _csrf(v.get("/myinfo").text), "a2": "on"})
     assert _states(r.text) == {YOKOHAMA: "provided"}
-    ok = _audit(box, tmp_path / "with", "self-disclosure-2024")
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "0 violation(s)" in ok.stdout, ok.stdout
-    # Without the version in force at the core, every permitted record of the portal is a violation.
-    bad = _audit(box, tmp_path / "without")
+    for name, extra in (("named", ["--table", "self-disclosure-2024"]), ("shipped", [])):
+        # Named, or taken because the records name a version shipped with renkei by its hash.
+        ok = _audit(box, tmp_path / name, *extra)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "0 violation(s)" in ok.stdout, ok.stdout
+        assert "beppyo2-2015+self-disclosure" in json.loads((tmp_path / name / "audit.json").read_text())[
+            "tables"].values()
+    # An auditor holding only the 2015 table: every permitted record of the portal is a violation.
+    bad = _audit(box, tmp_path / "without", "--no-default-table", "--table", "beppyo2-2015")
     assert bad.returncode == 3, bad.stdout + bad.stderr
     assert "table_unknown" in bad.stdout and "violation(s)" in bad.stdout
     found = json.loads((tmp_path / "without" / "audit.json").read_text())
@@ -258,3 +262,7 @@ def test_the_portals_metrics_count_logins_fetches_and_page_times(box: RunningBox
     count = re.search(r"renkei_portal_request_duration_seconds_count (\d+)", text)
     assert count and int(count.group(1)) >= 3, text
     assert demo_number(box, resident) not in text
+    # The portal's code for the person is a holding at the core, like any acquisition's.
+    core = httpx.get(f"http://127.0.0.1:{box.metrics_port('core')}/metrics", timeout=T).text
+    held = re.search(r'renkei_holdings\{agency_type="information_disclosure_system"\} (\S+)', core)
+    assert held and float(held.group(1)) >= 1, core

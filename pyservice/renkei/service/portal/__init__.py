@@ -73,7 +73,7 @@ from renkei.portal.config import AGENCY_CLIENT, MID_CLIENT, PortalConfig
 from renkei.portal.history import JST, Checker, History, affair_name, item_name, rows
 from renkei.portal.login import CoreDisclosure, LoginDesk, LoginRefused
 from renkei.portal.oauth import SCOPES, AccessToken, AuthorizationRequest, AuthorizationServer, OAuthError
-from renkei.portal.self_info import Fetched, SelfInfo, Source, sources
+from renkei.portal.self_info import STATES, Fetched, SelfInfo, Source, sources
 from renkei.portal.sessions import Session, Sessions
 from renkei.portal.store import PortalStore
 from renkei.service.metrics import Counter, Histogram, Metrics, MetricsHTTPServer
@@ -137,6 +137,11 @@ class Portal:
         self.pages = m.histogram("renkei_portal_request_duration_seconds",
                                  "Server-side time of every HTTP response (the Server-Timing figure), seconds.",
                                  (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+        # Known label values start at 0, so rates and dashboards see them before the first event.
+        self.logins.inc("ok", n=0)
+        for state in STATES:
+            for via in ("page", "api"):
+                self.fetches.inc(state, via, n=0)
 
     @property
     def sources(self) -> list[Source]:
