@@ -266,3 +266,19 @@ def test_the_portals_metrics_count_logins_fetches_and_page_times(box: RunningBox
     core = httpx.get(f"http://127.0.0.1:{box.metrics_port('core')}/metrics", timeout=T).text
     held = re.search(r'renkei_holdings\{agency_type="information_disclosure_system"\} (\S+)', core)
     assert held and float(held.group(1)) >= 1, core
+
+
+def test_an_answer_altered_on_the_way_is_never_shown(tmp_path: Path) -> None:
+    """A core that alters what it relays (the fault seam of a malicious core): the portal's check
+    of the provider's signature catches it and shows 検証失敗, never the data."""
+    b = start_box(tmp_path / "box", persons=0, env={"RENKEI_FAULT_TAMPER_RELAY": "1"})
+    try:
+        register_resident(b, 1)
+        v = _logged_in(b, 1)
+        r = v.post("/myinfo", {"csrf": _csrf(v.get("/myinfo").text), "a2": "on"})
+        assert r.status_code == 200, r.text
+        assert _states(r.text) == {YOKOHAMA: "tampered"}
+        assert "検証失敗" in r.text and "4200000" not in r.text and "総所得金額" not in r.text
+    finally:
+        rc, out = b.terminate()
+    assert rc == 0, out

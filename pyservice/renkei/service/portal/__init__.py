@@ -481,9 +481,12 @@ def build_app(portal: Portal) -> ASGIApp:
             if e.code() == grpc.StatusCode.UNAUTHENTICATED:
                 portal.sessions.end(s.token)
                 return RedirectResponse("/login", status_code=303)
+            log.warning("あなたの情報: the core issued no code (%s)", e.code().name)
+            down = e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            text = ("情報提供ネットワークシステムに接続できません。しばらくしてからやり直してください。" if down else
+                    "マイナポータルは現在、あなたの情報を照会できません（情報提供ネットワークシステムが照会を受け付けませんでした）。")
             return page("myinfo.html", 503, s=s, sources=srcs, chosen={x.key for x in chosen}, results=None,
-                        error="core_unavailable",
-                        error_text="情報提供ネットワークシステムに接続できません。しばらくしてからやり直してください。")
+                        error="core_unavailable" if down else "core_refused", error_text=text)
         return page("myinfo.html", s=s, sources=srcs, chosen={x.key for x in chosen}, results=results, error=None,
                     fetched_at=dt.datetime.now(dt.UTC))
 
