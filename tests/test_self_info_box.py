@@ -119,8 +119,9 @@ def test_open_anata_no_joho_see_the_data_then_its_records_verified(box: RunningB
         assert row, records
         for want in ("マイナポータル（デジタル庁）", "自己情報表示", "地方税関係情報", "✔ 検証済み"):
             assert want in row.group(1), (want, row.group(1))
-    # So is the refused one (the core recorded it: 提供元不在 for a provider that does not hold the person).
+    # So are the refused ones (the core recorded them: 提供元不在, providers that do not hold the person).
     assert records.count("マイナポータル（デジタル庁）") >= 4
+    assert records.count("照会できませんでした（提供元不在：提供機関はあなたの情報を保有していません）") >= 2
     # Nothing fetched is kept: a fresh page shows the form, not the data.
     again = v.get("/myinfo").text
     assert "4200000" not in again and "myinfo-results" not in again

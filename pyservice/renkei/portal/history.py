@@ -41,6 +41,12 @@ OUTCOMES = {
     "provider unavailable": "提供機関が応答できませんでした",
     "timed out": "時間内に提供されませんでした",
     "refused by provider": "提供機関が提供を拒否しました",
+    # Refused inquiries (recorded too), by the core's reason.
+    "PROVIDER_NOT_HOLDING": "照会できませんでした（提供元不在：提供機関はあなたの情報を保有していません）",
+    "ROW_NOT_PERMITTED": "照会できませんでした（法令で認められていない照会です）",
+    "CODE_REFUSED": "照会できませんでした（照会機関の符号が認められませんでした）",
+    "PROVIDER_UNAVAILABLE": "照会できませんでした（提供機関が照会を受けられませんでした）",
+    "REQUESTER_NOT_ELIGIBLE": "照会できませんでした（照会機関が照会の要件を満たしていませんでした）",
 }
 
 
