@@ -1,6 +1,6 @@
 """マイナポータル: server-side login and やりとり履歴 page times, beside a trivial endpoint.
 
-    .venv/bin/python -m bench.bench_portal [--records 1000] [--logins 200] [--views 200]
+    .venv/bin/python -m bench.bench_portal [--records 1000] [--logins 200] [--views 200] [--fetches 100]
 
 Starts a demo box (``renkei up --demo``: every service its own process on loopback, the portal
 among them), has 厚生労働大臣 make inquiries about demo card holder 1 until the person has
@@ -12,6 +12,10 @@ among them), has 厚生労働大臣 make inquiries about demo card holder 1 unti
   fetched from the core with their proofs and every proof checked by the portal, 50 rows rendered;
 * **やりとり履歴, later views**: GET /records again (only records newer than the newest known are
   fetched), with a filter and a page number;
+* **あなたの情報**: POST /myinfo — the portal's inquiry as its own agency through the
+  intermediate servers (照会 and 提供 recorded, the answer sealed by 横浜市's mid, opened and
+  verified by the portal), for one agency (横浜市: its 地方税 副本) and for all four it may ask
+  (concurrently; two of them do not hold the person);
 * **baseline**: GET /health of the same portal process (Starlette + uvicorn and nothing else).
 
 Times are server-side: the portal's ``Server-Timing`` header (request received → response
@@ -35,7 +39,7 @@ from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei.jpki.card import Card
 from renkei.portal.reader import card_response
 from tests.grpc_server import RunningBox, start_box
-from tests.portal_helpers import AFFAIR, CHIYODA, ITEM, MINISTER, PIN, Visit, card_path, demo_number
+from tests.portal_helpers import AFFAIR, CHIYODA, ITEM, MINISTER, PIN, Visit, card_path, demo_number, register_resident
 from tests.provision_helpers import inquiry
 
 
@@ -101,6 +105,7 @@ def main() -> None:
     ap.add_argument("--logins", type=int, default=200)
     ap.add_argument("--views", type=int, default=200)
     ap.add_argument("--first-views", type=int, default=40)
+    ap.add_argument("--fetches", type=int, default=100)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="renkei-bench-portal-") as tmp:
         box = start_box(Path(tmp) / "box", persons=0)
@@ -141,6 +146,18 @@ def main() -> None:
                     later_rt.append((time.perf_counter() - t) * 1000)
                     assert r.status_code == 200 and "検証失敗" not in r.text
                     later.append(_server_ms(r))
+                register_resident(box, 1)  # 千代田区 and 横浜市 hold them; 横浜市 has their 地方税 副本
+                one, one_rt, four, four_rt = [], [], [], []
+                for i in range(args.fetches + 5):
+                    csrf = v.get("/myinfo").text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+                    chosen = {"a2": "on"} if i % 2 else {"a1": "on", "a2": "on", "a3": "on", "a5": "on"}
+                    t = time.perf_counter()
+                    r = v.post("/myinfo", {"csrf": csrf, **chosen})
+                    rt = (time.perf_counter() - t) * 1000
+                    assert r.status_code == 200 and 'data-provider="2" data-state="provided"' in r.text, r.text
+                    if i >= 5:  # the first few warm the channels and the session's code
+                        (one if i % 2 else four).append(_server_ms(r))
+                        (one_rt if i % 2 else four_rt).append(rt)
         finally:
             box.terminate()
     base = _p(health, 95)
@@ -154,6 +171,10 @@ def main() -> None:
     print(row("GET /records, first view", first, first_rt, base,
               f"{args.records} records and proofs fetched and checked, 50 rows rendered"))
     print(row("GET /records, later views", later, later_rt, base, "new records only; filter, page"))
+    print(row("POST /myinfo, one agency", one, one_rt, base,
+              "あなたの情報: inquiry as agency 7, 横浜市's mid seals its 副本, opened + verified"))
+    print(row("POST /myinfo, four agencies", four, four_rt, base,
+              "four inquiries at once (provided, no data, 2 × not holding)"))
 
 
 if __name__ == "__main__":

@@ -86,19 +86,19 @@ def test_table_install_and_remove_take_effect_live(box: RunningBox, minister_cod
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert inquire(box, minister_code) == "permit"
     table = tmp_path / "no-item-1.json"
-    table.write_text(json.dumps(without_item_1("test-no-item-1", "2024-04-01T00:00:00+09:00"), ensure_ascii=False))
+    table.write_text(json.dumps(without_item_1("test-no-item-1", "2025-04-01T00:00:00+09:00"), ensure_ascii=False))
 
     code, out, err = cli(capsys, box, "permissions", "install", str(table), "--actor", "山田", "--note", "test")
     assert code == 0, err
     assert "installed test-no-item-1" in out
     last = out.strip().splitlines()[-1]
-    assert last.startswith("in force now (the running core at") and "): test-no-item-1 from 2024-04-01" in last
+    assert last.startswith("in force now (the running core at") and "): test-no-item-1 from 2025-04-01" in last
     assert inquire(box, minister_code) == "ROW_NOT_PERMITTED"  # the very next inquiry, no restart
 
     code, out, _ = cli(capsys, box, "permissions", "versions")
     rows = {line.split()[0]: line for line in out.splitlines()[1:] if not line.startswith("in force")}
     assert "in force" in rows["test-no-item-1"] and "active" in rows["beppyo2-2015"]
-    assert "2024-04-01 00:00 JST" in rows["test-no-item-1"]  # tables start at JST midnight
+    assert "2025-04-01 00:00 JST" in rows["test-no-item-1"]  # tables start at JST midnight
 
     code, out, err = cli(capsys, box, "permissions", "remove", "test-no-item-1", "--actor", "山田")
     assert code == 0, err
@@ -113,7 +113,8 @@ def test_table_install_and_remove_take_effect_live(box: RunningBox, minister_cod
     assert inquire(box, minister_code) == "permit"
     code, out, _ = cli(capsys, box, "--json", "permissions", "versions")
     states = {json.loads(line)["label"]: json.loads(line)["state"] for line in out.splitlines()}
-    assert states == {"beppyo2-2015": "in force", "test-staged": "staged"}
+    # The demo box's own version (the portal's 自己情報表示 rows) is in force; 2015's stays installed.
+    assert states == {"beppyo2-2015": "active", "beppyo2-2015+self-disclosure": "in force", "test-staged": "staged"}
     code, out, err = cli(capsys, box, "permissions", "activate", "test-staged", "--actor", "山田")
     assert code == 0, err
     assert inquire(box, minister_code) == "ROW_NOT_PERMITTED"
@@ -123,9 +124,11 @@ def test_table_install_and_remove_take_effect_live(box: RunningBox, minister_cod
     code, out, _ = cli(capsys, box, "--json", "permissions", "history")
     history = [json.loads(line) for line in out.splitlines()]
     assert [(h["action"], h["label"]) for h in history] == [
+        ("install", "beppyo2-2015+self-disclosure"),  # by `renkei up --demo`, before the core started
         ("install", "test-no-item-1"), ("remove", "test-no-item-1"), ("stage", "test-staged"),
         ("activate", "test-staged"), ("remove", "test-staged")]
-    assert all(h["actor"] == "山田 (operator)" for h in history)
+    assert history[0]["actor"] == "renkei up --demo" and "附則第6条" in history[0]["note"]
+    assert all(h["actor"] == "山田 (operator)" for h in history[1:])
 
     # Refusals from the running core come back as one line.
     code, _, err = cli(capsys, box, "permissions", "remove", "beppyo2-2015", "--actor", "x")
@@ -139,7 +142,7 @@ def test_admin_commands_work_while_the_core_runs(box: RunningBox, minister_code:
     code, out, err = cli(capsys, box, "agency", "list")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["ID", "STATUS", "PIA"] and len(lines) == 7  # the six demo agencies
+    assert lines[0].split()[:3] == ["ID", "STATUS", "PIA"] and len(lines) == 8  # the seven demo agencies
     code, out, _ = cli(capsys, box, "--json", "agency", "show", "4")
     assert json.loads(out)["name"] == "厚生労働大臣" and json.loads(out)["pia_status"] == "approved"
 

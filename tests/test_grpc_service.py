@@ -486,14 +486,17 @@ def test_fuzz_never_internal_and_server_stays_healthy(server: RunningBox) -> Non
 def test_up_provisioned_keys_0600_and_pki_lists_them(server: RunningBox, tmp_path: Path) -> None:
     pki = server.pki
     keys = [pki / "ca.key", *pki.glob("clients/*/key.pem")]
-    # CA; J-LIS, oversight, operator, six demo agencies and their business systems, the portal (toward the mids)
-    assert len(keys) == 1 + 9 + 6 + 1
+    # CA; J-LIS, oversight, operator, seven demo agencies (the portal is agency 7), the six others' business
+    # systems, the portal (toward the mids)
+    assert len(keys) == 1 + 10 + 6 + 1
     service_keys = [*server.root.glob("*/tls/*.key"), *server.root.glob("*/keys/*.key"),
-                    *server.root.glob("mid-*/tenants/*/key.pem"), *server.root.glob("portal/mid-client/key.pem")]
+                    *server.root.glob("mid-*/tenants/*/key.pem"), *server.root.glob("portal/mid-client/key.pem"),
+                    *server.root.glob("portal/agency/key.pem")]
     # server keys (core, J-LIS, NTA, the PIA review, two intermediate servers), client keys (J-LIS's, the PIA
     # review's), core keys, J-LIS keys (number, link, query log, AP), the witness's key, the JPKI's card-reset
     # key, the PIA review's decision-log key, the six agencies' keys at their intermediate servers, the portal's
-    assert len(service_keys) == 6 + 2 + 5 + 4 + 1 + 1 + 1 + 6 + 1
+    # toward the mids and its agency key toward the core (あなたの情報)
+    assert len(service_keys) == 6 + 2 + 5 + 4 + 1 + 1 + 1 + 6 + 1 + 1
     jpki_keys = list(server.root.glob("jpki/keys/*.pem"))
     assert len(jpki_keys) == 4  # the JPKI's two CA keys and two OCSP responder keys
     assert all(k.stat().st_mode & 0o777 == 0o600 for k in [*keys, *service_keys, *jpki_keys])

@@ -396,7 +396,7 @@ def test_restart_keeps_agencies_codes_and_records(tmp_path: Path) -> None:
                                                       again.record_sequence, again.provision_record_sequence]
         with s.channel("operator") as och:
             agencies = client.AdminServiceStub(och).ListAgencies(apb.ListAgenciesRequest(), timeout=T).agencies
-        assert [a.agency_id for a in agencies] == [1, 2, 3, 4, 5, 6]  # not registered twice
+        assert [a.agency_id for a in agencies] == [1, 2, 3, 4, 5, 6, 7]  # not registered twice
     finally:
         rc, out = s.terminate()
     assert rc == 0, out

@@ -98,7 +98,7 @@ def traffic(box: RunningBox) -> dict[str, object]:
 
 def test_every_metric_of_the_dashboard_and_alerts_is_served(box: RunningBox, traffic: dict[str, object]) -> None:
     served = set()
-    for service in ("core", "jlis", "nta"):
+    for service in ("core", "jlis", "nta", "portal"):
         served |= names(scrape(box, service))
     missing = referenced() - served
     assert missing <= set(PROVIDED_ELSEWHERE), f"used by docs/ops but served by no service: {missing}"
@@ -123,7 +123,8 @@ def test_domain_metrics_count_what_happened(box: RunningBox, traffic: dict[str, 
     # login key with the core, which puts its holder in the person index.
     assert core["renkei_persons"] == 6
     in_force = [k for k in core if k.startswith("renkei_permission_table_in_force{")]
-    assert len(in_force) == 1 and 'label="beppyo2-2015"' in in_force[0]
+    # The demo box's table: 2015's 別表第二 plus the portal's 自己情報表示 rows, installed by `renkei up --demo`.
+    assert len(in_force) == 1 and 'label="beppyo2-2015+self-disclosure"' in in_force[0]
     jlis = scrape(box, "jlis")
     assert jlis['renkei_jlis_relayed_total{status="issued"}'] == 6
     assert jlis['renkei_jlis_relayed_total{status="no_such_number"}'] == 2

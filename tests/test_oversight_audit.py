@@ -122,3 +122,43 @@ def test_law_findings_by_kind() -> None:
     before = rec(3, datetime(2000, 1, 1, tzinfo=UTC))
     found = check_law([*records, before], {a.agency_id: a for a in AGENCIES}, ENGINE)
     assert [(f.seq, f.kind) for f in found] == [(1, "unknown_agency"), (2, "table_unknown"), (3, "table_not_in_force")]
+
+
+def test_the_portals_records_pass_under_its_table_and_fail_outside_it() -> None:
+    """自己情報表示: マイナポータル (agency 7) asks under its own table version (番号法 附則第6条)."""
+    from renkei.permissions import self_disclosure
+
+    engine = PermissionEngine.with_default()
+    version = engine.load(self_disclosure.FILE)
+    at = datetime(2026, 11, 2, 1, tzinfo=UTC)
+
+    def portal(seq: int, provider: int, item: str) -> LedgerRecord:
+        r = rec(seq, at, requester=7, provider=provider, affair="SD.1", item=item)
+        return LedgerRecord(**{**r.__dict__, "table_hash": version.hash})
+
+    ok = [portal(0, 2, "local_tax_info"), portal(1, 3, "pension_benefit_info"),
+          portal(2, 5, "medical_insurance_benefit_info")]
+    by_id = {a.agency_id: a for a in AGENCIES}
+    by_id[7] = Agency(7, "マイナポータル（デジタル庁）", (self_disclosure.PORTAL_TYPE,), None)
+    assert check_law(ok, by_id, engine) == []
+    # Outside its rows (pension data from a municipality) — a violation, even under its table.
+    [f] = check_law([*ok, portal(3, 1, "pension_benefit_info")], by_id, engine)
+    assert (f.kind, f.severity, f.seq, f.requester) == ("not_permitted", "violation", 3, 7)
+    # An auditor without the version finds every record of the portal unknown.
+    found = check_law(ok, by_id, PermissionEngine.with_default())
+    assert [(f.kind, f.severity) for f in found] == [("table_unknown", "violation")] * 3
+    # The whole audit takes a version it holds (shipped) when the records name it, and only then.
+    witness = CosignatureKey("ppc.test/w", bytes([7]) * 32)
+    log_vkey = _l.vkey_for(ORIGIN, LOG_SEED)
+    agencies = list(by_id.values())
+    note, entries = signed_checkpoint(ok, witness)
+    assert len(audit(note, log_vkey, [witness.vkey], entries, agencies, PermissionEngine.with_default()
+                     ).violations) == 3
+    plain = PermissionEngine.with_default()
+    found_ok = audit(note, log_vkey, [witness.vkey], entries, agencies, plain, shipped=[self_disclosure.FILE])
+    assert found_ok.findings == [] and self_disclosure.LABEL in [v.label for v in plain.versions()]
+    note, entries = signed_checkpoint([rec(0, at)], witness)
+    unused = PermissionEngine.with_default()
+    assert audit(note, log_vkey, [witness.vkey], entries, agencies, unused, shipped=[self_disclosure.FILE]
+                 ).findings == []
+    assert [v.label for v in unused.versions()] == ["beppyo2-2015"]  # not named by any record: not taken

@@ -1,6 +1,7 @@
 """マイナポータル in headless Chromium (the OS's chromium + chromium-driver, driven by Selenium;
 nothing downloads a browser): a person logs in with a demo card, sees the inquiry an agency made
-seconds earlier with its proof verified, and a revoked card is refused. Screenshots are saved to
+seconds earlier with its proof verified, opens あなたの情報 and sees their data fetched from the
+agencies and then the fetch's record, and a revoked card is refused. Screenshots are saved to
 tests/artifacts/portal/ (git-ignored). Without chromium these tests fail, saying how to install it."""
 
 from __future__ import annotations
@@ -310,6 +311,55 @@ def test_apply_online_with_the_signature_certificate_and_follow_the_status(box: 
     row = done.find_element(By.CSS_SELECTOR, f'tr[data-seq="{ans.inquiry_record_sequence}"]')
     assert "横浜市長" in row.text and "地方税関係情報" in row.text and "✔ 検証済み" in row.text
     _shot(browser, "applications")
+
+
+def test_open_anata_no_joho_see_the_fetched_data_then_its_record_verified(box: RunningBox,
+                                                                         browser: WebDriver) -> None:
+    """あなたの情報: the portal fetches the person's own data from the agencies as its own agency
+    (keyboard only), shows it in Japanese, and the fetch is in やりとり履歴 with its proof verified."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    register_resident(box, 2)  # 千代田区 and 横浜市 hold them; 横浜市 has their 地方税 副本
+    _log_in(browser, box, 2)
+    browser.find_element(By.LINK_TEXT, "あなたの情報").click()
+    _wait_url(browser, lambda u: u.endswith("/myinfo"))
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#myinfo-form input[type=checkbox]")
+    assert len(boxes) == 4 and all(b.is_selected() for b in boxes)
+    for control in boxes:  # each labelled with the agency and the information, in Japanese
+        label = browser.find_element(By.CSS_SELECTOR, f'label[for="{control.get_attribute("id")}"]').text
+        assert "：" in label and "情報" in label, label
+    # Keyboard only: leave out 全国健康保険協会 (Space on its checkbox), then Enter on the button.
+    insurer = browser.find_element(By.ID, "src-a5")
+    insurer.send_keys(Keys.SPACE)
+    assert not insurer.is_selected()
+    button = browser.find_element(By.XPATH, "//button[text()='照会する']")
+    button.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 30).until(expected_conditions.presence_of_element_located((By.ID, "myinfo-results")))
+    states = {b.get_attribute("data-provider"): b.get_attribute("data-state")
+              for b in browser.find_elements(By.CSS_SELECTOR, "#myinfo-results [data-state]")}
+    assert states == {"1": "no_data", "2": "provided", "3": "not_holding"}, states
+    yokohama = browser.find_element(By.CSS_SELECTOR, '#myinfo-results [data-provider="2"]')
+    assert "提供あり" in yokohama.text and "提供元の電子署名を確認済み" in yokohama.text
+    assert "総所得金額" in yokohama.text and "4200000" in yokohama.text and "2025年度" in yokohama.text
+    assert "提供元不在" in browser.find_element(By.CSS_SELECTOR, '#myinfo-results [data-provider="3"]').text
+    assert demo_number(box, 2) not in browser.page_source
+    seq = yokohama.text.split("照会記録 #", 1)[1].split("、", 1)[0]
+    browser.execute_script("arguments[0].scrollIntoView()", yokohama)  # the data on the screenshot
+    _shot(browser, "myinfo")
+
+    # The fetch is a record of the person's やりとり履歴, the portal as 照会機関, proof verified.
+    browser.find_element(By.LINK_TEXT, "この照会の記録をやりとり履歴で見る").click()
+    _wait_url(browser, lambda u: u.endswith("/records"))
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-sequence="{seq}"]')
+    cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[2] == "マイナポータル（デジタル庁）" and cells[3] == "横浜市長", cells
+    assert "自己情報表示" in cells[4] and cells[5] == "地方税関係情報、住民票関係情報" and cells[1], cells
+    assert "✔ 検証済み" in cells[7]
+    _shot(browser, "myinfo-records")
+    _log_out(browser)
 
 
 def test_a_revoked_card_is_refused(box: RunningBox, browser: WebDriver) -> None:

@@ -3,6 +3,8 @@ answers, and how the card answer is read."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from renkei.errors import InvalidArgumentError
@@ -151,3 +153,42 @@ def test_redirect_uris_must_be_https_or_loopback(uri: str) -> None:
     with pytest.raises(InvalidArgumentError):
         check_redirect_uri(uri)
     assert check_redirect_uri("http://127.0.0.1:8123/cb") and check_redirect_uri("https://app.example/cb")
+
+
+def test_self_info_sources_follow_the_entitlement_rows_and_the_agencies_types() -> None:
+    from renkei.portal.self_info import Source, sources
+
+    types = {1: ("municipal_mayor",), 3: ("japan_pension_service",), 4: ("mhlw_minister",),
+             5: ("japan_health_insurance_association", "medical_insurers"), 7: ("information_disclosure_system",)}
+    assert sources(types) == [Source(1, ("local_tax_info", "resident_record_info")),
+                              Source(3, ("pension_benefit_info",)), Source(5, ("medical_insurance_benefit_info",))]
+    assert sources({}) == [] and Source(3, ()).key == "a3"
+
+
+@pytest.mark.parametrize(("reason", "code", "state"), [
+    ("PROVIDER_NOT_HOLDING", "PERMISSION_DENIED", "not_holding"),
+    ("PROVIDER_OFFLINE", "UNAVAILABLE", "unavailable"),
+    ("PROVIDER_TIMED_OUT", "DEADLINE_EXCEEDED", "unavailable"),
+    ("", "UNAVAILABLE", "unavailable"),
+    ("ROW_NOT_PERMITTED", "PERMISSION_DENIED", "refused"),
+    ("CODE_REFUSED", "PERMISSION_DENIED", "refused"),
+    ("PROVIDER_REFUSED", "FAILED_PRECONDITION", "refused"),
+])
+def test_self_info_refusals_become_states(reason: str, code: str, state: str) -> None:
+    import grpc
+
+    from renkei.portal.self_info import _state_of
+
+    assert _state_of(reason, grpc.StatusCode[code]) == state
+
+
+def test_the_portals_agency_is_read_from_its_certificate(tmp_path: Path) -> None:
+    from renkei.pki.ca import DevelopmentCA
+    from renkei.portal.self_info import agency_of_certificate
+
+    ca = DevelopmentCA.init(tmp_path / "pki")
+    ca.issue_agency_certificate(7, "マイナポータル（デジタル庁）")
+    ca.issue_client_certificate("portal", "マイナポータル")
+    assert agency_of_certificate(ca.client("agency-7").certificate.read_bytes()) == 7
+    with pytest.raises(InvalidArgumentError):
+        agency_of_certificate(ca.client("portal").certificate.read_bytes())

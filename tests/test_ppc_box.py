@@ -67,7 +67,7 @@ def eventually(check: Callable[[], bool], what: str, seconds: float = 15) -> Non
 def test_the_demo_agencies_are_approved_through_the_commission(box: RunningBox) -> None:
     assert box.service("ppc")["grpc"]
     listed = ppc(box, "oversight", "ListPias", R.ListPiasRequest())
-    assert {(p.agency_id, p.state) for p in listed.pias} >= {(a, R.PIA_STATE_APPROVED) for a in range(1, 7)}
+    assert {(p.agency_id, p.state) for p in listed.pias} >= {(a, R.PIA_STATE_APPROVED) for a in range(1, 8)}
     assert reserve(box, 4) == "ok"
     with AgencyRegistry(DataDir(box.root / "core", "core"), read_only=True) as registry:
         assert registry.commission is not None and registry.commission.vkey.startswith(LOG_ORIGIN + "+")
@@ -154,4 +154,4 @@ def test_nobody_but_the_commission_sets_a_pia_at_the_core(box: RunningBox) -> No
         with pytest.raises(Exception, match="commission"):
             registry.add_pia(5, "x", approved_on=dt.date.today(), expires_on=dt.date.today())
         with pytest.raises(PiaNotApprovedError):
-            registry.require_active(7)  # the revoked one above
+            registry.require_active(8)  # the revoked one above (after the 7 demo agencies)

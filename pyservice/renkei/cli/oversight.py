@@ -6,7 +6,9 @@
 
 The audit verifies the cosigned checkpoint (the log's key AND every ``--witness-vkey``), hashes
 every record up to its root, re-checks each permitted record against the commission's own table
-versions (the bundled 別表第二 plus every ``--table``) in force at its time, and looks for anomalies
+versions (the bundled 別表第二 plus every ``--table``: a file, or the name of a version shipped with
+renkei such as ``self-disclosure-2024``, the portal's 自己情報表示 rows; a version shipped with renkei is
+also taken, without ``--table``, when the records name it by hash) in force at its time, and looks for anomalies
 per agency. It writes report.md, audit.json and PNG plots to ``--out``. Exit status 0; 3 with
 ``--fail-on-findings`` when there is a violation; 1 when the checkpoint or the tree does not verify.
 """
@@ -39,6 +41,30 @@ def _source(args: argparse.Namespace) -> Any:
     return None
 
 
+def table_file(name: str) -> Path:
+    """A table version's file: a path, or the name of one shipped with renkei (e.g.
+    ``self-disclosure-2024``, the portal's 自己情報表示 version: renkei/data/permissions/)."""
+    path = Path(name)
+    if path.exists():
+        return path
+    from renkei.permissions.engine import default_table_path
+
+    shipped = default_table_path().parent / f"{name}.json"
+    if "/" not in name and shipped.exists():
+        return shipped
+    raise InvalidArgumentError(f"--table {name!r}: no such file, nor a table version shipped with renkei "
+                               f"({', '.join(sorted(p.stem for p in shipped.parent.glob('*.json')))})")
+
+
+def shipped_tables() -> list[Path]:
+    """The table versions shipped with renkei besides the bundled 別表第二 (e.g. the portal's
+    自己情報表示 rows): the audit takes one when the ledger's records name it."""
+    from renkei.permissions.engine import default_table_path
+
+    bundled = default_table_path()
+    return sorted(p for p in bundled.parent.glob("*.json") if p != bundled)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from renkei.errors import InvalidArgumentError, NoteError
     from renkei.oversight import anomalies, audit, report, sources
@@ -47,7 +73,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     engine = PermissionEngine() if args.no_default_table else PermissionEngine.with_default()
     for t in args.table or []:
-        engine.load(Path(t))
+        engine.load(table_file(t))
     log_vkey, witness_vkeys = args.log_vkey, list(args.witness_vkey or [])
     if args.box:
         _, pki, info = _box(args)
@@ -78,7 +104,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
             cc = audit.check_checkpoint(note, log_vkey, witness_vkeys)
             entries = src.entries(cc.checkpoint.size) if src is not None else \
                 sources.directory_entries(Path(args.ledger_dir), cc.checkpoint.size)
-            result = audit.audit(note, log_vkey, witness_vkeys, entries, agencies, engine)
+            result = audit.audit(note, log_vkey, witness_vkeys, entries, agencies, engine,
+                                 shipped=[] if args.no_default_table else shipped_tables())
         except NoteError as e:
             print(f"renkei: AUDIT FAILED: {e}")
             return 1
@@ -127,8 +154,11 @@ def register(sub: Any) -> None:
     a.add_argument("--witness-url", help="with --ledger-dir: fetch the cosigned checkpoint from this witness")
     a.add_argument("--log-vkey", help="the ledger's note verifier key (default with --box: the box's)")
     a.add_argument("--witness-vkey", action="append", help="a witness whose cosignature is required (repeatable)")
-    a.add_argument("--table", action="append", help="a permission table version (renkei-permissions/1 JSON)")
-    a.add_argument("--no-default-table", action="store_true", help="do not load the bundled 別表第二")
+    a.add_argument("--table", action="append",
+                   help="a permission table version (renkei-permissions/1 JSON), or the name of one shipped with "
+                        "renkei: self-disclosure-2024 = the portal's 自己情報表示 version (repeatable)")
+    a.add_argument("--no-default-table", action="store_true",
+                   help="do not load the bundled 別表第二, nor the versions shipped with renkei that the records name")
     a.add_argument("--out", required=True, help="directory for report.md, audit.json and the plots")
     a.add_argument("--fail-on-findings", action="store_true", help="exit 3 when a violation is found")
     a.set_defaults(func=cmd_audit)

@@ -3,6 +3,8 @@
     renkei portal init --auth-ca auth-ca.pem --ledger-vkey VKEY [--agencies names.json | --demo]
     renkei portal serve --core HOST:PORT --ca ca.pem --ocsp URL [--witness-vkey VKEY]… [--port 50058]
                         [--mid AGENCY=HOST:PORT… --sign-ocsp URL]      ワンストップ申請 (docs/arch/onestop.md)
+                        [--linkage HOST:PORT]                          あなたの情報 (自己情報表示)
+                        [--metrics-port N]                             Prometheus /metrics
     renkei portal add-client --name NAME --redirect-uri URI…     an app of the 自己情報取得API
 
 ``init`` pins the JPKI 利用者証明用 CA and the core ledger's verifier key; ``serve`` talks to the
@@ -39,6 +41,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     cfg = init_data_dir(service_path(args, "portal"), auth_ca_pem=Path(args.auth_ca).read_bytes(),
                         ledger_vkey=args.ledger_vkey, agencies=agencies,
                         sign_ca_pem=Path(args.sign_ca).read_bytes() if args.sign_ca else None)
+    if args.demo:  # the demo agencies' types too: which of them あなたの情報 may ask
+        from renkei.portal.config import add_agencies
+        from renkei.service.demo import DEMO_AGENCIES
+
+        add_agencies(cfg.data_dir.path, {a: (name, types) for a, name, types, _c, _k in DEMO_AGENCIES})
     print(f"portal data directory ready: {cfg.data_dir.path.resolve()} ({len(cfg.agencies)} agency names)")
     return 0
 
@@ -60,8 +67,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         mids[int(agency)] = target
     portal = open_portal(service_path(args, "portal"), core=args.core, ca=args.ca, ocsp=args.ocsp,
                          witness_vkeys=args.witness_vkey or [], secure_cookies=not args.insecure_cookies,
-                         sign_ocsp=args.sign_ocsp, mids=mids)
-    server = PortalServer(portal, args.host, args.port)
+                         sign_ocsp=args.sign_ocsp, mids=mids, linkage=args.linkage)
+    server = PortalServer(portal, args.host, args.port, metrics_port=args.metrics_port,
+                          metrics_host=args.metrics_host)
 
     def ready(s: PortalServer) -> None:
         info = s.endpoints()
@@ -98,7 +106,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     i.add_argument("--ledger-vkey", required=True, help="the core ledger's note verifier key")
     names = i.add_mutually_exclusive_group()
     names.add_argument("--agencies", help="JSON object: agency id → name (as shown to persons)")
-    names.add_argument("--demo", action="store_true", help="the demo agencies' names")
+    names.add_argument("--demo", action="store_true", help="the demo agencies' names and types")
     i.set_defaults(func=cmd_init)
     a = g.add_parser("add-client", parents=[common], help="register an app of the 自己情報取得API (OAuth + PKCE)")
     a.add_argument("--name", required=True, help="the app's name, shown on the consent screen")
@@ -115,8 +123,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--mid", action="append", metavar="AGENCY=HOST:PORT",
                    help="ワンストップ申請: a municipality and its intermediate server (repeatable)")
     s.add_argument("--sign-ocsp", help="the JPKI responder's 署名用 OCSP URL (for signed applications)")
+    s.add_argument("--linkage", metavar="HOST:PORT",
+                   help="あなたの情報: the core's mutual-TLS endpoint (LinkageService); the portal inquires as its "
+                        "own agency (certificate in <data-dir>/agency/)")
+    s.add_argument("--metrics-port", type=int, default=None,
+                   help="Prometheus metrics port (GET /metrics; 0 = any free; default none)")
+    s.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address the metrics endpoint binds (default loopback only; it is not authenticated)")
     s.add_argument("--insecure-cookies", action="store_true",
                    help="omit the cookies' Secure attribute (only behind a TLS-terminating proxy that strips it)")
-    s.add_argument("--ready-file", help="write JSON (pid, http, data_dir) here once serving")
+    s.add_argument("--ready-file", help="write JSON (pid, http, data_dir, metrics) here once serving")
     add_log_arguments(s)
     s.set_defaults(func=cmd_serve)

@@ -67,6 +67,8 @@ CHALLENGE_LEN = 8 + _NONCE + _TAG
 class _Session:
     pseudonym: bytes
     expires: datetime
+    #: The core's person index (never leaves the core): 自己情報表示 issues the portal's code by it.
+    person: int = -1
 
 
 class Disclosure:
@@ -153,7 +155,7 @@ class Disclosure:
                 raise ResourceExhaustedError("too many logins at this moment; try again in a minute")
             self._used[challenge] = expires
             pseudonym = bytes(_inq.pseudonym(self._key, person_id))
-            self._sessions[token] = _Session(pseudonym, now + SESSION_TTL)
+            self._sessions[token] = _Session(pseudonym, now + SESSION_TTL, int(person_id))
         return Session(token, now + SESSION_TTL, pseudonym)
 
     def _pseudonym(self, session_token: str) -> bytes:
@@ -163,6 +165,16 @@ class Disclosure:
         if s is None or s.expires <= now:
             raise UnauthenticatedError("no such session or the session has expired; log in again")
         return s.pseudonym
+
+    def person_of(self, session_token: str) -> int:
+        """The core's person index behind a live session (the core's own use only: it never
+        leaves the core)."""
+        now = datetime.now(UTC)
+        with self._lock:
+            s = self._sessions.get(session_token)
+        if s is None or s.expires <= now or s.person < 0:
+            raise UnauthenticatedError("no such session or the session has expired; log in again")
+        return s.person
 
     def whose(self, session_token: str, delegation_id: int, what: str) -> bytes:
         """The pseudonym a read is about: the caller's, or (``delegation_id`` set) the principal's

@@ -141,9 +141,13 @@ CREATE TABLE IF NOT EXISTS card_keys (
 
 
 def agency_types() -> dict[str, str]:
-    """The agency types of 番号法 別表第二 (id → Japanese name), from the bundled dataset."""
+    """The agency types of 番号法 別表第二 (id → Japanese name), from the bundled dataset, and the
+    disclosure system's (情報提供等記録開示システム, 番号法 附則第6条: マイナポータル as an agency;
+    its rows are a table version of their own, renkei.permissions.self_disclosure)."""
+    from renkei.permissions.self_disclosure import PORTAL_TYPE, PORTAL_TYPE_NAME
+
     text = resources.files("renkei").joinpath("data/beppyo2/agency_types.json").read_text(encoding="utf-8")
-    return {t["id"]: t["name"] for t in json.loads(text)}
+    return {**{t["id"]: t["name"] for t in json.loads(text)}, PORTAL_TYPE: PORTAL_TYPE_NAME}
 
 
 def municipality_check_digit(body5: str) -> int:

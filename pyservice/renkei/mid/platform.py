@@ -97,6 +97,14 @@ class Catalog:
         self._rows = doc["rows"]
         self.operational: dict[str, str] = {}  # table id -> its operational code
         if bundled:
+            # 自己情報表示 (the portal's entitlement, a table version of its own): its affair, so
+            # that a provider can answer the disclosure system's permits.
+            from renkei.permissions.self_disclosure import FILE as SELF_DISCLOSURE
+
+            extra = json.loads(SELF_DISCLOSURE.read_text(encoding="utf-8"))
+            for af in extra["affairs"]:
+                for key in (af["id"], af["code"], *af.get("codes", ())):
+                    self._affairs.setdefault(key, af["id"])
             for kind, code, ident in read_operational_codes():
                 table = self._items if kind == "item" else self._affairs
                 if ident not in table:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from renkei._core import ledger as _l
 from renkei.errors import InvalidArgumentError, NoteError
 from renkei.ledger import Checkpoint, LedgerRecord, outcome_token, verify_checkpoint
-from renkei.permissions.engine import AgencyFacts, PermissionEngine
+from renkei.permissions.engine import AgencyFacts, PermissionEngine, content_hash
 from renkei.witness.note import SignedNote, Verifier
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -190,11 +191,25 @@ def check_law(records: Sequence[LedgerRecord], agencies: dict[int, Agency], engi
 
 
 def audit(note: bytes | str, log_vkey: str, witness_vkeys: Sequence[str], entries: Iterable[Entry],
-          agencies: Iterable[Agency], engine: PermissionEngine) -> AuditResult:
+          agencies: Iterable[Agency], engine: PermissionEngine,
+          shipped: Sequence[str | os.PathLike[str]] = ()) -> AuditResult:
     """The whole audit (see the module docstring). Raises :class:`NoteError` when the checkpoint
-    or the tree does not verify: then no record can be trusted to be the ledger's."""
+    or the tree does not verify: then no record can be trusted to be the ledger's.
+
+    ``shipped``: table versions the auditor holds but puts into ``engine`` only when a record
+    names one by its content hash (the versions shipped with renkei, such as the portal's
+    自己情報表示 rows, which a core may or may not have activated). Once loaded, a version is
+    in force from its start for every record, so a core that used it for some records and
+    another table for others after its start is still caught (``table_not_in_force``)."""
     cc = check_checkpoint(note, log_vkey, witness_vkeys)
     records = check_tree(cc.checkpoint, entries)
+    named = {r.table_hash for r in records}
+    known = {v.hash for v in engine.versions()}
+    for source in shipped:
+        digest = content_hash(source)
+        if digest in named and digest not in known:
+            engine.load(source)
+            known.add(digest)
     by_id = {a.agency_id: a for a in agencies}
     result = AuditResult(cc, records, check_law(records, by_id, engine))
     result.tables = {v.hash.hex(): v.label for v in engine.versions()}

@@ -41,6 +41,12 @@ OUTCOMES = {
     "provider unavailable": "提供機関が応答できませんでした",
     "timed out": "時間内に提供されませんでした",
     "refused by provider": "提供機関が提供を拒否しました",
+    # Refused inquiries (recorded too), by the core's reason.
+    "PROVIDER_NOT_HOLDING": "照会できませんでした（提供元不在：提供機関はあなたの情報を保有していません）",
+    "ROW_NOT_PERMITTED": "照会できませんでした（法令で認められていない照会です）",
+    "CODE_REFUSED": "照会できませんでした（照会機関の符号が認められませんでした）",
+    "PROVIDER_UNAVAILABLE": "照会できませんでした（提供機関が照会を受けられませんでした）",
+    "REQUESTER_NOT_ELIGIBLE": "照会できませんでした（照会機関が照会の要件を満たしていませんでした）",
 }
 
 
@@ -50,10 +56,11 @@ def outcome_ja(outcome: str) -> str:
 
 @lru_cache(maxsize=1)
 def _catalog() -> tuple[Catalog, dict[str, tuple[str, str]], dict[str, str]]:
-    from renkei.permissions.engine import default_table_path
+    from renkei.permissions import self_disclosure
 
-    doc = json.loads(default_table_path().read_text(encoding="utf-8"))
-    affairs = {a["id"]: (str(a["ko"]), str(a["name"])) for a in doc["affairs"]}
+    # The shipped 自己情報表示 version is the bundled 別表第二 plus the portal's own affair.
+    doc = json.loads(self_disclosure.FILE.read_text(encoding="utf-8"))
+    affairs = {a["id"]: (str(a["ko"] or ""), str(a["name"])) for a in doc["affairs"]}
     items = {i["id"]: str(i["name"]) for i in doc["items"]}
     return Catalog(), affairs, items
 
@@ -65,6 +72,8 @@ def affair_name(token: str) -> str:
         ko, name = affairs[catalog.affair(token)]
     except InvalidArgumentError:
         return token
+    if not ko:  # 自己情報表示: not a 別表第二 row; its name says its basis (番号法 附則第6条)
+        return name
     return f"別表第二 {ko}の項 {name}"
 
 

@@ -31,7 +31,10 @@ from urllib.parse import urlsplit
 
 from renkei.errors import InvalidArgumentError
 
-SCOPES = {"records": "やりとり履歴（情報提供等記録）", "notices": "お知らせ"}
+SCOPES = {"records": "やりとり履歴（情報提供等記録）", "notices": "お知らせ",
+          # 自己情報表示: fetched from the agencies at each call (a 照会 and a 提供 in the ledger each).
+          "myinfo": "あなたの情報（各機関が保有するあなたの地方税関係情報・住民票関係情報・年金給付関係情報・"
+                    "医療保険給付関係情報。取得のたびに各機関へ照会し、やりとり履歴に記録されます）"}
 CODE_SECONDS = 60.0
 TOKEN_SECONDS = 300.0
 MAX_PENDING = 100_000

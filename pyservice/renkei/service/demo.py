@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from renkei.datadir import DataDir
 from renkei.linkage.registry import AgencyRegistry
 from renkei.numbers import corporate_check_digit, format_corporate_number
 
@@ -25,7 +26,12 @@ DEMO_AGENCIES: list[tuple[int, str, tuple[str, ...], str, str]] = [
     (4, "厚生労働大臣", ("mhlw_minister",), "", "6000012070001"),
     (5, "全国健康保険協会", ("japan_health_insurance_association", "medical_insurers"), "", ""),
     (6, "東京都知事", ("prefectural_governor", "prefectural_governor_etc"), "130001", "8000020130001"),
+    # マイナポータル as an agency (情報提供等記録開示システム, 番号法 附則第6条): the requester of
+    # あなたの情報 (自己情報表示) under its own table version (renkei.permissions.self_disclosure).
+    (7, "マイナポータル（デジタル庁）", ("information_disclosure_system",), "", ""),
 ]
+#: The demo agency that is the portal (マイナポータル).
+PORTAL_AGENCY = 7
 
 #: Client principals of the demo box besides the agencies: (role, name).
 SYSTEM_PRINCIPALS = [
@@ -41,13 +47,16 @@ def demo_corporate_number(agency_id: int) -> str:
 
 
 def register_demo_agencies(registry: AgencyRegistry) -> None:
-    """On an empty registry: the demo agencies. A core bound to the commission gets their PIAs from
-    the commission (:func:`seed_demo_pias`, what ``renkei up --demo`` does); an unbound one (an
-    embedder's, the tests') approves them here for 5 years."""
-    if registry.agencies():
-        return
+    """The demo agencies, on an empty registry or one holding the first demo agencies only (a box
+    from before the portal became agency 7 gets it). A core bound to the commission gets their
+    PIAs from the commission (:func:`seed_demo_pias`, what ``renkei up --demo`` does); an unbound
+    one (an embedder's, the tests') approves them here for 5 years."""
+    have = [a.agency_id for a in registry.agencies()]
+    if have != list(range(1, len(have) + 1)) or len(have) > len(DEMO_AGENCIES) \
+            or any(registry.agency(a).name != DEMO_AGENCIES[a - 1][1] for a in have):
+        return  # not a demo registry (or one an operator changed): leave it alone
     today = dt.date.today()
-    for agency_id, name, types, code, corp in DEMO_AGENCIES:
+    for agency_id, name, types, code, corp in DEMO_AGENCIES[len(have):]:
         a = registry.register_agency(name, list(types), corp or demo_corporate_number(agency_id),
                                      municipality_code=code or None)
         if a.agency_id != agency_id:
@@ -175,9 +184,10 @@ def seed_demo_pias(ppc_dir: str | os.PathLike[str]) -> None:
 
     today = dt.date.today()
     with PiaReview(ppc_dir) as review:
-        if review.pias():
-            return
+        reviewed = {p.agency_id for p in review.pias()}
         for agency_id, name, _types, _code, _corp in DEMO_AGENCIES:
+            if agency_id in reviewed:
+                continue
             title = f"{name} 特定個人情報保護評価書（全項目評価）"
             pia = review.submit(Submission(agency_id, "full", title, (f"{name}の特定個人情報ファイル",),
                                            ("情報提供ネットワークシステムによる情報照会・提供",),
@@ -187,5 +197,34 @@ def seed_demo_pias(ppc_dir: str | os.PathLike[str]) -> None:
                           else dt.date(today.year + 5, 2, 28))
 
 
-__all__ = ["DEMO_AGENCIES", "DEMO_MIDS", "SYSTEM_PRINCIPALS", "atena_number", "demo_corporate_number",
-           "register_demo_agencies", "residents_of", "seed_country", "seed_demo_pias"]
+def install_self_disclosure(core_dir: DataDir, actor: str = "renkei up --demo") -> None:
+    """Register the portal's agency (a box from before it) and install and activate its
+    entitlement, the 自己情報表示 table version (番号法 附則第6条), in a core that is not
+    running; once (an installed version is left as the operator set it)."""
+    from renkei.errors import NotFoundError
+    from renkei.permissions import self_disclosure
+    from renkei.permissions.store import PermissionStore
+
+    with AgencyRegistry(core_dir) as registry:
+        register_demo_agencies(registry)
+    with PermissionStore(core_dir) as store:
+        try:
+            store.version(self_disclosure.LABEL)
+        except NotFoundError:
+            store.install(self_disclosure.FILE, actor=actor,
+                          note="番号法 附則第6条: 情報提供等記録開示システム (マイナポータル) の自己情報表示")
+
+
+__all__ = [
+    "DEMO_AGENCIES",
+    "DEMO_MIDS",
+    "PORTAL_AGENCY",
+    "SYSTEM_PRINCIPALS",
+    "atena_number",
+    "demo_corporate_number",
+    "install_self_disclosure",
+    "register_demo_agencies",
+    "residents_of",
+    "seed_country",
+    "seed_demo_pias",
+]

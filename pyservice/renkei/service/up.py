@@ -11,7 +11,8 @@ Under one directory (default ./renkei-data)::
     ppc/      the commission's PIA review (its decision log; delivers decisions to the core)
     jpki/     J-LIS's JPKI (公的個人認証): both CAs, the registry, CRLs; its responder serves HTTP
     cards/    (demo) software-token cards of the demo holders
-    portal/   マイナポータル: the pinned JPKI CA and ledger key, agency names (HTTP on base + 7)
+    portal/   マイナポータル: the pinned JPKI CA and ledger key, agency names, (demo) its agency
+              certificate (agency 7, あなたの情報) (HTTP on base + 7, metrics on 9475)
     run/      each service's ready file while the box runs
 
 A fresh directory is initialised first (each service's ``init``, certificates from the CA).
@@ -42,6 +43,7 @@ from typing import Any, TextIO
 from renkei.datadir import MARKER, DataDir, make_private_dir, write_atomic
 from renkei.errors import FailedPreconditionError
 from renkei.pki.ca import DevelopmentCA
+from renkei.portal.config import AGENCY_CLIENT
 
 START_TIMEOUT = 120.0
 #: The key name of the box's witness (the commission's, 個人情報保護委員会).
@@ -106,6 +108,11 @@ def prepare(root: Path, *, demo: bool, core_store: str | None = None) -> Develop
         require_store(DataDir(root / "core", "core"), core_store)
         if bound_vkey(DataDir(root / "core", "core")) is None:
             bind(DataDir(root / "core", "core"), commission_vkey)  # a box from before the commission's review
+    if demo:
+        from renkei.service.demo import install_self_disclosure
+
+        # マイナポータル as agency 7 and its 自己情報表示 table version, installed and active.
+        install_self_disclosure(DataDir(root / "core", "core"))
     # Always: init completes an older J-LIS directory with the keys added since (never replaces one).
     NumberAuthority.init(root / "jlis").close()
     if not (root / "witness" / MARKER).exists():
@@ -121,7 +128,7 @@ def prepare(root: Path, *, demo: bool, core_store: str | None = None) -> Develop
             ca.issue_service(service, root / service, client_role=client_role)
     if demo:
         from renkei.mid.platform import Platform
-        from renkei.service.demo import DEMO_AGENCIES, DEMO_MIDS, SYSTEM_PRINCIPALS, demo_tenants
+        from renkei.service.demo import DEMO_AGENCIES, DEMO_MIDS, PORTAL_AGENCY, SYSTEM_PRINCIPALS, demo_tenants
 
         have = {c.principal for c in ca.issued() if c.certificate.parent.parent == ca.clients_dir}
         for role, name in SYSTEM_PRINCIPALS:
@@ -130,7 +137,7 @@ def prepare(root: Path, *, demo: bool, core_store: str | None = None) -> Develop
         for agency_id, name, *_ in DEMO_AGENCIES:
             if f"agency-{agency_id}" not in have:
                 ca.issue_agency_certificate(agency_id, name)
-            if f"business-{agency_id}" not in have:
+            if f"business-{agency_id}" not in have and agency_id != PORTAL_AGENCY:
                 ca.issue_client_certificate("business", f"{name} 業務システム", agency_id)
         for mid_name, agencies in DEMO_MIDS:
             folder = root / f"mid-{mid_name}"
@@ -158,6 +165,14 @@ def prepare(root: Path, *, demo: bool, core_store: str | None = None) -> Develop
         init_portal(root / "portal", auth_ca_pem=auth_ca, sign_ca_pem=sign_ca,
                     ledger_vkey=ledger_vkey(DataDir(root / "core", "core"))[1],
                     agencies={a: name for a, name, _t, _c, _k in DEMO_AGENCIES} if demo else {})
+    if demo:
+        from renkei.portal.config import add_agencies
+        from renkei.service.demo import DEMO_AGENCIES, PORTAL_AGENCY
+
+        add_agencies(root / "portal", {a: (name, types) for a, name, types, _c, _k in DEMO_AGENCIES})
+        if not (root / "portal" / AGENCY_CLIENT / "cert.pem").exists():
+            # マイナポータル's own agency certificate (agency 7): it inquires for あなたの情報.
+            ca.export_client(f"agency-{PORTAL_AGENCY}", root / "portal" / AGENCY_CLIENT)
     if demo and not (root / "portal" / MID_CLIENT / "cert.pem").exists():
         # The portal's client certificate toward the municipalities' intermediate servers (role
         # portal), exported into its directory as the tenants' are into theirs.
@@ -202,6 +217,7 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
     ppc = Member("ppc", root / "ppc", ["ppc", "serve", "--port", port(10), "--metrics-port", metrics(10), *common])
     # マイナポータル: plain HTTP on the host (put a TLS proxy in front of it to publish it).
     portal = Member("portal", root / "portal", ["portal", "serve", "--host", host, "--port", port(7),
+                                               "--metrics-port", metrics(11),
                                                "--ca", str(root / "pki" / "ca.pem"), *(log or [])])
     return [witness, core, ppc, jlis, nta, jpki, *mids, portal]
 
@@ -248,6 +264,8 @@ class Box:
                 elif m.name == "portal":
                     jpki = next(x for x in self.members if x.name == "jpki")
                     extra = ["--core", str(core.info["public_grpc"]), "--ocsp", f"http://{jpki.info['http']}/ocsp/auth",
+                             *(["--linkage", str(core.info["grpc"])]
+                               if (m.data_dir / AGENCY_CLIENT / "cert.pem").exists() else []),
                              "--sign-ocsp", f"http://{jpki.info['http']}/ocsp/sign", *self._municipal_mids(),
                              *[arg for w in self.members if w.name == "witness"
                                for arg in ("--witness-vkey", str(w.info["vkey"]))]]

@@ -39,6 +39,7 @@ from renkei.linkage.notices import NoticeBox, NoticeDesk
 from renkei.linkage.oversight import Oversight
 from renkei.linkage.provision import Mediator, ProviderDesk
 from renkei.linkage.registry import SERVICE, AgencyRegistry
+from renkei.linkage.self_disclosure import SessionCodes
 from renkei.permissions.store import PermissionStore
 from renkei.permissions.tables import PermissionTables
 from renkei.permits import KEY_NAME as PERMIT_KEY
@@ -190,9 +191,11 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     mediator = Mediator(providers, ledger, offload, tamper=_relay_fault())
     process.add_service(pia_decision_service_pb2.DESCRIPTOR.services_by_name["PiaDecisionService"],
                         PiaDecisionServicer(registry, linkage, offload))
+    disclosure = Disclosure(registry, ledger, pseudonym_key, notice_box, delegations)
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
                         LinkageServicer(linkage, desk, offload, mediator, metrics,
-                                        NoticeDesk(notice_box, codes, pseudonym_key), delegations))
+                                        NoticeDesk(notice_box, codes, pseudonym_key), delegations,
+                                        SessionCodes(disclosure, codes, registry)))
     process.add_service(provision_service_pb2.DESCRIPTOR.services_by_name["ProvisionService"],
                         ProvisionServicer(providers))
     process.add_service(person_link_service_pb2.DESCRIPTOR.services_by_name["PersonLinkService"],
@@ -203,8 +206,7 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
                         AdminServicer(registry, linkage, tables, offload, codes))
     # The public port's work runs on its own threads: it can never occupy the agencies' ones.
     process.add_service(disclosure_service_pb2.DESCRIPTOR.services_by_name["DisclosureService"],
-                        DisclosureServicer(Disclosure(registry, ledger, pseudonym_key, notice_box, delegations),
-                                           process.public_offload, cosigner), PUBLIC)
+                        DisclosureServicer(disclosure, process.public_offload, cosigner), PUBLIC)
 
     def close_engines() -> None:
         notice_box.close()

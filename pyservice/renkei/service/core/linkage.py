@@ -30,6 +30,7 @@ from renkei.linkage.delegation import DelegationBook
 from renkei.linkage.inquiry import Linkage
 from renkei.linkage.notices import NoticeDesk
 from renkei.linkage.provision import OUTCOME_NAMES, Exchange, Mediator, Provision
+from renkei.linkage.self_disclosure import SessionCodes
 from renkei.permits import WirePermit
 from renkei.service.convert import BatchTooLargeError, agency_id, timestamp
 from renkei.service.core.metrics import CoreMetrics
@@ -164,7 +165,8 @@ class _Provisions:
 class LinkageServicer:
     def __init__(self, engine: Linkage, desk: AcquisitionDesk, offload: Offload, mediator: Mediator,
                  metrics: CoreMetrics | None = None, notices: NoticeDesk | None = None,
-                 delegations: DelegationBook | None = None) -> None:
+                 delegations: DelegationBook | None = None, session_codes: SessionCodes | None = None) -> None:
+        self._session_codes = session_codes
         self._notices = notices
         self._delegations = delegations
         self._engine = engine
@@ -330,6 +332,17 @@ class LinkageServicer:
 
         await self._offload.call(flag)
         return pb.SetSupportMeasureResponse()
+
+    @rpc("agency")
+    async def IssueSessionCode(self, request: pb.IssueSessionCodeRequest, context: grpc.aio.ServicerContext
+                               ) -> pb.IssueSessionCodeResponse:
+        """自己情報表示: the disclosure system's code for the person of a live session (docs/arch/portal.md)."""
+        if self._session_codes is None:
+            raise UnimplementedError("this core issues no session codes")
+        if not request.session_token or len(request.session_token) > MAX_TEXT:
+            raise InvalidArgumentError("session_token: the person's DisclosureService session")
+        code = await self._offload.call(self._session_codes.issue, caller_agency(), request.session_token)
+        return pb.IssueSessionCodeResponse(agency_code=code)
 
 
 __all__ = ["MAX_BATCH_INQUIRE_ITEMS", "LinkageServicer"]

@@ -12,6 +12,8 @@ checks) runs in worker threads, not on the event loop.
     POST /logout
     GET  /records               やりとり履歴 (from, to: dates; agency; page)
     GET  /records/{seq}/proof   the raw proof of one record (JSON, downloadable)
+    GET  /myinfo                あなたの情報 (自己情報表示): which agencies to ask
+    POST /myinfo                inquire as the portal's agency, open and verify the answers, show them (not stored)
     GET  /notices               お知らせ (read / unread)
     GET  /notices/{id}          one notice (marks it read)
     GET  /delegation            代理人: mine (create, revoke), theirs (accept a code, view)
@@ -31,6 +33,7 @@ checks) runs in worker threads, not on the event loop.
     POST /oauth/token           code + code_verifier → a short-lived access token (JSON)
     GET  /api/v1/records        やりとり履歴 as JSON (Bearer token, scope records; every fetch recorded)
     GET  /api/v1/notices        お知らせ as JSON (scope notices)
+    GET  /api/v1/myinfo         あなたの情報 as JSON (scope myinfo; each call inquires, so each is in the ledger)
     GET  /health
 """
 
@@ -66,12 +69,14 @@ from renkei.errors import FailedPreconditionError, InvalidArgumentError
 from renkei.jpki.verify import AuthVerifier, SignVerifier
 from renkei.linkage.disclosure import login_message
 from renkei.portal import onestop as desk
-from renkei.portal.config import MID_CLIENT, PortalConfig
+from renkei.portal.config import AGENCY_CLIENT, MID_CLIENT, PortalConfig
 from renkei.portal.history import JST, Checker, History, affair_name, item_name, rows
 from renkei.portal.login import CoreDisclosure, LoginDesk, LoginRefused
 from renkei.portal.oauth import SCOPES, AccessToken, AuthorizationRequest, AuthorizationServer, OAuthError
+from renkei.portal.self_info import STATES, Fetched, SelfInfo, Source, sources
 from renkei.portal.sessions import Session, Sessions
 from renkei.portal.store import PortalStore
+from renkei.service.metrics import Counter, Histogram, Metrics, MetricsHTTPServer
 
 log = logging.getLogger("renkei.portal")
 
@@ -113,10 +118,35 @@ class Portal:
     #: ワンストップ申請: the 署名用 verifier and the municipalities' intermediate servers (None: no applications).
     sign_verifier: SignVerifier | None = None
     municipalities: desk.Municipalities | None = None
+    #: あなたの情報: the portal as a requester (its agency credentials); None: not offered.
+    self_info: SelfInfo | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    logins: Counter = field(init=False)
+    fetches: Counter = field(init=False)
+    pages: Histogram = field(init=False)
 
     def __post_init__(self) -> None:
         if self.oauth is None:
             self.oauth = AuthorizationServer(self.store.client)
+        m = self.metrics
+        self.logins = m.counter("renkei_portal_logins_total", "Card logins, by outcome (ok or the refusal's reason).",
+                                ("outcome",))
+        self.fetches = m.counter("renkei_portal_self_info_fetches_total",
+                                 "あなたの情報: inquiries of one agency, by state (provided, no_data, not_holding, "
+                                 "unavailable, refused, tampered) and by who asked (page or api).", ("state", "via"))
+        self.pages = m.histogram("renkei_portal_request_duration_seconds",
+                                 "Server-side time of every HTTP response (the Server-Timing figure), seconds.",
+                                 (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+        # Known label values start at 0, so rates and dashboards see them before the first event.
+        self.logins.inc("ok", n=0)
+        for state in STATES:
+            for via in ("page", "api"):
+                self.fetches.inc(state, via, n=0)
+
+    @property
+    def sources(self) -> list[Source]:
+        """The agencies あなたの情報 can ask (from the entitlement rows and the agencies' types)."""
+        return sources(self.config.agency_types) if self.self_info is not None else []
 
     @property
     def desk(self) -> LoginDesk:
@@ -185,12 +215,14 @@ def build_app(portal: Portal) -> ASGIApp:
                 refusal = r
             else:
                 s = portal.sessions.create(done.pseudonym, done.core_token)
+                portal.logins.inc("ok")
                 log.info("login (revocation status from %s)", done.revocation_source)
                 done_resp = RedirectResponse(pending.next or "/records", status_code=303)
                 done_resp.set_cookie(SESSION_COOKIE, s.token, httponly=True, secure=portal.secure_cookies,
                                 samesite="strict", path="/")
                 done_resp.delete_cookie(LOGIN_COOKIE, path="/login")
                 return done_resp
+        portal.logins.inc(refusal.reason)
         log.info("login refused: %s", refusal.reason)
         resp = page("refused.html", 401 if refusal.reason != "replayed" else 400, title=refusal.title,
                     advice=refusal.advice, reason=refusal.reason)
@@ -409,6 +441,55 @@ def build_app(portal: Portal) -> ASGIApp:
         fetches = await run_in_threadpool(portal.store.fetches, s.pseudonym)
         return page("operations.html", s=s, ops=ops.operations, fetches=fetches, scope_names=SCOPES)
 
+    # -- あなたの情報 (自己情報表示, docs/arch/portal.md) ---------------------------------------------
+
+    async def fetch_self_info(s: Session, chosen: list[Source], via: str) -> list[Fetched]:
+        """Inquire each chosen agency as the portal's agency (concurrently); the answers are
+        returned, never kept. Raises grpc.RpcError when the core issues no code (session ended)."""
+        si = portal.self_info
+        assert si is not None
+        code = s.cache.get("self_info_code")
+        if not isinstance(code, bytes):
+            code = await si.code(s.core_token)
+            s.cache["self_info_code"] = code  # the portal's own code for the person, for this session only
+        results = list(await asyncio.gather(*(si.fetch(code, src) for src in chosen)))
+        for r in results:
+            portal.fetches.inc(r.state, via)
+        return results
+
+    async def myinfo(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return RedirectResponse("/login", status_code=303)
+        srcs = portal.sources
+        return page("myinfo.html", s=s, sources=srcs, chosen={x.key for x in srcs}, results=None, error=None)
+
+    async def myinfo_post(request: Request) -> Response:
+        s = session_of(request)
+        fields = await form(request)
+        if s is None or not s.csrf_ok(fields.get("csrf")) or not same_origin(request):
+            return page("refused.html", 400, title="この操作は受け付けられません",
+                        advice="画面を開き直してからやり直してください。", reason="csrf")
+        srcs = portal.sources
+        chosen = [x for x in srcs if fields.get(x.key) == "on"]
+        if not chosen:
+            return page("myinfo.html", 400, s=s, sources=srcs, chosen=set(), results=None, error="nothing_chosen",
+                        error_text="照会する機関を1つ以上選んでください。")
+        try:
+            results = await fetch_self_info(s, chosen, "page")
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+                portal.sessions.end(s.token)
+                return RedirectResponse("/login", status_code=303)
+            log.warning("あなたの情報: the core issued no code (%s)", e.code().name)
+            down = e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            text = ("情報提供ネットワークシステムに接続できません。しばらくしてからやり直してください。" if down else
+                    "マイナポータルは現在、あなたの情報を照会できません（情報提供ネットワークシステムが照会を受け付けませんでした）。")
+            return page("myinfo.html", 503, s=s, sources=srcs, chosen={x.key for x in chosen}, results=None,
+                        error="core_unavailable" if down else "core_refused", error_text=text)
+        return page("myinfo.html", s=s, sources=srcs, chosen={x.key for x in chosen}, results=results, error=None,
+                    fetched_at=dt.datetime.now(dt.UTC))
+
     # -- 自己情報取得API (OAuth 2.0 authorization code + PKCE) ----------------------------------------
 
     oauth = portal.oauth
@@ -521,6 +602,31 @@ def build_app(portal: Portal) -> ASGIApp:
             "id": n.notice_id, "from": portal.config.agency_name(n.agency_id), "title": n.title, "body": n.body,
             "time": n.send_time.ToDatetime(tzinfo=dt.UTC).astimezone(JST).isoformat(),
         } for n in items]}, headers={"Cache-Control": "no-store"})
+
+    async def api_myinfo(request: Request) -> Response:
+        got = await api_session(request, "myinfo")
+        if isinstance(got, Response):
+            return got
+        s, t = got
+        srcs = portal.sources
+        if not srcs:
+            return JSONResponse({"error": "unavailable", "error_description": "あなたの情報 is not offered"},
+                                status_code=503, headers={"Cache-Control": "no-store"})
+        try:
+            results = await fetch_self_info(s, srcs, "api")
+        except grpc.RpcError as e:
+            return JSONResponse({"error": "unavailable", "error_description": str(e.code().name)}, status_code=503,
+                                headers={"Cache-Control": "no-store"})
+        await run_in_threadpool(portal.store.record_fetch, s.pseudonym, t.client.client_id, "myinfo")
+        return JSONResponse({"answers": [{
+            "provider": portal.config.agency_name(r.provider),
+            "information": [item_name(i) for i in r.items],
+            "state": r.state, "status": r.label,
+            "inquiry_sequence": r.inquiry_sequence, "provision_sequence": r.provision_sequence,
+            "records": [{"information": item_name(str(x["item"])), "fiscal_year": x.get("fiscal_year"),
+                         "valid_from": x.get("valid_from"), "values": x.get("values", {}),
+                         "null_reasons": x.get("null_reasons", {})} for x in r.records],
+        } for r in results]}, headers={"Cache-Control": "no-store"})
 
     # -- ワンストップ申請 (docs/arch/onestop.md) ---------------------------------------------------
 
@@ -648,6 +754,8 @@ def build_app(portal: Portal) -> ASGIApp:
         Route("/logout", logout, methods=["POST"]),
         Route("/records", records, methods=["GET"]),
         Route("/records/{seq}/proof", proof, methods=["GET"]),
+        Route("/myinfo", myinfo, methods=["GET"]),
+        Route("/myinfo", myinfo_post, methods=["POST"]),
         Route("/notices", notices, methods=["GET"]),
         Route("/notices/{nid}", notice, methods=["GET"]),
         Route("/delegation", delegation, methods=["GET"]),
@@ -668,16 +776,18 @@ def build_app(portal: Portal) -> ASGIApp:
         Route("/oauth/token", token, methods=["POST"]),
         Route("/api/v1/records", api_records, methods=["GET"]),
         Route("/api/v1/notices", api_notices, methods=["GET"]),
+        Route("/api/v1/myinfo", api_myinfo, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
-    ]))
+    ]), portal.pages.observe)
 
 
 class ServerTiming:
     """ASGI wrapper adding ``Server-Timing: app;dur=<ms>`` (request received → response started):
     the server-side time, without the network or the client (bench/bench_portal.py reads it)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, observe: Callable[[float], None] | None = None) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -687,7 +797,10 @@ class ServerTiming:
 
         async def timed(message: Message) -> None:
             if message["type"] == "http.response.start":
-                ms = (time.perf_counter() - start) * 1000
+                seconds = time.perf_counter() - start
+                if self.observe is not None:
+                    self.observe(seconds)
+                ms = seconds * 1000
                 message = {**message, "headers": [*message.get("headers", []),
                                                   (b"server-timing", f"app;dur={ms:.3f}".encode())]}
             await send(message)
@@ -709,10 +822,16 @@ class PortalServer:
     host: str = "127.0.0.1"
     port: int = 0
     bound: int = 0
+    #: Prometheus metrics (GET /metrics) on this port of ``metrics_host``; None: none.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    _metrics_http: MetricsHTTPServer | None = None
 
     def endpoints(self) -> dict[str, Any]:
+        m = self._metrics_http
         return {"pid": os.getpid(), "http": f"{self.host}:{self.bound}",
-                "data_dir": str(self.portal.config.data_dir.path.resolve())}
+                "data_dir": str(self.portal.config.data_dir.path.resolve()),
+                "metrics": f"{self.metrics_host}:{m.port}" if m is not None else None}
 
     def _socket(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -733,6 +852,14 @@ class PortalServer:
 
     async def serve(self, ready: Callable[[PortalServer], None] | None = None) -> None:
         sock = self._socket()
+        if self.metrics_port is not None:
+            try:
+                self._metrics_http = MetricsHTTPServer(self.portal.metrics, self.metrics_host, self.metrics_port)
+            except OSError as e:
+                sock.close()
+                raise FailedPreconditionError(f"cannot listen on {self.metrics_host}:{self.metrics_port} (metrics "
+                                              f"port of the portal): {e.strerror}") from None
+            self._metrics_http.start()
         server = _Server(uvicorn.Config(build_app(self.portal), log_level="warning", access_log=False,
                                         lifespan="off", timeout_graceful_shutdown=10))
         loop = asyncio.get_running_loop()
@@ -751,7 +878,11 @@ class PortalServer:
         finally:
             log.info("portal shutting down (pid %d)", os.getpid())
             sock.close()
+            if self._metrics_http is not None:
+                self._metrics_http.stop()
             await self.portal.core.close()
+            if self.portal.self_info is not None:
+                await self.portal.self_info.close()
             if self.portal.municipalities is not None:
                 await self.portal.municipalities.close()
             self.portal.store.close()
@@ -759,10 +890,19 @@ class PortalServer:
 
 def open_portal(data_dir: str | os.PathLike[str], *, core: str, ca: str | os.PathLike[str], ocsp: str,
                 witness_vkeys: list[str], secure_cookies: bool = True, sign_ocsp: str | None = None,
-                mids: dict[int, str] | None = None) -> Portal:
+                mids: dict[int, str] | None = None, linkage: str | None = None) -> Portal:
     """``sign_ocsp`` and ``mids`` (municipality → its intermediate server) turn on ワンストップ申請;
-    it needs the pinned 署名用 CA and the portal's client certificate (``mid-client/``)."""
+    it needs the pinned 署名用 CA and the portal's client certificate (``mid-client/``).
+    ``linkage`` (the core's mutual-TLS endpoint) turns on あなたの情報: the portal inquires as its
+    own agency with the certificate in ``agency/``."""
     config = PortalConfig.open(data_dir)
+    self_info = None
+    if linkage:
+        agency_dir = config.data_dir.path / AGENCY_CLIENT
+        if not (agency_dir / "cert.pem").exists():
+            raise FailedPreconditionError(f"あなたの情報 (--linkage) needs the portal's agency certificate and key in "
+                                          f"{agency_dir}/ (cert.pem, key.pem, ca.pem)")
+        self_info = SelfInfo(linkage, agency_dir)
     verifier = AuthVerifier(config.auth_ca_pem, ocsp)
     sign_verifier, municipalities = None, None
     if mids:
@@ -776,7 +916,7 @@ def open_portal(data_dir: str | os.PathLike[str], *, core: str, ca: str | os.Pat
                                                                      tls / "ca.pem"))
     return Portal(config, CoreDisclosure(core, Path(ca)), verifier, Checker(config.ledger_vkey, witness_vkeys),
                   PortalStore(config.data_dir), secure_cookies=secure_cookies, sign_verifier=sign_verifier,
-                  municipalities=municipalities)
+                  municipalities=municipalities, self_info=self_info)
 
 
 __all__ = ["Portal", "PortalServer", "build_app", "open_portal"]

@@ -38,6 +38,18 @@ DENIAL_CODE_PROVIDER_UNAVAILABLE: DenialCode
 DENIAL_CODE_REQUESTER_NOT_ELIGIBLE: DenialCode
 DENIAL_CODE_REQUEST_ID_REUSED: DenialCode
 
+class IssueSessionCodeRequest(_message.Message):
+    __slots__ = ("session_token",)
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    def __init__(self, session_token: _Optional[str] = ...) -> None: ...
+
+class IssueSessionCodeResponse(_message.Message):
+    __slots__ = ("agency_code",)
+    AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    agency_code: bytes
+    def __init__(self, agency_code: _Optional[bytes] = ...) -> None: ...
+
 class SetSupportMeasureRequest(_message.Message):
     __slots__ = ("agency_code", "supported")
     AGENCY_CODE_FIELD_NUMBER: _ClassVar[int]

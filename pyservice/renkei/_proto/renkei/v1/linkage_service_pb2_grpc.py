@@ -74,6 +74,11 @@ class LinkageServiceStub:
                 request_serializer=renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureResponse.FromString,
                 _registered_method=True)
+        self.IssueSessionCode = channel.unary_unary(
+                '/renkei.v1.LinkageService/IssueSessionCode',
+                request_serializer=renkei_dot_v1_dot_linkage__service__pb2.IssueSessionCodeRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_linkage__service__pb2.IssueSessionCodeResponse.FromString,
+                _registered_method=True)
 
 
 class LinkageServiceServicer:
@@ -162,6 +167,18 @@ class LinkageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueSessionCode(self, request, context):
+        """自己情報表示 (番号法 附則第6条): the disclosure system's (マイナポータル's) own 機関別符号 for the
+        person of a live DisclosureService session — the person logged in with their card moments
+        ago — so that it can inquire for that person as a requester. Only an agency of type
+        information_disclosure_system may call it (PERMISSION_DENIED otherwise); UNAUTHENTICATED
+        for an unknown or expired session. The holding is recorded like any acquisition (durable
+        before the answer). No My Number and no other agency's code is involved or returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LinkageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -204,6 +221,11 @@ def add_LinkageServiceServicer_to_server(servicer, server):
                     servicer.SetSupportMeasure,
                     request_deserializer=renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureResponse.SerializeToString,
+            ),
+            'IssueSessionCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueSessionCode,
+                    request_deserializer=renkei_dot_v1_dot_linkage__service__pb2.IssueSessionCodeRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_linkage__service__pb2.IssueSessionCodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -422,6 +444,33 @@ class LinkageService:
             '/renkei.v1.LinkageService/SetSupportMeasure',
             renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureRequest.SerializeToString,
             renkei_dot_v1_dot_linkage__service__pb2.SetSupportMeasureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueSessionCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.LinkageService/IssueSessionCode',
+            renkei_dot_v1_dot_linkage__service__pb2.IssueSessionCodeRequest.SerializeToString,
+            renkei_dot_v1_dot_linkage__service__pb2.IssueSessionCodeResponse.FromString,
             options,
             channel_credentials,
             insecure,
