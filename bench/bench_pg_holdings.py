@@ -11,7 +11,9 @@
    persons, binary ``COPY`` (``renkei.store.holdings.import_engine``).
 3. **Load** (a fresh process): ``PgHoldings`` into ``CodeEngine.in_memory`` — the newest
    snapshot through a binary server-side cursor, then the events after it — as a new front-end
-   starts; the goal (issue #16) is ≤ 5 min.
+   starts; the goal (issue #16) is ≤ 5 min. Then, in that front-end, 10,000 new persons and a
+   snapshot (incremental: the tail ranges), 10,000 scattered releases and a snapshot (every
+   range they touched).
 4. Same-run baselines, each in a fresh process: reading the same rows without decoding them
    (the database's floor), and reopening the embedded core's own ``snapshot.bin``.
 5. Checks: the loaded front-end has the build's persons and holdings, and translates a sample
@@ -77,9 +79,29 @@ engine = _codes.CodeEngine.in_memory(d.secret_key("agency-code"), 1, [1])
 store = PgHoldings(sys.argv[2], engine)
 load_s = time.perf_counter() - t
 rss, peak = rss_mib()
-print(json.dumps({"load_s": load_s, "rss_mib": rss, "peak_rss_mib": peak, "persons": engine.person_count(),
-                  "holdings": engine.total(), "loaded": store.loaded_from,
-                  "sample": sample(engine, int(sys.argv[3]), int(sys.argv[4]), engine.person_count())}))
+a = int(sys.argv[3])
+out = {"load_s": load_s, "rss_mib": rss, "peak_rss_mib": peak, "persons": engine.person_count(),
+       "holdings": engine.total(), "loaded": store.loaded_from,
+       "sample": sample(engine, a, int(sys.argv[4]), engine.person_count())}
+# Live changes, then the elected front-end's incremental snapshots: 10,000 new persons (the
+# tail ranges), then 10,000 releases of persons scattered over the whole population.
+import secrets
+import numpy as np
+t = time.perf_counter()
+store.acquire(a, secrets.token_bytes(16 * 10_000))
+out["acquire_10k_new_s"] = time.perf_counter() - t
+t = time.perf_counter()
+store.snapshot()
+out["snapshot_clustered_s"], out["snapshot_clustered_ranges"] = time.perf_counter() - t, store.last_snapshot_ranges
+cand = np.random.default_rng(9).choice(engine.person_count(), 12_000, replace=False)
+held = np.array([p for p in cand.tolist() if engine.holds(a, p)][:10_000], dtype="<u4")
+t = time.perf_counter()
+store.release(a, engine.codes_for(a, held.tobytes()))
+out["release_10k_s"] = time.perf_counter() - t
+t = time.perf_counter()
+store.snapshot()
+out["snapshot_scattered_s"], out["snapshot_scattered_ranges"] = time.perf_counter() - t, store.last_snapshot_ranges
+print(json.dumps(out))
 """
 
 FILES = SAMPLE + """
@@ -169,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| peak RSS of the loaded front-end | {r['peak_rss_mib']:,.0f} MiB | ≤ 6,144 MiB |")
     print(f"| floor: the same rows read, not decoded (same run) | {floor_s:.1f} s | |")
     print(f"| embedded core reopening its snapshot.bin (same run) | {reload_s:.1f} s | |")
+    print(f"| then: acquire 10,000 new persons (one transaction) | {r['acquire_10k_new_s']:.3f} s | |")
+    print(f"| incremental snapshot after it (ranges written: {r['snapshot_clustered_ranges']:,}) | "
+          f"{r['snapshot_clustered_s']:.2f} s | |")
+    print(f"| then: release 10,000 persons scattered over the population | {r['release_10k_s']:.3f} s | |")
+    print(f"| incremental snapshot after it (ranges written: {r['snapshot_scattered_ranges']:,}) | "
+          f"{r['snapshot_scattered_s']:.1f} s | |")
     print(f"| load ÷ floor | {load_s / floor_s:.2f} | |")
     print(f"| load ÷ embedded reopen | {load_s / reload_s:.2f} | |")
     print("| 200,000 translations after the load = the embedded core's | yes | |")

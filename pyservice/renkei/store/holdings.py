@@ -119,16 +119,14 @@ class PgHoldings:
     """One front-end's view of the holdings on PostgreSQL: the engine's in-memory index, the
     writes that change it, its follower and the snapshots. Thread-safe."""
 
-    def __init__(self, conninfo: str, engine: _codes.CodeEngine, *, create: bool = False,
-                 read_only: bool = False) -> None:
+    def __init__(self, conninfo: str, engine: _codes.CodeEngine, *, create: bool = False) -> None:
         """Load the newest snapshot and the events after it into ``engine`` (made with
         ``CodeEngine.in_memory``). ``create`` (init) makes the schema; otherwise a schema
         without its coordination row — never initialised, or emptied — is refused: starting
         empty would give existing person numbers, codes and pseudonyms to other persons."""
         if not engine.is_in_memory():
             raise StorageError("the PostgreSQL holdings need an engine made with CodeEngine.in_memory")
-        self._db = PostgresDatabase(conninfo, "holdings", None if read_only and not create else SCHEMA,
-                                    read_only=read_only)
+        self._db = PostgresDatabase(conninfo, "holdings", SCHEMA)
         self._engine = engine
         #: One applier at a time in this front-end: the index, the cursor and the count move together.
         self._apply = threading.Lock()
