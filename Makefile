@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip 'maturin>=1.9,<2'
 
-install: $(BIN)/python os-packages
+install: $(BIN)/python os-packages $(GARAGE)
 	$(BIN)/pip install -q --no-build-isolation -e '.[test,bench]'
 
 # OS packages the tests drive, installed when missing (CI runs as root on Debian): the portal's
@@ -24,6 +24,13 @@ os-packages:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list | grep -q "Noto Sans CJK" \
 		&& command -v patroni >/dev/null && command -v etcd >/dev/null \
 		|| (apt-get update && apt-get install -y chromium chromium-driver fonts-noto-cjk patroni etcd-server etcd-client)
+
+# A real S3-compatible object store for the tests of the ledger's tiles in an object store
+# (tests/garage_server.py): Garage from crates.io, built once into .tools/ (the features the
+# tests use: SQLite metadata, bundled libraries).
+GARAGE := .tools/bin/garage
+$(GARAGE):
+	cargo install garage --version 2.5.0 --locked --root .tools --no-default-features --features bundled-libs,sqlite
 
 serve: install
 	$(BIN)/renkei up --dir $(DATA) --demo --base-port $(BASE_PORT)
@@ -50,4 +57,4 @@ proto: install
 	$(BIN)/python proto/generate.py
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target .tools
