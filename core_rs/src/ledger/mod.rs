@@ -11,4 +11,4 @@ pub mod store;
 pub mod tiles;
 mod group;
 
-pub use group::Ledger;
+pub use group::{Appender, Ledger};

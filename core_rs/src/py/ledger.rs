@@ -561,6 +561,53 @@ struct Columns {
     affair_of: Vec<u32>,
 }
 
+/// The oversight index's columns of records (seq, public leaf or None where retired).
+fn columns_of<'a>(records: impl Iterator<Item = (u64, Option<&'a [u8]>)>) -> Result<Columns, Error> {
+    let mut c = Columns::default();
+    let mut known: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for (seq, e) in records {
+        let Some(e) = e else { continue };
+        let (t, req, prov, code, affair) =
+            crate::ledger::record::index_fields(e).map_err(|err| Error::Storage(format!("ledger record {seq}: {err}")))?;
+        c.seq.push(seq as i64);
+        c.time.push(t);
+        c.requester.push(req);
+        c.provider.push(prov);
+        c.denied.push(code);
+        let next = c.affairs.len() as u32;
+        let k = *known.entry(affair.to_string()).or_insert_with(|| {
+            c.affairs.push(affair.to_string());
+            next
+        });
+        c.affair_of.push(k);
+    }
+    Ok(c)
+}
+
+fn columns_out(py: Python<'_>, c: Columns) -> PyResult<IndexColumns<'_>> {
+    let names: Vec<Bound<'_, PyString>> = c.affairs.iter().map(|a| PyString::new(py, a)).collect();
+    let affairs = PyList::new(py, c.affair_of.iter().map(|&k| names[k as usize].clone()))?;
+    Ok((
+        PyArray1::from_vec(py, c.seq),
+        PyArray1::from_vec(py, c.time),
+        PyArray1::from_vec(py, c.requester),
+        PyArray1::from_vec(py, c.provider),
+        PyArray1::from_vec(py, c.denied),
+        affairs,
+    ))
+}
+
+/// The oversight index's columns (as `Ledger.index_columns`) of packed public leaves numbered
+/// from `first` (a ledger whose bundles come from a database). The GIL is released.
+#[pyfunction]
+fn leaf_columns<'py>(py: Python<'py>, leaves: &[u8], first: u64) -> PyResult<IndexColumns<'py>> {
+    let c = py.detach(|| -> Result<Columns, Error> {
+        let es = tiles::split_bundle(leaves).map_err(|off| Error::InvalidArgument(format!("packed leaves are malformed at byte {off}")))?;
+        columns_of((first..).zip(es.into_iter().map(Some)))
+    })?;
+    columns_out(py, c)
+}
+
 /// The durable ledger: tlog-tiles files, group commit, signed checkpoints.
 #[pyclass(module = "renkei._core.ledger", name = "Ledger", frozen)]
 struct PyLedger {
@@ -674,36 +721,10 @@ impl PyLedger {
     fn index_columns<'py>(&self, py: Python<'py>, start: u64, end: u64) -> PyResult<IndexColumns<'py>> {
         let l = self.get()?;
         let c = py.detach(|| -> Result<Columns, Error> {
-            let mut c = Columns::default();
-            let mut known: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-            for (seq, e) in (start..).zip(l.store().entries(start, end)?) {
-                let Some(e) = e else { continue };
-                let (t, req, prov, code, affair) = crate::ledger::record::index_fields(&e)
-                    .map_err(|err| Error::Storage(format!("ledger record {seq}: {err}")))?;
-                c.seq.push(seq as i64);
-                c.time.push(t);
-                c.requester.push(req);
-                c.provider.push(prov);
-                c.denied.push(code);
-                let next = c.affairs.len() as u32;
-                let k = *known.entry(affair.to_string()).or_insert_with(|| {
-                    c.affairs.push(affair.to_string());
-                    next
-                });
-                c.affair_of.push(k);
-            }
-            Ok(c)
+            let es = l.store().entries(start, end)?;
+            columns_of((start..).zip(es.iter().map(|e| e.as_deref())))
         })?;
-        let names: Vec<Bound<'py, PyString>> = c.affairs.iter().map(|a| PyString::new(py, a)).collect();
-        let affairs = PyList::new(py, c.affair_of.iter().map(|&k| names[k as usize].clone()))?;
-        Ok((
-            PyArray1::from_vec(py, c.seq),
-            PyArray1::from_vec(py, c.time),
-            PyArray1::from_vec(py, c.requester),
-            PyArray1::from_vec(py, c.provider),
-            PyArray1::from_vec(py, c.denied),
-            affairs,
-        ))
+        columns_out(py, c)
     }
 
     /// Records `start..end` (None where retention dropped the body), each bundle read once.
@@ -863,6 +884,7 @@ pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(prepare_records, m)?)?;
     m.add_function(wrap_pyfunction!(integrate_leaves, m)?)?;
     m.add_function(wrap_pyfunction!(edge_root, m)?)?;
+    m.add_function(wrap_pyfunction!(leaf_columns, m)?)?;
     m.add_function(wrap_pyfunction!(tiles_root, m)?)?;
     m.add_function(wrap_pyfunction!(tiles_inclusion_proof, m)?)?;
     m.add_function(wrap_pyfunction!(tiles_consistency_proof, m)?)?;

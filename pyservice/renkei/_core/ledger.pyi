@@ -34,6 +34,16 @@ def provision_records(
 def prepare_records(records: bytes, first: int, time_us: int) -> tuple[bytes, bytes]: ...
 def integrate_leaves(edge: bytes, leaves: bytes) -> tuple[bytes, int, bytes, list[tuple[str, bytes]]]: ...
 def edge_root(edge: bytes) -> tuple[int, bytes]: ...
+def leaf_columns(
+    leaves: bytes, first: int
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint16],
+    list[str],
+]: ...
 def tiles_root(size: int, read: Callable[[str], bytes | None]) -> bytes: ...
 def tiles_inclusion_proof(index: int, size: int, read: Callable[[str], bytes | None]) -> list[bytes]: ...
 def tiles_consistency_proof(size1: int, size2: int, read: Callable[[str], bytes | None]) -> list[bytes]: ...
@@ -170,6 +180,7 @@ __all__ = [
     "edge_root",
     "encode_record",
     "integrate_leaves",
+    "leaf_columns",
     "leaf_hash",
     "open_note",
     "opens",

@@ -97,7 +97,7 @@ def _print(d: dict[str, Any]) -> None:
 
 
 def cmd_prove_inclusion(args: argparse.Namespace) -> int:
-    from renkei.ledger import InclusionProof, Ledger
+    from renkei.ledger import InclusionProof, open_ledger
 
     live = running(args)
     if live is not None:
@@ -107,7 +107,7 @@ def cmd_prove_inclusion(args: argparse.Namespace) -> int:
                            _root_at(live, r.tree_size))
     else:
         need_down(args, "`ledger prove-inclusion`")
-        with Ledger(_data_dir(args)) as lg:
+        with open_ledger(_data_dir(args), background=False) as lg:
             p = lg.prove_inclusion(args.seq, args.size)
     p.verify()
     _print(p.to_dict())
@@ -115,7 +115,7 @@ def cmd_prove_inclusion(args: argparse.Namespace) -> int:
 
 
 def cmd_prove_consistency(args: argparse.Namespace) -> int:
-    from renkei.ledger import ConsistencyProof, Ledger
+    from renkei.ledger import ConsistencyProof, open_ledger
 
     live = running(args)
     if live is not None:
@@ -125,7 +125,7 @@ def cmd_prove_consistency(args: argparse.Namespace) -> int:
                              [bytes(h) for h in r.hashes])
     else:
         need_down(args, "`ledger prove-consistency`")
-        with Ledger(_data_dir(args)) as lg:
+        with open_ledger(_data_dir(args), background=False) as lg:
             p = lg.prove_consistency(args.old, args.new)
     p.verify()
     _print(p.to_dict())

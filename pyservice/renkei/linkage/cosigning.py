@@ -189,7 +189,7 @@ class Cosigner:
         if stored is None or not 0 < size <= self._ledger.size:
             return None
         cc = _cosigned(stored[0], stored[1])
-        return cc if cc.checkpoint.root == self._ledger._l.root_at(size) else None
+        return cc if cc.checkpoint.root == self._ledger.root_at(size) else None
 
     def at(self, checkpoint: Checkpoint) -> CosignedCheckpoint:
         """``checkpoint`` with the cosignatures gathered for exactly it (blocking read)."""
