@@ -269,39 +269,61 @@ class PgLedger(Ledger):
         return first, count, self._covered(first + count)
 
     def _sequence(self, batch: list[tuple[int, bytes]]) -> dict[int, tuple[int, int] | BaseException]:
+        """One sequencing transaction for a group of callers. When this front-end is the
+        integrator it also integrates in the same transaction (one synchronously replicated
+        commit instead of two; fenced by the epoch as any integration): a fenced or failing
+        integration leaves the sequencing alone."""
         results: dict[int, tuple[int, int] | BaseException] = {}
         now_us = time.time_ns() // 1000
-        with self._db.transaction(serialise=False) as tx:
-            row = tx.one("SELECT next FROM seq_coord WHERE id = 1 FOR UPDATE")
-            done = tx.one("SELECT size FROM int_coord WHERE id = 1")
-            assert row is not None and done is not None
-            first = at = int(row[0])
-            if first - int(done[0]) > self._max_pending:
-                # Tessera's push-back: integration is behind; the caller retries later.
-                raise ResourceExhaustedError(f"{first - int(done[0])} ledger records await integration; retry")
-            leaves: list[bytes] = []
-            openings: list[bytes] = []
-            for ticket, packed in batch:
-                try:
-                    # One caller's bad records fail that caller alone.
-                    lv, op = _l.prepare_records(packed, at, now_us)
-                except InvalidRecordError as e:
-                    results[ticket] = e
-                    continue
-                n = len(op) // OPENING
-                results[ticket] = (at, n)
-                leaves.append(lv)
-                openings.append(op)
-                at += n
-            all_leaves, all_openings = b"".join(leaves), b"".join(openings)
-            if at > first:
-                tx.execute("INSERT INTO seq(first, count, leaves) VALUES (?, ?, ?)", (first, at - first, all_leaves))
-                tx.execute("INSERT INTO openings(first, count, data) VALUES (?, ?, ?)",
-                           (first, at - first, all_openings))
-                tx.execute("UPDATE seq_coord SET next = ? WHERE id = 1", (at,))
-        if at > first:
+        first = -1
+        integrated = 0
+        try:
+            with self._db.transaction(serialise=False) as tx:
+                row = tx.one("SELECT next FROM seq_coord WHERE id = 1 FOR UPDATE")
+                done = tx.one("SELECT size FROM int_coord WHERE id = 1")
+                assert row is not None and done is not None
+                first = at = int(row[0])
+                if first - int(done[0]) > self._max_pending:
+                    # Tessera's push-back: integration is behind; the caller retries later.
+                    raise ResourceExhaustedError(f"{first - int(done[0])} ledger records await integration; retry")
+                leaves: list[bytes] = []
+                openings: list[bytes] = []
+                for ticket, packed in batch:
+                    try:
+                        # One caller's bad records fail that caller alone.
+                        lv, op = _l.prepare_records(packed, at, now_us)
+                    except InvalidRecordError as e:
+                        results[ticket] = e
+                        continue
+                    n = len(op) // OPENING
+                    results[ticket] = (at, n)
+                    leaves.append(lv)
+                    openings.append(op)
+                    at += n
+                all_leaves, all_openings = b"".join(leaves), b"".join(openings)
+                if at > first:
+                    tx.execute("INSERT INTO seq(first, count, leaves) VALUES (?, ?, ?)",
+                               (first, at - first, all_leaves))
+                    tx.execute("INSERT INTO openings(first, count, data) VALUES (?, ?, ?)",
+                               (first, at - first, all_openings))
+                    tx.execute("UPDATE seq_coord SET next = ? WHERE id = 1", (at,))
+                    with self._mine_lock:
+                        self._mine[first] = (at - first, all_leaves, all_openings)
+                    epoch = self._epoch
+                    if epoch is not None:
+                        tx.execute("SAVEPOINT integrate")
+                        try:
+                            n, _note = self._integrate_in(tx, epoch, INTEGRATE_BATCH)
+                        except (FailedPreconditionError, LedgerDamageError) as e:
+                            tx.execute("ROLLBACK TO SAVEPOINT integrate")
+                            log.warning("integrating with the sequencing transaction: %s", e)
+                        else:
+                            integrated = n
+        except BaseException:
             with self._mine_lock:
-                self._mine[first] = (at - first, all_leaves, all_openings)
+                self._mine.pop(first, None)  # never committed: the numbers go to someone else
+            raise
+        self._forget_below(integrated)
         return results
 
     def _covered(self, end: int) -> str:
@@ -386,57 +408,65 @@ class PgLedger(Ledger):
         if epoch is None:
             raise FailedPreconditionError("this front-end is not the ledger's integrator")
         with self._db.transaction(serialise=False) as tx:
-            row = tx.one("SELECT size, edge, epoch, checkpoint, history_last, origin FROM int_coord WHERE id = 1 "
-                         "FOR UPDATE")
-            assert row is not None
-            size, edge, note, history_last = int(row[0]), bytes(row[1]), str(row[3]), int(row[4])
-            if int(row[2]) != epoch:
-                with self._elect_lock:
-                    self._resign()
-                raise FailedPreconditionError(f"another integrator was elected (epoch {row[2]}, this one {epoch})")
-            leaves: list[bytes] = []
-            openings: list[bytes] = []
-            n = size
-            pending = [(int(f), int(c)) for f, c in tx.all(
-                "SELECT first, count FROM seq WHERE first >= ? ORDER BY first LIMIT 256", (size,))]
-            take: list[tuple[int, int]] = []
-            for first, count in pending:
-                if first != n:
-                    raise LedgerDamageError(f"sequenced records at {first} do not follow {n}", "seq")
-                take.append((first, count))
-                n += count
-                if n - size >= limit:
-                    break
-            with self._mine_lock:
-                cached = {f: self._mine[f] for f, _ in take if f in self._mine}
-            missing = [f for f, _ in take if f not in cached]
-            fetched = {int(f): (int(c), bytes(lv), bytes(op)) for f, c, lv, op in tx.all(
-                "SELECT s.first, s.count, s.leaves, o.data FROM seq s JOIN openings o ON o.first = s.first "
-                "WHERE s.first = ANY(?)", (missing,))} if missing else {}
-            for first, count in take:
-                c, lv, op = cached[first] if first in cached else fetched[first]
-                if c != count or len(op) != OPENING * count:
-                    raise LedgerDamageError(f"the records sequenced at {first} are damaged", "seq")
-                leaves.append(lv)
-                openings.append(op)
-            if n == size:
-                return size, note
-            new_edge, got, root, tiles = _l.integrate_leaves(edge, b"".join(leaves))
-            if got != n:
-                raise LedgerDamageError(f"sequenced records at {size} hold {got - size} leaves, not {n - size}", "seq")
-            self._put_once(tx, tiles)
-            tx.copy("COPY person_index (prefix, seq) FROM STDIN (FORMAT BINARY)", _index_copy(size, b"".join(openings)))
-            note = self._sign(str(row[5]), n, root)
-            if n - history_last >= HISTORY_SPACING:
-                tx.execute("INSERT INTO checkpoints(size, note) VALUES (?, ?) ON CONFLICT (size) DO NOTHING", (n, note))
-                history_last = n
-            tx.execute("UPDATE int_coord SET size = ?, edge = ?, checkpoint = ?, history_last = ?, published_at = ? "
-                       "WHERE id = 1", (n, new_edge, note, history_last, time.time()))
-            tx.execute("DELETE FROM seq WHERE first < ?", (n,))
+            n, note = self._integrate_in(tx, epoch, limit)
+        self._forget_below(n)
+        return n, note
+
+    def _integrate_in(self, tx: Tx, epoch: int, limit: int) -> tuple[int, str]:
+        """The integration step inside transaction ``tx`` (FailedPreconditionError when fenced)."""
+        row = tx.one("SELECT size, edge, epoch, checkpoint, history_last, origin FROM int_coord WHERE id = 1 "
+                     "FOR UPDATE")
+        assert row is not None
+        size, edge, note, history_last = int(row[0]), bytes(row[1]), str(row[3]), int(row[4])
+        if int(row[2]) != epoch:
+            with self._elect_lock:
+                self._resign()
+            raise FailedPreconditionError(f"another integrator was elected (epoch {row[2]}, this one {epoch})")
+        leaves: list[bytes] = []
+        openings: list[bytes] = []
+        n = size
+        pending = [(int(f), int(c)) for f, c in tx.all(
+            "SELECT first, count FROM seq WHERE first >= ? ORDER BY first LIMIT 256", (size,))]
+        take: list[tuple[int, int]] = []
+        for first, count in pending:
+            if first != n:
+                raise LedgerDamageError(f"sequenced records at {first} do not follow {n}", "seq")
+            take.append((first, count))
+            n += count
+            if n - size >= limit:
+                break
+        with self._mine_lock:
+            cached = {f: self._mine[f] for f, _ in take if f in self._mine}
+        missing = [f for f, _ in take if f not in cached]
+        fetched = {int(f): (int(c), bytes(lv), bytes(op)) for f, c, lv, op in tx.all(
+            "SELECT s.first, s.count, s.leaves, o.data FROM seq s JOIN openings o ON o.first = s.first "
+            "WHERE s.first = ANY(?)", (missing,))} if missing else {}
+        for first, count in take:
+            c, lv, op = cached[first] if first in cached else fetched[first]
+            if c != count or len(op) != OPENING * count:
+                raise LedgerDamageError(f"the records sequenced at {first} are damaged", "seq")
+            leaves.append(lv)
+            openings.append(op)
+        if n == size:
+            return size, note
+        new_edge, got, root, tiles = _l.integrate_leaves(edge, b"".join(leaves))
+        if got != n:
+            raise LedgerDamageError(f"sequenced records at {size} hold {got - size} leaves, not {n - size}", "seq")
+        self._put_once(tx, tiles)
+        tx.copy("COPY person_index (prefix, seq) FROM STDIN (FORMAT BINARY)", _index_copy(size, b"".join(openings)))
+        note = self._sign(str(row[5]), n, root)
+        if n - history_last >= HISTORY_SPACING:
+            tx.execute("INSERT INTO checkpoints(size, note) VALUES (?, ?) ON CONFLICT (size) DO NOTHING", (n, note))
+            history_last = n
+        tx.execute("UPDATE int_coord SET size = ?, edge = ?, checkpoint = ?, history_last = ?, published_at = ? "
+                   "WHERE id = 1", (n, new_edge, note, history_last, time.time()))
+        tx.execute("DELETE FROM seq WHERE first < ?", (n,))
+        return n, note
+
+    def _forget_below(self, n: int) -> None:
         with self._mine_lock:
             for f in [f for f in self._mine if f < n]:
                 del self._mine[f]
-        return n, note
 
     @staticmethod
     def _put_once(tx: Tx, tiles: list[tuple[str, bytes]]) -> None:
