@@ -302,23 +302,26 @@ class PgLedger(Ledger):
                     at += n
                 all_leaves, all_openings = b"".join(leaves), b"".join(openings)
                 if at > first:
-                    tx.execute("INSERT INTO seq(first, count, leaves) VALUES (?, ?, ?)",
-                               (first, at - first, all_leaves))
-                    tx.execute("INSERT INTO openings(first, count, data) VALUES (?, ?, ?)",
-                               (first, at - first, all_openings))
-                    tx.execute("UPDATE seq_coord SET next = ? WHERE id = 1", (at,))
-                    with self._mine_lock:
-                        self._mine[first] = (at - first, all_leaves, all_openings)
+                    own = False
                     epoch = self._epoch
                     if epoch is not None:
+                        # The integrator: this group goes straight into the tree, never into `seq`.
                         tx.execute("SAVEPOINT integrate")
                         try:
-                            n, _note = self._integrate_in(tx, epoch, INTEGRATE_BATCH)
+                            integrated, _note = self._integrate_in(tx, epoch, INTEGRATE_BATCH,
+                                                                   (first, at - first, all_leaves, all_openings))
+                            own = integrated >= at
                         except (FailedPreconditionError, LedgerDamageError) as e:
                             tx.execute("ROLLBACK TO SAVEPOINT integrate")
                             log.warning("integrating with the sequencing transaction: %s", e)
-                        else:
-                            integrated = n
+                    if not own:
+                        tx.execute("INSERT INTO seq(first, count, leaves) VALUES (?, ?, ?)",
+                                   (first, at - first, all_leaves))
+                        with self._mine_lock:
+                            self._mine[first] = (at - first, all_leaves, all_openings)
+                    tx.execute("INSERT INTO openings(first, count, data) VALUES (?, ?, ?)",
+                               (first, at - first, all_openings))
+                    tx.execute("UPDATE seq_coord SET next = ? WHERE id = 1", (at,))
         except BaseException:
             with self._mine_lock:
                 self._mine.pop(first, None)  # never committed: the numbers go to someone else
@@ -412,8 +415,11 @@ class PgLedger(Ledger):
         self._forget_below(n)
         return n, note
 
-    def _integrate_in(self, tx: Tx, epoch: int, limit: int) -> tuple[int, str]:
-        """The integration step inside transaction ``tx`` (FailedPreconditionError when fenced)."""
+    def _integrate_in(self, tx: Tx, epoch: int, limit: int,
+                      own: tuple[int, int, bytes, bytes] | None = None) -> tuple[int, str]:
+        """The integration step inside transaction ``tx`` (FailedPreconditionError when fenced).
+        ``own``: (first, count, leaves, openings) of a group being sequenced in ``tx`` and not
+        stored in ``seq``, integrated after the pending ones when it follows them."""
         row = tx.one("SELECT size, edge, epoch, checkpoint, history_last, origin FROM int_coord WHERE id = 1 "
                      "FOR UPDATE")
         assert row is not None
@@ -447,6 +453,10 @@ class PgLedger(Ledger):
                 raise LedgerDamageError(f"the records sequenced at {first} are damaged", "seq")
             leaves.append(lv)
             openings.append(op)
+        if own is not None and own[0] == n:
+            leaves.append(own[2])
+            openings.append(own[3])
+            n += own[1]
         if n == size:
             return size, note
         new_edge, got, root, tiles = _l.integrate_leaves(edge, b"".join(leaves))
