@@ -178,3 +178,26 @@ def test_a_fenced_integrator_stops_and_a_bad_record_fails_only_its_caller(tmp_pa
     assert b.size == 4
     a.close()
     b.close()
+
+
+def test_the_cli_reads_a_core_ledger_on_postgresql(tmp_path: Path, url: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from renkei import cli
+    from renkei.ledger import open_ledger, verify_checkpoint
+    from renkei.service.core import init_data_dir
+
+    d = init_data_dir(tmp_path / "core", store=url)
+    with open_ledger(d, background=False) as lg:
+        assert isinstance(lg, PgLedger)
+        lg.append_batch([_rec(i, i) for i in range(300)])
+        cp = lg.checkpoint()
+        vkey = lg.vkey
+    assert not (tmp_path / "core" / "ledger" / "wal").exists()
+    capsys.readouterr()
+    assert cli.main(["ledger", "verify", "--data-dir", str(d.path)]) == 0
+    assert "ledger OK: 300 records" in capsys.readouterr().out
+    assert cli.main(["ledger", "checkpoint", "--data-dir", str(d.path)]) == 0
+    assert verify_checkpoint(capsys.readouterr().out, vkey) == cp
+    assert cli.main(["ledger", "prove-inclusion", "7", "--data-dir", str(d.path)]) == 0
+    assert '"seq": 7' in capsys.readouterr().out
+    assert cli.main(["ledger", "prove-consistency", "256", "300", "--data-dir", str(d.path)]) == 0
