@@ -201,3 +201,6 @@ def test_the_cli_reads_a_core_ledger_on_postgresql(tmp_path: Path, url: str,
     assert cli.main(["ledger", "prove-inclusion", "7", "--data-dir", str(d.path)]) == 0
     assert '"seq": 7' in capsys.readouterr().out
     assert cli.main(["ledger", "prove-consistency", "256", "300", "--data-dir", str(d.path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["core", "status", "--data-dir", str(d.path), "--json"]) == 0
+    assert '"ledger_records": 300' in capsys.readouterr().out

@@ -745,10 +745,28 @@ def _tile_within(path: str, size: int) -> bool:
     return index < full if width == WIDTH else (index == full and width == partial)
 
 
+def stored_checkpoint(conninfo: str, schema: str = "ledger") -> str | None:
+    """The latest checkpoint note of the ledger in ``conninfo``, read-only (nothing created;
+    None before the ledger exists): for ``renkei core status`` while the core runs."""
+    from renkei.errors import NotInitializedError
+
+    try:
+        db = PostgresDatabase(conninfo, schema, None, read_only=True)
+    except NotInitializedError:
+        return None
+    try:
+        if not db.has_table("int_coord"):
+            return None
+        row = db.one("SELECT checkpoint FROM int_coord WHERE id = 1")
+        return None if row is None else str(row[0])
+    finally:
+        db.close()
+
+
 def _env_origin() -> str:
     import os
 
     return os.environ.get("RENKEI_LEDGER_ORIGIN", DEFAULT_ORIGIN)
 
 
-__all__ = ["SCHEMA", "PgLedger"]
+__all__ = ["SCHEMA", "PgLedger", "stored_checkpoint"]
