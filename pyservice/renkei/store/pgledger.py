@@ -154,8 +154,9 @@ def _prefix(pseudonym: bytes) -> int:
 
 class PgLedger(Ledger):
     """The core's ledger in schema ``ledger`` of the database ``conninfo`` names (see the module
-    docstring). Same interface as :class:`~renkei.ledger.Ledger`; thread-safe; any number of
-    front-end processes may open the same one."""
+    docstring). Same interface as :class:`~renkei.ledger.Ledger`, every method overridden (the
+    file ledger's engine, ``Ledger._l``, does not exist here: callers use the interface);
+    thread-safe; any number of front-end processes may open the same one."""
 
     kind = "postgresql"
 
