@@ -118,7 +118,11 @@ CREATE TABLE IF NOT EXISTS person_index (
     prefix INTEGER NOT NULL,
     seq    BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS person_index_prefix ON person_index USING hash (prefix)
+CREATE INDEX IF NOT EXISTS person_index_prefix ON person_index USING hash (prefix);
+CREATE TABLE IF NOT EXISTS idx_coord (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed BIGINT NOT NULL
+)
 """
 
 OPENING = 48
@@ -206,6 +210,7 @@ class PgLedger(Ledger):
         _l.vkey_for(want, bytes(32))  # validates the name
         with self._db.transaction(serialise=False) as tx:
             tx.execute("INSERT INTO seq_coord(id, next) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+            tx.execute("INSERT INTO idx_coord(id, indexed) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
             tx.execute("INSERT INTO int_coord(id, origin, size, edge, epoch, checkpoint, history_last, published_at) "
                        "VALUES (1, ?, 0, ?, 0, ?, 0, ?) ON CONFLICT (id) DO NOTHING",
                        (want, b"", self._sign(want, 0, _l.edge_root(b"")[1]), time.time()))
@@ -400,10 +405,28 @@ class PgLedger(Ledger):
                 if self.elect():
                     with self._int_lock:
                         self.integrate()
+                    self.index()
             except RenkeiError as e:  # the store is failing over: the next round tries again
                 log.warning("integrating the ledger: %s", e)
             except Exception:
                 log.exception("integrating the ledger failed")
+
+    def index(self, limit: int = INTEGRATE_BATCH) -> int:
+        """Index the person of integrated records not indexed yet (up to ``limit`` of them, in
+        one transaction; off the appends' path: look-ups scan the short unindexed tail); the
+        new indexed size. Any front-end may (``idx_coord`` is locked), the integrator does."""
+        with self._db.transaction(serialise=False) as tx:
+            row = tx.one("SELECT indexed FROM idx_coord WHERE id = 1 FOR UPDATE")
+            size = tx.one("SELECT size FROM int_coord WHERE id = 1")
+            assert row is not None and size is not None
+            indexed = int(row[0])
+            end = min(int(size[0]), indexed + limit)
+            if end <= indexed:
+                return indexed
+            opening = self._openings_in(tx, indexed, end)
+            tx.copy("COPY person_index (prefix, seq) FROM STDIN (FORMAT BINARY)", _index_copy(indexed, opening))
+            tx.execute("UPDATE idx_coord SET indexed = ? WHERE id = 1", (end,))
+        return end
 
     def integrate(self, limit: int = INTEGRATE_BATCH) -> tuple[int, str]:
         """One integration transaction (whole sequenced groups, up to about ``limit`` records);
@@ -464,7 +487,6 @@ class PgLedger(Ledger):
         if got != n:
             raise LedgerDamageError(f"sequenced records at {size} hold {got - size} leaves, not {n - size}", "seq")
         self._put_once(tx, tiles)
-        tx.copy("COPY person_index (prefix, seq) FROM STDIN (FORMAT BINARY)", _index_copy(size, b"".join(openings)))
         note = self._sign(str(row[5]), n, root)
         if n - history_last >= HISTORY_SPACING:
             tx.execute("INSERT INTO checkpoints(size, note) VALUES (?, ?) ON CONFLICT (size) DO NOTHING", (n, note))
@@ -570,15 +592,23 @@ class PgLedger(Ledger):
 
     def openings(self, start: int, end: int) -> list[bytes]:
         """The openings of records ``start..end`` (sequenced ones)."""
-        out: list[bytes] = []
-        for first, count, data in self._db.all(
+        with self._db.transaction(serialise=False) as tx:
+            data = self._openings_in(tx, start, end)
+        return [data[i:i + OPENING] for i in range(0, len(data), OPENING)]
+
+    @staticmethod
+    def _openings_in(tx: Tx, start: int, end: int) -> bytes:
+        """The openings of records ``start..end``, concatenated."""
+        parts: list[bytes] = []
+        for first, count, data in tx.all(
                 "SELECT first, count, data FROM openings WHERE first >= "
                 "(SELECT coalesce(max(first), 0) FROM openings WHERE first <= ?) AND first < ? ORDER BY first",
                 (start, end)):
             first, count, data = int(first), int(count), bytes(data)
             lo, hi = max(start, first), min(end, first + count)
-            out += [data[(s - first) * OPENING:(s - first + 1) * OPENING] for s in range(lo, hi)]
-        if len(out) != end - start:
+            parts.append(data[(lo - first) * OPENING:(hi - first) * OPENING])
+        out = b"".join(parts)
+        if len(out) != (end - start) * OPENING:
             raise LedgerDamageError(f"the openings of records {start}..{end} are incomplete", "openings")
         return out
 
@@ -643,12 +673,30 @@ class PgLedger(Ledger):
         size, note = self._state()
         cp = Checkpoint.from_note(note)
         start = size if before is None else min(before, size)
+        row = self._db.one("SELECT indexed FROM idx_coord WHERE id = 1")
+        assert row is not None
+        indexed = min(int(row[0]), start)
         out: list[PersonRecord] = []
         next_before: int | None = None
+        # The integrated records not indexed yet (a short tail): their openings scanned.
+        tail: list[int] = []
+        if start > indexed:
+            with self._db.transaction(serialise=False) as tx:
+                raw = self._openings_in(tx, indexed, start)
+            o = np.frombuffer(raw, dtype=np.uint8).reshape(-1, OPENING)
+            hits = np.flatnonzero((o[:, 16:] == np.frombuffer(pseudonym, dtype=np.uint8)).all(axis=1))
+            tail = [indexed + int(k) for k in hits[::-1]]
+        start = indexed
+        first_round = True
         while next_before is None:
-            seqs = [int(s) for (s,) in self._db.all(
-                "SELECT seq FROM person_index WHERE prefix = ? AND seq < ? ORDER BY seq DESC LIMIT 256",
-                (_prefix(pseudonym), start))]
+            if first_round:
+                seqs, first_round = tail, False
+                more = True
+            else:
+                seqs = [int(s) for (s,) in self._db.all(
+                    "SELECT seq FROM person_index WHERE prefix = ? AND seq < ? ORDER BY seq DESC LIMIT 256",
+                    (_prefix(pseudonym), start))]
+                more = len(seqs) == 256
             for seq in seqs:
                 opening = self._opening(seq)
                 if opening[16:] != pseudonym:
@@ -663,9 +711,10 @@ class PgLedger(Ledger):
                 proof = _l.tiles_inclusion_proof(seq, size, self._tile)
                 out.append(PersonRecord(r, leaf, InclusionProof(seq, size, _l.leaf_hash(leaf), proof, cp.root),
                                         opening))
-            if len(seqs) < 256:
+            if not more:
                 break
-            start = seqs[-1]
+            if seqs and seqs[-1] < start:
+                start = seqs[-1]
         return PersonPage(out, next_before, cp)
 
     def min_index(self) -> int:
