@@ -62,14 +62,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Read-only (no lock, nothing created): works while the core runs."""
     from renkei.ledger import ledger_vkey, verify_checkpoint
     from renkei.linkage.registry import AgencyRegistry
-    from renkei.store import describe_store
+    from renkei.store import describe_store, store_conninfo
 
     data_dir = open_data_dir(args, "core")
     with AgencyRegistry(data_dir, read_only=True) as registry:
         agencies = registry.agencies()
         epoch = registry.current_epoch()
     path, vkey = ledger_vkey(data_dir)
-    size = verify_checkpoint((path / "checkpoint").read_bytes(), vkey).size if (path / "checkpoint").exists() else 0
+    conninfo = store_conninfo(data_dir)
+    if conninfo is not None:  # the ledger is in the database (read-only there too)
+        from renkei.store.pgledger import stored_checkpoint
+
+        note = stored_checkpoint(conninfo)
+        size = 0 if note is None else verify_checkpoint(note, vkey).size
+    else:
+        size = verify_checkpoint((path / "checkpoint").read_bytes(), vkey).size if (path / "checkpoint").exists() else 0
     live = running(args)
     emit_one(args.json, {"core": str(data_dir.path.resolve()), "store": describe_store(data_dir),
                          "running": str(live) if live else "no",

@@ -50,6 +50,10 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     def many(self, sql: str, rows: Sequence[Args]) -> None: ...
 
+    def copy(self, statement: str, data: bytes) -> None:
+        """``COPY … FROM STDIN`` (PostgreSQL only: the ledger's bulk index rows)."""
+        raise NotImplementedError("COPY is PostgreSQL's")
+
     def one(self, sql: str, args: Args = ()) -> Row | None:
         rows = self.all(sql, args)
         return rows[0] if rows else None

@@ -26,7 +26,7 @@ from renkei._proto.renkei.v1 import (
 )
 from renkei.datadir import MARKER, DataDir
 from renkei.errors import RenkeiError
-from renkei.ledger import Ledger
+from renkei.ledger import open_ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
 from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.codes import AgencyCodes
@@ -89,7 +89,7 @@ def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
 
             register_demo_agencies(registry)
     PermissionStore(data_dir).close()
-    Ledger(data_dir).close()
+    open_ledger(data_dir, background=False).close()
     return data_dir
 
 
@@ -142,7 +142,7 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     registry = AgencyRegistry(data_dir)
     codes = AgencyCodes(data_dir, registry)
     tables = PermissionTables.open(data_dir)
-    ledger = Ledger(data_dir)
+    ledger = open_ledger(data_dir)
     pseudonym_key = data_dir.secret_key(PSEUDONYM_KEY)
     linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key,
                       limits=config.limits.core, metrics=process.metrics)
