@@ -118,8 +118,9 @@ class GarageServer:
                     raise
                 time.sleep(0.2)
 
-    def bucket(self, name: str) -> tuple[str, Path]:
-        """A new bucket and a key allowed on it: (its s3:// URL, a 0600 credentials file)."""
+    def bucket(self, name: str, prefix: str = "") -> tuple[str, Path]:
+        """A new bucket and a key allowed on it: (its s3:// URL, under ``prefix``; a 0600
+        credentials file)."""
         self.cli("bucket", "create", name)
         out = self.cli("key", "create", f"{name}-key")
         key_id = re.search(r"Key ID:\s*(\S+)", out)
@@ -130,7 +131,7 @@ class GarageServer:
         creds = self.root / f"{name}.credentials.json"
         creds.write_text(json.dumps({"access_key_id": key_id.group(1), "secret_access_key": secret.group(1)}))
         creds.chmod(0o600)
-        return f"s3://{name}?endpoint=http://127.0.0.1:{self.s3_port}&region={REGION}", creds
+        return f"s3://{name}/{prefix}?endpoint=http://127.0.0.1:{self.s3_port}&region={REGION}", creds
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -468,16 +468,18 @@ class Ledger:
 
 def open_ledger(data_dir: DataDir, origin: str | None = None, *, background: bool = True) -> Ledger:
     """The core's ledger on the store ``data_dir`` is bound to (docs/arch/store.md): the files
-    (default) or PostgreSQL (``store.conninfo``: renkei.store.pgledger). ``background``: a
+    (default) or PostgreSQL (``store.conninfo``: renkei.store.pgledger; its tiles in the object
+    store ``tiles.url`` names, when bound: renkei.store.objects). ``background``: a
     PostgreSQL ledger runs its integrator in a thread (a read-only tool passes False)."""
     from renkei.store import store_conninfo
 
     conninfo = store_conninfo(data_dir)
     if conninfo is None:
         return Ledger(data_dir, origin)
+    from renkei.store import tile_store
     from renkei.store.pgledger import PgLedger
 
-    return PgLedger(data_dir, conninfo, origin, background=background)
+    return PgLedger(data_dir, conninfo, origin, background=background, tiles=tile_store(data_dir))
 
 
 def _index_path(n: int) -> str:

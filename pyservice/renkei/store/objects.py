@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import threading
 import urllib.parse
@@ -81,8 +82,11 @@ class S3Location:
         endpoint = query.get("endpoint", [None])[0]
         if endpoint is not None and urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
             raise InvalidArgumentError("the object store endpoint is an http(s) URL")
+        region = query.get("region", ["us-east-1"])[0]
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", region):
+            raise InvalidArgumentError(f"the object store region {region!r} is not a region name")
         prefix = parts.path.strip("/")
-        return cls(parts.hostname, f"{prefix}/" if prefix else "", endpoint, query.get("region", ["us-east-1"])[0])
+        return cls(parts.hostname, f"{prefix}/" if prefix else "", endpoint, region)
 
 
 def read_credentials(path: str | os.PathLike[str]) -> tuple[str, str]:

@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ from renkei.ledger import (
     verify_log_dir,
 )
 from renkei.store import Tx
+from renkei.store.objects import TileStore
 from renkei.store.postgres import PostgresDatabase
 from renkei.store.tlog import WIDTH, split_bundle, tile_path
 
@@ -166,8 +167,12 @@ class PgLedger(Ledger):
 
     def __init__(self, data_dir: DataDir | str, conninfo: str, origin: str | None = None, *,
                  key_name: str = KEY_NAME, schema: str = "ledger", max_pending: int = MAX_PENDING,
-                 integrate_s: float = INTEGRATE_S, background: bool = True) -> None:
+                 integrate_s: float = INTEGRATE_S, background: bool = True,
+                 tiles: TileStore | None = None) -> None:
         self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, "core")
+        # The deployment's object store for tiles and bundles (renkei.store.objects); None: the
+        # ``tiles`` table. Everything else (sequencing, openings, index, checkpoints) stays here.
+        self._objects = tiles
         self._seed = self.data_dir.secret_key(key_name)
         self._db = PostgresDatabase(conninfo, schema, SCHEMA)
         self._max_pending = max_pending
@@ -235,6 +240,8 @@ class PgLedger(Ledger):
         with self._elect_lock:
             self._resign()
         self._db.close()
+        if self._objects is not None:
+            self._objects.close()
 
     # -- sequencing (the acknowledgement) ---------------------------------------------------
 
@@ -501,9 +508,13 @@ class PgLedger(Ledger):
             for f in [f for f in self._mine if f < n]:
                 del self._mine[f]
 
-    @staticmethod
-    def _put_once(tx: Tx, tiles: list[tuple[str, bytes]]) -> None:
-        """Create-once: an existing tile with the same bytes is success, other bytes a fork."""
+    def _put_once(self, tx: Tx, tiles: list[tuple[str, bytes]]) -> None:
+        """Create-once: an existing tile with the same bytes is success, other bytes a fork. In
+        an object store they are written before this transaction commits the checkpoint that
+        names them (renkei.store.objects)."""
+        if self._objects is not None:
+            self._objects.put_once(dict(tiles))
+            return
         # Pipelined inserts: faster here than one INSERT … SELECT FROM unnest(arrays) (measured).
         tx.many("INSERT INTO tiles(path, data) VALUES (?, ?) ON CONFLICT (path) DO NOTHING", tiles)
         want = {p: hashlib.sha256(d).digest() for p, d in tiles}
@@ -553,10 +564,16 @@ class PgLedger(Ledger):
             if got is not None:
                 self._tiles.move_to_end(path)
                 return got
-        row = self._db.one("SELECT data FROM tiles WHERE path = ?", (path,))
-        if row is None:
-            return None
-        data = bytes(row[0])
+        if self._objects is not None:
+            got = self._objects.get(path)
+            if got is None:
+                return None
+            data = got
+        else:
+            row = self._db.one("SELECT data FROM tiles WHERE path = ?", (path,))
+            if row is None:
+                return None
+            data = bytes(row[0])
         with self._tiles_lock:
             self._tiles[path] = data
             if len(self._tiles) > _TILE_CACHE:
@@ -763,18 +780,30 @@ class PgLedger(Ledger):
         report["openings_checked"] = checked
         return report
 
+    def _stored_tiles(self, size: int) -> Iterator[tuple[str, bytes]]:
+        """Every stored tile and bundle of the tree of ``size``, by path."""
+        if self._objects is not None:
+            for path in self._objects.paths():
+                if _tile_within(path, size):
+                    data = self._objects.get(path)
+                    if data is None:
+                        raise LedgerDamageError(f"{path} vanished from the object store", path)
+                    yield path, data
+            return
+        for path, data in self._db.all("SELECT path, data FROM tiles ORDER BY path"):
+            if _tile_within(str(path), size):
+                yield str(path), bytes(data)
+
     def export(self, directory: str | Path, size: int | None = None, note: str | None = None) -> None:
         """The public log as files (checkpoint, format, tiles up to the checkpoint): the layout a
         tiles reader or `renkei ledger verify --dir` reads."""
         if size is None or note is None:
             size, note = self._state()
         root = Path(directory)
-        for path, data in self._db.all("SELECT path, data FROM tiles ORDER BY path"):
-            if not _tile_within(str(path), size):
-                continue
-            target = root / str(path)
+        for path, data in self._stored_tiles(size):
+            target = root / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(bytes(data))
+            target.write_bytes(data)
         (root / "checkpoint").write_text(note)
         (root / "format").write_bytes(b"renkei-ledger 2\n")
 
