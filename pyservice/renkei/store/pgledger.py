@@ -9,11 +9,13 @@
   is the durable write that replaces the file ledger's ``fdatasync``.
 * **Integrate** (the elected front-end, fenced by ``int_coord.epoch``): one transaction folds the
   pending leaves into the stored right edge (the engine's ``integrate_leaves``), writes every
-  hash tile and entry bundle create-once into ``tiles``, the per-person index rows
-  (``person_index``: the pseudonym's 4-byte prefix → sequence number, private; a hash index on
-  the prefix, which takes a COPY of 10,000 rows in ~60 % of a (prefix, seq) b-tree's time), the checkpoint
-  history row when due (``checkpoints``, every ≥ 256 records, create-once), the signed
-  checkpoint, and deletes the integrated ``seq`` rows.
+  hash tile and entry bundle create-once into ``tiles``, the checkpoint history row when due
+  (``checkpoints``, every ≥ 256 records, create-once), the signed checkpoint, and deletes the
+  integrated ``seq`` rows.
+* **Index** (behind, off the appends' path): the per-person index rows (``person_index``: the
+  pseudonym's 4-byte prefix → sequence number, private; a hash index on the prefix) of
+  integrated records, in transactions of their own under ``idx_coord``; look-ups scan the
+  short unindexed tail's openings.
 * An append returns once its records are sequenced **and** integrated under a published
   checkpoint, as the file ledger's does: the front-end that holds the election integrates right
   after sequencing (and every ``INTEGRATE_S`` in the background, for the other front-ends'
