@@ -14,7 +14,7 @@ import pytest
 
 from renkei._core import ledger as _l
 from renkei.datadir import DataDir
-from renkei.errors import FailedPreconditionError, InvalidRecordError, NotFoundError
+from renkei.errors import FailedPreconditionError, InvalidRecordError, LedgerDamageError, NotFoundError
 from renkei.ledger import Ledger, LedgerRecord, opens, pack_records, verify_log_dir
 from renkei.store.pgledger import PgLedger
 from tests.pg_cluster import PgCluster
@@ -109,7 +109,20 @@ def test_reads_match_the_file_ledger(tmp_path: Path, url: str) -> None:
     assert [list(x) for x in cols_pg[:5]] == [list(x) for x in cols_f[:5]] and cols_pg[5] == cols_f[5]
     # Everything public verifies from the key alone; every opening opens its leaf.
     report = pgl.verify()
-    assert report["size"] == 701 and report["openings_checked"] == 701
+    assert report["size"] == 701 and report["openings_checked"] == 701 and report["checkpoints_checked"] == 2
+    # Damage to the private tables is named.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE ledger.person_index SET prefix = prefix + 1 WHERE seq = 5")
+        with pytest.raises(LedgerDamageError, match="record 5"):
+            pgl.verify()
+        conn.execute("UPDATE ledger.person_index SET prefix = prefix - 1 WHERE seq = 5")
+        conn.execute("UPDATE ledger.openings SET data = set_byte(data, 100, get_byte(data, 100) # 1) "
+                     "WHERE first = 1")
+        with pytest.raises(LedgerDamageError, match="record 3"):
+            pgl.verify()
+        conn.execute("UPDATE ledger.openings SET data = set_byte(data, 100, get_byte(data, 100) # 1) "
+                     "WHERE first = 1")
+    pgl.verify()
     pgl.export(tmp_path / "copy")
     assert verify_log_dir(tmp_path / "copy", pgl.vkey)["size"] == 701
     with pytest.raises(FailedPreconditionError):

@@ -763,7 +763,42 @@ class PgLedger(Ledger):
                     raise LedgerDamageError(f"the opening of record {seq} does not open its leaf", "openings")
                 checked += 1
         report["openings_checked"] = checked
+        report["checkpoints_checked"] = self._verify_history(size)
+        self._verify_index()
         return report
+
+    def _verify_history(self, size: int) -> int:
+        """Every stored checkpoint: signed by the log's key, its root the tree's at its size."""
+        from renkei.ledger import verify_checkpoint
+
+        n = 0
+        for (note,) in self._db.all("SELECT note FROM checkpoints WHERE size <= ? ORDER BY size", (size,)):
+            try:
+                cp = verify_checkpoint(str(note), self.vkey, self.origin)
+            except RenkeiError as e:
+                raise LedgerDamageError(f"a stored checkpoint does not verify: {e}", "checkpoints") from None
+            if cp.root != _l.tiles_root(cp.size, self._tile):
+                raise LedgerDamageError(f"the stored checkpoint of size {cp.size} is not the tree's", "checkpoints")
+            n += 1
+        return n
+
+    def _verify_index(self) -> None:
+        """The person index holds exactly one row per indexed record, with its opening's prefix."""
+        row = self._db.one("SELECT indexed FROM idx_coord WHERE id = 1")
+        assert row is not None
+        indexed = int(row[0])
+        rows = np.array(self._db.all("SELECT seq, prefix FROM person_index ORDER BY seq"), dtype=np.int64)
+        rows = rows.reshape(-1, 2)
+        if len(rows) != indexed or not np.array_equal(rows[:, 0], np.arange(indexed)):
+            raise LedgerDamageError(f"the person index holds {len(rows)} rows, not one for each of the {indexed} "
+                                    f"indexed records", "person_index")
+        if indexed:
+            with self._db.transaction(serialise=False) as tx:
+                o = np.frombuffer(self._openings_in(tx, 0, indexed), dtype=np.uint8).reshape(-1, OPENING)
+            want = o[:, 16:20].copy().view(">i4").reshape(-1).astype(np.int64)
+            bad = np.flatnonzero(want != rows[:, 1])
+            if len(bad):
+                raise LedgerDamageError(f"the person index is wrong for record {int(bad[0])}", "person_index")
 
     def export(self, directory: str | Path, size: int | None = None, note: str | None = None) -> None:
         """The public log as files (checkpoint, format, tiles up to the checkpoint): the layout a
