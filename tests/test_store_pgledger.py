@@ -123,6 +123,11 @@ def test_reads_match_the_file_ledger(tmp_path: Path, url: str) -> None:
         conn.execute("UPDATE ledger.openings SET data = set_byte(data, 100, get_byte(data, 100) # 1) "
                      "WHERE first = 1")
     pgl.verify()
+    # Leaves, openings and tiles are stored uncompressed (set once at creation).
+    stored = pgl._db.all("SELECT c.relname, a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'ledger' "
+                         "AND a.attname IN ('leaves', 'data')")
+    assert sorted(stored) == [("openings", "e"), ("seq", "e"), ("tiles", "e")]
     pgl.export(tmp_path / "copy")
     assert verify_log_dir(tmp_path / "copy", pgl.vkey)["size"] == 701
     with pytest.raises(FailedPreconditionError):

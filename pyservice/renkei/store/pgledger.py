@@ -90,13 +90,11 @@ CREATE TABLE IF NOT EXISTS seq (
     count  INTEGER NOT NULL,
     leaves BYTEA NOT NULL
 );
-ALTER TABLE seq ALTER COLUMN leaves SET STORAGE EXTERNAL;
 CREATE TABLE IF NOT EXISTS openings (
     first BIGINT PRIMARY KEY,
     count INTEGER NOT NULL,
     data  BYTEA NOT NULL
 );
-ALTER TABLE openings ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE TABLE IF NOT EXISTS int_coord (
     id           INTEGER PRIMARY KEY CHECK (id = 1),
     origin       TEXT NOT NULL,
@@ -111,7 +109,6 @@ CREATE TABLE IF NOT EXISTS tiles (
     path TEXT PRIMARY KEY,
     data BYTEA NOT NULL
 );
-ALTER TABLE tiles ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE TABLE IF NOT EXISTS checkpoints (
     size BIGINT PRIMARY KEY,
     note TEXT NOT NULL
@@ -126,6 +123,10 @@ CREATE TABLE IF NOT EXISTS idx_coord (
     indexed BIGINT NOT NULL
 )
 """
+
+#: Columns stored uncompressed (the commitments and salts are random: compressing them costs more
+#: than it saves). Set once, when they are not yet: ALTER TABLE takes an exclusive lock.
+_EXTERNAL = (("seq", "leaves"), ("openings", "data"), ("tiles", "data"))
 
 OPENING = 48
 HISTORY_SPACING = 256
@@ -172,6 +173,13 @@ class PgLedger(Ledger):
         self.data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir, "core")
         self._seed = self.data_dir.secret_key(key_name)
         self._db = PostgresDatabase(conninfo, schema, SCHEMA)
+        for table, column in _EXTERNAL:
+            row = self._db.one("SELECT a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                               "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                               "WHERE n.nspname = ? AND c.relname = ? AND a.attname = ?", (schema, table, column))
+            if row is not None and str(row[0]) != "e":
+                with self._db.transaction() as tx:
+                    tx.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL")
         self._max_pending = max_pending
         self._lock_key = int.from_bytes(hashlib.sha256(f"renkei.pgledger:{schema}".encode()).digest()[:8],
                                         "big", signed=True)
