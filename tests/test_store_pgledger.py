@@ -130,8 +130,29 @@ def test_reads_match_the_file_ledger(tmp_path: Path, url: str) -> None:
     assert sorted(stored) == [("openings", "e"), ("seq", "e"), ("tiles", "e")]
     pgl.export(tmp_path / "copy")
     assert verify_log_dir(tmp_path / "copy", pgl.vkey)["size"] == 701
-    with pytest.raises(FailedPreconditionError):
-        pgl.retention(datetime.now(UTC))
+    # Retention (施行令 第30条) as the file ledger's: nothing is 7 years old yet; then the two
+    # full bundles are (the partial one never is), bodies and openings gone, proofs kept.
+    assert pgl.retention(datetime(2030, 1, 1, tzinfo=UTC)) == fl.retention(datetime(2030, 1, 1, tzinfo=UTC)) == 0
+    later = datetime(2033, 6, 1, tzinfo=UTC)
+    assert pgl.retention(later) == fl.retention(later) == 512
+    assert pgl.min_index() == fl.min_index() == 512 and pgl.retention(later) == 0
+    assert pgl.get(5) is None and fl.get(5) is None and pgl.get(600) == fl.get(600)
+    assert [r.record.seq for r in pgl.stored([5, 511, 512, 700])] == [512, 700]
+    pgl.prove_inclusion(5).verify()
+    for person in (0, 3):
+        got = pgl.records_for_pseudonym(_pseudonym(person), 500, today=date(2026, 1, 1))
+        want = fl.records_for_pseudonym(_pseudonym(person), 500, today=date(2026, 1, 1))
+        assert [r.record.seq for r in got.records] == [r.record.seq for r in want.records]
+        assert got.records and min(r.record.seq for r in got.records) >= 512
+    assert list(pgl.index_columns(512, 701)[0]) == list(fl.index_columns(512, 701)[0])
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM ledger.person_index WHERE seq < 512").fetchone() == (0,)
+        (zeros,) = conn.execute("SELECT substring(data from 1 for 48 * 211) = %s FROM ledger.openings "
+                                "WHERE first = 301", (bytes(48 * 211),)).fetchone()  # records 301..511
+        assert zeros
+    assert pgl.verify()["openings_checked"] == 701 - 512
+    pgl.export(tmp_path / "retired")
+    assert verify_log_dir(tmp_path / "retired", pgl.vkey)["records_retained_away"] == 512
     pgl.close()
     fl.close()
     # Reopened (another front-end's view): same state, origin fixed in the database.
