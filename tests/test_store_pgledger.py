@@ -303,3 +303,41 @@ def test_two_processes_append_to_one_ledger(tmp_path: Path, url: str) -> None:
     assert mine.size == at
     assert mine.verify()["size"] == at
     mine.close()
+
+
+def test_the_integrator_killed_mid_append_is_taken_over(tmp_path: Path, url: str) -> None:
+    """kill -9 of the front-end that integrates while it appends: the database ends its session
+    (and its advisory lock), another front-end is elected, integrates what was sequenced, and
+    every append the dead one acknowledged is in the tree it continues."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    d = _dir(tmp_path / "a")
+    PgLedger(d, url, ORIGIN, background=False).close()  # the ledger and its origin exist
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path / "b"), url, "100000"],
+                             stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None
+    acked = [child.stdout.readline() for _ in range(30)]  # it appends (and, alone, integrates)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    acked += child.stdout.read().splitlines()
+    runs = [(int(a), int(b)) for a, b in (line.split() for line in acked if line.strip())]
+    other = PgLedger(d, url, ORIGIN, integrate_s=0.02)
+    started = time.monotonic()
+    r = other.append_batch([_rec(1, 1)] * 2)  # elected once the dead session is gone
+    assert other.epoch is not None and time.monotonic() - started < 15
+    assert r.checkpoint.size == r.first_seq + 2
+    for first, n in runs:
+        assert first + n <= r.first_seq
+        for s in (first, first + n - 1):
+            p = other.prove_inclusion(s)
+            p.verify()
+            assert other.get(s) == LedgerRecord.decode(other.stored([s])[0].entry, other.stored([s])[0].opening)
+    assert other.verify()["size"] == r.first_seq + 2
+    other.close()
