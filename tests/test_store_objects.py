@@ -191,5 +191,17 @@ def test_the_core_ledger_keeps_its_tiles_in_the_object_store(tmp_path: Path, pg_
         assert led.verify()["size"] == 750
         led.export(tmp_path / "public")
         assert verify_log_dir(tmp_path / "public", led.vkey)["size"] == 750
+        # Retention (施行令 第30条): the two full bundles go from the bucket too; proofs stay.
+        objects = S3TileStore(s3_url, creds)
+        try:
+            assert objects.get("tile/entries/000") is not None
+            assert led.retention(datetime(2033, 6, 1, tzinfo=UTC)) == 512
+            assert objects.get("tile/entries/000") is None and objects.get("tile/entries/001") is None
+            assert objects.get("tile/0/000") is not None  # hash tiles are kept
+        finally:
+            objects.close()
+        assert led.get(5) is None and led.get(600) is not None
+        led.prove_inclusion(5).verify()
+        assert led.verify()["size"] == 750
     finally:
         led.close()

@@ -14,7 +14,7 @@ import pytest
 
 from renkei._core import ledger as _l
 from renkei.datadir import DataDir
-from renkei.errors import FailedPreconditionError, InvalidRecordError, NotFoundError
+from renkei.errors import FailedPreconditionError, InvalidRecordError, LedgerDamageError, NotFoundError
 from renkei.ledger import Ledger, LedgerRecord, opens, pack_records, verify_log_dir
 from renkei.store.pgledger import PgLedger
 from tests.pg_cluster import PgCluster
@@ -109,11 +109,50 @@ def test_reads_match_the_file_ledger(tmp_path: Path, url: str) -> None:
     assert [list(x) for x in cols_pg[:5]] == [list(x) for x in cols_f[:5]] and cols_pg[5] == cols_f[5]
     # Everything public verifies from the key alone; every opening opens its leaf.
     report = pgl.verify()
-    assert report["size"] == 701 and report["openings_checked"] == 701
+    assert report["size"] == 701 and report["openings_checked"] == 701 and report["checkpoints_checked"] == 2
+    # Damage to the private tables is named.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE ledger.person_index SET prefix = prefix + 1 WHERE seq = 5")
+        with pytest.raises(LedgerDamageError, match="record 5"):
+            pgl.verify()
+        conn.execute("UPDATE ledger.person_index SET prefix = prefix - 1 WHERE seq = 5")
+        conn.execute("UPDATE ledger.openings SET data = set_byte(data, 100, get_byte(data, 100) # 1) "
+                     "WHERE first = 1")
+        with pytest.raises(LedgerDamageError, match="record 3"):
+            pgl.verify()
+        conn.execute("UPDATE ledger.openings SET data = set_byte(data, 100, get_byte(data, 100) # 1) "
+                     "WHERE first = 1")
+    pgl.verify()
+    # Leaves, openings and tiles are stored uncompressed (set once at creation).
+    stored = pgl._db.all("SELECT c.relname, a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'ledger' "
+                         "AND a.attname IN ('leaves', 'data')")
+    assert sorted(stored) == [("openings", "e"), ("seq", "e"), ("tiles", "e")]
     pgl.export(tmp_path / "copy")
     assert verify_log_dir(tmp_path / "copy", pgl.vkey)["size"] == 701
-    with pytest.raises(FailedPreconditionError):
-        pgl.retention(datetime.now(UTC))
+    # Retention (施行令 第30条) as the file ledger's: nothing is 7 years old yet; then the two
+    # full bundles are (the partial one never is), bodies and openings gone, proofs kept.
+    assert pgl.retention(datetime(2030, 1, 1, tzinfo=UTC)) == fl.retention(datetime(2030, 1, 1, tzinfo=UTC)) == 0
+    later = datetime(2033, 6, 1, tzinfo=UTC)
+    assert pgl.retention(later) == fl.retention(later) == 512
+    assert pgl.min_index() == fl.min_index() == 512 and pgl.retention(later) == 0
+    assert pgl.get(5) is None and fl.get(5) is None and pgl.get(600) == fl.get(600)
+    assert [r.record.seq for r in pgl.stored([5, 511, 512, 700])] == [512, 700]
+    pgl.prove_inclusion(5).verify()
+    for person in (0, 3):
+        got = pgl.records_for_pseudonym(_pseudonym(person), 500, today=date(2026, 1, 1))
+        want = fl.records_for_pseudonym(_pseudonym(person), 500, today=date(2026, 1, 1))
+        assert [r.record.seq for r in got.records] == [r.record.seq for r in want.records]
+        assert got.records and min(r.record.seq for r in got.records) >= 512
+    assert list(pgl.index_columns(512, 701)[0]) == list(fl.index_columns(512, 701)[0])
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM ledger.person_index WHERE seq < 512").fetchone() == (0,)
+        (zeros,) = conn.execute("SELECT substring(data from 1 for 48 * 211) = %s FROM ledger.openings "
+                                "WHERE first = 301", (bytes(48 * 211),)).fetchone()  # records 301..511
+        assert zeros
+    assert pgl.verify()["openings_checked"] == 701 - 512
+    pgl.export(tmp_path / "retired")
+    assert verify_log_dir(tmp_path / "retired", pgl.vkey)["records_retained_away"] == 512
     pgl.close()
     fl.close()
     # Reopened (another front-end's view): same state, origin fixed in the database.
@@ -264,3 +303,41 @@ def test_two_processes_append_to_one_ledger(tmp_path: Path, url: str) -> None:
     assert mine.size == at
     assert mine.verify()["size"] == at
     mine.close()
+
+
+def test_the_integrator_killed_mid_append_is_taken_over(tmp_path: Path, url: str) -> None:
+    """kill -9 of the front-end that integrates while it appends: the database ends its session
+    (and its advisory lock), another front-end is elected, integrates what was sequenced, and
+    every append the dead one acknowledged is in the tree it continues."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    d = _dir(tmp_path / "a")
+    PgLedger(d, url, ORIGIN, background=False).close()  # the ledger and its origin exist
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path / "b"), url, "100000"],
+                             stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None
+    acked = [child.stdout.readline() for _ in range(30)]  # it appends (and, alone, integrates)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    acked += child.stdout.read().splitlines()
+    runs = [(int(a), int(b)) for a, b in (line.split() for line in acked if line.strip())]
+    other = PgLedger(d, url, ORIGIN, integrate_s=0.02)
+    started = time.monotonic()
+    r = other.append_batch([_rec(1, 1)] * 2)  # elected once the dead session is gone
+    assert other.epoch is not None and time.monotonic() - started < 15
+    assert r.checkpoint.size == r.first_seq + 2
+    for first, n in runs:
+        assert first + n <= r.first_seq
+        for s in (first, first + n - 1):
+            p = other.prove_inclusion(s)
+            p.verify()
+            assert other.get(s) == LedgerRecord.decode(other.stored([s])[0].entry, other.stored([s])[0].opening)
+    assert other.verify()["size"] == r.first_seq + 2
+    other.close()

@@ -453,17 +453,22 @@ class Ledger:
         """Drop the bodies of records older than ``years`` (施行令 第30条: 7), keeping their
         hashes so the tree and every proof stay valid. Safe to interrupt and rerun. Returns the
         number of record bodies dropped by this call."""
-        now = datetime.now(UTC) if now is None else now
-        try:
-            cutoff = now.replace(year=now.year - years)
-        except ValueError:  # 29 February
-            cutoff = now.replace(year=now.year - years, day=28)
-        return self._l.retain(_us(cutoff))
+        return self._l.retain(retention_cutoff_us(now, years))
 
     def verify(self) -> dict[str, int]:
         """Recompute everything from the files; raises :class:`~renkei.errors.LedgerDamageError`
         naming the first damaged record or file."""
         return verify_ledger_dir(self.path, self.vkey)
+
+
+def retention_cutoff_us(now: datetime | None = None, years: int = RETENTION_YEARS) -> int:
+    """The time (µs since 1970) before which records are past retention at ``now``."""
+    now = datetime.now(UTC) if now is None else now
+    try:
+        cutoff = now.replace(year=now.year - years)
+    except ValueError:  # 29 February
+        cutoff = now.replace(year=now.year - years, day=28)
+    return _us(cutoff)
 
 
 def open_ledger(data_dir: DataDir, origin: str | None = None, *, background: bool = True) -> Ledger:

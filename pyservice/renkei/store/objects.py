@@ -30,7 +30,7 @@ import stat
 import threading
 import urllib.parse
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,10 @@ class TileStore(ABC):
     @abstractmethod
     def paths(self) -> Iterator[str]:
         """Every stored path, sorted (export and audit)."""
+
+    @abstractmethod
+    def delete(self, paths: Sequence[str]) -> None:
+        """Remove entry bundles past retention (施行令 第30条); missing ones are no error."""
 
     def close(self) -> None:  # noqa: B027 - optional for drivers without connections
         """Release connections."""
@@ -210,6 +214,21 @@ class S3TileStore(TileStore):
         for page in paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.prefix):
             keys.extend(str(o["Key"])[skip:] for o in page.get("Contents", []))
         return iter(sorted(k for k in keys if not k.startswith(".renkei-probe/")))
+
+    def delete(self, paths: Sequence[str]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        keys = [self._key(p) for p in paths]
+        try:
+            for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+                got = self._client.delete_objects(Bucket=self.location.bucket, Delete={
+                    "Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
+                errors = [e for e in got.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+                if errors:
+                    raise StoreUnavailableError(f"object store {self.location.bucket}: could not delete "
+                                                f"{errors[0].get('Key')}: {errors[0].get('Code')}")
+        except (BotoCoreError, ClientError) as e:
+            raise self._unavailable(e) from None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

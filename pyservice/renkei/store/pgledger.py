@@ -9,11 +9,13 @@
   is the durable write that replaces the file ledger's ``fdatasync``.
 * **Integrate** (the elected front-end, fenced by ``int_coord.epoch``): one transaction folds the
   pending leaves into the stored right edge (the engine's ``integrate_leaves``), writes every
-  hash tile and entry bundle create-once into ``tiles``, the per-person index rows
-  (``person_index``: the pseudonym's 4-byte prefix → sequence number, private; a hash index on
-  the prefix, which takes a COPY of 10,000 rows in ~60 % of a (prefix, seq) b-tree's time), the checkpoint
-  history row when due (``checkpoints``, every ≥ 256 records, create-once), the signed
-  checkpoint, and deletes the integrated ``seq`` rows.
+  hash tile and entry bundle create-once into ``tiles``, the checkpoint history row when due
+  (``checkpoints``, every ≥ 256 records, create-once), the signed checkpoint, and deletes the
+  integrated ``seq`` rows.
+* **Index** (behind, off the appends' path): the per-person index rows (``person_index``: the
+  pseudonym's 4-byte prefix → sequence number, private; a hash index on the prefix) of
+  integrated records, in transactions of their own under ``idx_coord``; look-ups scan the
+  short unindexed tail's openings.
 * An append returns once its records are sequenced **and** integrated under a published
   checkpoint, as the file ledger's does: the front-end that holds the election integrates right
   after sequencing (and every ``INTEGRATE_S`` in the background, for the other front-ends'
@@ -23,7 +25,8 @@
   hash and its opening against its commitment, as the file ledger checks its files.
 
 Keys stay files: every front-end derives the log key from ``keys/ledger-log.key``; the database
-holds no key. Retention (施行令 第30条) is not built on this driver yet (refused clearly).
+holds no key. Retention (施行令 第30条) drops bundles, openings and index rows below the
+minimum index (``ret_coord``) and keeps the tiles, as the file ledger does.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from renkei.errors import (
 from renkei.ledger import (
     DEFAULT_ORIGIN,
     KEY_NAME,
+    RETENTION_YEARS,
     Appended,
     Checkpoint,
     ConsistencyProof,
@@ -70,6 +74,7 @@ from renkei.ledger import (
     StoredRecord,
     _days,
     pack_records,
+    retention_cutoff_us,
     verify_log_dir,
 )
 from renkei.store import Tx
@@ -89,13 +94,11 @@ CREATE TABLE IF NOT EXISTS seq (
     count  INTEGER NOT NULL,
     leaves BYTEA NOT NULL
 );
-ALTER TABLE seq ALTER COLUMN leaves SET STORAGE EXTERNAL;
 CREATE TABLE IF NOT EXISTS openings (
     first BIGINT PRIMARY KEY,
     count INTEGER NOT NULL,
     data  BYTEA NOT NULL
 );
-ALTER TABLE openings ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE TABLE IF NOT EXISTS int_coord (
     id           INTEGER PRIMARY KEY CHECK (id = 1),
     origin       TEXT NOT NULL,
@@ -110,7 +113,6 @@ CREATE TABLE IF NOT EXISTS tiles (
     path TEXT PRIMARY KEY,
     data BYTEA NOT NULL
 );
-ALTER TABLE tiles ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE TABLE IF NOT EXISTS checkpoints (
     size BIGINT PRIMARY KEY,
     note TEXT NOT NULL
@@ -123,8 +125,16 @@ CREATE INDEX IF NOT EXISTS person_index_prefix ON person_index USING hash (prefi
 CREATE TABLE IF NOT EXISTS idx_coord (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
     indexed BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ret_coord (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    min_index BIGINT NOT NULL
 )
 """
+
+#: Columns stored uncompressed (the commitments and salts are random: compressing them costs more
+#: than it saves). Set once, when they are not yet: ALTER TABLE takes an exclusive lock.
+_EXTERNAL = (("seq", "leaves"), ("openings", "data"), ("tiles", "data"))
 
 OPENING = 48
 HISTORY_SPACING = 256
@@ -175,6 +185,13 @@ class PgLedger(Ledger):
         self._objects = tiles
         self._seed = self.data_dir.secret_key(key_name)
         self._db = PostgresDatabase(conninfo, schema, SCHEMA)
+        for table, column in _EXTERNAL:
+            row = self._db.one("SELECT a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                               "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                               "WHERE n.nspname = ? AND c.relname = ? AND a.attname = ?", (schema, table, column))
+            if row is not None and str(row[0]) != "e":
+                with self._db.transaction() as tx:
+                    tx.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL")
         self._max_pending = max_pending
         self._lock_key = int.from_bytes(hashlib.sha256(f"renkei.pgledger:{schema}".encode()).digest()[:8],
                                         "big", signed=True)
@@ -216,6 +233,7 @@ class PgLedger(Ledger):
         with self._db.transaction(serialise=False) as tx:
             tx.execute("INSERT INTO seq_coord(id, next) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
             tx.execute("INSERT INTO idx_coord(id, indexed) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+            tx.execute("INSERT INTO ret_coord(id, min_index) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
             tx.execute("INSERT INTO int_coord(id, origin, size, edge, epoch, checkpoint, history_last, published_at) "
                        "VALUES (1, ?, 0, ?, 0, ?, 0, ?) ON CONFLICT (id) DO NOTHING",
                        (want, b"", self._sign(want, 0, _l.edge_root(b"")[1]), time.time()))
@@ -426,7 +444,7 @@ class PgLedger(Ledger):
             row = tx.one("SELECT indexed FROM idx_coord WHERE id = 1 FOR UPDATE")
             size = tx.one("SELECT size FROM int_coord WHERE id = 1")
             assert row is not None and size is not None
-            indexed = int(row[0])
+            indexed = int(row[0])  # retention moves it past retired records
             end = min(int(size[0]), indexed + limit)
             if end <= indexed:
                 return indexed
@@ -643,9 +661,13 @@ class PgLedger(Ledger):
             raise LedgerDamageError(f"record {seq}: {e}", "openings") from None
 
     def get(self, seq: int) -> LedgerRecord | None:
+        if seq < self.min_index():
+            return None  # retired: its body and opening are gone
         return self._opened(seq, self.entries(seq, seq + 1)[0], self._opening(seq))
 
     def stored(self, seqs: Sequence[int]) -> list[StoredRecord]:
+        retired = self.min_index()
+        seqs = [s for s in seqs if s >= retired]  # retired ones left out, as the file ledger does
         if not seqs:
             return []
         size = self.size
@@ -692,7 +714,8 @@ class PgLedger(Ledger):
         start = size if before is None else min(before, size)
         row = self._db.one("SELECT indexed FROM idx_coord WHERE id = 1")
         assert row is not None
-        indexed = min(int(row[0]), start)
+        retired = self.min_index()
+        indexed = max(min(int(row[0]), start), retired)
         out: list[PersonRecord] = []
         next_before: int | None = None
         # The integrated records not indexed yet (a short tail): their openings scanned.
@@ -711,8 +734,8 @@ class PgLedger(Ledger):
                 more = True
             else:
                 seqs = [int(s) for (s,) in self._db.all(
-                    "SELECT seq FROM person_index WHERE prefix = ? AND seq < ? ORDER BY seq DESC LIMIT 256",
-                    (_prefix(pseudonym), start))]
+                    "SELECT seq FROM person_index WHERE prefix = ? AND seq < ? AND seq >= ? ORDER BY seq DESC "
+                    "LIMIT 256", (_prefix(pseudonym), start, retired))]
                 more = len(seqs) == 256
             for seq in seqs:
                 opening = self._opening(seq)
@@ -735,7 +758,10 @@ class PgLedger(Ledger):
         return PersonPage(out, next_before, cp)
 
     def min_index(self) -> int:
-        return 0
+        """Records below this have no body or opening any more (retention)."""
+        row = self._db.one("SELECT min_index FROM ret_coord WHERE id = 1")
+        assert row is not None
+        return int(row[0])
 
     def index_columns(self, start: int, end: int) -> tuple[
             npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint32], npt.NDArray[np.uint32],
@@ -757,20 +783,67 @@ class PgLedger(Ledger):
         first, count, note = self.append_packed(packed)
         return Appended(first, count, Checkpoint.from_note(note))
 
-    def retention(self, now: datetime | None = None, years: int = 7) -> int:
-        raise FailedPreconditionError("retention of a ledger on PostgreSQL is not built yet (docs/arch/store.md)")
+    def retention(self, now: datetime | None = None, years: int = RETENTION_YEARS) -> int:
+        """Drop the bodies and openings of records older than ``years`` (施行令 第30条: 7), as
+        the file ledger does: whole entry bundles from the front whose records are all past the
+        cutoff, their openings (rows deleted, the retired part of a straddling row zeroed) and
+        person-index rows; the hash tiles stay, so the tree and every proof stay valid. One
+        transaction (all or nothing); the number of record bodies dropped by this call."""
+        cutoff = retention_cutoff_us(now, years)
+        full = self.size // WIDTH
+        with self._db.transaction() as tx:
+            row = tx.one("SELECT min_index FROM ret_coord WHERE id = 1 FOR UPDATE")
+            assert row is not None
+            old = int(row[0])
+            b = old // WIDTH
+            while b < full:
+                path = tile_path(None, b, WIDTH)
+                if self._objects is not None:
+                    data = self._objects.get(path)
+                else:
+                    got = tx.one("SELECT data FROM tiles WHERE path = ?", (path,))
+                    data = None if got is None else bytes(got[0])
+                if data is None:
+                    raise LedgerDamageError(f"{path} is missing", path)
+                if any(int.from_bytes(e[9:17], "big", signed=True) >= cutoff for e in split_bundle(data)):
+                    break
+                b += 1
+            new = b * WIDTH
+            if new == old:
+                return 0
+            tx.execute("UPDATE ret_coord SET min_index = ? WHERE id = 1", (new,))
+            gone = [tile_path(None, i, WIDTH) for i in range(old // WIDTH, b)]
+            tx.execute("DELETE FROM tiles WHERE path = ANY(?)", (gone,))
+            tx.execute("DELETE FROM openings WHERE first + count <= ?", (new,))
+            straddle = tx.one("SELECT first FROM openings WHERE first < ? AND first + count > ?", (new, new))
+            if straddle is not None:
+                first = int(straddle[0])
+                tx.execute("UPDATE openings SET data = overlay(data placing ? from 1) WHERE first = ?",
+                           (bytes((new - first) * OPENING), first))
+            tx.execute("DELETE FROM person_index WHERE seq < ?", (new,))
+            tx.execute("UPDATE idx_coord SET indexed = greatest(indexed, ?) WHERE id = 1", (new,))
+        if self._objects is not None:
+            # After the commit: the bundles are public (no person named) and the openings that
+            # tie them to a person went with the transaction, so a failed delete (reported to the
+            # caller) leaves only unreadable public bytes behind, which reads and export skip.
+            self._objects.delete(gone)
+        with self._tiles_lock:
+            for path in gone:
+                self._tiles.pop(path, None)
+        return new - old
 
     def verify(self) -> dict[str, int]:
         """Every public tile and bundle (exported and checked as `renkei ledger verify --dir D
         --vkey V` checks a copy of the log, records as renkei's) and every opening against its
         leaf; ``LedgerDamageError`` naming the first damage."""
         size, note = self._state()
+        retired = self.min_index()
         with tempfile.TemporaryDirectory(prefix="renkei-pgledger-") as tmp:
             root = Path(tmp)
             self.export(root, size, note)
             report = verify_log_dir(root, self.vkey, renkei=True)
         checked = 0
-        for lo in range(0, size, 65_536):
+        for lo in range(retired, size, 65_536):
             hi = min(size, lo + 65_536)
             for seq, leaf, opening in zip(range(lo, hi), self.entries(lo, hi, size), self.openings(lo, hi),
                                           strict=True):
@@ -778,6 +851,8 @@ class PgLedger(Ledger):
                     raise LedgerDamageError(f"the opening of record {seq} does not open its leaf", "openings")
                 checked += 1
         report["openings_checked"] = checked
+        report["checkpoints_checked"] = self._verify_history(size)
+        self._verify_index(retired)
         return report
 
     def _stored_tiles(self, size: int) -> Iterator[tuple[str, bytes]]:
@@ -794,6 +869,41 @@ class PgLedger(Ledger):
             if _tile_within(str(path), size):
                 yield str(path), bytes(data)
 
+    def _verify_history(self, size: int) -> int:
+        """Every stored checkpoint: signed by the log's key, its root the tree's at its size."""
+        from renkei.ledger import verify_checkpoint
+
+        n = 0
+        for (note,) in self._db.all("SELECT note FROM checkpoints WHERE size <= ? ORDER BY size", (size,)):
+            try:
+                cp = verify_checkpoint(str(note), self.vkey, self.origin)
+            except RenkeiError as e:
+                raise LedgerDamageError(f"a stored checkpoint does not verify: {e}", "checkpoints") from None
+            if cp.root != _l.tiles_root(cp.size, self._tile):
+                raise LedgerDamageError(f"the stored checkpoint of size {cp.size} is not the tree's", "checkpoints")
+            n += 1
+        return n
+
+    def _verify_index(self, retired: int) -> None:
+        """The person index holds exactly one row per indexed, unretired record, with its
+        opening's prefix."""
+        row = self._db.one("SELECT indexed FROM idx_coord WHERE id = 1")
+        assert row is not None
+        indexed = int(row[0])
+        rows = np.array(self._db.all("SELECT seq, prefix FROM person_index ORDER BY seq"), dtype=np.int64)
+        rows = rows.reshape(-1, 2)
+        if indexed < retired or not np.array_equal(rows[:, 0], np.arange(retired, indexed)):
+            raise LedgerDamageError(f"the person index holds {len(rows)} rows, not one for each of the "
+                                    f"{max(0, indexed - retired)} indexed records", "person_index")
+        if indexed > retired:
+            with self._db.transaction(serialise=False) as tx:
+                o = np.frombuffer(self._openings_in(tx, retired, indexed), dtype=np.uint8).reshape(-1, OPENING)
+            want = o[:, 16:20].copy().view(">i4").reshape(-1).astype(np.int64)
+            bad = np.flatnonzero(want != rows[:, 1])
+            if len(bad):
+                raise LedgerDamageError(f"the person index is wrong for record {retired + int(bad[0])}",
+                                        "person_index")
+
     def export(self, directory: str | Path, size: int | None = None, note: str | None = None) -> None:
         """The public log as files (checkpoint, format, tiles up to the checkpoint): the layout a
         tiles reader or `renkei ledger verify --dir` reads."""
@@ -806,6 +916,7 @@ class PgLedger(Ledger):
             target.write_bytes(data)
         (root / "checkpoint").write_text(note)
         (root / "format").write_bytes(b"renkei-ledger 2\n")
+        (root / "retention").write_text(f"{self.min_index()}\n")
 
 
 def _tile_within(path: str, size: int) -> bool:
