@@ -8,20 +8,29 @@ DATA ?= renkei-data
 # Ports of the box: core mTLS = BASE_PORT, core public = +1, J-LIS = +2, NTA = +3 (0 = any free).
 BASE_PORT ?= 50051
 
-.PHONY: browser serve test install lint bench clean proto
+.PHONY: os-packages serve test install lint bench clean proto
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip 'maturin>=1.9,<2'
 
-install: $(BIN)/python browser
+install: $(BIN)/python os-packages $(GARAGE)
 	$(BIN)/pip install -q --no-build-isolation -e '.[test,bench]'
 
-# The portal's browser tests drive the OS's headless Chromium (never a downloaded browser); the
-# Japanese fonts make the screenshots readable. Installed when missing (CI runs as root on Debian).
-browser:
+# OS packages the tests drive, installed when missing (CI runs as root on Debian): the portal's
+# browser tests use the OS's headless Chromium (never a downloaded browser), with the Japanese
+# fonts so the screenshots are readable; the supervised-failover test runs Patroni + etcd.
+os-packages:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list | grep -q "Noto Sans CJK" \
-		|| (apt-get update && apt-get install -y chromium chromium-driver fonts-noto-cjk)
+		&& command -v patroni >/dev/null && command -v etcd >/dev/null \
+		|| (apt-get update && apt-get install -y chromium chromium-driver fonts-noto-cjk patroni etcd-server etcd-client)
+
+# A real S3-compatible object store for the tests of the ledger's tiles in an object store
+# (tests/garage_server.py): Garage from crates.io, built once into .tools/ (the features the
+# tests use: SQLite metadata, bundled libraries).
+GARAGE := .tools/bin/garage
+$(GARAGE):
+	cargo install garage --version 2.5.0 --locked --root .tools --no-default-features --features bundled-libs,sqlite
 
 serve: install
 	$(BIN)/renkei up --dir $(DATA) --demo --base-port $(BASE_PORT)
@@ -48,4 +57,4 @@ proto: install
 	$(BIN)/python proto/generate.py
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target .tools

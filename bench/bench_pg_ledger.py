@@ -8,6 +8,13 @@ has flushed it), single-entry appends (the commit round trip), and integration (
 checkpoint, one transaction per step). Baseline in the same run: one INSERT of each batch's
 packed bytes as one bytea and its commit — the floor of any design that makes the batch durable
 on both nodes. Prints the Markdown table for docs/BENCHMARKS.md.
+
+    python -m bench.bench_pg_ledger --hashing-only [--batches 20] [--batch-size 10000]
+
+The integrator's hashing alone (no database): the engine's ``integrate_leaves`` (leaf hashes,
+right edge, every tile and bundle the growth writes, the root) against the pure-Python path of
+``renkei.store.tlog`` (``tiles_for`` + ``push``) on the same public leaves, in steps of
+``INTEGRATE_BATCH``.
 """
 
 from __future__ import annotations
@@ -19,8 +26,36 @@ import time
 
 from bench.bench_ledger import make_batches
 from bench.common import machine
+from renkei._core import ledger as _l
+from renkei.store import tlog
 from renkei.store.tlog import INTEGRATE_BATCH, PgLog, split_bundle
 from tests.pg_cluster import PgCluster
+
+
+def hashing(batches: list[list[bytes]]) -> tuple[float, float, int]:
+    """(engine records/s, pure-Python records/s, records) of the integrator's hashing."""
+    leaves = [e for b in batches for e in b]
+    steps = [leaves[i:i + INTEGRATE_BATCH] for i in range(0, len(leaves), INTEGRATE_BATCH)]
+    packed = [tlog.bundle(s) for s in steps]
+    start = time.perf_counter()
+    edge, roots = b"", []
+    for p in packed:
+        edge, _n, root, _tiles = _l.integrate_leaves(edge, p)
+        roots.append(root)
+    engine = time.perf_counter() - start
+    start = time.perf_counter()
+    py_edge: list[bytes] = []
+    tiles: dict[str, bytes] = {}
+    size = 0
+    for step, root in zip(steps, roots, strict=True):
+        hashes = [tlog.leaf_hash(e) for e in step]
+        tiles.update(tlog.tiles_for(tiles.get, size, step, hashes))
+        for h in hashes:
+            tlog.push(py_edge, size, h)
+            size += 1
+        assert tlog.edge_root(py_edge) == root
+    python = time.perf_counter() - start
+    return len(leaves) / engine, len(leaves) / python, len(leaves)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,8 +63,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=10_000)
     p.add_argument("--singles", type=int, default=300)
+    p.add_argument("--hashing-only", action="store_true")
     args = p.parse_args(argv)
     packed, rec_len = make_batches(args.batches, args.batch_size)
+    if args.hashing_only:
+        # The integrator sees public leaves: prepare them as the sequencer does.
+        leaves = [split_bundle(_l.prepare_records(b, i * args.batch_size, 1)[0]) for i, b in enumerate(packed)]
+        engine, python, n = hashing(leaves)
+        print(f"Command: `python -m bench.bench_pg_ledger --hashing-only --batches {args.batches} "
+              f"--batch-size {args.batch_size}` ({machine()})\n")
+        print("| integrator hashing, steps of 16,384 public leaves of "
+              f"{len(leaves[0][0])} B ({n:,} records) | records/s |\n| --- | --- |")
+        print(f"| engine `integrate_leaves` (leaf hashes, edge, tiles, bundles, root) | **{engine:,.0f}** |")
+        print(f"| pure Python (`tlog.tiles_for` + `push`, the path it replaces) | {python:,.0f} |")
+        print(f"| engine / Python | **{engine / python:.1f}×** |")
+        return 0
     batches = [split_bundle(b) for b in packed]
     cluster = PgCluster.start()
     try:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -158,6 +159,13 @@ def test_full_flow(server: RunningBox, people: list[str]) -> None:
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
         stats = oversight.GetAgencyStatistics(opb.GetAgencyStatisticsRequest(agency_id=MINISTER), timeout=T)
         assert stats.inquiries >= 1
+    binding = server.data_dir("core") / "store.conninfo"
+    if binding.exists():
+        # The ledger is on PostgreSQL: sequenced and integrated there, no write-ahead log here.
+        assert not (server.data_dir("core") / "ledger" / "wal").exists()
+        with psycopg.connect(binding.read_text().strip()) as conn:
+            row = conn.execute("SELECT size, checkpoint FROM ledger.int_coord").fetchone()
+        assert row is not None and row[0] >= cp.tree_size
 
     # The person lists it through DisclosureService after logging in with their card key.
     card = Ed25519PrivateKey.generate()

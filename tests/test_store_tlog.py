@@ -102,12 +102,12 @@ def test_tiles_are_create_once_and_appends_are_pushed_back(pg: PgCluster) -> Non
     log.append([b"d"])
     # Someone else's bytes where the next partial bundle goes: integration refuses to fork.
     with pg.primary.connect("renkei_tlog_once") as admin:
-        admin.execute("INSERT INTO ledger.tiles(path, data) VALUES (%s, %s)", (tile_path(None, 0, 4), b"\x00\x01x"))
+        admin.execute("INSERT INTO tlog.tiles(path, data) VALUES (%s, %s)", (tile_path(None, 0, 4), b"\x00\x01x"))
     with pytest.raises(LedgerDamageError, match="would fork"):
         log.integrate()
     assert verify_checkpoint(log.checkpoint(), log.vkey).size == 3  # nothing changed
     with pg.primary.connect("renkei_tlog_once") as admin:
-        admin.execute("DELETE FROM ledger.tiles WHERE path = %s", (tile_path(None, 0, 4),))
+        admin.execute("DELETE FROM tlog.tiles WHERE path = %s", (tile_path(None, 0, 4),))
     assert log.integrate() == 4
     log.append([b"e"] * 11)
     with pytest.raises(ResourceExhaustedError, match="11 log entries await integration"):

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -172,6 +173,12 @@ def provision_records(inquiries: bytes, first_seq: int, outcome: int, detail: st
 def pack_records(records: Iterable[LedgerRecord | bytes]) -> bytes:
     """The packed batch form: uint16-BE length-prefixed v1 records (as in entry bundles)."""
     return _l.pack_records([r if isinstance(r, bytes) else r.encode() for r in records])
+
+
+class PackedAppender(Protocol):
+    """A ledger driver the inquiry path appends through (renkei.store.pgledger.PgLedger)."""
+
+    def append_packed(self, packed: bytes) -> tuple[int, int, str]: ...
 
 
 @dataclass(frozen=True)
@@ -326,6 +333,30 @@ class Ledger:
     def size(self) -> int:
         return self._l.size()
 
+    @property
+    def appender(self) -> _l.Ledger | PackedAppender:
+        """What the inquiry path (renkei._core.inquiry) appends through: the engine ledger here;
+        the PostgreSQL driver (renkei.store.pgledger) gives an object with ``append_packed``."""
+        return self._l
+
+    def root_at(self, size: int) -> bytes:
+        """The root of the tree of ``size`` leaves (at most the ledger's size)."""
+        return self._l.root_at(size)
+
+    def min_index(self) -> int:
+        """Records below this have no body any more (retention)."""
+        return self._l.min_index()
+
+    def index_columns(self, start: int, end: int) -> tuple[
+            np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """The oversight index's columns of records ``start..end`` (seq, time, requester,
+        provider, denial code, affair), read without the GIL."""
+        return self._l.index_columns(start, end)
+
+    def published_at(self) -> float:
+        """When the latest checkpoint was published (Unix seconds)."""
+        return os.stat(self.path / "checkpoint").st_mtime
+
     def append(self, record: LedgerRecord) -> int:
         """Append one record; returns its sequence number once it is durable and covered by a
         published checkpoint."""
@@ -422,17 +453,38 @@ class Ledger:
         """Drop the bodies of records older than ``years`` (施行令 第30条: 7), keeping their
         hashes so the tree and every proof stay valid. Safe to interrupt and rerun. Returns the
         number of record bodies dropped by this call."""
-        now = datetime.now(UTC) if now is None else now
-        try:
-            cutoff = now.replace(year=now.year - years)
-        except ValueError:  # 29 February
-            cutoff = now.replace(year=now.year - years, day=28)
-        return self._l.retain(_us(cutoff))
+        return self._l.retain(retention_cutoff_us(now, years))
 
     def verify(self) -> dict[str, int]:
         """Recompute everything from the files; raises :class:`~renkei.errors.LedgerDamageError`
         naming the first damaged record or file."""
         return verify_ledger_dir(self.path, self.vkey)
+
+
+def retention_cutoff_us(now: datetime | None = None, years: int = RETENTION_YEARS) -> int:
+    """The time (µs since 1970) before which records are past retention at ``now``."""
+    now = datetime.now(UTC) if now is None else now
+    try:
+        cutoff = now.replace(year=now.year - years)
+    except ValueError:  # 29 February
+        cutoff = now.replace(year=now.year - years, day=28)
+    return _us(cutoff)
+
+
+def open_ledger(data_dir: DataDir, origin: str | None = None, *, background: bool = True) -> Ledger:
+    """The core's ledger on the store ``data_dir`` is bound to (docs/arch/store.md): the files
+    (default) or PostgreSQL (``store.conninfo``: renkei.store.pgledger; its tiles in the object
+    store ``tiles.url`` names, when bound: renkei.store.objects). ``background``: a
+    PostgreSQL ledger runs its integrator in a thread (a read-only tool passes False)."""
+    from renkei.store import store_conninfo
+
+    conninfo = store_conninfo(data_dir)
+    if conninfo is None:
+        return Ledger(data_dir, origin)
+    from renkei.store import tile_store
+    from renkei.store.pgledger import PgLedger
+
+    return PgLedger(data_dir, conninfo, origin, background=background, tiles=tile_store(data_dir))
 
 
 def _index_path(n: int) -> str:

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::codes::engine::CodeEngine;
 use crate::codes::{Code, CODE_LEN};
 use crate::error::{Error, Result};
-use crate::ledger::Ledger;
+use crate::ledger::Appender;
 use crate::ledger::record::{Outcome as RecordOutcome, Record, MAX_ID_LEN};
 use crate::permissions::{self, Engine as PermissionEngine};
 use crate::permits::{self, merkle, Body, Claims, PermitSigner};
@@ -149,7 +149,8 @@ pub struct InquiryPath<'a> {
     pub codes: &'a CodeEngine,
     pub permissions: &'a PermissionEngine,
     pub signer: &'a PermitSigner,
-    pub ledger: &'a Ledger,
+    /// Where the records become durable (the file ledger, or another driver's appender).
+    pub ledger: &'a dyn Appender,
     pub pseudonym_key: &'a [u8],
 }
 

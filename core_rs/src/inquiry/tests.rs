@@ -1,4 +1,5 @@
 use super::*;
+use crate::ledger::Ledger;
 use crate::codes::Epochs;
 use crate::permissions::Document;
 use crate::permits::{PermitVerifier, Body};

@@ -21,6 +21,21 @@ struct Queue {
     done: HashMap<u64, Result<(u64, String)>>,
 }
 
+/// Where a caller's records become durable: the file ledger's group commit here, or another
+/// driver's (the PostgreSQL store's sequencing transaction, bound from Python). The inquiry path
+/// appends through this.
+pub trait Appender: Sync {
+    /// Append packed layout-1 records (uint16-BE length-prefixed); (first sequence number,
+    /// count, checkpoint note covering them) once durable.
+    fn append_packed(&self, packed: &[u8]) -> Result<(u64, u64, String)>;
+}
+
+impl Appender for Ledger {
+    fn append_packed(&self, packed: &[u8]) -> Result<(u64, u64, String)> {
+        Ledger::append_packed(self, packed)
+    }
+}
+
 pub struct Ledger {
     store: Mutex<Store>,
     queue: Mutex<Queue>,

@@ -2,6 +2,8 @@
 //! RFC 6962/9162 Merkle tree, stored in the C2SP tlog-tiles layout and committed by signed
 //! C2SP checkpoints.
 
+pub mod fetched;
+pub mod integrate;
 pub mod merkle;
 pub mod note;
 pub mod record;
@@ -9,4 +11,4 @@ pub mod store;
 pub mod tiles;
 mod group;
 
-pub use group::Ledger;
+pub use group::{Appender, Ledger};

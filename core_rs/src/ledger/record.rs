@@ -528,7 +528,7 @@ pub fn time_of(b: &[u8]) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample(denied: bool) -> Record {

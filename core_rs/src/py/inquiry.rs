@@ -14,7 +14,7 @@ use super::permissions::PyEngine;
 use super::permits::PySigner;
 use crate::codes::{Code, CODE_LEN};
 use crate::inquiry::{wire_parts, InquiryPath, Party, Refusal, Request};
-use crate::ledger::Ledger;
+use crate::ledger::{Appender, Ledger};
 use crate::permissions::parse_municipality;
 
 /// An agency of a request; `refused`: the inquiry is refused before the table, so an agency
@@ -31,6 +31,54 @@ fn party(id: u64, types: Vec<String>, municipality: Option<&str>, refused: bool)
     Ok(Party { id, types, municipality })
 }
 
+/// Where the path's records become durable: the engine ledger (files), or a Python object with
+/// `append_packed(bytes) -> (first, count, note)` (renkei.store.pgledger: the PostgreSQL
+/// store's sequencing transaction), called with the GIL taken back for the call.
+enum LedgerHandle {
+    Engine(Arc<Ledger>),
+    Python(Py<PyAny>),
+}
+
+/// One call's appender over a Python object; an exception it raises is kept and re-raised as
+/// it was (so a `StoreUnavailableError` stays one), the path seeing a storage error.
+struct PyAppender<'a> {
+    obj: &'a Py<PyAny>,
+    raised: std::sync::Mutex<Option<PyErr>>,
+}
+
+impl Appender for PyAppender<'_> {
+    fn append_packed(&self, packed: &[u8]) -> crate::Result<(u64, u64, String)> {
+        Python::attach(|py| {
+            self.obj
+                .call_method1(py, "append_packed", (PyBytes::new(py, packed),))
+                .and_then(|r| r.extract::<(u64, u64, String)>(py))
+                .map_err(|e| {
+                    let msg = format!("the ledger's store failed: {}", e.value(py));
+                    *self.raised.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    crate::Error::Storage(msg)
+                })
+        })
+    }
+}
+
+impl LedgerHandle {
+    /// Run `f` with this handle's appender; an exception the Python appender raised wins over
+    /// the error the path made of it.
+    fn with<T>(&self, f: impl FnOnce(&dyn Appender) -> PyResult<T>) -> PyResult<T> {
+        match self {
+            LedgerHandle::Engine(l) => f(l.as_ref()),
+            LedgerHandle::Python(obj) => {
+                let a = PyAppender { obj, raised: std::sync::Mutex::new(None) };
+                let out = f(&a);
+                match a.raised.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                    Some(e) => Err(e),
+                    None => out,
+                }
+            }
+        }
+    }
+}
+
 /// The inquiry path over shared engines. `pseudonym_key` is the portal-pseudonym key
 /// (`DataDir.secret_key("portal-pseudonym")`).
 #[pyclass(module = "renkei._core.inquiry", name = "InquiryPath", frozen)]
@@ -38,7 +86,7 @@ struct PyInquiryPath {
     codes: Py<PyCodeEngine>,
     permissions: Py<PyEngine>,
     signer: Py<PySigner>,
-    ledger: Arc<Ledger>,
+    ledger: LedgerHandle,
     pseudonym_key: Vec<u8>,
 }
 
@@ -97,13 +145,6 @@ impl PyInquiryPath {
         let rq = party(requester.0, requester.1, requester.2.as_deref(), refused.is_some())?;
         let pv = party(provider.0, provider.1, provider.2.as_deref(), refused.is_some())?;
         let (codes, perms, signer) = (self.codes.get(), self.permissions.get(), self.signer.get());
-        let path = InquiryPath {
-            codes: &codes.inner,
-            permissions: &perms.inner,
-            signer: &signer.inner,
-            ledger: &self.ledger,
-            pseudonym_key: &self.pseudonym_key,
-        };
         let req = Request {
             requester: &rq,
             provider: &pv,
@@ -114,7 +155,16 @@ impl PyInquiryPath {
             withheld_until: terms.0,
             delegator: terms.1,
         };
-        Ok(py.detach(|| f(&path, &req))?)
+        self.ledger.with(|ledger| {
+            let path = InquiryPath {
+                codes: &codes.inner,
+                permissions: &perms.inner,
+                signer: &signer.inner,
+                ledger,
+                pseudonym_key: &self.pseudonym_key,
+            };
+            Ok(py.detach(|| f(&path, &req))?)
+        })
     }
 }
 
@@ -131,7 +181,12 @@ impl PyInquiryPath {
         if pseudonym_key.len() < 32 {
             return Err(invalid_argument("the pseudonym key needs at least 32 bytes"));
         }
-        Ok(PyInquiryPath { codes, permissions, signer, ledger: ledger_of(ledger)?, pseudonym_key })
+        let ledger = match ledger_of(ledger) {
+            Ok(l) => LedgerHandle::Engine(l),
+            Err(_) if ledger.hasattr("append_packed")? => LedgerHandle::Python(ledger.clone().unbind()),
+            Err(e) => return Err(e),
+        };
+        Ok(PyInquiryPath { codes, permissions, signer, ledger, pseudonym_key })
     }
 
     /// One inquiry. Returns (outcome byte, reason, provider code, record sequence, permit as
@@ -189,32 +244,34 @@ impl PyInquiryPath {
         }
         let ok: Vec<&Parsed> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
         let (codes, perms, signer) = (self.codes.get(), self.permissions.get(), self.signer.get());
-        let path = InquiryPath {
-            codes: &codes.inner,
-            permissions: &perms.inner,
-            signer: &signer.inner,
-            ledger: &self.ledger,
-            pseudonym_key: &self.pseudonym_key,
-        };
-        let answers = py.detach(|| {
-            let reqs: Vec<(Request<'_>, Code)> = ok
-                .iter()
-                .map(|(rq, pv, code, affair, items, refused, terms)| {
-                    let req = Request {
-                        requester: rq,
-                        provider: pv,
-                        affair,
-                        items,
-                        lifetime_s,
-                        refusal: refused.as_ref(),
-                        withheld_until: terms.0,
-                        delegator: terms.1,
-                    };
-                    (req, *code)
-                })
-                .collect();
-            path.inquire_many(&reqs)
-        });
+        let answers = self.ledger.with(|ledger| {
+            let path = InquiryPath {
+                codes: &codes.inner,
+                permissions: &perms.inner,
+                signer: &signer.inner,
+                ledger,
+                pseudonym_key: &self.pseudonym_key,
+            };
+            Ok(py.detach(|| {
+                let reqs: Vec<(Request<'_>, Code)> = ok
+                    .iter()
+                    .map(|(rq, pv, code, affair, items, refused, terms)| {
+                        let req = Request {
+                            requester: rq,
+                            provider: pv,
+                            affair,
+                            items,
+                            lifetime_s,
+                            refusal: refused.as_ref(),
+                            withheld_until: terms.0,
+                            delegator: terms.1,
+                        };
+                        (req, *code)
+                    })
+                    .collect();
+                path.inquire_many(&reqs)
+            }))
+        })?;
         let mut answers = answers.into_iter();
         let mut out = Vec::with_capacity(parsed.len());
         for p in parsed {

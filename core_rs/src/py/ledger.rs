@@ -351,6 +351,81 @@ fn provision_records<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// The sequencing half of a commit (for a ledger whose durable write is a database's): packed
+/// layout-1 `records` numbered from `first` → (public leaves, packed as in entry bundles;
+/// openings, 48 bytes each). A zero record time becomes `time_us`; each person is committed
+/// under a salt drawn for this call alone. Every record is checked first. The GIL is released.
+#[pyfunction]
+fn prepare_records<'py>(py: Python<'py>, records: &[u8], first: u64, time_us: i64) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    let (leaves, openings) = py.detach(|| crate::ledger::integrate::prepare(records, first, time_us))?;
+    Ok((PyBytes::new(py, &leaves), PyBytes::new(py, &openings)))
+}
+
+/// The integrator's step: grow the tree whose right edge is `edge` (as this function returned
+/// it; empty: the empty tree) by the packed public `leaves`. Returns (new edge, new size, new
+/// root, [(tlog-tiles path, bytes)] of every tile and bundle completed and the partial ones
+/// whose width changed). The stored edge is checked; the GIL is released.
+#[pyfunction]
+fn integrate_leaves<'py>(py: Python<'py>, edge: &[u8], leaves: &[u8]) -> PyResult<Growth<'py>> {
+    let (edge, growth, root) = py.detach(|| -> crate::Result<_> {
+        let mut e = crate::ledger::integrate::Edge::decode(edge)?;
+        let g = crate::ledger::integrate::integrate(&mut e, leaves)?;
+        let root = e.root();
+        Ok((e, g, root))
+    })?;
+    let tiles = growth.tiles.iter().map(|(p, d)| (p.clone(), PyBytes::new(py, d))).collect();
+    Ok((PyBytes::new(py, &edge.encode()), edge.size(), PyBytes::new(py, &root), tiles))
+}
+
+/// (size, root) of a stored right edge (checked).
+#[pyfunction]
+fn edge_root<'py>(py: Python<'py>, edge: &[u8]) -> PyResult<(u64, Bound<'py, PyBytes>)> {
+    let e = crate::ledger::integrate::Edge::decode(edge)?;
+    Ok((e.size(), PyBytes::new(py, &e.root())))
+}
+
+type Growth<'py> = (Bound<'py, PyBytes>, u64, Bound<'py, PyBytes>, Vec<(String, Bound<'py, PyBytes>)>);
+
+/// Nodes of the tree of `size` over tiles read by the Python callable `read(path) -> bytes |
+/// None`; an exception it raises comes back as it was.
+fn with_fetched<T>(
+    size: u64,
+    read: &Bound<'_, PyAny>,
+    f: impl FnOnce(&crate::ledger::fetched::FetchedNodes<&mut dyn FnMut(&str) -> crate::Result<Option<Vec<u8>>>>) -> crate::Result<T>,
+) -> PyResult<T> {
+    let mut raised: Option<PyErr> = None;
+    let mut call = |path: &str| -> crate::Result<Option<Vec<u8>>> {
+        let got = read.call1((path,)).and_then(|r| if r.is_none() { Ok(None) } else { r.extract::<Vec<u8>>().map(Some) });
+        got.map_err(|e| {
+            raised = Some(e);
+            Error::Storage(format!("{path}: the tile reader failed"))
+        })
+    };
+    let out = f(&crate::ledger::fetched::FetchedNodes::new(size, &mut call as &mut dyn FnMut(&str) -> crate::Result<Option<Vec<u8>>>));
+    match (out, raised) {
+        (_, Some(e)) => Err(e),
+        (r, None) => Ok(r?),
+    }
+}
+
+/// The root of the tree of `size` from tiles read by `read(path) -> bytes | None`.
+#[pyfunction]
+fn tiles_root<'py>(py: Python<'py>, size: u64, read: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, &with_fetched(size, read, |n| n.root())?))
+}
+
+/// Inclusion proof of leaf `index` in the tree of `size`, from tiles read by `read`.
+#[pyfunction]
+fn tiles_inclusion_proof<'py>(py: Python<'py>, index: u64, size: u64, read: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    Ok(hashes_out(py, &with_fetched(size, read, |n| n.inclusion_proof(index))?))
+}
+
+/// Consistency proof from the tree of `size1` to the tree of `size2`, from tiles read by `read`.
+#[pyfunction]
+fn tiles_consistency_proof<'py>(py: Python<'py>, size1: u64, size2: u64, read: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    Ok(hashes_out(py, &with_fetched(size2, read, |n| n.consistency_proof(size1))?))
+}
+
 /// Pack encoded records into the batch form (uint16-BE length-prefixed, as in entry bundles).
 #[pyfunction]
 fn pack_records<'py>(py: Python<'py>, records: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyBytes>> {
@@ -486,6 +561,53 @@ struct Columns {
     affair_of: Vec<u32>,
 }
 
+/// The oversight index's columns of records (seq, public leaf or None where retired).
+fn columns_of<'a>(records: impl Iterator<Item = (u64, Option<&'a [u8]>)>) -> Result<Columns, Error> {
+    let mut c = Columns::default();
+    let mut known: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for (seq, e) in records {
+        let Some(e) = e else { continue };
+        let (t, req, prov, code, affair) =
+            crate::ledger::record::index_fields(e).map_err(|err| Error::Storage(format!("ledger record {seq}: {err}")))?;
+        c.seq.push(seq as i64);
+        c.time.push(t);
+        c.requester.push(req);
+        c.provider.push(prov);
+        c.denied.push(code);
+        let next = c.affairs.len() as u32;
+        let k = *known.entry(affair.to_string()).or_insert_with(|| {
+            c.affairs.push(affair.to_string());
+            next
+        });
+        c.affair_of.push(k);
+    }
+    Ok(c)
+}
+
+fn columns_out(py: Python<'_>, c: Columns) -> PyResult<IndexColumns<'_>> {
+    let names: Vec<Bound<'_, PyString>> = c.affairs.iter().map(|a| PyString::new(py, a)).collect();
+    let affairs = PyList::new(py, c.affair_of.iter().map(|&k| names[k as usize].clone()))?;
+    Ok((
+        PyArray1::from_vec(py, c.seq),
+        PyArray1::from_vec(py, c.time),
+        PyArray1::from_vec(py, c.requester),
+        PyArray1::from_vec(py, c.provider),
+        PyArray1::from_vec(py, c.denied),
+        affairs,
+    ))
+}
+
+/// The oversight index's columns (as `Ledger.index_columns`) of packed public leaves numbered
+/// from `first` (a ledger whose bundles come from a database). The GIL is released.
+#[pyfunction]
+fn leaf_columns<'py>(py: Python<'py>, leaves: &[u8], first: u64) -> PyResult<IndexColumns<'py>> {
+    let c = py.detach(|| -> Result<Columns, Error> {
+        let es = tiles::split_bundle(leaves).map_err(|off| Error::InvalidArgument(format!("packed leaves are malformed at byte {off}")))?;
+        columns_of((first..).zip(es.into_iter().map(Some)))
+    })?;
+    columns_out(py, c)
+}
+
 /// The durable ledger: tlog-tiles files, group commit, signed checkpoints.
 #[pyclass(module = "renkei._core.ledger", name = "Ledger", frozen)]
 struct PyLedger {
@@ -599,36 +721,10 @@ impl PyLedger {
     fn index_columns<'py>(&self, py: Python<'py>, start: u64, end: u64) -> PyResult<IndexColumns<'py>> {
         let l = self.get()?;
         let c = py.detach(|| -> Result<Columns, Error> {
-            let mut c = Columns::default();
-            let mut known: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-            for (seq, e) in (start..).zip(l.store().entries(start, end)?) {
-                let Some(e) = e else { continue };
-                let (t, req, prov, code, affair) = crate::ledger::record::index_fields(&e)
-                    .map_err(|err| Error::Storage(format!("ledger record {seq}: {err}")))?;
-                c.seq.push(seq as i64);
-                c.time.push(t);
-                c.requester.push(req);
-                c.provider.push(prov);
-                c.denied.push(code);
-                let next = c.affairs.len() as u32;
-                let k = *known.entry(affair.to_string()).or_insert_with(|| {
-                    c.affairs.push(affair.to_string());
-                    next
-                });
-                c.affair_of.push(k);
-            }
-            Ok(c)
+            let es = l.store().entries(start, end)?;
+            columns_of((start..).zip(es.iter().map(|e| e.as_deref())))
         })?;
-        let names: Vec<Bound<'py, PyString>> = c.affairs.iter().map(|a| PyString::new(py, a)).collect();
-        let affairs = PyList::new(py, c.affair_of.iter().map(|&k| names[k as usize].clone()))?;
-        Ok((
-            PyArray1::from_vec(py, c.seq),
-            PyArray1::from_vec(py, c.time),
-            PyArray1::from_vec(py, c.requester),
-            PyArray1::from_vec(py, c.provider),
-            PyArray1::from_vec(py, c.denied),
-            affairs,
-        ))
+        columns_out(py, c)
     }
 
     /// Records `start..end` (None where retention dropped the body), each bundle read once.
@@ -785,6 +881,13 @@ pub(super) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(opens, m)?)?;
     m.add_function(wrap_pyfunction!(verify_public, m)?)?;
     m.add_function(wrap_pyfunction!(pack_records, m)?)?;
+    m.add_function(wrap_pyfunction!(prepare_records, m)?)?;
+    m.add_function(wrap_pyfunction!(integrate_leaves, m)?)?;
+    m.add_function(wrap_pyfunction!(edge_root, m)?)?;
+    m.add_function(wrap_pyfunction!(leaf_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(tiles_root, m)?)?;
+    m.add_function(wrap_pyfunction!(tiles_inclusion_proof, m)?)?;
+    m.add_function(wrap_pyfunction!(tiles_consistency_proof, m)?)?;
     m.add_function(wrap_pyfunction!(provision_records, m)?)?;
     m.add_function(wrap_pyfunction!(leaf_hash, m)?)?;
     m.add_function(wrap_pyfunction!(verify_inclusion, m)?)?;

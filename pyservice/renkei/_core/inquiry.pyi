@@ -1,11 +1,16 @@
 """The inquiry path (情報照会) in one call without the GIL (``core_rs/src/inquiry``)."""
 
-from typing import Self, final
+from typing import Protocol, Self, final
 
 from renkei._core.codes import CodeEngine
 from renkei._core.ledger import Ledger
 from renkei._core.permissions import Engine
 from renkei._core.permits import Signer
+
+class _Appender(Protocol):
+    """Another driver's ledger (renkei.store.pgledger.PgLedger): the path appends through it."""
+
+    def append_packed(self, packed: bytes) -> tuple[int, int, str]: ...
 
 MAX_BATCH_ITEMS: int
 PROVIDER_UNAVAILABLE: int
@@ -20,7 +25,8 @@ _Single = tuple[int, str, bytes, int, _Wire | None, int, bytes]
 
 @final
 class InquiryPath:
-    def __new__(cls, codes: CodeEngine, permissions: Engine, signer: Signer, ledger: Ledger, pseudonym_key: bytes
+    def __new__(
+        cls, codes: CodeEngine, permissions: Engine, signer: Signer, ledger: Ledger | _Appender, pseudonym_key: bytes
     ) -> Self: ...
     def inquire(
         self,

@@ -1,5 +1,5 @@
 # Stub of renkei._core.ledger (core_rs/src/py/ledger.rs).
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from typing import Self, final
 
@@ -31,6 +31,22 @@ def pack_records(records: list[bytes]) -> bytes: ...
 def provision_records(
     inquiries: bytes, first_seq: int, time_us: int, code: int, detail: str, ciphertext_sha256: bytes
 ) -> bytes: ...
+def prepare_records(records: bytes, first: int, time_us: int) -> tuple[bytes, bytes]: ...
+def integrate_leaves(edge: bytes, leaves: bytes) -> tuple[bytes, int, bytes, list[tuple[str, bytes]]]: ...
+def edge_root(edge: bytes) -> tuple[int, bytes]: ...
+def leaf_columns(
+    leaves: bytes, first: int
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint16],
+    list[str],
+]: ...
+def tiles_root(size: int, read: Callable[[str], bytes | None]) -> bytes: ...
+def tiles_inclusion_proof(index: int, size: int, read: Callable[[str], bytes | None]) -> list[bytes]: ...
+def tiles_consistency_proof(size1: int, size2: int, read: Callable[[str], bytes | None]) -> list[bytes]: ...
 def leaf_hash(entry: bytes) -> bytes: ...
 def verify_inclusion(index: int, size: int, leaf_hash: bytes, proof: list[bytes], root: bytes) -> None: ...
 def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes]) -> None: ...
@@ -161,15 +177,22 @@ __all__ = [
     "Record",
     "decode_public_record",
     "decode_record",
+    "edge_root",
     "encode_record",
+    "integrate_leaves",
+    "leaf_columns",
     "leaf_hash",
     "open_note",
     "opens",
     "pack_records",
     "parse_checkpoint",
     "parse_vkey",
+    "prepare_records",
     "provision_records",
     "sign_note",
+    "tiles_consistency_proof",
+    "tiles_inclusion_proof",
+    "tiles_root",
     "verify_consistency",
     "verify_dir",
     "verify_inclusion",

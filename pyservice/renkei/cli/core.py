@@ -4,7 +4,8 @@
                                           (keys, registry, ledger), bound to the commission's PIA decision
                                           log; --store postgresql://… keeps the registry and permission
                                           versions there (docs/arch/store.md); --demo registers the demo
-                                          agencies (their PIAs: the commission's)
+                                          agencies (their PIAs: the commission's); --tiles s3://…
+                                          --tiles-credentials FILE puts the ledger's tiles in an object store
     renkei core serve [--store URL] …     Linkage/Oversight/Admin/PersonLink on mutual TLS, Disclosure public
     renkei core status                    agencies, ledger size (reads files; works while it runs)
     renkei agency add --name … --type …   register an agency and issue its certificate from the PKI
@@ -33,7 +34,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from renkei.service.core import init_data_dir
 
     d = init_data_dir(service_path(args, "core"), demo=args.demo, commission_vkey=args.commission_vkey,
-                      store=args.store)
+                      store=args.store, tiles=args.tiles, tiles_credentials=args.tiles_credentials)
     print(f"core data directory ready: {d.path.resolve()}")
     return 0
 
@@ -62,14 +63,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Read-only (no lock, nothing created): works while the core runs."""
     from renkei.ledger import ledger_vkey, verify_checkpoint
     from renkei.linkage.registry import AgencyRegistry
-    from renkei.store import describe_store
+    from renkei.store import describe_store, store_conninfo
 
     data_dir = open_data_dir(args, "core")
     with AgencyRegistry(data_dir, read_only=True) as registry:
         agencies = registry.agencies()
         epoch = registry.current_epoch()
     path, vkey = ledger_vkey(data_dir)
-    size = verify_checkpoint((path / "checkpoint").read_bytes(), vkey).size if (path / "checkpoint").exists() else 0
+    conninfo = store_conninfo(data_dir)
+    if conninfo is not None:  # the ledger is in the database (read-only there too)
+        from renkei.store.pgledger import stored_checkpoint
+
+        note = stored_checkpoint(conninfo)
+        size = 0 if note is None else verify_checkpoint(note, vkey).size
+    else:
+        size = verify_checkpoint((path / "checkpoint").read_bytes(), vkey).size if (path / "checkpoint").exists() else 0
     live = running(args)
     emit_one(args.json, {"core": str(data_dir.path.resolve()), "store": describe_store(data_dir),
                          "running": str(live) if live else "no",
@@ -100,6 +108,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="'embedded' (default: SQLite in the data directory) or postgresql://… (libpq URL; may name "
                         "a primary and its standby with target_session_attrs=read-write): where the registry and "
                         "the permission versions live; fixed once set (docs/arch/store.md)")
+    i.add_argument("--tiles", metavar="S3_URL",
+                   help="with --store postgresql://…: write the ledger's tiles and bundles to this S3-compatible "
+                        "object store (s3://bucket/prefix?endpoint=https://…&region=…) instead of PostgreSQL; "
+                        "fixed once set")
+    i.add_argument("--tiles-credentials", metavar="FILE",
+                   help="the object store's key: a JSON file {access_key_id, secret_access_key}, mode 0600 "
+                        "(copied into the data directory)")
     i.set_defaults(func=cmd_init)
     s = g.add_parser("serve", parents=[common], help="serve the core (mutual TLS + public port)")
     add_serve_arguments(s, port=50051, public_port=50052)

@@ -49,7 +49,8 @@ def _root_at(live: Live, size: int) -> bytes:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from renkei.ledger import ledger_vkey, verify_ledger_dir, verify_log_dir
+    from renkei.ledger import ledger_vkey, open_ledger, verify_ledger_dir, verify_log_dir
+    from renkei.store import store_conninfo
 
     if (args.dir is None) != (args.vkey is None):
         print("ledger verify: give both --dir and --vkey (any log, public key only), or neither "
@@ -63,8 +64,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
             renkei = {"auto": None, "renkei": True, "any": False}[args.entries]
             report = verify_log_dir(args.dir, vkey, args.origin, renkei)
         else:
-            path, vkey = ledger_vkey(_data_dir(args))
-            report = verify_ledger_dir(path, vkey)
+            data_dir = _data_dir(args)
+            if store_conninfo(data_dir) is not None:
+                # On PostgreSQL: every tile, bundle and opening, from the database (read-only).
+                with open_ledger(data_dir, background=False) as lg:
+                    report = lg.verify()
+            else:
+                path, vkey = ledger_vkey(data_dir)
+                report = verify_ledger_dir(path, vkey)
     except LedgerDamageError as e:
         where = f"record {e.record} in {e.path}" if e.record is not None else f"file {e.path}"
         print(f"ledger verify FAILED: {where}: {e}", file=sys.stderr)
@@ -78,7 +85,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
-    from renkei.ledger import ledger_vkey, verify_checkpoint
+    from renkei.ledger import ledger_vkey, open_ledger, verify_checkpoint
+    from renkei.store import store_conninfo
 
     live = running(args)
     if live is not None:
@@ -86,7 +94,11 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     else:
         note = None
     # The note is checked against the core's ledger key either way (read-only).
-    path, vkey = ledger_vkey(_data_dir(args))
+    data_dir = _data_dir(args)
+    path, vkey = ledger_vkey(data_dir)
+    if note is None and store_conninfo(data_dir) is not None:
+        with open_ledger(data_dir, background=False) as lg:
+            note = lg.checkpoint().note
     text = note if note is not None else (path / "checkpoint").read_text()
     sys.stdout.write(verify_checkpoint(text.encode(), vkey).note)
     return 0
@@ -97,7 +109,7 @@ def _print(d: dict[str, Any]) -> None:
 
 
 def cmd_prove_inclusion(args: argparse.Namespace) -> int:
-    from renkei.ledger import InclusionProof, Ledger
+    from renkei.ledger import InclusionProof, open_ledger
 
     live = running(args)
     if live is not None:
@@ -107,7 +119,7 @@ def cmd_prove_inclusion(args: argparse.Namespace) -> int:
                            _root_at(live, r.tree_size))
     else:
         need_down(args, "`ledger prove-inclusion`")
-        with Ledger(_data_dir(args)) as lg:
+        with open_ledger(_data_dir(args), background=False) as lg:
             p = lg.prove_inclusion(args.seq, args.size)
     p.verify()
     _print(p.to_dict())
@@ -115,7 +127,7 @@ def cmd_prove_inclusion(args: argparse.Namespace) -> int:
 
 
 def cmd_prove_consistency(args: argparse.Namespace) -> int:
-    from renkei.ledger import ConsistencyProof, Ledger
+    from renkei.ledger import ConsistencyProof, open_ledger
 
     live = running(args)
     if live is not None:
@@ -125,7 +137,7 @@ def cmd_prove_consistency(args: argparse.Namespace) -> int:
                              [bytes(h) for h in r.hashes])
     else:
         need_down(args, "`ledger prove-consistency`")
-        with Ledger(_data_dir(args)) as lg:
+        with open_ledger(_data_dir(args), background=False) as lg:
             p = lg.prove_consistency(args.old, args.new)
     p.verify()
     _print(p.to_dict())

@@ -3,8 +3,10 @@
 A background task follows the ledger's published checkpoints and submits the newest one to each
 configured witness (all at once, at most every ``interval`` seconds, at once when a caller is
 waiting) with a consistency proof from the size that witness last accepted. Cosignatures that
-verify with the witness's key are stored durably — ``cosignatures.sqlite3`` in the core's data
-directory, next to the ledger and not in it — before anyone is shown them. Inquiries never
+verify with the witness's key are stored durably — on the core's store (renkei.store):
+``cosignatures.sqlite3`` in the core's data directory, or schema ``cosignatures`` of the
+PostgreSQL database it is bound to; next to the ledger and not in it — before anyone is shown
+them. Inquiries never
 wait for witnesses.
 
 Readers get a checkpoint with every cosignature gathered for its size appended to the log's
@@ -22,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import httpx
 from renkei.datadir import DataDir
 from renkei.ledger import Checkpoint, InclusionProof, Ledger, PersonPage, PersonRecord
 from renkei.service.metrics import Metrics
+from renkei.store import open_database
 from renkei.witness.client import Conflict, Cosigned, Refused, WitnessEndpoint, submit
 
 log = logging.getLogger("renkei.cosigning")
@@ -42,7 +44,8 @@ SUBMISSIONS = "renkei_witness_submissions_total"
 #: ledger keeps its checkpoint history.
 SPACING = 256
 
-SCHEMA = """
+SCHEMA = {
+    "sqlite": """
 CREATE TABLE IF NOT EXISTS witness (vkey TEXT PRIMARY KEY, size INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoint (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cosignature (
@@ -52,70 +55,73 @@ CREATE TABLE IF NOT EXISTS cosignature (
     time INTEGER NOT NULL,
     PRIMARY KEY (size, vkey)
 );
-"""
+""",
+    "postgresql": """
+CREATE TABLE IF NOT EXISTS witness (vkey TEXT PRIMARY KEY, size BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoint (size BIGINT PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cosignature (
+    size BIGINT NOT NULL REFERENCES checkpoint(size) ON DELETE CASCADE,
+    vkey TEXT NOT NULL,
+    line TEXT NOT NULL,
+    time BIGINT NOT NULL,
+    PRIMARY KEY (size, vkey)
+)
+""",
+}
+
+_SET_WITNESS = "INSERT INTO witness VALUES (?, ?) ON CONFLICT (vkey) DO UPDATE SET size = excluded.size"
 
 
 class CosignatureStore:
-    """The cosignatures the core gathered, and the size each witness last accepted."""
+    """The cosignatures the core gathered, and the size each witness last accepted, on the
+    core's store (either driver: the statements are the SQL both share)."""
 
     def __init__(self, data_dir: DataDir) -> None:
-        self._db = data_dir.connect("cosignatures.sqlite3")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
+        self._db = open_database(data_dir, "cosignatures", SCHEMA)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def witness_size(self, vkey: str) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT size FROM witness WHERE vkey = ?", (vkey,)).fetchone()
+        row = self._db.one("SELECT size FROM witness WHERE vkey = ?", (vkey,))
         return 0 if row is None else int(row[0])
 
     def set_witness_size(self, vkey: str, size: int) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO witness VALUES (?, ?)", (vkey, size))
+        with self._db.transaction() as tx:
+            tx.execute(_SET_WITNESS, (vkey, size))
 
     def record(self, vkey: str, size: int, note: str, lines: str, timestamp: int) -> None:
         """Store a verified cosignature of checkpoint ``note`` (durable on return); the
         previous newest checkpoint is dropped when it is fewer than SPACING records after the one
         before it."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                sizes = [s for (s,) in self._db.execute("SELECT size FROM checkpoint ORDER BY size DESC LIMIT 2")]
-                if len(sizes) == 2 and sizes[0] < size and sizes[0] - sizes[1] < SPACING:
-                    self._db.execute("DELETE FROM cosignature WHERE size = ?", (sizes[0],))
-                    self._db.execute("DELETE FROM checkpoint WHERE size = ?", (sizes[0],))
-                row = self._db.execute("SELECT note FROM checkpoint WHERE size = ?", (size,)).fetchone()
-                if row is not None and row[0] != note:  # cosignatures of another root for this size go
-                    self._db.execute("DELETE FROM cosignature WHERE size = ?", (size,))
-                    self._db.execute("DELETE FROM checkpoint WHERE size = ?", (size,))
-                self._db.execute("INSERT OR IGNORE INTO checkpoint VALUES (?, ?)", (size, note))
-                self._db.execute("INSERT OR REPLACE INTO cosignature VALUES (?, ?, ?, ?)",
-                                 (size, vkey, lines, timestamp))
-                self._db.execute("INSERT OR REPLACE INTO witness VALUES (?, ?)", (vkey, size))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._db.transaction() as tx:
+            sizes = [int(s) for (s,) in tx.all("SELECT size FROM checkpoint ORDER BY size DESC LIMIT 2")]
+            if len(sizes) == 2 and sizes[0] < size and sizes[0] - sizes[1] < SPACING:
+                tx.execute("DELETE FROM cosignature WHERE size = ?", (sizes[0],))
+                tx.execute("DELETE FROM checkpoint WHERE size = ?", (sizes[0],))
+            row = tx.one("SELECT note FROM checkpoint WHERE size = ?", (size,))
+            if row is not None and row[0] != note:  # cosignatures of another root for this size go
+                tx.execute("DELETE FROM cosignature WHERE size = ?", (size,))
+                tx.execute("DELETE FROM checkpoint WHERE size = ?", (size,))
+            tx.execute("INSERT INTO checkpoint VALUES (?, ?) ON CONFLICT (size) DO NOTHING", (size, note))
+            tx.execute("INSERT INTO cosignature VALUES (?, ?, ?, ?) ON CONFLICT (size, vkey) DO UPDATE "
+                       "SET line = excluded.line, time = excluded.time", (size, vkey, lines, timestamp))
+            tx.execute(_SET_WITNESS, (vkey, size))
 
     def cosigned(self, size: int) -> tuple[str, list[tuple[str, int]]] | None:
         """(log-signed note, [(cosignature lines, time)]) of ``size``, or None."""
-        with self._lock:
-            row = self._db.execute("SELECT note FROM checkpoint WHERE size = ?", (size,)).fetchone()
-            if row is None:
-                return None
-            sigs = self._db.execute("SELECT line, time FROM cosignature WHERE size = ? ORDER BY vkey",
-                                    (size,)).fetchall()
-        return str(row[0]), [(str(a), int(b)) for a, b in sigs]
+        # One statement: the note and its cosignatures from one snapshot, on either driver.
+        rows = self._db.all("SELECT c.note, s.line, s.time FROM checkpoint c LEFT JOIN cosignature s "
+                            "ON s.size = c.size WHERE c.size = ? ORDER BY s.vkey", (size,))
+        if not rows:
+            return None
+        return str(rows[0][0]), [(str(line), int(t)) for _, line, t in rows if line is not None]
 
     def newest(self, quorum: int) -> int | None:
         """The largest size with cosignatures of at least ``quorum`` witnesses."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT max(size) FROM (SELECT size FROM cosignature GROUP BY size HAVING count(*) >= ?)", (quorum,)
-            ).fetchone()
+        row = self._db.one(
+            "SELECT max(size) FROM (SELECT size FROM cosignature GROUP BY size HAVING count(*) >= ?) AS q", (quorum,)
+        )
         return None if row is None or row[0] is None else int(row[0])
 
 
@@ -189,7 +195,7 @@ class Cosigner:
         if stored is None or not 0 < size <= self._ledger.size:
             return None
         cc = _cosigned(stored[0], stored[1])
-        return cc if cc.checkpoint.root == self._ledger._l.root_at(size) else None
+        return cc if cc.checkpoint.root == self._ledger.root_at(size) else None
 
     def at(self, checkpoint: Checkpoint) -> CosignedCheckpoint:
         """``checkpoint`` with the cosignatures gathered for exactly it (blocking read)."""

@@ -246,7 +246,7 @@ class Linkage:
         self._codes = codes
         self._ledger = ledger
         self._issuer = issuer
-        self._path = _inq.InquiryPath(codes.engine, permissions._core, issuer._signer, ledger._l, pseudonym_key)
+        self._path = _inq.InquiryPath(codes.engine, permissions._core, issuer._signer, ledger.appender, pseudonym_key)
         self._facts: dict[int, tuple[float, _Party]] = {}
         self._facts_lock = threading.Lock()
         self._limits = limits or CoreLimits()

@@ -61,10 +61,10 @@ class Oversight:
     def _catch_up(self) -> None:
         with self._lock:
             size = self._ledger.size
-            seq = max(self._indexed, self._ledger._l.min_index())
+            seq = max(self._indexed, self._ledger.min_index())
             while seq < size:
                 end = min(size, seq + _SCAN_CHUNK)
-                seqs, times, reqs, provs, denied, affairs = self._ledger._l.index_columns(seq, end)
+                seqs, times, reqs, provs, denied, affairs = self._ledger.index_columns(seq, end)
                 rows = zip(seqs.tolist(), times.tolist(), reqs.tolist(), provs.tolist(), affairs, denied.tolist(),
                            strict=True)
                 self._db.executemany("INSERT OR REPLACE INTO r VALUES (?, ?, ?, ?, ?, ?)", rows)

@@ -20,14 +20,18 @@ Statements use ``?`` placeholders and the SQL both engines share (``ON CONFLICT 
 from __future__ import annotations
 
 import abc
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from renkei.datadir import DataDir, connect_sqlite, write_atomic
 from renkei.errors import FailedPreconditionError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from renkei.store.objects import TileStore
 
 #: A data directory's store binding (absent: embedded).
 BINDING = "store.conninfo"
@@ -49,6 +53,10 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     def many(self, sql: str, rows: Sequence[Args]) -> None: ...
+
+    def copy(self, statement: str, data: bytes) -> None:
+        """``COPY … FROM STDIN`` (PostgreSQL only: the ledger's bulk index rows)."""
+        raise NotImplementedError("COPY is PostgreSQL's")
 
     def one(self, sql: str, args: Args = ()) -> Row | None:
         rows = self.all(sql, args)
@@ -185,6 +193,56 @@ def bind_store(data_dir: DataDir, store: str, *, fresh: bool) -> None:
     write_atomic(data_dir.path / BINDING, (store + "\n").encode(), 0o600)
 
 
+#: The object store a PostgreSQL-bound core writes its ledger's tiles to (docs/arch/store.md),
+#: and the credentials for it (0600, copied in at init).
+TILES_BINDING = "tiles.url"
+TILES_CREDENTIALS = "tiles.credentials.json"
+
+
+def check_tiles(url: str, credentials: str | os.PathLike[str], store: str | None) -> None:
+    """``--tiles`` / ``--tiles-credentials`` as given, checked before anything is created."""
+    from renkei.store.objects import S3Location, read_credentials
+
+    S3Location.parse(url)
+    read_credentials(credentials)
+    if store is None or check_store(store) == EMBEDDED:
+        raise FailedPreconditionError("tiles go to an object store only for a core on PostgreSQL (--store postgresql://…)")
+
+
+def bind_tiles(data_dir: DataDir, url: str, credentials: str | os.PathLike[str], *, fresh: bool) -> None:
+    """Send the ledger's tiles of a PostgreSQL-bound ``data_dir`` to the object store ``url``
+    (``s3://bucket/prefix?endpoint=…``). Fixed once set, and only while the directory is new: a
+    ledger's tiles are never split between two stores."""
+    from renkei.store.objects import S3Location, read_credentials
+
+    S3Location.parse(url)
+    key_id, secret = read_credentials(credentials)
+    if store_conninfo(data_dir) is None:
+        raise FailedPreconditionError("tiles go to an object store only for a core on PostgreSQL (--store postgresql://…)")
+    current = data_dir.path / TILES_BINDING
+    if current.exists():
+        if current.read_text().strip() != url:
+            raise FailedPreconditionError(f"{data_dir.path} sends its tiles to another object store; fixed at init")
+    elif not fresh:
+        raise FailedPreconditionError(f"{data_dir.path} exists already; the tiles' store is chosen when the core's "
+                                      f"data directory is created")
+    import json
+
+    write_atomic(data_dir.path / TILES_CREDENTIALS,
+                 json.dumps({"access_key_id": key_id, "secret_access_key": secret}).encode(), 0o600)
+    write_atomic(current, (url + "\n").encode(), 0o600)
+
+
+def tile_store(data_dir: DataDir) -> TileStore | None:
+    """The object store ``data_dir``'s ledger tiles go to, or None (PostgreSQL's ``tiles``)."""
+    path = data_dir.path / TILES_BINDING
+    if not path.exists():
+        return None
+    from renkei.store.objects import S3TileStore
+
+    return S3TileStore(path.read_text().strip(), data_dir.path / TILES_CREDENTIALS)
+
+
 def require_store(data_dir: DataDir, store: str | None) -> None:
     """Refuse to serve ``data_dir`` on another store than the one it is bound to."""
     if store is None:
@@ -209,5 +267,6 @@ def open_database(data_dir: DataDir, name: str, schema: Mapping[str, str] | None
     return PostgresDatabase(conninfo, name, None if schema is None else schema["postgresql"], read_only=read_only)
 
 
-__all__ = ["BINDING", "EMBEDDED", "Database", "SqliteDatabase", "Tx", "bind_store", "check_store",
-           "describe_store", "is_postgresql", "open_database", "require_store", "store_conninfo"]
+__all__ = ["BINDING", "EMBEDDED", "TILES_BINDING", "TILES_CREDENTIALS", "Database", "SqliteDatabase", "Tx",
+           "bind_store", "bind_tiles", "check_store", "check_tiles", "describe_store", "is_postgresql", "open_database",
+           "require_store", "store_conninfo", "tile_store"]

@@ -78,6 +78,11 @@ class _PgTx(Tx):
         with self._conn.cursor() as cur:
             cur.executemany(_sql(sql), [tuple(r) for r in rows])
 
+    def copy(self, statement: str, data: bytes) -> None:
+        """``COPY … FROM STDIN`` with ``data`` as the stream (e.g. binary rows built with numpy)."""
+        with self._conn.cursor() as cur, cur.copy(statement) as cp:
+            cp.write(data)
+
 
 class PostgresDatabase(Database):
     kind = "postgresql"

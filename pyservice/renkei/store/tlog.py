@@ -1,6 +1,7 @@
 """A C2SP transparency log sequenced and integrated in PostgreSQL — Tessera's database-backed
-pattern, the ledger's future on the PostgreSQL store (docs/arch/store.md; not yet behind
-:class:`renkei.ledger.Ledger`, whose records, openings and per-person index stay embedded).
+pattern for a generic log of opaque entries (docs/arch/store.md). The core's own ledger, with
+its openings, per-person index and checkpoint history, is :mod:`renkei.store.pgledger`, which
+follows the same pattern with the engine's integrator.
 
 * **Sequence** (any front-end): one transaction takes ``seq_coord`` ``FOR UPDATE``, stores the
   batch as an entry bundle in ``seq`` and advances ``next``. Its ``COMMIT`` — on a primary with
@@ -172,7 +173,7 @@ def tiles_for(read: Callable[[str], bytes | None], size: int, entries: Sequence[
 class PgLog:
     """One log in one PostgreSQL schema (see the module docstring). Thread-safe."""
 
-    def __init__(self, conninfo: str, origin: str, seed: bytes, *, schema: str = "ledger",
+    def __init__(self, conninfo: str, origin: str, seed: bytes, *, schema: str = "tlog",
                  max_pending: int = MAX_PENDING) -> None:
         self.origin = origin
         self._seed = seed

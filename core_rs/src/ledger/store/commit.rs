@@ -3,9 +3,8 @@
 //! tiles, openings, index run, history entry, `checkpoint.tmp`) are written without any sync;
 //! once the frame is durable the checkpoint is renamed into place and the records acknowledged.
 
-use aes::cipher::{BlockEncrypt, KeyInit};
-
 use super::wal::{self, Base};
+use crate::ledger::integrate::{prepare_into, Salts};
 use super::*;
 
 /// What one commit derives from its leaves: files to write whole, openings to write at their
@@ -23,25 +22,6 @@ pub(super) struct Built {
     pub new_partials: Vec<String>,
     /// Index segments this batch filled (their runs are among `files`).
     pub sealed: Vec<u64>,
-}
-
-/// The per-record salts of one commit: AES-256 under a key drawn for this commit alone and then
-/// dropped, over the sequence numbers (distinct inputs, so the salts are as good as random and
-/// nobody, the core included, can recompute them later: the openings are their only record).
-struct Salts(aes::Aes256);
-
-impl Salts {
-    fn new() -> Result<Salts> {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| Error::Storage(format!("no randomness for record salts: {e}")))?;
-        Ok(Salts(aes::Aes256::new(&key.into())))
-    }
-
-    fn salt(&self, seq: u64) -> [u8; record::SALT_LEN] {
-        let mut b = aes::Block::from((seq as u128).to_be_bytes());
-        self.0.encrypt_block(&mut b);
-        b.into()
-    }
 }
 
 /// A failed commit, and whether its write-ahead frame is durable (then it must not be cut).
@@ -103,22 +83,8 @@ impl Store {
         let now = now_us();
         let first = self.size;
         let salts = Salts::new().map_err(fail)?;
-        let mut packed = Vec::with_capacity(entries.iter().map(|e| e.len() + 2).sum());
-        let mut openings = Vec::with_capacity(entries.len() * OPENING_LEN);
-        for (i, e) in entries.iter().enumerate() {
-            let seq = first + i as u64;
-            packed.extend_from_slice(&(e.len() as u16).to_be_bytes());
-            let start = packed.len();
-            packed.extend_from_slice(e);
-            // The record as stored: its sequence number, the ledger's clock if it had none, and
-            // its person committed.
-            let rec = &mut packed[start..];
-            rec[record::SEQ_OFFSET..record::SEQ_OFFSET + 8].copy_from_slice(&seq.to_be_bytes());
-            if record::time_of(rec) == 0 {
-                rec[record::TIME_OFFSET..record::TIME_OFFSET + 8].copy_from_slice(&now.to_be_bytes());
-            }
-            openings.extend_from_slice(&record::commit_in_place(rec, &salts.salt(seq)));
-        }
+        let (mut packed, mut openings) = (Vec::new(), Vec::new());
+        prepare_into(entries, first, now, &salts, &mut packed, &mut openings);
         let built = self.build(&packed, &openings);
         let root = self.edge_root();
         let cp = Checkpoint { origin: self.signer.name.clone(), size: self.size, root, extensions: vec![] };

@@ -25,8 +25,8 @@ from renkei._proto.renkei.v1 import (
     provision_service_pb2,
 )
 from renkei.datadir import MARKER, DataDir
-from renkei.errors import RenkeiError
-from renkei.ledger import Ledger
+from renkei.errors import InvalidArgumentError, RenkeiError
+from renkei.ledger import open_ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
 from renkei.linkage.acquisition import AcquisitionDesk
 from renkei.linkage.codes import AgencyCodes
@@ -53,7 +53,7 @@ from renkei.service.core.person_link import PersonLinkServicer
 from renkei.service.core.pia import PiaDecisionServicer
 from renkei.service.core.provision import ProvisionServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
-from renkei.store import bind_store, check_store, describe_store, store_conninfo
+from renkei.store import bind_store, bind_tiles, check_store, check_tiles, describe_store, store_conninfo
 from renkei.witness.client import WitnessEndpoint
 
 log = logging.getLogger("renkei.core")
@@ -63,11 +63,14 @@ KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, 
 
 
 def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
-                  commission_vkey: str | None = None, store: str | None = None) -> DataDir:
+                  commission_vkey: str | None = None, store: str | None = None,
+                  tiles: str | None = None, tiles_credentials: str | os.PathLike[str] | None = None) -> DataDir:
     """Create (or complete) the core's data directory: keys, registry, holdings, permission
     store, ledger; with ``commission_vkey`` bound to the commission's PIA decision log
     (renkei.linkage.commission); with ``store`` (a PostgreSQL URL) bound to that database for
-    the registry and the permission versions (renkei.store; only while the directory is new);
+    the registry and the permission versions (renkei.store; only while the directory is new),
+    and with ``tiles`` (``s3://…``, plus its ``tiles_credentials`` file) the ledger's tiles in
+    that object store;
     with ``demo`` the demo agencies (their PIAs come from the commission, or — unbound, for
     embedders and tests — are approved here).
 
@@ -77,9 +80,15 @@ def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
     fresh = not (Path(path) / MARKER).exists()
     if store is not None:
         check_store(store)  # before anything is created
+    if tiles is not None:
+        if tiles_credentials is None:
+            raise InvalidArgumentError("an object store for the tiles needs its credentials file")
+        check_tiles(tiles, tiles_credentials, store)
     data_dir = DataDir.init(path, SERVICE, KEYS)
     if store is not None:
         bind_store(data_dir, store, fresh=fresh)
+    if tiles is not None and tiles_credentials is not None:
+        bind_tiles(data_dir, tiles, tiles_credentials, fresh=fresh)
     if commission_vkey is not None:
         bind_commission(data_dir, commission_vkey)
     with AgencyRegistry(data_dir) as registry:
@@ -90,7 +99,7 @@ def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
 
             register_demo_agencies(registry)
     PermissionStore(data_dir).close()
-    Ledger(data_dir).close()
+    open_ledger(data_dir, background=False).close()
     return data_dir
 
 
@@ -167,7 +176,7 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     registry = AgencyRegistry(data_dir)
     codes = AgencyCodes(data_dir, registry)
     tables = PermissionTables.open(data_dir)
-    ledger = Ledger(data_dir)
+    ledger = open_ledger(data_dir)
     pseudonym_key = data_dir.secret_key(PSEUDONYM_KEY)
     linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key,
                       limits=config.limits.core, metrics=process.metrics)

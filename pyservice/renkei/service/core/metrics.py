@@ -8,7 +8,6 @@ a person, a number or a code.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -66,10 +65,9 @@ class CoreMetrics:
             "(group commit: one call may carry many records).", APPEND_BUCKETS)
         metrics.gauge("renkei_ledger_size_records", "Records in the provision ledger (its tree size).",
                       lambda: ledger.size)
-        checkpoint = ledger.path / "checkpoint"
         metrics.gauge("renkei_ledger_checkpoint_age_seconds",
                       "Seconds since the latest signed checkpoint was published.",
-                      lambda: max(0.0, time.time() - os.stat(checkpoint).st_mtime))
+                      lambda: max(0.0, time.time() - ledger.published_at()))
         metrics.gauge("renkei_holdings", "Holdings (agency ↔ person) by agency type of 別表第二; an agency of "
                       "several types counts under each.", self._holdings_by_type, ("agency_type",))
         metrics.gauge("renkei_persons", "Persons the core knows by link id.", lambda: codes.person_count())
