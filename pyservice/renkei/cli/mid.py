@@ -63,7 +63,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(args)
     data_dir = DataDir(service_path(args, "mid"), SERVICE)
     platform = Platform(data_dir)
-    process = build(service_config(args, "mid", data_dir), platform, args.core, args.jlis)
+    cores = [t.strip() for t in args.core.split(",") if t.strip()]
+    if not cores:
+        from renkei.errors import InvalidArgumentError
+
+        raise InvalidArgumentError("--core names at least one HOST:PORT")
+    process = build(service_config(args, "mid", data_dir), platform, cores, args.jlis)
     return run_service(args, process, [f"tenants {', '.join(str(a) for a in platform.tenants)}",
                                        f"linkage core {args.core}", f"J-LIS {args.jlis}"])
 
@@ -142,7 +147,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     i.set_defaults(func=cmd_init)
     s = g.add_parser("serve", parents=[common], help="serve IntermediateService and attend the core")
     add_serve_arguments(s, port=50060, public_port=None)
-    s.add_argument("--core", required=True, help="the linkage core's mutual-TLS endpoint HOST:PORT")
+    s.add_argument("--core", required=True,
+                   help="the linkage core's mutual-TLS endpoint HOST:PORT, or its front-ends HOST:PORT,HOST:PORT,… "
+                        "(every tenant attends each; requests go to the first that accepts a connection)")
     s.add_argument("--jlis", required=True, help="J-LIS's mutual-TLS endpoint HOST:PORT")
     s.set_defaults(func=cmd_serve)
     g.add_parser("status", parents=[common], help="tenants and what they hold").set_defaults(func=cmd_status)

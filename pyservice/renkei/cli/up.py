@@ -1,7 +1,7 @@
 """``renkei up``: start the whole system, every service as its own process (see renkei.service.up).
 
     renkei up [--dir renkei-data] [--demo [--demo-persons N]] [--base-port 50051] [--host 127.0.0.1]
-              [--ready-file F] [--limits F] [--core-store postgresql://…]
+              [--ready-file F] [--limits F] [--core-store postgresql://…] [--core-frontends N]
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     return run(box_root(args.dir or args.data_dir), demo=args.demo, host=args.host, base_port=args.base_port,
                ready_file=args.ready_file, log=["--log-level", args.log_level, "--log-format", args.log_format],
-               limits=args.limits, demo_persons=args.demo_persons, core_store=args.core_store)
+               limits=args.limits, demo_persons=args.demo_persons, core_store=args.core_store,
+               core_frontends=args.core_frontends)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -76,6 +77,9 @@ def register(sub: Any) -> None:
     p.add_argument("--core-store", metavar="URL",
                    help="a new box's core keeps its registry and permission versions in this PostgreSQL database "
                         "(default: embedded SQLite; docs/arch/store.md)")
+    p.add_argument("--core-frontends", type=int, default=1, metavar="N",
+                   help="with --core-store: N core front-end processes on the one store (core, core-2, …; ports "
+                        "base+20, +22, …); the intermediate servers attend each (docs/arch/store.md)")
     p.set_defaults(func=cmd_up)
     s = sub.add_parser("status", help="which services of the box are initialised and running")
     s.add_argument("--dir", "--data-dir", dest="dir", help="the box directory (default $RENKEI_DATA or ./renkei-data)")

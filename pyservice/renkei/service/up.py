@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from renkei.datadir import MARKER, DataDir, make_private_dir, write_atomic
-from renkei.errors import FailedPreconditionError
+from renkei.errors import FailedPreconditionError, InvalidArgumentError
 from renkei.pki.ca import DevelopmentCA
 from renkei.portal.config import AGENCY_CLIENT
 
@@ -183,7 +183,7 @@ def prepare(root: Path, *, demo: bool, core_store: str | None = None) -> Develop
 
 
 def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str] | None = None,
-            limits: str | None = None) -> list[Member]:
+            limits: str | None = None, core_frontends: int = 1) -> list[Member]:
     """The services in start order, with their command lines (``log``: log options for every
     service; ``limits``: a TOML file of limits every service reads, see docs/arch/limits.md)."""
     def port(offset: int) -> str:
@@ -203,6 +203,12 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
                                                    "--log", f"{origin}={log_vkey}", *(log or [])])
     core = Member("core", root / "core", ["core", "serve", "--port", port(0), "--public-port", port(1),
                                          "--metrics-port", metrics(0), *common])
+    # More front-ends of the core on the same data directory and store (PostgreSQL only,
+    # docs/arch/store.md): core-2, core-3, … on ports base + 20, 22, …
+    extra_cores = [Member(f"core-{k}", root / "core",
+                          ["core", "serve", "--port", port(20 + 2 * (k - 2)), "--public-port", port(21 + 2 * (k - 2)),
+                           "--metrics-port", metrics(20 + k), *common])
+                   for k in range(2, core_frontends + 1)]
     jlis = Member("jlis", root / "jlis", ["jlis", "serve", "--port", port(2), "--metrics-port", metrics(1), *common,
                                          "--jpki-dir", str(root / "jpki"), *(["--demo"] if demo else [])])
     nta = Member("nta", root / "nta", ["nta", "serve", "--port", port(3), "--metrics-port", metrics(2), *common])
@@ -219,7 +225,7 @@ def members(root: Path, *, host: str, base_port: int, demo: bool, log: list[str]
     portal = Member("portal", root / "portal", ["portal", "serve", "--host", host, "--port", port(7),
                                                "--metrics-port", metrics(11),
                                                "--ca", str(root / "pki" / "ca.pem"), *(log or [])])
-    return [witness, core, ppc, jlis, nta, jpki, *mids, portal]
+    return [witness, core, *extra_cores, ppc, jlis, nta, jpki, *mids, portal]
 
 
 class Box:
@@ -260,7 +266,9 @@ class Box:
                     extra = ["--core", str(core.info["grpc"])]
                 elif m.name.startswith("mid-"):
                     jlis = next(x for x in self.members if x.name == "jlis")
-                    extra = ["--core", str(core.info["grpc"]), "--jlis", str(jlis.info["grpc"])]
+                    fronts = [str(x.info["grpc"]) for x in self.members
+                              if x.name == "core" or x.name.startswith("core-")]
+                    extra = ["--core", ",".join(fronts), "--jlis", str(jlis.info["grpc"])]
                 elif m.name == "portal":
                     jpki = next(x for x in self.members if x.name == "jpki")
                     extra = ["--core", str(core.info["public_grpc"]), "--ocsp", f"http://{jpki.info['http']}/ocsp/auth",
@@ -269,7 +277,7 @@ class Box:
                              "--sign-ocsp", f"http://{jpki.info['http']}/ocsp/sign", *self._municipal_mids(),
                              *[arg for w in self.members if w.name == "witness"
                                for arg in ("--witness-vkey", str(w.info["vkey"]))]]
-                elif m.name == "core":
+                elif m.name == "core" or m.name.startswith("core-"):
                     extra = [arg for w in self.members if w.name == "witness"
                              for arg in ("--witness", f"http://{w.info['http']}={w.info['vkey']}")]
                 self._spawn(m, extra)
@@ -320,14 +328,23 @@ class Box:
 
 def run(root: Path, *, demo: bool, host: str, base_port: int, ready_file: str | None,
         log: list[str] | None = None, limits: str | None = None, demo_persons: int = 1000,
-        core_store: str | None = None) -> int:
+        core_store: str | None = None, core_frontends: int = 1) -> int:
     if limits is not None:
         from renkei.service.limits import SERVICES, Limits
 
         for service in SERVICES:
             Limits.load(limits, service)  # refuse a bad file before anything starts
+    from renkei.store import store_conninfo
+
+    if core_frontends > 1 and core_store is None and (
+            not (root / "core" / MARKER).exists() or store_conninfo(DataDir(root / "core", "core")) is None):
+        raise FailedPreconditionError("several core front-ends share a PostgreSQL store (--core-store "
+                                      "postgresql://…); an embedded core is one process on its files")
+    if not 1 <= core_frontends <= 8:
+        raise InvalidArgumentError("--core-frontends is 1 to 8")
     prepare(root, demo=demo, core_store=core_store)
-    box = Box(root, members(root, host=host, base_port=base_port, demo=demo, log=log, limits=limits))
+    box = Box(root, members(root, host=host, base_port=base_port, demo=demo, log=log, limits=limits,
+                            core_frontends=core_frontends))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

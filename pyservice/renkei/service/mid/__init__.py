@@ -13,9 +13,9 @@ from renkei.service.mid.servicer import IntermediateServicer
 from renkei.service.server import ServiceConfig, ServiceProcess
 
 
-def build(config: ServiceConfig, platform: Platform, core_target: str, jlis_target: str) -> ServiceProcess:
+def build(config: ServiceConfig, platform: Platform, core_targets: str | list[str], jlis_target: str) -> ServiceProcess:
     process = ServiceProcess(config)
-    links = TenantLinks(platform, core_target, jlis_target)
+    links = TenantLinks(platform, core_targets, jlis_target)
     attendance = Attendance(platform, links, process.offload)
     process.add_service(intermediate_service_pb2.DESCRIPTOR.services_by_name["IntermediateService"],
                         IntermediateServicer(platform, links, process.offload))

@@ -39,26 +39,33 @@ class Attendance:
         self._platform = platform
         self._links = links
         self._offload = offload
+        #: Whether a tenant attends at least one core front-end.
         self.connected: dict[int, bool] = {}
+        self._streams: dict[tuple[int, str], bool] = {}
         self._answering: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Attend for every tenant until cancelled (the process's shutdown cancels it)."""
-        await asyncio.gather(*(self._attend(agency) for agency in self._platform.tenants))
+        await asyncio.gather(*(self._attend(agency, target) for agency in self._platform.tenants
+                               for target in self._links.core_targets))
 
-    async def _attend(self, agency: int) -> None:
+    def _mark(self, agency: int, target: str, up: bool) -> None:
+        self._streams[(agency, target)] = up
+        self.connected[agency] = any(v for (a, _t), v in self._streams.items() if a == agency)
+
+    async def _attend(self, agency: int, target: str) -> None:
         attempt = 0
         certificate = self._platform.credentials(agency).certificate.read_bytes()
         while True:
             try:
-                self._platform.set_permit_key(await self._links.permit_key(agency))
+                self._platform.set_permit_key(await self._links.permit_key(agency, target))
                 outbox: asyncio.Queue[pb.ProviderMessage | None] = asyncio.Queue()
                 await outbox.put(pb.ProviderMessage(ready=pb.ProviderReady(certificate_pem=certificate)))
 
-                call = self._links.of(agency).provision.Attend(_drain(outbox))
-                self.connected[agency] = True
+                call = self._links.of(agency).provision[target].Attend(_drain(outbox))
+                self._mark(agency, target, True)
                 attempt = 0
-                log.info("agency %d attends the core for provision", agency)
+                log.info("agency %d attends the core (%s) for provision", agency, target)
                 async for request in call:
                     # Answered concurrently; kept referenced until done (the loop holds tasks weakly).
                     task = asyncio.create_task(self._answer(agency, request, outbox))
@@ -67,8 +74,9 @@ class Attendance:
             except asyncio.CancelledError:
                 raise
             except (grpc.RpcError, RenkeiError, OSError) as e:
-                log.warning("agency %d: attendance stream down (%s); retrying", agency, type(e).__name__)
-            self.connected[agency] = False
+                log.warning("agency %d: attendance stream to %s down (%s); retrying", agency, target,
+                            type(e).__name__)
+            self._mark(agency, target, False)
             await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
             attempt += 1
 

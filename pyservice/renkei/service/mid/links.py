@@ -1,5 +1,11 @@
 """The intermediate server's channels to the core and J-LIS, one set per tenant, each with that
-agency's own certificate (the core and J-LIS see the agency, never the platform)."""
+agency's own certificate (the core and J-LIS see the agency, never the platform).
+
+The core may be several front-ends on one store (docs/arch/store.md): a tenant then attends
+**every** front-end (a provision call reaches the provider on the stream of the front-end that
+took the inquiry), and its requests go to the first front-end that accepts a connection — a
+call that never reached a front-end is safe to send to the next one; one that reached it and
+failed is not retried elsewhere (it may have been recorded)."""
 
 from __future__ import annotations
 
@@ -24,20 +30,55 @@ _OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_messa
             ("grpc.keepalive_permit_without_calls", 1)]
 
 
+def _never_connected(e: grpc.RpcError) -> bool:
+    """The call failed before any front-end received it (no connection could be made)."""
+    details = (e.details() or "").lower() if hasattr(e, "details") else ""
+    return e.code() == grpc.StatusCode.UNAVAILABLE and ("failed to connect" in details
+                                                         or "connection refused" in details)
+
+
+class _FirstAvailable:
+    """A LinkageService stub over several front-ends: each call goes to the front-end that last
+    answered, and moves on to the next only when no connection to it could be made."""
+
+    def __init__(self, stubs: list[LinkageServiceStub]) -> None:
+        self._stubs = stubs
+        self._current = 0
+
+    def __getattr__(self, method: str) -> Any:
+        async def call(request: Any, **kw: Any) -> Any:
+            for i in range(len(self._stubs)):
+                k = (self._current + i) % len(self._stubs)
+                try:
+                    got = await getattr(self._stubs[k], method)(request, **kw)
+                except grpc.RpcError as e:
+                    if i + 1 < len(self._stubs) and _never_connected(e):
+                        continue
+                    raise
+                self._current = k
+                return got
+            raise AssertionError("unreachable")
+        return call
+
+
 @dataclass
 class Link:
-    """One tenant's stubs."""
+    """One tenant's stubs: requests (``linkage``, any front-end), J-LIS, and one provision stub per
+    core front-end (``provision``, by target) for the attendance streams."""
 
     channels: list[Any]
-    linkage: LinkageServiceStub
+    linkage: Any
     numbers: NumberServiceStub
-    provision: ProvisionServiceStub
+    provision: dict[str, ProvisionServiceStub]
+    keys: dict[str, LinkageServiceStub]
 
 
 class TenantLinks:
-    def __init__(self, platform: Platform, core_target: str, jlis_target: str) -> None:
+    def __init__(self, platform: Platform, core_targets: str | list[str], jlis_target: str) -> None:
         self._platform = platform
-        self._core = core_target
+        self.core_targets = [core_targets] if isinstance(core_targets, str) else list(core_targets)
+        if not self.core_targets:
+            raise ValueError("at least one core front-end")
         self._jlis = jlis_target
         self._links: dict[int, Link] = {}
 
@@ -50,16 +91,21 @@ class TenantLinks:
         link = self._links.get(agency_id)
         if link is None:
             creds = self._creds(agency_id)
-            core = grpc.aio.secure_channel(self._core, creds, options=_OPTIONS)
+            cores = {t: grpc.aio.secure_channel(t, creds, options=_OPTIONS) for t in self.core_targets}
             jlis = grpc.aio.secure_channel(self._jlis, creds, options=_OPTIONS)
-            link = self._links[agency_id] = Link([core, jlis], LinkageServiceStub(core), NumberServiceStub(jlis),
-                                                 ProvisionServiceStub(core))
+            stubs = {t: LinkageServiceStub(ch) for t, ch in cores.items()}
+            linkage: Any = stubs[self.core_targets[0]] if len(cores) == 1 else _FirstAvailable(list(stubs.values()))
+            link = self._links[agency_id] = Link([*cores.values(), jlis], linkage, NumberServiceStub(jlis),
+                                                 {t: ProvisionServiceStub(ch) for t, ch in cores.items()}, stubs)
         return link
 
-    async def permit_key(self, agency_id: int, timeout: float = 10.0) -> bytes:
-        """The core's current permit-verification key."""
+    async def permit_key(self, agency_id: int, target: str | None = None, timeout: float = 10.0) -> bytes:
+        """The core's current permit-verification key (of front-end ``target``: the one an
+        attendance stream is about to open on)."""
+        link = self.of(agency_id)
+        stub = link.linkage if target is None else link.keys[target]
         try:
-            keys = (await self.of(agency_id).linkage.GetPublicKeys(lpb.GetPublicKeysRequest(), timeout=timeout)).keys
+            keys = (await stub.GetPublicKeys(lpb.GetPublicKeysRequest(), timeout=timeout)).keys
         except grpc.RpcError as e:
             raise error_from_rpc(e, "the linkage core") from None
         return bytes(next(k.public_key for k in keys if k.purpose == "permit"))
