@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -79,8 +80,9 @@ class GarageServer:
                                            stderr=subprocess.STDOUT, start_new_session=True)
         try:
             node = server._wait_node()
-            server.cli("layout", "assign", "-z", "dc1", "-c", "1G", node)
-            server.cli("layout", "apply", "--version", "1")
+            # Under load the fresh node may not take its layout at once: retried, with the error kept.
+            server._retry(lambda: server.cli("layout", "assign", "-z", "dc1", "-c", "1G", node))
+            server._retry(lambda: server.cli("layout", "apply", "--version", "1"))
             server._wait_s3()
         except BaseException:
             server.stop()
@@ -94,7 +96,18 @@ class GarageServer:
             raise RuntimeError(f"garage {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc.stdout
 
-    def _wait_node(self, timeout: float = 30.0) -> str:
+    def _retry(self, fn: Callable[[], object], timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fn()
+                return
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{e}; garage log: {(self.root / 'garage.log').read_text()[-1500:]}") from None
+                time.sleep(0.5)
+
+    def _wait_node(self, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -106,7 +119,7 @@ class GarageServer:
                         f"garage did not start: {(self.root / 'garage.log').read_text()[-2000:]}") from None
                 time.sleep(0.2)
 
-    def _wait_s3(self, timeout: float = 30.0) -> None:
+    def _wait_s3(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
