@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip 'maturin>=1.9,<2'
 
-install: $(BIN)/python os-packages $(GARAGE)
+install: $(BIN)/python os-packages
 	$(BIN)/pip install -q --no-build-isolation -e '.[test,bench]'
 
 # OS packages the tests drive, installed when missing (CI runs as root on Debian): the portal's
@@ -35,7 +35,7 @@ $(GARAGE):
 serve: install
 	$(BIN)/renkei up --dir $(DATA) --demo --base-port $(BASE_PORT)
 
-test: install
+test: install $(GARAGE)
 	cargo test --workspace
 	cargo clippy --workspace --all-targets --features python -- -D warnings
 	$(BIN)/ruff check pyservice tests bench proto
