@@ -92,8 +92,10 @@ class PatroniNode:
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
+            # Its own folder as the working directory: Patroni's helper processes chdir to it as
+            # the postgres user, who cannot enter a private checkout (CI's is mode 0700).
             self.proc = subprocess.Popen([*_as_postgres(), "patroni", str(self.config)], stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
 
     def postmaster_pid(self) -> int | None:
         try:

@@ -81,8 +81,10 @@ def test_patroni_fails_over_without_loss_and_the_old_leader_rejoins(tmp_path: Pa
             thread.start()
             time.sleep(2.0)
             before = len(acked)
-            marks["killed"] = time.monotonic()
             cluster.kill_node("node1")  # no manual promote: Patroni decides
+            # After the kill has landed (finding every process of the node takes a moment, and a
+            # call begun in it may still be acknowledged by the old leader).
+            marks["killed"] = time.monotonic()
             new_leader = cluster.wait_leader("node2", timeout=60)
             marks["promoted"] = time.monotonic()
             deadline = time.monotonic() + 40
