@@ -2,9 +2,10 @@
 --core-frontends 2` starts core A and core-2 B on the same data directory (the same keys), each a
 process of its own, and the intermediate servers attend both. Codes acquired through A
 translate through B; both append to one ledger; then A is killed with SIGKILL while an agency
-inquires through B: B keeps answering (the provider's answers reach it on its own attendance
-stream), the ledger's integrator role moves to B, and every record B acknowledged is proven in
-the tree."""
+inquires through B and another acquires codes through B while J-LIS forwards to A: B keeps
+answering (the provider's answers reach it on its own attendance stream), J-LIS resends its
+forwards to B, the ledger's integrator role moves to B, every record B acknowledged is proven in
+the tree, and every acknowledged acquisition is a holding."""
 
 from __future__ import annotations
 
@@ -59,12 +60,14 @@ def test_two_front_ends_share_one_store_and_one_survives_the_other(tmp_path: Pat
             assert box.data_dir("core") == box.root / "core" and box.pid("core") != box.pid("core-2")
             with box.channel("jlis", "jlis") as ch:
                 raw = client.NumberServiceStub(ch).RegisterTestPopulation(
-                    npb.RegisterTestPopulationRequest(count=40, seed=7), timeout=T).individual_numbers
-            people = [f"{int.from_bytes(raw[i:i + 8], 'little'):012d}" for i in range(0, len(raw), 8)]
-            # Acquisitions complete on the front-end J-LIS forwards to (A: the codes wait in its
-            # memory under their 取得番号, docs/arch/store.md); the holdings they make are shared.
-            mine = acquire(box, a_target, "agency-4", people)
-            acquire(box, a_target, "agency-1", people)
+                    npb.RegisterTestPopulationRequest(count=400, seed=7), timeout=T).individual_numbers
+            everyone = [f"{int.from_bytes(raw[i:i + 8], 'little'):012d}" for i in range(0, len(raw), 8)]
+            people = everyone[:40]
+            # Reserved and collected at B, forwarded by J-LIS to A (its first front-end): the codes
+            # wait in the store under their 取得番号 (docs/arch/store.md), not in A's memory.
+            mine_all = acquire(box, b_target, "agency-4", everyone)
+            mine = mine_all[:16 * len(people)]
+            acquire(box, b_target, "agency-1", people)
 
             # B translates codes A issued (its follower applied A's holdings events).
             def inquire(target: str) -> lpb.BatchInquireResponse:
@@ -101,17 +104,43 @@ def test_two_front_ends_share_one_store_and_one_survives_the_other(tmp_path: Pat
                         if "killed" in marks and started > marks["killed"] and "first_after" not in marks:
                             marks["first_after"] = time.monotonic()
 
+            acquired: list[tuple[float, int]] = []  # (when, chunk) acknowledged to agency 1
+            acq_failed: list[str] = []
+
+            def acquirer() -> None:
+                with client.principal_channel("agency-1", b_target, pki=box.pki) as core, \
+                        box.channel("agency-1", "jlis") as jlis:
+                    k = 1
+                    while not stop.is_set():
+                        chunk = everyone[k * 10:(k + 1) * 10]
+                        try:
+                            _codes, status = client.acquire_codes(client.LinkageServiceStub(core),
+                                                                  client.NumberServiceStub(jlis), chunk, timeout=T)
+                        except grpc.RpcError as e:
+                            acq_failed.append(f"{e.code()} {e.details()}")
+                            time.sleep(0.05)
+                            continue
+                        if (status != 0).any():
+                            acq_failed.append(f"statuses {status.tolist()}")
+                        else:
+                            acquired.append((time.monotonic(), k))
+                        k = k % 39 + 1
+
             thread = threading.Thread(target=agency)
             thread.start()
+            acq_thread = threading.Thread(target=acquirer)
+            acq_thread.start()
             time.sleep(2.0)
             before = len(acked)
             marks["killed"] = time.monotonic()
             os.kill(box.pid("core"), signal.SIGKILL)  # front-end A dies; `renkei up` does not restart it
             deadline = time.monotonic() + 30
-            while ("first_after" not in marks or len(acked) < before + 20) and time.monotonic() < deadline:
+            while ("first_after" not in marks or len(acked) < before + 20
+                   or sum(1 for t, _ in acquired if t > marks["killed"]) < 5) and time.monotonic() < deadline:
                 time.sleep(0.1)
             stop.set()
             thread.join(timeout=60)
+            acq_thread.join(timeout=60)
             assert "first_after" in marks, \
                 f"front-end B acknowledged nothing after A died ({before} before, {len(acked)} in all; {failed[:3]})"
             gap = marks["first_after"] - marks["killed"]
@@ -119,6 +148,25 @@ def test_two_front_ends_share_one_store_and_one_survives_the_other(tmp_path: Pat
             print(f"\nfront-ends: {len(acked)} record runs ({records} records) acknowledged by B, {before} before A's "
                   f"kill -9; first acknowledged after it {gap:.2f} s later; {len(failed)} calls failed")
             assert failed == [], failed[:5]
+            after = [k for t, k in acquired if t > marks["killed"]]
+            print(f"acquisitions: {len(acquired)} chunks of 10 acknowledged, {len(after)} after A's kill -9; "
+                  f"{len(acq_failed)} failed")
+            assert acq_failed == [], acq_failed[:5]
+            assert len(after) >= 5, "acquisitions stopped with front-end A"
+            assert any(line.startswith("[jlis]") and "unavailable" in line and "trying" in line
+                       for line in box.output().splitlines()), "J-LIS never moved to B"
+            # Every acknowledged acquisition is a holding: agency 4's inquiries to 千代田区 (agency 1)
+            # about those persons are never PROVIDER_NOT_HOLDING (5).
+            held = sorted({k for _, k in acquired})
+            codes4 = b"".join(mine_all[16 * i:16 * (i + 1)] for k in held for i in range(k * 10, (k + 1) * 10))
+            with client.principal_channel("agency-4", b_target, pki=box.pki) as ch:
+                r = client.LinkageServiceStub(ch).BatchInquire(batch_inquiry(codes4, AFFAIR, CHIYODA, [ITEM]),
+                                                               timeout=T)
+            assert len(r.outcomes) == 10 * len(held) and 5 not in bytes(r.outcomes), bytes(r.outcomes)
+            acked.append((r.first_record_sequence, len(r.outcomes)))
+            if r.HasField("provision"):
+                acked.append((r.provision_record_sequence, len(r.outcomes)))
+            records = sum(n for _, n in acked)
             # B acknowledged appends after A died, so B integrates (a new epoch if A had held it).
             assert integrator_epoch(url) >= epoch_before
             assert any(line.startswith("[core-2]") and "integrates the ledger" in line

@@ -1,7 +1,7 @@
 """``renkei jlis …`` and ``renkei number …``: J-LIS (地方公共団体情報システム機構).
 
     renkei jlis init [--data-dir D]         create J-LIS's data directory (keys: jlis-number, jlis-link)
-    renkei jlis serve --core HOST:PORT …    NumberService on mutual TLS; forwards link ids to the core
+    renkei jlis serve --core HOST:PORT[,…] … NumberService on mutual TLS; forwards link ids to the core
     renkei jlis status                      what the registry holds
     renkei jlis report --resident-code C --event E --effective-on D --name … --birth … --sex … --address …
                        --municipality M     a report of the resident register (本人確認情報)
@@ -305,7 +305,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     g.add_parser("init", parents=[common], help="create J-LIS's data directory and keys").set_defaults(func=cmd_init)
     s = g.add_parser("serve", parents=[common], help="serve NumberService (mutual TLS)")
     add_serve_arguments(s, port=50053, public_port=None)
-    s.add_argument("--core", required=True, help="the linkage core's mutual-TLS endpoint HOST:PORT")
+    s.add_argument("--core", required=True,
+                   help="the linkage core's mutual-TLS endpoint HOST:PORT, or several front-ends A,B,… on one store "
+                        "(forwards go to the first that answers)")
     s.add_argument("--demo", action="store_true", help="offer the test-only RegisterTestPopulation")
     s.add_argument("--jpki-dir", help="J-LIS's JPKI data directory: the card desk issues and revokes through it")
     s.add_argument("--notice-workers", type=int, default=0,

@@ -182,7 +182,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         func=cmd_init)
     s = g.add_parser("serve", parents=[common], help="serve PiaReviewService (mutual TLS); deliver to the core")
     add_serve_arguments(s, port=50061, public_port=None)
-    s.add_argument("--core", help="the linkage core's mutual-TLS endpoint HOST:PORT (decisions are delivered there)")
+    s.add_argument("--core", help="the linkage core's mutual-TLS endpoint HOST:PORT (decisions are delivered there), "
+                                   "or several front-ends A,B,… on one store")
     s.set_defaults(func=cmd_serve)
     g.add_parser("vkey", parents=[common], help="the decision log's verifier key").set_defaults(func=cmd_vkey)
     client = client_parser()

@@ -13,17 +13,26 @@ An acquisition number is one AES-256 block under the core's ``acquisition-number
 (agency id, expiry, 8 random bytes): only the core can read it, it names the agency that
 reserved it (J-LIS cannot steer a code to another agency, another agency cannot collect it),
 and it is neither a 個人番号 nor a 住民票コード. Nothing about it is stored until J-LIS forwards
-it, so reserving costs the core no memory; waiting codes are kept in memory only, bounded, and
-dropped at expiry (the law lets everyone keep a 取得番号 only as long as the acquisition
-needs it). A code lost to a restart is acquired again: codes are deterministic.
+it, so reserving costs the core no memory. Waiting codes are bounded and dropped at expiry (the
+law lets everyone keep a 取得番号 only as long as the acquisition needs it):
+
+* embedded core (one process): in that process's memory — a code lost to a restart is acquired
+  again, codes are deterministic;
+* core on PostgreSQL (several front-ends, docs/arch/store.md): in the store's ``acquisition``
+  schema, so an agency reserves on one front-end, J-LIS forwards to another and the agency
+  collects on a third, and a front-end's death loses no waiting code. J-LIS may resend a forward
+  to the next front-end when one dies mid-call: issuing is idempotent (deterministic codes, a
+  holding acquired twice is one holding, a waiting row is replaced by the same row).
 """
 
 from __future__ import annotations
 
+import abc
 import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +42,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from renkei.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError
 from renkei.linkage.codes import CODE_LEN, LINK_ID_LEN, AgencyCodes
 from renkei.linkage.registry import AgencyRegistry
+from renkei.store import Database
 
 ACQUISITION_NUMBER_LEN = 16
 KEY_NAME = "acquisition-number"
@@ -69,18 +79,178 @@ def _count(data: bytes, width: int, what: str) -> int:
     return n
 
 
+class WaitingCodes(abc.ABC):
+    """Codes issued under a 取得番号 and not yet collected: ``(agency, code, expiry)`` by
+    acquisition number. Thread-safe."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """How many wait (expired ones may still be counted until the next sweep)."""
+
+    @abc.abstractmethod
+    def put(self, rows: Sequence[tuple[bytes, int, bytes]], expiry: int) -> None:
+        """Durable (for this kind of store) on return; a row for an acquisition number that
+        already waits replaces it (a resent forward)."""
+
+    @abc.abstractmethod
+    def take(self, agency_id: int, acquisition_numbers: Sequence[bytes], now: int) -> dict[bytes, bytes]:
+        """Remove and return the unexpired codes of ``agency_id`` among ``acquisition_numbers``."""
+
+    @abc.abstractmethod
+    def sweep(self, now: int) -> None:
+        """Drop what expired."""
+
+    def close(self) -> None:
+        return None
+
+
+class MemoryWaitingCodes(WaitingCodes):
+    """In this process (the embedded core: one process serves every call)."""
+
+    def __init__(self) -> None:
+        self._waiting: OrderedDict[bytes, tuple[int, bytes, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def put(self, rows: Sequence[tuple[bytes, int, bytes]], expiry: int) -> None:
+        with self._lock:
+            for acq, agency, code in rows:
+                self._waiting.pop(acq, None)
+                self._waiting[acq] = (agency, code, expiry)
+
+    def take(self, agency_id: int, acquisition_numbers: Sequence[bytes], now: int) -> dict[bytes, bytes]:
+        out: dict[bytes, bytes] = {}
+        with self._lock:
+            for acq in acquisition_numbers:
+                hit = self._waiting.get(acq)
+                if hit is None or hit[0] != agency_id:
+                    continue
+                del self._waiting[acq]
+                if hit[2] >= now:
+                    out[acq] = hit[1]
+        return out
+
+    def sweep(self, now: int) -> None:
+        with self._lock:
+            while self._waiting:  # insertion order is expiry order (one TTL for all)
+                acq, (_a, _c, expiry) = next(iter(self._waiting.items()))
+                if expiry >= now:
+                    break
+                del self._waiting[acq]
+
+
+#: Schema ``acquisition`` of the core's store (the same table on SQLite, for the tests of both).
+SCHEMA = {
+    "sqlite": """
+CREATE TABLE IF NOT EXISTS waiting (
+    acq BLOB PRIMARY KEY, agency INTEGER NOT NULL, code BLOB NOT NULL, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS waiting_expires ON waiting(expires);
+""",
+    "postgresql": """
+CREATE TABLE IF NOT EXISTS waiting (
+    acq BYTEA PRIMARY KEY, agency INTEGER NOT NULL, code BYTEA NOT NULL, expires BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS waiting_expires ON waiting(expires);
+""",
+}
+#: Rows per SQLite statement (its bound-parameter limit).
+_SQLITE_CHUNK = 500
+#: Seconds between expiry sweeps, and how old the cached count may be.
+_SWEEP_EVERY = 5.0
+_COUNT_EVERY = 1.0
+
+
+class StoreWaitingCodes(WaitingCodes):
+    """In the core's store (``acquisition.waiting``), shared by every front-end.
+
+    A row names an acquisition number, an agency and a code — no person, no link id — and lives
+    only until collected or expired (the store's sweep). The count bounding the table is read at
+    most once a second, so under a burst it may overshoot ``max_waiting`` by one second's forwards.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pg = db.kind == "postgresql"
+        self._lock = threading.Lock()
+        self._counted = (0, -1e9)  # (count, monotonic time read)
+        self._swept = -1e9
+
+    def count(self) -> int:
+        with self._lock:
+            n, at = self._counted
+            if time.monotonic() - at < _COUNT_EVERY:
+                return n
+        row = self._db.one("SELECT count(*) FROM waiting")
+        n = int(row[0]) if row else 0
+        with self._lock:
+            self._counted = (n, time.monotonic())
+        return n
+
+    def put(self, rows: Sequence[tuple[bytes, int, bytes]], expiry: int) -> None:
+        if not rows:
+            return
+        upsert = ("ON CONFLICT (acq) DO UPDATE SET agency = excluded.agency, code = excluded.code, "
+                  "expires = excluded.expires")
+        with self._db.transaction(**({"serialise": False} if self._pg else {})) as tx:
+            if self._pg:
+                # One statement for the whole batch: arrays, not 100,000 round trips.
+                tx.execute("INSERT INTO waiting SELECT a, g, c, ? FROM unnest(?::bytea[], ?::int[], ?::bytea[]) "
+                           "AS t(a, g, c) " + upsert,
+                           (expiry, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]))
+            else:
+                tx.many("INSERT INTO waiting VALUES (?, ?, ?, ?) " + upsert,
+                        [(acq, agency, code, expiry) for acq, agency, code in rows])
+        with self._lock:
+            n, at = self._counted
+            self._counted = (n + len(rows), at)
+
+    def take(self, agency_id: int, acquisition_numbers: Sequence[bytes], now: int) -> dict[bytes, bytes]:
+        if not acquisition_numbers:
+            return {}
+        got: list[tuple[bytes, bytes, int]] = []
+        with self._db.transaction(**({"serialise": False} if self._pg else {})) as tx:
+            if self._pg:
+                rows = tx.all("DELETE FROM waiting WHERE acq = ANY(?::bytea[]) AND agency = ? "
+                              "RETURNING acq, code, expires", (list(acquisition_numbers), agency_id))
+                got.extend((bytes(a), bytes(c), int(e)) for a, c, e in rows)
+            else:
+                for i in range(0, len(acquisition_numbers), _SQLITE_CHUNK):
+                    part = list(acquisition_numbers[i:i + _SQLITE_CHUNK])
+                    marks = ",".join("?" * len(part))
+                    rows = tx.all(f"DELETE FROM waiting WHERE acq IN ({marks}) AND agency = ? "
+                                  f"RETURNING acq, code, expires", (*part, agency_id))
+                    got.extend((bytes(a), bytes(c), int(e)) for a, c, e in rows)
+        return {acq: code for acq, code, expires in got if expires >= now}
+
+    def sweep(self, now: int) -> None:
+        with self._lock:
+            if time.monotonic() - self._swept < _SWEEP_EVERY:
+                return
+            self._swept = time.monotonic()
+        with self._db.transaction(**({"serialise": False} if self._pg else {})) as tx:
+            tx.execute("DELETE FROM waiting WHERE expires < ?", (now,))
+
+    def close(self) -> None:
+        self._db.close()
+
+
 class AcquisitionDesk:
     """Acquisition numbers and the codes waiting for them. Thread-safe."""
 
     def __init__(self, key: bytes, registry: AgencyRegistry, codes: AgencyCodes, *,
-                 ttl_seconds: int = TTL_SECONDS, max_waiting: int = MAX_WAITING) -> None:
+                 ttl_seconds: int = TTL_SECONDS, max_waiting: int = MAX_WAITING,
+                 waiting: WaitingCodes | None = None) -> None:
         self._cipher = Cipher(algorithms.AES(key), modes.ECB())
         self._registry = registry
         self._codes = codes
         self._ttl = ttl_seconds
         self._max_waiting = max_waiting
-        self._waiting: OrderedDict[bytes, tuple[int, bytes, int]] = OrderedDict()  # acq → (agency, code, expiry)
-        self._lock = threading.Lock()
+        self._waiting = waiting if waiting is not None else MemoryWaitingCodes()
+
+    def close(self) -> None:
+        self._waiting.close()
 
     def reserve(self, agency_id: int, count: int) -> Reservation:
         """``count`` fresh acquisition numbers for an active agency with an approved PIA."""
@@ -108,7 +278,8 @@ class AcquisitionDesk:
         """J-LIS's forward: (取得番号, link id) pairs → codes waiting for collection.
 
         Status per item: ISSUED, or REFUSED (not a live acquisition number, or its agency has
-        lost its approved PIA since reserving). The holdings are durable before this returns.
+        lost its approved PIA since reserving). The holdings and the waiting codes are durable
+        before this returns; the same forward sent again issues the same codes.
         """
         n = _count(acquisition_numbers, ACQUISITION_NUMBER_LEN, "acquisition numbers")
         if _count(link_ids, LINK_ID_LEN, "link ids") != n:
@@ -116,12 +287,10 @@ class AcquisitionDesk:
         agencies, live = self._open(acquisition_numbers)
         status = np.full(n, REFUSED, dtype=np.uint8)
         expiry = int(time.time()) + self._ttl
-        with self._lock:
-            self._expire()
-            if len(self._waiting) + n > self._max_waiting:
-                raise ResourceExhaustedError(
-                    f"{len(self._waiting)} codes are waiting to be collected; agencies must collect first"
-                )
+        self._waiting.sweep(int(time.time()))
+        waiting = self._waiting.count()
+        if waiting + n > self._max_waiting:
+            raise ResourceExhaustedError(f"{waiting} codes are waiting to be collected; agencies must collect first")
         for agency in np.unique(agencies[live]).tolist():
             index = np.flatnonzero(live & (agencies == agency))
             try:
@@ -129,10 +298,9 @@ class AcquisitionDesk:
                     link_ids[i * LINK_ID_LEN:(i + 1) * LINK_ID_LEN] for i in index.tolist()))
             except (FailedPreconditionError, NotFoundError):
                 continue  # the agency was retired, suspended or lost its PIA since reserving
-            with self._lock:
-                for k, i in enumerate(index.tolist()):
-                    acq = acquisition_numbers[i * ACQUISITION_NUMBER_LEN:(i + 1) * ACQUISITION_NUMBER_LEN]
-                    self._waiting[acq] = (agency, codes[k * CODE_LEN:(k + 1) * CODE_LEN], expiry)
+            self._waiting.put([(acquisition_numbers[i * ACQUISITION_NUMBER_LEN:(i + 1) * ACQUISITION_NUMBER_LEN],
+                                agency, codes[k * CODE_LEN:(k + 1) * CODE_LEN])
+                               for k, i in enumerate(index.tolist())], expiry)
             status[index] = ISSUED
         return status
 
@@ -145,32 +313,19 @@ class AcquisitionDesk:
         mine = live & (agencies == agency_id)
         out = bytearray(n * CODE_LEN)
         status = np.where(mine, PENDING, REFUSED).astype(np.uint8)
-        now = int(time.time())
-        with self._lock:
-            for i in np.flatnonzero(mine).tolist():
-                acq = acquisition_numbers[i * ACQUISITION_NUMBER_LEN:(i + 1) * ACQUISITION_NUMBER_LEN]
-                hit = self._waiting.pop(acq, None)
-                if hit is None:
-                    continue
-                agency, code, expiry = hit
-                if agency != agency_id or expiry < now:
-                    continue
+        index = np.flatnonzero(mine).tolist()
+        wanted = [acquisition_numbers[i * ACQUISITION_NUMBER_LEN:(i + 1) * ACQUISITION_NUMBER_LEN] for i in index]
+        got = self._waiting.take(agency_id, wanted, int(time.time()))
+        for i, acq in zip(index, wanted, strict=True):
+            code = got.get(acq)
+            if code is not None:
                 out[i * CODE_LEN:(i + 1) * CODE_LEN] = code
                 status[i] = ISSUED
         return bytes(out), status
 
     def waiting(self) -> int:
-        with self._lock:
-            return len(self._waiting)
-
-    def _expire(self) -> None:
-        """Under the lock: drop waiting codes past expiry (roughly in insertion order)."""
-        now = int(time.time())
-        while self._waiting:
-            acq, (_a, _c, expiry) = next(iter(self._waiting.items()))
-            if expiry >= now:
-                break
-            del self._waiting[acq]
+        return self._waiting.count()
 
 
-__all__ = ["ACQUISITION_NUMBER_LEN", "AcquisitionDesk", "Reservation"]
+__all__ = ["ACQUISITION_NUMBER_LEN", "AcquisitionDesk", "MemoryWaitingCodes", "Reservation", "StoreWaitingCodes",
+           "WaitingCodes"]

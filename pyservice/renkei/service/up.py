@@ -262,12 +262,13 @@ class Box:
             for m in self.members:
                 extra: list[str] = []
                 core = next((x for x in self.members if x.name == "core"), m)
+                # Every core front-end (core, core-2, …: started before those that call the core).
+                fronts = [str(x.info.get("grpc")) for x in self.members
+                          if x.name == "core" or x.name.startswith("core-")]
                 if m.name in ("jlis", "ppc"):
-                    extra = ["--core", str(core.info["grpc"])]
+                    extra = ["--core", ",".join(fronts)]
                 elif m.name.startswith("mid-"):
                     jlis = next(x for x in self.members if x.name == "jlis")
-                    fronts = [str(x.info["grpc"]) for x in self.members
-                              if x.name == "core" or x.name.startswith("core-")]
                     extra = ["--core", ",".join(fronts), "--jlis", str(jlis.info["grpc"])]
                 elif m.name == "portal":
                     jpki = next(x for x in self.members if x.name == "jpki")

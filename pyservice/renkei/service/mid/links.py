@@ -19,6 +19,7 @@ from renkei._proto.renkei.v1.linkage_service_pb2_grpc import LinkageServiceStub
 from renkei._proto.renkei.v1.number_service_pb2_grpc import NumberServiceStub
 from renkei._proto.renkei.v1.provision_service_pb2_grpc import ProvisionServiceStub
 from renkei.mid.platform import Platform
+from renkei.service.failover import never_connected
 from renkei.service.status import error_from_rpc
 
 #: Keepalive pings on the tenants' channels: an attendance stream that died silently (a NAT, a
@@ -28,13 +29,6 @@ KEEPALIVE_MS = 20_000
 _OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20),
             ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1)]
-
-
-def _never_connected(e: grpc.RpcError) -> bool:
-    """The call failed before any front-end received it (no connection could be made)."""
-    details = (e.details() or "").lower() if hasattr(e, "details") else ""
-    return e.code() == grpc.StatusCode.UNAVAILABLE and ("failed to connect" in details
-                                                         or "connection refused" in details)
 
 
 class _FirstAvailable:
@@ -52,7 +46,7 @@ class _FirstAvailable:
                 try:
                     got = await getattr(self._stubs[k], method)(request, **kw)
                 except grpc.RpcError as e:
-                    if i + 1 < len(self._stubs) and _never_connected(e):
+                    if i + 1 < len(self._stubs) and never_connected(e):
                         continue
                     raise
                 self._current = k

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 import grpc
 
@@ -24,6 +25,7 @@ from renkei._proto.renkei.v1.pia_decision_service_pb2_grpc import PiaDecisionSer
 from renkei.errors import UnavailableError
 from renkei.pki.ca import ServiceTls
 from renkei.ppc.review import PiaReview
+from renkei.service.failover import targets
 from renkei.service.ppc.review import PiaReviewServicer
 from renkei.service.runtime import Offload
 from renkei.service.server import ServiceConfig, ServiceProcess
@@ -37,24 +39,50 @@ EXPIRY_SWEEP = 3600.0
 
 
 class CoreDelivery:
-    """Hands the decision log to the core (synchronous; run it on a worker thread)."""
+    """Hands the decision log to the core (synchronous; run it on a worker thread).
 
-    def __init__(self, review: PiaReview, target: str, tls: ServiceTls) -> None:
+    The core may be several front-ends on one store (docs/arch/store.md); the decisions go to the
+    one that last answered, and to the next when it is unavailable — applying is idempotent (the
+    core skips what it has), so a batch that may have reached a dying front-end is simply resent."""
+
+    def __init__(self, review: PiaReview, target: str | Sequence[str], tls: ServiceTls) -> None:
         self._review = review
-        self._target = target
+        self._targets = targets(target)
         self._creds = grpc.ssl_channel_credentials(tls.ca.read_bytes(), tls.client_key.read_bytes(),
                                                    tls.client_cert.read_bytes())
-        self._channel = grpc.secure_channel(target, self._creds)
-        self._stub = PiaDecisionServiceStub(self._channel)
+        self._channels = [grpc.secure_channel(t, self._creds) for t in self._targets]
+        self._stubs = [PiaDecisionServiceStub(ch) for ch in self._channels]
+        self._current = 0
+
+    @property
+    def _target(self) -> str:
+        return self._targets[self._current]
+
+    @property
+    def _stub(self) -> PiaDecisionServiceStub:
+        return self._stubs[self._current]
 
     def close(self) -> None:
-        self._channel.close()
+        for ch in self._channels:
+            ch.close()
+
+    def deliver(self) -> int:
+        """Send what the core has not applied, moving to the next front-end when one is
+        unavailable; returns how many it applied now."""
+        for i in range(len(self._stubs)):
+            try:
+                return self._deliver()
+            except UnavailableError as e:
+                if i + 1 == len(self._stubs):
+                    raise
+                log.warning("%s; delivering to %s", e, self._targets[(self._current + 1) % len(self._targets)])
+                self._current = (self._current + 1) % len(self._targets)
+        raise AssertionError("unreachable")
 
     def pending(self) -> int:
         return max(0, self._review.log.size - 1 - self._review.applied_through(TARGET))
 
-    def deliver(self) -> int:
-        """Send what the core has not applied; returns how many it applied now."""
+    def _deliver(self) -> int:
         applied = 0
         for attempt in range(2):
             cp, decisions = self._review.decisions(first=self._review.applied_through(TARGET) + 1)
