@@ -102,7 +102,7 @@ def test_reserve_forward_and_collect_on_three_front_ends(tmp_path: Path, pg: PgC
         pension = approve(reg, "日本年金機構", "japan_pension_service", "5010405001703")
         health = approve(reg, "全国健康保険協会", "japan_health_insurance_association", "6010405003434")
     fronts = [front_end(d) for _ in range(3)]
-    (_, ca, a), (_, cb, b), (_, cc, c) = fronts
+    (_, _, a), (_, cb, b), (_, _, c) = fronts
     try:
         people = random.Random(1).randbytes(16 * 40)
         r = a.reserve(pension, 40)
