@@ -5,10 +5,13 @@ translate through B; both append to one ledger; then A is killed with SIGKILL wh
 inquires through B and another acquires codes through B while J-LIS forwards to A: B keeps
 answering (the provider's answers reach it on its own attendance stream), J-LIS resends its
 forwards to B, the ledger's integrator role moves to B, every record B acknowledged is proven in
-the tree, and every acknowledged acquisition is a holding."""
+the tree, every acknowledged acquisition is a holding, and the commission's next approval
+reaches the core through B."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import os
 import signal
 import threading
@@ -20,10 +23,14 @@ import psycopg
 import pytest
 
 from renkei import client
+from renkei._proto.renkei.v1 import admin_service_pb2 as apb
 from renkei._proto.renkei.v1 import linkage_service_pb2 as lpb
 from renkei._proto.renkei.v1 import number_service_pb2 as npb
 from renkei._proto.renkei.v1 import oversight_service_pb2 as opb
+from renkei._proto.renkei.v1 import pia_review_service_pb2 as rpb
+from renkei._proto.renkei.v1.pia_review_service_pb2_grpc import PiaReviewServiceStub
 from renkei.ledger import verify_checkpoint, verify_inclusion
+from renkei.pki.ca import DevelopmentCA
 from tests.grpc_server import RunningBox, start_box
 from tests.pg_cluster import PgCluster, pg_bindir
 from tests.provision_helpers import batch_inquiry
@@ -171,6 +178,36 @@ def test_two_front_ends_share_one_store_and_one_survives_the_other(tmp_path: Pat
             assert integrator_epoch(url) >= epoch_before
             assert any(line.startswith("[core-2]") and "integrates the ledger" in line
                        for line in box.output().splitlines())
+
+            # The commission's decisions reach the core through B now (the ppc delivers to the first
+            # front-end that answers; applying is idempotent).
+            with client.principal_channel("operator", b_target, pki=box.pki) as ch:
+                agency = client.AdminServiceStub(ch).CreateAgency(apb.CreateAgencyRequest(
+                    name="テスト町長", type_ids=["municipal_mayor"], local_government_code="131024"), timeout=T)
+            DevelopmentCA(box.pki).issue_agency_certificate(agency.agency_id, "テスト町長")
+            me = f"agency-{agency.agency_id}"
+            with box.channel(me, "ppc") as pch:
+                pia = PiaReviewServiceStub(pch).SubmitPia(rpb.SubmitPiaRequest(
+                    level=rpb.PIA_LEVEL_FULL, title="住民基本台帳事務 全項目評価書", files=["住民基本台帳ファイル"],
+                    document_sha256=hashlib.sha256(b"pia").digest()), timeout=T)
+            with box.channel("oversight", "ppc") as pch:
+                PiaReviewServiceStub(pch).DecidePia(rpb.DecidePiaRequest(
+                    pia_id=pia.pia_id, kind=rpb.PIA_DECISION_KIND_APPROVED,
+                    expires_on=(dt.date.today() + dt.timedelta(days=700)).isoformat()), timeout=T)
+
+            def reserve() -> bool:
+                with client.principal_channel(me, b_target, pki=box.pki) as ch:
+                    try:
+                        client.LinkageServiceStub(ch).ReserveAcquisitionNumbers(
+                            lpb.ReserveAcquisitionNumbersRequest(count=1), timeout=T)
+                        return True
+                    except grpc.RpcError:
+                        return False
+
+            deadline = time.monotonic() + 30
+            while not reserve():
+                assert time.monotonic() < deadline, "the approval never reached front-end B"
+                time.sleep(0.2)
 
             with client.principal_channel("oversight", b_target, pki=box.pki) as och, \
                     client.principal_channel("agency-4", b_target, pki=box.pki) as ch:
