@@ -60,30 +60,31 @@ def waiting(request: pytest.FixtureRequest, tmp_path: Path) -> WaitingCodes:
 def test_waiting_codes_are_taken_once_by_their_agency_until_they_expire(waiting: WaitingCodes) -> None:
     now = int(time.time())
     a = [bytes([i]) * 16 for i in range(1, 6)]
-    waiting.put([(a[0], 7, b"A" * 16), (a[1], 7, b"B" * 16), (a[2], 8, b"C" * 16)], now + 60)
-    waiting.put([(a[3], 7, b"D" * 16)], now - 1)  # expired already
+    waiting.put(7, a[0] + a[1], b"A" * 16 + b"B" * 16, now + 60)
+    waiting.put(8, a[2], b"C" * 16, now + 60)
+    waiting.put(7, a[3], b"D" * 16, now - 1)  # expired already
     assert waiting.count() >= 3
     # Another agency's number yields nothing (and is not consumed for its owner: it stays).
-    assert waiting.take(8, [a[0]], now) == {}
-    got = waiting.take(7, [a[0], a[1], a[2], a[3], a[4]], now)
+    assert waiting.take(8, a[0], now) == {}
+    got = waiting.take(7, b"".join(a), now)
     assert got == {a[0]: b"A" * 16, a[1]: b"B" * 16}
-    assert waiting.take(7, [a[0], a[1]], now) == {}, "each code is collected once"
-    assert waiting.take(8, [a[2]], now) == {a[2]: b"C" * 16}
+    assert waiting.take(7, a[0] + a[1], now) == {}, "each code is collected once"
+    assert waiting.take(8, a[2], now) == {a[2]: b"C" * 16}
     # A resent forward replaces the row (idempotent J-LIS retries).
-    waiting.put([(a[4], 7, b"E" * 16)], now + 60)
-    waiting.put([(a[4], 7, b"E" * 16)], now + 60)
+    waiting.put(7, a[4], b"E" * 16, now + 60)
+    waiting.put(7, a[4], b"E" * 16, now + 60)
     waiting.sweep(now + 120)
-    assert waiting.take(7, [a[4]], now + 120) == {}, "swept or expired"
+    assert waiting.take(7, a[4], now + 120) == {}, "swept or expired"
     waiting.close()
 
 
 def test_a_large_batch_round_trips(waiting: WaitingCodes) -> None:
     now = int(time.time())
     rng = random.Random(5)
-    rows = [(rng.randbytes(16), 3, rng.randbytes(16)) for _ in range(20_000)]
-    waiting.put(rows, now + 60)
-    got = waiting.take(3, [r[0] for r in rows], now)
-    assert got == {acq: code for acq, _a, code in rows}
+    acq, codes = rng.randbytes(16 * 20_000), rng.randbytes(16 * 20_000)
+    waiting.put(3, acq, codes, now + 60)
+    got = waiting.take(3, acq, now)
+    assert got == {acq[i:i + 16]: codes[i:i + 16] for i in range(0, len(acq), 16)}
     waiting.close()
 
 

@@ -1,12 +1,12 @@
 """Two core front-ends on one PostgreSQL store (docs/arch/store.md, issue #16): `renkei up
 --core-frontends 2` starts core A and core-2 B on the same data directory (the same keys), each a
 process of its own, and the intermediate servers attend both. Codes reserved and collected at B
-while J-LIS forwards to A wait in the store between the two; both front-ends append to one ledger; then A is killed with SIGKILL while an agency
-inquires through B and another acquires codes through B while J-LIS forwards to A: B keeps
-answering (the provider's answers reach it on its own attendance stream), J-LIS resends its
-forwards to B, the ledger's integrator role moves to B, every record B acknowledged is proven in
-the tree, every acknowledged acquisition is a holding, and the commission's next approval
-reaches the core through B."""
+while J-LIS forwards to A wait in the store between the two; both front-ends append to one
+ledger. Then A is killed with SIGKILL while an agency inquires through B and another acquires
+codes through B: B keeps answering (the provider's answers reach it on its own attendance
+stream), J-LIS resends its forwards to B, the ledger's integrator role moves to B, every record B
+acknowledged is proven in the tree, every acknowledged acquisition is a holding, and the
+commission's next approval reaches the core through B."""
 
 from __future__ import annotations
 
