@@ -1,9 +1,10 @@
-"""Kill -9 of the PostgreSQL primary while an agency runs inquiries through a running core whose
-ledger is on it (docs/arch/store.md, issue #16): the standby is promoted, the core reconnects
-by itself, every acknowledged record (照会 and 提供) has an inclusion proof under a checkpoint
-after the failover, a consistency proof from the last checkpoint seen before the crash verifies,
-and the box's witness cosigns a checkpoint after the failover. Prints the failover time (kill →
-first acknowledged inquiry) and the calls that failed in between."""
+"""Kill -9 of the PostgreSQL primary while one agency runs inquiries and another acquires codes
+through a running core whose store is on it (docs/arch/store.md, issue #16): the standby is
+promoted, the core reconnects by itself, every acknowledged record (照会 and 提供) has an inclusion
+proof under a checkpoint after the failover, a consistency proof from the last checkpoint seen
+before the crash verifies, every acknowledged acquisition is a holding, and the box's witness
+cosigns a checkpoint after the failover. Prints the failover time (kill → first acknowledged
+inquiry) and the calls that failed in between."""
 
 from __future__ import annotations
 
@@ -51,9 +52,11 @@ def test_inquiries_ride_through_a_failover_of_the_ledgers_store(tmp_path: Path) 
         try:
             with box.channel("jlis", "jlis") as ch:
                 raw = client.NumberServiceStub(ch).RegisterTestPopulation(
-                    npb.RegisterTestPopulationRequest(count=20, seed=11), timeout=T).individual_numbers
-            people = [f"{int.from_bytes(raw[i:i + 8], 'little'):012d}" for i in range(0, len(raw), 8)]
-            mine = _codes(box, "agency-4", people)
+                    npb.RegisterTestPopulationRequest(count=400, seed=11), timeout=T).individual_numbers
+            everyone = [f"{int.from_bytes(raw[i:i + 8], 'little'):012d}" for i in range(0, len(raw), 8)]
+            people = everyone[:20]
+            mine_all = _codes(box, "agency-4", everyone)
+            mine = mine_all[:16 * len(people)]
             _codes(box, "agency-1", people)  # the provider holds them too
             acked: list[tuple[int, int]] = []  # (first sequence, count) of every acknowledged record run
             failed: list[str] = []
@@ -90,8 +93,34 @@ def test_inquiries_ride_through_a_failover_of_the_ledgers_store(tmp_path: Path) 
                         elif started > marks["killed"] and "first_after" not in marks:
                             marks["first_after"] = time.monotonic()
 
+            acquired: list[tuple[float, int]] = []  # (when, chunk) acknowledged to agency 1
+            acq_failed: list[str] = []
+            acq_other: list[str] = []
+
+            def acquirer() -> None:
+                with box.channel("agency-1") as core, box.channel("agency-1", "jlis") as jlis:
+                    k = 2
+                    while not stop.is_set():
+                        try:
+                            _c, status = client.acquire_codes(client.LinkageServiceStub(core),
+                                                              client.NumberServiceStub(jlis),
+                                                              everyone[k * 10:(k + 1) * 10], timeout=T)
+                        except grpc.RpcError as e:
+                            # The core's store, or (J-LIS's forward) the core, unavailable: retried.
+                            (acq_failed if e.code() == grpc.StatusCode.UNAVAILABLE else acq_other).append(
+                                f"{e.code()} {e.details()}")
+                            time.sleep(0.05)
+                            continue
+                        if (status != 0).any():
+                            acq_other.append(f"statuses {status.tolist()}")
+                        else:
+                            acquired.append((time.monotonic(), k))
+                        k = k % 39 + 1
+
             thread = threading.Thread(target=agency)
             thread.start()
+            acq_thread = threading.Thread(target=acquirer)
+            acq_thread.start()
             time.sleep(3.0)
             before = len(acked)
             assert before > 0 and "before" in seen
@@ -100,11 +129,29 @@ def test_inquiries_ride_through_a_failover_of_the_ledgers_store(tmp_path: Path) 
             time.sleep(0.5)  # the failover manager's detection (Patroni: its loop_wait); then promote
             cluster.promote()
             deadline = time.monotonic() + 60
-            while ("first_after" not in marks or len(acked) < before + 10) and time.monotonic() < deadline:
+            while ("first_after" not in marks or len(acked) < before + 10
+                   or sum(1 for t, _ in acquired if t > marks["killed"]) < 5) and time.monotonic() < deadline:
                 time.sleep(0.1)
             stop.set()
             thread.join(timeout=60)
+            acq_thread.join(timeout=60)
             assert other == [], other[:5]
+            assert acq_other == [], acq_other[:5]
+            after = sum(1 for t, _ in acquired if t > marks["killed"])
+            print(f"\nacquisitions: {len(acquired)} chunks of 10 acknowledged, {after} after the kill; "
+                  f"{len(acq_failed)} failed UNAVAILABLE in between")
+            assert after >= 5, "acquisitions did not resume after the failover"
+            # Every acknowledged acquisition is a holding: the minister's inquiries to 千代田区 about
+            # those persons are never PROVIDER_NOT_HOLDING (5).
+            held = sorted({k for _, k in acquired})
+            codes4 = b"".join(mine_all[16 * i:16 * (i + 1)] for k in held for i in range(k * 10, (k + 1) * 10))
+            with box.channel("agency-4") as ch:
+                r = client.LinkageServiceStub(ch).BatchInquire(batch_inquiry(codes4, AFFAIR, CHIYODA, [ITEM]),
+                                                               timeout=T)
+            assert len(r.outcomes) == 10 * len(held) and 5 not in bytes(r.outcomes), bytes(r.outcomes)
+            acked.append((r.first_record_sequence, len(r.outcomes)))
+            if r.HasField("provision"):
+                acked.append((r.provision_record_sequence, len(r.outcomes)))
             assert "first_after" in marks, "the running core acknowledged no inquiry after the promote"
             failover_s = marks["first_after"] - marks["killed"]
             records = sum(n for _, n in acked)
