@@ -150,3 +150,30 @@ def test_the_bound_on_waiting_codes_holds_across_front_ends(tmp_path: Path, pg: 
             desk.close()
             codes_.close()
             reg.close()
+
+
+def test_acquisition_numbers_never_repeat_within_a_front_end(tmp_path: Path) -> None:
+    d = init_core(tmp_path / "core")
+    with AgencyRegistry(d) as reg:
+        pension = approve(reg, "日本年金機構", "japan_pension_service", "5010405001703")
+    reg, codes, _ = front_end(d)
+    from renkei.linkage.acquisition import KEY_NAME
+
+    desk = AcquisitionDesk(d.secret_key(KEY_NAME), reg, codes)
+    try:
+        seen: set[bytes] = set()
+        total = 0
+        for count in (1, 2, 50_000, 3, 100_000, 7):
+            r = desk.reserve(pension, count)
+            seen.update(r.acquisition_numbers[i:i + 16] for i in range(0, len(r.acquisition_numbers), 16))
+            total += count
+        assert len(seen) == total
+        # Near the counter's end a fresh prefix is drawn instead of wrapping onto used numbers.
+        desk._next = (1 << 32) - 5
+        r = desk.reserve(pension, 10)
+        assert desk._next == 10
+        assert not seen & {r.acquisition_numbers[i:i + 16] for i in range(0, 160, 16)}
+    finally:
+        desk.close()
+        codes.close()
+        reg.close()

@@ -10,10 +10,14 @@ code (docs/arch/separation.md):
 3. the agency collects its codes (:meth:`AcquisitionDesk.collect`), each once.
 
 An acquisition number is one AES-256 block under the core's ``acquisition-number`` key over
-(agency id, expiry, 8 random bytes): only the core can read it, it names the agency that
+(agency id, expiry, a 4-byte random prefix drawn when the process starts, a 4-byte counter):
+only the core can read it, it names the agency that
 reserved it (J-LIS cannot steer a code to another agency, another agency cannot collect it),
 and it is neither a 個人番号 nor a 住民票コード. Nothing about it is stored until J-LIS forwards
-it, so reserving costs the core no memory. Waiting codes are bounded and dropped at expiry (the
+it, so reserving costs the core no memory. The prefix and counter make numbers unique by
+construction — two equal numbers would let one person's code be collected for another's — where
+random bytes would only make a repeat unlikely (a birthday bound over every number issued); front-ends
+repeat only if two draw the same prefix. Waiting codes are bounded and dropped at expiry (the
 law lets everyone keep a 取得番号 only as long as the acquisition needs it):
 
 * embedded core (one process): in that process's memory — a code lost to a restart is acquired
@@ -259,6 +263,9 @@ class AcquisitionDesk:
         self._ttl = ttl_seconds
         self._max_waiting = max_waiting
         self._waiting = waiting if waiting is not None else MemoryWaitingCodes()
+        self._serial_lock = threading.Lock()
+        self._prefix = secrets.token_bytes(4)
+        self._next = 0
 
     def close(self) -> None:
         self._waiting.close()
@@ -272,7 +279,13 @@ class AcquisitionDesk:
         blocks = np.empty((count, 16), dtype=np.uint8)
         blocks[:, 0:4] = np.frombuffer(agency.agency_id.to_bytes(4, "big"), dtype=np.uint8)
         blocks[:, 4:8] = np.frombuffer(expires.to_bytes(4, "big"), dtype=np.uint8)
-        blocks[:, 8:16] = np.frombuffer(secrets.token_bytes(8 * count), dtype=np.uint8).reshape(count, 8)
+        with self._serial_lock:
+            if self._next + count > 1 << 32:  # ~12 h at 100,000 numbers/s: a fresh prefix
+                self._prefix, self._next = secrets.token_bytes(4), 0
+            prefix, first = self._prefix, self._next
+            self._next += count
+        blocks[:, 8:12] = np.frombuffer(prefix, dtype=np.uint8)
+        blocks[:, 12:16] = np.arange(first, first + count, dtype=">u4").view(np.uint8).reshape(count, 4)
         enc = self._cipher.encryptor()
         return Reservation(enc.update(blocks.tobytes()) + enc.finalize(), expires)
 
