@@ -1,0 +1,283 @@
+"""``renkei core migrate-store`` (renkei.store.migrate, docs/arch/store.md "Moving an embedded
+core"): an embedded core with agencies, holdings, inquiries recorded in its ledger and a witness's
+cosignature moves onto PostgreSQL; opened there, its codes translate the same, its old records
+prove into the new checkpoint, the witness's old checkpoint is consistent with a new one, a person's
+records are found by pseudonym, and rows inserted afterwards do not collide. Plus the refusals
+(bound, running, a database that holds a core) and a crash between components, re-run."""
+
+from __future__ import annotations
+
+import ast
+import os
+import random
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from renkei import cli
+from renkei.datadir import DataDir
+from renkei.ledger import Checkpoint, Ledger, open_ledger, verify_consistency, verify_inclusion
+from renkei.linkage.codes import AgencyCodes
+from renkei.linkage.cosigning import CosignatureStore
+from renkei.linkage.inquiry import Linkage
+from renkei.linkage.registry import AgencyRegistry
+from renkei.numbers import corporate_check_digit
+from renkei.permissions.store import PermissionStore
+from renkei.permissions.tables import PermissionTables
+from renkei.permits import PermitIssuer
+from renkei.service.core import init_data_dir as init_core
+from renkei.store import BINDING, store_conninfo
+from renkei.store.migrate import COMPONENT_MODULES, FAULT_ENV, components
+from renkei.witness.cosignature import CosignatureKey
+from tests.pg_cluster import PgCluster
+
+ROOT = Path(__file__).resolve().parent.parent
+MINISTER, CHIYODA = 4, 1
+AFFAIR, ITEM = "B2.1", "B2.1.2.1"  # 別表第二 項1 (row B2.1.2: 厚生労働大臣 ← 市町村長)
+PERSONS = 300
+
+
+@dataclass
+class Built:
+    """What the embedded core held before the move (nothing here is a My Number)."""
+
+    path: Path
+    links: bytes
+    mine: bytes  # the minister's codes
+    translated: bytes  # the same persons' codes at Chiyoda, as the embedded core translated them
+    checkpoint: Checkpoint
+    witnessed: Checkpoint  # an older checkpoint the witness cosigned (not a history size)
+    witness_vkey: str
+    pseudonym: bytes
+    person_seqs: list[int]
+    agencies: list[int]
+
+
+def _linkage(d: DataDir) -> tuple[Linkage, AgencyRegistry, AgencyCodes, object]:
+    registry = AgencyRegistry(d)
+    codes = AgencyCodes(d, registry)
+    tables = PermissionTables.open(d)
+    ledger = open_ledger(d)
+    linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(d), ledger,
+                      d.secret_key("portal-pseudonym"))
+    return linkage, registry, codes, ledger
+
+
+def _close(registry: AgencyRegistry, codes: AgencyCodes, ledger: object) -> None:
+    ledger.close()  # type: ignore[attr-defined]
+    codes.close()
+    registry.close()
+
+
+def build_core(path: Path, seed: int = 1) -> Built:
+    d = init_core(path, demo=True)
+    rng = random.Random(seed)
+    links = rng.randbytes(16 * PERSONS)
+    linkage, registry, codes, ledger = _linkage(d)
+    try:
+        mine = codes.issue(MINISTER, links)
+        codes.issue(CHIYODA, links)
+        translated, status = codes.translate_batch(MINISTER, mine, CHIYODA)
+        assert (status == 0).all()
+        registry.register_card_key(b"k" * 32, b"p" * 32, 7)
+        from tests.test_store import _ordinance_doc
+
+        with PermissionStore(d) as permissions:  # three history rows: staged, activated, installed again
+            permissions.install(_ordinance_doc(), actor="千代田区", staged=True)
+            permissions.activate("chiyoda-2021", actor="ops")
+            permissions.install(_ordinance_doc(), actor="千代田区")
+        assert isinstance(ledger, Ledger)
+        # Inquiries in batches: the first 100 records are what the witness cosigns.
+        linkage.batch_inquire(MINISTER, mine[:16 * 100], AFFAIR, CHIYODA, [ITEM], "r0")
+        witnessed = ledger.checkpoint()
+        key = CosignatureKey("witness.example/w1", bytes(range(32)))
+        cosignatures = CosignatureStore(d)
+        cosignatures.record(key.vkey, witnessed.size, witnessed.note, key.cosign(witnessed.note, 1_700_000_000),
+                            1_700_000_000)
+        cosignatures.close()
+        for i in range(1, 7):
+            linkage.batch_inquire(MINISTER, mine[16 * 50 * i:16 * 50 * (i + 1)] or mine[:16 * 50], AFFAIR, CHIYODA,
+                                  [ITEM], f"r{i}")
+        for i in range(5):  # the same person several times
+            linkage.inquire(MINISTER, mine[16 * 7:16 * 8], AFFAIR, CHIYODA, [ITEM], f"s{i}")
+        ledger.retention()  # nothing is old enough: a no-op, but the path is the file ledger's
+        cp = ledger.checkpoint()
+        record = ledger.get(cp.size - 1)
+        assert record is not None
+        page = ledger.records_for_pseudonym(record.pseudonym, page_size=100)
+        agencies = [a.agency_id for a in registry.agencies()]
+    finally:
+        _close(registry, codes, ledger)
+    return Built(path, links, mine, translated, cp, witnessed, key.vkey, record.pseudonym,
+                 [r.record.seq for r in page.records], agencies)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build_core(tmp_path_factory.mktemp("embedded") / "core")
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def migrate(path: Path, url: str, *extra: str) -> int:
+    return cli.main(["core", "migrate-store", "--data-dir", str(path), "--store", url, *extra])
+
+
+def check_moved(b: Built, path: Path) -> None:
+    """The moved core on PostgreSQL: everything the embedded one had, and it goes on."""
+    d = DataDir(path, "core")
+    assert store_conninfo(d) is not None
+    linkage, registry, codes, ledger = _linkage(d)
+    try:
+        assert ledger.kind == "postgresql"  # type: ignore[attr-defined]
+        # Codes translate as before; the person index kept its order.
+        out, status = codes.translate_batch(MINISTER, b.mine, CHIYODA)
+        assert (status == 0).all() and out == b.translated
+        assert codes.person_count() == PERSONS
+        # The same tree: the checkpoint as it was, signed by the same key.
+        assert ledger.checkpoint().note == b.checkpoint.note  # type: ignore[attr-defined]
+        assert [a.agency_id for a in registry.agencies()] == b.agencies
+        assert registry.card_key(b"k" * 32) == (b"p" * 32, 7)
+        # More records after the move.
+        linkage.batch_inquire(MINISTER, b.mine[:16 * 40], AFFAIR, CHIYODA, [ITEM], "after")
+        linkage.inquire(MINISTER, b.mine[16 * 7:16 * 8], AFFAIR, CHIYODA, [ITEM], "after-1")
+        new = ledger.checkpoint()  # type: ignore[attr-defined]
+        assert new.size == b.checkpoint.size + 41
+        # Old records prove into the new checkpoint; the old checkpoints are consistent with it.
+        for seq in (0, 99, 255, 256, b.checkpoint.size - 1):
+            p = ledger.prove_inclusion(seq, new.size)  # type: ignore[attr-defined]
+            verify_inclusion(seq, new.size, p.leaf_hash, p.hashes, new.root)
+        for old in (b.checkpoint, b.witnessed):
+            c = ledger.prove_consistency(old.size, new.size)  # type: ignore[attr-defined]
+            verify_consistency(old.size, new.size, old.root, new.root, c.hashes)
+        # やりとり履歴: the person's records by pseudonym, the old ones and the new one.
+        page = ledger.records_for_pseudonym(b.pseudonym, page_size=100)  # type: ignore[attr-defined]
+        seqs = [r.record.seq for r in page.records]
+        assert [s for s in seqs if s < b.checkpoint.size] == b.person_seqs
+        assert len([s for s in seqs if s >= b.checkpoint.size]) == 2  # in the batch and alone
+        for r in page.records:
+            r.proof.verify()
+            assert r.proof.root == new.root
+        ledger.verify()  # type: ignore[attr-defined]
+        # Rows inserted after the move take the next ids (identity counters were set).
+        top = max(b.agencies)
+        base = "000000000999"
+        added = registry.register_agency("テスト機関", ["japan_pension_service"],
+                                         f"{corporate_check_digit(base)}{base}")
+        assert added.agency_id == top + 1
+        store = PermissionStore(d)
+        try:
+            assert [(x.action, x.label) for x in store.history()] == [
+                ("stage", "chiyoda-2021"), ("activate", "chiyoda-2021"), ("install", "chiyoda-2021")]
+            before = 3
+            with store._db.transaction() as tx:
+                (seq,) = tx.one("INSERT INTO history(at, action, label, hash, actor, note) "
+                                "VALUES (1, 'remove', 'x', NULL, 'test', NULL) RETURNING seq") or (0,)
+            assert seq == before + 1
+        finally:
+            store.close()
+        # The witness's cosignature moved with its checkpoint.
+        cos = CosignatureStore(d)
+        try:
+            got = cos.cosigned(b.witnessed.size)
+            assert got is not None and got[0] == b.witnessed.note
+            assert cos.witness_size(b.witness_vkey) == b.witnessed.size
+        finally:
+            cos.close()
+    finally:
+        _close(registry, codes, ledger)
+
+
+def test_an_embedded_core_moves_onto_postgresql(built: Built, tmp_path: Path, pg: PgCluster,
+                                               capfd: pytest.CaptureFixture[str]) -> None:
+    path = _copy(built.path, tmp_path / "core")
+    url = pg.create_database("renkei_migrate_1")
+    assert migrate(path, url) == 0
+    out, err = capfd.readouterr()
+    assert "ledger: checked" in err and "holdings: checked" in err and "switched" in err
+    assert "persons" in out and str(PERSONS) in out
+    # Never a link id or a code in what the command prints.
+    for i in range(PERSONS):
+        for secret in (built.links[16 * i:16 * i + 16].hex(), built.mine[16 * i:16 * i + 16].hex()):
+            assert secret not in out + err
+    # The embedded files stay (the rollback) and the binding is 0600.
+    assert (path / "registry.sqlite3").exists() and (path / "ledger" / "checkpoint").exists()
+    assert oct((path / BINDING).stat().st_mode & 0o777) == "0o600"
+    check_moved(built, path)
+    # Bound now: a second run is refused.
+    assert migrate(path, url) == 1
+    assert "bound to PostgreSQL already" in capfd.readouterr().err
+
+
+def test_a_running_core_and_a_database_holding_a_core_are_refused(built: Built, tmp_path: Path, pg: PgCluster,
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    path = _copy(built.path, tmp_path / "core")
+    url = pg.create_database("renkei_migrate_2")
+    # The serving core holds its ledger's writer lock (the same flock as here).
+    serving = Ledger(DataDir(path, "core"))
+    try:
+        assert migrate(path, url) == 1
+        assert "the core is running" in capfd.readouterr().err
+    finally:
+        serving.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name IN "
+                            "('registry', 'ledger', 'holdings', 'renkei_migration')").fetchone() == (0,)
+    # A database a core was initialised on.
+    init_core(tmp_path / "other", store=url)
+    assert migrate(path, url) == 1
+    assert "already holds a core's schemas" in capfd.readouterr().err
+    assert not (path / BINDING).exists()
+
+
+@pytest.mark.parametrize("step", ["registry", "holdings", "ledger", "checked"])
+def test_a_crash_mid_migration_is_finished_by_running_it_again(built: Built, tmp_path: Path, pg: PgCluster,
+                                                               step: str, capfd: pytest.CaptureFixture[str]) -> None:
+    path = _copy(built.path, tmp_path / "core")
+    url = pg.create_database(f"renkei_migrate_crash_{step}")
+    env = {**os.environ, FAULT_ENV: step,
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "pyservice"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "renkei.cli", "core", "migrate-store", "--data-dir", str(path),
+                           "--store", url], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 137, proc.stderr
+    assert not (path / BINDING).exists()  # the switch never happened: the embedded core is as it was
+    # Another core's migration may not take the database over.
+    with psycopg.connect(url, autocommit=True) as conn:
+        (source,) = conn.execute("SELECT source FROM renkei_migration.migration").fetchone() or ("",)
+        conn.execute("UPDATE renkei_migration.migration SET source = 'another'")
+        assert migrate(path, url) == 1
+        assert "another core's migration" in capfd.readouterr().err
+        conn.execute("UPDATE renkei_migration.migration SET source = %s", (source,))
+    assert migrate(path, url) == 0
+    assert "an interrupted migration of this core found" in capfd.readouterr().err
+    check_moved(built, path)
+
+
+def test_every_component_on_the_store_is_migrated() -> None:
+    """Every module that opens a database on the store boundary is listed in COMPONENT_MODULES
+    and registers the component it opens, so migrate-store copies it (a new component left
+    out would be left behind in its SQLite file)."""
+    names = set(components())
+    pkg = ROOT / "pyservice" / "renkei"
+    for path in pkg.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "open_database" and \
+                    len(node.args) >= 2:
+                arg = node.args[1]
+                module = ".".join(("renkei", *path.relative_to(pkg).with_suffix("").parts))
+                if module == "renkei.store":
+                    continue
+                assert module in COMPONENT_MODULES, f"{module} opens a component: list it in COMPONENT_MODULES"
+                if isinstance(arg, ast.Constant):
+                    assert arg.value in names, f"{module}: component {arg.value!r} is not registered"
+
