@@ -33,6 +33,7 @@ from renkei.service.core import init_data_dir as init_core
 from renkei.store import BINDING, store_conninfo
 from renkei.store.migrate import COMPONENT_MODULES, FAULT_ENV, components
 from renkei.witness.cosignature import CosignatureKey
+from tests.garage_server import GarageServer, garage_binary
 from tests.pg_cluster import PgCluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,3 +282,108 @@ def test_every_component_on_the_store_is_migrated() -> None:
                 if isinstance(arg, ast.Constant):
                     assert arg.value in names, f"{module}: component {arg.value!r} is not registered"
 
+
+
+@pytest.mark.skipif(garage_binary() is None, reason="garage is not built (make builds it)")
+def test_the_tiles_move_to_an_object_store(built: Built, tmp_path: Path, pg: PgCluster,
+                                          capfd: pytest.CaptureFixture[str]) -> None:
+    """--tiles: the public tiles and bundles go to a real S3-compatible server (Garage), none to
+    PostgreSQL; the core then reads and grows its tree there."""
+    from renkei.store import TILES_BINDING, TILES_CREDENTIALS
+    from renkei.store.objects import S3TileStore
+
+    path = _copy(built.path, tmp_path / "core")
+    url = pg.create_database("renkei_migrate_s3")
+    with GarageServer.start(tmp_path / "garage") as garage:
+        tiles, credentials = garage.bucket("tiles")
+        assert migrate(path, url, "--tiles", tiles, "--tiles-credentials", str(credentials)) == 0
+        assert "ledger: 0 tiles" not in capfd.readouterr().err
+        assert (path / TILES_BINDING).read_text().strip() == tiles
+        assert oct((path / TILES_CREDENTIALS).stat().st_mode & 0o777) == "0o600"
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM ledger.tiles").fetchone() == (0,)
+        store = S3TileStore(tiles, credentials)
+        try:
+            stored = set(store.paths())
+        finally:
+            store.close()
+        assert "tile/0/000" in stored and "tile/entries/000" in stored
+        check_moved(built, path)
+
+
+def test_a_core_bound_to_the_commission_moves_with_its_decisions(tmp_path: Path, pg: PgCluster) -> None:
+    """The commission's decisions (projection and evidence) are part of the registry; a core with
+    an empty ledger and no holdings moves too."""
+    import datetime as dt
+
+    from renkei.ppc.review import PiaReview
+    from renkei.ppc.review import init_data_dir as init_ppc
+    from tests.test_store import submission
+
+    today = dt.date.today()
+    review = PiaReview(init_ppc(tmp_path / "ppc"))
+    core = init_core(tmp_path / "core", commission_vkey=review.vkey)
+    with AgencyRegistry(core) as reg:
+        city = reg.register_agency("横浜市長", ["municipal_mayor"], "3000020141003", municipality_code="141003")
+        pia = review.submit(submission(city.agency_id))
+        review.decide(pia.pia_id, "approved", reviewer="委員会 審査官", approved_on=today,
+                      expires_on=today + dt.timedelta(days=365))
+        cp, decisions = review.decisions(first=0)
+        assert reg.commission is not None
+        assert reg.commission.apply(cp.note, [(x.seq, x.entry, x.proof) for x in decisions]) == (1, 2)
+    url = pg.create_database("renkei_migrate_commission")
+    assert migrate(core.path, url) == 0
+    with AgencyRegistry(core) as reg:
+        assert reg.commission is not None and reg.commission.applied_through() == 1
+        assert reg.require_active(city.agency_id).name == "横浜市長"
+        # The next decision applies on PostgreSQL from where the embedded core left off.
+        review.decide(pia.pia_id, "revoked", reviewer="委員会 審査官", reason="取り消し")
+        cp, decisions = review.decisions(first=2)
+        reg.commission.apply(cp.note, [(x.seq, x.entry, x.proof) for x in decisions])
+        assert reg.pia_status(city.agency_id) == "revoked"
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM registry.commission_evidence").fetchone() == (3,)
+    ledger = open_ledger(core, background=False)
+    try:
+        assert ledger.size == 0 and ledger.kind == "postgresql"  # type: ignore[attr-defined]
+    finally:
+        ledger.close()
+
+
+def test_a_ledger_after_retention_moves_with_its_minimum(tmp_path: Path, pg: PgCluster) -> None:
+    """Records past retention (施行令 第30条) have no body or opening in the files: the move keeps
+    the minimum, the retired records' proofs (their hashes stay in the tiles) and the rest."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from renkei.ledger import LedgerRecord
+
+    d = init_core(tmp_path / "core")
+
+    def rec(i: int, year: int) -> LedgerRecord:
+        return LedgerRecord(requester=1, provider=2, affair="B2.1", items=("B2.1.2.1",),
+                            table_hash=hashlib.sha256(b"t").digest(), pseudonym=hashlib.sha256(bytes([i % 3])).digest(),
+                            permit_id=(i + 1).to_bytes(16, "big"), time=datetime(year, 1, 1, tzinfo=UTC))
+
+    with Ledger(d) as ledger:
+        ledger.append_batch([rec(i, 2015) for i in range(600)])
+        ledger.append_batch([rec(i, 2026) for i in range(600, 700)])
+        assert ledger.retention() == 512
+        old = ledger.checkpoint()
+        kept = ledger.get(650)
+        page = [r.record.seq for r in ledger.records_for_pseudonym(hashlib.sha256(bytes([1])).digest()).records]
+    url = pg.create_database("renkei_migrate_retention")
+    assert migrate(d.path, url) == 0
+    moved = open_ledger(d, background=False)
+    try:
+        assert moved.kind == "postgresql" and moved.min_index() == 512  # type: ignore[attr-defined]
+        assert moved.checkpoint().note == old.note
+        assert moved.get(0) is None and moved.get(650) == kept
+        p = moved.prove_inclusion(3)
+        p.verify()
+        assert p.root == old.root
+        got = [r.record.seq for r in moved.records_for_pseudonym(hashlib.sha256(bytes([1])).digest()).records]
+        assert got == page and min(got) >= 512
+        moved.verify()
+    finally:
+        moved.close()

@@ -452,7 +452,9 @@ def _copy_ledger(conninfo: str, data_dir: DataDir, ledger: Any, tiles: Any, prog
         while pg.index() < size:
             pass
         progress(f"ledger: person index built ({size - retired} records)")
+        t = time.perf_counter()
         _check_ledger(ledger, pg, size, retired, history)
+        report.seconds["ledger_check"] = time.perf_counter() - t
     finally:
         pg.close()
     progress(f"ledger: checked — the same {size} records, root and checkpoints")
