@@ -189,7 +189,8 @@ def bind_store(data_dir: DataDir, store: str, *, fresh: bool) -> None:
         return
     if not fresh:
         raise FailedPreconditionError(f"{data_dir.path} keeps its registry in SQLite already; a core's store is "
-                                      f"chosen when its data directory is created (`renkei core init --store …`)")
+                                      f"chosen when its data directory is created (`renkei core init --store …`); "
+                                      f"move an existing core with `renkei core migrate-store`")
     write_atomic(data_dir.path / BINDING, (store + "\n").encode(), 0o600)
 
 
