@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from renkei import cli
 from renkei.datadir import DataDir
@@ -445,3 +447,36 @@ def test_a_serving_core_is_refused_and_moves_once_stopped(tmp_path: Path, pg: Pg
         assert "postgresql" in capfd.readouterr().out
     finally:
         stop(proc)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 1500), st.integers(0, 1500), st.integers(0, 2**32))
+def test_the_edge_and_the_narrowed_partials_are_the_engine_s(first: int, more: int, seed: int) -> None:
+    """The two pieces migrate-store adds to the tree's code, against the engine: the right edge
+    rebuilt from the partial tiles of a size equals the edge the engine's integration keeps (and
+    gives its root); a partial tile the file ledger deleted, cut from the tile that superseded
+    it, equals the engine's bytes at the older size."""
+    from renkei._core import ledger as _l
+    from renkei.store.migrate import edge_from_tiles
+    from renkei.store.pgledger import narrowed_tile
+    from renkei.store.tlog import tile_path
+
+    rng = random.Random(seed)
+    entries = [rng.randbytes(rng.randint(1, 40)) for _ in range(first + more)]
+    packed = [b"".join(len(e).to_bytes(2, "big") + e for e in part) for part in (entries[:first], entries[first:])]
+    edge1, n1, _root1, tiles1 = _l.integrate_leaves(b"", packed[0])
+    edge2, n2, root2, tiles2 = _l.integrate_leaves(edge1, packed[1]) if more else (edge1, n1, _root1, [])
+    older, latest = dict(tiles1), {**dict(tiles1), **dict(tiles2)}
+    assert edge_from_tiles(lambda p: latest[p], n2) == edge2
+    assert _l.edge_root(edge_from_tiles(lambda p: latest[p], n2)) == (n2, root2)
+    # The file ledger keeps the full tiles and the partials of its latest size only: every older
+    # partial is derived from what stays.
+    current = {tile_path(level, (n2 >> 8 * level) // 256, (n2 >> 8 * level) % 256) for level in range(3)}
+    current.add(tile_path(None, n2 // 256, n2 % 256))
+    stays = {k: v for k, v in latest.items() if ".p/" not in k or k in current}
+    for path, data in older.items():
+        if path in stays:
+            continue
+        base = path.partition(".p/")[0]
+        wider = stays.get(base) or next(v for k, v in stays.items() if k.startswith(base + ".p/"))
+        assert narrowed_tile(path, wider) == data

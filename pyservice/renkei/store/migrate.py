@@ -360,9 +360,10 @@ def _file_tiles(root: Path, size: int) -> Iterator[tuple[str, Path]]:
             yield rel, p
 
 
-def _edge(root: Path, size: int) -> bytes:
+def edge_from_tiles(read: Callable[[str], bytes], size: int) -> bytes:
     """The tree's right edge (integrate.rs's ``rkedge1`` encoding) from the partial tiles of
-    ``size`` and its partial bundle; checked by the engine when the root is taken from it."""
+    ``size`` and its partial bundle, read by tlog-tiles path; checked by the engine when the root
+    is taken from it (``edge_root``)."""
     from renkei.store.tlog import WIDTH, tile_path
 
     if size == 0:
@@ -370,13 +371,13 @@ def _edge(root: Path, size: int) -> bytes:
     out = bytearray(b"rkedge1\n" + size.to_bytes(8, "big"))
     for level in range(8):
         full, width = divmod(size >> (8 * level), WIDTH)
-        hashes = (root / tile_path(level, full, width)).read_bytes() if width else b""
+        hashes = read(tile_path(level, full, width)) if width else b""
         if len(hashes) != 32 * width:
             raise LedgerDamageError(f"{tile_path(level, full, width)} holds {len(hashes)} bytes, not {32 * width}",
                                     tile_path(level, full, width))
         out += bytes([width]) + hashes
     full, width = divmod(size, WIDTH)
-    bundle = (root / tile_path(None, full, width)).read_bytes() if width else b""
+    bundle = read(tile_path(None, full, width)) if width else b""
     out += len(bundle).to_bytes(4, "big") + bundle
     return bytes(out)
 
@@ -389,7 +390,7 @@ def _copy_ledger(conninfo: str, data_dir: DataDir, ledger: Any, tiles: Any, prog
     size = int(ledger.size)
     latest = ledger.checkpoint()
     retired = int(ledger.min_index())
-    edge = _edge(ledger.path, size)
+    edge = edge_from_tiles(lambda rel: (ledger.path / rel).read_bytes(), size)
     got, root = _l.edge_root(edge)
     if got != size or root != latest.root:
         raise LedgerDamageError("the ledger's partial tiles do not give its checkpoint's root", "tile")
@@ -586,4 +587,5 @@ def migrate_store(path: str | os.PathLike[str], store: str, *, tiles: str | None
     return report
 
 
-__all__ = ["COMPONENT_MODULES", "FAULT_ENV", "Report", "components", "core_schemas", "migrate_store"]
+__all__ = ["COMPONENT_MODULES", "FAULT_ENV", "Report", "components", "core_schemas", "edge_from_tiles",
+           "migrate_store"]
