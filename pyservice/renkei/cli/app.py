@@ -3,7 +3,7 @@
     renkei up [--demo]                  start the whole box, every service its own process
     renkei status                       which services of the box are initialised
     renkei pki init|issue|issue-service|revoke|list     the development CA (its own directory)
-    renkei core init|serve|status       the linkage core        (data dir renkei-data/core)
+    renkei core init|serve|status|migrate-store   the linkage core  (data dir renkei-data/core)
     renkei jlis init|serve|status       J-LIS                   (renkei-data/jlis)
     renkei nta init|serve               the NTA                 (renkei-data/nta)
     renkei mid init|serve|status        an intermediate server  (renkei-data/mid-<name>)

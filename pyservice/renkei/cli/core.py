@@ -8,6 +8,9 @@
                                           --tiles-credentials FILE puts the ledger's tiles in an object store
     renkei core serve [--store URL] …     Linkage/Oversight/Admin/PersonLink on mutual TLS, Disclosure public
     renkei core status                    agencies, ledger size (reads files; works while it runs)
+    renkei core migrate-store --store URL [--tiles S3_URL --tiles-credentials FILE]
+                                          move a stopped embedded core onto PostgreSQL (every component,
+                                          the holdings, the ledger's same tree), then bind it; progress on stderr
     renkei agency add --name … --type …   register an agency and issue its certificate from the PKI
                                           directory (its PIA: renkei ppc submit / approve)
 """
@@ -85,6 +88,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate_store(args: argparse.Namespace) -> int:
+    """Move the stopped embedded core onto PostgreSQL (renkei.store.migrate); progress lines on
+    stderr, the summary on stdout."""
+    import sys
+
+    from renkei.store.migrate import migrate_store
+
+    def progress(line: str) -> None:
+        print(f"renkei: migrate-store: {line}", file=sys.stderr, flush=True)
+
+    report = migrate_store(service_path(args, "core"), args.store, tiles=args.tiles,
+                           tiles_credentials=args.tiles_credentials, progress=progress)
+    out = report.to_json()
+    if not args.json:
+        out = {k: v for k, v in out.items() if k not in ("components", "seconds")} | {
+            "component_rows": sum(sum(t.values()) for t in report.components.values()),
+            "seconds": round(report.seconds.get("total", 0.0), 1)}
+    emit_one(args.json, out)
+    return 0
+
+
 def cmd_agency_add(args: argparse.Namespace) -> int:
     """Register an agency (through the running core when it is up) and issue its client
     certificate from the PKI directory (its PIA: the commission's, renkei ppc)."""
@@ -131,6 +155,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s.set_defaults(func=cmd_serve)
     g.add_parser("status", parents=[common, client_parser()], help="agencies and ledger size").set_defaults(
         func=cmd_status)
+    m = g.add_parser("migrate-store", parents=[common],
+                     help="move a stopped embedded core onto PostgreSQL (docs/OPERATIONS.md)")
+    m.add_argument("--store", metavar="URL", required=True,
+                   help="the PostgreSQL database to move the core to (postgresql://…; empty: no core's schemas)")
+    m.add_argument("--tiles", metavar="S3_URL",
+                   help="put the ledger's tiles and bundles in this S3-compatible object store instead of PostgreSQL")
+    m.add_argument("--tiles-credentials", metavar="FILE",
+                   help="the object store's key: a JSON file {access_key_id, secret_access_key}, mode 0600")
+    m.set_defaults(func=cmd_migrate_store)
 
 
 def register_agency_add(agency_group: Any, parents: list[argparse.ArgumentParser]) -> None:

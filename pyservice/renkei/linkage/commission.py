@@ -27,7 +27,7 @@ from renkei.datadir import DataDir, write_atomic
 from renkei.errors import FailedPreconditionError, InvalidArgumentError
 from renkei.ledger import parse_vkey, verify_checkpoint, verify_inclusion
 from renkei.ppc.review import LOG_ORIGIN, Decision, leaf_hash, parse_decision
-from renkei.store import Database, Tx
+from renkei.store import Database, Tx, register_component
 
 BINDING = "commission.vkey"
 
@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS commission_applied (
     applied_through BIGINT NOT NULL
 );
 """
+
+#: Part of the registry's component (the same database; renkei.store).
+register_component("registry", {"sqlite": SQLITE_SCHEMA, "postgresql": POSTGRES_SCHEMA})
 
 
 def bound_vkey(data_dir: DataDir) -> str | None:

@@ -33,7 +33,7 @@ import httpx
 from renkei.datadir import DataDir
 from renkei.ledger import Checkpoint, InclusionProof, Ledger, PersonPage, PersonRecord
 from renkei.service.metrics import Metrics
-from renkei.store import open_database
+from renkei.store import open_database, register_component
 from renkei.witness.client import Conflict, Cosigned, Refused, WitnessEndpoint, submit
 
 log = logging.getLogger("renkei.cosigning")
@@ -44,7 +44,7 @@ SUBMISSIONS = "renkei_witness_submissions_total"
 #: ledger keeps its checkpoint history.
 SPACING = 256
 
-SCHEMA = {
+SCHEMA = register_component("cosignatures", {
     "sqlite": """
 CREATE TABLE IF NOT EXISTS witness (vkey TEXT PRIMARY KEY, size INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoint (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS cosignature (
     PRIMARY KEY (size, vkey)
 )
 """,
-}
+})
 
 _SET_WITNESS = "INSERT INTO witness VALUES (?, ?) ON CONFLICT (vkey) DO UPDATE SET size = excluded.size"
 

@@ -40,7 +40,7 @@ from renkei.errors import (
 )
 from renkei.linkage.commission import CommissionPias, describe
 from renkei.numbers import format_corporate_number, parse_corporate_number
-from renkei.store import open_database
+from renkei.store import open_database, register_component
 
 log = logging.getLogger("renkei.linkage")
 
@@ -138,6 +138,9 @@ CREATE TABLE IF NOT EXISTS card_keys (
     registered_at TEXT NOT NULL
 );
 """
+
+#: The registry on either driver (renkei.store: ``renkei core migrate-store`` copies it).
+register_component("registry", {"sqlite": SQLITE_SCHEMA, "postgresql": POSTGRES_SCHEMA})
 
 
 def agency_types() -> dict[str, str]:

@@ -22,7 +22,7 @@ from typing import Any
 from renkei.datadir import DataDir
 from renkei.errors import InvalidArgumentError, NotFoundError, NotInitializedError
 from renkei.permissions.engine import PermissionEngine, read_document
-from renkei.store import Tx, open_database, store_conninfo
+from renkei.store import Tx, open_database, register_component, store_conninfo
 
 FILE = "permissions.sqlite3"
 ACTIONS = ("install", "stage", "activate", "remove")
@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS history (
     note TEXT
 )
 """
+
+#: The permission versions on either driver (renkei.store: ``renkei core migrate-store`` copies them).
+COMPONENT_SCHEMA = register_component("permissions", {"sqlite": SCHEMA, "postgresql": POSTGRES_SCHEMA})
 
 # Files written before staging existed: versions without ``active``, a history that allowed
 # only install/remove. Migrated in one transaction when the store is opened for writing.
@@ -110,8 +113,7 @@ class PermissionStore:
         if read_only and store_conninfo(datadir) is None and not path.exists():
             raise NotInitializedError(f"{path} is missing: `renkei core init` creates it; restore it from the "
                                       f"backup of this data directory")
-        self._db = open_database(datadir, FILE.removesuffix(".sqlite3"),
-                                 {"sqlite": SCHEMA, "postgresql": POSTGRES_SCHEMA}, read_only=read_only)
+        self._db = open_database(datadir, FILE.removesuffix(".sqlite3"), COMPONENT_SCHEMA, read_only=read_only)
         if self._db.kind == "sqlite" and not read_only:
             self._migrate()
         self._has_active = self._db.kind != "sqlite" or "active" in self._columns("versions")

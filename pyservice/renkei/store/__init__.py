@@ -189,7 +189,8 @@ def bind_store(data_dir: DataDir, store: str, *, fresh: bool) -> None:
         return
     if not fresh:
         raise FailedPreconditionError(f"{data_dir.path} keeps its registry in SQLite already; a core's store is "
-                                      f"chosen when its data directory is created (`renkei core init --store …`)")
+                                      f"chosen when its data directory is created (`renkei core init --store …`); "
+                                      f"move an existing core with `renkei core migrate-store`")
     write_atomic(data_dir.path / BINDING, (store + "\n").encode(), 0o600)
 
 
@@ -255,6 +256,30 @@ def require_store(data_dir: DataDir, store: str | None) -> None:
             f"chosen at init (`renkei core init --store …`)")
 
 
+#: Every component on the boundary: its name (the SQLite file ``<name>.sqlite3``, the PostgreSQL
+#: schema) and its DDL per driver, the parts concatenated (the commission's tables are part of
+#: ``registry``). ``renkei core migrate-store`` copies exactly these (renkei.store.migrate).
+COMPONENTS: dict[str, list[Mapping[str, str]]] = {}
+
+
+def register_component(name: str, schema: Mapping[str, str]) -> Mapping[str, str]:
+    """Declare (part of) component ``name``'s schema — ``{"sqlite": DDL, "postgresql": DDL}`` —
+    so that moving an embedded core to PostgreSQL copies it; returns ``schema``. A module that
+    calls :func:`open_database` registers its schema at import (and is listed in
+    ``renkei.store.migrate.COMPONENT_MODULES``)."""
+    if set(schema) != {"sqlite", "postgresql"}:
+        raise ValueError(f"component {name!r}: a schema per driver, sqlite and postgresql")
+    parts = COMPONENTS.setdefault(name, [])
+    if not any(p is schema for p in parts):
+        parts.append(schema)
+    return schema
+
+
+def component_schema(name: str, kind: str) -> str:
+    """Component ``name``'s whole DDL for driver ``kind`` (every registered part)."""
+    return ";\n".join(p[kind].strip().rstrip(";") for p in COMPONENTS[name])
+
+
 def open_database(data_dir: DataDir, name: str, schema: Mapping[str, str] | None, *,
                   read_only: bool = False) -> Database:
     """Component ``name``'s database on the store ``data_dir`` is bound to; ``schema`` (per
@@ -267,6 +292,6 @@ def open_database(data_dir: DataDir, name: str, schema: Mapping[str, str] | None
     return PostgresDatabase(conninfo, name, None if schema is None else schema["postgresql"], read_only=read_only)
 
 
-__all__ = ["BINDING", "EMBEDDED", "TILES_BINDING", "TILES_CREDENTIALS", "Database", "SqliteDatabase", "Tx",
-           "bind_store", "bind_tiles", "check_store", "check_tiles", "describe_store", "is_postgresql", "open_database",
-           "require_store", "store_conninfo", "tile_store"]
+__all__ = ["BINDING", "COMPONENTS", "EMBEDDED", "TILES_BINDING", "TILES_CREDENTIALS", "Database", "SqliteDatabase",
+           "Tx", "bind_store", "bind_tiles", "check_store", "check_tiles", "component_schema", "describe_store",
+           "is_postgresql", "open_database", "register_component", "require_store", "store_conninfo", "tile_store"]

@@ -582,21 +582,44 @@ class PgLedger(Ledger):
             if got is not None:
                 self._tiles.move_to_end(path)
                 return got
-        if self._objects is not None:
-            got = self._objects.get(path)
-            if got is None:
-                return None
-            data = got
-        else:
-            row = self._db.one("SELECT data FROM tiles WHERE path = ?", (path,))
-            if row is None:
-                return None
-            data = bytes(row[0])
+        got = self._fetch(path)
+        if got is None and ".p/" in path:
+            got = self._narrowed(path)
+        if got is None:
+            return None
+        data = got
         with self._tiles_lock:
             self._tiles[path] = data
             if len(self._tiles) > _TILE_CACHE:
                 self._tiles.popitem(last=False)
         return data
+
+    def _fetch(self, path: str) -> bytes | None:
+        if self._objects is not None:
+            return self._objects.get(path)
+        row = self._db.one("SELECT data FROM tiles WHERE path = ?", (path,))
+        return None if row is None else bytes(row[0])
+
+    def _narrowed(self, path: str) -> bytes | None:
+        """A partial tile or bundle that is not stored, as the first ``W`` hashes or entries of
+        the full one or of the wider partial at the latest size — the same bytes by
+        construction (C2SP tlog-tiles). A ledger moved from the files (``renkei core
+        migrate-store``) has the partials of its latest size only: the file ledger deletes
+        superseded ones, and proofs at an older size (a witness's, a stored checkpoint's) read
+        them here."""
+        base, _, w = path.partition(".p/")
+        wider = self._fetch(base)
+        if wider is None:
+            parts = base.split("/")
+            level = 0 if parts[1] == "entries" else int(parts[1])
+            index = int("".join(p.lstrip("x") for p in parts[2:]))
+            full, latest = divmod(self.size >> (8 * level), WIDTH)
+            if index != full or latest <= int(w):
+                return None
+            wider = self._fetch(f"{base}.p/{latest}")
+            if wider is None:
+                return None
+        return narrowed_tile(path, wider)
 
     def _need(self, path: str) -> bytes:
         data = self._tile(path)
@@ -919,6 +942,18 @@ class PgLedger(Ledger):
         (root / "retention").write_text(f"{self.min_index()}\n")
 
 
+def narrowed_tile(path: str, wider: bytes) -> bytes | None:
+    """Partial tile or bundle ``path`` (``….p/<W>``) cut from ``wider`` (the full one, or a wider
+    partial at the same index): its first ``W`` hashes or entries — the same bytes by
+    construction (a tile's first hashes never change as the tree grows). None when ``wider``
+    holds fewer."""
+    width = int(path.partition(".p/")[2])
+    if path.startswith("tile/entries/"):
+        entries = split_bundle(wider)[:width]
+        return b"".join(len(e).to_bytes(2, "big") + e for e in entries) if len(entries) == width else None
+    return wider[:32 * width] if len(wider) >= 32 * width else None
+
+
 def _tile_within(path: str, size: int) -> bool:
     """Whether tile ``path`` belongs to the tree of ``size`` (full tiles below it and the
     partial ones at its edge; partials of other sizes are left out)."""
@@ -959,4 +994,4 @@ def _env_origin() -> str:
     return os.environ.get("RENKEI_LEDGER_ORIGIN", DEFAULT_ORIGIN)
 
 
-__all__ = ["SCHEMA", "PgLedger", "stored_checkpoint"]
+__all__ = ["SCHEMA", "PgLedger", "narrowed_tile", "stored_checkpoint"]
