@@ -42,10 +42,11 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from renkei.datadir import DataDir
 from renkei.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError
 from renkei.linkage.codes import CODE_LEN, LINK_ID_LEN, AgencyCodes
 from renkei.linkage.registry import AgencyRegistry
-from renkei.store import Database
+from renkei.store import Database, open_database, register_component
 
 ACQUISITION_NUMBER_LEN = 16
 KEY_NAME = "acquisition-number"
@@ -148,7 +149,7 @@ class MemoryWaitingCodes(WaitingCodes):
 
 
 #: Schema ``acquisition`` of the core's store (the same table on SQLite, for the tests of both).
-SCHEMA = {
+SCHEMA = register_component("acquisition", {
     "sqlite": """
 CREATE TABLE IF NOT EXISTS waiting (
     acq BLOB PRIMARY KEY, agency INTEGER NOT NULL, code BLOB NOT NULL, expires INTEGER NOT NULL);
@@ -159,7 +160,7 @@ CREATE TABLE IF NOT EXISTS waiting (
     acq BYTEA PRIMARY KEY, agency INTEGER NOT NULL, code BYTEA NOT NULL, expires BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS waiting_expires ON waiting(expires);
 """,
-}
+})
 #: Rows per SQLite statement (its bound-parameter limit).
 _SQLITE_CHUNK = 500
 # PostgreSQL: a batch is two bytea parameters cut into 16-byte rows by the server — no
@@ -249,6 +250,11 @@ class StoreWaitingCodes(WaitingCodes):
 
     def close(self) -> None:
         self._db.close()
+
+    @classmethod
+    def open(cls, data_dir: DataDir) -> StoreWaitingCodes:
+        """The waiting codes on ``data_dir``'s store."""
+        return cls(open_database(data_dir, "acquisition", SCHEMA))
 
 
 class AcquisitionDesk:

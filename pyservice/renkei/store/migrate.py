@@ -65,7 +65,7 @@ from renkei.store.postgres import PostgresDatabase, describe
 #: The modules whose components live on the store (each registers its schema at import). A
 #: module that starts calling ``open_database`` is added here (tests/test_migrate_store.py checks).
 COMPONENT_MODULES = ("renkei.linkage.registry", "renkei.linkage.commission", "renkei.permissions.store",
-                     "renkei.linkage.cosigning")
+                     "renkei.linkage.cosigning", "renkei.linkage.acquisition")
 #: The schemas of a core's state beside the components.
 ENGINE_SCHEMAS = ("holdings", "ledger")
 MARKER_SCHEMA = "renkei_migration"

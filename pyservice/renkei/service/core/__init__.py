@@ -28,7 +28,6 @@ from renkei.datadir import MARKER, DataDir
 from renkei.errors import InvalidArgumentError, RenkeiError
 from renkei.ledger import open_ledger
 from renkei.linkage.acquisition import KEY_NAME as ACQUISITION_KEY
-from renkei.linkage.acquisition import SCHEMA as WAITING_SCHEMA
 from renkei.linkage.acquisition import AcquisitionDesk, StoreWaitingCodes
 from renkei.linkage.codes import AgencyCodes
 from renkei.linkage.commission import bind as bind_commission
@@ -54,7 +53,7 @@ from renkei.service.core.person_link import PersonLinkServicer
 from renkei.service.core.pia import PiaDecisionServicer
 from renkei.service.core.provision import ProvisionServicer
 from renkei.service.server import PUBLIC, ServiceConfig, ServiceProcess
-from renkei.store import bind_store, bind_tiles, check_store, check_tiles, describe_store, open_database, store_conninfo
+from renkei.store import bind_store, bind_tiles, check_store, check_tiles, describe_store, store_conninfo
 from renkei.witness.client import WitnessEndpoint
 
 log = logging.getLogger("renkei.core")
@@ -182,8 +181,7 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     linkage = Linkage(registry, codes, tables.engine, PermitIssuer.from_datadir(data_dir), ledger, pseudonym_key,
                       limits=config.limits.core, metrics=process.metrics)
     # Several front-ends share a store: a code J-LIS forwarded to one is collected through another.
-    waiting = (StoreWaitingCodes(open_database(data_dir, "acquisition", WAITING_SCHEMA))
-               if store_conninfo(data_dir) is not None else None)
+    waiting = StoreWaitingCodes.open(data_dir) if store_conninfo(data_dir) is not None else None
     desk = AcquisitionDesk(data_dir.secret_key(ACQUISITION_KEY), registry, codes, waiting=waiting)
     offload = process.offload
     cosigner: Cosigner | None = None
