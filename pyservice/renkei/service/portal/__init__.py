@@ -894,7 +894,8 @@ def open_portal(data_dir: str | os.PathLike[str], *, core: str, ca: str | os.Pat
     """``sign_ocsp`` and ``mids`` (municipality → its intermediate server) turn on ワンストップ申請;
     it needs the pinned 署名用 CA and the portal's client certificate (``mid-client/``).
     ``linkage`` (the core's mutual-TLS endpoint) turns on あなたの情報: the portal inquires as its
-    own agency with the certificate in ``agency/``."""
+    own agency with the certificate in ``agency/``. ``core`` and ``linkage`` may each be a comma
+    list of a core's front-ends (renkei.service.failover)."""
     config = PortalConfig.open(data_dir)
     self_info = None
     if linkage:
