@@ -171,14 +171,14 @@ class LoginStore:
             if tx.execute("INSERT INTO used_challenges VALUES (?, ?) ON CONFLICT (challenge_hash) DO NOTHING",
                           (hashlib.sha256(challenge).digest(), _ms(challenge_expires))) == 0:
                 return False
-            row = tx.one("SELECT sessions, used FROM login_counts WHERE id = 1")
+            row = tx.one("UPDATE login_counts SET sessions = sessions + 1, used = used + 1 WHERE id = 1 "
+                         "RETURNING sessions, used")
             assert row is not None, "login_counts is made with the schema"
-            if int(row[1]) >= MAX_USED_CHALLENGES or int(row[0]) >= MAX_SESSIONS:
-                # Raising rolls the transaction back: the challenge stays unused.
+            if int(row[1]) > MAX_USED_CHALLENGES or int(row[0]) > MAX_SESSIONS:
+                # Raising rolls the transaction back: the challenge stays unused, the counts as they were.
                 raise ResourceExhaustedError("too many logins at this moment; try again in a minute")
             tx.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)",
                        (session_hash(token), bytes(pseudonym), int(person), _ms(expires)))
-            tx.execute("UPDATE login_counts SET sessions = sessions + 1, used = used + 1 WHERE id = 1")
         return True
 
     def session(self, token: str, now: datetime) -> tuple[bytes, int] | None:
