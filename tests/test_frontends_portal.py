@@ -4,8 +4,8 @@ logs in (through A: the portal's first), sees やりとり履歴, お知らせ a
 with SIGKILL and the SAME portal session keeps working through B — B knows A's session, the
 notices and the delegation made through A (all on the core's store); a challenge A issued before
 its death logs another person in through B, who accepts the delegation offered through A; a
-fresh login works; and あなたの情報 (the portal's own code for the session, an inquiry) runs
-through B."""
+fresh login works; あなたの情報 (the portal's own code for the session, an inquiry) runs
+through B; and logging out ends the core's session on the store."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import signal
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from renkei.jpki.card import Card
@@ -131,6 +132,13 @@ def test_the_portal_session_survives_its_front_end(tmp_path: Path) -> None:
             assert r.status_code == 200, r.text
             states = {int(a): s for a, s in re.findall(r'data-provider="(\d+)" data-state="([a-z_]+)"', r.text)}
             assert states == {YOKOHAMA: "provided", CHIYODA: "no_data"}, states
+            # Logging out at the portal ends the core's session too (a row of the store, through B).
+            with psycopg.connect(url, autocommit=True) as conn:
+                before = conn.execute("SELECT count(*) FROM disclosure.sessions").fetchone()
+                assert principal.post("/logout", {"csrf": _csrf(principal.get("/records").text)}).status_code == 303
+                after = conn.execute("SELECT count(*) FROM disclosure.sessions").fetchone()
+            assert before is not None and after is not None and after[0] == before[0] - 1, (before, after)
+            assert principal.get("/records").headers["location"] == "/login"
             print(f"\nportal on front-ends: the first page after A's kill -9 served {first:.2f} s later (through B)")
         finally:
             rc, out = box.terminate()

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from renkei.datadir import DataDir
 from renkei.errors import (
     FailedPreconditionError,
+    KeyFileError,
     NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
@@ -44,7 +45,7 @@ from renkei.linkage.disclosure import (
 )
 from renkei.linkage.notices import NoticeBox
 from renkei.linkage.registry import AgencyRegistry
-from renkei.service.core import init_data_dir
+from renkei.service.core import add_later_keys, init_data_dir
 from renkei.store import store_conninfo
 from tests.conftest import store_url
 
@@ -113,6 +114,21 @@ def test_the_challenge_key_is_a_private_key_file_made_by_init_and_kept(tmp_path:
     key.unlink()
     init_data_dir(tmp_path / "core")
     assert key.exists() and key.read_bytes() != before and stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_serve_adds_the_challenge_key_to_an_older_directory_and_never_replaces_one(tmp_path: Path) -> None:
+    d = init_data_dir(tmp_path / "core")
+    key = d.keys / f"{CHALLENGE_KEY}.key"
+    key.unlink()  # a directory from before the key
+    add_later_keys(d)  # what `core serve` does before it opens the logins
+    made = key.read_bytes()
+    assert len(made) == 32 and stat.S_IMODE(key.stat().st_mode) == 0o600
+    add_later_keys(d)
+    assert key.read_bytes() == made
+    key.chmod(0o644)  # widened: refused, not replaced
+    with pytest.raises(KeyFileError, match="readable by others"):
+        add_later_keys(d)
+    assert key.read_bytes() == made
 
 
 def test_a_challenge_from_one_front_end_logs_in_at_the_other_once(core: Core) -> None:

@@ -71,10 +71,10 @@ class LoggedIn:
 
 
 #: DisclosureService calls safe to send to another front-end after any UNAVAILABLE: the reads,
-#: a revocation (again: no change) and a login (its challenge is single-use: a repeat of one
-#: that reached the store is refused, never a second session).
+#: a revocation or a logout (again: no change) and a login (its challenge is single-use: a repeat
+#: of one that reached the store is refused, never a second session).
 REPEATABLE = ("CreateChallenge", "Login", "ListMyRecords", "ListMyNotices", "ListDelegations", "ListOperations",
-              "RevokeDelegation")
+              "RevokeDelegation", "Logout")
 
 
 class CoreDisclosure:
@@ -151,6 +151,11 @@ class CoreDisclosure:
         r: dpb.ListOperationsResponse = await self.stub.ListOperations(
             dpb.ListOperationsRequest(), timeout=CALL_TIMEOUT, metadata=_bearer(core_token))
         return r
+
+    async def logout(self, core_token: str) -> bool:
+        """End the person's session at the core (at every front-end at once)."""
+        r = await self.stub.Logout(dpb.LogoutRequest(), timeout=CALL_TIMEOUT, metadata=_bearer(core_token))
+        return bool(r.ended)
 
     async def close(self) -> None:
         for ch in self._channels:

@@ -67,10 +67,12 @@ LATER_KEYS = {CHALLENGE_KEY: 32}
 
 
 def add_later_keys(data_dir: DataDir) -> None:
-    """Create the keys of LATER_KEYS that ``data_dir`` lacks (never replaces one)."""
+    """Create the keys of LATER_KEYS that ``data_dir`` lacks (never replaces one; refuses a
+    widened or wrong-sized one, as every key)."""
     for name, size in LATER_KEYS.items():
-        if not (data_dir.keys / f"{name}.key").exists():
-            data_dir.add_key(name, size, guards=None)
+        missing = not (data_dir.keys / f"{name}.key").exists()
+        data_dir.add_key(name, size, guards=None)
+        if missing:
             log.info("created %s/%s.key (a key this version added); copy it to every front-end of this core",
                      data_dir.keys, name)
 

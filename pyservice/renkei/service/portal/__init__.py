@@ -238,6 +238,10 @@ def build_app(portal: Portal) -> ASGIApp:
                         advice="画面を開き直してからやり直してください。", reason="csrf")
         if s is not None:
             portal.sessions.end(s.token)
+            try:  # the core's session too, at every front-end; the portal's is gone either way
+                await portal.core.logout(s.core_token)
+            except grpc.RpcError as e:
+                log.warning("logout: the core's session was not ended (%s); it expires on its own", e.code().name)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp
