@@ -23,7 +23,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import grpc
 from cryptography import x509
@@ -87,16 +87,17 @@ class CoreDisclosure:
         self.targets = split_targets(target)
         self._ca = ca
         self._channels: list[grpc.aio.Channel] = []
-        self._stub: Any = None
+        self._stub: DisclosureServiceStub | None = None
 
     @property
-    def stub(self) -> Any:
-        """A DisclosureServiceStub (over several front-ends: one that fails over)."""
+    def stub(self) -> DisclosureServiceStub:
+        """A DisclosureServiceStub (over several front-ends: one that fails over, with the
+        same methods)."""
         # Made on first use: an aio channel belongs to the event loop that is running then.
         if self._stub is None:
             self._channels = [client.public_channel(t, ca=self._ca, aio=True) for t in self.targets]
             stubs = [DisclosureServiceStub(ch) for ch in self._channels]
-            self._stub = stubs[0] if len(stubs) == 1 else FirstAvailable(stubs, REPEATABLE)
+            self._stub = stubs[0] if len(stubs) == 1 else cast(DisclosureServiceStub, FirstAvailable(stubs, REPEATABLE))
         return self._stub
 
     async def challenge(self) -> bytes:

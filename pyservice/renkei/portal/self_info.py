@@ -24,7 +24,7 @@ import asyncio
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from cryptography import x509
@@ -124,10 +124,10 @@ class SelfInfo:
         self._ca = (agency_dir / "ca.pem").read_bytes()
         self.agency_id = agency_of_certificate(self._cert)
         self._channels: list[grpc.aio.Channel] = []
-        self._stub: Any = None
+        self._stub: LinkageServiceStub | None = None
 
     @property
-    def stub(self) -> Any:
+    def stub(self) -> LinkageServiceStub:
         """A LinkageServiceStub (over several core front-ends: one that fails over,
         renkei.service.failover)."""
         # Made on first use: an aio channel belongs to the event loop running then.
@@ -137,7 +137,8 @@ class SelfInfo:
             stubs = [LinkageServiceStub(ch) for ch in self._channels]
             # The session code again is the same code (a holding again changes nothing); an
             # inquiry is recorded, so it is never resent once a front-end may have received it.
-            self._stub = stubs[0] if len(stubs) == 1 else FirstAvailable(stubs, ("IssueSessionCode",))
+            self._stub = stubs[0] if len(stubs) == 1 else cast(LinkageServiceStub,
+                                                                  FirstAvailable(stubs, ("IssueSessionCode",)))
         return self._stub
 
     async def close(self) -> None:
