@@ -493,10 +493,11 @@ def test_up_provisioned_keys_0600_and_pki_lists_them(server: RunningBox, tmp_pat
                     *server.root.glob("mid-*/tenants/*/key.pem"), *server.root.glob("portal/mid-client/key.pem"),
                     *server.root.glob("portal/agency/key.pem")]
     # server keys (core, J-LIS, NTA, the PIA review, two intermediate servers), client keys (J-LIS's, the PIA
-    # review's), core keys, J-LIS keys (number, link, query log, AP), the witness's key, the JPKI's card-reset
-    # key, the PIA review's decision-log key, the six agencies' keys at their intermediate servers, the portal's
-    # toward the mids and its agency key toward the core (あなたの情報)
-    assert len(service_keys) == 6 + 2 + 5 + 4 + 1 + 1 + 1 + 6 + 1 + 1
+    # review's), core keys (agency-code, permit, ledger, pseudonym, acquisition-number, disclosure-challenge),
+    # J-LIS keys (number, link, query log, AP), the witness's key, the JPKI's card-reset key, the PIA review's
+    # decision-log key, the six agencies' keys at their intermediate servers, the portal's toward the mids and its
+    # agency key toward the core (あなたの情報)
+    assert len(service_keys) == 6 + 2 + 6 + 4 + 1 + 1 + 1 + 6 + 1 + 1
     jpki_keys = list(server.root.glob("jpki/keys/*.pem"))
     assert len(jpki_keys) == 4  # the JPKI's two CA keys and two OCSP responder keys
     assert all(k.stat().st_mode & 0o777 == 0o600 for k in [*keys, *service_keys, *jpki_keys])

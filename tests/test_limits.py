@@ -19,7 +19,7 @@ from renkei.errors import (
     UnauthenticatedError,
 )
 from renkei.ledger import Ledger
-from renkei.linkage.disclosure import Disclosure, card_key_id, login_message
+from renkei.linkage.disclosure import CHALLENGE_KEY, Disclosure, LoginStore, card_key_id, login_message
 from renkei.linkage.inquiry import AgencyBudgets, request_digest
 from renkei.linkage.registry import AgencyRegistry, local_government_corporate_number
 from renkei.nta.registry import CorporateNumberRegistry
@@ -83,7 +83,7 @@ def test_challenges_keep_no_state_and_never_lock_out_a_login(tmp_path: Path) -> 
         public = card.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         key = card_key_id(public)
         registry.register_card_key(key, public, 0)
-        d = Disclosure(registry, ledger, b"k" * 32)
+        d = Disclosure(registry, ledger, b"k" * 32, LoginStore(data), data.secret_key(CHALLENGE_KEY))
         with pytest.raises(UnauthenticatedError, match="not registered"):
             d.create_challenge(b"\x01" * 32)
         # The old store refused every login after 100,000 pending challenges.

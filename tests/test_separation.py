@@ -87,7 +87,8 @@ def test_full_flow_across_processes_and_an_insider_with_one_directory_links_noth
     core, jlis, nta, pki, witness = (box.root / n for n in ("core", "jlis", "nta", "pki", "witness"))
     # Each service holds exactly its own keys; no service holds the CA key.
     assert sorted(p.name for p in (core / "keys").iterdir()) == sorted(
-        f"{k}.key" for k in ("agency-code", "permit-signing", "ledger-log", "portal-pseudonym", "acquisition-number"))
+        f"{k}.key" for k in ("agency-code", "permit-signing", "ledger-log", "portal-pseudonym", "acquisition-number",
+                             "disclosure-challenge"))
     assert sorted(p.name for p in (jlis / "keys").iterdir()) == ["jlis-link.key", "jlis-log.key", "jlis-number.key",
                                                                  "kenmen-ap.key"]
     assert [p.name for p in (box.root / "ppc" / "keys").iterdir()] == ["ppc-log.key"]

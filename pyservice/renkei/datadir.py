@@ -110,15 +110,17 @@ class DataDir:
             write_atomic(marker, json.dumps(info).encode())
         return cls(root, service)
 
-    def add_key(self, name: str, size: int, *, guards: Path) -> None:
+    def add_key(self, name: str, size: int, *, guards: Path | None) -> None:
         """Create ``keys/<name>.key``, a key a later version introduced, in this initialised
         directory (an ``init`` on an older one) — only while ``guards``, the data the key
-        protects, does not exist: a key missing beside its data is damage and is never replaced."""
+        protects, does not exist: a key missing beside its data is damage and is never replaced.
+        ``guards=None``: the key protects nothing durable (the core's disclosure-challenge key:
+        a challenge lives two minutes), so a missing one is simply created."""
         key = self.keys / f"{name}.key"
         if key.exists():
             self.secret_key(name, size)  # refuses a widened or wrong-sized file
             return
-        if guards.exists():
+        if guards is not None and guards.exists():
             self.secret_key(name, size)  # raises: missing, restore it
         _create_key(key, size)
 

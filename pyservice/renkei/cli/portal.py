@@ -1,14 +1,16 @@
 """``renkei portal``: マイナポータル, the person's window (docs/arch/portal.md).
 
     renkei portal init --auth-ca auth-ca.pem --ledger-vkey VKEY [--agencies names.json | --demo]
-    renkei portal serve --core HOST:PORT --ca ca.pem --ocsp URL [--witness-vkey VKEY]… [--port 50058]
+    renkei portal serve --core HOST:PORT[,HOST:PORT…] --ca ca.pem --ocsp URL [--witness-vkey VKEY]… [--port 50058]
                         [--mid AGENCY=HOST:PORT… --sign-ocsp URL]      ワンストップ申請 (docs/arch/onestop.md)
-                        [--linkage HOST:PORT]                          あなたの情報 (自己情報表示)
+                        [--linkage HOST:PORT[,HOST:PORT…]]             あなたの情報 (自己情報表示)
                         [--metrics-port N]                             Prometheus /metrics
     renkei portal add-client --name NAME --redirect-uri URI…     an app of the 自己情報取得API
 
 ``init`` pins the JPKI 利用者証明用 CA and the core ledger's verifier key; ``serve`` talks to the
 core's public port (DisclosureService) and checks logins with the JPKI responder (``--ocsp``).
+``--core`` and ``--linkage`` may list every front-end of a core on one store: each call goes to
+the first that accepts a connection (docs/arch/store.md, "Many front-ends").
 """
 
 from __future__ import annotations
@@ -116,16 +118,18 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s = g.add_parser("serve", parents=[common], help="serve the portal over HTTP")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT}; 0 = any free)")
-    s.add_argument("--core", required=True, help="the core's public gRPC endpoint (DisclosureService)")
+    s.add_argument("--core", required=True, metavar="HOST:PORT[,HOST:PORT…]",
+                   help="the core's public gRPC endpoint (DisclosureService); several front-ends of one core as a "
+                        "comma list: each call goes to the first that accepts a connection")
     s.add_argument("--ca", required=True, help="CA certificate of the core's TLS (the box's pki/ca.pem)")
     s.add_argument("--ocsp", required=True, help="the JPKI responder's 利用者証明用 OCSP URL")
     s.add_argument("--witness-vkey", action="append", help="a witness whose cosignatures to check (repeatable)")
     s.add_argument("--mid", action="append", metavar="AGENCY=HOST:PORT",
                    help="ワンストップ申請: a municipality and its intermediate server (repeatable)")
     s.add_argument("--sign-ocsp", help="the JPKI responder's 署名用 OCSP URL (for signed applications)")
-    s.add_argument("--linkage", metavar="HOST:PORT",
-                   help="あなたの情報: the core's mutual-TLS endpoint (LinkageService); the portal inquires as its "
-                        "own agency (certificate in <data-dir>/agency/)")
+    s.add_argument("--linkage", metavar="HOST:PORT[,HOST:PORT…]",
+                   help="あなたの情報: the core's mutual-TLS endpoint (LinkageService; several front-ends as a comma "
+                        "list); the portal inquires as its own agency (certificate in <data-dir>/agency/)")
     s.add_argument("--metrics-port", type=int, default=None,
                    help="Prometheus metrics port (GET /metrics; 0 = any free; default none)")
     s.add_argument("--metrics-host", default="127.0.0.1",

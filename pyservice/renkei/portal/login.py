@@ -23,6 +23,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import grpc
 from cryptography import x509
@@ -44,6 +45,7 @@ from renkei.errors import (
 from renkei.jpki.verify import AuthVerifier
 from renkei.linkage.disclosure import login_message
 from renkei.portal import reader
+from renkei.service.failover import FirstAvailable, split_targets
 
 CALL_TIMEOUT = 10.0
 #: A pasted card answer: two base64 blobs of an RSA-2048 signature and a certificate.
@@ -68,21 +70,34 @@ class LoggedIn:
     revocation_source: str
 
 
-class CoreDisclosure:
-    """The core's DisclosureService on its public port (server-authenticated TLS)."""
+#: DisclosureService calls safe to send to another front-end after any UNAVAILABLE: the reads,
+#: a revocation or a logout (again: no change) and a login (its challenge is single-use: a repeat
+#: of one that reached the store is refused, never a second session).
+REPEATABLE = ("CreateChallenge", "Login", "ListMyRecords", "ListMyNotices", "ListDelegations", "ListOperations",
+              "RevokeDelegation", "Logout")
 
-    def __init__(self, target: str, ca: str | Path) -> None:
-        self._target = target
+
+class CoreDisclosure:
+    """The core's DisclosureService on its public port (server-authenticated TLS), at one
+    front-end or several (``target`` ``A,B,…``): each call goes to the first that accepts a
+    connection (renkei.service.failover) — every front-end on the core's store knows every
+    challenge and session (docs/arch/store.md)."""
+
+    def __init__(self, target: str | list[str], ca: str | Path) -> None:
+        self.targets = split_targets(target)
         self._ca = ca
-        self._channel: grpc.aio.Channel | None = None
+        self._channels: list[grpc.aio.Channel] = []
         self._stub: DisclosureServiceStub | None = None
 
     @property
     def stub(self) -> DisclosureServiceStub:
+        """A DisclosureServiceStub (over several front-ends: one that fails over, with the
+        same methods)."""
         # Made on first use: an aio channel belongs to the event loop that is running then.
         if self._stub is None:
-            self._channel = client.public_channel(self._target, ca=self._ca, aio=True)
-            self._stub = DisclosureServiceStub(self._channel)
+            self._channels = [client.public_channel(t, ca=self._ca, aio=True) for t in self.targets]
+            stubs = [DisclosureServiceStub(ch) for ch in self._channels]
+            self._stub = stubs[0] if len(stubs) == 1 else cast(DisclosureServiceStub, FirstAvailable(stubs, REPEATABLE))
         return self._stub
 
     async def challenge(self) -> bytes:
@@ -138,9 +153,15 @@ class CoreDisclosure:
             dpb.ListOperationsRequest(), timeout=CALL_TIMEOUT, metadata=_bearer(core_token))
         return r
 
+    async def logout(self, core_token: str) -> bool:
+        """End the person's session at the core (at every front-end at once)."""
+        r = await self.stub.Logout(dpb.LogoutRequest(), timeout=CALL_TIMEOUT, metadata=_bearer(core_token))
+        return bool(r.ended)
+
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        for ch in self._channels:
+            await ch.close()
+        self._channels, self._stub = [], None
 
 
 def _bearer(core_token: str) -> list[tuple[str, str]]:

@@ -24,7 +24,7 @@ import asyncio
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from cryptography import x509
@@ -36,6 +36,7 @@ from renkei.mid.platform import Platform
 from renkei.mid.sealing import new_recipient_key
 from renkei.permissions.self_disclosure import AFFAIR_CODE, entitlements
 from renkei.pki.ca import AGENCY_URI
+from renkei.service.failover import FirstAvailable, split_targets
 from renkei.service.status import error_from_rpc
 
 #: How long one fetch may take (the core waits at most 10 s for a provider).
@@ -116,28 +117,34 @@ def _state_of(reason: str, code: grpc.StatusCode | None) -> str:
 class SelfInfo:
     """The portal as the requester of 自己情報表示 toward the core's LinkageService."""
 
-    def __init__(self, core: str, agency_dir: Path) -> None:
-        self._core = core
+    def __init__(self, core: str | list[str], agency_dir: Path) -> None:
+        self.targets = split_targets(core)
         self._cert = (agency_dir / "cert.pem").read_bytes()
         self._key = (agency_dir / "key.pem").read_bytes()
         self._ca = (agency_dir / "ca.pem").read_bytes()
         self.agency_id = agency_of_certificate(self._cert)
-        self._channel: grpc.aio.Channel | None = None
+        self._channels: list[grpc.aio.Channel] = []
         self._stub: LinkageServiceStub | None = None
 
     @property
     def stub(self) -> LinkageServiceStub:
+        """A LinkageServiceStub (over several core front-ends: one that fails over,
+        renkei.service.failover)."""
         # Made on first use: an aio channel belongs to the event loop running then.
         if self._stub is None:
             creds = grpc.ssl_channel_credentials(self._ca, self._key, self._cert)
-            self._channel = grpc.aio.secure_channel(self._core, creds)
-            self._stub = LinkageServiceStub(self._channel)
+            self._channels = [grpc.aio.secure_channel(t, creds) for t in self.targets]
+            stubs = [LinkageServiceStub(ch) for ch in self._channels]
+            # The session code again is the same code (a holding again changes nothing); an
+            # inquiry is recorded, so it is never resent once a front-end may have received it.
+            self._stub = stubs[0] if len(stubs) == 1 else cast(LinkageServiceStub,
+                                                                  FirstAvailable(stubs, ("IssueSessionCode",)))
         return self._stub
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = self._stub = None
+        for ch in self._channels:
+            await ch.close()
+        self._channels, self._stub = [], None
 
     async def code(self, core_token: str) -> bytes:
         """The portal's code for the session's person (raises grpc.RpcError; UNAUTHENTICATED

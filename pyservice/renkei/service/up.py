@@ -261,10 +261,9 @@ class Box:
         try:
             for m in self.members:
                 extra: list[str] = []
-                core = next((x for x in self.members if x.name == "core"), m)
                 # Every core front-end (core, core-2, …: started before those that call the core).
-                fronts = [str(x.info.get("grpc")) for x in self.members
-                          if x.name == "core" or x.name.startswith("core-")]
+                cores = [x for x in self.members if x.name == "core" or x.name.startswith("core-")]
+                fronts = [str(x.info.get("grpc")) for x in cores]
                 if m.name in ("jlis", "ppc"):
                     extra = ["--core", ",".join(fronts)]
                 elif m.name.startswith("mid-"):
@@ -272,8 +271,9 @@ class Box:
                     extra = ["--core", ",".join(fronts), "--jlis", str(jlis.info["grpc"])]
                 elif m.name == "portal":
                     jpki = next(x for x in self.members if x.name == "jpki")
-                    extra = ["--core", str(core.info["public_grpc"]), "--ocsp", f"http://{jpki.info['http']}/ocsp/auth",
-                             *(["--linkage", str(core.info["grpc"])]
+                    extra = ["--core", ",".join(str(x.info["public_grpc"]) for x in cores),
+                             "--ocsp", f"http://{jpki.info['http']}/ocsp/auth",
+                             *(["--linkage", ",".join(str(x.info["grpc"]) for x in cores)]
                                if (m.data_dir / AGENCY_CLIENT / "cert.pem").exists() else []),
                              "--sign-ocsp", f"http://{jpki.info['http']}/ocsp/sign", *self._municipal_mids(),
                              *[arg for w in self.members if w.name == "witness"

@@ -65,7 +65,8 @@ from renkei.store.postgres import PostgresDatabase, describe
 #: The modules whose components live on the store (each registers its schema at import). A
 #: module that starts calling ``open_database`` is added here (tests/test_migrate_store.py checks).
 COMPONENT_MODULES = ("renkei.linkage.registry", "renkei.linkage.commission", "renkei.permissions.store",
-                     "renkei.linkage.cosigning", "renkei.linkage.acquisition")
+                     "renkei.linkage.cosigning", "renkei.linkage.acquisition", "renkei.linkage.disclosure",
+                     "renkei.linkage.notices", "renkei.linkage.delegation")
 #: The schemas of a core's state beside the components.
 ENGINE_SCHEMAS = ("holdings", "ledger")
 MARKER_SCHEMA = "renkei_migration"
@@ -322,6 +323,8 @@ def _copy_table(conn: psycopg.Connection[Any], src: sqlite3.Connection, schema: 
     columns = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in names)
     select = "SELECT " + ", ".join(f'"{c}"' for c in names) + f' FROM "{table}"'
     n = 0
+    # The schema is fresh: rows its DDL seeds (a counter row) give way to the source's.
+    conn.execute(pgsql.SQL("DELETE FROM {}").format(ident))
     with conn.cursor() as cur, cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN").format(ident, columns)) as cp:
         for row in src.execute(select):
             cp.write_row(row)

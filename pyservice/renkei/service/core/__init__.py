@@ -2,9 +2,9 @@
 OversightService, AdminService and PersonLinkService on the mutual-TLS port, DisclosureService
 on the public port.
 
-Its data directory holds the agency-code, permit, ledger, pseudonym and acquisition-number
-keys, the registry, holdings and ledger — and nothing of J-LIS: no My Number, no resident
-code, no J-LIS key. J-LIS reaches it as the ``jlis`` principal with link ids only.
+Its data directory holds the agency-code, permit, ledger, pseudonym, acquisition-number and
+disclosure-challenge keys, the registry, holdings and ledger — and nothing of J-LIS: no My
+Number, no resident code, no J-LIS key. J-LIS reaches it as the ``jlis`` principal with link ids only.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from renkei.linkage.codes import AgencyCodes
 from renkei.linkage.commission import bind as bind_commission
 from renkei.linkage.cosigning import CosignatureStore, Cosigner
 from renkei.linkage.delegation import DelegationBook
-from renkei.linkage.disclosure import PSEUDONYM_KEY, Disclosure
+from renkei.linkage.disclosure import CHALLENGE_KEY, PSEUDONYM_KEY, Disclosure, LoginStore
 from renkei.linkage.inquiry import Linkage
 from renkei.linkage.notices import NoticeBox, NoticeDesk
 from renkei.linkage.oversight import Oversight
@@ -60,6 +60,21 @@ log = logging.getLogger("renkei.core")
 
 #: The core's keys (name → bytes), created by ``renkei core init`` only.
 KEYS = {"agency-code": 32, PERMIT_KEY: 32, "ledger-log": 32, PSEUDONYM_KEY: 32, ACQUISITION_KEY: 32}
+#: Keys a later version added, which protect nothing durable: ``init`` (and, for a directory
+#: from before them, ``serve``) creates one when it is missing. The disclosure-challenge key
+#: signs login challenges that live two minutes; every front-end of a core needs the same file.
+LATER_KEYS = {CHALLENGE_KEY: 32}
+
+
+def add_later_keys(data_dir: DataDir) -> None:
+    """Create the keys of LATER_KEYS that ``data_dir`` lacks (never replaces one; refuses a
+    widened or wrong-sized one, as every key)."""
+    for name, size in LATER_KEYS.items():
+        missing = not (data_dir.keys / f"{name}.key").exists()
+        data_dir.add_key(name, size, guards=None)
+        if missing:
+            log.info("created %s/%s.key (a key this version added); copy it to every front-end of this core",
+                     data_dir.keys, name)
 
 
 def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
@@ -85,6 +100,7 @@ def init_data_dir(path: str | os.PathLike[str], *, demo: bool = False,
             raise InvalidArgumentError("an object store for the tiles needs its credentials file")
         check_tiles(tiles, tiles_credentials, store)
     data_dir = DataDir.init(path, SERVICE, KEYS)
+    add_later_keys(data_dir)
     if store is not None:
         bind_store(data_dir, store, fresh=fresh)
     if tiles is not None and tiles_credentials is not None:
@@ -191,8 +207,10 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
                             interval=witness_interval)
         process.add_background(cosigner.run)
         process.add_closer(store.close)
+    add_later_keys(data_dir)  # a directory from before them
     notice_box = NoticeBox(data_dir)
     delegations = DelegationBook(data_dir)
+    logins = LoginStore(data_dir)
     metrics = CoreMetrics(process.metrics, ledger, codes, registry, tables)
     if store_conninfo(data_dir) is not None:
         # Other front-ends on the same store may change the versions (embedded: this process only).
@@ -202,7 +220,8 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     mediator = Mediator(providers, ledger, offload, tamper=_relay_fault())
     process.add_service(pia_decision_service_pb2.DESCRIPTOR.services_by_name["PiaDecisionService"],
                         PiaDecisionServicer(registry, linkage, offload))
-    disclosure = Disclosure(registry, ledger, pseudonym_key, notice_box, delegations)
+    disclosure = Disclosure(registry, ledger, pseudonym_key, logins, data_dir.secret_key(CHALLENGE_KEY), notice_box,
+                            delegations)
     process.add_service(linkage_service_pb2.DESCRIPTOR.services_by_name["LinkageService"],
                         LinkageServicer(linkage, desk, offload, mediator, metrics,
                                         NoticeDesk(notice_box, codes, pseudonym_key), delegations,
@@ -222,6 +241,7 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
     def close_engines() -> None:
         notice_box.close()
         delegations.close()
+        logins.close()
         ledger.close()
         if codes.store is None:
             codes.checkpoint()  # on a store, snapshots are the elected front-end's periodic work
@@ -234,4 +254,4 @@ def build(config: ServiceConfig, data_dir: DataDir, witnesses: Sequence[WitnessE
 
 
 
-__all__ = ["KEYS", "build", "init_data_dir"]
+__all__ = ["KEYS", "LATER_KEYS", "add_later_keys", "build", "init_data_dir"]

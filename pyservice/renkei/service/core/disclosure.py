@@ -181,6 +181,12 @@ class DisclosureServicer:
             pb.Operation(time=timestamp(o.at), actor=o.actor, action=o.action, delegation_id=o.delegation_id or 0)
             for o in await self._offload.call(ops)])
 
+    @rpc(public=True, max_request=4 * KIB)
+    async def Logout(self, request: pb.LogoutRequest, context: grpc.aio.ServicerContext) -> pb.LogoutResponse:
+        # The session is a row of the core's store: ended here, it is ended at every front-end.
+        token = session_token(context)
+        return pb.LogoutResponse(ended=await self._offload.call(self._engine.logout, token))
+
 
 def _delegation(d: Delegation, as_agent: bool) -> pb.Delegation:
     # The agent sees the principal's label of the delegation, never who the principal is.

@@ -17,7 +17,7 @@ import grpc
 from renkei._proto.renkei.v1 import person_link_service_pb2 as pb
 from renkei._proto.renkei.v1.person_link_service_pb2_grpc import PersonLinkServiceStub
 from renkei.pki.ca import ServiceTls
-from renkei.service.failover import never_connected, targets
+from renkei.service.failover import never_connected, split_targets
 from renkei.service.status import error_from_rpc
 
 log = logging.getLogger("renkei.jlis")
@@ -30,7 +30,7 @@ class CoreLink:
     """grpc.aio channels to the core's front-ends, opened lazily on the serving event loop."""
 
     def __init__(self, target: str | Sequence[str], tls: ServiceTls) -> None:
-        self.targets = targets(target)
+        self.targets = split_targets(target)
         self._creds = grpc.ssl_channel_credentials(
             tls.ca.read_bytes(), tls.client_key.read_bytes(), tls.client_cert.read_bytes()
         )

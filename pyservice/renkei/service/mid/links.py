@@ -5,7 +5,7 @@ The core may be several front-ends on one store (docs/arch/store.md): a tenant t
 **every** front-end (a provision call reaches the provider on the stream of the front-end that
 took the inquiry), and its requests go to the first front-end that accepts a connection — a
 call that never reached a front-end is safe to send to the next one; one that reached it and
-failed is not retried elsewhere (it may have been recorded)."""
+failed is not retried elsewhere (it may have been recorded): renkei.service.failover."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from renkei._proto.renkei.v1.linkage_service_pb2_grpc import LinkageServiceStub
 from renkei._proto.renkei.v1.number_service_pb2_grpc import NumberServiceStub
 from renkei._proto.renkei.v1.provision_service_pb2_grpc import ProvisionServiceStub
 from renkei.mid.platform import Platform
-from renkei.service.failover import never_connected
+from renkei.service.failover import FirstAvailable
 from renkei.service.status import error_from_rpc
 
 #: Keepalive pings on the tenants' channels: an attendance stream that died silently (a NAT, a
@@ -29,30 +29,6 @@ KEEPALIVE_MS = 20_000
 _OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20),
             ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1)]
-
-
-class _FirstAvailable:
-    """A LinkageService stub over several front-ends: each call goes to the front-end that last
-    answered, and moves on to the next only when no connection to it could be made."""
-
-    def __init__(self, stubs: list[LinkageServiceStub]) -> None:
-        self._stubs = stubs
-        self._current = 0
-
-    def __getattr__(self, method: str) -> Any:
-        async def call(request: Any, **kw: Any) -> Any:
-            for i in range(len(self._stubs)):
-                k = (self._current + i) % len(self._stubs)
-                try:
-                    got = await getattr(self._stubs[k], method)(request, **kw)
-                except grpc.RpcError as e:
-                    if i + 1 < len(self._stubs) and never_connected(e):
-                        continue
-                    raise
-                self._current = k
-                return got
-            raise AssertionError("unreachable")
-        return call
 
 
 @dataclass
@@ -88,7 +64,7 @@ class TenantLinks:
             cores = {t: grpc.aio.secure_channel(t, creds, options=_OPTIONS) for t in self.core_targets}
             jlis = grpc.aio.secure_channel(self._jlis, creds, options=_OPTIONS)
             stubs = {t: LinkageServiceStub(ch) for t, ch in cores.items()}
-            linkage: Any = stubs[self.core_targets[0]] if len(cores) == 1 else _FirstAvailable(list(stubs.values()))
+            linkage: Any = stubs[self.core_targets[0]] if len(cores) == 1 else FirstAvailable(list(stubs.values()))
             link = self._links[agency_id] = Link([*cores.values(), jlis], linkage, NumberServiceStub(jlis),
                                                  {t: ProvisionServiceStub(ch) for t, ch in cores.items()}, stubs)
         return link

@@ -238,6 +238,10 @@ def build_app(portal: Portal) -> ASGIApp:
                         advice="画面を開き直してからやり直してください。", reason="csrf")
         if s is not None:
             portal.sessions.end(s.token)
+            try:  # the core's session too, at every front-end; the portal's is gone either way
+                await portal.core.logout(s.core_token)
+            except grpc.RpcError as e:
+                log.warning("logout: the core's session was not ended (%s); it expires on its own", e.code().name)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp
@@ -894,7 +898,8 @@ def open_portal(data_dir: str | os.PathLike[str], *, core: str, ca: str | os.Pat
     """``sign_ocsp`` and ``mids`` (municipality → its intermediate server) turn on ワンストップ申請;
     it needs the pinned 署名用 CA and the portal's client certificate (``mid-client/``).
     ``linkage`` (the core's mutual-TLS endpoint) turns on あなたの情報: the portal inquires as its
-    own agency with the certificate in ``agency/``."""
+    own agency with the certificate in ``agency/``. ``core`` and ``linkage`` may each be a comma
+    list of a core's front-ends (renkei.service.failover)."""
     config = PortalConfig.open(data_dir)
     self_info = None
     if linkage:

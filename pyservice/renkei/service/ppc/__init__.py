@@ -25,7 +25,7 @@ from renkei._proto.renkei.v1.pia_decision_service_pb2_grpc import PiaDecisionSer
 from renkei.errors import UnavailableError
 from renkei.pki.ca import ServiceTls
 from renkei.ppc.review import PiaReview
-from renkei.service.failover import targets
+from renkei.service.failover import split_targets
 from renkei.service.ppc.review import PiaReviewServicer
 from renkei.service.runtime import Offload
 from renkei.service.server import ServiceConfig, ServiceProcess
@@ -47,7 +47,7 @@ class CoreDelivery:
 
     def __init__(self, review: PiaReview, target: str | Sequence[str], tls: ServiceTls) -> None:
         self._review = review
-        self._targets = targets(target)
+        self._targets = split_targets(target)
         self._creds = grpc.ssl_channel_credentials(tls.ca.read_bytes(), tls.client_key.read_bytes(),
                                                    tls.client_cert.read_bytes())
         self._channels = [grpc.secure_channel(t, self._creds) for t in self._targets]

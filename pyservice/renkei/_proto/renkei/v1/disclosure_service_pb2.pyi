@@ -187,3 +187,13 @@ class ListMyRecordsResponse(_message.Message):
     next_page_token: str
     person_pseudonym: bytes
     def __init__(self, records: _Optional[_Iterable[_Union[DisclosedRecord, _Mapping]]] = ..., checkpoint: _Optional[_Union[_oversight_service_pb2.Checkpoint, _Mapping]] = ..., next_page_token: _Optional[str] = ..., person_pseudonym: _Optional[bytes] = ...) -> None: ...
+
+class LogoutRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LogoutResponse(_message.Message):
+    __slots__ = ("ended",)
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    ended: bool
+    def __init__(self, ended: _Optional[bool] = ...) -> None: ...

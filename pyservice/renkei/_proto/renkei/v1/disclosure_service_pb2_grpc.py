@@ -79,6 +79,11 @@ class DisclosureServiceStub:
                 request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsRequest.SerializeToString,
                 response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsResponse.FromString,
                 _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/renkei.v1.DisclosureService/Logout',
+                request_serializer=renkei_dot_v1_dot_disclosure__service__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.LogoutResponse.FromString,
+                _registered_method=True)
 
 
 class DisclosureServiceServicer:
@@ -149,6 +154,14 @@ class DisclosureServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Logout(self, request, context):
+        """Ends the caller's session (session as above) at every front-end of the core at once;
+        ending one that has ended already is no error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DisclosureServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +209,11 @@ def add_DisclosureServiceServicer_to_server(servicer, server):
                     servicer.ListOperations,
                     request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsRequest.FromString,
                     response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsResponse.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=renkei_dot_v1_dot_disclosure__service__pb2.LogoutRequest.FromString,
+                    response_serializer=renkei_dot_v1_dot_disclosure__service__pb2.LogoutResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -441,6 +459,33 @@ class DisclosureService:
             '/renkei.v1.DisclosureService/ListOperations',
             renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsRequest.SerializeToString,
             renkei_dot_v1_dot_disclosure__service__pb2.ListOperationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.v1.DisclosureService/Logout',
+            renkei_dot_v1_dot_disclosure__service__pb2.LogoutRequest.SerializeToString,
+            renkei_dot_v1_dot_disclosure__service__pb2.LogoutResponse.FromString,
             options,
             channel_credentials,
             insecure,
