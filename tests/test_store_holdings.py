@@ -189,18 +189,20 @@ def test_a_fresh_front_end_loads_snapshots_and_events(tmp_path: Path, pg: PgClus
         second = b.store.snapshot()
         assert second is not None and second > first
         assert b.store.last_snapshot_ranges == 2, "incremental: only the ranges health's events touched"
+        assert b.store.last_snapshot["patches"] == 2 and b.store.last_snapshot["bases"] == 0
         more = links(10, rng)
         a.issue(health, more + people[-16:])
         with psycopg.connect(url) as conn:
-            # Range 2 stays as the first snapshot wrote it; ranges 0 and 1 were rewritten and
-            # their old versions are gone, as are the events and persons the first covered.
-            assert conn.execute("SELECT snapshot, array_agg(range ORDER BY range) FROM holdings.holdings_chunk "
-                                "GROUP BY snapshot ORDER BY snapshot").fetchall() == [(first, [2]), (second, [0, 1])]
+            # The first snapshot's bases stay; ranges 0 and 1 got patches on top of theirs;
+            # the events and persons the first covered are gone.
+            assert conn.execute("SELECT snapshot, kind, array_agg(range ORDER BY range) FROM "
+                                "holdings.holdings_chunk GROUP BY snapshot, kind ORDER BY snapshot").fetchall() == [
+                (first, 0, [0, 1, 2]), (second, 1, [0, 1])]
             assert conn.execute("SELECT min(person) FROM holdings.persons").fetchone() == (140_000,)
         rc, c = front_end(d)
         try:
             assert c.store is not None
-            assert c.store.loaded_from["snapshot_ranges"] == 3
+            assert c.store.loaded_from["snapshot_ranges"] == 3 and c.store.loaded_from["patch_rows"] == 2
             assert c.store.loaded_from["events_replayed"] == 1
             a.follow()
             assert c.store.cursor == a.store.cursor
@@ -455,10 +457,10 @@ def test_a_fenced_snapshot_writer_cannot_complete(tmp_path: Path, pg: PgCluster,
     url = pg.create_database("renkei_h_fence")
     d, pension, _ = setup(tmp_path, url)
     reg, codes = front_end(d)
-    real = pg_holdings._write_ranges
+    real = pg_holdings._write_rows
 
-    def elected_elsewhere(conn, engine, upto, persons, ranges, epoch, only):  # type: ignore[no-untyped-def]
-        snapshot = real(conn, engine, upto, persons, ranges, epoch, only)
+    def elected_elsewhere(conn, upto, persons, ranges, epoch, rows):  # type: ignore[no-untyped-def]
+        snapshot = real(conn, upto, persons, ranges, epoch, rows)
         with psycopg.connect(url, autocommit=True) as other:
             other.execute("UPDATE holdings.holdings_coord SET epoch = epoch + 1")
         return snapshot
@@ -468,7 +470,7 @@ def test_a_fenced_snapshot_writer_cannot_complete(tmp_path: Path, pg: PgCluster,
         codes.issue(pension, links(10, random.Random(12)))
         first = codes.store.snapshot()
         codes.issue(pension, links(10, random.Random(13)))
-        monkeypatch.setattr(pg_holdings, "_write_ranges", elected_elsewhere)
+        monkeypatch.setattr(pg_holdings, "_write_rows", elected_elsewhere)
         with pytest.raises(StorageError, match="another front-end was elected"):
             codes.store.snapshot()
         with psycopg.connect(url) as conn:
