@@ -734,7 +734,7 @@ def test_a_store_of_the_first_layout_loads_and_takes_patches(tmp_path: Path, pg:
     store = PgHoldings(url, mem)
     try:
         assert store.loaded_from == {"snapshot_ranges": 2, "patch_rows": 0, "events_replayed": 0,
-                                     "seconds": store.loaded_from["seconds"]}
+                                     "seconds": store.loaded_from["seconds"], "patch_seconds": 0.0}
         assert mem.person_count() == 100_002 and mem.count(5) == len(held)
         assert (mem.persons_of_links(people, False) == np.arange(100_000)).all()
         with psycopg.connect(url) as conn:

@@ -196,6 +196,7 @@ class PgHoldings:
             snap = conn.execute("SELECT snapshot, upto_seq, persons, ranges FROM holdings_snapshot WHERE complete "
                                 "ORDER BY snapshot DESC LIMIT 1").fetchone()
             ranges = patches = 0
+            patch_s = [0.0]
             if snap is not None:
                 snapshot, upto_seq, persons, ranges = snap
                 self._engine.index_reserve(int(persons))
@@ -210,8 +211,10 @@ class PgHoldings:
                     if not bases:
                         raise StorageError(f"holdings snapshot {snapshot}: range {hi} has patches but no base")
                     self._engine.index_load_range(group[bases[-1]][1])
+                    t = time.perf_counter()
                     for _, data in group[bases[-1] + 1:]:
                         self._engine.index_load_patch(data)
+                    patch_s[0] += time.perf_counter() - t
                     return len(group) - bases[-1] - 1
 
                 with conn.cursor(name="renkei_holdings_load", binary=True) as cur:
@@ -245,7 +248,7 @@ class PgHoldings:
         finally:
             conn.close()
         self.loaded_from = {"snapshot_ranges": ranges, "patch_rows": patches, "events_replayed": replayed,
-                            "seconds": round(time.perf_counter() - t0, 3)}
+                            "seconds": round(time.perf_counter() - t0, 3), "patch_seconds": round(patch_s[0], 3)}
         log.info("holdings loaded from the store: %d persons, %d holdings (%d snapshot ranges + %d patches, %d "
                  "event rows replayed) in %.1f s", self._engine.person_count(), self._engine.total(), ranges,
                  patches, replayed, self.loaded_from["seconds"])
