@@ -450,11 +450,12 @@ class PgHoldings:
 
 
 class _Plan:
-    """What one snapshot writes: for each range in ``dirty``, a base when it has none yet (or
-    ``base`` names it), else a patch of the pairs ``touched`` there, folding the range's earlier
-    patches in (``previous``) once it has ``MAX_PATCHES`` — or a base after all when the patches
-    would outgrow ``1/PATCH_FRACTION`` of the base (``chain``: its base's bytes and its patches'
-    bytes). The rows are encoded as they are sent."""
+    """What one snapshot writes: for each range in ``dirty``, a base when it has none yet (no
+    ``chain``), else a patch of the pairs ``touched`` there and the link ids from person
+    ``first`` on, folding the range's earlier patches in (``previous``) once it has
+    ``MAX_PATCHES`` — or a base after all when the patches would outgrow ``1/PATCH_FRACTION`` of
+    the base (``chain``: its base's bytes and its patches' bytes). The rows are encoded as they
+    are sent."""
 
     def __init__(self, dirty: list[int]) -> None:
         self.dirty = dirty
