@@ -18,7 +18,7 @@
    again with patches forbidden — every touched range rewritten as a base, what the first
    layout did: the same-run baseline of the scattered case — and ``--rounds`` (20) more
    scattered rounds, each with its snapshot (patches pile up, are folded at ``MAX_PATCHES``).
-4. **Load again** (a fresh process), now through every range's base and patches.
+4. **Load again** (twice, each a fresh process), now through every range's base and patches.
 5. Same-run baselines, each in a fresh process: reading the same rows without decoding them
    (the database's floor), and reopening the embedded core's own ``snapshot.bin``.
 6. Checks: the loaded front-end has the build's persons and holdings, and translates a sample
@@ -218,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                                ).fetchone()
             assert row is not None
             patch_rows, all_rows, chunk_after = int(row[0]), int(row[1]), int(row[2])
-        print("loading again, through bases and patches", flush=True)
+        print("loading again, through bases and patches (twice)", flush=True)
         r2 = step(RELOAD, str(data), url, a, c)
+        r3 = step(RELOAD, str(data), url, a, c)
         f = step(FLOOR, url)
         e = step(FILES, str(data), "", a, c)
     finally:
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"{b['holdings']}")
     if r["sample"] != e["sample"]:
         sys.exit("the front-end loaded from PostgreSQL translates differently from the embedded core")
-    if (r2["holdings"], r2["sample"]) != (r["holdings_after"], r["sample_after"]):
+    if (r2["holdings"], r2["sample"]) != (r["holdings_after"], r["sample_after"]) or r3["sample"] != r2["sample"]:
         sys.exit("the front-end loaded through patches differs from the front-end that made the changes")
     load_s, floor_s, reload_s = float(r["load_s"]), float(f["floor_s"]), float(e["reload_s"])  # type: ignore[arg-type]
     scat, base = r["snapshot_scattered"], r["snapshot_bases"]
@@ -269,10 +270,12 @@ def main(argv: list[str] | None = None) -> int:
               f"patches folded) | {round_s[len(round_s) // 2]:.2f} / {round_s[-1]:.2f} s | |")
     print(f"| rows after the rounds: patches / all; holdings_chunk size | {patch_rows:,} / {all_rows:,}; "
           f"{chunk_after / 2**20:,.0f} MiB | |")
-    print(f"| **load again, through bases + {r2['loaded']['patch_rows']:,} patches** | "  # type: ignore[index]
-          f"**{float(r2['load_s']):.1f} s** | ≤ 300 s |")  # type: ignore[arg-type]
-    print(f"| of which applying the patches | {float(r2['loaded']['patch_seconds']):.2f} s | |")  # type: ignore[index]
-    print(f"| load through patches ÷ the first load (bases only) | {float(r2['load_s']) / load_s:.2f} | |")  # type: ignore[arg-type]
+    again = sorted((float(r2["load_s"]), float(r3["load_s"])))  # type: ignore[arg-type]
+    patch_s = max(float(r2["loaded"]["patch_seconds"]), float(r3["loaded"]["patch_seconds"]))  # type: ignore[index]
+    print(f"| **load again, through bases + {r2['loaded']['patch_rows']:,} patches** (two fresh processes) | "  # type: ignore[index]
+          f"**{again[0]:.1f} / {again[1]:.1f} s** | ≤ 300 s |")
+    print(f"| of which applying the patches (the larger) | {patch_s:.2f} s | |")
+    print(f"| load through patches (the faster) ÷ the first load (bases only) | {again[0] / load_s:.2f} | |")
     print("| its sample of translations = the changing front-end's | yes | |")
     print(f"| load ÷ floor | {load_s / floor_s:.2f} | |")
     print(f"| load ÷ embedded reopen | {load_s / reload_s:.2f} | |")
