@@ -167,7 +167,9 @@ def test_patches_match_the_reference_fold_and_load_as_the_state(
     rows: dict[int, list[bytes]] = {hi: [e.index_encode_range(hi)] for hi in range(e.index_range_count())}
     for _ in range(data.draw(st.integers(1, 4))):
         since = len(links)
-        new = [rng.randbytes(16) for _ in range(data.draw(st.sampled_from([0, 3, 2_000, 70_000])))]
+        seen = set(links)  # link ids are distinct (the state's rng may repeat this one's draws)
+        new = [x for x in dict.fromkeys(rng.randbytes(16) for _ in range(data.draw(st.sampled_from(
+            [0, 3, 2_000, 70_000])))) if x not in seen]
         e.index_assign(since, b"".join(new))
         links += new
         touched: set[tuple[int, int]] = set()
