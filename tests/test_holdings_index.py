@@ -141,3 +141,88 @@ def test_a_damaged_range_is_refused() -> None:
     data[100] ^= 1
     with pytest.raises(StorageError, match="checksum mismatch"):
         engine().index_load_range(bytes(data))
+
+
+def _patch(e: _codes.CodeEngine, hi: int, first: int, touched: set[tuple[int, int]],
+           previous: list[bytes]) -> bytes:
+    pairs = sorted(touched)
+    return e.index_encode_patch(hi, first, np.array([a for a, _ in pairs], dtype="<u4").tobytes(),
+                                np.array([p for _, p in pairs], dtype="<u4").tobytes(), previous)
+
+
+@settings(max_examples=25, deadline=None)
+@given(states(), st.data())
+def test_patches_match_the_reference_fold_and_load_as_the_state(
+        state: tuple[list[bytes], dict[int, set[int]]], data: st.DataObject) -> None:
+    """A base per range, then rounds of scattered acquisitions, releases and new persons, each
+    round's patch per range encoded by the engine (its bytes the reference's, sometimes folding
+    the range's earlier patches in): bases + patches load, in the engine and in the reference,
+    as exactly the state, and the loaded state re-encodes (compacts) to the same ranges."""
+    links, sets = state
+    rng = random.Random(data.draw(st.integers(0, 2**32)))
+    e = engine()
+    e.index_assign(0, b"".join(links))
+    for agency, persons in sets.items():
+        e.index_apply("acquire", agency, u32(persons))
+    rows: dict[int, list[bytes]] = {hi: [e.index_encode_range(hi)] for hi in range(e.index_range_count())}
+    for _ in range(data.draw(st.integers(1, 4))):
+        since = len(links)
+        seen = set(links)  # link ids are distinct (the state's rng may repeat this one's draws)
+        new = [x for x in dict.fromkeys(rng.randbytes(16) for _ in range(data.draw(st.sampled_from(
+            [0, 3, 2_000, 70_000])))) if x not in seen]
+        e.index_assign(since, b"".join(new))
+        links += new
+        touched: set[tuple[int, int]] = set()
+        for _ in range(data.draw(st.integers(0, 6))):
+            if not links:
+                break
+            agency = data.draw(st.sampled_from([*sorted(sets), 77]))
+            persons = {rng.randrange(len(links)) for _ in range(data.draw(st.sampled_from([1, 50, 3_000])))}
+            op = data.draw(st.sampled_from(["acquire", "release"]))
+            e.index_apply(op, agency, u32(persons))
+            touched |= {(agency, p) for p in persons}
+            if op == "acquire":
+                sets.setdefault(agency, set()).update(persons)
+            else:
+                sets.get(agency, set()).difference_update(persons)
+        for hi in range(e.index_range_count()):
+            if hi not in rows:  # a new range: its base
+                rows[hi] = [e.index_encode_range(hi)]
+                continue
+            mine = {(a, p) for a, p in touched if p >> 16 == hi}
+            if not mine and since >= (hi + 1) * ref.RANGE:
+                continue  # nothing changed in this range
+            fold = rows[hi][1:] if len(rows[hi]) > 1 and data.draw(st.booleans()) else []
+            patch = _patch(e, hi, since, mine, fold)
+            assert patch == ref.encode_patch(hi, since, links, sets, mine, fold)
+            rows[hi] = [*rows[hi][:len(rows[hi]) - len(fold)], patch]
+    flat = [row for hi in sorted(rows) for row in rows[hi]]
+    want = {a: s for a, s in sets.items() if s}
+    assert ref.load(flat) == (links, want)
+    back = engine()
+    for row in flat:
+        (back.index_load_range if row[:4] == b"RKR1" else back.index_load_patch)(row)
+    back.index_finish_load()
+    assert back.person_count() == len(links)
+    assert back.index_range_count() == e.index_range_count()
+    compacted = [back.index_encode_range(hi) for hi in range(back.index_range_count())]
+    assert ref.load(compacted) == (links, want)
+
+
+def test_a_patch_that_does_not_fit_is_refused() -> None:
+    e = engine()
+    e.index_assign(0, b"".join(bytes([i % 251 + 1, i // 251]) * 8 for i in range(1_000)))
+    e.index_apply("acquire", 4, u32({1, 2}))
+    patch = _patch(e, 0, 500, {(4, 1)}, [])
+    with pytest.raises(StorageError, match="assigns person indices from 500, but 0"):
+        engine().index_load_patch(patch)
+    with pytest.raises(StorageError, match="not a patch"):
+        engine().index_load_patch(e.index_encode_range(0))
+    with pytest.raises(InvalidArgumentError, match="outside range 1"):
+        _patch(e, 1, 0, {(4, 1)}, [])
+    with pytest.raises(InvalidArgumentError, match="one agency per person"):
+        e.index_encode_patch(0, 0, u32({4}), u32({1, 2}), [])
+    damaged = bytearray(patch)
+    damaged[-6] ^= 1
+    with pytest.raises(StorageError, match="checksum mismatch"):
+        e.index_load_patch(bytes(damaged))

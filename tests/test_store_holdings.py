@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -189,18 +190,20 @@ def test_a_fresh_front_end_loads_snapshots_and_events(tmp_path: Path, pg: PgClus
         second = b.store.snapshot()
         assert second is not None and second > first
         assert b.store.last_snapshot_ranges == 2, "incremental: only the ranges health's events touched"
+        assert b.store.last_snapshot["patches"] == 2 and b.store.last_snapshot["bases"] == 0
         more = links(10, rng)
         a.issue(health, more + people[-16:])
         with psycopg.connect(url) as conn:
-            # Range 2 stays as the first snapshot wrote it; ranges 0 and 1 were rewritten and
-            # their old versions are gone, as are the events and persons the first covered.
-            assert conn.execute("SELECT snapshot, array_agg(range ORDER BY range) FROM holdings.holdings_chunk "
-                                "GROUP BY snapshot ORDER BY snapshot").fetchall() == [(first, [2]), (second, [0, 1])]
+            # The first snapshot's bases stay; ranges 0 and 1 got patches on top of theirs;
+            # the events and persons the first covered are gone.
+            assert conn.execute("SELECT snapshot, kind, array_agg(range ORDER BY range) FROM "
+                                "holdings.holdings_chunk GROUP BY snapshot, kind ORDER BY snapshot").fetchall() == [
+                (first, 0, [0, 1, 2]), (second, 1, [0, 1])]
             assert conn.execute("SELECT min(person) FROM holdings.persons").fetchone() == (140_000,)
         rc, c = front_end(d)
         try:
             assert c.store is not None
-            assert c.store.loaded_from["snapshot_ranges"] == 3
+            assert c.store.loaded_from["snapshot_ranges"] == 3 and c.store.loaded_from["patch_rows"] == 2
             assert c.store.loaded_from["events_replayed"] == 1
             a.follow()
             assert c.store.cursor == a.store.cursor
@@ -455,10 +458,10 @@ def test_a_fenced_snapshot_writer_cannot_complete(tmp_path: Path, pg: PgCluster,
     url = pg.create_database("renkei_h_fence")
     d, pension, _ = setup(tmp_path, url)
     reg, codes = front_end(d)
-    real = pg_holdings._write_ranges
+    real = pg_holdings._write_rows
 
-    def elected_elsewhere(conn, engine, upto, persons, ranges, epoch, only):  # type: ignore[no-untyped-def]
-        snapshot = real(conn, engine, upto, persons, ranges, epoch, only)
+    def elected_elsewhere(conn, upto, persons, ranges, epoch, rows):  # type: ignore[no-untyped-def]
+        snapshot = real(conn, upto, persons, ranges, epoch, rows)
         with psycopg.connect(url, autocommit=True) as other:
             other.execute("UPDATE holdings.holdings_coord SET epoch = epoch + 1")
         return snapshot
@@ -468,7 +471,7 @@ def test_a_fenced_snapshot_writer_cannot_complete(tmp_path: Path, pg: PgCluster,
         codes.issue(pension, links(10, random.Random(12)))
         first = codes.store.snapshot()
         codes.issue(pension, links(10, random.Random(13)))
-        monkeypatch.setattr(pg_holdings, "_write_ranges", elected_elsewhere)
+        monkeypatch.setattr(pg_holdings, "_write_rows", elected_elsewhere)
         with pytest.raises(StorageError, match="another front-end was elected"):
             codes.store.snapshot()
         with psycopg.connect(url) as conn:
@@ -595,3 +598,159 @@ def test_incremental_snapshots_by_either_front_end_rebuild_the_state(tmp_path: P
         for r, c in ends:
             c.close()
             r.close()
+
+
+def test_patches_fold_and_compact_across_writers_and_a_takeover(tmp_path: Path, pg: PgCluster,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scattered acquisitions and releases over four ranges, a snapshot after each round by
+    either front-end, with bounds small enough that ranges get patches, fold them and are
+    compacted into new bases; one writer dies after sending its rows (never completes) and the
+    other takes over. After every few rounds a fresh front-end (bases + patches + events) equals
+    a front-end that followed every event, range by range; the dead writer's rows are gone once
+    a snapshot completes after it."""
+    from renkei.store import holdings as pg_holdings
+
+    monkeypatch.setattr(pg_holdings, "MAX_PATCHES", 3)
+    monkeypatch.setattr(pg_holdings, "PATCH_FRACTION", 1_500)  # a chain of ~700 bytes per range
+    url = pg.create_database("renkei_h_patches")
+    d, pension, health = setup(tmp_path, url)
+    ends = [front_end(d) for _ in range(2)]
+    rng = random.Random(16)
+    people = links(200_000, rng)
+    issued: dict[int, list[bytes]] = {}
+    totals = {"bases": 0, "patches": 0, "folded": 0}
+    try:
+        for agency in (pension, health):
+            issued[agency] = [c for i in range(0, 200_000, 50_000)
+                              for c in split(ends[0][1].issue(agency, people[16 * i:16 * (i + 50_000)]))]
+        for _, c in ends:
+            assert c.store is not None
+            c.store.prune_after_s = 0
+        assert ends[0][1].store is not None and ends[0][1].store.snapshot() is not None
+        real = pg_holdings._write_rows
+        for round_ in range(18):
+            _, c = ends[round_ % 2]
+            agency = rng.choice((pension, health))
+            # Releases scattered over every range, acquisitions back of some, a few new persons.
+            gone = rng.sample(issued[agency], 60)
+            c.release_batch(agency, b"".join(gone))
+            dropped = set(gone)
+            issued[agency] = [x for x in issued[agency] if x not in dropped]
+            back = [people[16 * i:16 * i + 16] for i in rng.sample(range(200_000), 40)]
+            issued[agency] += split(c.issue(agency, b"".join(back)))
+            if round_ % 5 == 0:
+                c.issue(health, links(rng.choice((3, 700)), rng))
+            for _, e in ends:
+                e.follow()
+            assert c.store is not None
+            if round_ == 7:
+                def dies_after_sending(conn, upto, persons, ranges, epoch, rows):  # type: ignore[no-untyped-def]
+                    real(conn, upto, persons, ranges, epoch, rows)
+                    raise psycopg.OperationalError("the writer's host vanished")
+
+                monkeypatch.setattr(pg_holdings, "_write_rows", dies_after_sending)
+                with pytest.raises(StoreUnavailableError):
+                    c.store.snapshot()
+                monkeypatch.setattr(pg_holdings, "_write_rows", real)
+                with psycopg.connect(url) as conn:
+                    assert conn.execute("SELECT count(*) FROM holdings.holdings_snapshot WHERE NOT complete"
+                                        ).fetchone() == (1,)
+                c = ends[1 - round_ % 2][1]  # the other front-end takes over
+                assert c.store is not None
+            assert c.store.snapshot() is not None
+            for k in totals:
+                totals[k] += c.store.last_snapshot[k]
+            if round_ % 6 == 5:
+                want = state_of(ends[0][1])
+                rf, fresh = front_end(d)
+                try:
+                    got = state_of(fresh)
+                    assert got[0] == want[0]
+                    assert {a: sorted(p) for a, p in got[1].items()} == {a: sorted(p) for a, p in want[1].items()}
+                    assert fresh.holdings_counts() == ends[1][1].holdings_counts()
+                    assert fresh.store is not None and fresh.store.loaded_from["patch_rows"] > 0
+                finally:
+                    fresh.close()
+                    rf.close()
+        assert totals["patches"] > 0 and totals["folded"] > 0 and totals["bases"] > 0, totals
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM holdings.holdings_snapshot WHERE NOT complete").fetchone() == (0,)
+            most = conn.execute("SELECT max(n) FROM (SELECT count(*) AS n FROM holdings.holdings_chunk "
+                                "GROUP BY range) r").fetchone()
+            assert most is not None and most[0] <= 1 + 3, "a base and at most MAX_PATCHES patches a range"
+        print(f"\nrows written over the run: {totals}")
+    finally:
+        for r, c_ in ends:
+            c_.close()
+            r.close()
+
+
+def split(codes: bytes) -> list[bytes]:
+    return [codes[i:i + 16] for i in range(0, len(codes), 16)]
+
+
+#: The holdings schema as the first layout made it (bases only, no kind column).
+FIRST_LAYOUT = """
+CREATE SCHEMA holdings;
+CREATE TABLE holdings.holdings_coord (id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL,
+    pruned_seq BIGINT NOT NULL, pruned_persons BIGINT NOT NULL);
+CREATE TABLE holdings.persons (person BIGINT PRIMARY KEY, link BYTEA NOT NULL UNIQUE);
+CREATE TABLE holdings.holding_events (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, op TEXT NOT NULL,
+    agency BIGINT NOT NULL, persons BYTEA NOT NULL);
+CREATE TABLE holdings.holdings_snapshot (snapshot BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    upto_seq BIGINT NOT NULL, persons BIGINT NOT NULL, ranges INTEGER NOT NULL, epoch BIGINT NOT NULL,
+    complete BOOLEAN NOT NULL DEFAULT false, created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE holdings.holdings_chunk (snapshot BIGINT NOT NULL REFERENCES holdings.holdings_snapshot
+    ON DELETE CASCADE, range INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (snapshot, range));
+INSERT INTO holdings.holdings_coord VALUES (1, 0, 0, 0)
+"""
+
+
+def test_a_store_of_the_first_layout_loads_and_takes_patches(tmp_path: Path, pg: PgCluster) -> None:
+    """A store written before patches (bases only, no kind column, as the first layout's
+    snapshot left it): a front-end opening it marks its rows as bases and loads exactly that
+    state; snapshots then add patches on top, and a fresh front-end loads those too."""
+    from renkei._core import codes as _codes
+
+    key = bytes(range(32))
+    old = _codes.CodeEngine.in_memory(key, 1, [1])
+    rng = random.Random(17)
+    people = links(100_000, rng)
+    old.index_assign(0, people)
+    held = np.arange(0, 100_000, 3, dtype="<u4")
+    old.index_apply("acquire", 5, held.tobytes())
+    url = pg.create_database("renkei_h_layout")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(FIRST_LAYOUT)
+        snap = conn.execute("INSERT INTO holdings.holdings_snapshot(upto_seq, persons, ranges, epoch, complete) "
+                            "VALUES (0, 100000, 2, 0, true) RETURNING snapshot").fetchone()
+        assert snap is not None
+        for hi in range(2):
+            conn.execute("INSERT INTO holdings.holdings_chunk(snapshot, range, data) VALUES (%s, %s, %s)",
+                         (snap[0], hi, old.index_encode_range(hi)))
+        conn.execute("INSERT INTO holdings.persons SELECT g, decode(lpad(to_hex(g), 32, '0'), 'hex') "
+                     "FROM generate_series(100000, 100001) g")  # assigned after that snapshot
+    mem = _codes.CodeEngine.in_memory(key, 1, [1])
+    store = PgHoldings(url, mem)
+    try:
+        assert store.loaded_from == {"snapshot_ranges": 2, "patch_rows": 0, "events_replayed": 0,
+                                     "seconds": store.loaded_from["seconds"], "patch_seconds": 0.0}
+        assert mem.person_count() == 100_002 and mem.count(5) == len(held)
+        assert (mem.persons_of_links(people, False) == np.arange(100_000)).all()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT kind, count(*) FROM holdings.holdings_chunk GROUP BY kind").fetchall() == [
+                (0, 2)]
+        codes = mem.codes_for(5, held[::1000].tobytes())
+        store.release(5, codes)
+        assert store.snapshot() is not None and store.last_snapshot["patches"] == 2
+        again = _codes.CodeEngine.in_memory(key, 1, [1])
+        fresh = PgHoldings(url, again)
+        try:
+            assert fresh.loaded_from["patch_rows"] == 2
+            assert again.count(5) == mem.count(5) == len(held) - len(held[::1000])
+            for hi in range(2):
+                assert again.index_encode_range(hi) == mem.index_encode_range(hi)
+        finally:
+            fresh.close()
+    finally:
+        store.close()

@@ -23,6 +23,29 @@
 //! Ranges load in ascending order (link ids are assigned densely: a range's links follow the
 //! previous range's, which must be full); [`HoldingsIndex::finish_load`] then builds the flat
 //! mirrors and dense columns the file store builds when it reads its snapshot.
+//!
+//! A **patch** is what changed in one range since an earlier write of it (the driver's delta
+//! row, applied on top of the range's base right after it, in snapshot order): the link ids
+//! assigned from person `first` on, and for every (agency, person) pair the driver names — the
+//! pairs events touched since the previous snapshot — whether the agency holds the person now.
+//! Its size is the change's, not the range's:
+//!
+//! ```text
+//!   magic     4  b"RKP1"
+//!   range     4  u32 LE: hi
+//!   first     4  u32 LE: the person index of the first link id below (hi·65536 ≤ first ≤ hi·65536 + 65536)
+//!   links     4  u32 LE: n, then n × 16 bytes (persons first .. first + n, inside the range)
+//!   agencies  4  u32 LE, ascending by agency id
+//!   per agency: agency u32, held u32 + held × u16, cleared u32 + cleared × u16 (low halves,
+//!               each list ascending, the two disjoint, not both empty), LE
+//!   crc       4  CRC-32 (IEEE) over everything above
+//! ```
+//!
+//! Applying a patch sets each named pair to its value and appends the link ids past the ones
+//! assigned (those already assigned must be the same): a base followed by its range's patches,
+//! in order, is the range as the last of them encoded it. A patch may fold in earlier patches of
+//! its range ([`encode_patch`]'s `previous`): the union of their pairs, valued now, and their
+//! link ids — one row replacing several.
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -32,6 +55,7 @@ use super::{Groups, Holdings, Op};
 use crate::error::{Error, Result};
 
 const MAGIC: [u8; 4] = *b"RKR1";
+const PATCH_MAGIC: [u8; 4] = *b"RKP1";
 /// Persons per range.
 pub const RANGE: u64 = 1 << CHUNK_BITS;
 
@@ -180,6 +204,185 @@ pub fn load_range(h: &mut Holdings, data: &[u8]) -> Result<u32> {
     Ok(hi)
 }
 
+/// One decoded patch (see the module documentation).
+pub struct Patch<'a> {
+    pub hi: u32,
+    pub first: u64,
+    pub links: &'a [LinkId],
+    /// (agency, held lows, cleared lows), ascending by agency.
+    pub agencies: Vec<(u32, Vec<u16>, Vec<u16>)>,
+}
+
+fn lows_ascending(r: &mut Reader<'_>) -> Result<Vec<u16>> {
+    let n = r.u32()? as usize;
+    if n > RANGE as usize {
+        return Err(bad("patch lists more persons than a range holds"));
+    }
+    let lows: Vec<u16> = r.take(n * 2)?.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    if lows.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(bad("patch persons not ascending"));
+    }
+    Ok(lows)
+}
+
+/// Decode and check a patch (checksum, bounds, order); nothing is applied.
+pub fn decode_patch(data: &[u8]) -> Result<Patch<'_>> {
+    if data.len() < 24 {
+        return Err(bad("cut short"));
+    }
+    let (body, crc) = data.split_at(data.len() - 4);
+    if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
+        return Err(bad("checksum mismatch"));
+    }
+    let mut r = Reader { data: body, at: 0 };
+    if r.take(4)? != PATCH_MAGIC {
+        return Err(bad("wrong magic (not a patch)"));
+    }
+    let hi = r.u32()?;
+    let base = hi as u64 * RANGE;
+    let first = r.u32()? as u64;
+    let n = r.u32()? as u64;
+    if first < base || first + n > base + RANGE {
+        return Err(bad("patch link ids outside its range"));
+    }
+    let raw = r.take(n as usize * 16)?;
+    // SAFETY: [u8; 16] has size 16 and alignment 1: a byte slice of a multiple of 16 bytes is
+    // a valid slice of link ids for the same lifetime.
+    let links: &[LinkId] = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<LinkId>(), n as usize) };
+    let count = r.u32()?;
+    let mut agencies: Vec<(u32, Vec<u16>, Vec<u16>)> = Vec::new();
+    for _ in 0..count {
+        let agency = r.u32()?;
+        if agencies.last().is_some_and(|(p, _, _)| *p >= agency) {
+            return Err(bad("agencies out of order"));
+        }
+        let held = lows_ascending(&mut r)?;
+        let cleared = lows_ascending(&mut r)?;
+        if held.is_empty() && cleared.is_empty() {
+            return Err(bad("patch names an agency with no persons"));
+        }
+        if held.iter().any(|l| cleared.binary_search(l).is_ok()) {
+            return Err(bad("patch both holds and clears a person"));
+        }
+        agencies.push((agency, held, cleared));
+    }
+    if r.at != body.len() {
+        return Err(bad("trailing bytes"));
+    }
+    if hi > u16::MAX as u32 && !agencies.is_empty() {
+        return Err(bad("range beyond the person index space"));
+    }
+    Ok(Patch { hi, first, links, agencies })
+}
+
+/// Encode the patch of range `hi` of `h`: the link ids from person `first` on (clamped to the
+/// range; none when it is past what is assigned) and, for every (agency, person) of `touched`
+/// (any order, repeats allowed, every person inside the range), whether the agency holds the
+/// person now. `previous` are earlier patches of the range to fold in: their pairs join
+/// `touched` and their link ids are carried from the smallest `first` on.
+pub fn encode_patch(h: &Holdings, hi: u32, first: u64, touched: &[(u32, u32)], previous: &[&[u8]]) -> Result<Vec<u8>> {
+    let base = hi as u64 * RANGE;
+    let mut pairs: Vec<(u32, u32)> = touched.to_vec();
+    if let Some(&(_, p)) = pairs.iter().find(|&&(_, p)| (p as u64) < base || p as u64 >= base + RANGE) {
+        return Err(Error::InvalidArgument(format!("person index {p} is outside range {hi}")));
+    }
+    let mut first = first.clamp(base, base + RANGE);
+    for data in previous {
+        let old = decode_patch(data)?;
+        if old.hi != hi {
+            return Err(Error::InvalidArgument(format!("a patch of range {} folded into range {hi}", old.hi)));
+        }
+        first = first.min(old.first);
+        for (agency, held, cleared) in &old.agencies {
+            pairs.extend(held.iter().chain(cleared).map(|&l| (*agency, (base + l as u64) as u32)));
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let end = h.person_count().clamp(first, base + RANGE);
+    let mut out = Vec::with_capacity(24 + (end - first) as usize * 16 + pairs.len() * 2);
+    out.extend_from_slice(&PATCH_MAGIC);
+    out.extend_from_slice(&hi.to_le_bytes());
+    out.extend_from_slice(&(first as u32).to_le_bytes());
+    out.extend_from_slice(&((end - first) as u32).to_le_bytes());
+    for p in first..end {
+        out.extend_from_slice(h.links().link(p as u32).expect("assigned"));
+    }
+    let agencies: Vec<&[(u32, u32)]> = pairs.chunk_by(|a, b| a.0 == b.0).collect();
+    out.extend_from_slice(&(agencies.len() as u32).to_le_bytes());
+    for group in agencies {
+        let agency = group[0].0;
+        let (held, cleared): (Vec<u16>, Vec<u16>) = {
+            let (mut held, mut cleared) = (Vec::new(), Vec::new());
+            for &(_, p) in group {
+                if h.holds(agency, p) { &mut held } else { &mut cleared }.push((p as u64 - base) as u16);
+            }
+            (held, cleared)
+        };
+        out.extend_from_slice(&agency.to_le_bytes());
+        for lows in [held, cleared] {
+            out.extend_from_slice(&(lows.len() as u32).to_le_bytes());
+            lows.iter().for_each(|l| out.extend_from_slice(&l.to_le_bytes()));
+        }
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
+/// Apply a patch to `h` (right after its range's base and earlier patches, see the module
+/// documentation). The whole patch is checked before anything changes: its link ids must
+/// continue (or repeat) the assigned ones, and every person it holds must be assigned.
+pub fn load_patch(h: &mut Holdings, data: &[u8]) -> Result<u32> {
+    let patch = decode_patch(data)?;
+    let (hi, base) = (patch.hi, patch.hi as u64 * RANGE);
+    let assigned = h.person_count();
+    let links = patch.links;
+    if !links.is_empty() {
+        if patch.first > assigned {
+            return Err(bad(&format!(
+                "patch of range {hi} assigns person indices from {}, but {assigned} are assigned",
+                patch.first
+            )));
+        }
+        let overlap = (assigned - patch.first).min(links.len() as u64) as usize;
+        if (0..overlap).any(|i| h.links().link((patch.first + i as u64) as u32) != Some(&links[i])) {
+            return Err(bad(&format!("patch of range {hi} gives an assigned person another link id")));
+        }
+    }
+    let after = assigned.max(patch.first + links.len() as u64);
+    if let Some(l) = patch.agencies.iter().flat_map(|(_, held, _)| held).find(|&&l| base + l as u64 >= after) {
+        return Err(bad(&format!("patch of range {hi} holds person {}, which is not assigned", base + *l as u64)));
+    }
+    if !links.is_empty() {
+        let overlap = (assigned - patch.first) as usize;
+        if overlap < links.len() {
+            h.links.extend(&links[overlap..]).map_err(|k| {
+                bad(&format!("person {} repeats an earlier link id", assigned + k as u64))
+            })?;
+        }
+    }
+    for (agency, held, cleared) in &patch.agencies {
+        let column = h.dense.column(*agency);
+        let set = h.agencies.entry(*agency).or_default();
+        for &l in held {
+            let p = (base + l as u64) as u32;
+            set.insert(p);
+            if let Some(c) = column {
+                h.dense.set(c, p);
+            }
+        }
+        for &l in cleared {
+            let p = (base + l as u64) as u32;
+            set.remove(p);
+            if let Some(c) = column {
+                h.dense.clear(c, p);
+            }
+        }
+    }
+    Ok(hi)
+}
+
 impl HoldingsIndex {
     pub fn new() -> Self {
         Self::default()
@@ -205,6 +408,17 @@ impl HoldingsIndex {
     /// the index must be discarded (a half-loaded range is not undone).
     pub fn load_range(&self, data: &[u8]) -> Result<u32> {
         load_range(&mut self.write(), data)
+    }
+
+    /// Apply one patch of the range loaded last (after its base and earlier patches, in
+    /// snapshot order). A patch that does not check is refused with nothing applied.
+    pub fn load_patch(&self, data: &[u8]) -> Result<u32> {
+        load_patch(&mut self.write(), data)
+    }
+
+    /// The patch of range `hi` of the current state (see [`encode_patch`]).
+    pub fn encode_patch(&self, hi: u32, first: u64, touched: &[(u32, u32)], previous: &[&[u8]]) -> Result<Vec<u8>> {
+        encode_patch(&self.read(), hi, first, touched, previous)
     }
 
     /// After the last range: flat mirrors of dense sets and the dense columns.
@@ -340,5 +554,114 @@ mod tests {
         assert!(fresh.load_range(&r0[..r0.len() - 1]).is_err());
         fresh.load_range(&r0).unwrap();
         assert!(fresh.load_range(&r0).is_err(), "the same range twice");
+    }
+
+    /// (agency, person) pairs of `groups`, the driver's "touched" list.
+    fn pairs(groups: &[(u32, Vec<u32>)]) -> Vec<(u32, u32)> {
+        groups.iter().flat_map(|(a, ps)| ps.iter().map(move |&p| (*a, p))).collect()
+    }
+
+    fn in_range(touched: &[(u32, u32)], hi: u32) -> Vec<(u32, u32)> {
+        touched.iter().copied().filter(|&(_, p)| p as u64 >> 16 == hi as u64).collect()
+    }
+
+    #[test]
+    fn a_base_and_its_patches_load_as_the_current_state() {
+        let ix = HoldingsIndex::new();
+        let l = links(150_000, 21);
+        ix.assign(0, &l[..100_000]).unwrap();
+        let national: Vec<u32> = (0..100_000).filter(|p| p % 4 != 0).collect();
+        ix.apply(Op::Acquire, &vec![(1, national), (2, (0..100_000).step_by(501).collect())]).unwrap();
+        let bases: Vec<Vec<u8>> = (0..ix.range_count()).map(|hi| ix.encode_range(hi)).collect();
+        let since = ix.read().person_count();
+        // Round 1: scattered releases and acquisitions, new persons in range 1 and range 2.
+        ix.assign(100_000, &l[100_000..140_000]).unwrap();
+        let rel = vec![(1, (1..100_000).step_by(977).collect::<Vec<u32>>()), (2, vec![0, 501, 99_999])];
+        let acq = vec![(3, vec![7, 65_537, 139_999]), (1, vec![120_000, 4])];
+        ix.apply(Op::Release, &rel).unwrap();
+        ix.apply(Op::Acquire, &acq).unwrap();
+        let round1: Vec<(u32, u32)> = [pairs(&rel), pairs(&acq)].concat();
+        let p1: Vec<Vec<u8>> =
+            (0..2).map(|hi| ix.encode_patch(hi, since, &in_range(&round1, hi), &[]).unwrap()).collect();
+        let since2 = ix.read().person_count();
+        // Round 2: a pair set back, persons up to 150,000.
+        ix.assign(140_000, &l[140_000..]).unwrap();
+        let round2 = vec![(1, vec![1, 149_999]), (3, vec![7])];
+        ix.apply(Op::Acquire, &vec![(1, vec![1, 149_999])]).unwrap();
+        ix.apply(Op::Release, &vec![(3, vec![7])]).unwrap();
+        let round2 = pairs(&round2);
+        let p2: Vec<Vec<u8>> =
+            (0..2).map(|hi| ix.encode_patch(hi, since2, &in_range(&round2, hi), &[]).unwrap()).collect();
+        let tail = ix.encode_range(2); // range 2 is new: a base
+
+        let dst = HoldingsIndex::new();
+        for (hi, (base, (a, b))) in bases.iter().zip(p1.iter().zip(&p2)).enumerate() {
+            dst.load_range(base).unwrap();
+            assert_eq!(dst.load_patch(a).unwrap(), hi as u32);
+            dst.load_patch(b).unwrap();
+        }
+        dst.load_range(&tail).unwrap();
+        dst.finish_load();
+        same(&ix.read(), &dst.read());
+        // Patches are the size of the change: range 0's holds no link id and a few pairs.
+        assert!(p1[0].len() < 400, "{}", p1[0].len());
+        assert_eq!(decode_patch(&p1[1]).unwrap().links.len(), 65_536 - (since as usize - 65_536));
+
+        // Folded: one patch of range 0 and 1 replacing both rounds.
+        let dst = HoldingsIndex::new();
+        for (hi, (base, (a, b))) in bases.iter().zip(p1.iter().zip(&p2)).enumerate() {
+            let folded = ix.encode_patch(hi as u32, since2, &[], &[a, b]).unwrap();
+            dst.load_range(base).unwrap();
+            dst.load_patch(&folded).unwrap();
+        }
+        dst.load_range(&tail).unwrap();
+        dst.finish_load();
+        same(&ix.read(), &dst.read());
+        // A patch applied after the dense columns exist keeps them true.
+        let after = HoldingsIndex::new();
+        for base in &bases {
+            after.load_range(base).unwrap();
+        }
+        after.finish_load();
+        assert!(after.read().dense_pair(1, 1).is_some());
+        after.load_patch(&p1[0]).unwrap();
+        let h = after.read();
+        let (rows, mask) = h.dense_pair(1, 1).unwrap();
+        assert!(!super::super::dense::all_hold(rows, mask, 1) && !h.holds(1, 1));
+    }
+
+    #[test]
+    fn patches_that_do_not_fit_are_refused_with_nothing_applied() {
+        let ix = HoldingsIndex::new();
+        let l = links(65_536, 5);
+        ix.assign(0, &l[..60_000]).unwrap();
+        ix.apply(Op::Acquire, &vec![(9, vec![1, 2, 3])]).unwrap();
+        let base = ix.encode_range(0);
+        ix.assign(60_000, &l[60_000..]).unwrap();
+        ix.apply(Op::Acquire, &vec![(9, vec![65_000])]).unwrap();
+        let good = ix.encode_patch(0, 60_000, &[(9, 65_000), (9, 2)], &[]).unwrap();
+        assert!(ix.encode_patch(0, 0, &[(9, 65_536)], &[]).is_err(), "a person outside the range");
+        assert!(ix.encode_patch(1, 0, &[], &[&good]).is_err(), "another range's patch folded in");
+
+        let fresh = HoldingsIndex::new();
+        assert!(fresh.load_patch(&good).unwrap_err().to_string().contains("assigns person indices from 60000"));
+        assert!(fresh.load_patch(&base).unwrap_err().to_string().contains("not a patch"));
+        fresh.load_range(&base).unwrap();
+        let mut flipped = good.clone();
+        flipped[30] ^= 1;
+        assert!(fresh.load_patch(&flipped).unwrap_err().to_string().contains("checksum"));
+        assert!(fresh.load_patch(&good[..good.len() - 2]).is_err());
+        // Another link id for an assigned person: refused, nothing applied.
+        let other = HoldingsIndex::new();
+        other.assign(0, &links(61_000, 6)).unwrap();
+        other.apply(Op::Acquire, &vec![(9, vec![60_500])]).unwrap();
+        let clash = other.encode_patch(0, 59_000, &[(9, 60_500)], &[]).unwrap();
+        assert!(fresh.load_patch(&clash).unwrap_err().to_string().contains("another link id"));
+        assert_eq!(fresh.read().person_count(), 60_000);
+        assert!(!fresh.read().holds(9, 60_500));
+        fresh.load_patch(&good).unwrap();
+        fresh.load_patch(&good).unwrap(); // applying the same patch again changes nothing
+        fresh.finish_load();
+        same(&ix.read(), &fresh.read());
     }
 }

@@ -135,6 +135,42 @@ impl PyCodeEngine {
         Ok(py.detach(|| ix.load_range(data))?)
     }
 
+    /// Apply one patch of the range loaded last (after its base and earlier patches, in
+    /// snapshot order; format in `holdings::index`); its range.
+    fn index_load_patch(&self, py: Python<'_>, data: &[u8]) -> PyResult<u32> {
+        let ix = self.index()?;
+        Ok(py.detach(|| ix.load_patch(data))?)
+    }
+
+    /// The patch of range `hi` now: link ids from person `first` on, and for each (agency,
+    /// person) pair of `agencies` / `persons` (packed u32 LE each, the same length, persons
+    /// inside the range) whether it is held; `previous` patches of the range folded in.
+    fn index_encode_patch<'py>(
+        &self,
+        py: Python<'py>,
+        hi: u32,
+        first: u64,
+        agencies: &[u8],
+        persons: &[u8],
+        previous: Vec<Vec<u8>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let ix = self.index()?;
+        let (agencies, persons) = (persons_u32le(agencies)?, persons_u32le(persons)?);
+        if agencies.len() != persons.len() {
+            return Err(invalid_argument(format!(
+                "{} agencies for {} persons: one agency per person",
+                agencies.len(),
+                persons.len()
+            )));
+        }
+        let touched: Vec<(u32, u32)> = agencies.into_iter().zip(persons).collect();
+        let data = py.detach(|| {
+            let previous: Vec<&[u8]> = previous.iter().map(Vec::as_slice).collect();
+            ix.encode_patch(hi, first, &touched, &previous)
+        })?;
+        Ok(PyBytes::new(py, &data))
+    }
+
     /// After the last range: flat mirrors and dense columns.
     fn index_finish_load(&self, py: Python<'_>) -> PyResult<()> {
         let ix = self.index()?;

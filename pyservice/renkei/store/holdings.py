@@ -19,25 +19,32 @@ memory. Schema ``holdings``:
   u32 LE (only what changes: a re-acquisition writes nothing). Because writers are serialised
   until their commit, a reader sees a prefix of ``seq``: a follower applies the rows past its
   cursor and misses none.
-* ``holdings_snapshot`` + ``holdings_chunk(snapshot, range, data)``: snapshots, one row per
-  65,536 person numbers (the link ids of the range and every agency's array or bitmap chunk of
-  it, CRC-checked; format in core_rs/src/holdings/index.rs). Written by one elected front-end
-  (``pg_try_advisory_lock`` on a session of its own; ``holdings_coord.epoch`` is the fencing
-  token, checked in the transaction that completes the snapshot), incrementally — only the
-  ranges changed since the newest complete snapshot, **create-once** under the new snapshot id
-  — and completed in one transaction, which also deletes superseded range versions and prunes
-  the events and persons covered by a snapshot at least ``PRUNE_AFTER_S`` old. A fresh
-  front-end loads each range as the newest complete snapshot left it (a binary server-side
-  cursor, inside one REPEATABLE READ transaction so a concurrent pruning cannot pull rows away)
-  and replays only the events after the newest snapshot.
+* ``holdings_snapshot`` + ``holdings_chunk(snapshot, range, kind, data)``: snapshots by range
+  of 65,536 person numbers. A range is a **base** row (``kind`` 0, ``RKR1``: the link ids of the
+  range and every agency's array or bitmap chunk of it) followed by **patch** rows (``kind`` 1,
+  ``RKP1``: the link ids assigned since and the value now of each (agency, person) pair events
+  touched since the previous snapshot), CRC-checked, formats in core_rs/src/holdings/index.rs.
+  Written by one elected front-end (``pg_try_advisory_lock`` on a session of its own;
+  ``holdings_coord.epoch`` is the fencing token, checked in the transaction that completes the
+  snapshot), incrementally — a patch for each range changed since the newest complete snapshot
+  (the range's patches folded into one once there are ``MAX_PATCHES``; a new base once they
+  would exceed ``1/PATCH_FRACTION`` of it), **create-once** under the new snapshot id — and
+  completed in one transaction, which also deletes the rows its bases and folds superseded and
+  prunes the events and persons covered by a snapshot at least ``PRUNE_AFTER_S`` old. A fresh
+  front-end loads each range's newest complete base and the patches after it (a binary
+  server-side cursor, inside one REPEATABLE READ transaction so a concurrent pruning cannot pull
+  rows away) and replays only the events after the newest snapshot. Rows of the first layout
+  (bases only, no ``kind`` column) get ``kind`` 0 when a front-end opens the store and load as
+  they did.
 
 A snapshot is *fuzzy*: it records the cursor ``upto_seq`` and the ranges are encoded afterwards,
 one by one, while events keep being applied. Replaying from ``upto_seq`` is still exact: an
 event sets or clears (agency, person) pairs, so the last event touching a pair decides it, and a
 pair no event after ``upto_seq`` touches had the same value at every moment a range was encoded.
 Link ids only grow, and a range past the cursor's person count is never encoded. The same
-argument makes the incremental rule exact: a range no event has touched since the snapshot that
-last wrote it (after that snapshot's cursor) is still as written.
+argument makes the incremental rule exact, pair by pair: a pair no event has touched since the
+snapshot that last wrote it (base or patch, encoded after that snapshot's cursor) is still as
+written, and a patch values every pair touched since the previous snapshot's cursor.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -92,6 +100,10 @@ CREATE TABLE IF NOT EXISTS holdings_chunk (
     PRIMARY KEY (snapshot, range)
 )
 """
+#: The second layout's column (the format marker of a row: 0 a base ``RKR1``, 1 a patch
+#: ``RKP1``); a store of the first layout (bases only) gets it with 0 on every row.
+KIND_COLUMN = "ALTER TABLE holdings_chunk ADD COLUMN kind SMALLINT NOT NULL DEFAULT 0 CHECK (kind IN (0, 1))"
+BASE, PATCH = 0, 1
 
 #: Write a snapshot once this many event rows follow the newest one.
 SNAPSHOT_EVENTS = 10_000
@@ -102,13 +114,33 @@ POLL_ROWS = 5_000
 #: The events and persons a snapshot covered are pruned once a newer one completes and it is
 #: this old (seconds): a front-end that falls further behind must restart to load a snapshot.
 PRUNE_AFTER_S = 300.0
-#: Snapshot ranges written per transaction.
-RANGES_PER_TX = 16
+#: Snapshot rows are sent by binary COPY, one transaction per this many bytes (about 16 bases).
+COPY_TX_BYTES = 16 << 20
+#: A range's patches are folded into one once it has this many after its base (a fresh
+#: front-end reads at most ``MAX_PATCHES`` + 1 rows a range).
+MAX_PATCHES = 16
+#: A range gets a new base once its patches would exceed 1/``PATCH_FRACTION`` of the base's
+#: bytes (a load then reads at most that much more than the bases, and a base is rewritten
+#: only after patches of an eighth of its size were written: cost proportional to the change).
+PATCH_FRACTION = 8
 LINK_LEN = 16
 
 
 def _lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"renkei.store.holdings:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def _migrate(db: PostgresDatabase) -> None:
+    """Bring a store of the first layout (bases only) to this one: the ``kind`` column, 0 on
+    every existing row. Checked first, so an up-to-date store takes no table lock."""
+    if db.one("SELECT 1 FROM information_schema.columns WHERE table_schema = ? AND table_name = 'holdings_chunk' "
+              "AND column_name = 'kind'", (db.name,)) is None:
+        with db.transaction() as tx:
+            if tx.one("SELECT 1 FROM information_schema.columns WHERE table_schema = ? AND "
+                      "table_name = 'holdings_chunk' AND column_name = 'kind'", (db.name,)) is None:
+                tx.execute(KIND_COLUMN)
+                log.info("holdings snapshots: the store's rows were of the first layout (bases only); "
+                         "marked as bases")
 
 
 def _unique_u32(persons: bytes) -> bytes:
@@ -138,6 +170,8 @@ class PgHoldings:
         self.snapshot_events = SNAPSHOT_EVENTS
         #: How many ranges this front-end's last snapshot wrote (the others were unchanged).
         self.last_snapshot_ranges = 0
+        #: Of those, rows by kind and bytes: {"bases", "patches", "folded", "bytes"}.
+        self.last_snapshot: dict[str, int] = {}
         self.prune_after_s = PRUNE_AFTER_S
         if create:
             with self._db.transaction() as tx:
@@ -145,6 +179,7 @@ class PgHoldings:
                 tx.execute("ALTER TABLE holdings_chunk ALTER COLUMN data SET STORAGE EXTERNAL")
                 tx.execute("INSERT INTO holdings_coord(id, epoch, pruned_seq, pruned_persons) VALUES (1, 0, 0, 0) "
                            "ON CONFLICT (id) DO NOTHING")
+        _migrate(self._db)
         if self._db.one("SELECT 1 FROM holdings_coord WHERE id = 1") is None:
             raise NotInitializedError("the holdings schema on the core's store has no holdings_coord row: it was "
                                       "never initialised (`renkei core init --store …`) or was emptied; starting "
@@ -160,22 +195,45 @@ class PgHoldings:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             snap = conn.execute("SELECT snapshot, upto_seq, persons, ranges FROM holdings_snapshot WHERE complete "
                                 "ORDER BY snapshot DESC LIMIT 1").fetchone()
-            ranges = 0
+            ranges = patches = 0
+            patch_s = [0.0]
             if snap is not None:
                 snapshot, upto_seq, persons, ranges = snap
                 self._engine.index_reserve(int(persons))
                 expect = 0
+                group: list[tuple[int, bytes]] = []
+
+                def load(hi: int) -> int:
+                    """Range ``hi``: its newest base, then the patches after it, in order."""
+                    if hi != expect:
+                        raise StorageError(f"holdings snapshot {snapshot} lacks range {expect}")
+                    bases = [i for i, (kind, _) in enumerate(group) if kind == BASE]
+                    if not bases:
+                        raise StorageError(f"holdings snapshot {snapshot}: range {hi} has patches but no base")
+                    self._engine.index_load_range(group[bases[-1]][1])
+                    t = time.perf_counter()
+                    for _, data in group[bases[-1] + 1:]:
+                        self._engine.index_load_patch(data)
+                    patch_s[0] += time.perf_counter() - t
+                    return len(group) - bases[-1] - 1
+
                 with conn.cursor(name="renkei_holdings_load", binary=True) as cur:
                     cur.itersize = 8
-                    # Each range as the newest complete snapshot that wrote it left it.
-                    cur.execute("SELECT DISTINCT ON (c.range) c.range, c.data FROM holdings_chunk c "
+                    # Each range as the complete snapshots left it: base, then patches, in order.
+                    cur.execute("SELECT c.range, c.kind, c.data FROM holdings_chunk c "
                                 "JOIN holdings_snapshot s ON s.snapshot = c.snapshot "
                                 "WHERE s.complete AND c.snapshot <= %s AND c.range < %s "
-                                "ORDER BY c.range, c.snapshot DESC", (snapshot, ranges))
-                    for hi, data in cur:
-                        if hi != expect:
-                            raise StorageError(f"holdings snapshot {snapshot} lacks range {expect}")
-                        self._engine.index_load_range(bytes(data))
+                                "ORDER BY c.range, c.snapshot", (snapshot, ranges))
+                    current = -1
+                    for hi, kind, data in cur:
+                        if hi != current and group:
+                            patches += load(current)
+                            expect += 1
+                            group = []
+                        current = hi
+                        group.append((int(kind), bytes(data)))
+                    if group:
+                        patches += load(current)
                         expect += 1
                 if expect != ranges:
                     raise StorageError(f"holdings snapshot {snapshot} has {expect} of its {ranges} ranges")
@@ -189,11 +247,11 @@ class PgHoldings:
                                         f"{str(e).strip().splitlines()[-1]}") from None
         finally:
             conn.close()
-        self.loaded_from = {"snapshot_ranges": ranges, "events_replayed": replayed,
-                            "seconds": round(time.perf_counter() - t0, 3)}
-        log.info("holdings loaded from the store: %d persons, %d holdings (%d snapshot ranges, %d event rows "
-                 "replayed) in %.1f s", self._engine.person_count(), self._engine.total(), ranges, replayed,
-                 self.loaded_from["seconds"])
+        self.loaded_from = {"snapshot_ranges": ranges, "patch_rows": patches, "events_replayed": replayed,
+                            "seconds": round(time.perf_counter() - t0, 3), "patch_seconds": round(patch_s[0], 3)}
+        log.info("holdings loaded from the store: %d persons, %d holdings (%d snapshot ranges + %d patches, %d "
+                 "event rows replayed) in %.1f s", self._engine.person_count(), self._engine.total(), ranges,
+                 patches, replayed, self.loaded_from["seconds"])
 
     # -- following ---------------------------------------------------------------------------
 
@@ -337,10 +395,11 @@ class PgHoldings:
                                      "ORDER BY snapshot DESC LIMIT 1").fetchone()
             if newest is not None and (int(newest[0]), int(newest[1])) == (upto, persons):
                 return None
-            dirty = (list(range(ranges)) if newest is None
-                     else _changed_ranges(session, int(newest[0]), upto, int(newest[1]), persons, int(newest[2]),
-                                          ranges))
-            snapshot = _write_ranges(session, self._engine, upto, persons, ranges, epoch, dirty)
+            if newest is None:
+                plan = _Plan(list(range(ranges)))
+            else:
+                plan = _plan(session, int(newest[0]), upto, int(newest[1]), persons, int(newest[2]), ranges)
+            snapshot = _write_rows(session, upto, persons, ranges, epoch, plan.rows(self._engine))
             with self._db.transaction(serialise=False) as tx:
                 coord = tx.one("SELECT epoch FROM holdings_coord WHERE id = 1 FOR UPDATE")
                 if coord is None or int(coord[0]) != epoch:
@@ -351,10 +410,14 @@ class PgHoldings:
                                   "created_at <= now() - make_interval(secs => ?) ORDER BY snapshot DESC LIMIT 1",
                                   (self.prune_after_s,))
                 tx.execute("UPDATE holdings_snapshot SET complete = true WHERE snapshot = ?", (snapshot,))
-                # Ranges rewritten since, snapshots left with none, and unfinished ones go.
-                tx.execute("DELETE FROM holdings_chunk c WHERE c.snapshot < ? AND EXISTS (SELECT 1 FROM "
-                           "holdings_chunk n JOIN holdings_snapshot s ON s.snapshot = n.snapshot WHERE "
-                           "n.range = c.range AND n.snapshot > c.snapshot AND s.complete)", (snapshot,))
+                # What this snapshot's bases and folded patches supersede (only the ranges it
+                # wrote: proportional to the change), snapshots left with no row, unfinished ones.
+                if plan.based:
+                    tx.execute("DELETE FROM holdings_chunk WHERE snapshot < ? AND range = ANY(?)",
+                               (snapshot, plan.based))
+                if plan.folded:
+                    tx.execute("DELETE FROM holdings_chunk WHERE snapshot < ? AND kind = 1 AND range = ANY(?)",
+                               (snapshot, plan.folded))
                 tx.execute("DELETE FROM holdings_snapshot s WHERE s.snapshot < ? AND (NOT s.complete OR NOT EXISTS "
                            "(SELECT 1 FROM holdings_chunk c WHERE c.snapshot = s.snapshot))", (snapshot,))
                 if previous is not None:
@@ -363,9 +426,13 @@ class PgHoldings:
                     tx.execute("DELETE FROM persons WHERE person < ?", (previous[1],))
                     tx.execute("UPDATE holdings_coord SET pruned_seq = greatest(pruned_seq, ?), "
                                "pruned_persons = greatest(pruned_persons, ?) WHERE id = 1", previous)
-            self.last_snapshot_ranges = len(dirty)
-            log.info("holdings snapshot %d written: %d of %d ranges changed, %d persons, through event %d",
-                     snapshot, len(dirty), ranges, persons, upto)
+            self.last_snapshot_ranges = len(plan.dirty)
+            self.last_snapshot = {"bases": len(plan.based), "patches": len(plan.dirty) - len(plan.based),
+                                  "folded": len(plan.folded), "bytes": plan.bytes}
+            log.info("holdings snapshot %d written: %d of %d ranges changed (%d bases, %d patches of which %d "
+                     "folded; %d bytes), %d persons, through event %d", snapshot, len(plan.dirty), ranges,
+                     len(plan.based), len(plan.dirty) - len(plan.based), len(plan.folded), plan.bytes, persons,
+                     upto)
             return snapshot
         except psycopg.OperationalError as e:
             raise StoreUnavailableError(f"writing a holdings snapshot failed: {str(e).strip().splitlines()[-1]}") \
@@ -382,40 +449,128 @@ class PgHoldings:
         self._db.close()
 
 
-def _changed_ranges(conn: psycopg.Connection[Any], since_seq: int, upto: int, since_persons: int, persons: int,
-                    since_ranges: int, ranges: int) -> list[int]:
-    """The ranges a snapshot at (``upto``, ``persons``) must write after the newest one at
-    (``since_seq``, ``since_persons``): those an event in between touched, those with persons
-    assigned since, and the new ones. Every other range is as the snapshot that last wrote it
-    left it — that snapshot encoded it after its own cursor, and no event has touched it since."""
+class _Plan:
+    """What one snapshot writes: for each range in ``dirty``, a base when it has none yet (no
+    ``chain``), else a patch of the pairs ``touched`` there and the link ids from person
+    ``first`` on, folding the range's earlier patches in (``previous``) once it has
+    ``MAX_PATCHES`` — or a base after all when the patches would outgrow ``1/PATCH_FRACTION`` of
+    the base (``chain``: its base's bytes and its patches' bytes). The rows are encoded as they
+    are sent."""
+
+    def __init__(self, dirty: list[int]) -> None:
+        self.dirty = dirty
+        self.first = 0
+        self.touched: dict[int, tuple[bytes, bytes]] = {}
+        self.chain: dict[int, tuple[int, list[int]]] = {}
+        self.previous: dict[int, list[bytes]] = {}
+        #: Filled while the rows are made: the ranges given a base, the ranges whose patches were folded.
+        self.based: list[int] = []
+        self.folded: list[int] = []
+        self.bytes = 0
+
+    def rows(self, engine: _codes.CodeEngine) -> Iterator[tuple[int, int, bytes]]:
+        for hi in self.dirty:
+            chain = self.chain.get(hi)
+            kind, data = BASE, b""
+            if chain is not None:
+                base_bytes, patches = chain
+                previous = self.previous.get(hi, [])
+                agencies, persons = self.touched.get(hi, (b"", b""))
+                data = engine.index_encode_patch(hi, self.first, agencies, persons, previous)
+                kept = 0 if previous else sum(patches)
+                if (kept + len(data)) * PATCH_FRACTION <= base_bytes:
+                    kind = PATCH
+                    if previous:
+                        self.folded.append(hi)
+            if kind == BASE:
+                data = engine.index_encode_range(hi)
+                self.based.append(hi)
+            self.bytes += len(data)
+            yield hi, kind, data
+
+
+def _plan(conn: psycopg.Connection[Any], since_seq: int, upto: int, since_persons: int, persons: int,
+          since_ranges: int, ranges: int) -> _Plan:
+    """What a snapshot at (``upto``, ``persons``) writes after the newest one at (``since_seq``,
+    ``since_persons``): the ranges an event in between touched (and the pairs it touched there),
+    those with persons assigned since, and the new ones. Every other range is as the snapshots
+    that last wrote it left it — they encoded it after their own cursor, and no event has touched
+    it since; in a range written, a pair no event touched since is as they left it too."""
     dirty: set[int] = set(range(since_ranges, ranges))
     if persons > since_persons:
         dirty.update(range(since_persons >> 16, ((persons - 1) >> 16) + 1))
+    agencies: list[npt.NDArray[np.uint32]] = []
+    members: list[npt.NDArray[np.uint32]] = []
     with conn.cursor(binary=True) as cur:
-        cur.execute("SELECT persons FROM holding_events WHERE seq > %s AND seq <= %s", (since_seq, upto))
-        for (data,) in cur:
-            dirty.update((np.unique(np.frombuffer(bytes(data), dtype="<u4") >> 16)).tolist())
-    return sorted(hi for hi in dirty if hi < ranges)
+        cur.execute("SELECT agency, persons FROM holding_events WHERE seq > %s AND seq <= %s", (since_seq, upto))
+        for agency, data in cur:
+            got = np.frombuffer(bytes(data), dtype="<u4")
+            members.append(got)
+            agencies.append(np.full(len(got), agency, dtype="<u4"))
+    if members:
+        every, by = np.concatenate(members), np.concatenate(agencies)
+        order = np.lexsort((every, by, every >> 16))
+        every, by = every[order], by[order]
+        his = every >> 16
+        cuts = np.flatnonzero(np.diff(his)) + 1
+        touched = {int(p[0] >> 16): (a.astype("<u4").tobytes(), p.astype("<u4").tobytes())
+                   for a, p in zip(np.split(by, cuts), np.split(every, cuts), strict=True) if len(p)}
+        dirty.update(touched)
+    else:
+        touched = {}
+    plan = _Plan(sorted(hi for hi in dirty if hi < ranges))
+    plan.first, plan.touched = since_persons, touched
+    if not plan.dirty:
+        return plan
+    # Each written range's complete rows: its newest base's bytes, its patches' bytes after it.
+    with conn.cursor(binary=True) as cur:
+        cur.execute("SELECT c.range, c.snapshot, c.kind, length(c.data) FROM holdings_chunk c JOIN holdings_snapshot "
+                    "s ON s.snapshot = c.snapshot WHERE s.complete AND c.range = ANY(%s) ORDER BY c.range, c.snapshot",
+                    (plan.dirty,))
+        rows: dict[int, list[tuple[int, int, int]]] = {}
+        for hi, snapshot, kind, size in cur:
+            rows.setdefault(int(hi), []).append((int(snapshot), int(kind), int(size)))
+    fold: list[tuple[int, int]] = []
+    for hi, versions in rows.items():
+        bases = [i for i, (_, kind, _) in enumerate(versions) if kind == BASE]
+        if not bases:
+            continue  # written as a base
+        after = versions[bases[-1] + 1:]
+        plan.chain[hi] = (versions[bases[-1]][2], [size for _, _, size in after])
+        if len(after) >= MAX_PATCHES:
+            fold += [(hi, snapshot) for snapshot, _, _ in after]
+    if fold:
+        with conn.cursor(binary=True) as cur:
+            cur.execute("SELECT range, data FROM holdings_chunk WHERE (range, snapshot) IN (SELECT * FROM "
+                        "unnest(%s::int4[], %s::int8[])) ORDER BY range, snapshot",
+                        ([hi for hi, _ in fold], [snapshot for _, snapshot in fold]))
+            for hi, data in cur:
+                plan.previous.setdefault(int(hi), []).append(bytes(data))
+    return plan
 
 
-def _write_ranges(conn: psycopg.Connection[Any], engine: _codes.CodeEngine, upto: int, persons: int,
-                  ranges: int, epoch: int, only: list[int] | None = None) -> int:
-    """A new (incomplete) snapshot row and its ranges (``only`` those; the others stay as the
-    snapshots before wrote them), encoded one by one and sent with binary ``COPY``
-    (``RANGES_PER_TX`` a transaction); the snapshot id."""
+def _write_rows(conn: psycopg.Connection[Any], upto: int, persons: int, ranges: int, epoch: int,
+                rows: Iterable[tuple[int, int, bytes]]) -> int:
+    """A new (incomplete) snapshot row and its range rows (range, kind, data), encoded as they
+    are sent with binary ``COPY`` (a transaction every ``COPY_TX_BYTES``); the snapshot id."""
     with conn.transaction():
         row = conn.execute("INSERT INTO holdings_snapshot(upto_seq, persons, ranges, epoch) VALUES (%s, %s, %s, %s) "
                            "RETURNING snapshot", (upto, persons, ranges, epoch)).fetchone()
     assert row is not None
     snapshot = int(row[0])
-    todo = list(range(ranges)) if only is None else only
-    for lo in range(0, len(todo), RANGES_PER_TX):
+    todo = iter(rows)
+    pending = next(todo, None)
+    while pending is not None:
+        sent = 0
         with conn.transaction(), conn.cursor() as cur, \
-                cur.copy("COPY holdings_chunk(snapshot, range, data) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "int4", "bytea"])
-            for hi in todo[lo:lo + RANGES_PER_TX]:
-                # Create-once: a range is written under a new snapshot id and never changed.
-                copy.write_row((snapshot, hi, engine.index_encode_range(hi)))
+                cur.copy("COPY holdings_chunk(snapshot, range, kind, data) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int4", "int2", "bytea"])
+            while pending is not None and sent < COPY_TX_BYTES:
+                # Create-once: a row is written under a new snapshot id and never changed.
+                hi, kind, data = pending
+                copy.write_row((snapshot, hi, kind, data))
+                sent += len(data)
+                pending = next(todo, None)
     return snapshot
 
 
@@ -425,6 +580,7 @@ def import_engine(conninfo: str, engine: _codes.CodeEngine) -> int:
     one complete snapshot. Refused when the schema holds persons or events already."""
     db = PostgresDatabase(conninfo, "holdings", SCHEMA)
     try:
+        _migrate(db)
         with db.transaction() as tx:
             tx.execute("ALTER TABLE holdings_chunk ALTER COLUMN data SET STORAGE EXTERNAL")
             tx.execute("INSERT INTO holdings_coord(id, epoch, pruned_seq, pruned_persons) VALUES (1, 0, 0, 0) "
@@ -434,7 +590,9 @@ def import_engine(conninfo: str, engine: _codes.CodeEngine) -> int:
                 raise FailedPreconditionError("the store's holdings are not empty: an import would overwrite them")
         conn = db.session()
         try:
-            snapshot = _write_ranges(conn, engine, 0, engine.person_count(), engine.index_range_count(), 0)
+            ranges = engine.index_range_count()
+            snapshot = _write_rows(conn, 0, engine.person_count(), ranges, 0,
+                                   ((hi, BASE, engine.index_encode_range(hi)) for hi in range(ranges)))
             with conn.transaction():
                 conn.execute("UPDATE holdings_snapshot SET complete = true WHERE snapshot = %s", (snapshot,))
         finally:
